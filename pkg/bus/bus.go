@@ -1,0 +1,129 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// ErrConflict means a publish guarded by the expected last sequence of a
+// work order's subjects lost the race: someone else appended first. The
+// caller reloads the work order and decides again.
+var ErrConflict = errors.New("work order changed concurrently")
+
+// jsErrWrongLastSequence is JetStream's error code for a failed
+// expected-last-sequence check.
+const jsErrWrongLastSequence = 10071
+
+// Bus publishes and reads CloudEvents on JetStream.
+type Bus struct {
+	JS     jetstream.JetStream
+	Source string // CloudEvents source of everything this process publishes
+}
+
+// New returns a Bus whose events carry source as their CloudEvents source,
+// e.g. "awo/executor".
+func New(js jetstream.JetStream, source string) *Bus {
+	return &Bus{JS: js, Source: source}
+}
+
+// Event builds an event from this bus's source.
+func (b *Bus) Event(id, typ string, wo workorder.ID, data any) events.Event {
+	return events.New(id, typ, b.Source, wo, time.Now(), data)
+}
+
+// PublishEvent appends e to the work order's event subjects. With guard
+// set, the append only succeeds if the last event of the work order still
+// has sequence *guard (0: no event yet); otherwise ErrConflict.
+// It returns the stream sequence of the stored event.
+func (b *Bus) PublishEvent(ctx context.Context, e events.Event, guard *uint64) (uint64, error) {
+	var opts []jetstream.PublishOpt
+	if guard != nil {
+		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(*guard, WorkOrderFilter(e.WorkOrderID)))
+	}
+	return b.publish(ctx, EventSubject(e.WorkOrderID, e.Type), e, opts...)
+}
+
+// PublishCommand queues a step command for the service that performs it.
+// The command id is deterministic, so re-emitting one inside the duplicate
+// window is dropped by JetStream.
+func (b *Bus) PublishCommand(ctx context.Context, cmd events.RunStep) error {
+	e := b.Event(cmd.ID(), events.TypeRunStep, cmd.WorkOrderID, cmd)
+	_, err := b.publish(ctx, CommandSubject(cmd.Step), e)
+	return err
+}
+
+func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts ...jetstream.PublishOpt) (uint64, error) {
+	msg, err := events.Encode(e, subject)
+	if err != nil {
+		return 0, err
+	}
+	ack, err := b.JS.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrWrongLastSequence {
+			return 0, fmt.Errorf("publishing %s for %s: %w", events.ShortName(e.Type), e.WorkOrderID, ErrConflict)
+		}
+		return 0, fmt.Errorf("publishing %s to %s: %w", events.ShortName(e.Type), subject, err)
+	}
+	return ack.Sequence, nil
+}
+
+// History returns the events of one work order stored after sequence
+// after, in stream order, each with its stream sequence. Unknown event
+// types are skipped. It reads through an ordered consumer, which is cheap
+// and leaves no state on the server.
+func (b *Bus) History(ctx context.Context, wo workorder.ID, after uint64) ([]events.Event, error) {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{WorkOrderFilter(wo)},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+	if after > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = after + 1
+	}
+	cons, err := b.JS.OrderedConsumer(ctx, StreamEvents, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("reading history of %s: %w", wo, err)
+	}
+	info := cons.CachedInfo()
+	pending := info.NumPending
+	var out []events.Event
+	for pending > 0 {
+		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("reading history of %s: %w", wo, err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			meta, err := msg.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("reading history of %s: %w", wo, err)
+			}
+			pending = meta.NumPending
+			e, err := events.Decode(msg.Headers(), msg.Data())
+			if errors.Is(err, events.ErrUnknownType) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading history of %s at seq %d: %w", wo, meta.Sequence.Stream, err)
+			}
+			e.Seq = meta.Sequence.Stream
+			out = append(out, e)
+		}
+		if err := batch.Error(); err != nil {
+			return nil, fmt.Errorf("reading history of %s: %w", wo, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("reading history of %s: %d events pending but none delivered", wo, pending)
+		}
+	}
+	return out, nil
+}

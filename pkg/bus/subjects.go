@@ -1,0 +1,61 @@
+// Package bus is the JetStream plumbing every service shares: stream
+// definitions, subjects, publishing with de-duplication and optimistic
+// concurrency, reading a work order's history, and the one consumer wrapper
+// that owns the ack / nak / term decision.
+package bus
+
+import (
+	"strings"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// Stream names (ARCHITECTURE §3).
+const (
+	StreamEvents   = "WORKORDERS_EVENTS"
+	StreamCommands = "WORKORDERS_COMMANDS"
+	StreamLogs     = "WORKORDERS_LOGS"
+	StreamDLQ      = "WORKORDERS_DLQ"
+
+	eventsPrefix   = "workorders.events."
+	commandsPrefix = "workorders.commands."
+	logsPrefix     = "workorders.logs."
+	dlqPrefix      = "workorders.dlq."
+)
+
+// EventSubject is where an event of type typ about work order wo is stored:
+// workorders.events.<woID>.<short type>, e.g. ...wo-1a2b3c4d.step.completed.
+func EventSubject(wo workorder.ID, typ string) string {
+	return eventsPrefix + string(wo) + "." + events.ShortName(typ)
+}
+
+// WorkOrderFilter matches every event of one work order.
+func WorkOrderFilter(wo workorder.ID) string { return eventsPrefix + string(wo) + ".>" }
+
+// AllEvents matches every event of every work order.
+const AllEvents = eventsPrefix + ">"
+
+// CommandSubject is workorders.commands.<service>.<step>.
+func CommandSubject(step workorder.Step) string {
+	return commandsPrefix + step.Service() + "." + string(step)
+}
+
+// CommandFilter matches every command for one service.
+func CommandFilter(service string) string { return commandsPrefix + service + ".>" }
+
+// LogSubject carries a work order's agent output lines.
+func LogSubject(wo workorder.ID) string { return logsPrefix + string(wo) }
+
+// DLQSubject is where a message that could not be processed by consumer is
+// parked: commands keep their service.step tail, events their work-order id.
+func DLQSubject(consumer, subject string) string {
+	if rest, ok := strings.CutPrefix(subject, commandsPrefix); ok {
+		return dlqPrefix + rest
+	}
+	if rest, ok := strings.CutPrefix(subject, eventsPrefix); ok {
+		wo, _, _ := strings.Cut(rest, ".")
+		return dlqPrefix + consumer + "." + wo
+	}
+	return dlqPrefix + consumer + ".unknown"
+}

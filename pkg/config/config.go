@@ -1,0 +1,315 @@
+// Package config reads the environment once, at start, into one struct.
+// Variable names are the seed's and the original Python service's where
+// they exist (ARCHITECTURE §7); invalid values are rejected with the
+// variable named.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of every service; each service reads the part it
+// needs.
+type Config struct {
+	Port                 int    // AGENT_WORK_ORDERS_PORT
+	ServiceDiscoveryMode string // SERVICE_DISCOVERY_MODE: local | docker_compose
+	ArchonServerURL      string // ARCHON_SERVER_URL (health-checked when set)
+	ArchonMCPURL         string // ARCHON_MCP_URL (health-checked when set)
+	LogLevel             slog.Level
+
+	ClaudeCLIPath         string // CLAUDE_CLI_PATH
+	ClaudeModel           string // CLAUDE_CLI_MODEL
+	ClaudeMaxTurns        int    // CLAUDE_CLI_MAX_TURNS; 0 = no limit
+	ClaudeSkipPermissions bool   // CLAUDE_CLI_SKIP_PERMISSIONS
+	GHCLIPath             string // GH_CLI_PATH
+	GHToken               string // GH_TOKEN or GITHUB_TOKEN (secret)
+
+	StorageType string // STATE_STORAGE_TYPE: memory | postgres
+	DatabaseURL string // DATABASE_URL or SUPABASE_DB_URL (secret)
+
+	CommandsDir      string        // AGENT_WORK_ORDER_COMMANDS_DIR; empty = embedded prompts
+	StepTimeout      time.Duration // AGENT_WORK_ORDER_TIMEOUT (seconds)
+	TempDir          string        // AGENT_WORK_ORDER_TEMP_DIR
+	AllowLocalRepos  bool          // AWO_ALLOW_LOCAL_REPOS
+	ExecConcurrency  int           // AWO_EXECUTOR_CONCURRENCY
+	AckWait          time.Duration // AWO_ACK_WAIT
+	MaxDeliver       int           // AWO_MAX_DELIVER
+	ShutdownGrace    time.Duration // AWO_SHUTDOWN_GRACE
+	NATSURL          string        // NATS_URL; empty = embedded server
+	NATSListen       string        // AWO_NATS_LISTEN
+	DataDir          string        // AWO_DATA_DIR
+	EventsMaxAge     time.Duration // AWO_EVENTS_MAX_AGE
+	WorkerIdentifier string        // AWO_WORKER_ID; default host name + pid
+}
+
+// Storage types.
+const (
+	StorageMemory   = "memory"
+	StoragePostgres = "postgres"
+)
+
+// Load reads the configuration through getenv (os.Getenv in main, a map in
+// tests). All problems are reported at once.
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		Port:                 p.intRange("AGENT_WORK_ORDERS_PORT", 8053, 1, 65535),
+		ServiceDiscoveryMode: p.oneOf("SERVICE_DISCOVERY_MODE", "local", "local", "docker_compose"),
+		ArchonServerURL:      p.httpURL("ARCHON_SERVER_URL"),
+		ArchonMCPURL:         p.httpURL("ARCHON_MCP_URL"),
+		LogLevel:             p.level("LOG_LEVEL"),
+
+		ClaudeCLIPath:         p.str("CLAUDE_CLI_PATH", "claude"),
+		ClaudeModel:           p.str("CLAUDE_CLI_MODEL", "sonnet"),
+		ClaudeMaxTurns:        p.intRange("CLAUDE_CLI_MAX_TURNS", 0, 1, 10000),
+		ClaudeSkipPermissions: p.boolean("CLAUDE_CLI_SKIP_PERMISSIONS", true),
+		GHCLIPath:             p.str("GH_CLI_PATH", "gh"),
+		GHToken:               p.first("GH_TOKEN", "GITHUB_TOKEN"),
+
+		StorageType: p.storage("STATE_STORAGE_TYPE"),
+		DatabaseURL: p.first("DATABASE_URL", "SUPABASE_DB_URL"),
+
+		CommandsDir:      p.str("AGENT_WORK_ORDER_COMMANDS_DIR", ""),
+		StepTimeout:      time.Duration(p.intRange("AGENT_WORK_ORDER_TIMEOUT", 3600, 1, 7*24*3600)) * time.Second,
+		TempDir:          p.str("AGENT_WORK_ORDER_TEMP_DIR", "/tmp/agent-work-orders"),
+		AllowLocalRepos:  p.boolean("AWO_ALLOW_LOCAL_REPOS", false),
+		ExecConcurrency:  p.intRange("AWO_EXECUTOR_CONCURRENCY", 2, 1, 256),
+		AckWait:          p.duration("AWO_ACK_WAIT", 30*time.Second, time.Second),
+		MaxDeliver:       p.intRange("AWO_MAX_DELIVER", 5, 1, 1000),
+		ShutdownGrace:    p.duration("AWO_SHUTDOWN_GRACE", 30*time.Second, 0),
+		NATSURL:          p.str("NATS_URL", ""),
+		NATSListen:       p.hostPort("AWO_NATS_LISTEN"),
+		DataDir:          p.str("AWO_DATA_DIR", ".data"),
+		EventsMaxAge:     p.duration("AWO_EVENTS_MAX_AGE", 30*24*time.Hour, time.Minute),
+		WorkerIdentifier: p.str("AWO_WORKER_ID", ""),
+	}
+	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
+		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
+	}
+	if len(p.errs) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration:\n  %w", joinLines(p.errs))
+	}
+	return c, nil
+}
+
+// Attrs renders the effective configuration for the start-up log line,
+// secrets masked.
+func (c Config) Attrs() []any {
+	return []any{
+		"AGENT_WORK_ORDERS_PORT", c.Port,
+		"SERVICE_DISCOVERY_MODE", c.ServiceDiscoveryMode,
+		"ARCHON_SERVER_URL", c.ArchonServerURL,
+		"ARCHON_MCP_URL", c.ArchonMCPURL,
+		"LOG_LEVEL", c.LogLevel.String(),
+		"CLAUDE_CLI_PATH", c.ClaudeCLIPath,
+		"CLAUDE_CLI_MODEL", c.ClaudeModel,
+		"CLAUDE_CLI_MAX_TURNS", c.ClaudeMaxTurns,
+		"CLAUDE_CLI_SKIP_PERMISSIONS", c.ClaudeSkipPermissions,
+		"GH_CLI_PATH", c.GHCLIPath,
+		"GH_TOKEN", mask(c.GHToken),
+		"STATE_STORAGE_TYPE", c.StorageType,
+		"DATABASE_URL", maskURL(c.DatabaseURL),
+		"AGENT_WORK_ORDER_COMMANDS_DIR", orDefault(c.CommandsDir, "(embedded prompts)"),
+		"AGENT_WORK_ORDER_TIMEOUT", int(c.StepTimeout.Seconds()),
+		"AGENT_WORK_ORDER_TEMP_DIR", c.TempDir,
+		"AWO_ALLOW_LOCAL_REPOS", c.AllowLocalRepos,
+		"AWO_EXECUTOR_CONCURRENCY", c.ExecConcurrency,
+		"AWO_ACK_WAIT", c.AckWait.String(),
+		"AWO_MAX_DELIVER", c.MaxDeliver,
+		"AWO_SHUTDOWN_GRACE", c.ShutdownGrace.String(),
+		"NATS_URL", orDefault(maskURL(c.NATSURL), "(embedded server)"),
+		"AWO_NATS_LISTEN", orDefault(c.NATSListen, "(in-process only)"),
+		"AWO_DATA_DIR", c.DataDir,
+		"AWO_EVENTS_MAX_AGE", c.EventsMaxAge.String(),
+	}
+}
+
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) get(name string) (string, bool) {
+	v := strings.TrimSpace(p.getenv(name))
+	return v, v != ""
+}
+
+func (p *parser) fail(name, v, want string) {
+	p.errs = append(p.errs, fmt.Errorf("%s=%q: %s", name, v, want))
+}
+
+func (p *parser) str(name, def string) string {
+	if v, ok := p.get(name); ok {
+		return v
+	}
+	return def
+}
+
+func (p *parser) first(names ...string) string {
+	for _, n := range names {
+		if v, ok := p.get(n); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func (p *parser) intRange(name string, def, lo, hi int) int {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.fail(name, v, fmt.Sprintf("must be a whole number from %d to %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+func (p *parser) boolean(name string, def bool) bool {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	}
+	p.fail(name, v, "must be true or false")
+	return def
+}
+
+// duration accepts Go durations ("90s", "5m") or plain seconds ("30").
+func (p *parser) duration(name string, def, lo time.Duration) time.Duration {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.Atoi(v)
+		if nerr != nil {
+			p.fail(name, v, "must be a duration such as 30s or 5m, or a number of seconds")
+			return def
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < lo {
+		p.fail(name, v, fmt.Sprintf("must be at least %s", lo))
+		return def
+	}
+	return d
+}
+
+func (p *parser) oneOf(name, def string, allowed ...string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a
+		}
+	}
+	p.fail(name, v, "must be one of "+strings.Join(allowed, ", "))
+	return def
+}
+
+func (p *parser) storage(name string) string {
+	v := p.oneOf(name, StorageMemory, StorageMemory, StoragePostgres, "supabase")
+	if v == "supabase" {
+		return StoragePostgres
+	}
+	return v
+}
+
+func (p *parser) level(name string) slog.Level {
+	v, ok := p.get(name)
+	if !ok {
+		return slog.LevelInfo
+	}
+	var l slog.Level
+	s := strings.ToUpper(v)
+	if s == "WARNING" {
+		s = "WARN"
+	}
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		p.fail(name, v, "must be one of DEBUG, INFO, WARN, ERROR")
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func (p *parser) httpURL(name string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail(name, v, "must be an http:// or https:// URL")
+		return ""
+	}
+	return strings.TrimRight(v, "/")
+}
+
+func (p *parser) hostPort(name string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		p.fail(name, v, "must be host:port, e.g. 127.0.0.1:4222")
+		return ""
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.fail(name, v, "port must be a number from 0 to 65535")
+		return ""
+	}
+	return v
+}
+
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "****"
+}
+
+// maskURL hides the password of a connection URL.
+func maskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "****")
+	}
+	return u.String()
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func joinLines(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}

@@ -1,0 +1,214 @@
+// Package events is the catalogue of facts (events) and intents (commands)
+// that flow between the services, each Go type next to its stable, versioned
+// CloudEvents type string. Wire names are never derived from Go type names.
+package events
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+const typePrefix = "io.archon.workorders."
+
+// Event types. The short name (without prefix and version) is also the tail
+// of the NATS subject: workorders.events.<woID>.<short>.
+const (
+	TypeRequested       = typePrefix + "workorder.requested.v1"
+	TypeStarted         = typePrefix + "workorder.started.v1"
+	TypeStepDispatched  = typePrefix + "step.dispatched.v1"
+	TypeStepStarted     = typePrefix + "step.started.v1"
+	TypeStepCompleted   = typePrefix + "step.completed.v1"
+	TypeStepFailed      = typePrefix + "step.failed.v1"
+	TypeCompleted       = typePrefix + "workorder.completed.v1"
+	TypeFailed          = typePrefix + "workorder.failed.v1"
+	TypeCancelRequested = typePrefix + "workorder.cancel_requested.v1"
+	TypeCancelled       = typePrefix + "workorder.cancelled.v1"
+
+	// TypeRunStep is the one command: run a step of a work order.
+	TypeRunStep = typePrefix + "command.run_step.v1"
+)
+
+// Requested is published by the gateway when a client creates a work order.
+type Requested struct {
+	WorkOrderID       workorder.ID          `json:"agent_work_order_id"`
+	RepositoryURL     string                `json:"repository_url"`
+	SandboxType       workorder.SandboxType `json:"sandbox_type"`
+	UserRequest       string                `json:"user_request"`
+	SelectedCommands  []workorder.Step      `json:"selected_commands"`
+	GitHubIssueNumber string                `json:"github_issue_number,omitempty"`
+}
+
+// Started is the orchestrator's acceptance of a work order: the full plan of
+// steps it will run, internal ones included.
+type Started struct {
+	SandboxIdentifier string           `json:"sandbox_identifier"`
+	Steps             []workorder.Step `json:"steps"`
+}
+
+// StepDispatched records the orchestrator's decision to run a step; the
+// matching command is published in reaction to this event (an outbox).
+type StepDispatched struct {
+	Step      workorder.Step `json:"step"`
+	Attempt   int            `json:"attempt"`
+	CommandID string         `json:"command_id"`
+}
+
+// StepStarted is published by a worker when it begins a step.
+type StepStarted struct {
+	Step      workorder.Step `json:"step"`
+	Attempt   int            `json:"attempt"`
+	AgentName string         `json:"agent_name"`
+	Worker    string         `json:"worker,omitempty"`
+}
+
+// Usage is the token usage the Claude Code CLI reports in its result line.
+type Usage struct {
+	InputTokens              int64 `json:"input_tokens"`
+	OutputTokens             int64 `json:"output_tokens"`
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens,omitempty"`
+	CacheReadInputTokens     int64 `json:"cache_read_input_tokens,omitempty"`
+}
+
+// Issue is a GitHub issue as read by the github service.
+type Issue struct {
+	Number int    `json:"number"`
+	Title  string `json:"title"`
+	Body   string `json:"body"`
+	URL    string `json:"url,omitempty"`
+}
+
+// StepResult is the payload of both step.completed and step.failed.
+type StepResult struct {
+	Step            workorder.Step `json:"step"`
+	Attempt         int            `json:"attempt"`
+	AgentName       string         `json:"agent_name"`
+	Success         bool           `json:"success"`
+	Output          string         `json:"output,omitempty"`
+	ErrorMessage    string         `json:"error_message,omitempty"`
+	DurationSeconds float64        `json:"duration_seconds"`
+	SessionID       string         `json:"session_id,omitempty"`
+	CostUSD         float64        `json:"cost_usd,omitempty"`
+	NumTurns        int            `json:"num_turns,omitempty"`
+	Usage           *Usage         `json:"usage,omitempty"`
+
+	// Facts a step establishes for later steps and for the read model.
+	BranchName          string `json:"branch_name,omitempty"`           // create-branch
+	BaseBranch          string `json:"base_branch,omitempty"`           // create-branch
+	PlanFile            string `json:"plan_file,omitempty"`             // planning
+	PullRequestURL      string `json:"pull_request_url,omitempty"`      // create-pr
+	CommitCount         *int   `json:"commit_count,omitempty"`          // against the base branch
+	FilesChanged        *int   `json:"files_changed,omitempty"`         // against the base branch
+	LatestCommitMessage string `json:"latest_commit_message,omitempty"` // git progress
+	Issue               *Issue `json:"issue,omitempty"`                 // fetch-issue
+}
+
+// Completed ends a work order successfully.
+type Completed struct {
+	PullRequestURL string `json:"pull_request_url,omitempty"`
+}
+
+// Failed ends a work order with the step that failed and why.
+type Failed struct {
+	Step         workorder.Step `json:"step,omitempty"`
+	ErrorMessage string         `json:"error_message"`
+}
+
+// CancelRequested asks the orchestrator to stop a work order.
+type CancelRequested struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// Cancelled ends a work order on request.
+type Cancelled struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// StepArgs is everything a worker needs to run a step without looking
+// anything up.
+type StepArgs struct {
+	UserRequest  string                    `json:"user_request"`
+	IssueNumber  string                    `json:"github_issue_number,omitempty"`
+	Issue        *Issue                    `json:"issue,omitempty"`
+	BranchName   string                    `json:"branch_name,omitempty"`
+	BaseBranch   string                    `json:"base_branch,omitempty"`
+	PlanFile     string                    `json:"plan_file,omitempty"`
+	StepOutputs  map[workorder.Step]string `json:"step_outputs,omitempty"` // earlier steps' result texts (PR body)
+	SelectedStep []workorder.Step          `json:"selected_steps,omitempty"`
+}
+
+// RunStep is the command to run one step of a work order.
+type RunStep struct {
+	WorkOrderID       workorder.ID          `json:"agent_work_order_id"`
+	Step              workorder.Step        `json:"step"`
+	Attempt           int                   `json:"attempt"`
+	RepositoryURL     string                `json:"repository_url"`
+	SandboxType       workorder.SandboxType `json:"sandbox_type"`
+	SandboxIdentifier string                `json:"sandbox_identifier"`
+	Args              StepArgs              `json:"args"`
+}
+
+// CommandID is deterministic so that re-emitting a command is harmless
+// inside JetStream's duplicate window.
+func CommandID(wo workorder.ID, step workorder.Step, attempt int) string {
+	return fmt.Sprintf("%s.%s.%d", wo, step, attempt)
+}
+
+// ID returns the command's deterministic id.
+func (c RunStep) ID() string { return CommandID(c.WorkOrderID, c.Step, c.Attempt) }
+
+// registry maps type strings to a constructor of the payload they carry.
+var registry = map[string]func() any{
+	TypeRequested:       func() any { return &Requested{} },
+	TypeStarted:         func() any { return &Started{} },
+	TypeStepDispatched:  func() any { return &StepDispatched{} },
+	TypeStepStarted:     func() any { return &StepStarted{} },
+	TypeStepCompleted:   func() any { return &StepResult{} },
+	TypeStepFailed:      func() any { return &StepResult{} },
+	TypeCompleted:       func() any { return &Completed{} },
+	TypeFailed:          func() any { return &Failed{} },
+	TypeCancelRequested: func() any { return &CancelRequested{} },
+	TypeCancelled:       func() any { return &Cancelled{} },
+	TypeRunStep:         func() any { return &RunStep{} },
+}
+
+// Known reports whether t is in the catalogue.
+func Known(t string) bool { _, ok := registry[t]; return ok }
+
+// ShortName is the type without prefix and version, e.g. "step.completed".
+// It is the last part of an event's subject.
+func ShortName(t string) string {
+	s := t
+	if len(s) > len(typePrefix) && s[:len(typePrefix)] == typePrefix {
+		s = s[len(typePrefix):]
+	}
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '.' {
+			if len(s)-i > 1 && s[i+1] == 'v' {
+				return s[:i]
+			}
+			break
+		}
+	}
+	return s
+}
+
+// Event is a decoded event or command: the CloudEvents attributes that
+// matter to services plus its typed payload and, when read from a stream,
+// its stream sequence.
+type Event struct {
+	ID          string
+	Type        string
+	Source      string
+	WorkOrderID workorder.ID
+	Time        time.Time
+	TraceParent string
+	Data        any    // pointer to the payload type registered for Type
+	Seq         uint64 // stream sequence; 0 when not read from a stream
+}
+
+// New builds an event ready to publish.
+func New(id, typ, source string, wo workorder.ID, at time.Time, data any) Event {
+	return Event{ID: id, Type: typ, Source: source, WorkOrderID: wo, Time: at.UTC(), Data: data}
+}

@@ -1,0 +1,90 @@
+// Package readmodel is the query side: the work-order rows clients read over
+// REST, the pure fold that turns events into rows, and the Store port with
+// its implementations (memory here; Postgres later).
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// ErrNotFound is returned for an unknown work-order id.
+var ErrNotFound = errors.New("work order not found")
+
+// ErrUnavailable wraps store failures that are not the caller's fault
+// (database down); the gateway answers 503.
+var ErrUnavailable = errors.New("read store unavailable")
+
+// WorkOrder is a work order as clients read it. JSON names are the seed's
+// AgentWorkOrder model; fields after ErrorMessage are additions.
+type WorkOrder struct {
+	AgentWorkOrderID     workorder.ID          `json:"agent_work_order_id"`
+	RepositoryURL        string                `json:"repository_url"`
+	SandboxIdentifier    string                `json:"sandbox_identifier"`
+	GitBranchName        *string               `json:"git_branch_name"`
+	AgentSessionID       *string               `json:"agent_session_id"`
+	SandboxType          workorder.SandboxType `json:"sandbox_type"`
+	GitHubIssueNumber    *string               `json:"github_issue_number"`
+	Status               workorder.Status      `json:"status"`
+	CurrentPhase         *string               `json:"current_phase"`
+	CreatedAt            time.Time             `json:"created_at"`
+	UpdatedAt            time.Time             `json:"updated_at"`
+	GitHubPullRequestURL *string               `json:"github_pull_request_url"`
+	GitCommitCount       int                   `json:"git_commit_count"`
+	GitFilesChanged      int                   `json:"git_files_changed"`
+	ErrorMessage         *string               `json:"error_message"`
+
+	UserRequest      string           `json:"user_request"`
+	SelectedCommands []workorder.Step `json:"selected_commands"`
+	BaseBranch       *string          `json:"base_branch"`
+	CostUSD          float64          `json:"cost_usd"`
+	InputTokens      int64            `json:"input_tokens"`
+	OutputTokens     int64            `json:"output_tokens"`
+	// Version is the stream sequence of the last event folded into the row.
+	Version uint64 `json:"-"`
+}
+
+// StepRecord is one entry of a work order's step history (seed:
+// StepExecutionResult) plus attempt, cost and tokens.
+type StepRecord struct {
+	Step            workorder.Step `json:"step"`
+	AgentName       string         `json:"agent_name"`
+	Success         bool           `json:"success"`
+	Output          *string        `json:"output"`
+	ErrorMessage    *string        `json:"error_message"`
+	DurationSeconds float64        `json:"duration_seconds"`
+	SessionID       *string        `json:"session_id"`
+	Timestamp       time.Time      `json:"timestamp"`
+	Attempt         int            `json:"attempt"`
+	CostUSD         float64        `json:"cost_usd"`
+	InputTokens     int64          `json:"input_tokens"`
+	OutputTokens    int64          `json:"output_tokens"`
+	NumTurns        int            `json:"num_turns"`
+}
+
+// Filter narrows List. Zero values match everything.
+type Filter struct {
+	Status        workorder.Status
+	RepositoryURL string
+	Limit, Offset int
+}
+
+// Store is the port the projector writes and the gateway reads.
+type Store interface {
+	// Apply folds one event (with its stream sequence set) into the read
+	// model. Applying an event whose sequence the store has already seen
+	// changes nothing.
+	Apply(ctx context.Context, e events.Event) error
+	// AppliedSequence is the highest stream sequence applied so far; the
+	// projector resumes after it.
+	AppliedSequence(ctx context.Context) (uint64, error)
+	Get(ctx context.Context, id workorder.ID) (WorkOrder, error)
+	// List returns work orders newest first.
+	List(ctx context.Context, f Filter) ([]WorkOrder, error)
+	// Steps returns the step history in execution order.
+	Steps(ctx context.Context, id workorder.ID) ([]StepRecord, error)
+}

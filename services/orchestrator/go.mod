@@ -1,0 +1,7 @@
+module github.com/agentworkorders/awo/services/orchestrator
+
+go 1.26
+
+require github.com/agentworkorders/awo/pkg v0.0.0
+
+replace github.com/agentworkorders/awo/pkg => ../../pkg
