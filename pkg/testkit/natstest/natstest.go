@@ -1,0 +1,50 @@
+// Package natstest starts an embedded JetStream server per test, in a temp
+// directory, reachable in-process only (it never takes a TCP port).
+package natstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/natsembed"
+)
+
+// Env is a running server with one client connection and the streams made.
+type Env struct {
+	Server *natsembed.Server
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+}
+
+// Start runs a server for the test's lifetime and ensures the streams.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.StreamSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	return &Env{Server: srv, NC: nc, JS: js}
+}
+
+// Bus returns a Bus on the env's connection.
+func (e *Env) Bus(source string) *bus.Bus { return bus.New(e.JS, source) }
