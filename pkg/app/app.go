@@ -1,0 +1,93 @@
+// Package app is the start-up every binary shares: configuration from the
+// environment, the logger, signal handling and the connection to NATS.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/config"
+)
+
+// Version is stamped at build time with -ldflags "-X .../pkg/app.Version=...".
+var Version = "0.1.0-dev"
+
+// RunFunc is a binary's body: it returns when ctx is cancelled (SIGINT /
+// SIGTERM) after shutting down, or earlier with an error.
+type RunFunc func(ctx context.Context, cfg config.Config, log *slog.Logger) error
+
+// Main loads the configuration, builds the logger, runs run until a signal
+// arrives and exits non-zero on error. It is the whole of every main().
+func Main(name string, run RunFunc) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(2)
+	}
+	log := NewLogger(cfg.LogLevel).With("service", name)
+	log.Info("starting", append([]any{"version", Version}, cfg.Attrs()...)...)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("stopped with error", "err", err)
+		os.Exit(1)
+	}
+	log.Info("stopped")
+}
+
+// NewLogger writes text lines to stderr at level.
+func NewLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// ConnectNATS connects a standalone service to cfg.NATSURL and makes sure
+// the streams exist.
+func ConnectNATS(ctx context.Context, cfg config.Config, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	if cfg.NATSURL == "" {
+		return nil, nil, fmt.Errorf("NATS_URL is not set: a standalone %s needs a NATS server with JetStream (or run the all-in-one binary, which embeds one)", name)
+	}
+	nc, err := nats.Connect(cfg.NATSURL,
+		nats.Name("awo-"+name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to NATS_URL=%s: %w", cfg.NATSURL, err)
+	}
+	js, err := Setup(ctx, nc, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+// Setup opens JetStream on nc and ensures the streams.
+func Setup(ctx context.Context, nc *nats.Conn, cfg config.Config) (jetstream.JetStream, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("opening JetStream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, js, bus.StreamSettings{EventsMaxAge: cfg.EventsMaxAge}); err != nil {
+		return nil, err
+	}
+	return js, nil
+}
