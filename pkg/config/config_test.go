@@ -1,0 +1,75 @@
+package config_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoad_DefaultsMatchTheSeed(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8053 || c.ClaudeCLIPath != "claude" || c.GHCLIPath != "gh" || c.ClaudeModel != "sonnet" ||
+		!c.ClaudeSkipPermissions || c.StepTimeout != time.Hour || c.StorageType != "memory" ||
+		c.TempDir != "/tmp/agent-work-orders" || c.LogLevel != slog.LevelInfo || c.ExecConcurrency != 2 || c.NATSURL != "" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestLoad_ReadsAliasesAndNormalises(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"STATE_STORAGE_TYPE": "supabase", "SUPABASE_DB_URL": "postgres://u:secret@h/db",
+		"GITHUB_TOKEN": "ghp_x", "LOG_LEVEL": "warning", "AGENT_WORK_ORDER_TIMEOUT": "90",
+		"CLAUDE_CLI_SKIP_PERMISSIONS": "False", "AWO_ACK_WAIT": "10s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StorageType != config.StoragePostgres || c.DatabaseURL == "" || c.GHToken != "ghp_x" ||
+		c.LogLevel != slog.LevelWarn || c.StepTimeout != 90*time.Second || c.ClaudeSkipPermissions || c.AckWait != 10*time.Second {
+		t.Fatalf("got %+v", c)
+	}
+	printed := ""
+	attrs := c.Attrs()
+	for i := 0; i < len(attrs); i += 2 {
+		printed += attrs[i].(string) + "=" + slog.AnyValue(attrs[i+1]).String() + " "
+	}
+	if strings.Contains(printed, "secret") || strings.Contains(printed, "ghp_x") {
+		t.Fatalf("secrets printed: %s", printed)
+	}
+}
+
+func TestLoad_RejectsInvalidValuesNamingTheVariable(t *testing.T) {
+	cases := map[string]string{
+		"AGENT_WORK_ORDERS_PORT":      "http",
+		"AGENT_WORK_ORDER_TIMEOUT":    "-5",
+		"CLAUDE_CLI_MAX_TURNS":        "lots",
+		"CLAUDE_CLI_SKIP_PERMISSIONS": "maybe",
+		"STATE_STORAGE_TYPE":          "file",
+		"LOG_LEVEL":                   "loud",
+		"SERVICE_DISCOVERY_MODE":      "k8s",
+		"ARCHON_SERVER_URL":           "localhost:8181",
+		"AWO_NATS_LISTEN":             "4222",
+		"AWO_ACK_WAIT":                "soon",
+		"AWO_EXECUTOR_CONCURRENCY":    "0",
+	}
+	for name, value := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{name: value}))
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("%s=%s: err = %v, want one naming the variable", name, value, err)
+			}
+		})
+	}
+	_, err := config.Load(env(map[string]string{"STATE_STORAGE_TYPE": "postgres"}))
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Fatalf("postgres without DATABASE_URL: %v", err)
+	}
+}

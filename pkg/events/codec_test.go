@@ -1,0 +1,131 @@
+package events_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+func TestCodec_RoundTripsEveryAttributeAndPayload(t *testing.T) {
+	at := time.Date(2026, 11, 24, 10, 0, 0, 123456789, time.UTC)
+	cost := 3
+	in := events.Event{
+		ID: "wo-1a2b3c4d.planning.1.completed", Type: events.TypeStepCompleted, Source: "awo/executor",
+		WorkOrderID: "wo-1a2b3c4d", Time: at, TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		Data: &events.StepResult{Step: workorder.StepPlanning, Attempt: 1, Success: true, Output: "PRPs/features/x.md",
+			Usage: &events.Usage{InputTokens: 10, OutputTokens: 20}, CommitCount: &cost},
+	}
+	msg, err := events.Encode(in, "workorders.events.wo-1a2b3c4d.step.completed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Header.Get(nats.MsgIdHdr); got != in.ID {
+		t.Errorf("Nats-Msg-Id = %q, want the event id", got)
+	}
+	if got := msg.Header.Get("ce-type"); got != events.TypeStepCompleted {
+		t.Errorf("ce-type = %q", got)
+	}
+	out, err := events.Decode(msg.Header, msg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ID != in.ID || out.Type != in.Type || out.Source != in.Source || out.WorkOrderID != in.WorkOrderID ||
+		!out.Time.Equal(in.Time) || out.TraceParent != in.TraceParent {
+		t.Errorf("attributes differ:\n in  %+v\n out %+v", in, out)
+	}
+	if !reflect.DeepEqual(out.Data, in.Data) {
+		t.Errorf("payload differs:\n in  %+v\n out %+v", in.Data, out.Data)
+	}
+}
+
+func TestCodec_PercentEncodesHeaderValues(t *testing.T) {
+	in := events.Event{ID: "id with spaces %and \"quotes\" é", Type: events.TypeRequested, Source: "awo/gateway",
+		WorkOrderID: "wo-1a2b3c4d", Time: time.Now(), Data: &events.Requested{}}
+	msg, err := events.Encode(in, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := msg.Header.Get("ce-id")
+	if strings.ContainsAny(raw, " \"é") || !strings.Contains(raw, "%20") || !strings.Contains(raw, "%25") || !strings.Contains(raw, "%C3%A9") {
+		t.Errorf("ce-id not percent-encoded: %q", raw)
+	}
+	out, err := events.Decode(msg.Header, msg.Data)
+	if err != nil || out.ID != in.ID {
+		t.Fatalf("decoded id %q (%v), want %q", out.ID, err, in.ID)
+	}
+}
+
+func TestCodec_ReadsHeaderNamesCaseInsensitively(t *testing.T) {
+	h := nats.Header{}
+	h["CE-SpecVersion"] = []string{"1.0"}
+	h["Ce-Id"] = []string{"x"}
+	h["CE-TYPE"] = []string{events.TypeCancelled}
+	h["ce-Source"] = []string{"nats-cli"}
+	h["Ce-Subject"] = []string{"wo-1a2b3c4d"}
+	h["Content-Type"] = []string{"application/json"}
+	out, err := events.Decode(h, []byte(`{"reason":"user asked"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := out.Data.(*events.Cancelled); !ok || c.Reason != "user asked" || out.WorkOrderID != "wo-1a2b3c4d" {
+		t.Fatalf("decoded %+v", out)
+	}
+}
+
+func TestCodec_RejectsWhatIsNotACloudEvent(t *testing.T) {
+	ok := func() nats.Header {
+		h := nats.Header{}
+		h.Set("ce-specversion", "1.0")
+		h.Set("ce-id", "x")
+		h.Set("ce-type", events.TypeRequested)
+		h.Set("ce-source", "s")
+		return h
+	}
+	cases := map[string]struct {
+		mut  func(nats.Header)
+		data string
+		want error
+	}{
+		"no specversion":    {mut: func(h nats.Header) { h.Del("ce-specversion") }},
+		"no id":             {mut: func(h nats.Header) { h.Del("ce-id") }},
+		"bad time":          {mut: func(h nats.Header) { h.Set("ce-time", "yesterday") }},
+		"bad json":          {data: "{", mut: func(nats.Header) {}},
+		"bad percent":       {mut: func(h nats.Header) { h.Set("ce-id", "a%zz") }},
+		"unknown type":      {mut: func(h nats.Header) { h.Set("ce-type", "io.archon.workorders.future.v9") }, want: events.ErrUnknownType},
+		"non-JSON content":  {mut: func(h nats.Header) { h.Set("content-type", "text/plain") }},
+		"truncated percent": {mut: func(h nats.Header) { h.Set("ce-id", "a%4") }},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			h := ok()
+			c.mut(h)
+			_, err := events.Decode(h, []byte(c.data))
+			if err == nil {
+				t.Fatal("decoded without error")
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+func TestShortName(t *testing.T) {
+	for typ, want := range map[string]string{
+		events.TypeStepCompleted:   "step.completed",
+		events.TypeRequested:       "workorder.requested",
+		events.TypeCancelRequested: "workorder.cancel_requested",
+		events.TypeRunStep:         "command.run_step",
+	} {
+		if got := events.ShortName(typ); got != want {
+			t.Errorf("ShortName(%q) = %q, want %q", typ, got, want)
+		}
+	}
+}
