@@ -1,0 +1,56 @@
+# Agent Work Orders — build, run and test.
+#   make run    build and start the whole system (gateway on :8053, embedded NATS)
+#   make test   install what the tests need, then vet, format-check and test everything
+
+SHELL          := /bin/bash
+MODULE         := github.com/agentworkorders/awo
+CLAUDE_VERSION := 2.1.328
+TOOLS          := $(CURDIR)/.tools
+CLAUDE         := $(TOOLS)/node_modules/.bin/claude
+BIN            := $(CURDIR)/bin
+VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS        := -X $(MODULE)/pkg/app.Version=$(VERSION)
+TEST_TIMEOUT   ?= 9m
+
+export AWO_DATA_DIR ?= $(CURDIR)/.data
+export AWO_TEST_CLAUDE ?= $(CLAUDE)
+
+.PHONY: all build run test tools vet fmt-check clean help
+
+all: build
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
+
+## build: every binary into ./bin (awo = all-in-one; one per service)
+build:
+	go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo ./cmd/awo
+	cd services/gateway && go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo-gateway ./cmd/gateway
+	cd services/orchestrator && go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo-orchestrator ./cmd/orchestrator
+	cd services/executor && go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo-executor ./cmd/executor
+	cd services/github && go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo-github ./cmd/github
+
+## run: the all-in-one in the foreground; Ctrl-C stops it cleanly
+run: build
+	$(BIN)/awo
+
+## tools: the pinned Claude Code CLI (npm) for the end-to-end tests
+tools: $(CLAUDE)
+
+$(CLAUDE):
+	@command -v npm >/dev/null || { echo "npm is needed to install the Claude Code CLI (apt-get install nodejs npm)"; exit 1; }
+	npm install --prefix $(TOOLS) --no-audit --no-fund @anthropic-ai/claude-code@$(CLAUDE_VERSION)
+	@$(CLAUDE) --version
+
+vet:
+	go vet $(MODULE)/...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## test: everything, with the race detector, against real git, NATS and the Claude Code CLI
+test: tools fmt-check vet
+	go test -race -count=1 -timeout $(TEST_TIMEOUT) $(MODULE)/...
+
+clean:
+	rm -rf $(BIN)
