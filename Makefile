@@ -15,7 +15,7 @@ TEST_TIMEOUT   ?= 9m
 export AWO_DATA_DIR ?= $(CURDIR)/.data
 export AWO_TEST_CLAUDE ?= $(CLAUDE)
 
-.PHONY: all build run test tools vet fmt-check clean help
+.PHONY: all build run test tools vet fmt-check clean help nats-cli
 
 all: build
 
@@ -54,3 +54,7 @@ test: tools fmt-check vet
 
 clean:
 	rm -rf $(BIN)
+
+## nats-cli: the nats CLI into ./.tools/bin, to watch and replay the streams
+nats-cli:
+	GOBIN=$(TOOLS)/bin go install github.com/nats-io/natscli/nats@v0.5.1

@@ -1,0 +1,149 @@
+// Command awo is the all-in-one: every service in one process, with an
+// embedded NATS JetStream server keeping its data under AWO_DATA_DIR (or an
+// external one when NATS_URL is set) and the in-memory read model rebuilt
+// from the event stream at start. It is what `make run` starts.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/app"
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/natsembed"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/services/executor"
+	"github.com/agentworkorders/awo/services/gateway"
+	githubsvc "github.com/agentworkorders/awo/services/github"
+	"github.com/agentworkorders/awo/services/orchestrator"
+)
+
+func main() { app.Main("awo", run) }
+
+func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.StorageType != config.StorageMemory {
+		return fmt.Errorf("STATE_STORAGE_TYPE=%s is not supported by this build yet; use memory", cfg.StorageType)
+	}
+	connect, shutdownNATS, err := broker(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownNATS()
+
+	setupConn, err := connect("awo-setup")
+	if err != nil {
+		return err
+	}
+	_, err = app.Setup(ctx, setupConn, cfg)
+	setupConn.Close()
+	if err != nil {
+		return err
+	}
+
+	// One connection per service: a slow consumer in one cannot stall the
+	// others, as when they run as separate binaries.
+	type service struct {
+		name string
+		run  func(ctx context.Context, nc *nats.Conn) error
+	}
+	services := []service{
+		{"gateway", func(ctx context.Context, nc *nats.Conn) error {
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			return gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: bus.New(js, "awo/gateway"), JS: js, NC: nc,
+				Store: readmodel.NewMemory(), Logger: log.With("service", "gateway")})
+		}},
+		{"orchestrator", func(ctx context.Context, nc *nats.Conn) error {
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg, Bus: bus.New(js, "awo/orchestrator"), JS: js,
+				Logger: log.With("service", "orchestrator")})
+		}},
+		{"executor", func(ctx context.Context, nc *nats.Conn) error {
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: bus.New(js, "awo/executor"), JS: js,
+				Logger: log.With("service", "executor")})
+		}},
+		{"github", func(ctx context.Context, nc *nats.Conn) error {
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: bus.New(js, "awo/github"), JS: js,
+				Logger: log.With("service", "github")})
+		}},
+	}
+
+	// The first service to fail stops the others: a half-running system
+	// would accept work it cannot do.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	errs := make([]error, len(services))
+	for i, s := range services {
+		nc, err := connect("awo-" + s.name)
+		if err != nil {
+			cancel(err)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				_ = nc.Flush() // acks of the last messages
+				nc.Close()
+			}()
+			if err := s.run(ctx, nc); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", s.name, err)
+				cancel(errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return nil
+}
+
+// broker returns how to connect to NATS: the embedded server unless NATS_URL
+// names an external one.
+func broker(ctx context.Context, cfg config.Config, log *slog.Logger) (func(name string) (*nats.Conn, error), func(), error) {
+	if cfg.NATSURL != "" {
+		log.Info("using external NATS", "url", cfg.NATSURL)
+		return func(name string) (*nats.Conn, error) {
+			nc, err := nats.Connect(cfg.NATSURL, nats.Name(name), nats.MaxReconnects(-1))
+			if err != nil {
+				return nil, fmt.Errorf("connecting to NATS_URL=%s: %w", cfg.NATSURL, err)
+			}
+			return nc, nil
+		}, func() {}, nil
+	}
+	srv, err := natsembed.Start(natsembed.Options{DataDir: cfg.DataDir, Listen: cfg.NATSListen})
+	if err != nil {
+		return nil, nil, fmt.Errorf("AWO_DATA_DIR=%s: %w", cfg.DataDir, err)
+	}
+	if url := srv.ClientURL(); url != "" {
+		log.Info("embedded NATS accepts clients", "url", url, "hint", "nats --server "+url+" stream ls")
+	} else {
+		log.Info("embedded NATS is in-process only; set AWO_NATS_LISTEN=127.0.0.1:4222 to watch it with the nats CLI")
+	}
+	return func(name string) (*nats.Conn, error) { return srv.Connect(name) }, srv.Shutdown, nil
+}
