@@ -1,0 +1,202 @@
+// Package fakegh installs a fake GitHub CLI (`gh`) for tests: a POSIX sh
+// script that never touches the network, answers the handful of commands
+// Agent Work Orders uses the way gh 2.x does, and records every invocation
+// so a test can check what was asked of it. Point GH_CLI_PATH at Path.
+//
+// Supported: `gh --version`, `gh auth status`, `gh repo view R --json ...`,
+// `gh issue view N --repo R --json ...`, `gh pr list --repo R --head H
+// --json ...` and `gh pr create --repo R --head H [--base B] --title T
+// (--body B | --body-file F|-)`. Flags may be written `--flag value` or
+// `--flag=value`. Anything else fails with gh's "unknown command" message.
+package fakegh
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/agentworkorders/awo/pkg/events"
+)
+
+//go:embed gh.sh
+var script string
+
+// Options shape the fake's answers. The zero value is an authenticated gh
+// that knows every repository (default branch main) and no issues.
+type Options struct {
+	// Issues are answered by `gh issue view N` in every repository; any
+	// other number fails with gh's "Could not resolve to an issue" message.
+	Issues []events.Issue
+	// Repos, when set, are the only owner/name repositories that exist;
+	// the others fail with gh's "Could not resolve to a Repository".
+	Repos []string
+	// DefaultBranch of every repository; "main" when empty.
+	DefaultBranch string
+	// Unauthenticated makes `gh auth status` fail as when nobody logged in.
+	Unauthenticated bool
+	// PRCreateError, when set, makes `gh pr create` print it on stderr and
+	// exit 1 (after the existing-PR check, as gh does).
+	PRCreateError string
+	// Version reported by `gh --version`; "2.62.0" when empty.
+	Version string
+}
+
+// FakeGH is an installed fake.
+type FakeGH struct {
+	Path  string // the executable; use as GH_CLI_PATH
+	State string // the directory where it keeps its log and pull requests
+}
+
+// Call is one recorded invocation.
+type Call struct {
+	Args  []string          // argv without the program name
+	Stdin string            // what it read for --body-file -; empty otherwise
+	Env   map[string]string // the gh-relevant variables that were set (GH_TOKEN, GITHUB_TOKEN, GH_PROMPT_DISABLED, NO_COLOR, GH_REPO, GH_HOST)
+}
+
+// PR is a pull request the fake opened.
+type PR struct {
+	Number int
+	URL    string
+	Repo   string // owner/name
+	Head   string
+	Base   string
+	Title  string
+	Body   string
+}
+
+// Install writes the fake into a temporary directory that lives as long as
+// the test.
+func Install(t testing.TB, opts Options) *FakeGH {
+	t.Helper()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	for _, d := range []string{state, filepath.Join(state, "issues"), filepath.Join(state, "prs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatalf("fakegh: %v", err)
+		}
+	}
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(state, name), []byte(content), 0o644); err != nil {
+			t.Fatalf("fakegh: %v", err)
+		}
+	}
+	write("version", orDefault(opts.Version, "2.62.0"))
+	write("default-branch", orDefault(opts.DefaultBranch, "main"))
+	write("calls.jsonl", "")
+	if opts.Unauthenticated {
+		write("unauthenticated", "")
+	}
+	if opts.PRCreateError != "" {
+		write("pr-create-error", opts.PRCreateError+"\n")
+	}
+	if len(opts.Repos) > 0 {
+		write("repos", strings.Join(opts.Repos, "\n")+"\n")
+	}
+	for _, is := range opts.Issues {
+		if is.Number <= 0 {
+			t.Fatalf("fakegh: issue %+v needs a positive number", is)
+		}
+		b, err := json.Marshal(is)
+		if err != nil {
+			t.Fatalf("fakegh: %v", err)
+		}
+		write(filepath.Join("issues", strconv.Itoa(is.Number)+".json"), string(b)+"\n")
+	}
+
+	path := filepath.Join(dir, "gh")
+	src := "#!/bin/sh\nSTATE=" + shellQuote(state) + "\n" + script
+	if err := os.WriteFile(path, []byte(src), 0o755); err != nil {
+		t.Fatalf("fakegh: %v", err)
+	}
+	return &FakeGH{Path: path, State: state}
+}
+
+// Calls returns every invocation so far, in order.
+func (f *FakeGH) Calls(t testing.TB) []Call {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(f.State, "calls.jsonl"))
+	if err != nil {
+		t.Fatalf("fakegh: reading the call log: %v", err)
+	}
+	var calls []Call
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var c Call
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatalf("fakegh: call log line %q: %v", sc.Text(), err)
+		}
+		calls = append(calls, c)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("fakegh: reading the call log: %v", err)
+	}
+	return calls
+}
+
+// PRCreates is the number of pull requests opened (failed `gh pr create`
+// calls do not count).
+func (f *FakeGH) PRCreates(t testing.TB) int {
+	t.Helper()
+	return len(f.PRs(t))
+}
+
+// PRs returns the pull requests opened so far, by number.
+func (f *FakeGH) PRs(t testing.TB) []PR {
+	t.Helper()
+	dirs, err := os.ReadDir(filepath.Join(f.State, "prs"))
+	if err != nil {
+		t.Fatalf("fakegh: %v", err)
+	}
+	var prs []PR
+	for _, d := range dirs {
+		dir := filepath.Join(f.State, "prs", d.Name())
+		if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
+			continue // being written by a running `gh pr create`
+		}
+		read := func(name string) string {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatalf("fakegh: %v", err)
+			}
+			return string(b)
+		}
+		readJSON := func(name string) string {
+			var s string
+			if err := json.Unmarshal([]byte(read(name)), &s); err != nil {
+				t.Fatalf("fakegh: %s of PR %s: %v", name, d.Name(), err)
+			}
+			return s
+		}
+		n, err := strconv.Atoi(read("number"))
+		if err != nil {
+			t.Fatalf("fakegh: PR number: %v", err)
+		}
+		prs = append(prs, PR{
+			Number: n, URL: read("url"), Repo: read("repo"), Head: read("head"), Base: read("base"),
+			Title: readJSON("title.json"), Body: readJSON("body.json"),
+		})
+	}
+	sort.Slice(prs, func(i, j int) bool { return prs[i].Number < prs[j].Number })
+	return prs
+}
+
+// shellQuote makes s one single-quoted sh word.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,270 @@
+# Fake gh (GitHub CLI) for tests. Install prepends "#!/bin/sh" and
+# STATE='<dir>'; everything it knows and remembers lives in $STATE:
+#   calls.jsonl      one JSON line per invocation (args, stdin, env)
+#   version, default-branch, repos, unauthenticated, pr-create-error: options
+#   issues/<n>.json  answers of `gh issue view <n> --json ...`
+#   prs/<n>/         pull requests opened by `gh pr create`
+# It never touches the network. Output formats and messages follow gh 2.x.
+
+set -u
+LC_ALL=C
+export LC_ALL
+
+# json_str reads stdin, which must end with one sentinel "x" appended by the
+# caller (so trailing newlines survive), and prints it as a JSON string.
+json_str() {
+	awk '
+	BEGIN {
+		for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = sprintf("\\u%04x", i)
+		ctl["\t"] = "\\t"; ctl["\r"] = "\\r"
+		out = ""
+	}
+	{
+		if (NR > 1) out = out "\\n"
+		n = length($0)
+		for (i = 1; i <= n; i++) {
+			c = substr($0, i, 1)
+			if (c == "\\") out = out "\\\\"
+			else if (c == "\"") out = out "\\\""
+			else if (c in ctl) out = out ctl[c]
+			else out = out c
+		}
+	}
+	END { printf "\"%s\"", substr(out, 1, length(out) - 1) }'
+}
+
+quote() { printf '%sx' "$1" | json_str; }
+
+fail() {
+	printf '%s\n' "$*" >&2
+	exit 1
+}
+
+TMP=$(mktemp -d "$STATE/tmp.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+
+# Read the body from stdin when asked to, before logging the call.
+has_stdin=0
+prev=""
+for a in "$@"; do
+	case "$prev=$a" in
+	--body-file=-|-F=-) has_stdin=1 ;;
+	esac
+	case "$a" in
+	--body-file=-) has_stdin=1 ;;
+	esac
+	prev=$a
+done
+if [ "$has_stdin" = 1 ]; then
+	{
+		cat
+		printf x
+	} >"$TMP/stdin"
+fi
+
+log_call() {
+	line='{"args":['
+	sep=""
+	for a in "$@"; do
+		line="$line$sep$(quote "$a")"
+		sep=","
+	done
+	line="$line]"
+	if [ "$has_stdin" = 1 ]; then
+		line="$line,\"stdin\":$(json_str <"$TMP/stdin")"
+	fi
+	line="$line,\"env\":{"
+	sep=""
+	for v in GH_TOKEN GITHUB_TOKEN GH_PROMPT_DISABLED NO_COLOR GH_REPO GH_HOST; do
+		if eval "[ \"\${$v+set}\" = set ]"; then
+			eval "val=\$$v"
+			line="$line$sep\"$v\":$(quote "$val")"
+			sep=","
+		fi
+	done
+	printf '%s}}\n' "$line" >"$TMP/line"
+	# One write per line (cat copies in large blocks), so concurrent
+	# invocations do not interleave their lines.
+	cat "$TMP/line" >>"$STATE/calls.jsonl"
+}
+log_call "$@"
+
+opt() { cat "$STATE/$1" 2>/dev/null; }
+
+# Flags are accepted as "--flag value" and "--flag=value", as gh does.
+repo=${GH_REPO-}
+head=""
+base=""
+title=""
+title_set=0
+body_set=0
+fields=""
+pos=""
+parse_flags() {
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--*=* | -?=*)
+			name=${1%%=*}
+			value=${1#*=}
+			;;
+		--repo | -R | --head | -H | --base | -B | --title | -t | --body | -b | --body-file | -F | --json | --state | -s | --limit | -L)
+			[ $# -ge 2 ] || fail "flag needs an argument: $1"
+			name=$1
+			value=$2
+			shift
+			;;
+		-*) fail "unknown flag: $1" ;;
+		*)
+			pos=$1
+			shift
+			continue
+			;;
+		esac
+		case "$name" in
+		--repo | -R) repo=$value ;;
+		--head | -H) head=$value ;;
+		--base | -B) base=$value ;;
+		--title | -t)
+			title=$value
+			title_set=1
+			;;
+		--body | -b)
+			body_set=1
+			printf "%sx" "$value" >"$TMP/body"
+			;;
+		--body-file | -F)
+			body_set=1
+			if [ "$value" = - ]; then
+				cp "$TMP/stdin" "$TMP/body"
+			else
+				{ cat "$value" || fail "open $value: no such file or directory"; printf x; } >"$TMP/body"
+			fi
+			;;
+		--json) fields=$value ;;
+		--state | -s | --limit | -L) ;;
+		*) fail "unknown flag: $name" ;;
+		esac
+		shift
+	done
+}
+
+need_repo() {
+	[ -n "$repo" ] || fail "fake gh: --repo is required (the fake has no git repository to infer it from)"
+	if [ -f "$STATE/repos" ] && ! grep -qxF "$repo" "$STATE/repos"; then
+		fail "GraphQL: Could not resolve to a Repository with the name '$repo'. (repository)"
+	fi
+}
+
+case "${1-}" in
+--version | version)
+	v=$(opt version)
+	printf 'gh version %s (2025-01-01)\nhttps://github.com/cli/cli/releases/tag/v%s\n' "$v" "$v"
+	;;
+
+auth)
+	[ "${2-}" = status ] || fail "unknown command \"${2-}\" for \"gh auth\""
+	if [ -e "$STATE/unauthenticated" ]; then
+		fail "You are not logged into any GitHub hosts. To log in, run: gh auth login"
+	fi
+	how=keyring
+	if [ -n "${GH_TOKEN-}" ]; then how=GH_TOKEN; elif [ -n "${GITHUB_TOKEN-}" ]; then how=GITHUB_TOKEN; fi
+	printf 'github.com\n  ✓ Logged in to github.com account fake-user (%s)\n  - Active account: true\n  - Git operations protocol: https\n' "$how"
+	;;
+
+repo)
+	[ "${2-}" = view ] || fail "unknown command \"${2-}\" for \"gh repo\""
+	shift 2
+	parse_flags "$@"
+	[ -n "$pos" ] && repo=$pos
+	need_repo
+	owner=${repo%/*}
+	name=${repo##*/}
+	printf '{"defaultBranchRef":{"name":%s},"name":%s,"owner":{"id":"MDQ6VXNlcjE=","login":%s},"url":%s}\n' \
+		"$(quote "$(opt default-branch)")" "$(quote "$name")" "$(quote "$owner")" "$(quote "https://github.com/$repo")"
+	;;
+
+issue)
+	[ "${2-}" = view ] || fail "unknown command \"${2-}\" for \"gh issue\""
+	shift 2
+	parse_flags "$@"
+	need_repo
+	n=${pos#\#}
+	case "$n" in
+	'' | *[!0-9]*) fail "invalid issue format: \"$pos\"" ;;
+	esac
+	[ -f "$STATE/issues/$n.json" ] ||
+		fail "GraphQL: Could not resolve to an issue or pull request with the number of $n. (repository.issue)"
+	cat "$STATE/issues/$n.json"
+	;;
+
+pr)
+	sub=${2-}
+	if [ $# -ge 2 ]; then shift 2; else shift $#; fi
+	parse_flags "$@"
+	need_repo
+	case "$sub" in
+	list)
+		out=""
+		for d in "$STATE"/prs/*/; do
+			[ -f "$d/done" ] || continue
+			[ "$(cat "$d/repo")" = "$repo" ] || continue
+			if [ -n "$head" ] && [ "$(cat "$d/head")" != "$head" ]; then continue; fi
+			if [ -z "$fields" ]; then
+				printf '%s\t%s\t%s\tOPEN\n' "$(cat "$d/number")" "$(cat "$d/head")" "$(cat "$d/url")"
+				continue
+			fi
+			obj=""
+			for f in $(printf '%s' "$fields" | tr ',' ' '); do
+				case "$f" in
+				url) val=$(quote "$(cat "$d/url")") ;;
+				number) val=$(cat "$d/number") ;;
+				headRefName) val=$(quote "$(cat "$d/head")") ;;
+				baseRefName) val=$(quote "$(cat "$d/base")") ;;
+				title) val=$(cat "$d/title.json") ;;
+				state) val='"OPEN"' ;;
+				*) fail "Unknown JSON field: \"$f\" (the fake knows url, number, headRefName, baseRefName, title, state)" ;;
+				esac
+				obj="$obj${obj:+,}\"$f\":$val"
+			done
+			out="$out${out:+,}{$obj}"
+		done
+		[ -n "$fields" ] && printf '[%s]\n' "$out"
+		;;
+	create)
+		[ "$title_set" = 1 ] && [ "$body_set" = 1 ] ||
+			fail 'must provide `--title` and `--body` (or `--fill` or `fill-first` or `--fillverbose`) when not running interactively'
+		[ -n "$head" ] || fail "fake gh: --head is required (the fake has no current branch)"
+		[ -n "$base" ] || base=$(opt default-branch)
+		for d in "$STATE"/prs/*/; do
+			[ -f "$d/done" ] || continue
+			if [ "$(cat "$d/repo")" = "$repo" ] && [ "$(cat "$d/head")" = "$head" ] && [ "$(cat "$d/base")" = "$base" ]; then
+				fail "a pull request for branch \"$head\" into branch \"$base\" already exists:
+$(cat "$d/url")"
+			fi
+		done
+		if [ -f "$STATE/pr-create-error" ]; then
+			cat "$STATE/pr-create-error" >&2
+			exit 1
+		fi
+		# mkdir is atomic: concurrent creates claim distinct numbers.
+		n=1
+		while ! mkdir "$STATE/prs/$n" 2>/dev/null; do n=$((n + 1)); done
+		d="$STATE/prs/$n"
+		url="https://github.com/$repo/pull/$n"
+		printf '%s' "$repo" >"$d/repo"
+		printf '%s' "$head" >"$d/head"
+		printf '%s' "$base" >"$d/base"
+		printf '%s' "$n" >"$d/number"
+		printf '%s' "$url" >"$d/url"
+		quote "$title" >"$d/title.json"
+		json_str <"$TMP/body" >"$d/body.json"
+		: >"$d/done"
+		printf '\nCreating pull request for %s into %s in %s\n\n' "$head" "$base" "$repo" >&2
+		printf '%s\n' "$url"
+		;;
+	*) fail "unknown command \"$sub\" for \"gh pr\"" ;;
+	esac
+	;;
+
+*) fail "unknown command \"${1-}\" for \"gh\"" ;;
+esac
