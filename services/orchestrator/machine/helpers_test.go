@@ -1,0 +1,207 @@
+package machine_test
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/orchestrator/machine"
+)
+
+const wo = workorder.ID("wo-1a2b3c4d")
+
+var env = machine.Env{Source: "awo/orchestrator", Now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+
+// Event builders. Each carries the payload type the codec decodes to (a
+// pointer), so the machine sees what it sees in production.
+
+func ev(id, typ string, data any) events.Event {
+	return events.New(id, typ, "test", wo, env.Now, data)
+}
+
+func requested(issue string, steps ...workorder.Step) events.Event {
+	return ev(string(wo)+".requested", events.TypeRequested, &events.Requested{
+		WorkOrderID: wo, RepositoryURL: "https://github.com/acme/demo", SandboxType: workorder.SandboxWorktree,
+		UserRequest: "Fix authentication bug", SelectedCommands: steps, GitHubIssueNumber: issue,
+	})
+}
+
+func started(steps ...workorder.Step) events.Event {
+	return ev(string(wo)+".started", events.TypeStarted, &events.Started{SandboxIdentifier: wo.SandboxIdentifier(), Steps: steps})
+}
+
+func dispatched(step workorder.Step, attempt int) events.Event {
+	return ev(machine.DispatchEventID(wo, step, attempt), events.TypeStepDispatched,
+		&events.StepDispatched{Step: step, Attempt: attempt, CommandID: events.CommandID(wo, step, attempt)})
+}
+
+func stepStarted(step workorder.Step, attempt int) events.Event {
+	return ev(events.CommandID(wo, step, attempt)+".started", events.TypeStepStarted,
+		&events.StepStarted{Step: step, Attempt: attempt, AgentName: step.AgentName()})
+}
+
+func stepCompleted(step workorder.Step, attempt int, r events.StepResult) events.Event {
+	r.Step, r.Attempt, r.Success = step, attempt, true
+	return ev(events.CommandID(wo, step, attempt)+".completed", events.TypeStepCompleted, &r)
+}
+
+func stepFailed(step workorder.Step, attempt int, reason string) events.Event {
+	return ev(events.CommandID(wo, step, attempt)+".failed", events.TypeStepFailed,
+		&events.StepResult{Step: step, Attempt: attempt, ErrorMessage: reason})
+}
+
+func completed() events.Event {
+	return ev(string(wo)+".completed", events.TypeCompleted, &events.Completed{})
+}
+
+func failed() events.Event {
+	return ev(string(wo)+".failed", events.TypeFailed, &events.Failed{ErrorMessage: "boom"})
+}
+
+func cancelRequested() events.Event {
+	return ev(string(wo)+".cancel_requested", events.TypeCancelRequested, &events.CancelRequested{Reason: "client asked"})
+}
+
+func cancelled() events.Event {
+	return ev(string(wo)+".cancelled", events.TypeCancelled, &events.Cancelled{Reason: "client asked"})
+}
+
+// fold applies events in order, numbering them as a stream would, and fails
+// the test on any rejection.
+func fold(t *testing.T, evs ...events.Event) machine.State {
+	t.Helper()
+	var s machine.State
+	for _, e := range evs {
+		e.Seq = s.LastSeq + 1
+		next, _, err := machine.Transition(s, e, env)
+		if err != nil {
+			t.Fatalf("building state: %v", err)
+		}
+		s = next
+	}
+	return s
+}
+
+// summary renders a decision compactly: "step.dispatched(planning#1)",
+// "run(execute#1)", "workorder.failed(execute failed: boom)".
+func summary(d machine.Decision) string {
+	var parts []string
+	for _, e := range d.Events {
+		switch p := e.Data.(type) {
+		case *events.StepDispatched:
+			parts = append(parts, fmt.Sprintf("step.dispatched(%s#%d)", p.Step, p.Attempt))
+		case *events.Failed:
+			parts = append(parts, fmt.Sprintf("workorder.failed(%s)", p.ErrorMessage))
+		default:
+			parts = append(parts, events.ShortName(e.Type))
+		}
+	}
+	for _, c := range d.Commands {
+		parts = append(parts, fmt.Sprintf("run(%s#%d)", c.Step, c.Attempt))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+// worker plays the executor and github service in drive: it answers a
+// command with the events a real worker would publish.
+type worker func(cmd events.RunStep) events.Event
+
+// answer is the default worker: every step succeeds and reports the facts
+// the real one would.
+func answer(cmd events.RunStep) events.Event {
+	var r events.StepResult
+	switch cmd.Step {
+	case workorder.StepCreateBranch:
+		r = events.StepResult{Output: "feat/fix-auth", BranchName: "feat/fix-auth", BaseBranch: "main"}
+	case workorder.StepFetchIssue:
+		r = events.StepResult{Issue: &events.Issue{Number: 42, Title: "Login fails", Body: "Token expires early"}}
+	case workorder.StepPlanning:
+		r = events.StepResult{Output: "PRPs/fix-auth.md", PlanFile: "PRPs/fix-auth.md"}
+	case workorder.StepCreatePR:
+		r = events.StepResult{Output: "https://github.com/acme/demo/pull/7", PullRequestURL: "https://github.com/acme/demo/pull/7"}
+	default:
+		r = events.StepResult{Output: string(cmd.Step) + " done"}
+	}
+	return stepCompleted(cmd.Step, cmd.Attempt, r)
+}
+
+// run is a drive of a whole work order through the pure machine: it feeds
+// every decided event back in, as the stream would deliver it, and answers
+// every command with step.started and the worker's result. Every event is
+// delivered twice, as an at-least-once stream may, and the second delivery
+// must be rejected without changing anything.
+type run struct {
+	State    machine.State
+	Commands []events.RunStep
+	Events   []events.Event // in stream order
+}
+
+func drive(t *testing.T, w worker, first events.Event) run {
+	t.Helper()
+	var r run
+	queue := []events.Event{first}
+	for len(queue) > 0 {
+		e := queue[0]
+		queue = queue[1:]
+		e.Seq = r.State.LastSeq + 1
+		r.Events = append(r.Events, e)
+
+		next, dec, err := machine.Transition(r.State, e, env)
+		if err != nil {
+			t.Fatalf("%s in %s: %v", events.ShortName(e.Type), r.State, err)
+		}
+		// A state owes the same whether it was reached live or rebuilt.
+		if want := machine.Pending(next, env); !reflect.DeepEqual(dec, want) {
+			t.Fatalf("decision after %s = %s, Pending = %s", events.ShortName(e.Type), summary(dec), summary(want))
+		}
+		again, redec, err := machine.Transition(next, e, env)
+		if !errors.Is(err, machine.ErrInvalidTransition) || !redec.Empty() || !reflect.DeepEqual(again, next) {
+			t.Fatalf("redelivered %s: err=%v decision=%s", events.ShortName(e.Type), err, summary(redec))
+		}
+		r.State = next
+
+		queue = append(queue, dec.Events...)
+		for _, cmd := range dec.Commands {
+			r.Commands = append(r.Commands, cmd)
+			queue = append(queue, stepStarted(cmd.Step, cmd.Attempt), w(cmd))
+		}
+	}
+	return r
+}
+
+func (r run) commandSteps() []workorder.Step {
+	var out []workorder.Step
+	for _, c := range r.Commands {
+		out = append(out, c.Step)
+	}
+	return out
+}
+
+func (r run) command(t *testing.T, step workorder.Step) events.RunStep {
+	t.Helper()
+	for _, c := range r.Commands {
+		if c.Step == step {
+			return c
+		}
+	}
+	t.Fatalf("no command for %s among %v", step, r.commandSteps())
+	return events.RunStep{}
+}
+
+func (r run) count(typ string) int {
+	n := 0
+	for _, e := range r.Events {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,174 @@
+// Package machine is the orchestrator's decision logic: a work order's state
+// folded from its events, and the pure Transition that says what must be
+// appended or sent next. It does no I/O, reads no clock and makes no random
+// ids; what it needs of that kind comes in through the event or Env.
+package machine
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// StepStatus is where one step of the plan stands.
+type StepStatus string
+
+const (
+	StepPending    StepStatus = "pending"    // in the plan, not dispatched yet
+	StepDispatched StepStatus = "dispatched" // decided; its command is owed until a worker starts it
+	StepRunning    StepStatus = "running"    // a worker reported step.started
+	StepCompleted  StepStatus = "completed"
+	StepFailed     StepStatus = "failed"
+)
+
+// StepState is one step of the plan.
+type StepState struct {
+	Step    workorder.Step
+	Status  StepStatus
+	Attempt int    // attempt of the latest dispatch; 0 before the first
+	Output  string // result text of a completed step (earlier steps' outputs feed the PR body)
+	Error   string // reason a failed step gave
+}
+
+// Request is what the client asked for, as recorded by workorder.requested.
+type Request struct {
+	RepositoryURL string
+	SandboxType   workorder.SandboxType
+	UserRequest   string
+	Selected      []workorder.Step
+	IssueNumber   string
+}
+
+// Facts are what finished steps established for the steps after them.
+type Facts struct {
+	BranchName     string        // create-branch
+	BaseBranch     string        // create-branch
+	PlanFile       string        // planning
+	PullRequestURL string        // create-pr
+	Issue          *events.Issue // fetch-issue
+}
+
+// State is a work order as far as the orchestrator needs to know it: the fold
+// of its events. The zero value is a work order nothing has happened to yet.
+// Treat it as a value: Transition never modifies the State it is given.
+type State struct {
+	WorkOrderID workorder.ID
+	Status      workorder.Status // empty until workorder.requested
+	Request     Request
+	TraceParent string // of the request; decisions carry it on
+
+	SandboxIdentifier string
+	Steps             []StepState // the plan, in order, set by workorder.started
+	Dispatched        int         // how many steps of the plan have been dispatched; the step in hand is Steps[Dispatched-1]
+	Facts             Facts
+
+	CancelRequested bool
+	CancelReason    string
+	FailedStep      workorder.Step // set by workorder.failed when a step caused it
+	Error           string         // error_message of workorder.failed
+
+	// LastSeq is the stream sequence of the last event folded (including
+	// events Replay skipped): the guard for the next append.
+	LastSeq uint64
+}
+
+// Env is what a decision needs from outside the pure world.
+type Env struct {
+	Source string    // CloudEvents source of decided events, e.g. "awo/orchestrator"
+	Now    time.Time // time stamped on decided events
+}
+
+// Decision is what the orchestrator must do after an event: append Events
+// (guarded by the state's LastSeq) and then send Commands.
+type Decision struct {
+	Events   []events.Event
+	Commands []events.RunStep
+}
+
+// Empty reports whether there is nothing to do.
+func (d Decision) Empty() bool { return len(d.Events) == 0 && len(d.Commands) == 0 }
+
+// Current returns the step in hand: the one most recently dispatched.
+func (s State) Current() (StepState, bool) {
+	if s.Dispatched == 0 || s.Dispatched > len(s.Steps) {
+		return StepState{}, false
+	}
+	return s.Steps[s.Dispatched-1], true
+}
+
+// String describes the state for error messages and logs, e.g.
+// "running (execute dispatched, attempt 1)".
+func (s State) String() string {
+	switch {
+	case s.Status == "":
+		return "new"
+	case s.Status != workorder.StatusRunning:
+		return string(s.Status)
+	}
+	cur, ok := s.Current()
+	if !ok {
+		return "running (no step dispatched)"
+	}
+	desc := fmt.Sprintf("running (%s %s, attempt %d", cur.Step, cur.Status, cur.Attempt)
+	if s.CancelRequested {
+		desc += ", cancel requested"
+	}
+	return desc + ")"
+}
+
+// clone copies everything a transition may modify, so the caller's State
+// stays as it was.
+func (s State) clone() State {
+	s.Request.Selected = slices.Clone(s.Request.Selected)
+	s.Steps = slices.Clone(s.Steps)
+	s.Facts.Issue = cloneIssue(s.Facts.Issue)
+	return s
+}
+
+func cloneIssue(i *events.Issue) *events.Issue {
+	if i == nil {
+		return nil
+	}
+	c := *i
+	return &c
+}
+
+// stepIndex finds step in the plan.
+func (s State) stepIndex(step workorder.Step) int {
+	return slices.IndexFunc(s.Steps, func(st StepState) bool { return st.Step == step })
+}
+
+// command is the RunStep for a dispatched step: everything the worker needs
+// so it never has to look anything up.
+func (s State) command(st StepState) events.RunStep {
+	outputs := map[workorder.Step]string{}
+	for _, prev := range s.Steps[:s.Dispatched-1] {
+		if prev.Status == StepCompleted && prev.Output != "" && !prev.Step.Internal() {
+			outputs[prev.Step] = prev.Output
+		}
+	}
+	if len(outputs) == 0 {
+		outputs = nil
+	}
+	return events.RunStep{
+		WorkOrderID:       s.WorkOrderID,
+		Step:              st.Step,
+		Attempt:           st.Attempt,
+		RepositoryURL:     s.Request.RepositoryURL,
+		SandboxType:       s.Request.SandboxType,
+		SandboxIdentifier: s.SandboxIdentifier,
+		Args: events.StepArgs{
+			UserRequest:  s.Request.UserRequest,
+			IssueNumber:  s.Request.IssueNumber,
+			Issue:        cloneIssue(s.Facts.Issue),
+			BranchName:   s.Facts.BranchName,
+			BaseBranch:   s.Facts.BaseBranch,
+			PlanFile:     s.Facts.PlanFile,
+			StepOutputs:  outputs,
+			SelectedStep: slices.Clone(s.Request.Selected),
+		},
+	}
+}
