@@ -1,0 +1,247 @@
+// Package projector keeps a read store up to date with the
+// WORKORDERS_EVENTS stream and lets readers wait until it has caught up
+// with a given stream sequence (read-your-writes).
+//
+// It reads through an ordered consumer: no state is kept on the server. It
+// resumes after the store's AppliedSequence, so the in-memory store is
+// rebuilt from the whole stream at every start while a persistent store only
+// reads what it has not seen.
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+)
+
+// ErrStopped is returned by WaitFor once Run has returned: the sequence
+// will never be reached by this projector.
+var ErrStopped = errors.New("projector stopped")
+
+// Retry delays, doubled from min up to max, for a store that fails and for
+// a stream that cannot be read.
+const (
+	minRetry = 100 * time.Millisecond
+	maxRetry = 5 * time.Second
+)
+
+// Projector folds the event stream into a read store.
+type Projector struct {
+	js    jetstream.JetStream
+	store readmodel.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	applied uint64 // highest stream sequence handled, applied or skipped
+	// advanced is closed, and replaced, every time applied grows or the
+	// projector catches up or stops: one broadcast to every waiter.
+	advanced chan struct{}
+	caughtUp bool // the backlog present at start has been handled
+	stopped  bool
+	started  bool
+}
+
+// New returns a projector writing to store. Call Run to start it.
+func New(js jetstream.JetStream, store readmodel.Store, log *slog.Logger) *Projector {
+	return &Projector{js: js, store: store, log: log, advanced: make(chan struct{})}
+}
+
+// Run applies events until ctx is cancelled, then returns nil. It fails only
+// if the store cannot say where to resume; a lost connection or a failing
+// store is retried, because skipping events would corrupt the read model.
+func (p *Projector) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return errors.New("projector: Run called twice")
+	}
+	p.started = true
+	p.mu.Unlock()
+	defer p.stop()
+
+	from, err := p.store.AppliedSequence(ctx)
+	if err != nil {
+		return fmt.Errorf("projector: reading the store's applied sequence: %w", err)
+	}
+	p.advance(from, false)
+	p.log.Info("projector starting", "after_seq", from)
+
+	delay := minRetry
+	for {
+		err := p.consume(ctx, &delay)
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.log.Warn("projector lost the event stream; resuming", "after_seq", p.Applied(), "err", err, "retry_in", delay)
+		if !sleep(ctx, delay) {
+			return nil
+		}
+		delay = min(delay*2, maxRetry)
+	}
+}
+
+// consume reads the stream from after the last handled sequence until ctx
+// ends or the stream fails. A successful read resets *delay.
+func (p *Projector) consume(ctx context.Context, delay *time.Duration) error {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.AllEvents},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+	if after := p.Applied(); after > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = after + 1
+	}
+	cons, err := p.js.OrderedConsumer(ctx, bus.StreamEvents, cfg)
+	if err != nil {
+		return fmt.Errorf("creating ordered consumer on %s: %w", bus.StreamEvents, err)
+	}
+	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		p.markCaughtUp()
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", bus.StreamEvents, err)
+	}
+	defer it.Stop()
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", bus.StreamEvents, err)
+		}
+		*delay = minRetry
+		meta, err := msg.Metadata()
+		if err != nil {
+			// An ordered consumer only hands out JetStream messages; this
+			// is a broken invariant, not a message to skip silently.
+			return fmt.Errorf("reading %s: message without metadata: %w", bus.StreamEvents, err)
+		}
+		if err := p.handle(ctx, msg, meta.Sequence.Stream); err != nil {
+			return err
+		}
+		p.advance(meta.Sequence.Stream, meta.NumPending == 0)
+	}
+}
+
+// handle applies one message. It returns an error only when ctx ends;
+// anything wrong with the message itself is logged and skipped.
+func (p *Projector) handle(ctx context.Context, msg jetstream.Msg, seq uint64) error {
+	e, err := events.Decode(msg.Headers(), msg.Data())
+	log := p.log.With("work_order_id", string(e.WorkOrderID), "seq", seq, "subject", msg.Subject())
+	switch {
+	case errors.Is(err, events.ErrUnknownType):
+		log.Debug("skipping event of unknown type", "type", e.Type)
+		return nil
+	case err != nil:
+		log.Warn("skipping undecodable event", "err", err)
+		return nil
+	}
+	e.Seq = seq
+	delay := minRetry
+	for {
+		err := p.store.Apply(ctx, e)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, readmodel.ErrInvalidEvent):
+			log.Warn("skipping event the read model cannot fold", "type", events.ShortName(e.Type), "err", err)
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		log.Error("read store failed to apply event; retrying", "type", events.ShortName(e.Type), "err", err, "retry_in", delay)
+		if !sleep(ctx, delay) {
+			return ctx.Err()
+		}
+		delay = min(delay*2, maxRetry)
+	}
+}
+
+// Applied is the highest stream sequence handled so far.
+func (p *Projector) Applied() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied
+}
+
+// CaughtUp reports whether the backlog present at start has been handled.
+func (p *Projector) CaughtUp() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.caughtUp
+}
+
+// WaitFor returns once the store reflects every event up to stream
+// sequence seq and the whole backlog that was in the stream at start, so a
+// read after it sees everything written before. It returns ctx's error
+// if that takes too long, and ErrStopped if the projector has stopped.
+func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
+	for {
+		p.mu.Lock()
+		done, stopped, advanced := p.caughtUp && p.applied >= seq, p.stopped, p.advanced
+		applied := p.applied
+		p.mu.Unlock()
+		switch {
+		case done:
+			return nil
+		case stopped:
+			return fmt.Errorf("waiting for event %d (applied %d): %w", seq, applied, ErrStopped)
+		}
+		select {
+		case <-advanced:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for event %d (applied %d): %w", seq, applied, context.Cause(ctx))
+		}
+	}
+}
+
+func (p *Projector) advance(seq uint64, caughtUp bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	changed := false
+	if seq > p.applied {
+		p.applied, changed = seq, true
+	}
+	if caughtUp && !p.caughtUp {
+		p.caughtUp, changed = true, true
+		p.log.Info("projector caught up with the event stream", "seq", p.applied)
+	}
+	if changed {
+		p.broadcast()
+	}
+}
+
+func (p *Projector) markCaughtUp() { p.advance(0, true) }
+
+func (p *Projector) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	p.broadcast()
+}
+
+// broadcast wakes every waiter; p.mu must be held.
+func (p *Projector) broadcast() {
+	close(p.advanced)
+	p.advanced = make(chan struct{})
+}
+
+// sleep waits d or until ctx ends, reporting whether the full d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
