@@ -1,0 +1,210 @@
+package health
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+)
+
+// Sources is what the real probes look at.
+type Sources struct {
+	ClaudeCLIPath   string // CLAUDE_CLI_PATH
+	GitPath         string // "git" unless set
+	GHCLIPath       string // GH_CLI_PATH
+	GHTokenSet      bool   // GH_TOKEN or GITHUB_TOKEN configured
+	ArchonServerURL string // probed only when set
+	ArchonMCPURL    string // probed only when set
+	NC              *nats.Conn
+	JS              jetstream.JetStream
+	HTTP            *http.Client // default: a client without its own timeout (the probe's applies)
+}
+
+// Probes returns the real probes: the seed's (claude_cli, git, github_cli,
+// archon_server and archon_mcp when configured) plus nats and jetstream.
+// The agent CLIs, git and the broker are critical: without them no work
+// order can make progress.
+func Probes(s Sources) []Probe {
+	if s.GitPath == "" {
+		s.GitPath = "git"
+	}
+	if s.HTTP == nil {
+		s.HTTP = &http.Client{}
+	}
+	probes := []Probe{
+		{Name: "claude_cli", Critical: true, Check: versionProbe(s.ClaudeCLIPath, "CLAUDE_CLI_PATH")},
+		{Name: "git", Critical: true, Check: versionProbe(s.GitPath, "")},
+		{Name: "github_cli", Check: ghProbe(s.GHCLIPath, s.GHTokenSet)},
+		{Name: "nats", OKKey: "connected", Critical: true, Check: natsProbe(s.NC)},
+		{Name: "jetstream", Critical: true, Check: jetStreamProbe(s.JS)},
+	}
+	if s.ArchonServerURL != "" {
+		probes = append(probes, Probe{Name: "archon_server", Check: httpProbe(s.HTTP, s.ArchonServerURL)})
+	}
+	if s.ArchonMCPURL != "" {
+		probes = append(probes, Probe{Name: "archon_mcp", Check: httpProbe(s.HTTP, s.ArchonMCPURL)})
+	}
+	return probes
+}
+
+// versionProbe runs `<path> --version`; the first line of its output is the
+// version.
+func versionProbe(path, envName string) func(context.Context) Result {
+	return func(ctx context.Context) Result {
+		out, err := run(ctx, path, "--version")
+		if err != nil {
+			return Result{Fields: map[string]any{"version": nil, "error": describe(path, envName, err)}}
+		}
+		version, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+		return Result{OK: true, Fields: map[string]any{"version": version}}
+	}
+}
+
+// ghProbe reports gh as available when the binary is found and as
+// authenticated when `gh auth status` succeeds, as the seed.
+func ghProbe(path string, tokenSet bool) func(context.Context) Result {
+	return func(ctx context.Context) Result {
+		fields := map[string]any{"authenticated": false, "token_configured": tokenSet}
+		if _, err := exec.LookPath(path); err != nil {
+			fields["error"] = describe(path, "GH_CLI_PATH", err)
+			return Result{Fields: fields}
+		}
+		if _, err := run(ctx, path, "auth", "status"); err != nil {
+			fields["error"] = describe(path, "GH_CLI_PATH", err)
+		} else {
+			fields["authenticated"] = true
+		}
+		return Result{OK: true, Fields: fields}
+	}
+}
+
+func natsProbe(nc *nats.Conn) func(context.Context) Result {
+	return func(ctx context.Context) Result {
+		if nc == nil {
+			return Result{Fields: map[string]any{"error": "no NATS connection configured"}}
+		}
+		fields := map[string]any{"status": nc.Status().String()}
+		if url := nc.ConnectedUrlRedacted(); url != "" {
+			fields["url"] = url
+		}
+		if name := nc.ConnectedServerName(); name != "" {
+			fields["server_name"] = name
+		}
+		if !nc.IsConnected() {
+			return Result{Fields: fields}
+		}
+		// A round trip proves the connection carries traffic, not just
+		// that the client believes it is up.
+		start := time.Now()
+		if err := nc.FlushWithContext(ctx); err != nil {
+			fields["error"] = fmt.Sprintf("round trip to the server failed: %v", err)
+			return Result{Fields: fields}
+		}
+		fields["rtt_ms"] = float64(time.Since(start).Microseconds()) / 1000
+		return Result{OK: true, Fields: fields}
+	}
+}
+
+// StreamState is what /health shows for each stream.
+type StreamState struct {
+	Messages  uint64 `json:"messages"`
+	Bytes     uint64 `json:"bytes"`
+	Consumers int    `json:"consumers"`
+	FirstSeq  uint64 `json:"first_seq"`
+	LastSeq   uint64 `json:"last_seq"`
+}
+
+func jetStreamProbe(js jetstream.JetStream) func(context.Context) Result {
+	names := []string{bus.StreamEvents, bus.StreamCommands, bus.StreamLogs, bus.StreamDLQ}
+	return func(ctx context.Context) Result {
+		if js == nil {
+			return Result{Fields: map[string]any{"error": "no JetStream context configured"}}
+		}
+		if _, err := js.AccountInfo(ctx); err != nil {
+			return Result{Fields: map[string]any{"error": fmt.Sprintf("JetStream not reachable: %v", err)}}
+		}
+		streams := make(map[string]StreamState, len(names))
+		var missing []string
+		for _, name := range names {
+			st, err := js.Stream(ctx, name)
+			if err != nil {
+				missing = append(missing, fmt.Sprintf("%s (%v)", name, err))
+				continue
+			}
+			s := st.CachedInfo().State
+			streams[name] = StreamState{Messages: s.Msgs, Bytes: s.Bytes, Consumers: s.Consumers, FirstSeq: s.FirstSeq, LastSeq: s.LastSeq}
+		}
+		fields := map[string]any{"streams": streams}
+		if len(missing) > 0 {
+			fields["error"] = "streams unavailable: " + strings.Join(missing, ", ")
+			return Result{Fields: fields}
+		}
+		return Result{OK: true, Fields: fields}
+	}
+}
+
+// httpProbe expects 200 from <base>/health, as the seed.
+func httpProbe(client *http.Client, base string) func(context.Context) Result {
+	return func(ctx context.Context) Result {
+		fields := map[string]any{"url": base}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/health", nil)
+		if err != nil {
+			fields["error"] = err.Error()
+			return Result{Fields: fields}
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			fields["error"] = err.Error()
+			return Result{Fields: fields}
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			fields["error"] = fmt.Sprintf("GET /health answered %s", resp.Status)
+			return Result{Fields: fields}
+		}
+		return Result{OK: true, Fields: fields}
+	}
+}
+
+// run executes a CLI with an argument list (never a shell) and returns its
+// standard output.
+func run(ctx context.Context, path string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, path, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// A CLI that leaves a child holding its pipes open must not keep the
+	// probe waiting past its deadline.
+	cmd.WaitDelay = 500 * time.Millisecond
+	if err := cmd.Run(); err != nil {
+		if msg := firstLine(stderr.String()); msg != "" {
+			return "", fmt.Errorf("%w: %s", err, msg)
+		}
+		return "", err
+	}
+	return stdout.String(), nil
+}
+
+// describe words a CLI failure for an operator reading /health.
+func describe(path, envName string, err error) string {
+	if errors.Is(err, exec.ErrNotFound) {
+		if envName != "" {
+			return fmt.Sprintf("%s not found (set %s)", path, envName)
+		}
+		return fmt.Sprintf("%s not found on PATH", path)
+	}
+	return fmt.Sprintf("%s: %v", path, err)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}

@@ -1,0 +1,181 @@
+package health
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+)
+
+// script writes an executable shell script and returns its path.
+func script(t *testing.T, name, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func check(p func(context.Context) Result) Result {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return p(ctx)
+}
+
+func TestVersionProbe(t *testing.T) {
+	tests := []struct {
+		name        string
+		path        string
+		wantOK      bool
+		wantVersion any
+		wantErr     string
+	}{
+		{"Works", script(t, "claude", `echo "2.1.328 (Claude Code)"`), true, "2.1.328 (Claude Code)", ""},
+		{"FirstLineOnly", script(t, "claude", `printf '1.0\nextra\n'`), true, "1.0", ""},
+		{"Fails", script(t, "claude", `echo "cannot run as root" >&2; exit 3`), false, nil, "cannot run as root"},
+		{"Missing", filepath.Join(t.TempDir(), "no-such-claude"), false, nil, "no-such-claude"},
+		{"NotOnPath", "awo-no-such-cli-on-path", false, nil, "not found (set CLAUDE_CLI_PATH)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := check(versionProbe(tc.path, "CLAUDE_CLI_PATH"))
+			if r.OK != tc.wantOK || r.Fields["version"] != tc.wantVersion {
+				t.Errorf("got OK=%v fields=%v, want OK=%v version=%v", r.OK, r.Fields, tc.wantOK, tc.wantVersion)
+			}
+			if msg, _ := r.Fields["error"].(string); !strings.Contains(msg, tc.wantErr) || (tc.wantErr == "") != (msg == "") {
+				t.Errorf("error = %q, want it to mention %q", msg, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestVersionProbe_RealGit(t *testing.T) {
+	r := check(versionProbe("git", ""))
+	if !r.OK || !strings.HasPrefix(r.Fields["version"].(string), "git version ") {
+		t.Errorf("git probe = %+v, want git's version", r)
+	}
+}
+
+func TestVersionProbe_HangingCLIIsKilledAtDeadline(t *testing.T) {
+	path := script(t, "claude", "sleep 30")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	r := versionProbe(path, "CLAUDE_CLI_PATH")(ctx)
+	if time.Since(start) > 5*time.Second || r.OK {
+		t.Errorf("probe of a hanging CLI = %+v after %s", r, time.Since(start))
+	}
+}
+
+func TestGHProbe(t *testing.T) {
+	tests := []struct {
+		name            string
+		path            string
+		token           bool
+		wantOK, wantAut bool
+	}{
+		{"Authenticated", script(t, "gh", `[ "$1 $2" = "auth status" ] || exit 9; echo "Logged in"`), true, true, true},
+		{"NotAuthenticated", script(t, "gh", `echo "You are not logged in" >&2; exit 1`), false, true, false},
+		{"Missing", filepath.Join(t.TempDir(), "gh"), false, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := check(ghProbe(tc.path, tc.token))
+			if r.OK != tc.wantOK || r.Fields["authenticated"] != tc.wantAut || r.Fields["token_configured"] != tc.token {
+				t.Errorf("got OK=%v fields=%v, want available=%v authenticated=%v token_configured=%v",
+					r.OK, r.Fields, tc.wantOK, tc.wantAut, tc.token)
+			}
+		})
+	}
+}
+
+func TestNATSAndJetStreamProbes(t *testing.T) {
+	env := natstest.Start(t)
+
+	r := check(natsProbe(env.NC))
+	if !r.OK || r.Fields["status"] != "CONNECTED" || r.Fields["rtt_ms"] == nil {
+		t.Errorf("nats probe = %+v, want connected with a round-trip time", r)
+	}
+	r = check(jetStreamProbe(env.JS))
+	streams, _ := r.Fields["streams"].(map[string]StreamState)
+	if !r.OK || len(streams) != 4 {
+		t.Errorf("jetstream probe = %+v, want available with 4 streams", r)
+	}
+
+	if err := env.JS.DeleteStream(context.Background(), bus.StreamDLQ); err != nil {
+		t.Fatal(err)
+	}
+	r = check(jetStreamProbe(env.JS))
+	if msg, _ := r.Fields["error"].(string); r.OK || !strings.Contains(msg, bus.StreamDLQ) {
+		t.Errorf("jetstream probe without %s = %+v, want unavailable naming it", bus.StreamDLQ, r)
+	}
+
+	env.NC.Close()
+	r = check(natsProbe(env.NC))
+	if r.OK || r.Fields["status"] != "CLOSED" {
+		t.Errorf("nats probe on a closed connection = %+v, want not connected", r)
+	}
+	if r := check(jetStreamProbe(env.JS)); r.OK {
+		t.Errorf("jetstream probe on a closed connection = %+v, want unavailable", r)
+	}
+}
+
+func TestNilConnections(t *testing.T) {
+	if r := check(natsProbe(nil)); r.OK || r.Fields["error"] == nil {
+		t.Errorf("nats probe without connection = %+v", r)
+	}
+	if r := check(jetStreamProbe(nil)); r.OK || r.Fields["error"] == nil {
+		t.Errorf("jetstream probe without context = %+v", r)
+	}
+}
+
+func TestHTTPProbe(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer up.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+
+	if r := check(httpProbe(http.DefaultClient, up.URL)); !r.OK || r.Fields["url"] != up.URL {
+		t.Errorf("probe of a healthy server = %+v", r)
+	}
+	if r := check(httpProbe(http.DefaultClient, down.URL)); r.OK || !strings.Contains(r.Fields["error"].(string), "503") {
+		t.Errorf("probe of a 503 server = %+v", r)
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	if r := check(httpProbe(http.DefaultClient, closed.URL)); r.OK || r.Fields["error"] == nil {
+		t.Errorf("probe of a closed server = %+v", r)
+	}
+}
+
+func TestProbes_ArchonOnlyWhenConfigured(t *testing.T) {
+	names := func(ps []Probe) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	got := strings.Join(names(Probes(Sources{})), ",")
+	if got != "claude_cli,git,github_cli,nats,jetstream" {
+		t.Errorf("probes = %s", got)
+	}
+	got = strings.Join(names(Probes(Sources{ArchonServerURL: "http://a", ArchonMCPURL: "http://m"})), ",")
+	if !strings.HasSuffix(got, ",archon_server,archon_mcp") {
+		t.Errorf("probes = %s, want archon_server and archon_mcp", got)
+	}
+}
