@@ -1,0 +1,276 @@
+// Package github does the GitHub side of work orders with the gh CLI: it
+// opens the pull request (step create-pr) and reads the issue a work order
+// names (internal step fetch-issue). It takes step commands from JetStream
+// and publishes step.started, then step.completed or step.failed.
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/repourl"
+	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/github/gh"
+)
+
+// ConsumerName is the service's durable consumer on WORKORDERS_COMMANDS,
+// shared by every replica.
+const ConsumerName = "github"
+
+// serviceName is the name commands for this service carry in their subject.
+const serviceName = "github"
+
+// concurrency bounds gh calls in flight per replica; they are short API
+// round trips, so a few at once keep one slow call from holding up others.
+const concurrency = 4
+
+// CLI is what the service needs from gh; *gh.Client implements it.
+type CLI interface {
+	CreatePR(ctx context.Context, repo, head, base, title, body string) (url string, err error)
+	ViewIssue(ctx context.Context, repo string, number int) (events.Issue, error)
+	ViewRepo(ctx context.Context, repo string) (gh.RepoInfo, error)
+}
+
+// Deps are the service's collaborators. A nil GH is the gh at
+// Config.GHCLIPath, authenticated with Config.GHToken.
+type Deps struct {
+	Config config.Config
+	Bus    *bus.Bus
+	JS     jetstream.JetStream
+	Logger *slog.Logger
+	GH     CLI
+}
+
+// Run consumes github step commands until ctx is cancelled. Calls in
+// progress get Config.ShutdownGrace to finish; after that they are stopped
+// and their command handed back to JetStream for another replica.
+func Run(ctx context.Context, d Deps) error {
+	s := &service{cfg: d.Config, bus: d.Bus, log: d.Logger, gh: d.GH, worker: d.Config.WorkerIdentifier}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.bus == nil {
+		s.bus = bus.New(d.JS, "awo/github")
+	}
+	if s.worker == "" {
+		host, _ := os.Hostname()
+		s.worker = fmt.Sprintf("%s/%d", host, os.Getpid())
+	}
+	if s.gh == nil {
+		c := &gh.Client{Path: d.Config.GHCLIPath, Token: d.Config.GHToken}
+		s.gh = c
+		reportCLI(ctx, c, s.log)
+	}
+
+	cons, err := d.JS.CreateOrUpdateConsumer(ctx, bus.StreamCommands, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "GitHub operations (create-pr, fetch-issue), shared by every github replica",
+		FilterSubject: bus.CommandFilter(serviceName),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       d.Config.AckWait,
+		MaxDeliver:    d.Config.MaxDeliver,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the github consumer: %w", err)
+	}
+	stepCtx, stop := graceContext(ctx, d.Config.ShutdownGrace)
+	defer stop()
+	s.log.Info("github service consuming step commands", "worker", s.worker)
+	return s.bus.Consume(ctx, cons, func(_ context.Context, dl *bus.Delivery) error {
+		return s.handle(stepCtx, dl)
+	}, bus.ConsumeOptions{
+		Name:       ConsumerName,
+		Workers:    concurrency,
+		AckWait:    d.Config.AckWait,
+		MaxDeliver: d.Config.MaxDeliver,
+		Logger:     s.log,
+		OnGiveUp:   s.giveUp,
+	})
+}
+
+// reportCLI logs whether gh can do its job, so a missing binary or login
+// shows at start rather than at the first pull request. It does not stop
+// the service: the operator may fix gh while it runs.
+func reportCLI(ctx context.Context, c *gh.Client, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	version, err := c.Version(ctx)
+	if err != nil {
+		log.Warn("gh is not usable; create-pr and fetch-issue will fail until it is", "GH_CLI_PATH", c.Path, "err", err)
+		return
+	}
+	ok, detail, err := c.AuthStatus(ctx)
+	switch {
+	case err != nil:
+		log.Warn("could not check gh's login", "gh_version", version, "err", err)
+	case !ok:
+		log.Warn("gh is not logged in; set GH_TOKEN (or GITHUB_TOKEN) or run gh auth login", "gh_version", version, "detail", detail)
+	default:
+		log.Info("gh ready", "gh_version", version, "auth", detail)
+	}
+}
+
+type service struct {
+	cfg    config.Config
+	bus    *bus.Bus
+	log    *slog.Logger
+	gh     CLI
+	worker string
+}
+
+func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
+	cmd, ok := d.Event.Data.(*events.RunStep)
+	if !ok {
+		return bus.Permanent(fmt.Errorf("expected a run_step command, got %s", d.Event.Type))
+	}
+	log := s.log.With("work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "attempt", cmd.Attempt)
+	if cmd.Step.Service() != serviceName {
+		return bus.Permanent(fmt.Errorf("step %s is not run by the github service", cmd.Step))
+	}
+	if err := s.bus.StepStarted(ctx, *cmd, s.worker); err != nil {
+		return err
+	}
+	log.Info("step started", "delivered", d.NumDelivered())
+	res, err := s.runStep(ctx, *cmd)
+	if err != nil {
+		log.Warn("step interrupted; it will be retried", "err", err)
+		return err
+	}
+	if err := s.bus.StepFinished(context.WithoutCancel(ctx), *cmd, res); err != nil {
+		return err
+	}
+	log.Info("step finished", "success", res.Success, "duration_s", res.DurationSeconds,
+		"pull_request_url", res.PullRequestURL, "error", res.ErrorMessage)
+	return nil
+}
+
+// runStep does the step and reports the outcome. A failing gh fails the
+// step with gh's reason: running it again would not change GitHub's answer.
+// The error is reserved for what a retry may cure: gh that could not be
+// started, or a shutdown.
+func (s *service) runStep(ctx context.Context, cmd events.RunStep) (events.StepResult, error) {
+	start := time.Now()
+	var (
+		res events.StepResult
+		err error
+	)
+	switch cmd.Step {
+	case workorder.StepCreatePR:
+		res, err = s.createPR(ctx, cmd)
+	case workorder.StepFetchIssue:
+		res, err = s.fetchIssue(ctx, cmd)
+	default:
+		err = fmt.Errorf("the github service does not run step %s", cmd.Step)
+	}
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, gh.ErrNotStarted) {
+			return events.StepResult{}, err
+		}
+		res = events.StepResult{ErrorMessage: err.Error()}
+	} else {
+		res.Success = true
+	}
+	res.DurationSeconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func (s *service) createPR(ctx context.Context, cmd events.RunStep) (events.StepResult, error) {
+	head := cmd.Args.BranchName
+	if head == "" {
+		return events.StepResult{}, errors.New("create-pr needs a branch: run create-branch first")
+	}
+	repo, err := ghRepo(cmd.RepositoryURL, s.cfg.AllowLocalRepos)
+	if err != nil {
+		return events.StepResult{}, fmt.Errorf("create-pr: %w", err)
+	}
+	base := cmd.Args.BaseBranch
+	if base == "" {
+		info, err := s.gh.ViewRepo(ctx, repo)
+		if err != nil {
+			return events.StepResult{}, fmt.Errorf("finding the default branch of %s: %w", repo, err)
+		}
+		if info.DefaultBranch == "" {
+			return events.StepResult{}, fmt.Errorf("create-pr: %s has no default branch (is it empty?), so there is no base for the pull request", repo)
+		}
+		base = info.DefaultBranch
+	}
+	if head == base {
+		return events.StepResult{}, fmt.Errorf("create-pr: the work is on %s, the base branch itself; a pull request needs a separate branch", head)
+	}
+	args := cmd.Args
+	args.BaseBranch = base
+	url, err := s.gh.CreatePR(ctx, repo, head, base, PRTitle(head, args.UserRequest), PRBody(args))
+	if err != nil {
+		return events.StepResult{}, err
+	}
+	return events.StepResult{PullRequestURL: url, Output: url}, nil
+}
+
+func (s *service) fetchIssue(ctx context.Context, cmd events.RunStep) (events.StepResult, error) {
+	n, ok := parseIssueNumber(cmd.Args.IssueNumber)
+	if !ok {
+		return events.StepResult{}, fmt.Errorf("fetch-issue needs a GitHub issue number such as 42, got %q", cmd.Args.IssueNumber)
+	}
+	repo, err := ghRepo(cmd.RepositoryURL, s.cfg.AllowLocalRepos)
+	if err != nil {
+		return events.StepResult{}, fmt.Errorf("fetch-issue: %w", err)
+	}
+	issue, err := s.gh.ViewIssue(ctx, repo, n)
+	if err != nil {
+		return events.StepResult{}, fmt.Errorf("reading issue #%d of %s: %w", n, repo, err)
+	}
+	return events.StepResult{Issue: &issue, Output: issue.Title}, nil
+}
+
+// ghRepo turns a repository URL into the name gh's --repo takes. A local
+// repository (allowed for development and tests only) stands for the
+// github.com repository with the same owner and name.
+func ghRepo(raw string, allowLocal bool) (string, error) {
+	r, err := repourl.Parse(raw, allowLocal)
+	if err != nil {
+		return "", err
+	}
+	if r.Host == "github.com" || r.Host == repourl.LocalHost {
+		return r.Slug(), nil
+	}
+	// GitHub Enterprise: gh selects the host from HOST/OWNER/REPO.
+	return r.Host + "/" + r.Slug(), nil
+}
+
+// giveUp turns a command that could not be processed into a visible step
+// failure, so the work order does not wait forever.
+func (s *service) giveUp(ctx context.Context, d *bus.Delivery, cause error) {
+	cmd, ok := d.Event.Data.(*events.RunStep)
+	if !ok {
+		return
+	}
+	msg := fmt.Sprintf("the github service gave up on %s after %d deliveries: %v", cmd.Step, d.NumDelivered(), cause)
+	if err := s.bus.StepFinished(ctx, *cmd, events.StepResult{ErrorMessage: msg}); err != nil {
+		s.log.Error("publishing the step failure after giving up", "work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "err", err)
+	}
+}
+
+// graceContext is cancelled grace after parent is: calls in flight outlive
+// a shutdown request by that much.
+func graceContext(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-ctx.Done():
+		}
+	})
+	return ctx, func() { stop(); cancel() }
+}
