@@ -1,0 +1,432 @@
+// Package agent runs the Claude Code CLI once for a workflow step: prompt on
+// stdin, stream-json read line by line as it arrives, the whole process tree
+// stopped on timeout or shutdown, and the outcome turned into a Result whose
+// ErrorMessage a user can act on.
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/events"
+)
+
+// Request is one CLI run.
+type Request struct {
+	Dir             string // working directory: the work order's sandbox
+	Prompt          string // sent on stdin
+	Model           string // --model; empty lets the CLI choose
+	MaxTurns        int    // --max-turns when > 0
+	SkipPermissions bool   // --dangerously-skip-permissions
+	Timeout         time.Duration
+	Env             []string // added to os.Environ(); later entries win
+	// OnMessage is called for every stream-json line as it arrives, in
+	// order, from one goroutine. It should not block: the CLI stalls while
+	// its output is not read.
+	OnMessage func(Message)
+	// Logger, when set, is used instead of Runner.Logger, so the caller can
+	// attach work_order_id and step to every line about this run.
+	Logger *slog.Logger
+}
+
+// Result is the outcome of a run. A failed step is a Result with Success
+// false and ErrorMessage set, never an error.
+type Result struct {
+	Success bool
+	// ExitCode is the CLI's exit status; -1 when it did not start or was
+	// killed by a signal.
+	ExitCode     int
+	TimedOut     bool
+	SessionID    string
+	ResultText   string
+	ErrorMessage string
+	CostUSD      float64
+	Usage        events.Usage
+	NumTurns     int
+	Duration     time.Duration
+	StderrTail   string
+}
+
+// Runner starts the CLI.
+type Runner struct {
+	// CLIPath is the binary: a path, or a name looked up in PATH
+	// (CLAUDE_CLI_PATH; "claude" when empty).
+	CLIPath string
+	Logger  *slog.Logger
+	// KillGrace is how long the CLI gets to exit after SIGTERM before its
+	// process tree is killed; 5s when zero. The CLI stops its own tool
+	// processes on SIGTERM, which it cannot do after SIGKILL.
+	KillGrace time.Duration
+}
+
+const (
+	defaultKillGrace = 5 * time.Second
+	// maxLineBytes bounds one stream-json line kept in memory; a tool result
+	// holding a whole file can be megabytes. Longer lines are skipped, never
+	// left unread.
+	maxLineBytes    = 32 << 20
+	stderrTailBytes = 8 << 10
+	// drainTimeout is how long output is still read after the CLI exited;
+	// a process it left behind may hold the pipe open forever.
+	drainTimeout = 2 * time.Second
+)
+
+var errStepTimeout = errors.New("step timeout")
+
+// Run runs the CLI once and reports how it went. The error is non-nil only
+// when ctx was cancelled by the caller (a shutdown): the CLI's process tree
+// has then been stopped and the step can be handed back to be run again.
+func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
+	log := req.Logger
+	if log == nil {
+		log = r.Logger
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	start := time.Now()
+	fail := func(msg string) (Result, error) {
+		log.Warn("claude CLI not run", "reason", msg)
+		return Result{ExitCode: -1, ErrorMessage: msg, Duration: time.Since(start)}, nil
+	}
+	if ctx.Err() != nil {
+		return Result{ExitCode: -1}, fmt.Errorf("not starting the claude CLI: %w", context.Cause(ctx))
+	}
+	cliPath := r.CLIPath
+	if cliPath == "" {
+		cliPath = "claude"
+	}
+	bin, err := exec.LookPath(cliPath)
+	if err != nil {
+		return fail(fmt.Sprintf("claude CLI not found at %s: set CLAUDE_CLI_PATH", cliPath))
+	}
+	env := append(os.Environ(), req.Env...)
+	if msg := rootSandboxProblem(req.SkipPermissions, os.Geteuid(), env); msg != "" {
+		return fail(msg)
+	}
+
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		return fail(fmt.Sprintf("creating the claude CLI's output pipe: %v", err))
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		stdoutR.Close()
+		stdoutW.Close()
+		return fail(fmt.Sprintf("creating the claude CLI's error pipe: %v", err))
+	}
+	// Pipes as *os.File, not io.Writers: exec then starts no copying
+	// goroutines, so Wait returns when the CLI exits even if a process it
+	// left behind still holds the pipes.
+	cmd := exec.Command(bin, cliArgs(req)...)
+	cmd.Dir = req.Dir
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(req.Prompt)
+	cmd.Stdout = stdoutW
+	cmd.Stderr = stderrW
+	inOwnProcessGroup(cmd)
+	err = cmd.Start()
+	stdoutW.Close()
+	stderrW.Close()
+	if err != nil {
+		stdoutR.Close()
+		stderrR.Close()
+		return fail(fmt.Sprintf("starting the claude CLI (%s) in %s: %v", bin, req.Dir, err))
+	}
+	pid := cmd.Process.Pid
+	log.Debug("claude CLI started", "pid", pid, "dir", req.Dir, "model", req.Model, "max_turns", req.MaxTurns)
+
+	stream := &streamState{start: start, onMessage: req.OnMessage, log: log}
+	stdoutDone := make(chan struct{})
+	go func() {
+		defer close(stdoutDone)
+		stream.read(stdoutR)
+	}()
+	stderr := &tailBuffer{max: stderrTailBytes}
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		io.Copy(stderr, stderrR)
+	}()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+
+	runCtx, cancel := ctx, context.CancelFunc(func() {})
+	if req.Timeout > 0 {
+		runCtx, cancel = context.WithTimeoutCause(ctx, req.Timeout, errStepTimeout)
+	}
+	defer cancel()
+	var stopCause error
+	select {
+	case <-waited:
+	case <-runCtx.Done():
+		stopCause = context.Cause(runCtx)
+		r.stop(pid, waited, stopCause, log)
+	}
+	// Whatever the CLI started in its own process group must not outlive
+	// the step either.
+	killGroup(pid, syscall.SIGKILL)
+	if !drain([]*os.File{stdoutR, stderrR}, stdoutDone, stderrDone) {
+		log.Warn("a process started by the claude CLI still holds its output open; stopped reading it")
+	}
+	stdoutR.Close()
+	stderrR.Close()
+
+	res := Result{
+		ExitCode:   cmd.ProcessState.ExitCode(),
+		SessionID:  stream.sessionID,
+		Duration:   time.Since(start),
+		StderrTail: stderr.String(),
+	}
+	if rl := stream.result; rl != nil {
+		res.ResultText, res.CostUSD, res.Usage, res.NumTurns = rl.Result, rl.TotalCostUSD, rl.Usage, rl.NumTurns
+	}
+	switch {
+	case stopCause == errStepTimeout:
+		res.TimedOut = true
+		res.ErrorMessage = fmt.Sprintf("claude CLI timed out after %s and was stopped", req.Timeout)
+	case stopCause != nil:
+		res.ErrorMessage = "claude CLI stopped: " + stopCause.Error()
+		log.Info("claude CLI stopped by the caller", "pid", pid, "cause", stopCause, "duration_ms", res.Duration.Milliseconds())
+		return res, fmt.Errorf("claude CLI run interrupted: %w", stopCause)
+	default:
+		res.ErrorMessage = failureMessage(res.ExitCode, cmd.ProcessState.String(), stream.result, res.StderrTail)
+		res.Success = res.ErrorMessage == ""
+	}
+	log.Info("claude CLI finished",
+		"success", res.Success, "exit_code", res.ExitCode, "timed_out", res.TimedOut,
+		"session_id", res.SessionID, "turns", res.NumTurns, "cost_usd", res.CostUSD,
+		"duration_ms", res.Duration.Milliseconds(), "error", res.ErrorMessage)
+	return res, nil
+}
+
+// stop ends the CLI: SIGTERM to its process group, so it can stop the tool
+// processes it runs in sessions of their own; after the grace period SIGKILL
+// to the group and to every descendant. Returns once the CLI has exited.
+func (r *Runner) stop(pid int, waited <-chan error, cause error, log *slog.Logger) {
+	grace := r.KillGrace
+	if grace <= 0 {
+		grace = defaultKillGrace
+	}
+	tree := descendants(pid)
+	log.Warn("stopping the claude CLI", "pid", pid, "cause", cause, "descendants", len(tree))
+	killGroup(pid, syscall.SIGTERM)
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-waited:
+		// The CLI kills its tools before exiting; anything still running
+		// from before the SIGTERM was left behind.
+		killAll(tree, syscall.SIGKILL)
+		return
+	case <-timer.C:
+	}
+	log.Warn("claude CLI ignored SIGTERM; killing its process tree", "pid", pid, "grace", grace)
+	tree = append(tree, descendants(pid)...)
+	killGroup(pid, syscall.SIGKILL)
+	killAll(tree, syscall.SIGKILL)
+	<-waited
+}
+
+// drain waits briefly for the readers to reach EOF, then closes the pipes
+// so they stop. It reports whether EOF came in time. Either way the readers
+// are done when it returns.
+func drain(pipes []*os.File, done ...<-chan struct{}) bool {
+	timer := time.NewTimer(drainTimeout)
+	defer timer.Stop()
+	inTime := true
+	for _, d := range done {
+		select {
+		case <-d:
+		case <-timer.C:
+			inTime = false
+			for _, p := range pipes {
+				p.Close()
+			}
+			<-d
+		}
+	}
+	return inTime
+}
+
+func cliArgs(req Request) []string {
+	args := []string{"--print", "--output-format", "stream-json", "--verbose"}
+	if req.Model != "" {
+		args = append(args, "--model", req.Model)
+	}
+	if req.MaxTurns > 0 {
+		args = append(args, "--max-turns", strconv.Itoa(req.MaxTurns))
+	}
+	if req.SkipPermissions {
+		args = append(args, "--dangerously-skip-permissions")
+	}
+	return args
+}
+
+// rootSandboxProblem explains why the CLI would refuse to start. As root,
+// 2.1.328 rejects --dangerously-skip-permissions ("cannot be used with
+// root/sudo privileges") unless IS_SANDBOX is exactly "1"; "true" is
+// rejected as well.
+func rootSandboxProblem(skipPermissions bool, euid int, env []string) string {
+	if !skipPermissions || euid != 0 || lookupEnv(env, "IS_SANDBOX") == "1" {
+		return ""
+	}
+	return "the executor runs as root and the claude CLI refuses --dangerously-skip-permissions for root " +
+		"unless IS_SANDBOX=1 is set: set IS_SANDBOX=1 in the executor's environment when it runs in a " +
+		"sandbox or container, or run it as another user"
+}
+
+// lookupEnv reads env the way exec does: the last entry for a key wins.
+func lookupEnv(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// failureMessage says why a finished run failed, or "" when it succeeded:
+// exit status 0, a result line, and is_error false. The result line is the
+// best witness: a 4xx from the API still says "subtype":"success" there,
+// with is_error true and the API's message in result. exitCode is -1 when
+// a signal ended the CLI; exitDesc then names it.
+func failureMessage(exitCode int, exitDesc string, rl *ResultLine, stderrTail string) string {
+	if rl != nil && rl.IsError {
+		switch {
+		case rl.Result != "":
+			return "claude CLI failed: " + rl.Result
+		case len(rl.Errors) > 0:
+			return "claude CLI failed: " + strings.Join(rl.Errors, "; ")
+		}
+		return fmt.Sprintf("claude CLI failed (%s, %s) without saying why", rl.Subtype, rl.TerminalReason)
+	}
+	if exitCode == 0 {
+		if rl == nil {
+			return "claude CLI exited without reporting a result" + stderrSuffix(stderrTail)
+		}
+		return ""
+	}
+	if exitCode > 0 {
+		return fmt.Sprintf("claude CLI exited with code %d%s", exitCode, stderrSuffix(stderrTail))
+	}
+	return fmt.Sprintf("claude CLI ended abnormally (%s)%s", exitDesc, stderrSuffix(stderrTail))
+}
+
+func stderrSuffix(tail string) string {
+	tail = strings.TrimSpace(tail)
+	if tail == "" {
+		return " and printed nothing on stderr"
+	}
+	const max = 500
+	if len(tail) > max {
+		tail = "…" + tail[len(tail)-max:]
+	}
+	return ": " + tail
+}
+
+// streamState is owned by the stdout reader until it finishes.
+type streamState struct {
+	start     time.Time
+	onMessage func(Message)
+	log       *slog.Logger
+
+	sessionID string
+	result    *ResultLine
+	readyOnce bool
+}
+
+func (s *streamState) read(rd io.Reader) {
+	br := bufio.NewReaderSize(rd, 64<<10)
+	for {
+		line, tooLong, err := readLine(br, maxLineBytes)
+		if tooLong {
+			s.log.Warn("skipped an over-long line of claude CLI output", "limit_bytes", maxLineBytes)
+		} else if line = bytes.TrimSpace(line); len(line) > 0 {
+			s.handle(line)
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
+				s.log.Warn("reading claude CLI output", "err", err)
+			}
+			return
+		}
+	}
+}
+
+func (s *streamState) handle(line []byte) {
+	m, err := ParseLine(line)
+	if err != nil {
+		s.log.Warn("unexpected claude CLI output line", "err", err, "line", truncate(string(line), 300))
+		if m.Type == "" {
+			return // not JSON: nothing to hand on
+		}
+	}
+	if m.SessionID != "" {
+		s.sessionID = m.SessionID
+	}
+	if m.Init != nil && !s.readyOnce {
+		s.readyOnce = true
+		s.log.Debug("claude CLI session started", "session_id", m.SessionID, "model", m.Init.Model,
+			"version", m.Init.Version, "startup_ms", time.Since(s.start).Milliseconds())
+	}
+	if m.Result != nil {
+		s.result = m.Result
+	}
+	if s.onMessage != nil {
+		s.onMessage(m)
+	}
+}
+
+// readLine reads up to and without the next newline. A line longer than max
+// is consumed to its end and reported as tooLong with no content.
+func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > max {
+				tooLong, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return line, tooLong, err
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.buf) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
