@@ -1,0 +1,433 @@
+// Package sandbox prepares and inspects the isolated git checkout a work
+// order runs in.
+//
+// Layout under Manager.Root (AGENT_WORK_ORDER_TEMP_DIR):
+//
+//	repos/<cache key>/main               one cached clone per repository
+//	repos/<cache key>/trees/<identifier> git_worktree: a worktree per work order
+//	repos/<cache key>/lock               serialises clone, fetch and worktree changes
+//	branches/<identifier>                git_branch: a full clone per work order
+//
+// Every step of a work order calls Prepare; only the first one creates the
+// sandbox, later ones (and re-runs after a crash) get it back untouched, with
+// whatever the agent left in it.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/repourl"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// ErrDetachedHead is returned by CurrentBranch when no branch is checked out,
+// as in a fresh sandbox before create-branch ran.
+var ErrDetachedHead = errors.New("HEAD is detached: no branch is checked out")
+
+// Spec names the sandbox of one work order.
+type Spec struct {
+	WorkOrderID   workorder.ID
+	RepositoryURL string
+	// Type is the kind of sandbox; empty means git_worktree.
+	Type workorder.SandboxType
+	// Identifier names the sandbox directory; empty means
+	// WorkOrderID.SandboxIdentifier().
+	Identifier string
+}
+
+// Sandbox is a prepared checkout.
+type Sandbox struct {
+	Dir string
+	// BaseBranch is origin's default branch, the one the work order's pull
+	// request will target.
+	BaseBranch string
+}
+
+// Progress is what the work order has done in its sandbox so far, compared
+// with origin/<BaseBranch>.
+type Progress struct {
+	Branch              string // empty while HEAD is detached
+	CommitCount         int    // commits on HEAD that are not on the base branch
+	FilesChanged        int    // files differing between the merge base and HEAD
+	LatestCommitMessage string // subject of HEAD; empty when CommitCount is 0
+}
+
+// Manager prepares sandboxes under Root. The zero value of the unexported
+// fields is ready to use; a Manager must not be copied after first use.
+type Manager struct {
+	Root       string       // AGENT_WORK_ORDER_TEMP_DIR
+	AllowLocal bool         // accept file:// URLs and local paths
+	Env        []string     // extra environment for git, e.g. GIT_CONFIG_GLOBAL
+	Logger     *slog.Logger // nil discards
+
+	mu    sync.Mutex
+	locks map[string]chan struct{}
+}
+
+var identifierPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// Prepare returns the work order's sandbox, creating it on first use. An
+// existing sandbox is reused as it is: never reset, never cloned again.
+func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
+	l, err := m.layout(s)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	log := m.logger().With("work_order_id", s.WorkOrderID, "repository", s.RepositoryURL,
+		"sandbox_type", l.kind, "sandbox", l.dir)
+	start := time.Now()
+
+	unlock, err := m.lock(ctx, l.lockPath)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("preparing sandbox for %s: %w", s.RepositoryURL, err)
+	}
+	defer unlock()
+
+	if m.isCheckout(ctx, l.dir) {
+		base, err := m.baseBranch(ctx, l.dir)
+		if err != nil {
+			return Sandbox{}, err
+		}
+		log.Info("reusing sandbox", "base_branch", base)
+		return Sandbox{Dir: l.dir, BaseBranch: base}, nil
+	}
+
+	var base string
+	switch l.kind {
+	case workorder.SandboxWorktree:
+		base, err = m.createWorktree(ctx, s.RepositoryURL, l, log)
+	case workorder.SandboxBranch:
+		base, err = m.createClone(ctx, s.RepositoryURL, l.dir, log)
+	}
+	if err != nil {
+		return Sandbox{}, err
+	}
+	log.Info("sandbox created", "base_branch", base, "duration_ms", time.Since(start).Milliseconds())
+	return Sandbox{Dir: l.dir, BaseBranch: base}, nil
+}
+
+// Remove deletes the work order's sandbox; removing one that does not exist
+// is not an error. The cached clone stays for other work orders.
+func (m *Manager) Remove(ctx context.Context, s Spec) error {
+	l, err := m.layout(s)
+	if err != nil {
+		return err
+	}
+	log := m.logger().With("work_order_id", s.WorkOrderID, "sandbox_type", l.kind, "sandbox", l.dir)
+	unlock, err := m.lock(ctx, l.lockPath)
+	if err != nil {
+		return fmt.Errorf("removing sandbox %s: %w", l.dir, err)
+	}
+	defer unlock()
+
+	if l.kind == workorder.SandboxWorktree && m.isCheckout(ctx, l.cache) {
+		// Let git drop its bookkeeping too; --force twice also removes a
+		// worktree with uncommitted changes or a lock.
+		if _, err := m.git(ctx, l.cache, "worktree", "remove", "--force", "--force", l.dir); err != nil && exists(l.dir) {
+			log.Warn("git worktree remove failed; deleting the directory", "err", err)
+		}
+	}
+	if err := os.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("removing sandbox %s: %w", l.dir, err)
+	}
+	if l.kind == workorder.SandboxWorktree && m.isCheckout(ctx, l.cache) {
+		if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
+			return fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+		}
+	}
+	log.Info("sandbox removed")
+	return nil
+}
+
+// Progress compares HEAD of the sandbox with origin/<base>.
+func (m *Manager) Progress(ctx context.Context, sb Sandbox) (Progress, error) {
+	base := sb.BaseBranch
+	if base == "" {
+		b, err := m.baseBranch(ctx, sb.Dir)
+		if err != nil {
+			return Progress{}, err
+		}
+		base = b
+	}
+	baseRef := "refs/remotes/origin/" + base
+	var p Progress
+	branch, err := m.CurrentBranch(ctx, sb.Dir)
+	switch {
+	case err == nil:
+		p.Branch = branch
+	case !errors.Is(err, ErrDetachedHead):
+		return Progress{}, err
+	}
+
+	count, err := m.git(ctx, sb.Dir, "rev-list", "--count", baseRef+"..HEAD")
+	if err != nil {
+		return Progress{}, fmt.Errorf("counting commits since %s in %s: %w", baseRef, sb.Dir, err)
+	}
+	if p.CommitCount, err = strconv.Atoi(count); err != nil {
+		return Progress{}, fmt.Errorf("counting commits since %s: git printed %q", baseRef, count)
+	}
+	// -z: file names may contain newlines.
+	names, err := m.gitRaw(ctx, sb.Dir, "diff", "--name-only", "-z", baseRef+"...HEAD")
+	if err != nil {
+		return Progress{}, fmt.Errorf("listing files changed since %s in %s: %w", baseRef, sb.Dir, err)
+	}
+	if names = strings.TrimRight(names, "\x00"); names != "" {
+		p.FilesChanged = strings.Count(names, "\x00") + 1
+	}
+	if p.CommitCount > 0 {
+		if p.LatestCommitMessage, err = m.git(ctx, sb.Dir, "log", "-1", "--format=%s", "HEAD"); err != nil {
+			return Progress{}, fmt.Errorf("reading the latest commit in %s: %w", sb.Dir, err)
+		}
+	}
+	return p, nil
+}
+
+// CurrentBranch returns the branch checked out in dir, or an error wrapping
+// ErrDetachedHead when HEAD is detached.
+func (m *Manager) CurrentBranch(ctx context.Context, dir string) (string, error) {
+	out, err := m.git(ctx, dir, "symbolic-ref", "--quiet", "--short", "HEAD")
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		// symbolic-ref --quiet exits 1, silently, exactly when HEAD is detached.
+		return "", fmt.Errorf("reading the current branch in %s: %w", dir, ErrDetachedHead)
+	}
+	return "", fmt.Errorf("reading the current branch in %s: %w", dir, err)
+}
+
+// Push publishes HEAD of the sandbox as origin's branch and makes it the
+// upstream of the current branch. It never forces.
+func (m *Manager) Push(ctx context.Context, sb Sandbox, branch string) error {
+	if err := m.checkBranchName(ctx, sb.Dir, branch); err != nil {
+		return err
+	}
+	// Not --quiet: that would also hide the "! [rejected] ... (fetch first)"
+	// line that says why a push failed.
+	if _, err := m.git(ctx, sb.Dir, "push", "-u", "origin", "HEAD:refs/heads/"+branch); err != nil {
+		return fmt.Errorf("pushing HEAD to origin as %s: %w", branch, err)
+	}
+	return nil
+}
+
+func (m *Manager) checkBranchName(ctx context.Context, dir, branch string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%w: branch name %q %s", workorder.ErrInvalid, branch, why)
+	}
+	switch {
+	case branch == "":
+		return bad("is empty")
+	case strings.HasPrefix(branch, "-"):
+		return bad("must not start with '-'")
+	case branch == "HEAD":
+		return bad("is reserved by git")
+	}
+	if _, err := m.git(ctx, dir, "check-ref-format", "refs/heads/"+branch); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return bad("is not a valid git branch name")
+	}
+	return nil
+}
+
+// layout is where a Spec's sandbox lives.
+type layout struct {
+	kind     workorder.SandboxType
+	dir      string // the sandbox
+	cache    string // the cached clone (git_worktree only)
+	lockPath string
+}
+
+func (m *Manager) layout(s Spec) (layout, error) {
+	// Defence in depth: the gateway validated the URL, but this is the last
+	// stop before git.
+	if _, err := repourl.Parse(s.RepositoryURL, m.AllowLocal); err != nil {
+		return layout{}, err
+	}
+	if m.Root == "" {
+		return layout{}, errors.New("sandbox root directory (AGENT_WORK_ORDER_TEMP_DIR) is not set")
+	}
+	root, err := filepath.Abs(m.Root)
+	if err != nil {
+		return layout{}, fmt.Errorf("resolving sandbox root %s: %w", m.Root, err)
+	}
+	id := s.Identifier
+	if id == "" {
+		id = s.WorkOrderID.SandboxIdentifier()
+	}
+	if !identifierPattern.MatchString(id) || strings.Contains(id, "..") {
+		return layout{}, fmt.Errorf("%w: sandbox identifier %q must be letters, digits, '.', '_' and '-'", workorder.ErrInvalid, id)
+	}
+	switch s.Type {
+	case workorder.SandboxWorktree, "":
+		repoDir := filepath.Join(root, "repos", repourl.CacheKey(s.RepositoryURL))
+		return layout{
+			kind:     workorder.SandboxWorktree,
+			dir:      filepath.Join(repoDir, "trees", id),
+			cache:    filepath.Join(repoDir, "main"),
+			lockPath: filepath.Join(repoDir, "lock"),
+		}, nil
+	case workorder.SandboxBranch:
+		dir := filepath.Join(root, "branches", id)
+		return layout{kind: workorder.SandboxBranch, dir: dir, lockPath: dir + ".lock"}, nil
+	}
+	return layout{}, fmt.Errorf("%w: sandbox type %q is not supported", workorder.ErrInvalid, s.Type)
+}
+
+// createWorktree refreshes (or makes) the repository's cached clone and adds
+// a worktree detached at origin's default branch. The caller holds the
+// repository lock.
+func (m *Manager) createWorktree(ctx context.Context, url string, l layout, log *slog.Logger) (string, error) {
+	if m.isCheckout(ctx, l.cache) {
+		log.Info("fetching cached clone", "clone", l.cache)
+		if _, err := m.git(ctx, l.cache, "fetch", "--quiet", "--prune", "origin"); err != nil {
+			return "", fmt.Errorf("fetching %s: %w", url, err)
+		}
+	} else {
+		log.Info("cloning repository into the cache", "clone", l.cache)
+		// No checkout: the cache only feeds worktrees.
+		if err := m.cloneInto(ctx, url, l.cache, "--no-checkout"); err != nil {
+			return "", err
+		}
+	}
+	base, err := m.baseBranch(ctx, l.cache)
+	if err != nil {
+		return "", err
+	}
+	if exists(l.dir) {
+		// Not a usable checkout (isCheckout said so): left by a crash in
+		// the middle of an earlier attempt.
+		log.Warn("removing an unusable sandbox directory left by an earlier attempt")
+		if err := os.RemoveAll(l.dir); err != nil {
+			return "", fmt.Errorf("removing broken sandbox %s: %w", l.dir, err)
+		}
+	}
+	// A worktree deleted behind git's back stays registered and blocks add.
+	if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
+		return "", fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+	}
+	if _, err := m.git(ctx, l.cache, "worktree", "add", "--quiet", "--detach", l.dir, "refs/remotes/origin/"+base); err != nil {
+		return "", fmt.Errorf("creating worktree for %s at origin/%s: %w", url, base, err)
+	}
+	return base, nil
+}
+
+// createClone makes a full clone detached at origin's default branch, like
+// a worktree, so every sandbox starts in the same state.
+func (m *Manager) createClone(ctx context.Context, url, dir string, log *slog.Logger) (string, error) {
+	log.Info("cloning repository")
+	if err := m.cloneInto(ctx, url, dir); err != nil {
+		return "", err
+	}
+	base, err := m.baseBranch(ctx, dir)
+	if err != nil {
+		return "", err
+	}
+	if _, err := m.git(ctx, dir, "checkout", "--quiet", "--detach", "refs/remotes/origin/"+base); err != nil {
+		return "", fmt.Errorf("checking out origin/%s in %s: %w", base, dir, err)
+	}
+	return base, nil
+}
+
+// cloneInto clones into a temporary sibling and renames it into place, so a
+// crash never leaves a half-cloned dir that looks ready.
+func (m *Manager) cloneInto(ctx context.Context, url, dir string, flags ...string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(dir), err)
+	}
+	// Leftovers of crashed attempts; the caller's lock keeps live ones away.
+	stale, _ := filepath.Glob(dir + ".tmp-*")
+	if exists(dir) {
+		stale = append(stale, dir)
+	}
+	for _, p := range stale {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("removing leftover %s: %w", p, err)
+		}
+	}
+	tmp := dir + ".tmp-" + randomSuffix()
+	args := append(append([]string{"clone", "--quiet"}, flags...), "--", url, tmp)
+	if _, err := m.git(ctx, filepath.Dir(dir), args...); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("cloning %s: %w", url, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("moving the clone of %s into place: %w", url, err)
+	}
+	return nil
+}
+
+// baseBranch reads origin's default branch from refs/remotes/origin/HEAD,
+// asking origin again when that ref is missing or points at a branch that
+// has since been deleted.
+func (m *Manager) baseBranch(ctx context.Context, dir string) (string, error) {
+	for attempt := 0; ; attempt++ {
+		ref, err := m.git(ctx, dir, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
+		if err == nil {
+			if _, err = m.git(ctx, dir, "rev-parse", "--verify", "--quiet", ref+"^{commit}"); err == nil {
+				return strings.TrimPrefix(ref, "refs/remotes/origin/"), nil
+			}
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if attempt > 0 {
+			return "", fmt.Errorf("finding origin's default branch in %s: origin/HEAD names no branch (is the repository empty?)", dir)
+		}
+		if _, err := m.git(ctx, dir, "remote", "set-head", "origin", "--auto"); err != nil {
+			return "", fmt.Errorf("asking origin for its default branch in %s: %w", dir, err)
+		}
+	}
+}
+
+// isCheckout reports whether dir is the top of a git checkout with a commit
+// at HEAD. A directory that only lies inside some other repository is not.
+func (m *Manager) isCheckout(ctx context.Context, dir string) bool {
+	if !exists(dir) {
+		return false
+	}
+	top, err := m.git(ctx, dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return false
+	}
+	want, err := filepath.EvalSymlinks(dir)
+	if err != nil || filepath.Clean(top) != want {
+		return false
+	}
+	_, err = m.git(ctx, dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+	return err == nil
+}
+
+func (m *Manager) logger() *slog.Logger {
+	if m.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Logger
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+func randomSuffix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
