@@ -1,0 +1,206 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/orchestrator/internal/lru"
+	"github.com/agentworkorders/awo/services/orchestrator/machine"
+)
+
+// handler decides for one delivered event at a time per work order.
+//
+// The cache holds each work order's state as folded up to some stream
+// sequence (State.LastSeq). It never holds the orchestrator's own decisions
+// before they come back through the consumer: every event, ours included, is
+// folded by Transition exactly when it is delivered, so the cache is always a
+// prefix of the stream.
+type handler struct {
+	bus    *bus.Bus
+	stream jetstream.Stream // WORKORDERS_EVENTS: gap checks and history reads
+	cache  *lru.Cache[workorder.ID, machine.State]
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+func (h *handler) handle(ctx context.Context, d *bus.Delivery) error {
+	e := d.Event
+	log := h.log.With("work_order_id", string(e.WorkOrderID), "event", events.ShortName(e.Type), "seq", e.Seq)
+	if _, err := workorder.ParseID(string(e.WorkOrderID)); err != nil {
+		// Nothing can be decided for it, and no retry will change that.
+		log.Warn("ignoring event without a valid work order id", "err", err)
+		return nil
+	}
+	for race := 1; ; race++ {
+		err := h.decide(ctx, e, log)
+		if !errors.Is(err, bus.ErrConflict) {
+			return err
+		}
+		// Someone appended to this work order after the state we decided
+		// on: forget it, re-read the history and decide again.
+		h.cache.Remove(e.WorkOrderID)
+		if race == maxRaces {
+			return fmt.Errorf("deciding on %s: lost the append race %d times: %w", events.ShortName(e.Type), race, err)
+		}
+		log.Debug("another writer appended first; deciding again", "race", race)
+	}
+}
+
+// decide folds e into the work order's state and carries out what the new
+// state owes.
+func (h *handler) decide(ctx context.Context, e events.Event, log *slog.Logger) error {
+	st, err := h.state(ctx, e)
+	if err != nil {
+		return err
+	}
+	env := machine.Env{Source: h.bus.Source, Now: h.now()}
+
+	var dec machine.Decision
+	if e.Seq > st.LastSeq {
+		// The live path: e is the next event of the work order.
+		next, d, err := machine.Transition(st, e, env)
+		if err != nil {
+			logRejected(log, st, err)
+			next = machine.Replay(st, e)
+		}
+		st, dec = next, d
+	} else {
+		// e is already part of the state: a redelivery, or an event the
+		// history read on a cache miss went past. What was decided for it
+		// may or may not have been carried out, and the state may have
+		// moved on since, so act on what the state owes now. Appends are
+		// guarded and ids deterministic, so nothing is decided twice; only
+		// the dispatch event itself re-sends its command (the outbox), which
+		// keeps re-sends to the one case that needs them.
+		dec = machine.Pending(st, env)
+		dec.Commands = commandsFor(e, dec.Commands)
+		log.Debug("event already folded; acting on what the state owes", "state", st.String(), "state_seq", st.LastSeq)
+	}
+
+	if err := h.act(ctx, st, dec, log); err != nil {
+		h.cache.Remove(e.WorkOrderID)
+		return err
+	}
+	h.cache.Put(e.WorkOrderID, st)
+	return nil
+}
+
+// state returns the work order's state folded at least up to the event
+// before e. A cached state is used when e directly follows it; after a gap
+// (events delivered elsewhere, e.g. to another replica) or a miss, the state
+// is rebuilt from the stream, which then includes e and maybe later events.
+func (h *handler) state(ctx context.Context, e events.Event) (machine.State, error) {
+	st, ok := h.cache.Get(e.WorkOrderID)
+	if ok && e.Seq <= st.LastSeq {
+		return st, nil
+	}
+	if ok {
+		next, err := h.follows(ctx, st, e)
+		if err != nil {
+			return machine.State{}, err
+		}
+		if next {
+			return st, nil
+		}
+	}
+	return h.catchUp(ctx, e.WorkOrderID, st)
+}
+
+// catchUp folds what the stream holds for wo after st.
+func (h *handler) catchUp(ctx context.Context, wo workorder.ID, st machine.State) (machine.State, error) {
+	hist, err := readHistory(ctx, h.stream, wo, st.LastSeq)
+	if err != nil {
+		return machine.State{}, err
+	}
+	st = machine.Replay(st, hist.Events...)
+	st.LastSeq = max(st.LastSeq, hist.LastSeq)
+	return st, nil
+}
+
+// follows reports whether e is the work order's first event after st.
+func (h *handler) follows(ctx context.Context, st machine.State, e events.Event) (bool, error) {
+	msg, err := h.stream.GetMsg(ctx, st.LastSeq+1, jetstream.WithGetMsgSubject(bus.WorkOrderFilter(e.WorkOrderID)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil // e itself is gone (stream limits): let the history say what is left
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking up the event after seq %d of %s: %w", st.LastSeq, e.WorkOrderID, err)
+	}
+	return msg.Sequence == e.Seq, nil
+}
+
+// act appends the decided events, each guarded by the sequence of the one
+// before, then sends the commands. Events first: a command must never exist
+// without the stored decision that explains it.
+func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decision, log *slog.Logger) error {
+	guard := st.LastSeq
+	for _, e := range dec.Events {
+		seq, err := h.bus.PublishEvent(ctx, e, &guard)
+		if err != nil {
+			return fmt.Errorf("appending %s: %w", e.ID, err)
+		}
+		log.Info("decided", "decision", events.ShortName(e.Type), "decision_id", e.ID, "decision_seq", seq)
+		guard = seq
+	}
+	for _, cmd := range dec.Commands {
+		if err := h.bus.PublishCommand(ctx, cmd); err != nil {
+			return fmt.Errorf("sending command %s: %w", cmd.ID(), err)
+		}
+		log.Info("sent command", "command_id", cmd.ID(), "step", string(cmd.Step), "attempt", cmd.Attempt)
+	}
+	return nil
+}
+
+// giveUp runs when the consumer wrapper dead-letters an event after its last
+// delivery. The work order cannot move on without it, so it is failed with
+// the reason rather than left running forever.
+func (h *handler) giveUp(ctx context.Context, d *bus.Delivery, cause error) {
+	wo := d.Event.WorkOrderID
+	log := h.log.With("work_order_id", string(wo), "event", events.ShortName(d.Event.Type), "seq", d.Event.Seq)
+	h.cache.Remove(wo)
+	st, err := h.catchUp(ctx, wo, machine.State{})
+	if err != nil {
+		log.Error("cannot fail the work order after giving up on its event", "err", err)
+		return
+	}
+	reason := fmt.Sprintf("orchestrator could not process %s: %v", events.ShortName(d.Event.Type), cause)
+	dec := machine.Abort(st, reason, machine.Env{Source: h.bus.Source, Now: h.now()})
+	if err := h.act(ctx, st, dec, log); err != nil {
+		log.Error("cannot fail the work order after giving up on its event", "err", err)
+	}
+}
+
+// commandsFor keeps the commands that are the outbox of e: a dispatch event
+// re-sends its own command, nothing else re-sends any.
+func commandsFor(e events.Event, owed []events.RunStep) []events.RunStep {
+	d, ok := e.Data.(*events.StepDispatched)
+	if e.Type != events.TypeStepDispatched || !ok || d == nil {
+		return nil
+	}
+	var out []events.RunStep
+	for _, c := range owed {
+		if c.Step == d.Step && c.Attempt == d.Attempt {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// logRejected records an event the machine would not fold. Duplicates are
+// routine with at-least-once delivery; anything else is worth seeing but is
+// still harmless: the state is unchanged and nothing is decided.
+func logRejected(log *slog.Logger, st machine.State, err error) {
+	if errors.Is(err, machine.ErrDuplicate) {
+		log.Debug("ignoring duplicate event", "state", st.String(), "reason", err)
+		return
+	}
+	log.Info("ignoring event that is not legal now", "state", st.String(), "reason", err)
+}

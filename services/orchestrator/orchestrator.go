@@ -1,0 +1,90 @@
+// Package orchestrator is the service that decides: it consumes every
+// work-order event, folds it into the work order's state, runs the pure
+// machine.Transition and appends what it decides (guarded, so two replicas
+// can never both decide) before sending the step commands workers act on.
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/orchestrator/internal/lru"
+	"github.com/agentworkorders/awo/services/orchestrator/machine"
+)
+
+// ConsumerName is the durable consumer every orchestrator replica shares.
+const ConsumerName = "orchestrator"
+
+const (
+	// workers bounds how many work orders one replica decides for at once;
+	// deciding is a few JetStream round trips, so a handful keeps two cores
+	// busy without starving the workers on the same machine.
+	workers = 8
+	// cacheSize bounds the folded states kept in memory; an evicted work
+	// order is rebuilt from its history on its next event.
+	cacheSize = 10_000
+	// maxRaces is how often one delivery may lose the guarded append to
+	// another writer before it is handed back to JetStream for a later retry.
+	maxRaces = 5
+)
+
+// Deps is everything Run needs, built by main.
+type Deps struct {
+	Config config.Config
+	Bus    *bus.Bus // its Source stamps the events the orchestrator appends
+	JS     jetstream.JetStream
+	Logger *slog.Logger
+}
+
+// Run consumes WORKORDERS_EVENTS through the durable "orchestrator" consumer
+// until ctx is cancelled, then lets the decisions in hand finish and returns.
+func Run(ctx context.Context, d Deps) error {
+	if d.Bus == nil || d.JS == nil {
+		return errors.New("orchestrator: Deps.Bus and Deps.JS are required")
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	stream, err := d.JS.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return fmt.Errorf("opening stream %s: %w", bus.StreamEvents, err)
+	}
+	cons, err := d.JS.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "Decides what happens next for every work order",
+		FilterSubject: bus.AllEvents,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       d.Config.AckWait,
+		MaxDeliver:    d.Config.MaxDeliver,
+	})
+	if err != nil {
+		return fmt.Errorf("creating consumer %s: %w", ConsumerName, err)
+	}
+	h := newHandler(d.Bus, stream, log)
+	log.Info("orchestrator consuming events", "consumer", ConsumerName, "workers", workers)
+	return d.Bus.Consume(ctx, cons, h.handle, bus.ConsumeOptions{
+		Name:       ConsumerName,
+		Workers:    workers,
+		AckWait:    d.Config.AckWait,
+		MaxDeliver: d.Config.MaxDeliver,
+		// One work order's events are decided one at a time, in stream
+		// order; different work orders proceed in parallel.
+		OrderKey: func(d *bus.Delivery) string { return string(d.Event.WorkOrderID) },
+		OnGiveUp: h.giveUp,
+		Logger:   log,
+	})
+}
+
+func newHandler(b *bus.Bus, stream jetstream.Stream, log *slog.Logger) *handler {
+	return &handler{bus: b, stream: stream, cache: lru.New[workorder.ID, machine.State](cacheSize), log: log, now: time.Now}
+}
