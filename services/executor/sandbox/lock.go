@@ -21,23 +21,17 @@ const (
 // deleting a lock file that another process may have open would let two
 // holders in.
 func (m *Manager) lock(ctx context.Context, path string) (unlock func(), err error) {
-	m.mu.Lock()
-	if m.locks == nil {
-		m.locks = map[string]chan struct{}{}
-	}
-	ch, ok := m.locks[path]
-	if !ok {
-		ch = make(chan struct{}, 1)
-		m.locks[path] = ch
-	}
-	m.mu.Unlock()
-
+	e := m.lockEntry(path)
 	select {
-	case ch <- struct{}{}:
+	case e.ch <- struct{}{}:
 	case <-ctx.Done():
+		m.dropLockEntry(path, e)
 		return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
 	}
-	release := func() { <-ch }
+	release := func() {
+		<-e.ch
+		m.dropLockEntry(path, e)
+	}
 
 	f, err := lockFile(ctx, path)
 	if err != nil {
@@ -48,6 +42,36 @@ func (m *Manager) lock(ctx context.Context, path string) (unlock func(), err err
 		unlockFile(f)
 		release()
 	}, nil
+}
+
+// lockEntry is the in-process half of a lock. Entries are counted and
+// dropped when unused, since git_branch sandboxes make one per work order.
+type lockEntry struct {
+	ch   chan struct{} // holds one token while the lock is taken
+	refs int           // holders and waiters
+}
+
+func (m *Manager) lockEntry(path string) *lockEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.locks == nil {
+		m.locks = map[string]*lockEntry{}
+	}
+	e, ok := m.locks[path]
+	if !ok {
+		e = &lockEntry{ch: make(chan struct{}, 1)}
+		m.locks[path] = e
+	}
+	e.refs++
+	return e
+}
+
+func (m *Manager) dropLockEntry(path string, e *lockEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e.refs--; e.refs == 0 {
+		delete(m.locks, path)
+	}
 }
 
 // lockFile opens path and holds an exclusive advisory lock on it, polling

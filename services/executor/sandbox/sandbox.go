@@ -74,7 +74,7 @@ type Manager struct {
 	Logger     *slog.Logger // nil discards
 
 	mu    sync.Mutex
-	locks map[string]chan struct{}
+	locks map[string]*lockEntry
 }
 
 var identifierPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -96,7 +96,11 @@ func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
 	}
 	defer unlock()
 
-	if m.isCheckout(ctx, l.dir) {
+	ready, err := m.isCheckout(ctx, l.dir)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	if ready {
 		base, err := m.baseBranch(ctx, l.dir)
 		if err != nil {
 			return Sandbox{}, err
@@ -133,7 +137,13 @@ func (m *Manager) Remove(ctx context.Context, s Spec) error {
 	}
 	defer unlock()
 
-	if l.kind == workorder.SandboxWorktree && m.isCheckout(ctx, l.cache) {
+	cached := false
+	if l.kind == workorder.SandboxWorktree {
+		if cached, err = m.isCheckout(ctx, l.cache); err != nil {
+			return err
+		}
+	}
+	if cached {
 		// Let git drop its bookkeeping too; --force twice also removes a
 		// worktree with uncommitted changes or a lock.
 		if _, err := m.git(ctx, l.cache, "worktree", "remove", "--force", "--force", l.dir); err != nil && exists(l.dir) {
@@ -143,7 +153,7 @@ func (m *Manager) Remove(ctx context.Context, s Spec) error {
 	if err := os.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("removing sandbox %s: %w", l.dir, err)
 	}
-	if l.kind == workorder.SandboxWorktree && m.isCheckout(ctx, l.cache) {
+	if cached {
 		if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
 			return fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
 		}
@@ -293,7 +303,11 @@ func (m *Manager) layout(s Spec) (layout, error) {
 // a worktree detached at origin's default branch. The caller holds the
 // repository lock.
 func (m *Manager) createWorktree(ctx context.Context, url string, l layout, log *slog.Logger) (string, error) {
-	if m.isCheckout(ctx, l.cache) {
+	cached, err := m.isCheckout(ctx, l.cache)
+	if err != nil {
+		return "", err
+	}
+	if cached {
 		log.Info("fetching cached clone", "clone", l.cache)
 		if _, err := m.git(ctx, l.cache, "fetch", "--quiet", "--prune", "origin"); err != nil {
 			return "", fmt.Errorf("fetching %s: %w", url, err)
@@ -310,8 +324,8 @@ func (m *Manager) createWorktree(ctx context.Context, url string, l layout, log 
 		return "", err
 	}
 	if exists(l.dir) {
-		// Not a usable checkout (isCheckout said so): left by a crash in
-		// the middle of an earlier attempt.
+		// git said it is not a checkout (Prepare asked): left by a crash
+		// in the middle of an earlier attempt.
 		log.Warn("removing an unusable sandbox directory left by an earlier attempt")
 		if err := os.RemoveAll(l.dir); err != nil {
 			return "", fmt.Errorf("removing broken sandbox %s: %w", l.dir, err)
@@ -397,21 +411,38 @@ func (m *Manager) baseBranch(ctx context.Context, dir string) (string, error) {
 }
 
 // isCheckout reports whether dir is the top of a git checkout with a commit
-// at HEAD. A directory that only lies inside some other repository is not.
-func (m *Manager) isCheckout(ctx context.Context, dir string) bool {
+// at HEAD; a directory that only lies inside some other repository is not.
+// It errs when it cannot tell (git did not run, ctx ended), so that callers
+// never delete a live sandbox on a hiccup.
+func (m *Manager) isCheckout(ctx context.Context, dir string) (bool, error) {
 	if !exists(dir) {
-		return false
+		return false, nil
 	}
 	top, err := m.git(ctx, dir, "rev-parse", "--show-toplevel")
 	if err != nil {
-		return false
+		return false, gitSaidNo(ctx, dir, err)
 	}
 	want, err := filepath.EvalSymlinks(dir)
-	if err != nil || filepath.Clean(top) != want {
-		return false
+	if err != nil {
+		return false, fmt.Errorf("resolving %s: %w", dir, err)
 	}
-	_, err = m.git(ctx, dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-	return err == nil
+	if filepath.Clean(top) != want {
+		return false, nil
+	}
+	if _, err := m.git(ctx, dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err != nil {
+		return false, gitSaidNo(ctx, dir, err)
+	}
+	return true, nil
+}
+
+// gitSaidNo turns a git exit status into "no" (nil) and anything else into
+// an error.
+func gitSaidNo(ctx context.Context, dir string, err error) error {
+	var exit *exec.ExitError
+	if ctx.Err() == nil && errors.As(err, &exit) {
+		return nil
+	}
+	return fmt.Errorf("inspecting %s: %w", dir, err)
 }
 
 func (m *Manager) logger() *slog.Logger {
