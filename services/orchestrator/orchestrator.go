@@ -56,7 +56,7 @@ func Run(ctx context.Context, d Deps) error {
 	}
 	stream, err := d.JS.Stream(ctx, bus.StreamEvents)
 	if err != nil {
-		return fmt.Errorf("opening stream %s: %w", bus.StreamEvents, err)
+		return startErr(ctx, fmt.Errorf("opening stream %s: %w", bus.StreamEvents, err))
 	}
 	cons, err := d.JS.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
@@ -68,7 +68,7 @@ func Run(ctx context.Context, d Deps) error {
 		MaxDeliver:    d.Config.MaxDeliver,
 	})
 	if err != nil {
-		return fmt.Errorf("creating consumer %s: %w", ConsumerName, err)
+		return startErr(ctx, fmt.Errorf("creating consumer %s: %w", ConsumerName, err))
 	}
 	h := newHandler(d.Bus, stream, log)
 	log.Info("orchestrator consuming events", "consumer", ConsumerName, "workers", workers)
@@ -83,6 +83,15 @@ func Run(ctx context.Context, d Deps) error {
 		OnGiveUp: h.giveUp,
 		Logger:   log,
 	})
+}
+
+// startErr reports a start-up failure, unless it is only the shutdown
+// arriving while starting: stopping is not an error.
+func startErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 func newHandler(b *bus.Bus, stream jetstream.Stream, log *slog.Logger) *handler {
