@@ -1,0 +1,158 @@
+// Package api is the gateway's REST API, compatible with the seed's
+// agent_work_orders service: create a work order (published as a
+// workorder.requested event), read work orders and their step history from
+// the read store, and report health.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/gateway/health"
+)
+
+// Publisher records events; *bus.Bus is one.
+type Publisher interface {
+	Event(id, typ string, wo workorder.ID, data any) events.Event
+	PublishEvent(ctx context.Context, e events.Event, guard *uint64) (uint64, error)
+}
+
+// Projection tells when the read store has caught up; *projector.Projector
+// is one.
+type Projection interface {
+	// WaitFor returns once the store reflects every event up to seq.
+	WaitFor(ctx context.Context, seq uint64) error
+}
+
+// Options are the API's dependencies and settings.
+type Options struct {
+	Publisher  Publisher       // required
+	Store      readmodel.Store // required
+	Projection Projection      // nil: reads do not wait for the projection
+	Health     health.Checker  // nil: /health reports no dependencies
+	Logger     *slog.Logger    // nil: discard
+
+	AllowLocalRepos bool   // AWO_ALLOW_LOCAL_REPOS
+	StorageType     string // shown by /health
+	Version         string // shown by /, /health and the OpenAPI spec
+
+	NewID          func() workorder.ID // default workorder.NewID
+	ReadWait       time.Duration       // how long a read waits for the projection (default 5s)
+	PublishTimeout time.Duration       // how long a create waits for JetStream (default 5s)
+}
+
+// server holds the handlers' shared state.
+type server struct {
+	Options
+	log *slog.Logger
+	// lastPublished is the highest stream sequence this process wrote.
+	// Reads wait for the projection to reach it, so a GET right after a
+	// POST sees the new work order (read-your-writes).
+	lastPublished atomic.Uint64
+	spec          []byte // OpenAPI document, rendered once
+	endpoints     []string
+}
+
+// Route parameter carrying a work-order id.
+const idParam = "agent_work_order_id"
+
+// New returns the API's handler.
+func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.NewID == nil {
+		o.NewID = workorder.NewID
+	}
+	if o.ReadWait <= 0 {
+		o.ReadWait = 5 * time.Second
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = 5 * time.Second
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	s := &server{Options: o, log: o.Logger}
+	r := s.routes()
+	s.spec = renderSpec(o.Version)
+	s.endpoints = endpoints(r)
+	return r
+}
+
+func (s *server) routes() chi.Router {
+	r := chi.NewRouter()
+	// Logging outermost so a recovered panic is logged with its 500; CORS
+	// before routing so preflight requests never reach a 405.
+	r.Use(s.logRequests, s.recoverPanics, cors, middleware.StripSlashes, middleware.GetHead)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method Not Allowed"})
+	})
+
+	r.Get("/", s.handle(s.root))
+	r.Get("/health", s.handle(s.health))
+	r.Get("/openapi.json", s.openAPI)
+	r.Get("/docs", docs)
+
+	const base = "/api/agent-work-orders"
+	r.Post(base, s.handle(s.create))
+	r.Get(base, s.handle(s.list))
+	r.Get(base+"/{"+idParam+"}", s.handle(s.get))
+	r.Get(base+"/{"+idParam+"}/steps", s.handle(s.steps))
+	return r
+}
+
+// handlerFunc is a handler that returns its error instead of writing it,
+// so every error goes through errorResponse.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Every value written here is built from plain structs; failing to
+		// encode one is a bug, answered without a body.
+		http.Error(w, `{"detail":"internal server error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+func workOrderParam(r *http.Request) string {
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		return rctx.URLParam(idParam)
+	}
+	return ""
+}
+
+// endpoints lists "METHOD /path" for every route, for the service info.
+func endpoints(r chi.Routes) []string {
+	var out []string
+	_ = chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out = append(out, method+" "+route)
+		return nil
+	})
+	return out
+}

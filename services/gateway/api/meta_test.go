@@ -1,0 +1,138 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentworkorders/awo/services/gateway/api"
+	"github.com/agentworkorders/awo/services/gateway/health"
+)
+
+func fakeProbe(name string, critical, ok bool, fields map[string]any) health.Probe {
+	return health.Probe{Name: name, Critical: critical, Check: func(context.Context) health.Result {
+		return health.Result{OK: ok, Fields: fields}
+	}}
+}
+
+func TestHealth_Shape(t *testing.T) {
+	probes := []health.Probe{
+		fakeProbe("claude_cli", true, true, map[string]any{"version": "2.1.328 (Claude Code)"}),
+		fakeProbe("git", true, true, map[string]any{"version": "git version 2.39.5"}),
+		fakeProbe("github_cli", false, true, map[string]any{"authenticated": false}),
+		{Name: "nats", OKKey: "connected", Critical: true, Check: func(context.Context) health.Result {
+			return health.Result{OK: true, Fields: map[string]any{"url": "nats://127.0.0.1:4222"}}
+		}},
+		fakeProbe("jetstream", true, true, map[string]any{"streams": map[string]any{"WORKORDERS_EVENTS": map[string]any{"messages": 3}}}),
+	}
+	h := newHarness(t, func(o *api.Options) { o.Health = health.NewMonitor(probes, health.Options{}) })
+	r := h.get("/health")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /health: %d %s", r.status, r.body)
+	}
+	var body struct {
+		Status       string                    `json:"status"`
+		Service      string                    `json:"service"`
+		Version      string                    `json:"version"`
+		StorageType  string                    `json:"storage_type"`
+		CheckedAt    time.Time                 `json:"checked_at"`
+		Dependencies map[string]map[string]any `json:"dependencies"`
+	}
+	r.json(t, &body)
+	if body.Status != "healthy" || body.Service != "agent-work-orders" || body.Version != "1.2.3-test" ||
+		body.StorageType != "memory" || body.CheckedAt.IsZero() {
+		t.Errorf("health = %s", r.body)
+	}
+	deps := body.Dependencies
+	if deps["claude_cli"]["available"] != true || deps["claude_cli"]["version"] != "2.1.328 (Claude Code)" {
+		t.Errorf("claude_cli = %v", deps["claude_cli"])
+	}
+	if deps["git"]["available"] != true || deps["github_cli"]["available"] != true || deps["github_cli"]["authenticated"] != false {
+		t.Errorf("git = %v, github_cli = %v", deps["git"], deps["github_cli"])
+	}
+	if deps["nats"]["connected"] != true || deps["jetstream"]["available"] != true || deps["jetstream"]["streams"] == nil {
+		t.Errorf("nats = %v, jetstream = %v", deps["nats"], deps["jetstream"])
+	}
+	if _, ok := deps["archon_server"]; ok {
+		t.Error("archon_server reported though not configured")
+	}
+}
+
+func TestHealth_DegradedStill200(t *testing.T) {
+	probes := []health.Probe{
+		fakeProbe("claude_cli", true, false, map[string]any{"error": "claude not found (set CLAUDE_CLI_PATH)"}),
+		fakeProbe("git", true, true, nil),
+	}
+	h := newHarness(t, func(o *api.Options) { o.Health = health.NewMonitor(probes, health.Options{}) })
+	r := h.get("/health/")
+	var body map[string]any
+	r.json(t, &body)
+	if r.status != http.StatusOK || body["status"] != "degraded" {
+		t.Errorf("GET /health with claude missing: %d %s, want 200 degraded", r.status, r.body)
+	}
+}
+
+func TestRoot(t *testing.T) {
+	h := newHarness(t)
+	var info struct {
+		Service   string   `json:"service"`
+		Version   string   `json:"version"`
+		Docs      string   `json:"docs"`
+		Health    string   `json:"health"`
+		API       string   `json:"api"`
+		Endpoints []string `json:"endpoints"`
+	}
+	h.get("/").json(t, &info)
+	if info.Service != "agent-work-orders" || info.Version != "1.2.3-test" || info.Docs != "/docs" ||
+		info.Health != "/health" || info.API != "/api/agent-work-orders" {
+		t.Errorf("service info = %+v", info)
+	}
+	for _, want := range []string{"POST /api/agent-work-orders", "GET /api/agent-work-orders/{agent_work_order_id}/steps", "GET /health"} {
+		if !slices.Contains(info.Endpoints, want) {
+			t.Errorf("endpoints %v lack %q", info.Endpoints, want)
+		}
+	}
+}
+
+func TestDocs_SelfContained(t *testing.T) {
+	h := newHarness(t)
+	r := h.get("/docs")
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /docs: %d %s", r.status, r.header.Get("Content-Type"))
+	}
+	page := string(r.body)
+	if !strings.Contains(page, `fetch("/openapi.json")`) {
+		t.Error("the page does not load /openapi.json")
+	}
+	// Offline machines: nothing may come from another host.
+	if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//`).FindString(page); m != "" {
+		t.Errorf("the page loads from another host: %s", m)
+	}
+	if strings.Contains(page, "@import") {
+		t.Error("the page imports a stylesheet")
+	}
+}
+
+func TestOpenAPI_Served(t *testing.T) {
+	h := newHarness(t)
+	r := h.get("/openapi.json")
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+		Info    struct {
+			Version string `json:"version"`
+		} `json:"info"`
+		Paths map[string]any `json:"paths"`
+	}
+	r.json(t, &doc)
+	if !strings.HasPrefix(doc.OpenAPI, "3.") || doc.Info.Version != "1.2.3-test" || len(doc.Paths) == 0 {
+		t.Errorf("spec: openapi %q, version %q, %d paths", doc.OpenAPI, doc.Info.Version, len(doc.Paths))
+	}
+	if !json.Valid(r.body) {
+		t.Error("spec is not valid JSON")
+	}
+}

@@ -1,0 +1,88 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// logRequests writes one line per request. Health polls are logged at
+// debug level so they do not drown the rest.
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		attrs := []any{
+			"method", r.Method, "path", r.URL.Path, "status", ww.Status(),
+			"bytes", ww.BytesWritten(), "duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+			"remote", r.RemoteAddr,
+		}
+		if id := workOrderParam(r); id != "" {
+			attrs = append(attrs, "work_order_id", id)
+		}
+		level := slog.LevelInfo
+		if r.URL.Path == "/health" || r.Method == http.MethodOptions {
+			level = slog.LevelDebug
+		}
+		s.log.Log(r.Context(), level, "http request", attrs...)
+	})
+}
+
+// recoverPanics turns a handler panic into a 500 with a JSON body and a log
+// line with the stack, instead of a dropped connection.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v) // the server's own way to abort a response
+			}
+			attrs := []any{"method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack())}
+			if id := workOrderParam(r); id != "" {
+				attrs = append(attrs, "work_order_id", id)
+			}
+			s.log.Error("handler panicked", attrs...)
+			if ww.Status() == 0 {
+				writeJSON(ww, http.StatusInternalServerError, map[string]string{"detail": "internal server error"})
+			}
+		}()
+		next.ServeHTTP(ww, r)
+	})
+}
+
+// cors allows every origin, as the seed's CORSMiddleware with
+// allow_origins=["*"], allow_credentials=True and all methods and headers.
+// With credentials a browser rejects "*", so the origin is echoed back.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+		if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// A preflight: answer it here, before routing.
+		h.Set("Access-Control-Allow-Methods", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT")
+		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", strings.TrimSpace(req))
+		}
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusOK)
+	})
+}

@@ -1,0 +1,111 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/agentworkorders/awo/pkg/readmodel"
+)
+
+type specDoc struct {
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Schemas map[string]struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"schemas"`
+	} `json:"components"`
+}
+
+func loadSpec(t *testing.T) specDoc {
+	t.Helper()
+	var doc specDoc
+	if err := json.Unmarshal(renderSpec("test"), &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	return doc
+}
+
+// Every route the router serves is described, and nothing else is.
+func TestOpenAPI_DescribesEveryRoute(t *testing.T) {
+	doc := loadSpec(t)
+	s := &server{Options: Options{}}
+	routes := map[string]bool{}
+	err := chi.Walk(s.routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		routes[strings.ToLower(method)+" "+route] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes) == 0 {
+		t.Fatal("the router has no routes")
+	}
+	described := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			described[method+" "+path] = true
+		}
+	}
+	for r := range routes {
+		if !described[r] {
+			t.Errorf("route %s is not in openapi.json", r)
+		}
+	}
+	for d := range described {
+		if !routes[d] {
+			t.Errorf("openapi.json describes %s, which the router does not serve", d)
+		}
+	}
+}
+
+// The schemas list exactly the JSON fields the Go types carry.
+func TestOpenAPI_SchemasMatchTypes(t *testing.T) {
+	doc := loadSpec(t)
+	tests := map[string]any{
+		"AgentWorkOrder":              readmodel.WorkOrder{},
+		"StepExecutionResult":         readmodel.StepRecord{},
+		"StepHistory":                 stepHistory{},
+		"CreateAgentWorkOrderRequest": createBody{},
+		"AgentWorkOrderResponse":      createdResponse{},
+		"HealthResponse":              healthResponse{},
+		"ServiceInfo":                 serviceInfo{},
+	}
+	for name, v := range tests {
+		schema, ok := doc.Components.Schemas[name]
+		if !ok {
+			t.Errorf("schema %s missing", name)
+			continue
+		}
+		var inSpec []string
+		for p := range schema.Properties {
+			inSpec = append(inSpec, p)
+		}
+		sort.Strings(inSpec)
+		inGo := jsonFields(v)
+		sort.Strings(inGo)
+		if !slices.Equal(inSpec, inGo) {
+			t.Errorf("schema %s has %v, Go type %s has %v", name, inSpec, reflect.TypeOf(v).Name(), inGo)
+		}
+	}
+}
+
+func TestRenderSpec_StampsVersion(t *testing.T) {
+	var doc struct {
+		Info struct {
+			Version string `json:"version"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal(renderSpec(`1.0 "quoted"`), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Info.Version != `1.0 "quoted"` {
+		t.Errorf("version = %q", doc.Info.Version)
+	}
+}

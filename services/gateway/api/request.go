@@ -1,0 +1,267 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/repourl"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// maxBody bounds a request body. A work order is a URL and a paragraph;
+// anything near this size is a mistake or an attack.
+const maxBody = 1 << 20
+
+// createBody is the seed's CreateAgentWorkOrderRequest. Pointers tell a
+// missing field from an empty one.
+type createBody struct {
+	AgentWorkOrderID  *string         `json:"agent_work_order_id"`
+	RepositoryURL     *string         `json:"repository_url"`
+	SandboxType       *string         `json:"sandbox_type"`
+	UserRequest       *string         `json:"user_request"`
+	SelectedCommands  *[]string       `json:"selected_commands"`
+	GitHubIssueNumber json.RawMessage `json:"github_issue_number"` // a string or a number
+}
+
+// createRequest is a validated request: every value in it is legal.
+type createRequest struct {
+	// ID is the client's chosen id, empty when the server is to pick one.
+	ID        workorder.ID
+	Requested events.Requested
+}
+
+// parseCreate validates a create request the way the seed does, naming
+// every problem at once.
+func parseCreate(b createBody, allowLocalRepos bool) (createRequest, error) {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	var req createRequest
+
+	if b.AgentWorkOrderID != nil && *b.AgentWorkOrderID != "" {
+		id, err := workorder.ParseID(*b.AgentWorkOrderID)
+		if err != nil {
+			add("agent_work_order_id: %s", plain(err))
+		}
+		req.ID = id
+	}
+
+	switch repo := trimmed(b.RepositoryURL); {
+	case repo == "":
+		add("repository_url: field required")
+	default:
+		if _, err := repourl.Parse(repo, allowLocalRepos); err != nil {
+			add("repository_url: %s", plain(err))
+		}
+		req.Requested.RepositoryURL = repo
+	}
+
+	sandbox, err := workorder.ParseSandboxType(trimmed(b.SandboxType))
+	if err != nil {
+		add("%s", plain(err))
+	}
+	req.Requested.SandboxType = sandbox
+
+	req.Requested.UserRequest = trimmed(b.UserRequest)
+	if req.Requested.UserRequest == "" {
+		add("user_request: field required (describe the work to be done)")
+	}
+
+	req.Requested.SelectedCommands = slices.Clone(workorder.DefaultSteps)
+	if b.SelectedCommands != nil {
+		steps, msg := parseSteps(*b.SelectedCommands)
+		if msg != "" {
+			add("selected_commands: %s", msg)
+		}
+		req.Requested.SelectedCommands = steps
+	}
+
+	issue, err := parseIssueNumber(b.GitHubIssueNumber)
+	if err != nil {
+		add("github_issue_number: %s", err)
+	}
+	if issue == "" {
+		issue = issueMentioned(req.Requested.UserRequest)
+	}
+	req.Requested.GitHubIssueNumber = issue
+
+	if len(problems) > 0 {
+		return createRequest{}, unprocessable(strings.Join(problems, "; "))
+	}
+	return req, nil
+}
+
+func parseSteps(raw []string) ([]workorder.Step, string) {
+	if len(raw) == 0 {
+		return nil, "must name at least one command"
+	}
+	steps := make([]workorder.Step, 0, len(raw))
+	for _, s := range raw {
+		step, err := workorder.ParseStep(strings.TrimSpace(s))
+		if err != nil {
+			return nil, plain(err)
+		}
+		if slices.Contains(steps, step) {
+			return nil, fmt.Sprintf("command %q is listed twice", step)
+		}
+		steps = append(steps, step)
+	}
+	return steps, ""
+}
+
+var issueDigits = regexp.MustCompile(`^[1-9][0-9]{0,9}$`)
+
+// parseIssueNumber accepts "42", "#42" or 42; null, absent or "" mean none.
+// Only digits pass: the number ends up as an argument to gh.
+func parseIssueNumber(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	switch raw[0] {
+	case '"':
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", errors.New("must be a string or a number")
+		}
+		s = strings.TrimPrefix(strings.TrimSpace(s), "#")
+		if s == "" {
+			return "", nil
+		}
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		s = string(raw)
+	default:
+		return "", errors.New("must be a string or a number")
+	}
+	if !issueDigits.MatchString(s) {
+		return "", fmt.Errorf("must be a positive issue number, got %s", strconv.Quote(s))
+	}
+	return s, nil
+}
+
+// issueMention finds "issue #42", "issue 42" or "#42" in a request, as the
+// seed's orchestrator did, so the planner gets the issue's text.
+var issueMention = regexp.MustCompile(`(?i)(?:\bissue\s*#?\s*|(?:^|\W)#)([1-9][0-9]{0,9})\b`)
+
+func issueMentioned(userRequest string) string {
+	if m := issueMention.FindStringSubmatch(userRequest); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// decodeJSON reads a size-limited JSON object into dst, rejecting unknown
+// fields, and words every failure for the client.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	if r.ContentLength > maxBody {
+		return tooLarge()
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return &problem{status: http.StatusUnsupportedMediaType,
+			detail: fmt.Sprintf("Content-Type %q is not supported; send application/json", ct)}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return tooLarge()
+		}
+		return badRequest("could not read the request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return badRequest("request body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonProblem(err, dst)
+	}
+	if dec.More() {
+		return badRequest("request body holds more than one JSON value")
+	}
+	return nil
+}
+
+func jsonProblem(err error, dst any) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return badRequest("malformed JSON at byte %d: %v", syntax.Offset, err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("malformed JSON: the body ends early")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return unprocessable("request body must be a JSON object")
+		}
+		return unprocessable(fmt.Sprintf("%s: must be %s, got a JSON %s", typ.Field, jsonKind(typ.Type), typ.Value))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return unprocessable(fmt.Sprintf("unknown field %s; allowed fields: %s", field, strings.Join(jsonFields(dst), ", ")))
+	}
+	return badRequest("malformed JSON: %v", err)
+}
+
+func isJSON(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// jsonKind names a Go type as the JSON value a client should send.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.String {
+			return "an array of strings"
+		}
+		return "an array"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64:
+		return "a number"
+	}
+	return "an object"
+}
+
+// jsonFields lists the JSON names of dst's fields, for error messages.
+func jsonFields(dst any) []string {
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var names []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+func trimmed(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return strings.TrimSpace(*p)
+}
+
+// plain drops the "invalid value: " prefix of domain errors: the client
+// already knows the value was rejected.
+func plain(err error) string {
+	return strings.TrimPrefix(err.Error(), workorder.ErrInvalid.Error()+": ")
+}

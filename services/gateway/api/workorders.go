@@ -1,0 +1,214 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// createdResponse is the seed's AgentWorkOrderResponse.
+type createdResponse struct {
+	AgentWorkOrderID workorder.ID     `json:"agent_work_order_id"`
+	Status           workorder.Status `json:"status"`
+	Message          string           `json:"message"`
+}
+
+// stepHistory is the seed's StepHistory.
+type stepHistory struct {
+	AgentWorkOrderID workorder.ID           `json:"agent_work_order_id"`
+	Steps            []readmodel.StepRecord `json:"steps"`
+}
+
+// newIDAttempts bounds retries when a generated id is already taken: with
+// 32 random bits a collision is rare, two in a row is a broken generator.
+const newIDAttempts = 3
+
+func (s *server) create(w http.ResponseWriter, r *http.Request) error {
+	var body createBody
+	if err := decodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	req, err := parseCreate(body, s.AllowLocalRepos)
+	if err != nil {
+		return err
+	}
+
+	id, seq, err := s.publishRequested(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	s.log.Info("work order requested", "work_order_id", string(id), "seq", seq,
+		"repository_url", req.Requested.RepositoryURL, "sandbox_type", req.Requested.SandboxType,
+		"selected_commands", req.Requested.SelectedCommands, "github_issue_number", req.Requested.GitHubIssueNumber)
+	writeJSON(w, http.StatusCreated, createdResponse{
+		AgentWorkOrderID: id,
+		Status:           workorder.StatusPending,
+		Message:          "Agent work order created and queued for execution",
+	})
+	return nil
+}
+
+// publishRequested appends workorder.requested guarded by "no event yet for
+// this id", so an id can be created once only. A client's own id that is
+// taken is a conflict; a generated one is replaced and tried again.
+func (s *server) publishRequested(ctx context.Context, req createRequest) (workorder.ID, uint64, error) {
+	for attempt := 1; ; attempt++ {
+		id := req.ID
+		if id == "" {
+			id = s.NewID()
+		}
+		data := req.Requested
+		data.WorkOrderID = id
+		e := s.Publisher.Event(string(id)+".requested", events.TypeRequested, id, &data)
+
+		pctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
+		var none uint64
+		seq, err := s.Publisher.PublishEvent(pctx, e, &none)
+		cancel()
+		switch {
+		case err == nil:
+			s.published(seq)
+			return id, seq, nil
+		case errors.Is(err, bus.ErrConflict) && req.ID == "" && attempt < newIDAttempts:
+			s.log.Warn("generated work order id already taken; drawing another", "work_order_id", string(id))
+			continue
+		case errors.Is(err, bus.ErrConflict):
+			return "", 0, &problem{status: http.StatusConflict,
+				detail: fmt.Sprintf("agent_work_order_id: work order %s already exists", id), cause: err}
+		default:
+			return "", 0, fmt.Errorf("recording work order %s: %w: %w", id, errPublish, err)
+		}
+	}
+}
+
+// published remembers the highest sequence this process wrote.
+func (s *server) published(seq uint64) {
+	for {
+		cur := s.lastPublished.Load()
+		if seq <= cur || s.lastPublished.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// caughtUp waits, briefly, until the read store reflects everything this
+// process has written and the backlog present at start.
+func (s *server) caughtUp(ctx context.Context) error {
+	if s.Projection == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.ReadWait)
+	defer cancel()
+	if err := s.Projection.WaitFor(ctx, s.lastPublished.Load()); err != nil {
+		return fmt.Errorf("%w: %w", errBehind, err)
+	}
+	return nil
+}
+
+func (s *server) list(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilter(r)
+	if err != nil {
+		return err
+	}
+	if err := s.caughtUp(r.Context()); err != nil {
+		return err
+	}
+	wos, err := s.Store.List(r.Context(), f)
+	if err != nil {
+		return fmt.Errorf("listing work orders: %w", err)
+	}
+	if wos == nil {
+		wos = []readmodel.WorkOrder{}
+	}
+	writeJSON(w, http.StatusOK, wos)
+	return nil
+}
+
+// parseFilter reads the seed's ?status= plus repository_url, limit and
+// offset.
+func parseFilter(r *http.Request) (readmodel.Filter, error) {
+	q := r.URL.Query()
+	var f readmodel.Filter
+	var problems []string
+	if v := q.Get("status"); v != "" {
+		st, err := workorder.ParseStatus(v)
+		if err != nil {
+			problems = append(problems, plain(err))
+		}
+		f.Status = st
+	}
+	f.RepositoryURL = strings.TrimSpace(q.Get("repository_url"))
+	for _, p := range []struct {
+		name    string
+		dst     *int
+		min, mx int
+	}{{"limit", &f.Limit, 1, 1000}, {"offset", &f.Offset, 0, 1 << 30}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < p.min || n > p.mx {
+			problems = append(problems, fmt.Sprintf("%s: must be a whole number from %d to %d, got %q", p.name, p.min, p.mx, v))
+			continue
+		}
+		*p.dst = n
+	}
+	if len(problems) > 0 {
+		return readmodel.Filter{}, unprocessable(strings.Join(problems, "; "))
+	}
+	return f, nil
+}
+
+func (s *server) get(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.caughtUp(r.Context()); err != nil {
+		return err
+	}
+	wo, err := s.Store.Get(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("reading work order %s: %w", id, err)
+	}
+	writeJSON(w, http.StatusOK, wo)
+	return nil
+}
+
+func (s *server) steps(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.caughtUp(r.Context()); err != nil {
+		return err
+	}
+	steps, err := s.Store.Steps(r.Context(), id)
+	if err != nil {
+		return fmt.Errorf("reading steps of %s: %w", id, err)
+	}
+	if steps == nil {
+		steps = []readmodel.StepRecord{}
+	}
+	writeJSON(w, http.StatusOK, stepHistory{AgentWorkOrderID: id, Steps: steps})
+	return nil
+}
+
+func pathID(r *http.Request) (workorder.ID, error) {
+	id, err := workorder.ParseID(chi.URLParam(r, idParam))
+	if err != nil {
+		return "", unprocessable(idParam + ": " + plain(err))
+	}
+	return id, nil
+}

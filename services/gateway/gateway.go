@@ -1,0 +1,144 @@
+// Package gateway wires the REST API, the projector that keeps the read
+// store current, and the health probes into one runnable service. The
+// all-in-one binary and cmd/gateway both call Run.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/app"
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/services/gateway/api"
+	"github.com/agentworkorders/awo/services/gateway/health"
+	"github.com/agentworkorders/awo/services/gateway/projector"
+)
+
+// Deps is everything the gateway needs, built by the caller.
+type Deps struct {
+	Config config.Config
+	Bus    *bus.Bus
+	JS     jetstream.JetStream
+	NC     *nats.Conn // for /health; may be nil
+	Store  readmodel.Store
+	Logger *slog.Logger
+	// Listener, when set, is served instead of listening on :Config.Port
+	// (tests pass one on 127.0.0.1:0).
+	Listener net.Listener
+	// Health, when set, replaces the real dependency probes.
+	Health health.Checker
+}
+
+// Run serves the API and runs the projector until ctx is cancelled, then
+// shuts the HTTP server down gracefully (within Config.ShutdownGrace) and
+// stops the projector. It returns an error if either fails on its own.
+func Run(ctx context.Context, d Deps) error {
+	if d.Bus == nil || d.JS == nil || d.Store == nil {
+		return errors.New("gateway: Bus, JS and Store are required")
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+
+	proj := projector.New(d.JS, d.Store, log.With("component", "projector"))
+	checker := d.Health
+	if checker == nil {
+		checker = health.NewMonitor(append(health.Probes(health.Sources{
+			ClaudeCLIPath:   d.Config.ClaudeCLIPath,
+			GHCLIPath:       d.Config.GHCLIPath,
+			GHTokenSet:      d.Config.GHToken != "",
+			ArchonServerURL: d.Config.ArchonServerURL,
+			ArchonMCPURL:    d.Config.ArchonMCPURL,
+			NC:              d.NC,
+			JS:              d.JS,
+		}), readModelProbe(proj)), health.Options{})
+	}
+	handler := api.New(api.Options{
+		Publisher:       d.Bus,
+		Store:           d.Store,
+		Projection:      proj,
+		Health:          checker,
+		Logger:          log,
+		AllowLocalRepos: d.Config.AllowLocalRepos,
+		StorageType:     d.Config.StorageType,
+		Version:         app.Version,
+	})
+
+	ln := d.Listener
+	if ln == nil {
+		var err error
+		addr := net.JoinHostPort("", strconv.Itoa(d.Config.Port))
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("gateway: listening on %s (AGENT_WORK_ORDERS_PORT): %w", addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// Either half failing stops the whole gateway; a gateway that answers
+	// but never projects would serve stale reads forever.
+	runCtx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	// The projector outlives ctx until the HTTP server has drained, so the
+	// last reads can still wait for it.
+	projCtx, stopProjector := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopProjector()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := proj.Run(projCtx); err != nil {
+			fail(fmt.Errorf("gateway: %w", err))
+		}
+	})
+	wg.Go(func() {
+		log.Info("gateway listening", "addr", ln.Addr().String())
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fail(fmt.Errorf("gateway: serving HTTP: %w", err))
+		}
+	})
+
+	<-runCtx.Done()
+	log.Info("gateway shutting down", "grace", d.Config.ShutdownGrace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.Config.ShutdownGrace)
+	defer cancel()
+	shutdownErr := srv.Shutdown(shutdownCtx)
+	if shutdownErr != nil {
+		// Grace ran out: cut the remaining connections.
+		_ = srv.Close()
+		shutdownErr = fmt.Errorf("gateway: HTTP shutdown: %w", shutdownErr)
+	}
+	stopProjector()
+	wg.Wait()
+
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
+		return errors.Join(cause, shutdownErr)
+	}
+	return shutdownErr
+}
+
+// readModelProbe shows in /health how far the projection has got. It is
+// not critical: a lagging read model makes reads slow, not wrong.
+func readModelProbe(p *projector.Projector) health.Probe {
+	return health.Probe{Name: "read_model", OKKey: "caught_up", Check: func(context.Context) health.Result {
+		return health.Result{OK: p.CaughtUp(), Fields: map[string]any{"applied_seq": p.Applied()}}
+	}}
+}
