@@ -115,6 +115,13 @@ func (l *messageLog) all() []Message {
 	return slices.Clone(l.msgs)
 }
 
+// maxStopTime is the longest a run stopped after limit may take: the CLI's
+// start on a busy machine, the SIGTERM grace and the output drain. The CLI
+// usually exits within 1.5s of SIGTERM.
+func maxStopTime(limit time.Duration) time.Duration {
+	return limit + 2*time.Second + defaultKillGrace + drainTimeout
+}
+
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 func TestRun_ScriptedBashCallChangesTheRepository(t *testing.T) {
@@ -211,7 +218,9 @@ func TestRun_APIErrorFailsQuicklyWithTheAPIMessage(t *testing.T) {
 	if want := "claude CLI failed: API Error: 400 model sonnet-x does not exist"; res.ErrorMessage != want {
 		t.Errorf("ErrorMessage = %q, want %q", res.ErrorMessage, want)
 	}
-	if took := time.Since(start); took > 10*time.Second {
+	// Retrying would take minutes; the bound leaves room for a loaded
+	// machine, where the CLI alone can take seconds to start.
+	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("took %s; a 4xx should end the run at once", took)
 	}
 }
@@ -231,7 +240,7 @@ func TestRun_ServerErrorWithoutRetryFailsQuickly(t *testing.T) {
 	if res.Success || !strings.Contains(res.ErrorMessage, "API Error: 529 overloaded right now") {
 		t.Errorf("result = %+v", res)
 	}
-	if took := time.Since(start); took > 10*time.Second {
+	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("took %s", took)
 	}
 }
@@ -270,7 +279,7 @@ func TestRun_TimeoutStopsASlowModel(t *testing.T) {
 	if !res.TimedOut || res.Success || res.ErrorMessage != "claude CLI timed out after 3s and was stopped" {
 		t.Errorf("result = %+v", res)
 	}
-	if took < 3*time.Second || took > 7*time.Second {
+	if took < 3*time.Second || took > maxStopTime(3*time.Second) {
 		t.Errorf("took %s, want a little over 3s", took)
 	}
 	requireNoProcessesIn(t, dir)
@@ -310,7 +319,7 @@ func TestRun_TimeoutStopsTheCommandTheAgentRuns(t *testing.T) {
 	if !res.TimedOut {
 		t.Errorf("result = %+v", res)
 	}
-	if took := time.Since(start); took > 7*time.Second {
+	if took := time.Since(start); took > maxStopTime(3*time.Second) {
 		t.Errorf("took %s", took)
 	}
 	requireNoProcessesIn(t, dir)
@@ -338,7 +347,7 @@ func TestRun_CallerCancellationReturnsAnError(t *testing.T) {
 	if res.Success || res.TimedOut {
 		t.Errorf("result = %+v", res)
 	}
-	if took := time.Since(start); took > 7*time.Second {
+	if took := time.Since(start); took > maxStopTime(0) {
 		t.Errorf("took %s", took)
 	}
 	requireNoProcessesIn(t, dir)
@@ -406,4 +415,23 @@ func TestRun_RootWithoutSandboxFlag(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "cannot be used with root/sudo privileges") {
 		t.Errorf("the CLI itself: err=%v, output %q; the fail-fast check may be out of date", err, out)
 	}
+}
+
+// BenchmarkRun_OneTextTurn measures what a step pays for the CLI itself:
+// start, one model round trip to a local server, exit.
+func BenchmarkRun_OneTextTurn(b *testing.B) {
+	srv := fakemodel.New(b, fakemodel.Rule{Turns: []fakemodel.Turn{fakemodel.Text("done")}})
+	dir := b.TempDir()
+	r := &Runner{CLIPath: claudecli.Path(b), Logger: slog.New(slog.DiscardHandler)}
+	var firstRequest time.Duration
+	for b.Loop() {
+		before := len(srv.Requests())
+		start := time.Now()
+		res, err := r.Run(context.Background(), request(srv, dir, "Say done.", time.Minute))
+		if err != nil || !res.Success {
+			b.Fatalf("res = %+v, err = %v", res, err)
+		}
+		firstRequest += srv.Requests()[before].Time.Sub(start)
+	}
+	b.ReportMetric(float64(firstRequest.Milliseconds())/float64(b.N), "ms-to-first-request/op")
 }
