@@ -1,0 +1,242 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/gateway"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func testConfig(t *testing.T) config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ShutdownGrace = 5 * time.Second
+	return cfg
+}
+
+// running is a gateway.Run in the background on a random local port.
+type running struct {
+	base string
+	stop func() error
+}
+
+func start(t *testing.T, d gateway.Deps) running {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Listener = ln
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gateway.Run(ctx, d) }()
+	stopped := false
+	var result error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("gateway.Run did not return after cancel")
+			}
+		}
+		return result
+	}
+	t.Cleanup(func() { _ = stop() })
+	return running{base: "http://" + ln.Addr().String(), stop: stop}
+}
+
+func get(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("GET %s: decoding %s: %v", url, body, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// The memory store is rebuilt from the stream at start, and reads wait for
+// that replay: a restarted gateway does not answer 404 for old work orders.
+func TestRun_RebuildsReadModelFromStream(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("awo/test")
+	const id = workorder.ID("wo-00c0ffee")
+	for _, e := range []events.Event{
+		b.Event(string(id)+".requested", events.TypeRequested, id, &events.Requested{
+			WorkOrderID: id, RepositoryURL: "https://github.com/acme/demo", SandboxType: workorder.SandboxWorktree,
+			UserRequest: "Fix it", SelectedCommands: workorder.DefaultSteps,
+		}),
+		b.Event(string(id)+".started", events.TypeStarted, id, &events.Started{}),
+	} {
+		if _, err := b.PublishEvent(context.Background(), e, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+		Store: readmodel.NewMemory(), Logger: quiet})
+	var wo readmodel.WorkOrder
+	// The listener is open before Run starts, so the first request is
+	// queued rather than refused: no retry needed.
+	status := get(t, g.base+"/api/agent-work-orders/"+string(id), &wo)
+	if status != http.StatusOK || wo.Status != workorder.StatusRunning {
+		t.Fatalf("GET after start: %d %+v, want the replayed running work order", status, wo)
+	}
+	if err := g.stop(); err != nil {
+		t.Errorf("Run returned %v after cancel, want nil", err)
+	}
+}
+
+// With Health nil the real probes run, plus the read model's progress.
+func TestRun_RealHealthProbes(t *testing.T) {
+	env := natstest.Start(t)
+	dir := t.TempDir()
+	claude := filepath.Join(dir, "claude")
+	if err := os.WriteFile(claude, []byte("#!/bin/sh\necho '2.1.328 (Claude Code)'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.ClaudeCLIPath = claude
+	cfg.GHCLIPath = filepath.Join(dir, "no-gh")
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+		Store: readmodel.NewMemory(), Logger: quiet})
+
+	var body struct {
+		Status       string                    `json:"status"`
+		StorageType  string                    `json:"storage_type"`
+		Dependencies map[string]map[string]any `json:"dependencies"`
+	}
+	if status := get(t, g.base+"/health", &body); status != http.StatusOK {
+		t.Fatalf("GET /health: %d", status)
+	}
+	d := body.Dependencies
+	if d["claude_cli"]["version"] != "2.1.328 (Claude Code)" || d["git"]["available"] != true ||
+		d["github_cli"]["available"] != false || d["nats"]["connected"] != true || d["jetstream"]["available"] != true {
+		t.Errorf("dependencies = %v", d)
+	}
+	if _, ok := d["read_model"]["applied_seq"]; !ok {
+		t.Errorf("read_model = %v, want its applied sequence", d["read_model"])
+	}
+	if body.Status != "healthy" || body.StorageType != "memory" {
+		t.Errorf("status %s, storage %s; want healthy, memory (gh is not critical)", body.Status, body.StorageType)
+	}
+}
+
+// Shutdown lets a request in flight finish within the grace period.
+func TestRun_GracefulShutdown(t *testing.T) {
+	env := natstest.Start(t)
+	slow := &slowStore{Store: readmodel.NewMemory(), entered: make(chan struct{}), release: make(chan struct{})}
+	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+		Store: slow, Logger: quiet})
+
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(g.base + "/api/agent-work-orders/")
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	<-slow.entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- g.stop() }()
+	select {
+	case <-stopped:
+		t.Fatal("Run returned while a request was in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(slow.release)
+	if status := <-got; status != http.StatusOK {
+		t.Errorf("in-flight request answered %d, want 200", status)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+}
+
+type slowStore struct {
+	readmodel.Store
+	entered, release chan struct{}
+}
+
+func (s *slowStore) List(ctx context.Context, f readmodel.Filter) ([]readmodel.WorkOrder, error) {
+	close(s.entered)
+	<-s.release
+	return s.Store.List(ctx, f)
+}
+
+func TestRun_ReportsStartFailures(t *testing.T) {
+	env := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if err := gateway.Run(ctx, gateway.Deps{Config: testConfig(t), JS: env.JS, Logger: quiet}); err == nil {
+		t.Error("Run without Bus and Store succeeded")
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t)
+	cfg.Port = busy.Addr().(*net.TCPAddr).Port
+	err = gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: bus.New(env.JS, "awo/gateway"), JS: env.JS,
+		Store: readmodel.NewMemory(), Logger: quiet})
+	if err == nil || !strings.Contains(err.Error(), "AGENT_WORK_ORDERS_PORT") {
+		t.Errorf("Run on a busy port = %v, want an error naming AGENT_WORK_ORDERS_PORT", err)
+	}
+
+	// A store that cannot say where to resume stops the gateway.
+	err = gateway.Run(ctx, gateway.Deps{Config: testConfig(t), Bus: bus.New(env.JS, "awo/gateway"), JS: env.JS,
+		Store: brokenStore{readmodel.NewMemory()}, Logger: quiet, Listener: mustListen(t)})
+	if err == nil || !strings.Contains(err.Error(), "applied sequence") {
+		t.Errorf("Run with a broken store = %v, want the projector's error", err)
+	}
+}
+
+type brokenStore struct{ readmodel.Store }
+
+func (brokenStore) AppliedSequence(context.Context) (uint64, error) {
+	return 0, readmodel.ErrUnavailable
+}
+
+func mustListen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
