@@ -9,6 +9,21 @@
 // concurrent conversations need no bookkeeping, and requests that are not
 // part of a scripted conversation (count_tokens, HEAD /api/hello, calls
 // without tools) get a small harmless answer without disturbing the script.
+//
+// Use it with the real CLI:
+//
+//	srv := fakemodel.New(t, fakemodel.Rule{
+//		Name:   "branch",
+//		Prompt: "Create a git branch",
+//		Turns: []fakemodel.Turn{
+//			fakemodel.Bash("git checkout -b feat/login", "Create the branch"),
+//			fakemodel.Text("feat/login"),
+//		},
+//	})
+//	cmd := exec.Command(claudecli.Path(t), "--print", "--output-format", "stream-json", "--verbose")
+//	cmd.Env = append(os.Environ(), claudecli.Env(srv.URL)...)
+//	...
+//	srv.Conversation("branch") // what the CLI sent, turn by turn
 package fakemodel
 
 import (

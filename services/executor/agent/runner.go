@@ -32,8 +32,8 @@ type Request struct {
 	Timeout         time.Duration
 	Env             []string // added to os.Environ(); later entries win
 	// OnMessage is called for every stream-json line as it arrives, in
-	// order, from one goroutine. It should not block: the CLI stalls while
-	// its output is not read.
+	// order, from one goroutine, and never after Run returns. It should not
+	// block: the CLI stalls while its output is not read.
 	OnMessage func(Message)
 	// Logger, when set, is used instead of Runner.Logger, so the caller can
 	// attach work_order_id and step to every line about this run.
@@ -133,6 +133,9 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	cmd.Dir = req.Dir
 	cmd.Env = env
 	cmd.Stdin = strings.NewReader(req.Prompt)
+	// Stdin is copied by a goroutine Wait waits for; should a process the
+	// CLI left behind hold stdin open, this bounds the wait.
+	cmd.WaitDelay = drainTimeout
 	cmd.Stdout = stdoutW
 	cmd.Stderr = stderrW
 	inOwnProcessGroup(cmd)
