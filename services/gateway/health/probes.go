@@ -93,7 +93,12 @@ func natsProbe(nc *nats.Conn) func(context.Context) Result {
 			return Result{Fields: map[string]any{"error": "no NATS connection configured"}}
 		}
 		fields := map[string]any{"status": nc.Status().String()}
-		if url := nc.ConnectedUrlRedacted(); url != "" {
+		// An in-process connection (the all-in-one's embedded server) runs
+		// over a pipe; its URL would be the client's default, not a real
+		// address.
+		if nc.ConnectedAddr() == "pipe" {
+			fields["url"] = "in-process"
+		} else if url := nc.ConnectedUrlRedacted(); url != "" {
 			fields["url"] = url
 		}
 		if name := nc.ConnectedServerName(); name != "" {

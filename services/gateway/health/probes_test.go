@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 )
 
@@ -101,8 +104,8 @@ func TestNATSAndJetStreamProbes(t *testing.T) {
 	env := natstest.Start(t)
 
 	r := check(natsProbe(env.NC))
-	if !r.OK || r.Fields["status"] != "CONNECTED" || r.Fields["rtt_ms"] == nil {
-		t.Errorf("nats probe = %+v, want connected with a round-trip time", r)
+	if !r.OK || r.Fields["status"] != "CONNECTED" || r.Fields["rtt_ms"] == nil || r.Fields["url"] != "in-process" {
+		t.Errorf("nats probe = %+v, want connected in-process with a round-trip time", r)
 	}
 	r = check(jetStreamProbe(env.JS))
 	streams, _ := r.Fields["streams"].(map[string]StreamState)
@@ -177,5 +180,22 @@ func TestProbes_ArchonOnlyWhenConfigured(t *testing.T) {
 	got = strings.Join(names(Probes(Sources{ArchonServerURL: "http://a", ArchonMCPURL: "http://m"})), ",")
 	if !strings.HasSuffix(got, ",archon_server,archon_mcp") {
 		t.Errorf("probes = %s, want archon_server and archon_mcp", got)
+	}
+}
+
+func TestNATSProbe_NetworkConnectionShowsItsURL(t *testing.T) {
+	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	r := check(natsProbe(nc))
+	if url, _ := r.Fields["url"].(string); !r.OK || !strings.HasPrefix(url, "nats://127.0.0.1:") {
+		t.Errorf("nats probe = %+v, want the server's URL", r)
 	}
 }
