@@ -5,8 +5,6 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -116,19 +114,81 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 		return fail(msg)
 	}
 
+	p, err := startCLI(bin, req, env, &streamState{start: start, onMessage: req.OnMessage, log: log})
+	if err != nil {
+		return fail(err.Error())
+	}
+	log.Debug("claude CLI started", "pid", p.pid(), "dir", req.Dir, "model", req.Model, "max_turns", req.MaxTurns)
+
+	runCtx, cancel := ctx, context.CancelFunc(func() {})
+	if req.Timeout > 0 {
+		runCtx, cancel = context.WithTimeoutCause(ctx, req.Timeout, errStepTimeout)
+	}
+	defer cancel()
+	var stopCause error
+	select {
+	case <-p.waited:
+	case <-runCtx.Done():
+		stopCause = context.Cause(runCtx)
+		r.stop(p, stopCause, log)
+	}
+	p.finish(log)
+
+	res := Result{
+		ExitCode:   p.cmd.ProcessState.ExitCode(),
+		SessionID:  p.stream.sessionID,
+		Duration:   time.Since(start),
+		StderrTail: p.stderrTail.String(),
+	}
+	if rl := p.stream.result; rl != nil {
+		res.ResultText, res.CostUSD, res.Usage, res.NumTurns = rl.Result, rl.TotalCostUSD, rl.Usage, rl.NumTurns
+	}
+	switch {
+	case stopCause == errStepTimeout:
+		res.TimedOut = true
+		res.ErrorMessage = fmt.Sprintf("claude CLI timed out after %s and was stopped", req.Timeout)
+	case stopCause != nil:
+		res.ErrorMessage = "claude CLI stopped: " + stopCause.Error()
+		log.Info("claude CLI stopped by the caller", "pid", p.pid(), "cause", stopCause, "duration_ms", res.Duration.Milliseconds())
+		return res, fmt.Errorf("claude CLI run interrupted: %w", stopCause)
+	default:
+		res.ErrorMessage = failureMessage(res.ExitCode, p.cmd.ProcessState.String(), p.stream.result, res.StderrTail)
+		res.Success = res.ErrorMessage == ""
+	}
+	log.Info("claude CLI finished",
+		"success", res.Success, "exit_code", res.ExitCode, "timed_out", res.TimedOut,
+		"session_id", res.SessionID, "turns", res.NumTurns, "cost_usd", res.CostUSD,
+		"duration_ms", res.Duration.Milliseconds(), "error", res.ErrorMessage)
+	return res, nil
+}
+
+// cliProcess is a started CLI and the goroutines reading its output.
+type cliProcess struct {
+	cmd                    *exec.Cmd
+	stdout, stderr         *os.File // read ends
+	stream                 *streamState
+	stderrTail             *tailBuffer
+	stdoutDone, stderrDone chan struct{}
+	waited                 chan struct{} // closed when Wait has returned
+}
+
+func (p *cliProcess) pid() int { return p.cmd.Process.Pid }
+
+// startCLI starts the CLI in its own process group with the prompt on
+// stdin. Its output goes through pipes that are *os.File, not io.Writers:
+// exec then starts no copying goroutines, so Wait returns when the CLI
+// exits even if a process it left behind still holds the pipes.
+func startCLI(bin string, req Request, env []string, stream *streamState) (*cliProcess, error) {
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
-		return fail(fmt.Sprintf("creating the claude CLI's output pipe: %v", err))
+		return nil, fmt.Errorf("creating the claude CLI's output pipe: %w", err)
 	}
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
 		stdoutR.Close()
 		stdoutW.Close()
-		return fail(fmt.Sprintf("creating the claude CLI's error pipe: %v", err))
+		return nil, fmt.Errorf("creating the claude CLI's error pipe: %w", err)
 	}
-	// Pipes as *os.File, not io.Writers: exec then starts no copying
-	// goroutines, so Wait returns when the CLI exits even if a process it
-	// left behind still holds the pipes.
 	cmd := exec.Command(bin, cliArgs(req)...)
 	cmd.Dir = req.Dir
 	cmd.Env = env
@@ -145,90 +205,57 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		stdoutR.Close()
 		stderrR.Close()
-		return fail(fmt.Sprintf("starting the claude CLI (%s) in %s: %v", bin, req.Dir, err))
+		return nil, fmt.Errorf("starting the claude CLI (%s) in %s: %w", bin, req.Dir, err)
 	}
-	pid := cmd.Process.Pid
-	log.Debug("claude CLI started", "pid", pid, "dir", req.Dir, "model", req.Model, "max_turns", req.MaxTurns)
 
-	stream := &streamState{start: start, onMessage: req.OnMessage, log: log}
-	stdoutDone := make(chan struct{})
+	p := &cliProcess{
+		cmd: cmd, stdout: stdoutR, stderr: stderrR, stream: stream,
+		stderrTail: &tailBuffer{max: stderrTailBytes},
+		stdoutDone: make(chan struct{}), stderrDone: make(chan struct{}), waited: make(chan struct{}),
+	}
 	go func() {
-		defer close(stdoutDone)
+		defer close(p.stdoutDone)
 		stream.read(stdoutR)
 	}()
-	stderr := &tailBuffer{max: stderrTailBytes}
-	stderrDone := make(chan struct{})
 	go func() {
-		defer close(stderrDone)
-		io.Copy(stderr, stderrR)
+		defer close(p.stderrDone)
+		io.Copy(p.stderrTail, stderrR)
 	}()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	go func() {
+		// The exit status is read from cmd.ProcessState.
+		cmd.Wait()
+		close(p.waited)
+	}()
+	return p, nil
+}
 
-	runCtx, cancel := ctx, context.CancelFunc(func() {})
-	if req.Timeout > 0 {
-		runCtx, cancel = context.WithTimeoutCause(ctx, req.Timeout, errStepTimeout)
-	}
-	defer cancel()
-	var stopCause error
-	select {
-	case <-waited:
-	case <-runCtx.Done():
-		stopCause = context.Cause(runCtx)
-		r.stop(pid, waited, stopCause, log)
-	}
-	// Whatever the CLI started in its own process group must not outlive
-	// the step either.
-	killGroup(pid, syscall.SIGKILL)
-	if !drain([]*os.File{stdoutR, stderrR}, stdoutDone, stderrDone) {
+// finish runs once the CLI has exited: it kills what is left of its process
+// group and collects the rest of its output.
+func (p *cliProcess) finish(log *slog.Logger) {
+	killGroup(p.pid(), syscall.SIGKILL)
+	if !drain([]*os.File{p.stdout, p.stderr}, p.stdoutDone, p.stderrDone) {
 		log.Warn("a process started by the claude CLI still holds its output open; stopped reading it")
 	}
-	stdoutR.Close()
-	stderrR.Close()
-
-	res := Result{
-		ExitCode:   cmd.ProcessState.ExitCode(),
-		SessionID:  stream.sessionID,
-		Duration:   time.Since(start),
-		StderrTail: stderr.String(),
-	}
-	if rl := stream.result; rl != nil {
-		res.ResultText, res.CostUSD, res.Usage, res.NumTurns = rl.Result, rl.TotalCostUSD, rl.Usage, rl.NumTurns
-	}
-	switch {
-	case stopCause == errStepTimeout:
-		res.TimedOut = true
-		res.ErrorMessage = fmt.Sprintf("claude CLI timed out after %s and was stopped", req.Timeout)
-	case stopCause != nil:
-		res.ErrorMessage = "claude CLI stopped: " + stopCause.Error()
-		log.Info("claude CLI stopped by the caller", "pid", pid, "cause", stopCause, "duration_ms", res.Duration.Milliseconds())
-		return res, fmt.Errorf("claude CLI run interrupted: %w", stopCause)
-	default:
-		res.ErrorMessage = failureMessage(res.ExitCode, cmd.ProcessState.String(), stream.result, res.StderrTail)
-		res.Success = res.ErrorMessage == ""
-	}
-	log.Info("claude CLI finished",
-		"success", res.Success, "exit_code", res.ExitCode, "timed_out", res.TimedOut,
-		"session_id", res.SessionID, "turns", res.NumTurns, "cost_usd", res.CostUSD,
-		"duration_ms", res.Duration.Milliseconds(), "error", res.ErrorMessage)
-	return res, nil
+	p.stdout.Close()
+	p.stderr.Close()
 }
 
 // stop ends the CLI: SIGTERM to its process group, so it can stop the tool
 // processes it runs in sessions of their own; after the grace period SIGKILL
 // to the group and to every descendant. Returns once the CLI has exited.
-func (r *Runner) stop(pid int, waited <-chan error, cause error, log *slog.Logger) {
+func (r *Runner) stop(p *cliProcess, cause error, log *slog.Logger) {
 	grace := r.KillGrace
 	if grace <= 0 {
 		grace = defaultKillGrace
 	}
+	pid := p.pid()
 	tree := descendants(pid)
 	log.Warn("stopping the claude CLI", "pid", pid, "cause", cause, "descendants", len(tree))
 	killGroup(pid, syscall.SIGTERM)
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
-	case <-waited:
+	case <-p.waited:
 		// The CLI kills its tools before exiting; anything still running
 		// from before the SIGTERM was left behind.
 		killAll(tree, syscall.SIGKILL)
@@ -239,28 +266,7 @@ func (r *Runner) stop(pid int, waited <-chan error, cause error, log *slog.Logge
 	tree = append(tree, descendants(pid)...)
 	killGroup(pid, syscall.SIGKILL)
 	killAll(tree, syscall.SIGKILL)
-	<-waited
-}
-
-// drain waits briefly for the readers to reach EOF, then closes the pipes
-// so they stop. It reports whether EOF came in time. Either way the readers
-// are done when it returns.
-func drain(pipes []*os.File, done ...<-chan struct{}) bool {
-	timer := time.NewTimer(drainTimeout)
-	defer timer.Stop()
-	inTime := true
-	for _, d := range done {
-		select {
-		case <-d:
-		case <-timer.C:
-			inTime = false
-			for _, p := range pipes {
-				p.Close()
-			}
-			<-d
-		}
-	}
-	return inTime
+	<-p.waited
 }
 
 func cliArgs(req Request) []string {
@@ -337,99 +343,4 @@ func stderrSuffix(tail string) string {
 		tail = "…" + tail[len(tail)-max:]
 	}
 	return ": " + tail
-}
-
-// streamState is owned by the stdout reader until it finishes.
-type streamState struct {
-	start     time.Time
-	onMessage func(Message)
-	log       *slog.Logger
-
-	sessionID string
-	result    *ResultLine
-	readyOnce bool
-}
-
-func (s *streamState) read(rd io.Reader) {
-	br := bufio.NewReaderSize(rd, 64<<10)
-	for {
-		line, tooLong, err := readLine(br, maxLineBytes)
-		if tooLong {
-			s.log.Warn("skipped an over-long line of claude CLI output", "limit_bytes", maxLineBytes)
-		} else if line = bytes.TrimSpace(line); len(line) > 0 {
-			s.handle(line)
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				s.log.Warn("reading claude CLI output", "err", err)
-			}
-			return
-		}
-	}
-}
-
-func (s *streamState) handle(line []byte) {
-	m, err := ParseLine(line)
-	if err != nil {
-		s.log.Warn("unexpected claude CLI output line", "err", err, "line", truncate(string(line), 300))
-		if m.Type == "" {
-			return // not JSON: nothing to hand on
-		}
-	}
-	if m.SessionID != "" {
-		s.sessionID = m.SessionID
-	}
-	if m.Init != nil && !s.readyOnce {
-		s.readyOnce = true
-		s.log.Debug("claude CLI session started", "session_id", m.SessionID, "model", m.Init.Model,
-			"version", m.Init.Version, "startup_ms", time.Since(s.start).Milliseconds())
-	}
-	if m.Result != nil {
-		s.result = m.Result
-	}
-	if s.onMessage != nil {
-		s.onMessage(m)
-	}
-}
-
-// readLine reads up to and without the next newline. A line longer than max
-// is consumed to its end and reported as tooLong with no content.
-func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if !tooLong {
-			if len(line)+len(chunk) > max {
-				tooLong, line = true, nil
-			} else {
-				line = append(line, chunk...)
-			}
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		return line, tooLong, err
-	}
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.buf) }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
