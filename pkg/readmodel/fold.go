@@ -10,8 +10,8 @@ import (
 )
 
 // ErrInvalidEvent means an event cannot be folded: it has no stream
-// sequence, belongs to another work order, or carries a payload of the
-// wrong type. Stores still count such an event as applied, so one bad event
+// sequence, names no work order or another one than the row's, or carries
+// a payload of the wrong type. Stores still count such an event as applied, so one bad event
 // cannot stall the projection; the projector logs it.
 var ErrInvalidEvent = errors.New("event cannot be folded")
 
@@ -28,6 +28,9 @@ var ErrInvalidEvent = errors.New("event cannot be folded")
 func Fold(wo WorkOrder, steps []StepRecord, e events.Event) (WorkOrder, []StepRecord, error) {
 	if e.Seq == 0 {
 		return wo, steps, fmt.Errorf("%w: %s of %s has no stream sequence", ErrInvalidEvent, events.ShortName(e.Type), e.WorkOrderID)
+	}
+	if e.WorkOrderID == "" {
+		return wo, steps, fmt.Errorf("%w: %s at seq %d names no work order (ce-subject)", ErrInvalidEvent, events.ShortName(e.Type), e.Seq)
 	}
 	if wo.AgentWorkOrderID == "" {
 		if e.Type != events.TypeRequested {

@@ -321,6 +321,16 @@ func TestFold(t *testing.T) {
 			want:    func(*WorkOrder, *[]StepRecord) {},
 		},
 		{
+			name: "EventWithoutWorkOrder_IsInvalid",
+			event: func() events.Event {
+				e := requested(1)
+				e.WorkOrderID = ""
+				return e
+			}(),
+			wantErr: ErrInvalidEvent,
+			want:    func(*WorkOrder, *[]StepRecord) {},
+		},
+		{
 			name:    "PayloadOfWrongType_IsInvalid",
 			history: running,
 			event:   ev(3, events.TypeStepCompleted, &events.Completed{}),
