@@ -49,42 +49,19 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	// One connection per service: a slow consumer in one cannot stall the
 	// others, as when they run as separate binaries.
-	type service struct {
-		name string
-		run  func(ctx context.Context, nc *nats.Conn) error
-	}
+	store := readmodel.NewMemory()
 	services := []service{
-		{"gateway", func(ctx context.Context, nc *nats.Conn) error {
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
-			return gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: bus.New(js, "awo/gateway"), JS: js, NC: nc,
-				Store: readmodel.NewMemory(), Logger: log.With("service", "gateway")})
+		{"gateway", func(ctx context.Context, d deps) error {
+			return gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: d.bus, JS: d.js, NC: d.nc, Store: store, Logger: d.log})
 		}},
-		{"orchestrator", func(ctx context.Context, nc *nats.Conn) error {
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
-			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg, Bus: bus.New(js, "awo/orchestrator"), JS: js,
-				Logger: log.With("service", "orchestrator")})
+		{"orchestrator", func(ctx context.Context, d deps) error {
+			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log})
 		}},
-		{"executor", func(ctx context.Context, nc *nats.Conn) error {
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
-			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: bus.New(js, "awo/executor"), JS: js,
-				Logger: log.With("service", "executor")})
+		{"executor", func(ctx context.Context, d deps) error {
+			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log})
 		}},
-		{"github", func(ctx context.Context, nc *nats.Conn) error {
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: bus.New(js, "awo/github"), JS: js,
-				Logger: log.With("service", "github")})
+		{"github", func(ctx context.Context, d deps) error {
+			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log})
 		}},
 	}
 
@@ -100,6 +77,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			cancel(err)
 			break
 		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			nc.Close()
+			cancel(err)
+			break
+		}
+		d := deps{nc: nc, js: js, bus: bus.New(js, "awo/"+s.name), log: app.NewLogger(cfg.LogLevel).With("service", s.name)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -107,7 +91,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 				_ = nc.Flush() // acks of the last messages
 				nc.Close()
 			}()
-			if err := s.run(ctx, nc); err != nil {
+			// A service that stops on the shutdown signal, even mid-start, is
+			// not an error.
+			if err := s.run(ctx, d); err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 				errs[i] = fmt.Errorf("%s: %w", s.name, err)
 				cancel(errs[i])
 			}
@@ -121,6 +107,18 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return cause
 	}
 	return nil
+}
+
+type deps struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	bus *bus.Bus
+	log *slog.Logger
+}
+
+type service struct {
+	name string
+	run  func(ctx context.Context, d deps) error
 }
 
 // broker returns how to connect to NATS: the embedded server unless NATS_URL

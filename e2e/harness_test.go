@@ -1,0 +1,336 @@
+// Package e2e runs the built all-in-one binary the way a user does — HTTP
+// in, a real Claude Code CLI, real git, embedded JetStream on disk — with
+// only the outside world replaced: a scripted model server on 127.0.0.1, a
+// local bare repository as https://github.com/acme/demo (git insteadOf),
+// and a fake gh.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/testkit/claudecli"
+	"github.com/agentworkorders/awo/pkg/testkit/fakegh"
+	"github.com/agentworkorders/awo/pkg/testkit/fakemodel"
+	"github.com/agentworkorders/awo/pkg/testkit/gitfixture"
+)
+
+var awoBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "awo-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	awoBinary = filepath.Join(dir, "awo")
+	build := exec.Command("go", "build", "-race", "-o", awoBinary, "github.com/agentworkorders/awo/cmd/awo")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the awo binary:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// world is everything outside awo that one test scripts.
+type world struct {
+	Origin *gitfixture.Origin
+	Model  *fakemodel.Server
+	GH     *fakegh.FakeGH
+	Claude string
+}
+
+func newWorld(t *testing.T, rules ...fakemodel.Rule) *world {
+	t.Helper()
+	return &world{
+		Origin: gitfixture.New(t),
+		Model:  fakemodel.New(t, rules...),
+		GH:     fakegh.Install(t, fakegh.Options{}),
+		Claude: claudecli.Path(t),
+	}
+}
+
+// stack is one awo process and the directories it keeps across restarts.
+type stack struct {
+	t       *testing.T
+	w       *world
+	env     []string
+	base    string
+	logPath string
+	cmd     *exec.Cmd
+	exited  chan error
+}
+
+// ourVariables are dropped from the inherited environment: the test decides
+// them, and a developer's NATS_URL must not point the test at a shared server.
+var ourVariables = []string{"AWO_", "NATS_", "AGENT_WORK_ORDER", "CLAUDE_", "GH_", "GITHUB_TOKEN", "STATE_STORAGE_TYPE",
+	"DATABASE_URL", "SUPABASE_DB_URL", "ANTHROPIC_", "ARCHON_", "LOG_LEVEL", "GIT_"}
+
+func newStack(t *testing.T, w *world, extra ...string) *stack {
+	t.Helper()
+	var env []string
+	for _, kv := range os.Environ() {
+		keep := true
+		for _, p := range ourVariables {
+			if strings.HasPrefix(kv, p) {
+				keep = false
+			}
+		}
+		if keep {
+			env = append(env, kv)
+		}
+	}
+	port := freePort(t)
+	dir := t.TempDir()
+	env = append(env, w.Origin.Env()...)
+	env = append(env, claudecli.Env(w.Model.URL)...)
+	env = append(env,
+		"AGENT_WORK_ORDERS_PORT="+port,
+		"AWO_DATA_DIR="+filepath.Join(dir, "data"),
+		"AGENT_WORK_ORDER_TEMP_DIR="+filepath.Join(dir, "sandboxes"),
+		"CLAUDE_CLI_PATH="+w.Claude,
+		"GH_CLI_PATH="+w.GH.Path,
+		"GH_TOKEN=test-token",
+		"AWO_ACK_WAIT=3s",
+		"AWO_SHUTDOWN_GRACE=2s",
+		"LOG_LEVEL=DEBUG",
+	)
+	env = append(env, extra...)
+	return &stack{t: t, w: w, env: env, base: "http://127.0.0.1:" + port, logPath: filepath.Join(dir, "awo.log")}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// start runs awo and waits until it answers /health.
+func (s *stack) start() {
+	s.t.Helper()
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := exec.Command(awoBinary)
+	cmd.Env = s.env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.cmd, s.exited = cmd, make(chan error, 1)
+	go func() { s.exited <- cmd.Wait(); logf.Close() }()
+	s.t.Cleanup(func() {
+		if s.cmd == cmd {
+			s.stop()
+		}
+		if s.t.Failed() {
+			b, _ := os.ReadFile(s.logPath)
+			s.t.Logf("awo log:\n%s", tail(string(b), 200))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.exited:
+			s.t.Fatalf("awo exited at start: %v", err)
+		default:
+		}
+		if resp, err := http.Get(s.base + "/health"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatal("awo did not answer /health within 60s")
+}
+
+// stop sends SIGTERM, as Ctrl-C would, and expects a clean exit.
+func (s *stack) stop() {
+	s.t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			s.t.Errorf("awo did not exit cleanly on SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		s.t.Error("awo did not stop within 30s of SIGTERM")
+	}
+	s.cmd = nil
+}
+
+// kill9 kills awo without giving it any chance to clean up.
+func (s *stack) kill9() {
+	s.t.Helper()
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+func (s *stack) do(method, path string, body any) (int, []byte) {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, s.base+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// create POSTs a work order and returns its id.
+func (s *stack) create(body map[string]any) string {
+	s.t.Helper()
+	code, out := s.do("POST", "/api/agent-work-orders/", body)
+	if code != http.StatusCreated {
+		s.t.Fatalf("POST: %d %s", code, out)
+	}
+	var r struct {
+		ID     string `json:"agent_work_order_id"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.ID == "" || r.Status != "pending" {
+		s.t.Fatalf("POST answer %s (%v)", out, err)
+	}
+	return r.ID
+}
+
+type workOrder struct {
+	ID             string  `json:"agent_work_order_id"`
+	Status         string  `json:"status"`
+	CurrentPhase   *string `json:"current_phase"`
+	Branch         *string `json:"git_branch_name"`
+	PRURL          *string `json:"github_pull_request_url"`
+	CommitCount    int     `json:"git_commit_count"`
+	FilesChanged   int     `json:"git_files_changed"`
+	ErrorMessage   *string `json:"error_message"`
+	AgentSessionID *string `json:"agent_session_id"`
+	IssueNumber    *string `json:"github_issue_number"`
+}
+
+type step struct {
+	Step         string  `json:"step"`
+	AgentName    string  `json:"agent_name"`
+	Success      bool    `json:"success"`
+	Output       *string `json:"output"`
+	ErrorMessage *string `json:"error_message"`
+	Duration     float64 `json:"duration_seconds"`
+	SessionID    *string `json:"session_id"`
+}
+
+func (s *stack) get(id string) workOrder {
+	s.t.Helper()
+	code, out := s.do("GET", "/api/agent-work-orders/"+id, nil)
+	if code != http.StatusOK {
+		s.t.Fatalf("GET %s: %d %s", id, code, out)
+	}
+	var wo workOrder
+	if err := json.Unmarshal(out, &wo); err != nil {
+		s.t.Fatal(err)
+	}
+	return wo
+}
+
+func (s *stack) steps(id string) []step {
+	s.t.Helper()
+	code, out := s.do("GET", "/api/agent-work-orders/"+id+"/steps", nil)
+	if code != http.StatusOK {
+		s.t.Fatalf("GET steps %s: %d %s", id, code, out)
+	}
+	var h struct {
+		ID    string `json:"agent_work_order_id"`
+		Steps []step `json:"steps"`
+	}
+	if err := json.Unmarshal(out, &h); err != nil || h.ID != id {
+		s.t.Fatalf("steps answer %s (%v)", out, err)
+	}
+	return h.Steps
+}
+
+// waitFor polls the work order until cond holds.
+func (s *stack) waitFor(id string, within time.Duration, what string, cond func(workOrder) bool) workOrder {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	var wo workOrder
+	for {
+		wo = s.get(id)
+		if cond(wo) {
+			return wo
+		}
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("work order %s: %s not reached within %s; last seen %+v", id, what, within, wo)
+		case err := <-s.exited:
+			s.t.Fatalf("awo exited while waiting for %s: %v", what, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (s *stack) waitFinished(id string, within time.Duration) workOrder {
+	return s.waitFor(id, within, "a final status", func(wo workOrder) bool {
+		return wo.Status == "completed" || wo.Status == "failed" || wo.Status == "cancelled"
+	})
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
