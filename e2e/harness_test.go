@@ -320,6 +320,40 @@ func (s *stack) waitFinished(id string, within time.Duration) workOrder {
 	})
 }
 
+// waitNoProcessWithEnv waits until no process has kv in its environment.
+func waitNoProcessWithEnv(t *testing.T, kv string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		pids := processesWithEnv(kv)
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes still running with %s: %v", kv, pids)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func processesWithEnv(kv string) []string {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var pids []string
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "environ"))
+		if err != nil {
+			continue
+		}
+		for _, e := range bytes.Split(b, []byte{0}) {
+			if string(e) == kv {
+				pids = append(pids, filepath.Base(d))
+				break
+			}
+		}
+	}
+	return pids
+}
+
 func tail(s string, lines int) string {
 	parts := strings.Split(s, "\n")
 	if len(parts) > lines {

@@ -202,7 +202,7 @@ func TestWorkOrder_BadInput_ClearErrorsAndNothingCreated(t *testing.T) {
 // data the work order is listed and runs to an end.
 func TestWorkOrder_KilledMidStep_ResumesAfterRestart(t *testing.T) {
 	const branch = "feat/add-greeting"
-	w := newWorld(t, createBranch(branch), planning(), execute(writeGreeting.After(4*time.Second)), commit(branch))
+	w := newWorld(t, createBranch(branch), planning(), execute(writeGreeting.After(8*time.Second)), commit(branch))
 	s := newStack(t, w)
 	s.start()
 
@@ -212,6 +212,9 @@ func TestWorkOrder_KilledMidStep_ResumesAfterRestart(t *testing.T) {
 		return deref(wo.CurrentPhase) == "execute" && len(w.Model.Conversation("execute")) > 0
 	})
 	s.kill9()
+	// The agent dies with its executor instead of editing the worktree
+	// behind the back of the step's next run.
+	waitNoProcessWithEnv(t, "ANTHROPIC_BASE_URL="+w.Model.URL, 4*time.Second)
 
 	s.start()
 	wo := s.get(id) // still there: the read model is rebuilt from the stream

@@ -75,11 +75,24 @@ func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts 
 	return ack.Sequence, nil
 }
 
+// History is a work order's events stored after some sequence.
+type History struct {
+	Events []events.Event // the decodable events of known types, in stream order
+	// LastSeq is the sequence of the last message on the work order's
+	// subjects, including any left out of Events. It is the guard for the
+	// next append: a state that stopped at the last event it understood
+	// would lose every race from then on.
+	LastSeq uint64
+}
+
 // History returns the events of one work order stored after sequence
-// after, in stream order, each with its stream sequence. Unknown event
-// types are skipped. It reads through an ordered consumer, which is cheap
-// and leaves no state on the server.
-func (b *Bus) History(ctx context.Context, wo workorder.ID, after uint64) ([]events.Event, error) {
+// after, each with its stream sequence. Messages of unknown type or that
+// cannot be decoded are skipped rather than failing the read: the consumer
+// wrapper skipped or dead-lettered them when they were delivered, and one
+// bad message must not block a work order for good. It reads through an
+// ordered consumer, which is cheap and leaves no state on the server.
+func (b *Bus) History(ctx context.Context, wo workorder.ID, after uint64) (History, error) {
+	h := History{LastSeq: after}
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{WorkOrderFilter(wo)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -90,40 +103,36 @@ func (b *Bus) History(ctx context.Context, wo workorder.ID, after uint64) ([]eve
 	}
 	cons, err := b.JS.OrderedConsumer(ctx, StreamEvents, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("reading history of %s: %w", wo, err)
+		return h, fmt.Errorf("reading history of %s: %w", wo, err)
 	}
-	info := cons.CachedInfo()
-	pending := info.NumPending
-	var out []events.Event
+	pending := cons.CachedInfo().NumPending
 	for pending > 0 {
 		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return nil, fmt.Errorf("reading history of %s: %w", wo, err)
+			return h, fmt.Errorf("reading history of %s: %w", wo, err)
 		}
 		n := 0
 		for msg := range batch.Messages() {
 			n++
 			meta, err := msg.Metadata()
 			if err != nil {
-				return nil, fmt.Errorf("reading history of %s: %w", wo, err)
+				return h, fmt.Errorf("reading history of %s: %w", wo, err)
 			}
 			pending = meta.NumPending
+			h.LastSeq = meta.Sequence.Stream
 			e, err := events.Decode(msg.Headers(), msg.Data())
-			if errors.Is(err, events.ErrUnknownType) {
-				continue
-			}
 			if err != nil {
-				return nil, fmt.Errorf("reading history of %s at seq %d: %w", wo, meta.Sequence.Stream, err)
+				continue // unknown type or undecodable: see above
 			}
 			e.Seq = meta.Sequence.Stream
-			out = append(out, e)
+			h.Events = append(h.Events, e)
 		}
 		if err := batch.Error(); err != nil {
-			return nil, fmt.Errorf("reading history of %s: %w", wo, err)
+			return h, fmt.Errorf("reading history of %s: %w", wo, err)
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("reading history of %s: %d events pending but none delivered", wo, pending)
+			return h, fmt.Errorf("reading history of %s: %d messages pending but none delivered", wo, pending)
 		}
 	}
-	return out, nil
+	return h, nil
 }

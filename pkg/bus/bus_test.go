@@ -36,15 +36,15 @@ func TestPublishEvent_GuardRejectsStaleSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hist) != 2 || hist[0].Type != events.TypeRequested || hist[1].Type != events.TypeStarted {
+	if len(hist.Events) != 2 || hist.Events[0].Type != events.TypeRequested || hist.Events[1].Type != events.TypeStarted || hist.LastSeq != hist.Events[1].Seq {
 		t.Fatalf("history = %+v", hist)
 	}
 	rest, err := b.History(ctx, wo, seq1)
-	if err != nil || len(rest) != 1 || rest[0].ID != "e3" {
+	if err != nil || len(rest.Events) != 1 || rest.Events[0].ID != "e3" {
 		t.Fatalf("history after %d = %+v, %v", seq1, rest, err)
 	}
 	none, err := b.History(ctx, "wo-00000000", 0)
-	if err != nil || len(none) != 0 {
+	if err != nil || len(none.Events) != 0 || none.LastSeq != 0 {
 		t.Fatalf("history of unknown = %+v, %v", none, err)
 	}
 }
@@ -60,8 +60,8 @@ func TestPublishEvent_DuplicateIDIsDropped(t *testing.T) {
 		}
 	}
 	hist, err := b.History(ctx, wo, 0)
-	if err != nil || len(hist) != 1 {
-		t.Fatalf("want one stored event, got %d (%v)", len(hist), err)
+	if err != nil || len(hist.Events) != 1 {
+		t.Fatalf("want one stored event, got %d (%v)", len(hist.Events), err)
 	}
 }
 

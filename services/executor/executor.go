@@ -199,7 +199,7 @@ func (x *executor) runStep(ctx context.Context, cmd events.RunStep, log *slog.Lo
 	}
 	ar, err := x.agent.Run(ctx, agent.Request{
 		Dir: sb.Dir, Prompt: prompt, Model: x.cfg.ClaudeModel, MaxTurns: x.cfg.ClaudeMaxTurns,
-		SkipPermissions: x.cfg.ClaudeSkipPermissions, Timeout: x.cfg.StepTimeout, Env: env,
+		SkipPermissions: x.cfg.ClaudeSkipPermissions, Timeout: x.cfg.StepTimeout, Env: env, Logger: log,
 	})
 	if err != nil {
 		return events.StepResult{}, err

@@ -185,8 +185,8 @@ func TestRun_ConsumesACommandAndPublishesStartedAndCompleted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(h) == 2 {
-			hist = h
+		if len(h.Events) == 2 {
+			hist = h.Events
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

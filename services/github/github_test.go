@@ -96,10 +96,11 @@ func (h *harness) run(t *testing.T, cmd events.RunStep) ([]events.Event, events.
 		t.Fatal(err)
 	}
 	for {
-		hist, err := h.bus.History(ctx, cmd.WorkOrderID, 0)
+		got, err := h.bus.History(ctx, cmd.WorkOrderID, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
+		hist := got.Events
 		for _, e := range hist {
 			r, ok := e.Data.(*events.StepResult)
 			if ok && r.Attempt == cmd.Attempt {
@@ -366,7 +367,7 @@ func TestShutdown_CallPastGraceIsHandedBackToAnotherReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := types(hist); len(got) != 1 || got[0] != "step.started" {
+	if got := types(hist.Events); len(got) != 1 || got[0] != "step.started" {
 		t.Fatalf("after an interrupted call: events = %v, want only step.started", got)
 	}
 

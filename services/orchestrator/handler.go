@@ -116,7 +116,7 @@ func (h *handler) state(ctx context.Context, e events.Event) (machine.State, err
 
 // catchUp folds what the stream holds for wo after st.
 func (h *handler) catchUp(ctx context.Context, wo workorder.ID, st machine.State) (machine.State, error) {
-	hist, err := readHistory(ctx, h.stream, wo, st.LastSeq)
+	hist, err := h.bus.History(ctx, wo, st.LastSeq)
 	if err != nil {
 		return machine.State{}, err
 	}

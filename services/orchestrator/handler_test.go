@@ -218,14 +218,14 @@ func TestReadHistory_SkipsWhatItCannotReadButReportsItsSequence(t *testing.T) {
 		}
 		last = ack.Sequence
 	}
-	hist, err := readHistory(ctx, r.h.stream, r.wo, 0)
+	hist, err := r.h.bus.History(ctx, r.wo, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(hist.Events) != 1 || hist.Events[0].Type != events.TypeRequested || hist.LastSeq != last {
 		t.Fatalf("history = %d events, last seq %d; want the request only and last seq %d", len(hist.Events), hist.LastSeq, last)
 	}
-	rest, err := readHistory(ctx, r.h.stream, r.wo, last)
+	rest, err := r.h.bus.History(ctx, r.wo, last)
 	if err != nil || len(rest.Events) != 0 || rest.LastSeq != last {
 		t.Fatalf("history after the end = %+v, %v", rest, err)
 	}

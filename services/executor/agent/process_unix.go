@@ -11,6 +11,7 @@ import (
 // can signal it and everything it forks without touching the executor.
 func inOwnProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithExecutor(cmd.SysProcAttr)
 }
 
 // killGroup signals the process group the CLI leads (it is started with

@@ -175,7 +175,8 @@ func TestCreate_GeneratedIDCollisionIsRetried(t *testing.T) {
 func TestCreate_PublishesRequestedEvent(t *testing.T) {
 	h := newHarness(t)
 	id := h.create(map[string]any{"user_request": "Fix issue 3", "selected_commands": []string{"planning", "prp-review"}})
-	history, err := h.bus.History(context.Background(), id, 0)
+	h2, err := h.bus.History(context.Background(), id, 0)
+	history := h2.Events
 	if err != nil {
 		t.Fatal(err)
 	}
