@@ -313,3 +313,17 @@ func joinLines(errs []error) error {
 	}
 	return errors.New(strings.Join(msgs, "\n  "))
 }
+
+// RootSandboxProblem explains why the Claude Code CLI would refuse to run,
+// or returns "". As root, the CLI (2.1.328) rejects
+// --dangerously-skip-permissions ("cannot be used with root/sudo
+// privileges") unless IS_SANDBOX is exactly "1". The executor checks this
+// before each run and /health reports it.
+func RootSandboxProblem(skipPermissions bool, euid int, isSandbox string) string {
+	if !skipPermissions || euid != 0 || isSandbox == "1" {
+		return ""
+	}
+	return "running as root: the claude CLI refuses --dangerously-skip-permissions for root " +
+		"unless IS_SANDBOX=1 is set; set IS_SANDBOX=1 when running in a sandbox or container, " +
+		"run as another user, or set CLAUDE_CLI_SKIP_PERMISSIONS=false"
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -57,13 +58,14 @@ func Run(ctx context.Context, d Deps) error {
 	checker := d.Health
 	if checker == nil {
 		checker = health.NewMonitor(append(health.Probes(health.Sources{
-			ClaudeCLIPath:   d.Config.ClaudeCLIPath,
-			GHCLIPath:       d.Config.GHCLIPath,
-			GHTokenSet:      d.Config.GHToken != "",
-			ArchonServerURL: d.Config.ArchonServerURL,
-			ArchonMCPURL:    d.Config.ArchonMCPURL,
-			NC:              d.NC,
-			JS:              d.JS,
+			ClaudeCLIPath:     d.Config.ClaudeCLIPath,
+			ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), os.Getenv("IS_SANDBOX")),
+			GHCLIPath:         d.Config.GHCLIPath,
+			GHTokenSet:        d.Config.GHToken != "",
+			ArchonServerURL:   d.Config.ArchonServerURL,
+			ArchonMCPURL:      d.Config.ArchonMCPURL,
+			NC:                d.NC,
+			JS:                d.JS,
 		}), readModelProbe(proj)), health.Options{})
 	}
 	handler := api.New(api.Options{

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 )
 
@@ -283,17 +284,9 @@ func cliArgs(req Request) []string {
 	return args
 }
 
-// rootSandboxProblem explains why the CLI would refuse to start. As root,
-// 2.1.328 rejects --dangerously-skip-permissions ("cannot be used with
-// root/sudo privileges") unless IS_SANDBOX is exactly "1"; "true" is
-// rejected as well.
+// rootSandboxProblem checks the environment the CLI will get.
 func rootSandboxProblem(skipPermissions bool, euid int, env []string) string {
-	if !skipPermissions || euid != 0 || lookupEnv(env, "IS_SANDBOX") == "1" {
-		return ""
-	}
-	return "the executor runs as root and the claude CLI refuses --dangerously-skip-permissions for root " +
-		"unless IS_SANDBOX=1 is set: set IS_SANDBOX=1 in the executor's environment when it runs in a " +
-		"sandbox or container, or run it as another user"
+	return config.RootSandboxProblem(skipPermissions, euid, lookupEnv(env, "IS_SANDBOX"))
 }
 
 // lookupEnv reads env the way exec does: the last entry for a key wins.

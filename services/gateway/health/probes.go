@@ -18,15 +18,18 @@ import (
 
 // Sources is what the real probes look at.
 type Sources struct {
-	ClaudeCLIPath   string // CLAUDE_CLI_PATH
-	GitPath         string // "git" unless set
-	GHCLIPath       string // GH_CLI_PATH
-	GHTokenSet      bool   // GH_TOKEN or GITHUB_TOKEN configured
-	ArchonServerURL string // probed only when set
-	ArchonMCPURL    string // probed only when set
-	NC              *nats.Conn
-	JS              jetstream.JetStream
-	HTTP            *http.Client // default: a client without its own timeout (the probe's applies)
+	ClaudeCLIPath string // CLAUDE_CLI_PATH
+	// ClaudeRootProblem, when not empty, is why the CLI would refuse to run
+	// here (config.RootSandboxProblem); the probe reports it.
+	ClaudeRootProblem string
+	GitPath           string // "git" unless set
+	GHCLIPath         string // GH_CLI_PATH
+	GHTokenSet        bool   // GH_TOKEN or GITHUB_TOKEN configured
+	ArchonServerURL   string // probed only when set
+	ArchonMCPURL      string // probed only when set
+	NC                *nats.Conn
+	JS                jetstream.JetStream
+	HTTP              *http.Client // default: a client without its own timeout (the probe's applies)
 }
 
 // Probes returns the real probes: the seed's (claude_cli, git, github_cli,
@@ -41,7 +44,7 @@ func Probes(s Sources) []Probe {
 		s.HTTP = &http.Client{}
 	}
 	probes := []Probe{
-		{Name: "claude_cli", Critical: true, Check: versionProbe(s.ClaudeCLIPath, "CLAUDE_CLI_PATH")},
+		{Name: "claude_cli", Critical: true, Check: claudeProbe(s.ClaudeCLIPath, s.ClaudeRootProblem)},
 		{Name: "git", Critical: true, Check: versionProbe(s.GitPath, "")},
 		{Name: "github_cli", Check: ghProbe(s.GHCLIPath, s.GHTokenSet)},
 		{Name: "nats", OKKey: "connected", Critical: true, Check: natsProbe(s.NC)},
@@ -66,6 +69,20 @@ func versionProbe(path, envName string) func(context.Context) Result {
 		}
 		version, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
 		return Result{OK: true, Fields: map[string]any{"version": version}}
+	}
+}
+
+// claudeProbe is versionProbe plus the one way a present CLI still cannot
+// run agent steps: as root without IS_SANDBOX=1.
+func claudeProbe(path, rootProblem string) func(context.Context) Result {
+	version := versionProbe(path, "CLAUDE_CLI_PATH")
+	return func(ctx context.Context) Result {
+		r := version(ctx)
+		if r.OK && rootProblem != "" {
+			r.OK = false
+			r.Fields["error"] = rootProblem
+		}
+		return r
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 )
@@ -57,6 +58,22 @@ func TestVersionProbe(t *testing.T) {
 				t.Errorf("error = %q, want it to mention %q", msg, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestClaudeProbe_ReportsTheRootSandboxProblem(t *testing.T) {
+	cli := script(t, "claude", `echo "2.1.328 (Claude Code)"`)
+	if r := check(claudeProbe(cli, "")); !r.OK || r.Fields["error"] != nil {
+		t.Fatalf("no problem: got OK=%v fields=%v", r.OK, r.Fields)
+	}
+	problem := config.RootSandboxProblem(true, 0, "")
+	r := check(claudeProbe(cli, problem))
+	if r.OK || r.Fields["error"] != problem || r.Fields["version"] != "2.1.328 (Claude Code)" {
+		t.Fatalf("as root without IS_SANDBOX: got OK=%v fields=%v", r.OK, r.Fields)
+	}
+	if !strings.Contains(problem, "IS_SANDBOX=1") || config.RootSandboxProblem(true, 0, "1") != "" ||
+		config.RootSandboxProblem(true, 1000, "") != "" || config.RootSandboxProblem(false, 0, "") != "" {
+		t.Fatalf("RootSandboxProblem rules broken: %q", problem)
 	}
 }
 
