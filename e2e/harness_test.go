@@ -57,10 +57,15 @@ type world struct {
 
 func newWorld(t *testing.T, rules ...fakemodel.Rule) *world {
 	t.Helper()
+	return newWorldWithGH(t, fakegh.Options{}, rules...)
+}
+
+func newWorldWithGH(t *testing.T, gh fakegh.Options, rules ...fakemodel.Rule) *world {
+	t.Helper()
 	return &world{
 		Origin: gitfixture.New(t),
 		Model:  fakemodel.New(t, rules...),
-		GH:     fakegh.Install(t, fakegh.Options{}),
+		GH:     fakegh.Install(t, gh),
 		Claude: claudecli.Path(t),
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/testkit/fakegh"
 	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
 )
 
@@ -109,6 +111,40 @@ func TestWorkOrder_AllSixSteps_BranchPushedAndPROpened(t *testing.T) {
 		t.Errorf("execute prompt did not carry the plan path")
 	}
 	s.stop()
+}
+
+// An issue mentioned in the request is read with gh and given to the
+// planner; the git_branch sandbox (a full clone) works like the worktree.
+func TestWorkOrder_IssueMention_IssueGoesToPlanning_InABranchSandbox(t *testing.T) {
+	const branch = "fix/login-email-case"
+	issue := events.Issue{Number: 42, Title: "Login fails with an upper-case email", Body: "Steps: sign in as Bob@Example.com."}
+	w := newWorldWithGH(t, fakegh.Options{Issues: []events.Issue{issue}}, createBranch(branch), planning())
+	s := newStack(t, w)
+	s.start()
+
+	id := s.create(map[string]any{"repository_url": repoURL, "sandbox_type": "branch",
+		"user_request": "Fix the login bug from issue #42", "selected_commands": []string{"create-branch", "planning"}})
+	wo := s.waitFinished(id, 2*time.Minute)
+	if wo.Status != "completed" || deref(wo.IssueNumber) != "42" || deref(wo.Branch) != branch {
+		t.Fatalf("work order %+v, error %q", wo, deref(wo.ErrorMessage))
+	}
+	plan := w.Model.Conversation("planning")
+	if len(plan) == 0 || !strings.Contains(plan[0].Prompt, issue.Title) || !strings.Contains(plan[0].Prompt, issue.Body) {
+		t.Fatalf("the planner did not get the issue: %+v", plan)
+	}
+	viewed := false
+	for _, c := range w.GH.Calls(t) {
+		if len(c.Args) >= 3 && c.Args[0] == "issue" && c.Args[1] == "view" && c.Args[2] == "42" {
+			viewed = true
+		}
+	}
+	if !viewed {
+		t.Errorf("gh issue view 42 never ran: %+v", w.GH.Calls(t))
+	}
+	// The internal issue lookup is not a step of the history.
+	if steps := s.steps(id); len(steps) != 2 || steps[0].Step != "create-branch" || steps[1].Step != "planning" {
+		t.Errorf("steps %+v", steps)
+	}
 }
 
 func TestWorkOrder_StepFails_PipelineStopsThere(t *testing.T) {
