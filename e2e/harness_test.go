@@ -27,23 +27,34 @@ import (
 	"github.com/agentworkorders/awo/pkg/testkit/gitfixture"
 )
 
-var awoBinary string
+var (
+	binDir    string
+	awoBinary string
+)
+
+// serviceBinaries are the separate services, as production runs them.
+var serviceBinaries = []string{"gateway", "orchestrator", "executor", "github"}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "awo-e2e-bin-")
+	var err error
+	binDir, err = os.MkdirTemp("", "awo-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	awoBinary = filepath.Join(dir, "awo")
-	build := exec.Command("go", "build", "-race", "-o", awoBinary, "github.com/agentworkorders/awo/cmd/awo")
+	awoBinary = filepath.Join(binDir, "awo")
+	pkgs := []string{"github.com/agentworkorders/awo/cmd/awo"}
+	for _, s := range serviceBinaries {
+		pkgs = append(pkgs, "github.com/agentworkorders/awo/services/"+s+"/cmd/"+s)
+	}
+	build := exec.Command("go", append([]string{"build", "-race", "-o", binDir + "/"}, pkgs...)...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the awo binary:", err)
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(binDir)
 	os.Exit(code)
 }
 
@@ -133,27 +144,75 @@ func freePort(t *testing.T) string {
 // start runs awo and waits until it answers /health.
 func (s *stack) start() {
 	s.t.Helper()
+	s.cmd, s.exited = s.spawn(awoBinary)
+	cmd := s.cmd
+	s.t.Cleanup(func() {
+		if s.cmd == cmd {
+			s.stop()
+		}
+	})
+	s.waitHealthy()
+}
+
+// startServices runs each service as its own process against the NATS
+// server at natsURL, as in production; s.cmd is the gateway.
+func (s *stack) startServices(natsURL string) {
+	s.t.Helper()
+	s.env = append(s.env, "NATS_URL="+natsURL)
+	for _, name := range serviceBinaries {
+		cmd, exited := s.spawn(filepath.Join(binDir, name))
+		if name == "gateway" {
+			s.cmd, s.exited = cmd, exited
+			s.t.Cleanup(func() {
+				if s.cmd == cmd {
+					s.stop()
+				}
+			})
+			continue
+		}
+		s.t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-exited:
+				if err != nil {
+					s.t.Errorf("%s did not exit cleanly on SIGTERM: %v", name, err)
+				}
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				s.t.Errorf("%s did not stop within 30s of SIGTERM", name)
+			}
+		})
+	}
+	s.waitHealthy()
+}
+
+// spawn starts binary with the stack's environment, its output appended to
+// the stack's log (shown when the test fails).
+func (s *stack) spawn(binary string) (*exec.Cmd, chan error) {
+	s.t.Helper()
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cmd := exec.Command(awoBinary)
+	cmd := exec.Command(binary)
 	cmd.Env = s.env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd, s.exited = cmd, make(chan error, 1)
-	go func() { s.exited <- cmd.Wait(); logf.Close() }()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); logf.Close() }()
 	s.t.Cleanup(func() {
-		if s.cmd == cmd {
-			s.stop()
-		}
 		if s.t.Failed() {
 			b, _ := os.ReadFile(s.logPath)
-			s.t.Logf("awo log:\n%s", tail(string(b), 200))
+			s.t.Logf("log of %s:\n%s", filepath.Base(binary), tail(string(b), 200))
 		}
 	})
+	return cmd, exited
+}
+
+func (s *stack) waitHealthy() {
+	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
