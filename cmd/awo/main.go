@@ -58,7 +58,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log})
 		}},
 		{"executor", func(ctx context.Context, d deps) error {
-			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log})
+			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: d.bus, Logger: d.log})
 		}},
 		{"github", func(ctx context.Context, d deps) error {
 			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log})

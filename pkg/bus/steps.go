@@ -2,6 +2,12 @@ package bus
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
 )
@@ -27,4 +33,122 @@ func (b *Bus) StepFinished(ctx context.Context, cmd events.RunStep, r events.Ste
 	}
 	_, err := b.PublishEvent(ctx, b.Event(cmd.ID()+suffix, typ, cmd.WorkOrderID, &r), nil)
 	return err
+}
+
+// StepWorker describes a service that performs steps: the executor (agent
+// steps) and the github service (gh operations).
+type StepWorker struct {
+	Service     string // "executor" or "github": the commands it takes and its durable consumer's name
+	Description string
+	Workers     int           // steps run at once
+	AckWait     time.Duration // redelivery after this long without an ack or heartbeat
+	MaxDeliver  int           // deliveries before the command is dead-lettered and its step failed
+	// Grace is how long steps in progress may go on after ctx is cancelled;
+	// then their context is cancelled and the command handed back.
+	Grace  time.Duration
+	Worker string // names this process in step.started; default host/pid
+	Logger *slog.Logger
+}
+
+// StepHandler performs one step command and reports its outcome; a failed
+// step is a result with Success false and the reason. An error means the
+// step could not be carried out now (a shutdown, a tool that could not be
+// started): the command is handed back for redelivery, or dead-lettered
+// after MaxDeliver (see Handler).
+type StepHandler func(ctx context.Context, cmd events.RunStep, log *slog.Logger) (events.StepResult, error)
+
+// ConsumeSteps takes the worker's step commands from its durable consumer
+// (created if missing) until ctx is cancelled, and keeps the step protocol:
+// step.started, then the handler, then step.completed or step.failed. A
+// command the wrapper gives up on is reported as step.failed with the
+// reason, so the work order ends visibly instead of waiting forever.
+func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) error {
+	log := w.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	cons, err := b.JS.CreateOrUpdateConsumer(ctx, StreamCommands, jetstream.ConsumerConfig{
+		Durable:       w.Service,
+		Description:   w.Description,
+		FilterSubject: CommandFilter(w.Service),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.AckWait,
+		MaxDeliver:    w.MaxDeliver,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the %s consumer: %w", w.Service, err)
+	}
+	worker := WorkerID(w.Worker)
+	stepCtx, stop := graceContext(ctx, w.Grace)
+	defer stop()
+	return b.Consume(ctx, cons, func(_ context.Context, d *Delivery) error {
+		cmd, ok := d.Event.Data.(*events.RunStep)
+		if !ok {
+			return Permanent(fmt.Errorf("expected a run_step command, got %s", d.Event.Type))
+		}
+		if cmd.Step.Service() != w.Service {
+			return Permanent(fmt.Errorf("step %s is not run by the %s service", cmd.Step, w.Service))
+		}
+		slog := log.With("work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "attempt", cmd.Attempt)
+		if d.NumDelivered() > 1 {
+			slog.Warn("command redelivered: running the step again", "delivered", d.NumDelivered())
+		}
+		if err := b.StepStarted(stepCtx, *cmd, worker); err != nil {
+			return err
+		}
+		slog.Info("step started", "worker", worker)
+		res, err := h(stepCtx, *cmd, slog)
+		if err != nil {
+			slog.Warn("step interrupted; the command is handed back", "err", err)
+			return err
+		}
+		// The outcome is recorded even when the shutdown grace ran out
+		// while it was being reached.
+		if err := b.StepFinished(context.WithoutCancel(stepCtx), *cmd, res); err != nil {
+			return err
+		}
+		slog.Info("step finished", "success", res.Success, "duration_s", res.DurationSeconds, "error", res.ErrorMessage)
+		return nil
+	}, ConsumeOptions{
+		Name:       w.Service,
+		Workers:    w.Workers,
+		AckWait:    w.AckWait,
+		MaxDeliver: w.MaxDeliver,
+		Logger:     log,
+		OnGiveUp: func(ctx context.Context, d *Delivery, cause error) {
+			cmd, ok := d.Event.Data.(*events.RunStep)
+			if !ok {
+				return
+			}
+			msg := fmt.Sprintf("the %s service gave up on %s after %d deliveries: %v", w.Service, cmd.Step, d.NumDelivered(), cause)
+			if err := b.StepFinished(ctx, *cmd, events.StepResult{ErrorMessage: msg}); err != nil {
+				log.Error("publishing the step failure after giving up", "work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "err", err)
+			}
+		},
+	})
+}
+
+// WorkerID names this process: the configured id, else host/pid.
+func WorkerID(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// graceContext is cancelled grace after parent is: work in hand outlives a
+// shutdown request by that much.
+func graceContext(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-ctx.Done():
+		}
+	})
+	return ctx, func() { stop(); cancel() }
 }

@@ -7,7 +7,6 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,8 +14,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
@@ -26,10 +23,6 @@ import (
 	"github.com/agentworkorders/awo/services/executor/prompts"
 	"github.com/agentworkorders/awo/services/executor/sandbox"
 )
-
-// ConsumerName is the executor's durable consumer on WORKORDERS_COMMANDS,
-// shared by every executor replica.
-const ConsumerName = "executor"
 
 // AgentRunner runs the Claude Code CLI once.
 type AgentRunner interface {
@@ -49,7 +42,6 @@ type Sandboxes interface {
 type Deps struct {
 	Config    config.Config
 	Bus       *bus.Bus
-	JS        jetstream.JetStream
 	Logger    *slog.Logger
 	Agent     AgentRunner
 	Sandboxes Sandboxes
@@ -64,30 +56,17 @@ func Run(ctx context.Context, d Deps) error {
 	if err != nil {
 		return err
 	}
-	cons, err := d.JS.CreateOrUpdateConsumer(ctx, bus.StreamCommands, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "Agent steps, shared by every executor replica",
-		FilterSubject: bus.CommandFilter("executor"),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       d.Config.AckWait,
-		MaxDeliver:    d.Config.MaxDeliver,
-	})
-	if err != nil {
-		return fmt.Errorf("creating executor consumer: %w", err)
-	}
-	stepCtx, stop := graceContext(ctx, d.Config.ShutdownGrace)
-	defer stop()
-	x.log.Info("executor consuming step commands", "concurrency", d.Config.ExecConcurrency, "worker", x.worker)
-	return d.Bus.Consume(ctx, cons, func(_ context.Context, dl *bus.Delivery) error {
-		return x.handle(stepCtx, dl)
-	}, bus.ConsumeOptions{
-		Name:       ConsumerName,
-		Workers:    d.Config.ExecConcurrency,
-		AckWait:    d.Config.AckWait,
-		MaxDeliver: d.Config.MaxDeliver,
-		Logger:     d.Logger,
-		OnGiveUp:   x.giveUp,
-	})
+	x.log.Info("executor consuming step commands", "concurrency", d.Config.ExecConcurrency)
+	return d.Bus.ConsumeSteps(ctx, bus.StepWorker{
+		Service:     "executor",
+		Description: "Agent steps, shared by every executor replica",
+		Workers:     d.Config.ExecConcurrency,
+		AckWait:     d.Config.AckWait,
+		MaxDeliver:  d.Config.MaxDeliver,
+		Grace:       d.Config.ShutdownGrace,
+		Logger:      d.Logger,
+		Worker:      d.Config.WorkerIdentifier,
+	}, x.runStep)
 }
 
 type executor struct {
@@ -97,7 +76,6 @@ type executor struct {
 	agent     AgentRunner
 	sandboxes Sandboxes
 	prompts   *prompts.Set
-	worker    string
 }
 
 func newExecutor(d Deps) (*executor, error) {
@@ -118,57 +96,7 @@ func newExecutor(d Deps) (*executor, error) {
 		}
 		x.prompts = p
 	}
-	x.worker = d.Config.WorkerIdentifier
-	if x.worker == "" {
-		host, _ := os.Hostname()
-		x.worker = fmt.Sprintf("%s/%d", host, os.Getpid())
-	}
 	return x, nil
-}
-
-// graceContext is cancelled grace after parent is: in-flight steps outlive
-// a shutdown request by that much.
-func graceContext(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
-	stop := context.AfterFunc(parent, func() {
-		t := time.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-ctx.Done():
-		}
-	})
-	return ctx, func() { stop(); cancel() }
-}
-
-func (x *executor) handle(ctx context.Context, d *bus.Delivery) error {
-	cmd, ok := d.Event.Data.(*events.RunStep)
-	if !ok {
-		return bus.Permanent(fmt.Errorf("expected a run_step command, got %s", d.Event.Type))
-	}
-	log := x.log.With("work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "attempt", cmd.Attempt)
-	if cmd.Step.Service() != "executor" {
-		return bus.Permanent(fmt.Errorf("step %s is not run by the executor", cmd.Step))
-	}
-	if d.NumDelivered() > 1 {
-		log.Warn("command redelivered: re-running the step in its existing sandbox", "delivered", d.NumDelivered())
-	}
-	if err := x.bus.StepStarted(ctx, *cmd, x.worker); err != nil {
-		return err
-	}
-	log.Info("step started")
-	res, err := x.runStep(ctx, *cmd, log)
-	if err != nil {
-		// Only a shutdown gets here: hand the command back for another run.
-		log.Warn("step abandoned; it will be redelivered", "err", err)
-		return err
-	}
-	if err := x.bus.StepFinished(context.WithoutCancel(ctx), *cmd, res); err != nil {
-		return err
-	}
-	log.Info("step finished", "success", res.Success, "duration_s", res.DurationSeconds, "error", res.ErrorMessage)
-	return nil
 }
 
 // runStep does the step and reports the outcome. The error is reserved for
@@ -302,19 +230,6 @@ func findPlanFile(dir, output string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// giveUp turns a command that could not be processed into a visible step
-// failure, so the work order does not wait forever.
-func (x *executor) giveUp(ctx context.Context, d *bus.Delivery, cause error) {
-	cmd, ok := d.Event.Data.(*events.RunStep)
-	if !ok {
-		return
-	}
-	msg := fmt.Sprintf("executor gave up on %s after %d deliveries: %v", cmd.Step, d.NumDelivered(), cause)
-	if err := x.bus.StepFinished(ctx, *cmd, events.StepResult{ErrorMessage: msg}); err != nil && !errors.Is(err, context.Canceled) {
-		x.log.Error("publishing step failure after giving up", "work_order_id", string(cmd.WorkOrderID), "err", err)
-	}
 }
 
 func truncate(s string, n int) string {

@@ -171,7 +171,7 @@ func TestRun_ConsumesACommandAndPublishesStartedAndCompleted(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, Deps{Config: cfg, Bus: env.Bus("awo/executor"), JS: env.JS, Prompts: p,
+		done <- Run(runCtx, Deps{Config: cfg, Bus: env.Bus("awo/executor"), Prompts: p,
 			Agent:     &fakeAgent{result: agent.Result{Success: true, ResultText: "implemented"}},
 			Sandboxes: &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}})
 	}()

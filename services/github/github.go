@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,16 +53,12 @@ type Deps struct {
 // progress get Config.ShutdownGrace to finish; after that they are stopped
 // and their command handed back to JetStream for another replica.
 func Run(ctx context.Context, d Deps) error {
-	s := &service{cfg: d.Config, bus: d.Bus, log: d.Logger, gh: d.GH, worker: d.Config.WorkerIdentifier}
+	s := &service{cfg: d.Config, bus: d.Bus, log: d.Logger, gh: d.GH}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	if s.bus == nil {
 		s.bus = bus.New(d.JS, "awo/github")
-	}
-	if s.worker == "" {
-		host, _ := os.Hostname()
-		s.worker = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
 	if s.gh == nil {
 		c := &gh.Client{Path: d.Config.GHCLIPath, Token: d.Config.GHToken}
@@ -71,30 +66,17 @@ func Run(ctx context.Context, d Deps) error {
 		reportCLI(ctx, c, s.log)
 	}
 
-	cons, err := d.JS.CreateOrUpdateConsumer(ctx, bus.StreamCommands, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "GitHub operations (create-pr, fetch-issue), shared by every github replica",
-		FilterSubject: bus.CommandFilter(serviceName),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       d.Config.AckWait,
-		MaxDeliver:    d.Config.MaxDeliver,
-	})
-	if err != nil {
-		return fmt.Errorf("creating the github consumer: %w", err)
-	}
-	stepCtx, stop := graceContext(ctx, d.Config.ShutdownGrace)
-	defer stop()
-	s.log.Info("github service consuming step commands", "worker", s.worker)
-	return s.bus.Consume(ctx, cons, func(_ context.Context, dl *bus.Delivery) error {
-		return s.handle(stepCtx, dl)
-	}, bus.ConsumeOptions{
-		Name:       ConsumerName,
-		Workers:    concurrency,
-		AckWait:    d.Config.AckWait,
-		MaxDeliver: d.Config.MaxDeliver,
-		Logger:     s.log,
-		OnGiveUp:   s.giveUp,
-	})
+	s.log.Info("github service consuming step commands")
+	return s.bus.ConsumeSteps(ctx, bus.StepWorker{
+		Service:     serviceName,
+		Description: "GitHub operations (create-pr, fetch-issue), shared by every github replica",
+		Workers:     concurrency,
+		AckWait:     d.Config.AckWait,
+		MaxDeliver:  d.Config.MaxDeliver,
+		Grace:       d.Config.ShutdownGrace,
+		Logger:      s.log,
+		Worker:      d.Config.WorkerIdentifier,
+	}, s.runStep)
 }
 
 // reportCLI logs whether gh can do its job, so a missing binary or login
@@ -120,44 +102,17 @@ func reportCLI(ctx context.Context, c *gh.Client, log *slog.Logger) {
 }
 
 type service struct {
-	cfg    config.Config
-	bus    *bus.Bus
-	log    *slog.Logger
-	gh     CLI
-	worker string
-}
-
-func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
-	cmd, ok := d.Event.Data.(*events.RunStep)
-	if !ok {
-		return bus.Permanent(fmt.Errorf("expected a run_step command, got %s", d.Event.Type))
-	}
-	log := s.log.With("work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "attempt", cmd.Attempt)
-	if cmd.Step.Service() != serviceName {
-		return bus.Permanent(fmt.Errorf("step %s is not run by the github service", cmd.Step))
-	}
-	if err := s.bus.StepStarted(ctx, *cmd, s.worker); err != nil {
-		return err
-	}
-	log.Info("step started", "delivered", d.NumDelivered())
-	res, err := s.runStep(ctx, *cmd)
-	if err != nil {
-		log.Warn("step interrupted; it will be retried", "err", err)
-		return err
-	}
-	if err := s.bus.StepFinished(context.WithoutCancel(ctx), *cmd, res); err != nil {
-		return err
-	}
-	log.Info("step finished", "success", res.Success, "duration_s", res.DurationSeconds,
-		"pull_request_url", res.PullRequestURL, "error", res.ErrorMessage)
-	return nil
+	cfg config.Config
+	bus *bus.Bus
+	log *slog.Logger
+	gh  CLI
 }
 
 // runStep does the step and reports the outcome. A failing gh fails the
 // step with gh's reason: running it again would not change GitHub's answer.
 // The error is reserved for what a retry may cure: gh that could not be
 // started, or a shutdown.
-func (s *service) runStep(ctx context.Context, cmd events.RunStep) (events.StepResult, error) {
+func (s *service) runStep(ctx context.Context, cmd events.RunStep, _ *slog.Logger) (events.StepResult, error) {
 	start := time.Now()
 	var (
 		res events.StepResult
@@ -244,33 +199,4 @@ func ghRepo(raw string, allowLocal bool) (string, error) {
 	}
 	// GitHub Enterprise: gh selects the host from HOST/OWNER/REPO.
 	return r.Host + "/" + r.Slug(), nil
-}
-
-// giveUp turns a command that could not be processed into a visible step
-// failure, so the work order does not wait forever.
-func (s *service) giveUp(ctx context.Context, d *bus.Delivery, cause error) {
-	cmd, ok := d.Event.Data.(*events.RunStep)
-	if !ok {
-		return
-	}
-	msg := fmt.Sprintf("the github service gave up on %s after %d deliveries: %v", cmd.Step, d.NumDelivered(), cause)
-	if err := s.bus.StepFinished(ctx, *cmd, events.StepResult{ErrorMessage: msg}); err != nil {
-		s.log.Error("publishing the step failure after giving up", "work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "err", err)
-	}
-}
-
-// graceContext is cancelled grace after parent is: calls in flight outlive
-// a shutdown request by that much.
-func graceContext(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
-	stop := context.AfterFunc(parent, func() {
-		t := time.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-ctx.Done():
-		}
-	})
-	return ctx, func() { stop(); cancel() }
 }

@@ -18,6 +18,6 @@ func main() {
 			return err
 		}
 		defer nc.Drain()
-		return executor.Run(ctx, executor.Deps{Config: cfg, Bus: bus.New(js, "awo/executor"), JS: js, Logger: log})
+		return executor.Run(ctx, executor.Deps{Config: cfg, Bus: bus.New(js, "awo/executor"), Logger: log})
 	})
 }
