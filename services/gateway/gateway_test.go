@@ -127,6 +127,9 @@ func TestRun_RealHealthProbes(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.ClaudeCLIPath = claude
 	cfg.GHCLIPath = filepath.Join(dir, "no-gh")
+	// Whether the test runs as root must not decide the status (as root
+	// without IS_SANDBOX=1 skip-permissions makes claude unusable).
+	cfg.ClaudeSkipPermissions = false
 	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
 		Store: readmodel.NewMemory(), Logger: quiet})
 
