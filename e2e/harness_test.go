@@ -364,9 +364,20 @@ func (s *stack) waitFor(id string, within time.Duration, what string, cond func(
 	defer cancel()
 	var wo workOrder
 	for {
-		wo = s.get(id)
-		if cond(wo) {
-			return wo
+		// 503 means the read model is unavailable for now (a database
+		// outage): keep waiting, it must come back.
+		code, out := s.do("GET", "/api/agent-work-orders/"+id, nil)
+		switch code {
+		case http.StatusOK:
+			if err := json.Unmarshal(out, &wo); err != nil {
+				s.t.Fatal(err)
+			}
+			if cond(wo) {
+				return wo
+			}
+		case http.StatusServiceUnavailable:
+		default:
+			s.t.Fatalf("GET %s: %d %s", id, code, out)
 		}
 		select {
 		case <-ctx.Done():
