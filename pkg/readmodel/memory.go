@@ -101,13 +101,9 @@ func (m *Memory) List(ctx context.Context, f Filter) ([]WorkOrder, error) {
 	m.mu.RLock()
 	matched := make([]*memoryRow, 0, len(m.rows))
 	for _, row := range m.rows {
-		if f.Status != "" && row.wo.Status != f.Status {
-			continue
+		if f.matches(row.wo) {
+			matched = append(matched, row)
 		}
-		if f.RepositoryURL != "" && row.wo.RepositoryURL != f.RepositoryURL {
-			continue
-		}
-		matched = append(matched, row)
 	}
 	slices.SortFunc(matched, func(a, b *memoryRow) int {
 		if c := b.wo.CreatedAt.Compare(a.wo.CreatedAt); c != 0 {
@@ -122,6 +118,40 @@ func (m *Memory) List(ctx context.Context, f Filter) ([]WorkOrder, error) {
 	}
 	m.mu.RUnlock()
 	return out, nil
+}
+
+// Count is how many work orders match f, ignoring its Limit and Offset.
+func (m *Memory) Count(ctx context.Context, f Filter) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, row := range m.rows {
+		if f.matches(row.wo) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Truncate empties the store and resets AppliedSequence to zero, so the
+// next replay starts from the beginning of the stream.
+func (m *Memory) Truncate(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.rows)
+	m.applied = 0
+	return nil
+}
+
+func (f Filter) matches(wo WorkOrder) bool {
+	return (f.Status == "" || wo.Status == f.Status) &&
+		(f.RepositoryURL == "" || wo.RepositoryURL == f.RepositoryURL)
 }
 
 // Steps returns a copy of a work order's step history.

@@ -85,6 +85,9 @@ type Store interface {
 	Get(ctx context.Context, id workorder.ID) (WorkOrder, error)
 	// List returns work orders newest first.
 	List(ctx context.Context, f Filter) ([]WorkOrder, error)
+	// Count is how many work orders match f's Status and RepositoryURL;
+	// Limit and Offset are ignored, so it is the total a page belongs to.
+	Count(ctx context.Context, f Filter) (int, error)
 	// Steps returns the step history in execution order.
 	Steps(ctx context.Context, id workorder.ID) ([]StepRecord, error)
 }
