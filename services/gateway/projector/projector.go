@@ -48,6 +48,11 @@ type Projector struct {
 	caughtUp bool // the backlog present at start has been handled
 	stopped  bool
 	started  bool
+	// storeErr is the error of the last failed Apply while the projector
+	// retries it, nil once the store takes events again. Readers waiting
+	// for the projection give up at once instead of waiting out a
+	// database outage.
+	storeErr error
 }
 
 // New returns a projector writing to store. Call Run to start it.
@@ -132,37 +137,54 @@ func (p *Projector) consume(ctx context.Context, delay *time.Duration) error {
 }
 
 // handle applies one message. It returns an error only when ctx ends;
-// anything wrong with the message itself is logged and skipped.
+// anything wrong with the message itself is logged and skipped, and a
+// failing store is retried with backoff, however long it stays down,
+// because skipping an event would leave the read model wrong for good.
 func (p *Projector) handle(ctx context.Context, msg jetstream.Msg, seq uint64) error {
-	e, err := events.Decode(msg.Headers(), msg.Data())
-	log := p.log.With("work_order_id", string(e.WorkOrderID), "seq", seq, "subject", msg.Subject())
-	switch {
-	case errors.Is(err, events.ErrUnknownType):
-		log.Debug("skipping event of unknown type", "type", e.Type)
-		return nil
-	case err != nil:
-		log.Warn("skipping undecodable event", "err", err)
+	e, log, ok := decode(p.log, msg, seq)
+	if !ok {
 		return nil
 	}
-	e.Seq = seq
 	delay := minRetry
 	for {
 		err := p.store.Apply(ctx, e)
 		switch {
 		case err == nil:
+			p.setStoreErr(nil)
 			return nil
 		case errors.Is(err, readmodel.ErrInvalidEvent):
+			p.setStoreErr(nil)
 			log.Warn("skipping event the read model cannot fold", "type", events.ShortName(e.Type), "err", err)
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
 		}
+		p.setStoreErr(err)
 		log.Error("read store failed to apply event; retrying", "type", events.ShortName(e.Type), "err", err, "retry_in", delay)
 		if !sleep(ctx, delay) {
 			return ctx.Err()
 		}
 		delay = min(delay*2, maxRetry)
 	}
+}
+
+// decode turns a stream message into an event with its sequence set, and
+// returns a logger carrying its work order. ok is false for a message to
+// skip: an unknown type (written by a newer version) or an undecodable
+// one, both logged.
+func decode(log *slog.Logger, msg jetstream.Msg, seq uint64) (e events.Event, _ *slog.Logger, ok bool) {
+	e, err := events.Decode(msg.Headers(), msg.Data())
+	log = log.With("work_order_id", string(e.WorkOrderID), "seq", seq, "subject", msg.Subject())
+	switch {
+	case errors.Is(err, events.ErrUnknownType):
+		log.Debug("skipping event of unknown type", "type", e.Type)
+		return e, log, false
+	case err != nil:
+		log.Warn("skipping undecodable event", "err", err)
+		return e, log, false
+	}
+	e.Seq = seq
+	return e, log, true
 }
 
 // Applied is the highest stream sequence handled so far.
@@ -179,21 +201,33 @@ func (p *Projector) CaughtUp() bool {
 	return p.caughtUp
 }
 
+// StoreErr is the error the store gave for the event the projector is
+// retrying, or nil when the projection is not held up by the store.
+func (p *Projector) StoreErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.storeErr
+}
+
 // WaitFor returns once the store reflects every event up to stream
 // sequence seq and the whole backlog that was in the stream at start, so a
 // read after it sees everything written before. It returns ctx's error
-// if that takes too long, and ErrStopped if the projector has stopped.
+// if that takes too long, ErrStopped if the projector has stopped, and
+// the store's error (readmodel.ErrUnavailable for a database that is down)
+// at once if the projection is stuck retrying the store.
 func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 	for {
 		p.mu.Lock()
 		done, stopped, advanced := p.caughtUp && p.applied >= seq, p.stopped, p.advanced
-		applied := p.applied
+		applied, storeErr := p.applied, p.storeErr
 		p.mu.Unlock()
 		switch {
 		case done:
 			return nil
 		case stopped:
 			return fmt.Errorf("waiting for event %d (applied %d): %w", seq, applied, ErrStopped)
+		case storeErr != nil:
+			return fmt.Errorf("waiting for event %d (applied %d): the read store is failing: %w", seq, applied, storeErr)
 		}
 		select {
 		case <-advanced:
@@ -221,6 +255,22 @@ func (p *Projector) advance(seq uint64, caughtUp bool) {
 
 func (p *Projector) markCaughtUp() { p.advance(0, true) }
 
+// setStoreErr records whether the store is failing and wakes waiters when
+// that changes, so they can give up (or keep waiting) at once.
+func (p *Projector) setStoreErr(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if (err == nil) == (p.storeErr == nil) {
+		p.storeErr = err
+		return
+	}
+	p.storeErr = err
+	if err == nil {
+		p.log.Info("read store accepts events again; catching up", "after_seq", p.applied)
+	}
+	p.broadcast()
+}
+
 func (p *Projector) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -244,4 +294,43 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// Position is how far the projection has got against the stream.
+type Position struct {
+	Applied uint64 // highest stream sequence this projector has handled
+	Stream  uint64 // last sequence in WORKORDERS_EVENTS
+}
+
+// Lag is how many stream sequences the projection is behind.
+func (p Position) Lag() uint64 {
+	if p.Stream <= p.Applied {
+		return 0
+	}
+	return p.Stream - p.Applied
+}
+
+// Position asks the server for the stream's last sequence and pairs it with
+// what this projector has applied.
+func (p *Projector) Position(ctx context.Context) (Position, error) {
+	// Read applied first: an event arriving in between makes the lag look
+	// larger, never negative.
+	applied := p.Applied()
+	last, err := lastSequence(ctx, p.js)
+	if err != nil {
+		return Position{Applied: applied}, err
+	}
+	return Position{Applied: applied, Stream: last}, nil
+}
+
+func lastSequence(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+	st, err := js.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return 0, fmt.Errorf("looking up stream %s: %w", bus.StreamEvents, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the state of stream %s: %w", bus.StreamEvents, err)
+	}
+	return info.State.LastSeq, nil
 }

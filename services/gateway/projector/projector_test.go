@@ -202,12 +202,125 @@ func TestProjector_RetriesUnavailableStore(t *testing.T) {
 
 	const id = workorder.ID("wo-0000eeee")
 	seq := publish(t, b, id, events.TypeRequested, requested(id))
-	waitFor(t, p, seq)
+	waitThroughOutage(t, p, seq)
 	if _, err := store.Get(context.Background(), id); err != nil {
 		t.Fatalf("Get: %v (event lost while the store was down?)", err)
 	}
 	if store.calls() != 4 {
 		t.Errorf("Apply called %d times, want 3 failures + 1 success", store.calls())
+	}
+}
+
+// During an outage readers are told at once that the store is down, and
+// once it is back the projector applies every event published meanwhile,
+// in order, with none skipped.
+func TestProjector_CatchesUpAfterStoreOutage(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("test")
+	store := &outageStore{Store: readmodel.NewMemory()}
+	p := projector.New(env.JS, store, quiet)
+	start(t, p)
+
+	const first = workorder.ID("wo-00000a00")
+	waitFor(t, p, publish(t, b, first, events.TypeRequested, requested(first)))
+
+	store.setDown(true)
+	var ids []workorder.ID
+	var last uint64
+	for i := range 5 {
+		id := workorder.ID(fmt.Sprintf("wo-00000a%02d", i+1))
+		ids = append(ids, id)
+		publish(t, b, id, events.TypeRequested, requested(id))
+		last = publish(t, b, id, events.TypeStarted, &events.Started{})
+	}
+
+	// A reader gives up promptly with the store's error instead of waiting
+	// out its whole deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	began := time.Now()
+	err := p.WaitFor(ctx, last)
+	if !errors.Is(err, readmodel.ErrUnavailable) {
+		t.Fatalf("WaitFor during the outage = %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("WaitFor took %s to report the outage, want well under a second", took)
+	}
+	if !errors.Is(p.StoreErr(), readmodel.ErrUnavailable) {
+		t.Errorf("StoreErr() = %v, want ErrUnavailable during the outage", p.StoreErr())
+	}
+	// Let the projector retry a few times while down.
+	for store.failures() < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	store.setDown(false)
+	waitThroughOutage(t, p, last)
+	if err := p.StoreErr(); err != nil {
+		t.Errorf("StoreErr() = %v after recovery, want nil", err)
+	}
+	for _, id := range ids {
+		wo, err := store.Get(context.Background(), id)
+		if err != nil || wo.Status != workorder.StatusRunning {
+			t.Errorf("%s after the outage: %+v, %v; want running", id, wo.Status, err)
+		}
+	}
+	got := store.appliedSeqs()
+	for i := 1; i < len(got); i++ {
+		if got[i] != got[i-1]+1 {
+			t.Fatalf("applied sequences %v: want every sequence once, in order", got)
+		}
+	}
+	if len(got) == 0 || got[len(got)-1] != last {
+		t.Errorf("applied sequences %v, want up to %d", got, last)
+	}
+}
+
+// Position reports the stream's last sequence next to the applied one.
+func TestProjector_Position(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("test")
+	store := &outageStore{Store: readmodel.NewMemory()}
+	p := projector.New(env.JS, store, quiet)
+	start(t, p)
+	const id = workorder.ID("wo-00000b00")
+	seq := publish(t, b, id, events.TypeRequested, requested(id))
+	waitFor(t, p, seq)
+
+	store.setDown(true)
+	last := publish(t, b, id, events.TypeStarted, &events.Started{})
+	last = max(last, publish(t, b, id, events.TypeStarted, &events.Started{}))
+	pos, err := p.Position(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos.Applied != seq || pos.Stream != last || pos.Lag() != last-seq {
+		t.Errorf("Position = %+v (lag %d), want applied %d, stream %d, lag %d", pos, pos.Lag(), seq, last, last-seq)
+	}
+	store.setDown(false)
+	waitThroughOutage(t, p, last)
+	if pos, err := p.Position(context.Background()); err != nil || pos.Lag() != 0 {
+		t.Errorf("Position after catching up = %+v, %v; want lag 0", pos, err)
+	}
+}
+
+// waitThroughOutage waits for seq while the store may still be failing:
+// WaitFor reports an outage at once, so keep asking until the deadline.
+func waitThroughOutage(t *testing.T, p *projector.Projector, seq uint64) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := p.WaitFor(ctx, seq)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, readmodel.ErrUnavailable) && time.Now().Before(deadline):
+			time.Sleep(20 * time.Millisecond)
+		default:
+			t.Fatalf("WaitFor(%d): %v", seq, err)
+		}
 	}
 }
 
@@ -299,4 +412,44 @@ func (s *flakyStore) calls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.n
+}
+
+// outageStore is a database that can be switched off: Apply fails with
+// ErrUnavailable while down. It records the sequences it accepted.
+type outageStore struct {
+	readmodel.Store
+	mu    sync.Mutex
+	down  bool
+	fails int
+	ok    []uint64
+}
+
+func (s *outageStore) Apply(ctx context.Context, e events.Event) error {
+	s.mu.Lock()
+	if s.down {
+		s.fails++
+		s.mu.Unlock()
+		return fmt.Errorf("connecting to postgres: %w", readmodel.ErrUnavailable)
+	}
+	s.ok = append(s.ok, e.Seq)
+	s.mu.Unlock()
+	return s.Store.Apply(ctx, e)
+}
+
+func (s *outageStore) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *outageStore) failures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fails
+}
+
+func (s *outageStore) appliedSeqs() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint64(nil), s.ok...)
 }
