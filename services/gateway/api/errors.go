@@ -65,10 +65,12 @@ func errorResponse(err error) (int, string) {
 		return http.StatusUnprocessableEntity, plain(err)
 	case errors.Is(err, errPublish):
 		return http.StatusServiceUnavailable, "the event stream (NATS JetStream) is unavailable, so the work order was not recorded; retry shortly"
-	case errors.Is(err, errBehind):
-		return http.StatusServiceUnavailable, "the read model is still catching up with the event stream; retry shortly"
+	// Checked before errBehind: a projection held up by a database outage
+	// is an outage, not a slow read model.
 	case errors.Is(err, readmodel.ErrUnavailable):
 		return http.StatusServiceUnavailable, "the read store is unavailable; retry shortly"
+	case errors.Is(err, errBehind):
+		return http.StatusServiceUnavailable, "the read model is still catching up with the event stream; retry shortly"
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
 		return http.StatusServiceUnavailable, "request cancelled"
@@ -89,6 +91,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.Error("request failed", attrs...)
 	case status != http.StatusNotFound:
 		log.Info("request rejected", attrs...)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, map[string]string{"detail": detail})
 }

@@ -37,14 +37,17 @@ func (s *server) root(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
-// healthResponse is the seed's /health body plus storage_type and the time
-// of the (possibly cached) check.
+// healthResponse is the seed's /health body (database only with the
+// Postgres store, as the seed's Supabase one) plus the projection's
+// progress and the time of the (possibly cached) check.
 type healthResponse struct {
 	Status       string                       `json:"status"`
 	Service      string                       `json:"service"`
 	Version      string                       `json:"version"`
 	Dependencies map[string]health.Dependency `json:"dependencies"`
 	StorageType  string                       `json:"storage_type"`
+	Database     health.Dependency            `json:"database,omitempty"`
+	ReadModel    health.Dependency            `json:"read_model,omitempty"`
 	CheckedAt    time.Time                    `json:"checked_at"`
 }
 
@@ -61,6 +64,8 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) error {
 		Version:      s.Version,
 		Dependencies: report.Dependencies,
 		StorageType:  s.StorageType,
+		Database:     report.Sections[health.SectionDatabase],
+		ReadModel:    report.Sections[health.SectionReadModel],
 		CheckedAt:    report.CheckedAt,
 	})
 	return nil

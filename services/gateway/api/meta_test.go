@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -60,6 +61,51 @@ func TestHealth_Shape(t *testing.T) {
 	}
 	if _, ok := deps["archon_server"]; ok {
 		t.Error("archon_server reported though not configured")
+	}
+}
+
+// The database and the projection's progress sit beside the status, as
+// the seed's database; without those probes the keys are absent.
+func TestHealth_DatabaseAndReadModelSections(t *testing.T) {
+	probes := []health.Probe{
+		fakeProbe("git", true, true, nil),
+		{Name: health.SectionDatabase, OKKey: "-", Critical: true, TopLevel: true, Check: func(context.Context) health.Result {
+			return health.Result{Fields: map[string]any{"status": "unhealthy", "tables_exist": false, "error": "connection refused"}}
+		}},
+		{Name: health.SectionReadModel, OKKey: "caught_up", TopLevel: true, Check: func(context.Context) health.Result {
+			return health.Result{OK: true, Fields: map[string]any{"applied_seq": 7, "stream_seq": 9, "lag": 2}}
+		}},
+	}
+	h := newHarness(t, func(o *api.Options) {
+		o.Health = health.NewMonitor(probes, health.Options{})
+		o.StorageType = "postgres"
+	})
+	var body map[string]any
+	h.get("/health").json(t, &body)
+	want := map[string]any{"status": "unhealthy", "tables_exist": false, "error": "connection refused"}
+	if !reflect.DeepEqual(body["database"], want) {
+		t.Errorf("database = %v, want %v", body["database"], want)
+	}
+	if rm, _ := body["read_model"].(map[string]any); rm["lag"] != 2.0 || rm["stream_seq"] != 9.0 || rm["applied_seq"] != 7.0 || rm["caught_up"] != true {
+		t.Errorf("read_model = %v", body["read_model"])
+	}
+	if body["status"] != "degraded" || body["storage_type"] != "postgres" {
+		t.Errorf("status %v, storage_type %v; want degraded, postgres", body["status"], body["storage_type"])
+	}
+	deps, _ := body["dependencies"].(map[string]any)
+	if _, ok := deps["database"]; ok || len(deps) != 1 {
+		t.Errorf("dependencies = %v, want only git", deps)
+	}
+
+	plain := newHarness(t, func(o *api.Options) {
+		o.Health = health.NewMonitor([]health.Probe{fakeProbe("git", true, true, nil)}, health.Options{})
+	})
+	body = nil
+	plain.get("/health").json(t, &body)
+	for _, key := range []string{"database", "read_model"} {
+		if _, ok := body[key]; ok {
+			t.Errorf("%s present without its probe: %v", key, body[key])
+		}
 	}
 }
 

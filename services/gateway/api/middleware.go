@@ -73,6 +73,8 @@ func cors(next http.Handler) http.Handler {
 		h.Add("Vary", "Origin")
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Set("Access-Control-Allow-Credentials", "true")
+		// Browsers hide response headers from scripts unless listed.
+		h.Set("Access-Control-Expose-Headers", totalCountHeader)
 		if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 			next.ServeHTTP(w, r)
 			return

@@ -127,18 +127,35 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("listing work orders: %w", err)
 	}
+	// Counted after listing: a work order created in between makes the
+	// total one too high, which a client paging on it tolerates; too low
+	// would hide the last page.
+	total, err := s.Store.Count(r.Context(), f)
+	if err != nil {
+		return fmt.Errorf("counting work orders: %w", err)
+	}
 	if wos == nil {
 		wos = []readmodel.WorkOrder{}
 	}
+	// The body stays the seed's bare list; the total rides in a header.
+	w.Header().Set(totalCountHeader, strconv.Itoa(total))
 	writeJSON(w, http.StatusOK, wos)
 	return nil
 }
+
+// Paging of the list: a client that sends no limit gets the newest
+// DefaultListLimit work orders and X-Total-Count to page through the rest.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+	totalCountHeader = "X-Total-Count"
+)
 
 // parseFilter reads the seed's ?status= plus repository_url, limit and
 // offset.
 func parseFilter(r *http.Request) (readmodel.Filter, error) {
 	q := r.URL.Query()
-	var f readmodel.Filter
+	f := readmodel.Filter{Limit: DefaultListLimit}
 	var problems []string
 	if v := q.Get("status"); v != "" {
 		st, err := workorder.ParseStatus(v)
@@ -152,7 +169,7 @@ func parseFilter(r *http.Request) (readmodel.Filter, error) {
 		name    string
 		dst     *int
 		min, mx int
-	}{{"limit", &f.Limit, 1, 1000}, {"offset", &f.Offset, 0, 1 << 30}} {
+	}{{"limit", &f.Limit, 1, MaxListLimit}, {"offset", &f.Offset, 0, 1 << 30}} {
 		v := q.Get(p.name)
 		if v == "" {
 			continue

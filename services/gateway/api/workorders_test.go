@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -365,12 +366,26 @@ func TestList(t *testing.T) {
 		}
 	}
 
+	// The total ignores paging but not the filters.
+	for path, want := range map[string]string{
+		"/api/agent-work-orders/":                                                  "3",
+		"/api/agent-work-orders/?limit=1&offset=1":                                 "3",
+		"/api/agent-work-orders/?offset=5":                                         "3",
+		"/api/agent-work-orders/?status=running":                                   "1",
+		"/api/agent-work-orders/?status=completed":                                 "0",
+		"/api/agent-work-orders/?repository_url=https://github.com/acme/a&limit=1": "2",
+	} {
+		if got := h.get(path).header.Get("X-Total-Count"); got != want {
+			t.Errorf("GET %s: X-Total-Count %q, want %q", path, got, want)
+		}
+	}
+
 	// An empty result is a JSON array, not null.
 	if r := h.get("/api/agent-work-orders/?status=cancelled"); strings.TrimSpace(string(r.body)) != "[]" {
 		t.Errorf("empty list body = %s, want []", r.body)
 	}
 
-	for _, bad := range []string{"?status=bogus", "?status=RUNNING", "?limit=0", "?limit=x", "?offset=-1"} {
+	for _, bad := range []string{"?status=bogus", "?status=RUNNING", "?limit=0", "?limit=x", "?limit=1001", "?offset=-1", "?offset=1.5"} {
 		r := h.get("/api/agent-work-orders/" + bad)
 		if r.status != http.StatusUnprocessableEntity {
 			t.Errorf("GET %s: %d, want 422", bad, r.status)
@@ -576,4 +591,160 @@ func (failingStore) Get(context.Context, workorder.ID) (readmodel.WorkOrder, err
 
 func (failingStore) Steps(context.Context, workorder.ID) ([]readmodel.StepRecord, error) {
 	return nil, errors.New("secret connection string in this message")
+}
+
+// Without a limit the list is capped at DefaultListLimit; the store gets
+// the filter as parsed.
+func TestList_DefaultLimit(t *testing.T) {
+	rec := &filterRecorder{Store: readmodel.NewMemory()}
+	h := newHarness(t, func(o *api.Options) { o.Store = rec })
+	for path, want := range map[string]readmodel.Filter{
+		"/api/agent-work-orders/":                     {Limit: api.DefaultListLimit},
+		"/api/agent-work-orders/?limit=1000&offset=7": {Limit: 1000, Offset: 7},
+		"/api/agent-work-orders/?status=failed&repository_url=https://github.com/acme/a": {
+			Status: workorder.StatusFailed, RepositoryURL: "https://github.com/acme/a", Limit: api.DefaultListLimit},
+	} {
+		if r := h.get(path); r.status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+		}
+		if got := rec.last(); got != want {
+			t.Errorf("GET %s: store asked for %+v, want %+v", path, got, want)
+		}
+	}
+}
+
+type filterRecorder struct {
+	readmodel.Store
+	mu sync.Mutex
+	f  readmodel.Filter
+}
+
+func (s *filterRecorder) List(ctx context.Context, f readmodel.Filter) ([]readmodel.WorkOrder, error) {
+	s.mu.Lock()
+	s.f = f
+	s.mu.Unlock()
+	return s.Store.List(ctx, f)
+}
+
+func (s *filterRecorder) last() readmodel.Filter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f
+}
+
+// With the database down every read answers 503 with a JSON detail and a
+// Retry-After, while creating work orders goes on: it only needs JetStream.
+func TestRead_StoreUnavailable(t *testing.T) {
+	down := &downStore{Store: readmodel.NewMemory()}
+	h := newHarness(t, func(o *api.Options) { o.Store = down })
+	id := h.create(nil)
+
+	down.set(true)
+	for _, path := range []string{"/api/agent-work-orders/", "/api/agent-work-orders/" + string(id),
+		"/api/agent-work-orders/" + string(id) + "/steps"} {
+		r := h.get(path)
+		if r.status != http.StatusServiceUnavailable || !strings.Contains(r.detail(t), "read store is unavailable") {
+			t.Errorf("GET %s with the store down: %d %s, want 503 naming the read store", path, r.status, r.body)
+		}
+		if r.header.Get("Retry-After") == "" {
+			t.Errorf("GET %s: 503 without Retry-After", path)
+		}
+	}
+	r := h.post("/api/agent-work-orders/", `{"repository_url": "https://github.com/acme/demo", "user_request": "Fix it"}`)
+	if r.status != http.StatusCreated {
+		t.Errorf("POST with the store down: %d %s, want 201", r.status, r.body)
+	}
+}
+
+// Read-your-writes does not turn a database outage into a wait of the
+// whole ReadWait: a read after a POST whose event the projector cannot
+// store answers 503 at once, and the work order appears once the
+// database is back.
+func TestRead_AfterPostDuringOutage(t *testing.T) {
+	down := &downStore{Store: readmodel.NewMemory()}
+	h := newHarness(t, func(o *api.Options) {
+		o.Store = down
+		o.ReadWait = 10 * time.Second
+	})
+	down.set(true)
+	id := h.create(nil)
+	began := time.Now()
+	r := h.get("/api/agent-work-orders/" + string(id))
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(r.detail(t), "read store is unavailable") {
+		t.Fatalf("GET after POST with the store down: %d %s, want 503", r.status, r.body)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("503 took %s, want it well before ReadWait", took)
+	}
+
+	down.set(false)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := h.get("/api/agent-work-orders/" + string(id))
+		if r.status == http.StatusOK {
+			break
+		}
+		if r.status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("GET after the store came back: %d %s", r.status, r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// downStore fails every call with ErrUnavailable while down, as a
+// Postgres store does when the database cannot be reached.
+type downStore struct {
+	readmodel.Store
+	mu   sync.Mutex
+	down bool
+}
+
+func (s *downStore) set(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *downStore) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return fmt.Errorf("dial tcp 127.0.0.1:5432: connection refused: %w", readmodel.ErrUnavailable)
+	}
+	return nil
+}
+
+func (s *downStore) Apply(ctx context.Context, e events.Event) error {
+	if err := s.err(); err != nil {
+		return err
+	}
+	return s.Store.Apply(ctx, e)
+}
+
+func (s *downStore) Get(ctx context.Context, id workorder.ID) (readmodel.WorkOrder, error) {
+	if err := s.err(); err != nil {
+		return readmodel.WorkOrder{}, err
+	}
+	return s.Store.Get(ctx, id)
+}
+
+func (s *downStore) List(ctx context.Context, f readmodel.Filter) ([]readmodel.WorkOrder, error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return s.Store.List(ctx, f)
+}
+
+func (s *downStore) Count(ctx context.Context, f readmodel.Filter) (int, error) {
+	if err := s.err(); err != nil {
+		return 0, err
+	}
+	return s.Store.Count(ctx, f)
+}
+
+func (s *downStore) Steps(ctx context.Context, id workorder.ID) ([]readmodel.StepRecord, error) {
+	if err := s.err(); err != nil {
+		return nil, err
+	}
+	return s.Store.Steps(ctx, id)
 }

@@ -30,8 +30,12 @@ type Result struct {
 // Probe checks one dependency.
 type Probe struct {
 	Name     string // key under "dependencies", e.g. "claude_cli"
-	OKKey    string // key carrying Result.OK; "available" when empty
+	OKKey    string // key carrying Result.OK; "available" when empty, not shown when "-"
 	Critical bool   // when not OK, the service is degraded
+	// TopLevel puts the result in Report.Sections instead of
+	// Dependencies: the seed shows its database beside the status, not
+	// among the dependencies.
+	TopLevel bool
 	Check    func(ctx context.Context) Result
 }
 
@@ -42,6 +46,12 @@ func (p Probe) okKey() string {
 	return p.OKKey
 }
 
+// Names of the TopLevel sections the gateway reports.
+const (
+	SectionDatabase  = "database"   // the Postgres read store, as the seed
+	SectionReadModel = "read_model" // how far the projection has got
+)
+
 // Dependency is one entry of Report.Dependencies, rendered as a JSON object.
 type Dependency map[string]any
 
@@ -49,7 +59,9 @@ type Dependency map[string]any
 type Report struct {
 	Status       string                `json:"status"`
 	Dependencies map[string]Dependency `json:"dependencies"`
-	CheckedAt    time.Time             `json:"checked_at"`
+	// Sections are the TopLevel probes' results, by probe name.
+	Sections  map[string]Dependency `json:"-"`
+	CheckedAt time.Time             `json:"checked_at"`
 }
 
 // Checker produces a health report. The API depends on this interface so
@@ -114,12 +126,19 @@ func (m *Monitor) probe(ctx context.Context, now time.Time) Report {
 	}
 	wg.Wait()
 
-	r := Report{Status: StatusHealthy, Dependencies: make(map[string]Dependency, len(m.probes)), CheckedAt: now.UTC()}
+	r := Report{Status: StatusHealthy, Dependencies: make(map[string]Dependency, len(m.probes)),
+		Sections: map[string]Dependency{}, CheckedAt: now.UTC()}
 	for i, p := range m.probes {
 		dep := Dependency{}
 		maps.Copy(dep, results[i].Fields)
-		dep[p.okKey()] = results[i].OK
-		r.Dependencies[p.Name] = dep
+		if key := p.okKey(); key != "-" {
+			dep[key] = results[i].OK
+		}
+		if p.TopLevel {
+			r.Sections[p.Name] = dep
+		} else {
+			r.Dependencies[p.Name] = dep
+		}
 		if p.Critical && !results[i].OK {
 			r.Status = StatusDegraded
 		}
@@ -150,10 +169,15 @@ func (m *Monitor) run(ctx context.Context, p Probe) Result {
 }
 
 func (r Report) clone() Report {
-	deps := make(map[string]Dependency, len(r.Dependencies))
-	for k, v := range r.Dependencies {
-		deps[k] = maps.Clone(v)
-	}
-	r.Dependencies = deps
+	r.Dependencies = cloneDeps(r.Dependencies)
+	r.Sections = cloneDeps(r.Sections)
 	return r
+}
+
+func cloneDeps(in map[string]Dependency) map[string]Dependency {
+	out := make(map[string]Dependency, len(in))
+	for k, v := range in {
+		out[k] = maps.Clone(v)
+	}
+	return out
 }
