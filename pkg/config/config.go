@@ -33,6 +33,9 @@ type Config struct {
 
 	StorageType string // STATE_STORAGE_TYPE: memory | postgres
 	DatabaseURL string // DATABASE_URL or SUPABASE_DB_URL (secret)
+	// RebuildReadModel (AWO_REBUILD_READ_MODEL) makes the gateway empty
+	// the read store and replay the event stream into it before serving.
+	RebuildReadModel bool
 
 	CommandsDir      string        // AGENT_WORK_ORDER_COMMANDS_DIR; empty = embedded prompts
 	StepTimeout      time.Duration // AGENT_WORK_ORDER_TIMEOUT (seconds)
@@ -76,6 +79,8 @@ func Load(getenv func(string) string) (Config, error) {
 		StorageType: p.storage("STATE_STORAGE_TYPE"),
 		DatabaseURL: p.first("DATABASE_URL", "SUPABASE_DB_URL"),
 
+		RebuildReadModel: p.boolean("AWO_REBUILD_READ_MODEL", false),
+
 		CommandsDir:      p.str("AGENT_WORK_ORDER_COMMANDS_DIR", ""),
 		StepTimeout:      time.Duration(p.intRange("AGENT_WORK_ORDER_TIMEOUT", 3600, 1, 7*24*3600)) * time.Second,
 		TempDir:          p.str("AGENT_WORK_ORDER_TEMP_DIR", "/tmp/agent-work-orders"),
@@ -116,6 +121,7 @@ func (c Config) Attrs() []any {
 		"GH_TOKEN", mask(c.GHToken),
 		"STATE_STORAGE_TYPE", c.StorageType,
 		"DATABASE_URL", maskURL(c.DatabaseURL),
+		"AWO_REBUILD_READ_MODEL", c.RebuildReadModel,
 		"AGENT_WORK_ORDER_COMMANDS_DIR", orDefault(c.CommandsDir, "(embedded prompts)"),
 		"AGENT_WORK_ORDER_TIMEOUT", int(c.StepTimeout.Seconds()),
 		"AGENT_WORK_ORDER_TEMP_DIR", c.TempDir,
