@@ -1,7 +1,11 @@
 // Command awo is the all-in-one: every service in one process, with an
 // embedded NATS JetStream server keeping its data under AWO_DATA_DIR (or an
-// external one when NATS_URL is set) and the in-memory read model rebuilt
-// from the event stream at start. It is what `make run` starts.
+// external one when NATS_URL is set) and the read store STATE_STORAGE_TYPE
+// selects (memory, rebuilt from the event stream at start, or Postgres).
+// It is what `make run` starts.
+//
+//	awo                     run every service
+//	awo rebuild-read-model  empty the read store, replay the stream into it, exit
 package main
 
 import (
@@ -9,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -18,19 +23,37 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/natsembed"
-	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/services/executor"
 	"github.com/agentworkorders/awo/services/gateway"
 	githubsvc "github.com/agentworkorders/awo/services/github"
 	"github.com/agentworkorders/awo/services/orchestrator"
 )
 
-func main() { app.Main("awo", run) }
+func main() {
+	run, err := command(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "awo: %v\nusage: awo [rebuild-read-model]\n", err)
+		os.Exit(2)
+	}
+	app.Main("awo", run)
+}
+
+func command(args []string) (app.RunFunc, error) {
+	switch {
+	case len(args) == 0:
+		return run, nil
+	case len(args) == 1 && args[0] == "rebuild-read-model":
+		return rebuildReadModel, nil
+	}
+	return nil, fmt.Errorf("unknown arguments %q", args)
+}
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if cfg.StorageType != config.StorageMemory {
-		return fmt.Errorf("STATE_STORAGE_TYPE=%s is not supported by this build yet; use memory", cfg.StorageType)
+	store, closeStore, err := gateway.OpenStore(ctx, cfg, log)
+	if err != nil {
+		return err
 	}
+	defer closeStore()
 	connect, shutdownNATS, err := broker(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -49,7 +72,6 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	// One connection per service: a slow consumer in one cannot stall the
 	// others, as when they run as separate binaries.
-	store := readmodel.NewMemory()
 	services := []service{
 		{"gateway", func(ctx context.Context, d deps) error {
 			return gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: d.bus, JS: d.js, NC: d.nc, Store: store, Logger: d.log})
@@ -107,6 +129,35 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return cause
 	}
 	return nil
+}
+
+// rebuildReadModel empties the Postgres read store and replays the event
+// stream into it. With the embedded broker, stop the running awo first:
+// both would open the same AWO_DATA_DIR.
+func rebuildReadModel(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.StorageType == config.StorageMemory {
+		return fmt.Errorf("STATE_STORAGE_TYPE=memory: nothing to rebuild; the memory read model is rebuilt from the stream at every start")
+	}
+	store, closeStore, err := gateway.OpenStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	connect, shutdownNATS, err := broker(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownNATS()
+	nc, err := connect("awo-rebuild")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := app.Setup(ctx, nc, cfg)
+	if err != nil {
+		return err
+	}
+	return gateway.Rebuild(ctx, js, store, log)
 }
 
 type deps struct {

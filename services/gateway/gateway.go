@@ -54,10 +54,18 @@ func Run(ctx context.Context, d Deps) error {
 		log = slog.Default()
 	}
 
+	if d.Config.RebuildReadModel {
+		// Before the projector starts: it resumes after the rebuilt
+		// store's AppliedSequence instead of racing the replay.
+		if err := Rebuild(ctx, d.JS, d.Store, log); err != nil {
+			return fmt.Errorf("gateway: AWO_REBUILD_READ_MODEL=true: %w", err)
+		}
+	}
+
 	proj := projector.New(d.JS, d.Store, log.With("component", "projector"))
 	checker := d.Health
 	if checker == nil {
-		checker = health.NewMonitor(append(health.Probes(health.Sources{
+		probes := append(health.Probes(health.Sources{
 			ClaudeCLIPath:     d.Config.ClaudeCLIPath,
 			ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), os.Getenv("IS_SANDBOX")),
 			GHCLIPath:         d.Config.GHCLIPath,
@@ -66,7 +74,11 @@ func Run(ctx context.Context, d Deps) error {
 			ArchonMCPURL:      d.Config.ArchonMCPURL,
 			NC:                d.NC,
 			JS:                d.JS,
-		}), readModelProbe(proj)), health.Options{})
+		}), readModelProbe(proj))
+		if db, ok := d.Store.(Database); ok {
+			probes = append(probes, databaseProbe(db))
+		}
+		checker = health.NewMonitor(probes, health.Options{})
 	}
 	handler := api.New(api.Options{
 		Publisher:       d.Bus,
@@ -138,9 +150,62 @@ func Run(ctx context.Context, d Deps) error {
 }
 
 // readModelProbe shows in /health how far the projection has got. It is
-// not critical: a lagging read model makes reads slow, not wrong.
+// not critical: a lagging read model makes reads slow, not wrong, and a
+// store that refuses events shows up in the database section.
 func readModelProbe(p *projector.Projector) health.Probe {
-	return health.Probe{Name: "read_model", OKKey: "caught_up", Check: func(context.Context) health.Result {
-		return health.Result{OK: p.CaughtUp(), Fields: map[string]any{"applied_seq": p.Applied()}}
+	return health.Probe{Name: health.SectionReadModel, OKKey: "caught_up", TopLevel: true, Check: func(ctx context.Context) health.Result {
+		fields := map[string]any{}
+		pos, err := p.Position(ctx)
+		fields["applied_seq"] = pos.Applied
+		if err != nil {
+			fields["error"] = err.Error()
+		} else {
+			fields["stream_seq"], fields["lag"] = pos.Stream, pos.Lag()
+		}
+		if err := p.StoreErr(); err != nil {
+			fields["store_error"] = err.Error()
+		}
+		return health.Result{OK: p.CaughtUp(), Fields: fields}
 	}}
+}
+
+// Database is what /health asks of a read store kept in a database; the
+// Postgres store is one, the memory store is not (and has no section).
+type Database interface {
+	Ping(ctx context.Context) error
+	TablesExist(ctx context.Context) (bool, error)
+}
+
+// databaseProbe reports the database as the seed does, {status,
+// tables_exist}, plus error. Critical: without it reads fail and the
+// projection stalls.
+func databaseProbe(db Database) health.Probe {
+	return health.Probe{Name: health.SectionDatabase, OKKey: "-", Critical: true, TopLevel: true, Check: func(ctx context.Context) health.Result {
+		unhealthy := func(tables bool, msg string) health.Result {
+			return health.Result{Fields: map[string]any{"status": "unhealthy", "tables_exist": tables, "error": msg}}
+		}
+		if err := db.Ping(ctx); err != nil {
+			return unhealthy(false, fmt.Sprintf("database unreachable (DATABASE_URL): %v", err))
+		}
+		exists, err := db.TablesExist(ctx)
+		switch {
+		case err != nil:
+			return unhealthy(false, fmt.Sprintf("checking the read-model tables: %v", err))
+		case !exists:
+			return unhealthy(false, "the tables archon_agent_work_orders and archon_agent_work_order_steps are missing")
+		}
+		return health.Result{OK: true, Fields: map[string]any{"status": "healthy", "tables_exist": true}}
+	}}
+}
+
+// Rebuild empties store and replays the event stream into it, logging
+// progress. The store must support Truncate, as the memory and Postgres
+// stores do. Run it with no other gateway projecting into the same store.
+func Rebuild(ctx context.Context, js jetstream.JetStream, store readmodel.Store, log *slog.Logger) error {
+	ts, ok := store.(projector.TruncatableStore)
+	if !ok {
+		return fmt.Errorf("the read store %T cannot be emptied for a rebuild", store)
+	}
+	_, err := projector.Rebuild(ctx, js, ts, log.With("component", "rebuild"), projector.RebuildOptions{})
+	return err
 }

@@ -3,13 +3,16 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,6 +140,8 @@ func TestRun_RealHealthProbes(t *testing.T) {
 		Status       string                    `json:"status"`
 		StorageType  string                    `json:"storage_type"`
 		Dependencies map[string]map[string]any `json:"dependencies"`
+		ReadModel    map[string]any            `json:"read_model"`
+		Database     map[string]any            `json:"database"`
 	}
 	if status := get(t, g.base+"/health", &body); status != http.StatusOK {
 		t.Fatalf("GET /health: %d", status)
@@ -146,11 +151,165 @@ func TestRun_RealHealthProbes(t *testing.T) {
 		d["github_cli"]["available"] != false || d["nats"]["connected"] != true || d["jetstream"]["available"] != true {
 		t.Errorf("dependencies = %v", d)
 	}
-	if _, ok := d["read_model"]["applied_seq"]; !ok {
-		t.Errorf("read_model = %v, want its applied sequence", d["read_model"])
+	if rm := body.ReadModel; rm["applied_seq"] != 0.0 || rm["stream_seq"] != 0.0 || rm["lag"] != 0.0 || rm["caught_up"] != true {
+		t.Errorf("read_model = %v, want an empty stream fully applied", rm)
+	}
+	if body.Database != nil {
+		t.Errorf("database = %v with the memory store, want it absent", body.Database)
 	}
 	if body.Status != "healthy" || body.StorageType != "memory" {
 		t.Errorf("status %s, storage %s; want healthy, memory (gh is not critical)", body.Status, body.StorageType)
+	}
+}
+
+// The projection's lag is the stream's last sequence minus what this
+// gateway has applied, and a store refusing events shows in /health.
+func TestRun_HealthShowsLagAndStoreOutage(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("awo/test")
+	store := &pgLike{Store: readmodel.NewMemory()}
+	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+		Store: store, Logger: quiet, Health: nil})
+	// Wait for the projector to be up before the outage.
+	if status := get(t, g.base+"/api/agent-work-orders/", nil); status != http.StatusOK {
+		t.Fatalf("GET list: %d", status)
+	}
+
+	store.setDown(true)
+	const id = workorder.ID("wo-00d0d0d0")
+	for _, e := range []events.Event{requestedEvent(b, id), b.Event(string(id)+".started", events.TypeStarted, id, &events.Started{})} {
+		if _, err := b.PublishEvent(context.Background(), e, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var body struct {
+		Status    string         `json:"status"`
+		Database  map[string]any `json:"database"`
+		ReadModel map[string]any `json:"read_model"`
+	}
+	get(t, g.base+"/health", &body)
+	if body.Status != "degraded" || body.Database["status"] != "unhealthy" || body.Database["tables_exist"] != false ||
+		!strings.Contains(fmt.Sprint(body.Database["error"]), "DATABASE_URL") {
+		t.Errorf("health with the database down: status %s, database %v; want degraded, unhealthy naming DATABASE_URL", body.Status, body.Database)
+	}
+	if body.ReadModel["stream_seq"] != 2.0 || body.ReadModel["applied_seq"] != 0.0 || body.ReadModel["lag"] != 2.0 {
+		t.Errorf("read_model during the outage = %v, want stream 2, applied 0, lag 2", body.ReadModel)
+	}
+}
+
+// pgLike is a memory store that answers /health's database questions and
+// can be switched off like an unreachable database.
+type pgLike struct {
+	readmodel.Store
+	mu   sync.Mutex
+	down bool
+}
+
+func (s *pgLike) setDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *pgLike) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return fmt.Errorf("connection refused: %w", readmodel.ErrUnavailable)
+	}
+	return nil
+}
+
+func (s *pgLike) Apply(ctx context.Context, e events.Event) error {
+	if err := s.err(); err != nil {
+		return err
+	}
+	return s.Store.Apply(ctx, e)
+}
+
+func (s *pgLike) Ping(context.Context) error { return s.err() }
+
+func (s *pgLike) TablesExist(context.Context) (bool, error) {
+	if err := s.err(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func TestRun_HealthDatabaseHealthy(t *testing.T) {
+	env := natstest.Start(t)
+	cfg := testConfig(t)
+	cfg.StorageType = config.StoragePostgres
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+		Store: &pgLike{Store: readmodel.NewMemory()}, Logger: quiet})
+	var body struct {
+		StorageType string         `json:"storage_type"`
+		Database    map[string]any `json:"database"`
+	}
+	get(t, g.base+"/health", &body)
+	want := map[string]any{"status": "healthy", "tables_exist": true}
+	if body.StorageType != "postgres" || !reflect.DeepEqual(body.Database, want) {
+		t.Errorf("storage_type %s, database %v; want postgres, %v", body.StorageType, body.Database, want)
+	}
+}
+
+// AWO_REBUILD_READ_MODEL=true empties the store and replays the stream
+// before serving: rows the stream does not justify are gone.
+func TestRun_RebuildAtStart(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("awo/test")
+	const id = workorder.ID("wo-00beef00")
+	for _, e := range []events.Event{requestedEvent(b, id), b.Event(string(id)+".started", events.TypeStarted, id, &events.Started{})} {
+		if _, err := b.PublishEvent(context.Background(), e, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := readmodel.NewMemory()
+	const stray = workorder.ID("wo-005a1e00")
+	stale := requestedEvent(b, stray)
+	stale.Seq = 1000 // as if applied long ago from a stream since reset
+	if err := store.Apply(context.Background(), stale); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig(t)
+	cfg.RebuildReadModel = true
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: store, Logger: quiet})
+	var list []readmodel.WorkOrder
+	if status := get(t, g.base+"/api/agent-work-orders/", &list); status != http.StatusOK {
+		t.Fatalf("GET list: %d", status)
+	}
+	if len(list) != 1 || list[0].AgentWorkOrderID != id || list[0].Status != workorder.StatusRunning {
+		t.Errorf("after the rebuild: %+v, want only %s, running", list, id)
+	}
+	if seq, _ := store.AppliedSequence(context.Background()); seq != 2 {
+		t.Errorf("AppliedSequence after rebuild = %d, want 2", seq)
+	}
+
+	// A store that cannot be emptied is a start error, not a silent skip.
+	err := gateway.Run(context.Background(), gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS,
+		Store: brokenStore{readmodel.NewMemory()}, Logger: quiet, Listener: mustListen(t)})
+	if err == nil || !strings.Contains(err.Error(), "AWO_REBUILD_READ_MODEL") {
+		t.Errorf("rebuild with a store that cannot truncate = %v, want an error naming AWO_REBUILD_READ_MODEL", err)
+	}
+}
+
+func requestedEvent(b *bus.Bus, id workorder.ID) events.Event {
+	return b.Event(string(id)+".requested", events.TypeRequested, id, &events.Requested{
+		WorkOrderID: id, RepositoryURL: "https://github.com/acme/demo", SandboxType: workorder.SandboxWorktree,
+		UserRequest: "Fix it", SelectedCommands: workorder.DefaultSteps,
+	})
+}
+
+func TestOpenStore(t *testing.T) {
+	cfg := testConfig(t)
+	store, closeStore, err := gateway.OpenStore(context.Background(), cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeStore()
+	if _, ok := store.(*readmodel.Memory); !ok {
+		t.Errorf("STATE_STORAGE_TYPE=memory opened %T", store)
 	}
 }
 

@@ -1,33 +1,73 @@
-// Command gateway serves the REST API against an external NATS (NATS_URL).
-// Its read model lives in memory and is rebuilt from the event stream at
-// every start.
+// Command gateway serves the REST API against an external NATS (NATS_URL)
+// with the read store STATE_STORAGE_TYPE selects: memory (rebuilt from the
+// event stream at every start) or Postgres (DATABASE_URL), which any
+// number of gateway replicas can share.
+//
+//	gateway                     serve
+//	gateway rebuild-read-model  empty the read store, replay the stream into it, exit
 package main
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
-	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/services/gateway"
 )
 
 func main() {
-	app.Main("gateway", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-		if cfg.StorageType != config.StorageMemory {
-			return fmt.Errorf("STATE_STORAGE_TYPE=%s is not supported by this build yet; use memory", cfg.StorageType)
-		}
-		nc, js, err := app.ConnectNATS(ctx, cfg, "gateway", log)
-		if err != nil {
-			return err
-		}
-		defer nc.Drain()
-		return gateway.Run(ctx, gateway.Deps{
-			Config: cfg, Bus: bus.New(js, "awo/gateway"), JS: js, NC: nc,
-			Store: readmodel.NewMemory(), Logger: log,
-		})
+	run, err := command(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gateway: %v\nusage: gateway [rebuild-read-model]\n", err)
+		os.Exit(2)
+	}
+	app.Main("gateway", run)
+}
+
+func command(args []string) (app.RunFunc, error) {
+	switch {
+	case len(args) == 0:
+		return serve, nil
+	case len(args) == 1 && args[0] == "rebuild-read-model":
+		return rebuild, nil
+	}
+	return nil, fmt.Errorf("unknown arguments %q", args)
+}
+
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	store, closeStore, err := gateway.OpenStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	nc, js, err := app.ConnectNATS(ctx, cfg, "gateway", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Drain()
+	return gateway.Run(ctx, gateway.Deps{
+		Config: cfg, Bus: bus.New(js, "awo/gateway"), JS: js, NC: nc,
+		Store: store, Logger: log,
 	})
+}
+
+func rebuild(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.StorageType == config.StorageMemory {
+		return fmt.Errorf("STATE_STORAGE_TYPE=memory: nothing to rebuild; the memory read model lives in the gateway process and is rebuilt from the stream at every start")
+	}
+	store, closeStore, err := gateway.OpenStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	nc, js, err := app.ConnectNATS(ctx, cfg, "gateway-rebuild", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return gateway.Rebuild(ctx, js, store, log)
 }
