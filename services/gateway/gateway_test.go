@@ -21,6 +21,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/testkit/pgtest"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/gateway"
 )
@@ -311,6 +312,111 @@ func TestOpenStore(t *testing.T) {
 	if _, ok := store.(*readmodel.Memory); !ok {
 		t.Errorf("STATE_STORAGE_TYPE=memory opened %T", store)
 	}
+
+	// Nothing listens on port 1: the start fails at once, naming the
+	// variable, instead of serving 503s.
+	cfg.StorageType = config.StoragePostgres
+	cfg.DatabaseURL = "postgres://awo:secret@127.0.0.1:1/awo?connect_timeout=2"
+	_, _, err = gateway.OpenStore(context.Background(), cfg, quiet)
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("OpenStore on an unreachable database = %v, want an error naming DATABASE_URL without the password", err)
+	}
+}
+
+// The gateway over real Postgres: create, read it back at once, list with
+// its total; then a second gateway on the same database resumes after the
+// stored checkpoint instead of replaying the stream.
+func TestRun_Postgres(t *testing.T) {
+	env := natstest.Start(t)
+	db := pgtest.New(t)
+	cfg := testConfig(t)
+	cfg.StorageType, cfg.DatabaseURL = config.StoragePostgres, db.URL
+	store, closeStore, err := gateway.OpenStore(context.Background(), cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: store, Logger: quiet})
+
+	var ids []string
+	for range 3 {
+		resp, err := http.Post(g.base+"/api/agent-work-orders/", "application/json",
+			strings.NewReader(`{"repository_url": "https://github.com/acme/demo", "user_request": "Fix authentication bug"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var created struct {
+			ID string `json:"agent_work_order_id"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&created)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST: %d %v", resp.StatusCode, err)
+		}
+		ids = append(ids, created.ID)
+
+		var wo readmodel.WorkOrder
+		if status := get(t, g.base+"/api/agent-work-orders/"+created.ID, &wo); status != http.StatusOK ||
+			string(wo.AgentWorkOrderID) != created.ID || wo.Status != workorder.StatusPending {
+			t.Fatalf("GET right after POST: %d %+v", status, wo)
+		}
+	}
+
+	resp, err := http.Get(g.base + "/api/agent-work-orders/?limit=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []readmodel.WorkOrder
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("X-Total-Count") != "3" ||
+		len(list) != 2 || string(list[0].AgentWorkOrderID) != ids[2] || string(list[1].AgentWorkOrderID) != ids[1] {
+		t.Fatalf("list: %d, X-Total-Count %q, %d rows; want the newest 2 of 3", resp.StatusCode, resp.Header.Get("X-Total-Count"), len(list))
+	}
+
+	var health struct {
+		StorageType string         `json:"storage_type"`
+		Database    map[string]any `json:"database"`
+		ReadModel   map[string]any `json:"read_model"`
+	}
+	get(t, g.base+"/health", &health)
+	if health.StorageType != "postgres" || health.Database["status"] != "healthy" || health.Database["tables_exist"] != true ||
+		health.ReadModel["lag"] != 0.0 {
+		t.Errorf("health: storage %s, database %v, read_model %v", health.StorageType, health.Database, health.ReadModel)
+	}
+	if err := g.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restarted gateway resumes after the checkpoint: it applies nothing
+	// it has already stored.
+	rec := &applyCounter{Store: store}
+	g2 := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: rec, Logger: quiet})
+	if status := get(t, g2.base+"/api/agent-work-orders/"+ids[0], nil); status != http.StatusOK {
+		t.Fatalf("GET after restart: %d", status)
+	}
+	if n := rec.count(); n != 0 {
+		t.Errorf("restarted gateway applied %d events, want 0 (resume after the stored checkpoint)", n)
+	}
+}
+
+type applyCounter struct {
+	readmodel.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (s *applyCounter) Apply(ctx context.Context, e events.Event) error {
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+	return s.Store.Apply(ctx, e)
+}
+
+func (s *applyCounter) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
 }
 
 // Shutdown lets a request in flight finish within the grace period.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/readmodel/pgstore"
 )
 
 // OpenStore returns the read store STATE_STORAGE_TYPE selects and how to
@@ -19,7 +20,13 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (readmo
 	case config.StorageMemory:
 		return readmodel.NewMemory(), func() {}, nil
 	case config.StoragePostgres:
-		return nil, nil, fmt.Errorf("STATE_STORAGE_TYPE=%s is not supported by this build yet (the Postgres read store has not landed); use memory", cfg.StorageType)
+		// pgstore.Open pings and migrates; its errors name DATABASE_URL
+		// with the password masked.
+		st, err := pgstore.Open(ctx, cfg.DatabaseURL, log.With("component", "pgstore"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("STATE_STORAGE_TYPE=postgres (DATABASE_URL or SUPABASE_DB_URL): %w", err)
+		}
+		return st, st.Close, nil
 	}
 	return nil, nil, fmt.Errorf("STATE_STORAGE_TYPE=%s: unknown storage type", cfg.StorageType)
 }
