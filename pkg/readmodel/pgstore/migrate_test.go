@@ -13,10 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentworkorders/awo/pkg/readmodel/pgstore"
-	"github.com/agentworkorders/awo/pkg/testkit/pgtest"
 )
 
-func newPool(t *testing.T, url string) *pgxpool.Pool {
+func newPool(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -76,7 +75,7 @@ func schemaOf(t *testing.T, url string) map[string][]string {
 }
 
 func TestMigrate_ConcurrentReplicas_ApplyEachMigrationOnce(t *testing.T) {
-	db := pgtest.New(t)
+	db := server.New(t)
 	const replicas = 8
 	var wg sync.WaitGroup
 	errs := make([]error, replicas)
@@ -103,7 +102,7 @@ func TestMigrate_ConcurrentReplicas_ApplyEachMigrationOnce(t *testing.T) {
 }
 
 func TestMigrate_Twice_ChangesNothing(t *testing.T) {
-	db := pgtest.New(t)
+	db := server.New(t)
 	pool := newPool(t, db.URL)
 	ctx := context.Background()
 	if err := pgstore.Migrate(ctx, pool, discard()); err != nil {
@@ -125,8 +124,7 @@ func TestSupabaseSchema_EqualsMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := pgtest.New(t)
-	migrated, pasted := server.Fresh(t), server.Fresh(t)
+	migrated, pasted := server.New(t), server.New(t)
 	if err := pgstore.Migrate(context.Background(), newPool(t, migrated.URL), discard()); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +150,7 @@ func TestSupabaseSchema_EqualsMigrations(t *testing.T) {
 // migrations keep the row readable and stop the seed's trigger from
 // rewriting updated_at.
 func TestMigrate_UpgradesASeedDatabase(t *testing.T) {
-	db := pgtest.New(t)
+	db := server.New(t)
 	exec(t, db.URL, `
 		CREATE FUNCTION update_updated_at_column() RETURNS trigger AS $$
 		BEGIN NEW.updated_at = now(); RETURN NEW; END $$ LANGUAGE plpgsql;

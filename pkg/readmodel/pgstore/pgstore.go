@@ -77,43 +77,30 @@ func (s *Store) Close() { s.pool.Close() }
 func (s *Store) Apply(ctx context.Context, e events.Event) error {
 	var foldErr error
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		foldErr = nil // BeginFunc does not retry, but keep the closure honest
-		var last int64
-		err := tx.QueryRow(ctx, "SELECT last_seq FROM awo_projection_state WHERE name = $1", checkpointName).Scan(&last)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("reading the checkpoint: %w", err)
-		}
-		if e.Seq != 0 && e.Seq <= uint64(last) {
-			return nil // seen already: a redelivery or a replay
-		}
-
-		wo, found, err := lockRow(ctx, tx, e.WorkOrderID)
+		st, err := readForApply(ctx, tx, e.WorkOrderID)
 		if err != nil {
 			return err
 		}
-		next, newSteps, err := readmodel.Fold(wo, nil, e)
+		if e.Seq != 0 && e.Seq <= st.checkpoint {
+			return nil // seen already: a redelivery or a replay
+		}
+		next, newSteps, err := readmodel.Fold(st.wo, nil, e)
+		foldErr = err
 		batch := &pgx.Batch{}
 		switch {
 		case err != nil:
-			foldErr = err
 		case next.AgentWorkOrderID == "":
 			// An event for a work order whose creation we never saw.
-		case found && next.Version == wo.Version:
+		case st.found && next.Version == st.wo.Version:
 			// Not newer than the row.
 		default:
 			createdSeq := e.Seq
-			if found {
-				createdSeq = 0 // kept by the upsert
+			if st.found {
+				createdSeq = 0 // not written by an update
 			}
 			queueUpsert(batch, next, createdSeq)
-			if len(newSteps) > 0 {
-				first, err := nextStepOrder(ctx, tx, next.AgentWorkOrderID)
-				if err != nil {
-					return err
-				}
-				for i, r := range newSteps {
-					queueStep(batch, next.AgentWorkOrderID, first+i, r)
-				}
+			for i, r := range newSteps {
+				queueStep(batch, next.AgentWorkOrderID, st.nextStepOrder+i, r)
 			}
 		}
 		batch.Queue(`INSERT INTO awo_projection_state (name, last_seq) VALUES ($1, $2)
@@ -133,20 +120,44 @@ func (s *Store) Apply(ctx context.Context, e events.Event) error {
 	return nil
 }
 
-// lockRow reads a work order's row and locks it until the transaction
-// ends, so that two appliers of the same work order take turns.
-func lockRow(ctx context.Context, tx pgx.Tx, id workorder.ID) (readmodel.WorkOrder, bool, error) {
-	if id == "" {
-		return readmodel.WorkOrder{}, false, nil
+// applyState is what Apply reads before folding.
+type applyState struct {
+	checkpoint    uint64
+	wo            readmodel.WorkOrder
+	found         bool
+	nextStepOrder int // continues the seed's 0-based step_order
+}
+
+// readForApply reads the checkpoint, the work order's row and its next step
+// order in one round trip, and locks the row until the transaction ends so
+// that two appliers of the same work order take turns.
+func readForApply(ctx context.Context, tx pgx.Tx, id workorder.ID) (applyState, error) {
+	var st applyState
+	b := &pgx.Batch{}
+	b.Queue("SELECT last_seq FROM awo_projection_state WHERE name = $1", checkpointName)
+	b.Queue(selectWorkOrder+" WHERE agent_work_order_id = $1 FOR UPDATE", string(id))
+	b.Queue("SELECT coalesce(max(step_order) + 1, 0) FROM archon_agent_work_order_steps WHERE agent_work_order_id = $1",
+		string(id))
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+
+	var last int64
+	if err := br.QueryRow().Scan(&last); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return st, fmt.Errorf("reading the checkpoint: %w", err)
 	}
-	wo, err := scanWorkOrder(tx.QueryRow(ctx, selectWorkOrder+" WHERE agent_work_order_id = $1 FOR UPDATE", string(id)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return readmodel.WorkOrder{}, false, nil
+	st.checkpoint = uint64(last)
+	wo, err := scanWorkOrder(br.QueryRow())
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return st, fmt.Errorf("reading work order %s: %w", id, err)
+	default:
+		st.wo, st.found = wo, true
 	}
-	if err != nil {
-		return readmodel.WorkOrder{}, false, fmt.Errorf("reading work order %s: %w", id, err)
+	if err := br.QueryRow().Scan(&st.nextStepOrder); err != nil {
+		return st, fmt.Errorf("reading the step history of %s: %w", id, err)
 	}
-	return wo, true, nil
+	return st, br.Close()
 }
 
 func queueUpsert(b *pgx.Batch, wo readmodel.WorkOrder, createdSeq uint64) {
@@ -179,17 +190,6 @@ func queueStep(b *pgx.Batch, id workorder.ID, order int, r readmodel.StepRecord)
 		string(id), string(r.Step), r.AgentName, r.Success,
 		r.Output, r.ErrorMessage, r.DurationSeconds, r.SessionID, r.Timestamp, order,
 		r.Attempt, r.CostUSD, r.InputTokens, r.OutputTokens, r.NumTurns)
-}
-
-// nextStepOrder continues the seed's 0-based step_order.
-func nextStepOrder(ctx context.Context, tx pgx.Tx, id workorder.ID) (int, error) {
-	var n int
-	err := tx.QueryRow(ctx, "SELECT coalesce(max(step_order) + 1, 0) FROM archon_agent_work_order_steps WHERE agent_work_order_id = $1",
-		string(id)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("reading the step history of %s: %w", id, err)
-	}
-	return n, nil
 }
 
 // AppliedSequence is the checkpoint: the highest stream sequence applied.

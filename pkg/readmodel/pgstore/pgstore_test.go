@@ -34,8 +34,7 @@ func open(t testing.TB, db *pgtest.DB) *pgstore.Store {
 }
 
 func TestStore_Contract(t *testing.T) {
-	server := pgtest.New(t)
-	storetest.Run(t, func(t *testing.T) readmodel.Store { return open(t, server.Fresh(t)) })
+	storetest.Run(t, func(t *testing.T) readmodel.Store { return open(t, server.New(t)) })
 }
 
 // event builds an event of wo at seq, as the stream would deliver it.
@@ -64,12 +63,11 @@ func planned(wo workorder.ID, seq uint64, attempt int) events.Event {
 // must not move the row backwards or repeat a step, whatever the global
 // checkpoint says.
 func TestStore_OutOfOrderAndRepeatedEvents(t *testing.T) {
-	server := pgtest.New(t)
 	ctx := context.Background()
 	const id = workorder.ID("wo-0000abcd")
 
 	t.Run("Seq5ThenSeq3_RowStaysAt5", func(t *testing.T) {
-		s := open(t, server.Fresh(t))
+		s := open(t, server.New(t))
 		mustApply(t, s, requested(id, 1))
 		mustApply(t, s, event(id, 5, events.TypeFailed, &events.Failed{ErrorMessage: "boom"}))
 		mustApply(t, s, event(id, 3, events.TypeStarted, &events.Started{}))
@@ -89,7 +87,7 @@ func TestStore_OutOfOrderAndRepeatedEvents(t *testing.T) {
 	// its own order, and the row still ends as one projector alone would
 	// leave it.
 	t.Run("TwoStoresOneDatabase_SameResult", func(t *testing.T) {
-		db := server.Fresh(t)
+		db := server.New(t)
 		a, b := open(t, db), open(t, db)
 		evs := []events.Event{requested(id, 1), planned(id, 2, 1), planned(id, 3, 2),
 			event(id, 4, events.TypeCompleted, &events.Completed{})}
@@ -112,7 +110,7 @@ func TestStore_OutOfOrderAndRepeatedEvents(t *testing.T) {
 	})
 
 	t.Run("TruncateThenReplay_SameRows", func(t *testing.T) {
-		s := open(t, server.Fresh(t))
+		s := open(t, server.New(t))
 		evs := []events.Event{requested(id, 1), planned(id, 2, 1), event(id, 3, events.TypeCompleted, &events.Completed{})}
 		for _, e := range evs {
 			mustApply(t, s, e)
@@ -147,7 +145,7 @@ func mustApply(t *testing.T, s readmodel.Store, e events.Event) {
 }
 
 func TestStore_Count(t *testing.T) {
-	s := open(t, pgtest.New(t))
+	s := open(t, server.New(t))
 	ctx := context.Background()
 	for i := uint64(1); i <= 3; i++ {
 		mustApply(t, s, requested(workorder.ID(fmt.Sprintf("wo-%08d", i)), i))
@@ -171,7 +169,7 @@ func TestStore_Count(t *testing.T) {
 }
 
 func TestStore_HealthProbes(t *testing.T) {
-	s := open(t, pgtest.New(t))
+	s := open(t, server.New(t))
 	ctx := context.Background()
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
@@ -182,7 +180,7 @@ func TestStore_HealthProbes(t *testing.T) {
 }
 
 func TestStore_TablesExist_FalseWithoutTheTables(t *testing.T) {
-	db := pgtest.New(t)
+	db := server.New(t)
 	s := open(t, db)
 	exec(t, db.URL, "DROP TABLE archon_agent_work_order_steps")
 	if ok, err := s.TablesExist(context.Background()); err != nil || ok {

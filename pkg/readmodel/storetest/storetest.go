@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) readmodel.Store) {
 		{"EmptyStore_HasNothing", testEmpty},
 		{"Lifecycle_StoresWhatFoldComputes", testLifecycle},
 		{"Replay_ChangesNothing", testReplay},
+		{"LateEvent_NeverMovesTheRowBack", testLateEvent},
 		{"EventOfUnknownWorkOrder_CountsAsApplied", testUnknownWorkOrder},
 		{"InvalidEvent_IsReportedAndSkipped", testInvalidEvent},
 		{"List_NewestFirst", testListOrder},
@@ -261,6 +262,30 @@ func testReplay(t *testing.T, s readmodel.Store) {
 	}
 	if seq := applied(t, s); seq != wantSeq {
 		t.Errorf("AppliedSequence = %d after replay, want %d", seq, wantSeq)
+	}
+}
+
+// testLateEvent delivers an older event after a newer one (seq 5, then 3),
+// as a redelivery racing the stream would: the row stays at 5.
+func testLateEvent(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-0000000f")
+	apply(t, s, st.requested(id, "https://github.com/acme/demo")) // seq 1
+	st.seq = 2
+	late := st.next(id, events.TypeStarted, &events.Started{SandboxIdentifier: "late-sandbox"}) // seq 3
+	st.seq = 4
+	failed := st.next(id, events.TypeFailed, &events.Failed{ErrorMessage: "boom"}) // seq 5
+	apply(t, s, failed)
+	want := get(t, s, id)
+	apply(t, s, late)
+	if got := get(t, s, id); !reflect.DeepEqual(got, want) {
+		t.Errorf("a late event changed the row:\n got  %+v\n want %+v", got, want)
+	}
+	if got := get(t, s, id); got.Version != 5 || got.Status != workorder.StatusFailed {
+		t.Errorf("row at version %d, status %s; want 5, failed", got.Version, got.Status)
+	}
+	if seq := applied(t, s); seq != 5 {
+		t.Errorf("AppliedSequence = %d, want 5", seq)
 	}
 }
 

@@ -67,6 +67,56 @@ func NewCluster(t testing.TB) *DB {
 	return createDatabase(t, c.url("postgres"), c)
 }
 
+// Server is a Postgres server shared by a whole test binary, so that its
+// tests pay for one cluster instead of one each. Start it in TestMain:
+//
+//	var server *pgtest.Server
+//
+//	func TestMain(m *testing.M) {
+//		var err error
+//		if server, err = pgtest.StartServer(); err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//		code := m.Run()
+//		server.Close()
+//		os.Exit(code)
+//	}
+type Server struct {
+	url     string
+	cluster *cluster
+}
+
+// StartServer picks the server from the environment as New does, or
+// starts a throwaway cluster.
+func StartServer() (*Server, error) {
+	if server := externalURL(); server != "" {
+		if err := reachable(server); err == nil {
+			return &Server{url: server}, nil
+		}
+	}
+	c, err := startCluster()
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: starting a throwaway cluster: %w", err)
+	}
+	return &Server{url: c.url("postgres"), cluster: c}, nil
+}
+
+// New returns a fresh database on the server, dropped when t finishes.
+func (s *Server) New(t testing.TB) *DB {
+	t.Helper()
+	return createDatabase(t, s.url, s.cluster)
+}
+
+// Close stops a throwaway cluster and removes its files; on an external
+// server it does nothing (each database is dropped by its own test).
+func (s *Server) Close() error {
+	if s.cluster == nil {
+		return nil
+	}
+	return s.cluster.destroy()
+}
+
 // Fresh returns another fresh database on the same server, dropped when t
 // finishes. It is much cheaper than New when many (sub)tests each need an
 // empty database.

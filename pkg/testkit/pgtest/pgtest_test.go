@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -88,4 +89,25 @@ func TestNew_UnreachableServer_FallsBackToCluster(t *testing.T) {
 		t.Fatal("New used an unreachable server")
 	}
 	queryInt(t, db.URL, "SELECT 1")
+}
+
+func TestStartServer_SharedByTestsAndRemovedAtClose(t *testing.T) {
+	t.Setenv("AWO_TEST_DATABASE_URL", "")
+	t.Setenv("DATABASE_URL", "")
+	srv, err := StartServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := srv.New(t), srv.New(t)
+	if a.Name == b.Name {
+		t.Fatalf("two tests got the same database %s", a.Name)
+	}
+	queryInt(t, a.URL, "SELECT 1")
+	dir := srv.cluster.dir
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("cluster directory %s left behind (stat: %v)", dir, err)
+	}
 }
