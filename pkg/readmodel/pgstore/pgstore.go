@@ -38,7 +38,7 @@ type Store struct {
 var _ readmodel.Store = (*Store)(nil)
 
 // Open connects to the database at url (DATABASE_URL), checks that it
-// answers, and migrates the schema. A database that cannot be reached is
+// answers, and migrates the schema; log (not nil) gets the migrations. A database that cannot be reached is
 // reported as readmodel.ErrUnavailable, naming the URL with its password
 // masked.
 func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
@@ -84,11 +84,15 @@ func (s *Store) Apply(ctx context.Context, e events.Event) error {
 		if e.Seq != 0 && e.Seq <= st.checkpoint {
 			return nil // seen already: a redelivery or a replay
 		}
+		// Fold sees no earlier steps: it only appends, and the new records
+		// continue after the stored ones.
 		next, newSteps, err := readmodel.Fold(st.wo, nil, e)
 		foldErr = err
 		batch := &pgx.Batch{}
 		switch {
 		case err != nil:
+			// Reported after the checkpoint commits, so that one bad event
+			// cannot stall the projection.
 		case next.AgentWorkOrderID == "":
 			// An event for a work order whose creation we never saw.
 		case st.found && next.Version == st.wo.Version:

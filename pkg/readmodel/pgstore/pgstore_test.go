@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -244,6 +245,46 @@ func TestOpen_BadURL_IsAnError(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("Open(%q): error %q shows the password", url, err)
+		}
+	}
+}
+
+// Clients must read the same JSON whichever store the gateway uses: rows
+// and steps after a realistic stream (running cost sums included, which
+// travel through jsonb) marshal byte for byte alike.
+func TestStore_SameJSONAsMemory(t *testing.T) {
+	pg, mem := open(t, server.New(t)), readmodel.NewMemory()
+	ctx := context.Background()
+	var w workload
+	for range 3 * 21 {
+		e := w.next()
+		mustApply(t, pg, e)
+		mustApply(t, mem, e)
+	}
+	// A failed work order too, with its error in metadata.
+	mustApply(t, pg, requested("wo-0000fa11", w.seq+1))
+	mustApply(t, mem, requested("wo-0000fa11", w.seq+1))
+	failed := event("wo-0000fa11", w.seq+2, events.TypeFailed, &events.Failed{Step: workorder.StepPlanning})
+	mustApply(t, pg, failed)
+	mustApply(t, mem, failed)
+
+	marshal := func(v any, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got, want := marshal(pg.List(ctx, readmodel.Filter{})), marshal(mem.List(ctx, readmodel.Filter{})); got != want {
+		t.Errorf("List JSON differs:\n pg     %s\n memory %s", got, want)
+	}
+	for _, id := range []workorder.ID{"wo-00000001", "wo-00000003", "wo-0000fa11"} {
+		if got, want := marshal(pg.Steps(ctx, id)), marshal(mem.Steps(ctx, id)); got != want {
+			t.Errorf("Steps(%s) JSON differs:\n pg     %s\n memory %s", id, got, want)
 		}
 	}
 }
