@@ -143,10 +143,10 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Paging of the list: a client that sends no limit gets the newest
-// DefaultListLimit work orders and X-Total-Count to page through the rest.
+// Paging of the list. A client that sends no limit gets every work order, as
+// the seed did: clients written for it must not silently miss the older
+// ones. A limit (at most MaxListLimit) plus X-Total-Count pages instead.
 const (
-	DefaultListLimit = 100
 	MaxListLimit     = 1000
 	totalCountHeader = "X-Total-Count"
 )
@@ -155,7 +155,7 @@ const (
 // offset.
 func parseFilter(r *http.Request) (readmodel.Filter, error) {
 	q := r.URL.Query()
-	f := readmodel.Filter{Limit: DefaultListLimit}
+	var f readmodel.Filter
 	var problems []string
 	if v := q.Get("status"); v != "" {
 		st, err := workorder.ParseStatus(v)
