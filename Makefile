@@ -15,7 +15,7 @@ TEST_TIMEOUT   ?= 9m
 export AWO_DATA_DIR ?= $(CURDIR)/.data
 export AWO_TEST_CLAUDE ?= $(CLAUDE)
 
-.PHONY: all build run test tools vet fmt-check clean help nats-cli
+.PHONY: all build run test tools postgres vet fmt-check clean help nats-cli
 
 all: build
 
@@ -48,8 +48,16 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## test: everything, with the race detector, against real git, NATS and the Claude Code CLI
-test: tools fmt-check vet
+## postgres: the PostgreSQL server binaries the tests start throwaway clusters with
+postgres:
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "installing PostgreSQL (the tests start throwaway clusters)"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends postgresql; \
+	else echo "PostgreSQL server binaries (initdb, pg_ctl) are needed by the tests; install PostgreSQL"; exit 1; fi
+
+## test: everything, with the race detector, against real git, NATS, Postgres and the Claude Code CLI
+test: tools postgres fmt-check vet
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) $(MODULE)/...
 
 clean:
