@@ -129,3 +129,11 @@ func TestShortName(t *testing.T) {
 		}
 	}
 }
+
+func TestNew_KeepsMicrosecondsLikePostgres(t *testing.T) {
+	at := time.Date(2026, 11, 24, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
+	e := events.New("id", events.TypeRequested, "s", "wo-1a2b3c4d", at, nil)
+	if want := time.Date(2026, 11, 24, 9, 0, 0, 123456000, time.UTC); !e.Time.Equal(want) || e.Time.Location() != time.UTC {
+		t.Fatalf("time %v, want %v in UTC", e.Time, want)
+	}
+}

@@ -208,7 +208,9 @@ type Event struct {
 	Seq         uint64 // stream sequence; 0 when not read from a stream
 }
 
-// New builds an event ready to publish.
+// New builds an event ready to publish. Its time is kept to the
+// microsecond, the precision Postgres stores, so every read store shows the
+// same timestamps for the same events.
 func New(id, typ, source string, wo workorder.ID, at time.Time, data any) Event {
-	return Event{ID: id, Type: typ, Source: source, WorkOrderID: wo, Time: at.UTC(), Data: data}
+	return Event{ID: id, Type: typ, Source: source, WorkOrderID: wo, Time: at.UTC().Truncate(time.Microsecond), Data: data}
 }
