@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/fakegh"
 	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
+	"github.com/agentworkorders/awo/pkg/testkit/pgtest"
 )
 
 const repoURL = "https://github.com/acme/demo"
@@ -54,10 +56,21 @@ func allSteps() []any {
 	return []any{"create-branch", "planning", "execute", "prp-review", "commit", "create-pr"}
 }
 
+// The happy path runs with each read store; with Postgres the rows must be
+// in the seed's tables too.
 func TestWorkOrder_AllSixSteps_BranchPushedAndPROpened(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { allSixSteps(t, "") })
+	t.Run("postgres", func(t *testing.T) { allSixSteps(t, pgtest.New(t).URL) })
+}
+
+func allSixSteps(t *testing.T, databaseURL string) {
 	const branch = "feat/add-greeting"
 	w := newWorld(t, createBranch(branch), planning(), execute(writeGreeting), review(), commit(branch))
-	s := newStack(t, w)
+	var extra []string
+	if databaseURL != "" {
+		extra = []string{"STATE_STORAGE_TYPE=postgres", "DATABASE_URL=" + databaseURL}
+	}
+	s := newStack(t, w, extra...)
 	s.start()
 
 	id := s.create(map[string]any{
@@ -109,6 +122,13 @@ func TestWorkOrder_AllSixSteps_BranchPushedAndPROpened(t *testing.T) {
 	// The execute step got the plan file the planner wrote.
 	if conv := w.Model.Conversation("execute"); len(conv) == 0 || !strings.Contains(conv[0].Prompt, "PRPs/features/add-greeting.md") {
 		t.Errorf("execute prompt did not carry the plan path")
+	}
+	if databaseURL != "" {
+		want := seedRow{Status: "completed", Branch: branch, Steps: []string{"create-branch:true", "planning:true",
+			"execute:true", "prp-review:true", "commit:true", "create-pr:true"}}
+		if got := readSeedTables(t, databaseURL, id); !reflect.DeepEqual(got, want) {
+			t.Errorf("seed tables: %+v, want %+v", got, want)
+		}
 	}
 	s.stop()
 }
