@@ -15,7 +15,7 @@ TEST_TIMEOUT   ?= 9m
 export AWO_DATA_DIR ?= $(CURDIR)/.data
 export AWO_TEST_CLAUDE ?= $(CLAUDE)
 
-.PHONY: all build run test tools postgres vet fmt-check clean help nats-cli
+.PHONY: all build run test bench tools postgres vet fmt-check clean help nats-cli
 
 all: build
 
@@ -59,6 +59,10 @@ postgres:
 ## test: everything, with the race detector, against real git, NATS, Postgres and the Claude Code CLI
 test: tools postgres fmt-check vet
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) $(MODULE)/...
+
+## bench: the benchmarks (Postgres projection next to a plain insert loop, CLI start-up)
+bench: tools postgres
+	go test -run '^$$' -bench . -benchtime 3s -count 3 $(MODULE)/...
 
 clean:
 	rm -rf $(BIN)
