@@ -1,0 +1,165 @@
+package logentry
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultBuffer is how many entries may wait to be published before new
+// ones are dropped.
+const DefaultBuffer = 1024
+
+// publishTimeout bounds one publish, so a broker outage drains the queue
+// (by dropping) instead of holding it.
+const publishTimeout = 5 * time.Second
+
+// Publisher sends entries to the log stream from one goroutine, in the
+// order they were handed over. Publish never blocks: an agent whose output
+// is not read stalls, so when the queue is full the entry is dropped and
+// counted. A lost log line is acceptable; a stuck step is not.
+type Publisher struct {
+	js   jetstream.JetStream
+	log  *slog.Logger
+	q    chan item
+	done chan struct{}
+
+	// mu guards closed against sends on the closed queue; sends hold it
+	// shared, so publishing goroutines never wait for each other.
+	mu     sync.RWMutex
+	closed bool
+
+	dropped atomic.Uint64
+	failed  atomic.Uint64
+}
+
+// item is an entry to publish, or a flush marker: closing flushed tells
+// the waiter that everything queued before it has been sent.
+type item struct {
+	entry   Entry
+	flushed chan struct{}
+}
+
+// NewPublisher starts a publisher with room for buffer waiting entries
+// (DefaultBuffer when <= 0). Close stops it.
+func NewPublisher(js jetstream.JetStream, log *slog.Logger, buffer int) *Publisher {
+	if buffer <= 0 {
+		buffer = DefaultBuffer
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Publisher{js: js, log: log, q: make(chan item, buffer), done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+// Publish queues e, or drops it when the queue is full or the publisher
+// closed.
+func (p *Publisher) Publish(e Entry) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		p.dropped.Add(1)
+		return
+	}
+	select {
+	case p.q <- item{entry: e}:
+	default:
+		n := p.dropped.Add(1)
+		// Warn on the first drop and then every 100th, so a flood of drops
+		// does not become a flood of warnings.
+		if n == 1 || n%100 == 0 {
+			p.log.Warn("live log queue full; dropping entries", "work_order_id", string(e.WorkOrderID), "dropped_total", n)
+		}
+	}
+}
+
+// Flush waits until every entry queued so far has been published (or
+// failed), or ctx ends. A step flushes before reporting its result, so a
+// viewer sees the step's last lines before the work order's end.
+func (p *Publisher) Flush(ctx context.Context) error {
+	flushed := make(chan struct{})
+	if err := p.enqueueMarker(ctx, flushed); err != nil {
+		return err
+	}
+	select {
+	case <-flushed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Publisher) enqueueMarker(ctx context.Context, flushed chan struct{}) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		close(flushed) // Close publishes or gives up on the rest
+		return nil
+	}
+	select {
+	case p.q <- item{flushed: flushed}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close publishes what is queued, waiting at most until ctx ends, and
+// stops the publisher. Entries handed over later are dropped.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.q)
+	}
+	p.mu.Unlock()
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Dropped is how many entries were dropped because the queue was full or
+// the publisher closed.
+func (p *Publisher) Dropped() uint64 { return p.dropped.Load() }
+
+// Failed is how many entries the broker did not accept.
+func (p *Publisher) Failed() uint64 { return p.failed.Load() }
+
+func (p *Publisher) run() {
+	defer close(p.done)
+	for it := range p.q {
+		if it.flushed != nil {
+			close(it.flushed)
+			continue
+		}
+		p.send(it.entry)
+	}
+}
+
+func (p *Publisher) send(e Entry) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		// Entries are plain structs; this cannot happen short of a bug.
+		p.failed.Add(1)
+		p.log.Error("encoding live log entry", "work_order_id", string(e.WorkOrderID), "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if _, err := p.js.Publish(ctx, Subject(e.WorkOrderID), data); err != nil {
+		n := p.failed.Add(1)
+		if n == 1 || n%100 == 0 {
+			p.log.Warn("publishing live log entry", "work_order_id", string(e.WorkOrderID), "failed_total", n, "err", err)
+		}
+	}
+}

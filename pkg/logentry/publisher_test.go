@@ -1,0 +1,153 @@
+package logentry_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/logentry"
+	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+const wo = workorder.ID("wo-1a2b3c4d")
+
+func entry(msg string) logentry.Entry {
+	return logentry.Entry{Timestamp: time.Now().UTC(), Level: logentry.LevelInfo, Event: logentry.EventAssistantText, Message: msg, WorkOrderID: wo}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestPublisher_PublishesInOrder_ReadAndTailSeeThem(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := ctxT(t)
+	p := logentry.NewPublisher(env.JS, nil, 0)
+	defer p.Close(ctx)
+	for i := range 3 {
+		p.Publish(entry(fmt.Sprint("line ", i)))
+	}
+	// Another work order's entries must not show up.
+	other := entry("elsewhere")
+	other.WorkOrderID = "wo-99999999"
+	p.Publish(other)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := logentry.Read(ctx, env.JS, wo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("Read: %d entries, want 3: %+v", len(got), got)
+	}
+	for i, e := range got {
+		if e.Message != fmt.Sprint("line ", i) || e.Seq == 0 {
+			t.Errorf("entry %d = %q seq %d", i, e.Message, e.Seq)
+		}
+	}
+
+	// Tail after the first entry: the two stored ones, then a live one.
+	tctx, stop := context.WithCancel(ctx)
+	ch, empty, err := logentry.Tail(tctx, env.JS, wo, got[0].Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty {
+		t.Error("Tail reported an empty backlog; two entries are stored after the first")
+	}
+	next := func() logentry.Delivery {
+		t.Helper()
+		select {
+		case d, ok := <-ch:
+			if !ok {
+				t.Fatal("tail closed early")
+			}
+			return d
+		case <-ctx.Done():
+			t.Fatal("timed out waiting for an entry")
+		}
+		return logentry.Delivery{}
+	}
+	if d := next(); d.Entry.Message != "line 1" || d.Pending != 1 {
+		t.Errorf("first tailed = %q pending %d, want line 1 pending 1", d.Entry.Message, d.Pending)
+	}
+	if d := next(); d.Entry.Message != "line 2" || d.Pending != 0 {
+		t.Errorf("second tailed = %q pending %d, want line 2 pending 0", d.Entry.Message, d.Pending)
+	}
+	p.Publish(entry("live"))
+	if d := next(); d.Entry.Message != "live" {
+		t.Errorf("live = %q", d.Entry.Message)
+	}
+	stop()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Error("an entry arrived after the tail was stopped")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the tail channel was not closed after cancel")
+	}
+	if p.Dropped() != 0 || p.Failed() != 0 {
+		t.Errorf("dropped %d failed %d", p.Dropped(), p.Failed())
+	}
+}
+
+// stallingJS is a broker that takes no publish until released.
+type stallingJS struct {
+	jetstream.JetStream
+	entered chan struct{} // receives once per publish begun
+	release chan struct{}
+}
+
+func (s stallingJS) Publish(ctx context.Context, subj string, data []byte, _ ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	s.entered <- struct{}{}
+	select {
+	case <-s.release:
+		return &jetstream.PubAck{}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func TestPublisher_FullQueue_DropsInsteadOfBlocking(t *testing.T) {
+	js := stallingJS{entered: make(chan struct{}, 16), release: make(chan struct{})}
+	p := logentry.NewPublisher(js, nil, 2)
+	start := time.Now()
+	p.Publish(entry("first"))
+	<-js.entered
+	for i := range 9 {
+		p.Publish(entry(fmt.Sprint(i)))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Publish blocked for %v with a stalled broker", d)
+	}
+	// One entry is with the stalled broker, two wait in the queue.
+	if got := p.Dropped(); got != 7 {
+		t.Errorf("Dropped = %d, want 7", got)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := p.Flush(short); err == nil {
+		t.Error("Flush returned while the broker was stalled")
+	}
+	close(js.release)
+	ctx := ctxT(t)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatalf("Flush after release: %v", err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Publish(entry("after close"))
+	if got := p.Dropped(); got != 8 {
+		t.Errorf("Dropped after close = %d, want 8", got)
+	}
+}

@@ -1,0 +1,128 @@
+package logentry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// Delivery is an entry read from the stream and how many of the work
+// order's entries were stored after it when it was delivered: 0 means the
+// reader has caught up.
+type Delivery struct {
+	Entry   Entry
+	Pending uint64
+}
+
+// consumerConfig reads one work order's entries stored after sequence after.
+func consumerConfig(wo workorder.ID, after uint64) jetstream.OrderedConsumerConfig {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{Subject(wo)},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	}
+	if after > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = after + 1
+	}
+	return cfg
+}
+
+// Read returns the entries of one work order stored so far, oldest first,
+// each with its Seq. Entries that do not decode are skipped: one bad line
+// must not hide the rest of a log.
+func Read(ctx context.Context, js jetstream.JetStream, wo workorder.ID) ([]Entry, error) {
+	cons, err := js.OrderedConsumer(ctx, Stream, consumerConfig(wo, 0))
+	if err != nil {
+		return nil, fmt.Errorf("reading the log of %s: %w", wo, err)
+	}
+	var out []Entry
+	pending := cons.CachedInfo().NumPending
+	for pending > 0 {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("reading the log of %s: %w", wo, err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			meta, err := msg.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("reading the log of %s: %w", wo, err)
+			}
+			pending = meta.NumPending
+			if e, err := Decode(msg.Data()); err == nil {
+				e.Seq = meta.Sequence.Stream
+				out = append(out, e)
+			}
+		}
+		err = batch.Error()
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("reading the log of %s: %w", wo, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("reading the log of %s: %d entries pending but none delivered", wo, pending)
+		}
+	}
+	return out, nil
+}
+
+// Tail delivers the work order's entries stored after sequence after,
+// then each new one as it is stored, until ctx ends; the channel is closed
+// then. It also reports whether the backlog was empty at the start, which
+// is when a reader that received nothing yet has caught up. Each call has
+// its own ordered consumer, which leaves no state on the server.
+func Tail(ctx context.Context, js jetstream.JetStream, wo workorder.ID, after uint64) (<-chan Delivery, bool, error) {
+	cons, err := js.OrderedConsumer(ctx, Stream, consumerConfig(wo, after))
+	if err != nil {
+		return nil, false, fmt.Errorf("tailing the log of %s: %w", wo, err)
+	}
+	empty := cons.CachedInfo().NumPending == 0
+	it, err := cons.Messages()
+	if err != nil {
+		return nil, false, fmt.Errorf("tailing the log of %s: %w", wo, err)
+	}
+	out := make(chan Delivery)
+	stopped := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		it.Stop() // unblocks Next
+		close(stopped)
+	}()
+	go func() {
+		defer close(out)
+		for {
+			msg, err := it.Next()
+			if err != nil {
+				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					// The ordered consumer recreates itself on its own;
+					// an error here is final.
+					it.Stop()
+				}
+				return
+			}
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			e, err := Decode(msg.Data())
+			if err != nil {
+				continue
+			}
+			e.Seq = meta.Sequence.Stream
+			select {
+			case out <- Delivery{Entry: e, Pending: meta.NumPending}:
+			case <-stopped:
+				return
+			}
+		}
+	}()
+	return out, empty, nil
+}
