@@ -18,6 +18,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/prompts"
@@ -37,8 +38,17 @@ type Sandboxes interface {
 	Push(ctx context.Context, sb sandbox.Sandbox, branch string) error
 }
 
+// LiveLog receives what the agent does as it happens; *logentry.Publisher
+// is one. Publish must not block.
+type LiveLog interface {
+	Publish(logentry.Entry)
+	// Flush waits until the entries handed over so far are stored.
+	Flush(ctx context.Context) error
+}
+
 // Deps are the executor's collaborators; nil Agent, Sandboxes or Prompts
-// are built from Config.
+// are built from Config. A nil LiveLog is a publisher on Bus for Run, and
+// no live log for tests that build the executor directly.
 type Deps struct {
 	Config    config.Config
 	Bus       *bus.Bus
@@ -46,12 +56,35 @@ type Deps struct {
 	Agent     AgentRunner
 	Sandboxes Sandboxes
 	Prompts   *prompts.Set
+	LiveLog   LiveLog
 }
+
+// logFlushTimeout bounds how long a finished step waits for its live log
+// to be stored before reporting: long enough that viewers see the last
+// lines before the work order's end, short enough not to matter when the
+// broker is slow.
+const logFlushTimeout = 2 * time.Second
 
 // Run consumes step commands until ctx is cancelled. Steps in progress get
 // Config.ShutdownGrace to finish; after that their agent is killed and the
 // command handed back to JetStream, so the next executor re-runs it.
 func Run(ctx context.Context, d Deps) error {
+	if d.LiveLog == nil {
+		logger := d.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		p := logentry.NewPublisher(d.Bus.JS, logger, 0)
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logFlushTimeout)
+			defer cancel()
+			_ = p.Close(cctx) // what is not stored by then is dropped
+			if n := p.Dropped(); n > 0 {
+				logger.Warn("live log entries dropped", "dropped_total", n, "failed_total", p.Failed())
+			}
+		}()
+		d.LiveLog = p
+	}
 	x, err := newExecutor(d)
 	if err != nil {
 		return err
@@ -76,12 +109,16 @@ type executor struct {
 	agent     AgentRunner
 	sandboxes Sandboxes
 	prompts   *prompts.Set
+	liveLog   LiveLog
 }
 
 func newExecutor(d Deps) (*executor, error) {
-	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts}
+	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts, liveLog: d.LiveLog}
 	if x.log == nil {
 		x.log = slog.Default()
+	}
+	if x.liveLog == nil {
+		x.liveLog = noLiveLog{}
 	}
 	if x.agent == nil {
 		x.agent = &agent.Runner{CLIPath: d.Config.ClaudeCLIPath, Logger: x.log}
@@ -99,10 +136,26 @@ func newExecutor(d Deps) (*executor, error) {
 	return x, nil
 }
 
-// runStep does the step and reports the outcome. The error is reserved for
-// "could not finish because we are shutting down"; every other failure is a
-// failed step with a reason.
+// runStep does the step, reports the outcome, and tells live viewers where
+// the step begins and ends. The error is reserved for "could not finish
+// because we are shutting down"; every other failure is a failed step with
+// a reason.
 func (x *executor) runStep(ctx context.Context, cmd events.RunStep, log *slog.Logger) (events.StepResult, error) {
+	lb := newLogBuilder(cmd)
+	x.liveLog.Publish(lb.stepStarted(time.Now()))
+	res, err := x.doStep(ctx, cmd, log, lb)
+	x.liveLog.Publish(lb.stepFinished(res, err, time.Now()))
+	// Stored before the result is published, so a viewer sees the step's
+	// last lines before the work order ends; a shutdown still gets them.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logFlushTimeout)
+	defer cancel()
+	if ferr := x.liveLog.Flush(fctx); ferr != nil {
+		log.Warn("live log not flushed before reporting the step", "err", ferr)
+	}
+	return res, err
+}
+
+func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Logger, lb *logBuilder) (events.StepResult, error) {
 	start := time.Now()
 	fail := func(format string, a ...any) (events.StepResult, error) {
 		return events.StepResult{ErrorMessage: fmt.Sprintf(format, a...), DurationSeconds: time.Since(start).Seconds()}, nil
@@ -128,6 +181,11 @@ func (x *executor) runStep(ctx context.Context, cmd events.RunStep, log *slog.Lo
 	ar, err := x.agent.Run(ctx, agent.Request{
 		Dir: sb.Dir, Prompt: prompt, Model: x.cfg.ClaudeModel, MaxTurns: x.cfg.ClaudeMaxTurns,
 		SkipPermissions: x.cfg.ClaudeSkipPermissions, Timeout: x.cfg.StepTimeout, Env: env, Logger: log,
+		OnMessage: func(m agent.Message) {
+			for _, e := range lb.fromMessage(m, time.Now()) {
+				x.liveLog.Publish(e)
+			}
+		},
 	})
 	if err != nil {
 		return events.StepResult{}, err
@@ -238,3 +296,124 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// noLiveLog is the live log of an executor built without one.
+type noLiveLog struct{}
+
+func (noLiveLog) Publish(logentry.Entry)      {}
+func (noLiveLog) Flush(context.Context) error { return nil }
+
+// logBuilder turns one step's CLI output into live log entries. It
+// remembers tool names by call id, because a tool's result names only the
+// call it answers.
+type logBuilder struct {
+	base  logentry.Entry
+	tools map[string]string
+}
+
+func newLogBuilder(cmd events.RunStep) *logBuilder {
+	return &logBuilder{
+		base:  logentry.Entry{WorkOrderID: cmd.WorkOrderID, Step: cmd.Step, Attempt: cmd.Attempt},
+		tools: map[string]string{},
+	}
+}
+
+func (b *logBuilder) entry(now time.Time, level logentry.Level, event, message string) logentry.Entry {
+	e := b.base
+	e.Timestamp, e.Level, e.Event, e.Message = now.UTC(), level, event, message
+	return e
+}
+
+func (b *logBuilder) stepStarted(now time.Time) logentry.Entry {
+	return b.entry(now, logentry.LevelInfo, logentry.EventStepStarted,
+		fmt.Sprintf("step %s started (attempt %d)", b.base.Step, b.base.Attempt))
+}
+
+// stepFinished reports the step's outcome; err is a step interrupted by a
+// shutdown, which is handed back and run again.
+func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Time) logentry.Entry {
+	if err != nil {
+		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
+			fmt.Sprintf("step %s interrupted, to be run again: %v", b.base.Step, err))
+		e.Success = ptr(false)
+		return e
+	}
+	e := b.entry(now, logentry.LevelInfo, logentry.EventStepFinished,
+		fmt.Sprintf("step %s completed in %.1fs", b.base.Step, res.DurationSeconds))
+	if !res.Success {
+		e.Level = logentry.LevelError
+		e.Message = logentry.Truncate(fmt.Sprintf("step %s failed: %s", b.base.Step, res.ErrorMessage), logentry.MaxTextBytes)
+	}
+	e.Success = ptr(res.Success)
+	e.CostUSD = ptr(res.CostUSD)
+	e.NumTurns, e.SessionID = res.NumTurns, res.SessionID
+	e.DurationMS = int64(res.DurationSeconds * 1000)
+	return e
+}
+
+// fromMessage is what a viewer should see of one stream-json line: one
+// entry per text, thinking or tool block, one per tool result, and the
+// run's final result with its cost. Lines without news for a person
+// (hooks, rate-limit notices and types added later) become debug entries.
+func (b *logBuilder) fromMessage(m agent.Message, now time.Time) []logentry.Entry {
+	var out []logentry.Entry
+	switch {
+	case m.Init != nil:
+		e := b.entry(now, logentry.LevelInfo, logentry.EventSessionInit,
+			fmt.Sprintf("agent session started (model %s)", m.Init.Model))
+		e.SessionID = m.SessionID
+		out = append(out, e)
+	case m.Type == agent.TypeAssistant:
+		for _, blk := range m.Content {
+			switch blk.Type {
+			case "text":
+				if strings.TrimSpace(blk.Text) == "" {
+					continue
+				}
+				out = append(out, b.entry(now, logentry.LevelInfo, logentry.EventAssistantText, logentry.Truncate(blk.Text, logentry.MaxTextBytes)))
+			case "thinking":
+				out = append(out, b.entry(now, logentry.LevelDebug, logentry.EventThinking, logentry.Truncate(blk.Text, logentry.MaxTextBytes)))
+			case "tool_use", "server_tool_use":
+				b.tools[blk.ToolUseID] = blk.ToolName
+				summary := logentry.SummarizeInput(blk.Input)
+				e := b.entry(now, logentry.LevelInfo, logentry.EventToolCall, blk.ToolName+": "+summary)
+				e.Tool, e.ToolUseID, e.InputSummary = blk.ToolName, blk.ToolUseID, summary
+				out = append(out, e)
+			}
+		}
+	case m.Type == agent.TypeUser:
+		for _, tr := range m.ToolResults {
+			level := logentry.LevelInfo
+			if tr.IsError {
+				level = logentry.LevelWarn
+			}
+			e := b.entry(now, level, logentry.EventToolResult, logentry.Truncate(tr.Content, logentry.MaxSummaryBytes))
+			e.Tool, e.ToolUseID, e.IsError = b.tools[tr.ToolUseID], tr.ToolUseID, ptr(tr.IsError)
+			out = append(out, e)
+		}
+	case m.Result != nil:
+		r := m.Result
+		e := b.entry(now, logentry.LevelInfo, logentry.EventResult,
+			fmt.Sprintf("agent finished after %d turns, $%.4f", r.NumTurns, r.TotalCostUSD))
+		if r.IsError {
+			e.Level = logentry.LevelError
+			detail := r.Result
+			if detail == "" {
+				detail = strings.Join(r.Errors, "; ")
+			}
+			e.Message = logentry.Truncate(fmt.Sprintf("agent failed (%s): %s", r.TerminalReason, detail), logentry.MaxTextBytes)
+		}
+		e.IsError, e.CostUSD = ptr(r.IsError), ptr(r.TotalCostUSD)
+		e.NumTurns, e.SessionID, e.DurationMS = r.NumTurns, m.SessionID, r.DurationMS
+		out = append(out, e)
+	default:
+		msg := m.Type
+		if m.Subtype != "" {
+			msg += "/" + m.Subtype
+		}
+		out = append(out, b.entry(now, logentry.LevelDebug, "cli_"+m.Type, msg))
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }

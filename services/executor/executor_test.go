@@ -3,8 +3,10 @@ package executor
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
@@ -27,6 +30,7 @@ type fakeAgent struct {
 	result agent.Result
 	err    error
 	do     func(dir string)
+	lines  [][]byte // stream-json handed to OnMessage, as the CLI would print it
 	got    []agent.Request
 }
 
@@ -34,6 +38,12 @@ func (f *fakeAgent) Run(ctx context.Context, req agent.Request) (agent.Result, e
 	f.got = append(f.got, req)
 	if f.do != nil {
 		f.do(req.Dir)
+	}
+	for _, l := range f.lines {
+		m, _ := agent.ParseLine(l)
+		if req.OnMessage != nil {
+			req.OnMessage(m)
+		}
 	}
 	return f.result, f.err
 }
@@ -172,7 +182,7 @@ func TestRun_ConsumesACommandAndPublishesStartedAndCompleted(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(runCtx, Deps{Config: cfg, Bus: env.Bus("awo/executor"), Prompts: p,
-			Agent:     &fakeAgent{result: agent.Result{Success: true, ResultText: "implemented"}},
+			Agent:     &fakeAgent{result: agent.Result{Success: true, ResultText: "implemented"}, lines: readLines(t, "bash-tool-success.jsonl")},
 			Sandboxes: &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}})
 	}()
 	c := cmd(workorder.StepExecute)
@@ -197,6 +207,15 @@ func TestRun_ConsumesACommandAndPublishesStartedAndCompleted(t *testing.T) {
 	r := hist[1].Data.(*events.StepResult)
 	if r.Step != workorder.StepExecute || r.AgentName != "Implementor" || r.Output != "implemented" || !r.Success {
 		t.Fatalf("result %+v", r)
+	}
+	// The live log was stored before the result was published, so it is
+	// complete by the time step.completed is.
+	entries, err := logentry.Read(ctx, env.JS, c.WorkOrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eventNames(entries); !slices.Equal(got, []string{"step_started", "session_started", "tool_call", "tool_result", "assistant_text", "result", "step_finished"}) {
+		t.Fatalf("live log events = %v", got)
 	}
 	// The command was acknowledged: the work queue is empty.
 	waitEmpty(t, ctx, env.JS)
@@ -245,5 +264,226 @@ func TestFindPlanFile(t *testing.T) {
 		if got, ok := findPlanFile(dir, in); ok {
 			t.Errorf("findPlanFile(%q) = %q, want none", in, got)
 		}
+	}
+}
+
+func readLines(t *testing.T, name string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("agent", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		out = append(out, []byte(l))
+	}
+	return out
+}
+
+func eventNames(es []logentry.Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Event)
+	}
+	return out
+}
+
+// recordingLog is a live log that keeps what it is given.
+type recordingLog struct {
+	entries []logentry.Entry
+	flushes int
+}
+
+func (r *recordingLog) Publish(e logentry.Entry) { r.entries = append(r.entries, e) }
+func (r *recordingLog) Flush(context.Context) error {
+	r.flushes++
+	return nil
+}
+
+var t0 = time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
+
+func TestLogBuilder_RealCLIOutput_BecomesToolCallsResultsTextAndCost(t *testing.T) {
+	b := newLogBuilder(cmd(workorder.StepExecute))
+	var got []logentry.Entry
+	for _, l := range readLines(t, "bash-tool-success.jsonl") {
+		m, err := agent.ParseLine(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b.fromMessage(m, t0)...)
+	}
+	if names := eventNames(got); !slices.Equal(names, []string{"session_started", "tool_call", "tool_result", "assistant_text", "result"}) {
+		t.Fatalf("events = %v", names)
+	}
+	for _, e := range got {
+		if e.WorkOrderID != "wo-00000001" || e.Step != workorder.StepExecute || e.Attempt != 1 || !e.Timestamp.Equal(t0) {
+			t.Errorf("%s lacks the step's identity: %+v", e.Event, e)
+		}
+	}
+	call, result, text, final := got[1], got[2], got[3], got[4]
+	if call.Tool != "Bash" || call.InputSummary != "echo made > made.txt && ls" || call.Message != "Bash: echo made > made.txt && ls" || call.ToolUseID != "toolu_01" {
+		t.Errorf("tool_call = %+v", call)
+	}
+	if result.Tool != "Bash" || result.Message != "made.txt" || result.IsError == nil || *result.IsError || result.Level != logentry.LevelInfo {
+		t.Errorf("tool_result = %+v", result)
+	}
+	if text.Message != "hello world" {
+		t.Errorf("assistant_text = %+v", text)
+	}
+	if final.CostUSD == nil || math.Abs(*final.CostUSD-0.00014) > 1e-12 || final.NumTurns == 0 || final.SessionID != "d48b44f0-213a-4622-b116-4f9467ed3712" || final.Level != logentry.LevelInfo {
+		t.Errorf("result = %+v", final)
+	}
+}
+
+func TestLogBuilder_FromMessage(t *testing.T) {
+	long := strings.Repeat("é", 3000) // 6000 bytes
+	tests := []struct {
+		name      string
+		line      string
+		wantEvent string
+		wantLevel logentry.Level
+		check     func(t *testing.T, e logentry.Entry)
+	}{
+		{
+			name:      "failed tool result is a warning",
+			line:      `{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"x","content":"boom","is_error":true}]}}`,
+			wantEvent: "tool_result", wantLevel: logentry.LevelWarn,
+			check: func(t *testing.T, e logentry.Entry) {
+				if e.IsError == nil || !*e.IsError || e.Message != "boom" {
+					t.Errorf("%+v", e)
+				}
+			},
+		},
+		{
+			name:      "long tool result is cut to the summary size",
+			line:      `{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"x","content":"` + long + `"}]}}`,
+			wantEvent: "tool_result", wantLevel: logentry.LevelInfo,
+			check: func(t *testing.T, e logentry.Entry) {
+				if len(e.Message) > logentry.MaxSummaryBytes+len("…") {
+					t.Errorf("message is %d bytes", len(e.Message))
+				}
+			},
+		},
+		{
+			name:      "long text is cut to the text size",
+			line:      `{"type":"assistant","message":{"content":[{"type":"text","text":"` + long + `"}]}}`,
+			wantEvent: "assistant_text", wantLevel: logentry.LevelInfo,
+			check: func(t *testing.T, e logentry.Entry) {
+				if len(e.Message) > logentry.MaxTextBytes+len("…") || !strings.HasSuffix(e.Message, "…") {
+					t.Errorf("message is %d bytes", len(e.Message))
+				}
+			},
+		},
+		{
+			name:      "thinking is debug",
+			line:      `{"type":"assistant","message":{"content":[{"type":"thinking","thinking":"hmm"}]}}`,
+			wantEvent: "thinking", wantLevel: logentry.LevelDebug,
+		},
+		{
+			name:      "API failure result is an error with the reason",
+			line:      `{"type":"result","subtype":"success","is_error":true,"result":"API Error: 400 bad","terminal_reason":"api_error","num_turns":1,"total_cost_usd":0}`,
+			wantEvent: "result", wantLevel: logentry.LevelError,
+			check: func(t *testing.T, e logentry.Entry) {
+				if e.Message != "agent failed (api_error): API Error: 400 bad" || e.IsError == nil || !*e.IsError {
+					t.Errorf("%+v", e)
+				}
+			},
+		},
+		{
+			name:      "max turns names the errors",
+			line:      `{"type":"result","subtype":"error_max_turns","is_error":true,"errors":["Reached maximum number of turns (1)"],"terminal_reason":"max_turns"}`,
+			wantEvent: "result", wantLevel: logentry.LevelError,
+			check: func(t *testing.T, e logentry.Entry) {
+				if !strings.Contains(e.Message, "Reached maximum number of turns") {
+					t.Errorf("%+v", e)
+				}
+			},
+		},
+		{
+			name:      "other system lines are debug",
+			line:      `{"type":"system","subtype":"api_retry","attempt":2}`,
+			wantEvent: "cli_system", wantLevel: logentry.LevelDebug,
+			check: func(t *testing.T, e logentry.Entry) {
+				if e.Message != "system/api_retry" {
+					t.Errorf("%+v", e)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := agent.ParseLine([]byte(tt.line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := newLogBuilder(cmd(workorder.StepPlanning)).fromMessage(m, t0)
+			if len(got) != 1 {
+				t.Fatalf("%d entries: %+v", len(got), got)
+			}
+			if got[0].Event != tt.wantEvent || got[0].Level != tt.wantLevel {
+				t.Errorf("event %s level %s, want %s %s", got[0].Event, got[0].Level, tt.wantEvent, tt.wantLevel)
+			}
+			if tt.check != nil {
+				tt.check(t, got[0])
+			}
+		})
+	}
+}
+
+func TestLogBuilder_BlankTextAndUnknownBlocksAreSkipped(t *testing.T) {
+	m, err := agent.ParseLine([]byte(`{"type":"assistant","message":{"content":[{"type":"text","text":"  \n"},{"type":"image"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := newLogBuilder(cmd(workorder.StepPlanning)).fromMessage(m, t0); len(got) != 0 {
+		t.Errorf("entries %+v", got)
+	}
+}
+
+func TestRunStep_LiveLog_FramesTheAgentsActivityWithStepBoundaries(t *testing.T) {
+	live := &recordingLog{}
+	a := &fakeAgent{result: agent.Result{Success: true, ResultText: "implemented", CostUSD: 0.5, NumTurns: 3, SessionID: "s1"},
+		lines: readLines(t, "bash-tool-success.jsonl")}
+	x := newTestExecutor(t, a, &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"})
+	x.liveLog = live
+	if _, err := x.runStep(context.Background(), cmd(workorder.StepExecute), x.log); err != nil {
+		t.Fatal(err)
+	}
+	names := eventNames(live.entries)
+	if !slices.Equal(names, []string{"step_started", "session_started", "tool_call", "tool_result", "assistant_text", "result", "step_finished"}) {
+		t.Fatalf("events = %v", names)
+	}
+	fin := live.entries[len(live.entries)-1]
+	if fin.Level != logentry.LevelInfo || fin.Success == nil || !*fin.Success || *fin.CostUSD != 0.5 || fin.NumTurns != 3 || fin.SessionID != "s1" {
+		t.Errorf("step_finished = %+v", fin)
+	}
+	if live.flushes != 1 {
+		t.Errorf("flushed %d times, want once before reporting", live.flushes)
+	}
+}
+
+func TestRunStep_LiveLog_FailedStepEndsWithAnError(t *testing.T) {
+	live := &recordingLog{}
+	x := newTestExecutor(t, &fakeAgent{result: agent.Result{ErrorMessage: "API Error: 400"}}, &fakeSandboxes{dir: t.TempDir()})
+	x.liveLog = live
+	if _, err := x.runStep(context.Background(), cmd(workorder.StepPlanning), x.log); err != nil {
+		t.Fatal(err)
+	}
+	fin := live.entries[len(live.entries)-1]
+	if fin.Event != "step_finished" || fin.Level != logentry.LevelError || fin.Message != "step planning failed: API Error: 400" || *fin.Success {
+		t.Errorf("step_finished = %+v", fin)
+	}
+}
+
+func TestRunStep_LiveLog_InterruptedStepSaysItWillRunAgain(t *testing.T) {
+	live := &recordingLog{}
+	x := newTestExecutor(t, &fakeAgent{err: context.Canceled}, &fakeSandboxes{dir: t.TempDir()})
+	x.liveLog = live
+	if _, err := x.runStep(context.Background(), cmd(workorder.StepPlanning), x.log); err == nil {
+		t.Fatal("want the agent's error")
+	}
+	fin := live.entries[len(live.entries)-1]
+	if fin.Level != logentry.LevelWarn || !strings.Contains(fin.Message, "interrupted, to be run again") {
+		t.Errorf("step_finished = %+v", fin)
 	}
 }
