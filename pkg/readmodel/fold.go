@@ -180,6 +180,9 @@ func withStepFacts(wo WorkOrder, r *events.StepResult) WorkOrder {
 	if r.FilesChanged != nil {
 		wo.GitFilesChanged = *r.FilesChanged
 	}
+	if r.LatestCommitMessage != "" {
+		wo.LatestCommitMessage = ptr(r.LatestCommitMessage)
+	}
 	wo.CostUSD += r.CostUSD
 	if r.Usage != nil {
 		wo.InputTokens += r.Usage.InputTokens

@@ -177,10 +177,11 @@ func TestFold(t *testing.T) {
 			history: branchDone,
 			event: stepDone(5, events.StepResult{
 				Step: workorder.StepCommit, Attempt: 1, AgentName: "Committer", Success: true,
-				CommitCount: intp(2), FilesChanged: intp(5),
+				CommitCount: intp(2), FilesChanged: intp(5), LatestCommitMessage: "feat: greet",
 			}),
 			want: func(wo *WorkOrder, steps *[]StepRecord) {
 				wo.GitCommitCount, wo.GitFilesChanged = 2, 5
+				wo.LatestCommitMessage = ptr("feat: greet")
 				wo.UpdatedAt, wo.Version = at(5), 5
 				*steps = append(*steps, StepRecord{
 					Step: workorder.StepCommit, AgentName: "Committer", Success: true, Timestamp: at(5), Attempt: 1,

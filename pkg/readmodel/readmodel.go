@@ -44,6 +44,9 @@ type WorkOrder struct {
 	CostUSD          float64          `json:"cost_usd"`
 	InputTokens      int64            `json:"input_tokens"`
 	OutputTokens     int64            `json:"output_tokens"`
+	// LatestCommitMessage is the subject of the sandbox's newest commit,
+	// shown by git-progress rather than in the seed's work-order shape.
+	LatestCommitMessage *string `json:"-"`
 	// Version is the stream sequence of the last event folded into the row.
 	Version uint64 `json:"-"`
 }

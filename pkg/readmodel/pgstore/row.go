@@ -25,6 +25,8 @@ type metadata struct {
 	CostUSD          float64          `json:"cost_usd"`
 	InputTokens      int64            `json:"input_tokens"`
 	OutputTokens     int64            `json:"output_tokens"`
+	// Absent from rows written before it existed, which read as nil.
+	LatestCommitMessage *string `json:"latest_commit_message,omitempty"`
 }
 
 func metadataOf(wo readmodel.WorkOrder) metadata {
@@ -42,6 +44,7 @@ func metadataOf(wo readmodel.WorkOrder) metadata {
 		CostUSD:              wo.CostUSD,
 		InputTokens:          wo.InputTokens,
 		OutputTokens:         wo.OutputTokens,
+		LatestCommitMessage:  wo.LatestCommitMessage,
 	}
 }
 
@@ -82,5 +85,6 @@ func scanWorkOrder(row pgx.Row) (readmodel.WorkOrder, error) {
 	wo.CostUSD = md.CostUSD
 	wo.InputTokens = md.InputTokens
 	wo.OutputTokens = md.OutputTokens
+	wo.LatestCommitMessage = md.LatestCommitMessage
 	return wo, nil
 }

@@ -106,7 +106,7 @@ func (s *stream) lifecycle(wo workorder.ID, repo string) []events.Event {
 			ErrorMessage: "claude exited 1", DurationSeconds: 1, SessionID: "session-2"}),
 		s.stepResult(wo, events.StepResult{Step: workorder.StepPlanning, Attempt: 2, Success: true,
 			Output: "PRPs/features/login.md", DurationSeconds: 30, SessionID: "session-3", CostUSD: 0.25, NumTurns: 7,
-			Usage: &events.Usage{InputTokens: 500, OutputTokens: 50}, CommitCount: &two, FilesChanged: &five}),
+			Usage: &events.Usage{InputTokens: 500, OutputTokens: 50}, CommitCount: &two, FilesChanged: &five, LatestCommitMessage: "feat: log in"}),
 		s.next(wo, events.TypeStepStarted, &events.StepStarted{Step: workorder.StepCreatePR, Attempt: 1}),
 		s.stepResult(wo, events.StepResult{Step: workorder.StepCreatePR, Attempt: 1, Success: true,
 			PullRequestURL: "https://github.com/acme/demo/pull/7", Output: "https://github.com/acme/demo/pull/7"}),
