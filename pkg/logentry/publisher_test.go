@@ -56,12 +56,15 @@ func TestPublisher_PublishesInOrder_ReadAndTailSeeThem(t *testing.T) {
 
 	// Tail after the first entry: the two stored ones, then a live one.
 	tctx, stop := context.WithCancel(ctx)
-	ch, empty, err := logentry.Tail(tctx, env.JS, wo, got[0].Seq)
+	ch, err := logentry.Tail(tctx, env.JS, wo, got[0].Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if empty {
-		t.Error("Tail reported an empty backlog; two entries are stored after the first")
+	if last, err := logentry.LastSeq(ctx, env.JS, wo); err != nil || last != got[2].Seq {
+		t.Errorf("LastSeq = %d, %v; want %d", last, err, got[2].Seq)
+	}
+	if last, err := logentry.LastSeq(ctx, env.JS, "wo-00000000"); err != nil || last != 0 {
+		t.Errorf("LastSeq of a work order without entries = %d, %v; want 0", last, err)
 	}
 	next := func() logentry.Delivery {
 		t.Helper()

@@ -43,51 +43,55 @@ func Read(ctx context.Context, js jetstream.JetStream, wo workorder.ID) ([]Entry
 	var out []Entry
 	pending := cons.CachedInfo().NumPending
 	for pending > 0 {
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchContext(fctx))
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("reading the log of %s: %w", wo, err)
-		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			meta, err := msg.Metadata()
-			if err != nil {
-				return nil, fmt.Errorf("reading the log of %s: %w", wo, err)
-			}
-			pending = meta.NumPending
-			if e, err := Decode(msg.Data()); err == nil {
-				e.Seq = meta.Sequence.Stream
-				out = append(out, e)
-			}
-		}
-		err = batch.Error()
-		cancel()
+		n, left, err := readBatch(ctx, cons, int(min(pending, 256)), func(e Entry) { out = append(out, e) })
 		if err != nil {
 			return nil, fmt.Errorf("reading the log of %s: %w", wo, err)
 		}
 		if n == 0 {
 			return nil, fmt.Errorf("reading the log of %s: %d entries pending but none delivered", wo, pending)
 		}
+		pending = left
 	}
 	return out, nil
 }
 
+// readBatch fetches up to n messages and hands each decodable entry to
+// fn. It returns how many messages arrived and how many were still pending
+// after the last.
+func readBatch(ctx context.Context, cons jetstream.Consumer, n int, fn func(Entry)) (got int, left uint64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+	if err != nil {
+		return 0, 0, err
+	}
+	for msg := range batch.Messages() {
+		got++
+		meta, err := msg.Metadata()
+		if err != nil {
+			return got, 0, err
+		}
+		left = meta.NumPending
+		if e, err := Decode(msg.Data()); err == nil {
+			e.Seq = meta.Sequence.Stream
+			fn(e)
+		}
+	}
+	return got, left, batch.Error()
+}
+
 // Tail delivers the work order's entries stored after sequence after,
 // then each new one as it is stored, until ctx ends; the channel is closed
-// then. It also reports whether the backlog was empty at the start, which
-// is when a reader that received nothing yet has caught up. Each call has
-// its own ordered consumer, which leaves no state on the server.
-func Tail(ctx context.Context, js jetstream.JetStream, wo workorder.ID, after uint64) (<-chan Delivery, bool, error) {
+// then, or earlier if the consumer fails for good. Each call has its own
+// ordered consumer, which leaves no state on the server.
+func Tail(ctx context.Context, js jetstream.JetStream, wo workorder.ID, after uint64) (<-chan Delivery, error) {
 	cons, err := js.OrderedConsumer(ctx, Stream, consumerConfig(wo, after))
 	if err != nil {
-		return nil, false, fmt.Errorf("tailing the log of %s: %w", wo, err)
+		return nil, fmt.Errorf("tailing the log of %s: %w", wo, err)
 	}
-	empty := cons.CachedInfo().NumPending == 0
 	it, err := cons.Messages()
 	if err != nil {
-		return nil, false, fmt.Errorf("tailing the log of %s: %w", wo, err)
+		return nil, fmt.Errorf("tailing the log of %s: %w", wo, err)
 	}
 	out := make(chan Delivery)
 	stopped := make(chan struct{})
@@ -124,5 +128,22 @@ func Tail(ctx context.Context, js jetstream.JetStream, wo workorder.ID, after ui
 			}
 		}
 	}()
-	return out, empty, nil
+	return out, nil
+}
+
+// LastSeq is the stream sequence of the work order's newest entry; 0 when
+// it has none.
+func LastSeq(ctx context.Context, js jetstream.JetStream, wo workorder.ID) (uint64, error) {
+	st, err := js.Stream(ctx, Stream)
+	if err != nil {
+		return 0, fmt.Errorf("finding the last log entry of %s: %w", wo, err)
+	}
+	msg, err := st.GetLastMsgForSubject(ctx, Subject(wo))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("finding the last log entry of %s: %w", wo, err)
+	}
+	return msg.Sequence, nil
 }
