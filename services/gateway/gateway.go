@@ -86,6 +86,7 @@ func Run(ctx context.Context, d Deps) error {
 		Projection:      proj,
 		Health:          checker,
 		Logger:          log,
+		LogStream:       d.JS,
 		AllowLocalRepos: d.Config.AllowLocalRepos,
 		StorageType:     d.Config.StorageType,
 		Version:         app.Version,

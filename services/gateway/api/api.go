@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
@@ -41,6 +42,9 @@ type Options struct {
 	Projection Projection      // nil: reads do not wait for the projection
 	Health     health.Checker  // nil: /health reports no dependencies
 	Logger     *slog.Logger    // nil: discard
+	// LogStream reads the live logs (WORKORDERS_LOGS) and watches for a
+	// work order's end; nil: the log routes answer 503.
+	LogStream jetstream.JetStream
 
 	AllowLocalRepos bool   // AWO_ALLOW_LOCAL_REPOS
 	StorageType     string // shown by /health
@@ -49,6 +53,7 @@ type Options struct {
 	NewID          func() workorder.ID // default workorder.NewID
 	ReadWait       time.Duration       // how long a read waits for the projection (default 5s)
 	PublishTimeout time.Duration       // how long a create waits for JetStream (default 5s)
+	SSEHeartbeat   time.Duration       // ": ping" interval on a log stream (default 15s)
 }
 
 // server holds the handlers' shared state.
@@ -79,6 +84,9 @@ func New(o Options) http.Handler {
 	}
 	if o.PublishTimeout <= 0 {
 		o.PublishTimeout = 5 * time.Second
+	}
+	if o.SSEHeartbeat <= 0 {
+		o.SSEHeartbeat = 15 * time.Second
 	}
 	if o.Version == "" {
 		o.Version = "dev"
@@ -112,6 +120,9 @@ func (s *server) routes() chi.Router {
 	r.Get(base, s.handle(s.list))
 	r.Get(base+"/{"+idParam+"}", s.handle(s.get))
 	r.Get(base+"/{"+idParam+"}/steps", s.handle(s.steps))
+	r.Get(base+"/{"+idParam+"}/git-progress", s.handle(s.gitProgress))
+	r.Get(base+"/{"+idParam+"}/logs", s.handle(s.logs))
+	r.Get(base+"/{"+idParam+"}/logs/stream", s.handle(s.streamLogs))
 	return r
 }
 

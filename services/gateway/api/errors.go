@@ -46,6 +46,9 @@ func tooLarge() error {
 // client, is at fault.
 var errPublish = errors.New("event stream unavailable")
 
+// errLogStream marks a failure to read the live logs.
+var errLogStream = errors.New("log stream unavailable")
+
 // errBehind marks a read that gave up waiting for the projection.
 var errBehind = errors.New("read model is behind the event stream")
 
@@ -65,6 +68,8 @@ func errorResponse(err error) (int, string) {
 		return http.StatusUnprocessableEntity, plain(err)
 	case errors.Is(err, errPublish):
 		return http.StatusServiceUnavailable, "the event stream (NATS JetStream) is unavailable, so the work order was not recorded; retry shortly"
+	case errors.Is(err, errLogStream):
+		return http.StatusServiceUnavailable, "the log stream (NATS JetStream) is unavailable; retry shortly"
 	// Checked before errBehind: a projection held up by a database outage
 	// is an outage, not a slow read model.
 	case errors.Is(err, readmodel.ErrUnavailable):

@@ -42,6 +42,9 @@ func newHarness(t *testing.T, configure ...func(*api.Options)) *harness {
 	for _, c := range configure {
 		c(&o)
 	}
+	if o.LogStream == nil {
+		o.LogStream = env.JS
+	}
 	if o.Store == nil {
 		o.Store = h.store
 	} else {

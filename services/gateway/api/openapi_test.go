@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 )
 
@@ -76,6 +77,9 @@ func TestOpenAPI_SchemasMatchTypes(t *testing.T) {
 		"AgentWorkOrderResponse":      createdResponse{},
 		"HealthResponse":              healthResponse{},
 		"ServiceInfo":                 serviceInfo{},
+		"GitProgressSnapshot":         gitProgress{},
+		"LogsPage":                    logsPage{},
+		"LogEntry":                    logentry.Entry{},
 	}
 	for name, v := range tests {
 		schema, ok := doc.Components.Schemas[name]

@@ -1,0 +1,336 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/logentry"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// logsPage is the seed's answer to GET /{id}/logs.
+type logsPage struct {
+	AgentWorkOrderID workorder.ID     `json:"agent_work_order_id"`
+	LogEntries       []logentry.Entry `json:"log_entries"`
+	Total            int              `json:"total"`
+	Limit            int              `json:"limit"`
+	Offset           int              `json:"offset"`
+}
+
+// gitProgress is the seed's GitProgressSnapshot.
+type gitProgress struct {
+	AgentWorkOrderID    workorder.ID `json:"agent_work_order_id"`
+	CurrentPhase        string       `json:"current_phase"`
+	GitCommitCount      int          `json:"git_commit_count"`
+	GitFilesChanged     int          `json:"git_files_changed"`
+	LatestCommitMessage *string      `json:"latest_commit_message"`
+	GitBranchName       *string      `json:"git_branch_name"`
+}
+
+// Log paging, as the seed: 100 entries unless asked, at most 1000.
+const (
+	defaultLogLimit = 100
+	maxLogLimit     = 1000
+)
+
+// errNoLogStream marks a gateway built without access to the log stream.
+var errNoLogStream = fmt.Errorf("%w: the gateway was built without it", errLogStream)
+
+func (s *server) gitProgress(w http.ResponseWriter, r *http.Request) error {
+	wo, err := s.workOrder(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, gitProgressOf(wo))
+	return nil
+}
+
+// gitProgressOf reads the snapshot off the row. The seed's phase is
+// "planning" until something else is known; a finished work order reports
+// its status instead of an empty phase.
+func gitProgressOf(wo readmodel.WorkOrder) gitProgress {
+	phase := "planning"
+	switch {
+	case wo.CurrentPhase != nil:
+		phase = *wo.CurrentPhase
+	case wo.Status.Terminal():
+		phase = string(wo.Status)
+	}
+	return gitProgress{
+		AgentWorkOrderID:    wo.AgentWorkOrderID,
+		CurrentPhase:        phase,
+		GitCommitCount:      wo.GitCommitCount,
+		GitFilesChanged:     wo.GitFilesChanged,
+		LatestCommitMessage: wo.LatestCommitMessage,
+		GitBranchName:       wo.GitBranchName,
+	}
+}
+
+// workOrder is the work order named in the path, once the read model has
+// caught up: a log of an unknown id is a 404 like every other read.
+func (s *server) workOrder(r *http.Request) (readmodel.WorkOrder, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return readmodel.WorkOrder{}, err
+	}
+	if err := s.caughtUp(r.Context()); err != nil {
+		return readmodel.WorkOrder{}, err
+	}
+	wo, err := s.Store.Get(r.Context(), id)
+	if err != nil {
+		return readmodel.WorkOrder{}, fmt.Errorf("reading work order %s: %w", id, err)
+	}
+	return wo, nil
+}
+
+func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
+	wo, err := s.workOrder(r)
+	if err != nil {
+		return err
+	}
+	q, err := parseLogQuery(r, true)
+	if err != nil {
+		return err
+	}
+	if s.LogStream == nil {
+		return errNoLogStream
+	}
+	all, err := logentry.Read(r.Context(), s.LogStream, wo.AgentWorkOrderID)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errLogStream, err)
+	}
+	matching := make([]logentry.Entry, 0, len(all))
+	for _, e := range all {
+		if q.filter.Match(e) {
+			matching = append(matching, e)
+		}
+	}
+	page := matching[min(q.offset, len(matching)):]
+	page = page[:min(q.limit, len(page))]
+	writeJSON(w, http.StatusOK, logsPage{
+		AgentWorkOrderID: wo.AgentWorkOrderID, LogEntries: page,
+		Total: len(matching), Limit: q.limit, Offset: q.offset,
+	})
+	return nil
+}
+
+type logQuery struct {
+	filter        logentry.Filter
+	limit, offset int
+	after         uint64 // stream only: resume after this entry
+}
+
+// parseLogQuery reads level, step and since, and for the list limit and
+// offset; for the stream, the resume point from Last-Event-ID (or
+// ?last_event_id= for clients that cannot set headers).
+func parseLogQuery(r *http.Request, paged bool) (logQuery, error) {
+	q := r.URL.Query()
+	out := logQuery{limit: defaultLogLimit}
+	var problems []string
+	if v := q.Get("level"); v != "" {
+		l, err := logentry.ParseLevel(v)
+		if err != nil {
+			problems = append(problems, "level: "+err.Error())
+		}
+		out.filter.Level = l
+	}
+	if v := q.Get("step"); v != "" {
+		st, err := workorder.ParseStep(v)
+		if err != nil {
+			problems = append(problems, "step: "+plain(err))
+		}
+		out.filter.Step = st
+	}
+	if v := q.Get("since"); v != "" {
+		t, err := parseSince(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("since: must be an ISO 8601 timestamp such as 2026-01-02T15:04:05Z, got %q", v))
+		}
+		out.filter.Since = t
+	}
+	if paged {
+		for _, p := range []struct {
+			name    string
+			dst     *int
+			min, mx int
+		}{{"limit", &out.limit, 1, maxLogLimit}, {"offset", &out.offset, 0, 1 << 30}} {
+			v := q.Get(p.name)
+			if v == "" {
+				continue
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < p.min || n > p.mx {
+				problems = append(problems, fmt.Sprintf("%s: must be a whole number from %d to %d, got %q", p.name, p.min, p.mx, v))
+				continue
+			}
+			*p.dst = n
+		}
+	} else {
+		v := r.Header.Get("Last-Event-ID")
+		if v == "" {
+			v = q.Get("last_event_id")
+		}
+		if v != "" {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("Last-Event-ID: must be the id of an event this stream sent, got %q", v))
+			}
+			out.after = n
+		}
+	}
+	if len(problems) > 0 {
+		return logQuery{}, unprocessable(strings.Join(problems, "; "))
+	}
+	return out, nil
+}
+
+// parseSince accepts RFC 3339 and the zone-less ISO form Python's
+// isoformat() writes, read as UTC.
+func parseSince(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02T15:04:05.999999999", v)
+}
+
+// terminalTypes end a work order, and with it its log stream.
+var terminalTypes = []string{events.TypeCompleted, events.TypeFailed, events.TypeCancelled}
+
+// streamLogs is Server-Sent Events: the stored entries after the resume
+// point, then each new one as the executor publishes it, a ": ping"
+// comment every heartbeat so proxies keep the connection, and a final
+// "end" event once the work order has finished and every entry stored
+// before that has been sent. Each viewer reads through its own ordered
+// consumer, so viewers are independent and leave nothing on the server.
+func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
+	wo, err := s.workOrder(r)
+	if err != nil {
+		return err
+	}
+	q, err := parseLogQuery(r, false)
+	if err != nil {
+		return err
+	}
+	if s.LogStream == nil {
+		return errNoLogStream
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	id := wo.AgentWorkOrderID
+	entries, err := logentry.Tail(ctx, s.LogStream, id, q.after)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errLogStream, err)
+	}
+	ended, err := s.watchEnd(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errLogStream, err)
+	}
+
+	// The server's write timeout is for ordinary answers; a stream lives
+	// as long as its work order.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return nil // the client is gone; nothing can be answered
+	}
+	log := s.log.With("work_order_id", string(id))
+	log.Debug("log stream opened", "after", q.after)
+
+	heartbeat := time.NewTicker(s.SSEHeartbeat)
+	defer heartbeat.Stop()
+	var (
+		sent     = q.after // sequence of the last entry read, shown or filtered out
+		endSeq   uint64    // the last entry stored when the work order ended
+		status   string    // the work order's final status, once known
+		endKnown bool
+	)
+	send := func(frame string) bool {
+		if _, err := fmt.Fprint(w, frame); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	for {
+		if endKnown && sent >= endSeq {
+			data, _ := json.Marshal(map[string]string{"agent_work_order_id": string(id), "status": status})
+			send("event: end\ndata: " + string(data) + "\n\n")
+			log.Debug("log stream ended", "status", status)
+			return nil
+		}
+		select {
+		case d, ok := <-entries:
+			if !ok {
+				return nil // the consumer failed for good or ctx ended
+			}
+			sent = d.Entry.Seq
+			if !q.filter.Match(d.Entry) {
+				continue
+			}
+			data, err := json.Marshal(d.Entry)
+			if err != nil {
+				continue
+			}
+			if !send(fmt.Sprintf("id: %d\ndata: %s\n\n", d.Entry.Seq, data)) {
+				return nil
+			}
+		case st := <-ended:
+			ended = nil
+			// Entries the executor stored before the work order ended are
+			// still sent; then the stream ends.
+			last, err := logentry.LastSeq(ctx, s.LogStream, id)
+			if err != nil {
+				log.Warn("log stream: finding the last entry; ending now", "err", err)
+				last = 0
+			}
+			endSeq, status, endKnown = last, st, true
+		case <-heartbeat.C:
+			if !send(": ping\n\n") {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// watchEnd delivers the work order's final status once it has one: at
+// once for a finished work order, else when the event arrives.
+func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, error) {
+	subjects := make([]string, len(terminalTypes))
+	for i, t := range terminalTypes {
+		subjects[i] = bus.EventSubject(id, t)
+	}
+	cons, err := s.LogStream.OrderedConsumer(ctx, bus.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
+	if err != nil {
+		return nil, fmt.Errorf("watching work order %s for its end: %w", id, err)
+	}
+	out := make(chan string, 1)
+	go func() {
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Debug("log stream: stopped watching for the end", "work_order_id", string(id), "err", err)
+			}
+			return
+		}
+		subject := msg.Subject()
+		out <- subject[strings.LastIndex(subject, ".")+1:]
+	}()
+	return out, nil
+}
