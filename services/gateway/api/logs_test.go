@@ -131,6 +131,11 @@ func TestLogs_BadParametersAndUnknownWorkOrder(t *testing.T) {
 func TestLogs_WithoutALogStream_IsUnavailable(t *testing.T) {
 	h := newHarness(t)
 	id := h.create(nil)
+	// Read through the harness's API, which waits for the projection, so
+	// the store has the work order before the second API is asked.
+	if r := h.get("/api/agent-work-orders/" + string(id)); r.status != http.StatusOK {
+		t.Fatalf("GET: %d", r.status)
+	}
 	// A second API over the same store, built without the log stream.
 	srv := api.New(api.Options{Publisher: h.bus, Store: h.store, Logger: quiet})
 	for _, path := range []string{"/logs", "/logs/stream"} {
