@@ -67,7 +67,30 @@ type ConsumeOptions struct {
 	OrderKey func(*Delivery) string
 	Backoff  func(delivered int) time.Duration // default: 1s·2^(n-1), at most 1 min
 	OnGiveUp GiveUpFunc
-	Logger   *slog.Logger
+	// Observe, when set, is told what became of every delivery (for
+	// metrics). It runs on the worker goroutine, so it must be quick.
+	Observe func(Observation)
+	Logger  *slog.Logger
+}
+
+// Outcome is what the wrapper did with one delivery.
+type Outcome string
+
+// Outcomes of a delivery.
+const (
+	OutcomeAcked        Outcome = "acked"         // handled (or acked after a failed ack, which JetStream redelivers)
+	OutcomeSkipped      Outcome = "skipped"       // an unknown event type, acked without the handler
+	OutcomeRetried      Outcome = "retried"       // handed back with a delay
+	OutcomeDeadLettered Outcome = "dead_lettered" // copied to the DLQ and terminated
+	OutcomeTerminated   Outcome = "terminated"    // not a JetStream message; dropped
+)
+
+// Observation reports one delivery's fate.
+type Observation struct {
+	Consumer string
+	// Delivered is JetStream's delivery count; above 1 it is a redelivery.
+	Delivered int
+	Outcome   Outcome
 }
 
 // DefaultBackoff doubles from one second up to a minute.
@@ -175,6 +198,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, h Handler, o Consum
 	if err != nil {
 		log.Error("message without JetStream metadata; terminating it", "subject", msg.Subject(), "err", err)
 		_ = msg.Term()
+		o.observe(0, OutcomeTerminated)
 		return
 	}
 	d := &Delivery{Subject: msg.Subject(), Meta: meta, msg: msg}
@@ -183,6 +207,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, h Handler, o Consum
 	case errors.Is(err, events.ErrUnknownType):
 		log.Warn("skipping event of unknown type", "type", e.Type, "subject", msg.Subject(), "seq", meta.Sequence.Stream)
 		_ = msg.Ack()
+		o.observe(d.NumDelivered(), OutcomeSkipped)
 		return
 	case err != nil:
 		b.giveUp(ctx, d, Permanent(fmt.Errorf("undecodable message: %w", err)), o, log)
@@ -198,6 +223,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, h Handler, o Consum
 		if err := msg.Ack(); err != nil {
 			log.Warn("ack failed; the message will be redelivered", "err", err)
 		}
+		o.observe(d.NumDelivered(), OutcomeAcked)
 	case IsPermanent(herr) || (o.MaxDeliver > 0 && d.NumDelivered() >= o.MaxDeliver):
 		b.giveUp(ctx, d, herr, o, log)
 	default:
@@ -206,6 +232,13 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, h Handler, o Consum
 		if err := msg.NakWithDelay(delay); err != nil {
 			log.Warn("nak failed; the message will be redelivered after AckWait", "err", err)
 		}
+		o.observe(d.NumDelivered(), OutcomeRetried)
+	}
+}
+
+func (o ConsumeOptions) observe(delivered int, outcome Outcome) {
+	if o.Observe != nil {
+		o.Observe(Observation{Consumer: o.Name, Delivered: delivered, Outcome: outcome})
 	}
 }
 
@@ -264,11 +297,13 @@ func (b *Bus) giveUp(ctx context.Context, d *Delivery, cause error, o ConsumeOpt
 		// to be redelivered instead.
 		log.Error("dead-letter publish failed; leaving message for redelivery", "err", err)
 		_ = d.msg.NakWithDelay(o.Backoff(d.NumDelivered()))
+		o.observe(d.NumDelivered(), OutcomeRetried)
 		return
 	}
 	if err := d.msg.TermWithReason(truncate(cause.Error(), 200)); err != nil {
 		log.Warn("term failed", "err", err)
 	}
+	o.observe(d.NumDelivered(), OutcomeDeadLettered)
 }
 
 func truncate(s string, n int) string {

@@ -48,6 +48,8 @@ type StepWorker struct {
 	Grace  time.Duration
 	Worker string // names this process in step.started; default host/pid
 	Logger *slog.Logger
+	// Observe is passed to Consume (ConsumeOptions.Observe); may be nil.
+	Observe func(Observation)
 }
 
 // StepHandler performs one step command and reports its outcome; a failed
@@ -115,6 +117,7 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 		AckWait:    w.AckWait,
 		MaxDeliver: w.MaxDeliver,
 		Logger:     log,
+		Observe:    w.Observe,
 		OnGiveUp: func(ctx context.Context, d *Delivery, cause error) {
 			cmd, ok := d.Event.Data.(*events.RunStep)
 			if !ok {
