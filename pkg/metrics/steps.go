@@ -1,0 +1,49 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/events"
+)
+
+// ObserveSteps wraps a step handler so every step it reports records its
+// duration, and for agent steps the cost and tokens the CLI reported. A
+// step that could not be carried out (an error: it is handed back and run
+// again) records nothing, so a redelivered step is not counted twice.
+func (m *Metrics) ObserveSteps(h bus.StepHandler) bus.StepHandler {
+	if m == nil {
+		return h
+	}
+	return func(ctx context.Context, cmd events.RunStep, log *slog.Logger) (events.StepResult, error) {
+		res, err := h(ctx, cmd, log)
+		if err == nil {
+			m.recordStep(cmd, res)
+		}
+		return res, err
+	}
+}
+
+func (m *Metrics) recordStep(cmd events.RunStep, res events.StepResult) {
+	step := string(cmd.Step)
+	outcome := OutcomeFailure
+	if res.Success {
+		outcome = OutcomeSuccess
+	}
+	m.stepDuration.WithLabelValues(step, outcome).Observe(res.DurationSeconds)
+	if res.CostUSD > 0 {
+		m.agentCost.WithLabelValues(step).Add(res.CostUSD)
+	}
+	if u := res.Usage; u != nil {
+		// Cache reads and writes are input the model processed, billed at
+		// other rates; counting them as input keeps "input" the whole prompt.
+		in := u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
+		if in > 0 {
+			m.agentTokens.WithLabelValues(step, "input").Add(float64(in))
+		}
+		if u.OutputTokens > 0 {
+			m.agentTokens.WithLabelValues(step, "output").Add(float64(u.OutputTokens))
+		}
+	}
+}
