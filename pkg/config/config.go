@@ -50,6 +50,11 @@ type Config struct {
 	DataDir          string        // AWO_DATA_DIR
 	EventsMaxAge     time.Duration // AWO_EVENTS_MAX_AGE
 	WorkerIdentifier string        // AWO_WORKER_ID; default host name + pid
+	// MetricsListen (AWO_METRICS_LISTEN) is host:port where the standalone
+	// orchestrator, executor and github binaries serve /metrics; empty (the
+	// default) serves none. The gateway and the all-in-one always serve
+	// /metrics on AGENT_WORK_ORDERS_PORT and ignore it.
+	MetricsListen string
 }
 
 // Storage types.
@@ -94,6 +99,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DataDir:          p.str("AWO_DATA_DIR", ".data"),
 		EventsMaxAge:     p.duration("AWO_EVENTS_MAX_AGE", 30*24*time.Hour, time.Minute),
 		WorkerIdentifier: p.str("AWO_WORKER_ID", ""),
+		MetricsListen:    p.hostPort("AWO_METRICS_LISTEN"),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -134,6 +140,7 @@ func (c Config) Attrs() []any {
 		"AWO_NATS_LISTEN", orDefault(c.NATSListen, "(in-process only)"),
 		"AWO_DATA_DIR", c.DataDir,
 		"AWO_EVENTS_MAX_AGE", c.EventsMaxAge.String(),
+		"AWO_METRICS_LISTEN", orDefault(c.MetricsListen, "(off; the gateway serves /metrics on its port)"),
 	}
 }
 
@@ -276,7 +283,7 @@ func (p *parser) hostPort(name string) string {
 	}
 	_, port, err := net.SplitHostPort(v)
 	if err != nil {
-		p.fail(name, v, "must be host:port, e.g. 127.0.0.1:4222")
+		p.fail(name, v, "must be host:port, e.g. 127.0.0.1:4222 or :9464")
 		return ""
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {

@@ -18,7 +18,8 @@ func TestLoad_DefaultsMatchTheSeed(t *testing.T) {
 	}
 	if c.Port != 8053 || c.ClaudeCLIPath != "claude" || c.GHCLIPath != "gh" || c.ClaudeModel != "sonnet" ||
 		!c.ClaudeSkipPermissions || c.StepTimeout != time.Hour || c.StorageType != "memory" ||
-		c.TempDir != "/tmp/agent-work-orders" || c.LogLevel != slog.LevelInfo || c.ExecConcurrency != 2 || c.NATSURL != "" || c.RebuildReadModel {
+		c.TempDir != "/tmp/agent-work-orders" || c.LogLevel != slog.LevelInfo || c.ExecConcurrency != 2 || c.NATSURL != "" || c.RebuildReadModel ||
+		c.MetricsListen != "" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -28,12 +29,14 @@ func TestLoad_ReadsAliasesAndNormalises(t *testing.T) {
 		"STATE_STORAGE_TYPE": "supabase", "SUPABASE_DB_URL": "postgres://u:secret@h/db",
 		"GITHUB_TOKEN": "ghp_x", "LOG_LEVEL": "warning", "AGENT_WORK_ORDER_TIMEOUT": "90",
 		"CLAUDE_CLI_SKIP_PERMISSIONS": "False", "AWO_ACK_WAIT": "10s", "AWO_REBUILD_READ_MODEL": "true",
+		"AWO_METRICS_LISTEN": ":9464",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.StorageType != config.StoragePostgres || c.DatabaseURL == "" || c.GHToken != "ghp_x" ||
-		c.LogLevel != slog.LevelWarn || c.StepTimeout != 90*time.Second || c.ClaudeSkipPermissions || c.AckWait != 10*time.Second || !c.RebuildReadModel {
+		c.LogLevel != slog.LevelWarn || c.StepTimeout != 90*time.Second || c.ClaudeSkipPermissions || c.AckWait != 10*time.Second || !c.RebuildReadModel ||
+		c.MetricsListen != ":9464" {
 		t.Fatalf("got %+v", c)
 	}
 	printed := ""
@@ -60,6 +63,7 @@ func TestLoad_RejectsInvalidValuesNamingTheVariable(t *testing.T) {
 		"AWO_ACK_WAIT":                "soon",
 		"AWO_EXECUTOR_CONCURRENCY":    "0",
 		"AWO_REBUILD_READ_MODEL":      "sometimes",
+		"AWO_METRICS_LISTEN":          "9464",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
