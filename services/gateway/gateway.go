@@ -21,6 +21,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/services/gateway/api"
 	"github.com/agentworkorders/awo/services/gateway/health"
@@ -40,7 +41,15 @@ type Deps struct {
 	Listener net.Listener
 	// Health, when set, replaces the real dependency probes.
 	Health health.Checker
+	// Metrics, when set, is served on /metrics and records the HTTP
+	// requests and the read store's work orders by status. The all-in-one
+	// passes the registry every service shares.
+	Metrics *metrics.Metrics
 }
+
+// servicesWait is how long /health listens for micro services answering
+// $SRV.PING: replicas on one broker answer within milliseconds.
+const servicesWait = 500 * time.Millisecond
 
 // Run serves the API and runs the projector until ctx is cancelled, then
 // shuts the HTTP server down gracefully (within Config.ShutdownGrace) and
@@ -78,9 +87,24 @@ func Run(ctx context.Context, d Deps) error {
 		if db, ok := d.Store.(Database); ok {
 			probes = append(probes, databaseProbe(db))
 		}
+		if d.NC != nil {
+			probes = append(probes, health.ServicesProbe(d.NC, servicesWait))
+		}
 		checker = health.NewMonitor(probes, health.Options{})
 	}
+	if err := d.Metrics.WatchWorkOrders(d.Store); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	var (
+		httpMetrics    api.HTTPObserver
+		metricsHandler http.Handler
+	)
+	if d.Metrics != nil { // no typed nils in the interfaces
+		httpMetrics, metricsHandler = d.Metrics, d.Metrics.Handler()
+	}
 	handler := api.New(api.Options{
+		Metrics:         httpMetrics,
+		MetricsHandler:  metricsHandler,
 		Publisher:       d.Bus,
 		Store:           d.Store,
 		Projection:      proj,

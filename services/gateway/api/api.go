@@ -35,6 +35,11 @@ type Projection interface {
 	WaitFor(ctx context.Context, seq uint64) error
 }
 
+// HTTPObserver records one request's duration under its route pattern.
+type HTTPObserver interface {
+	ObserveHTTP(route, method string, code int, d time.Duration)
+}
+
 // Options are the API's dependencies and settings.
 type Options struct {
 	Publisher  Publisher       // required
@@ -45,6 +50,12 @@ type Options struct {
 	// LogStream reads the live logs (WORKORDERS_LOGS) and watches for a
 	// work order's end; nil: the log routes answer 503.
 	LogStream jetstream.JetStream
+
+	// Metrics records request durations by route pattern; nil: not
+	// recorded. *metrics.Metrics is one.
+	Metrics HTTPObserver
+	// MetricsHandler serves GET /metrics; nil: 404.
+	MetricsHandler http.Handler
 
 	AllowLocalRepos bool   // AWO_ALLOW_LOCAL_REPOS
 	StorageType     string // shown by /health
@@ -102,7 +113,7 @@ func (s *server) routes() chi.Router {
 	r := chi.NewRouter()
 	// Logging outermost so a recovered panic is logged with its 500; CORS
 	// before routing so preflight requests never reach a 405.
-	r.Use(s.logRequests, s.recoverPanics, cors, middleware.StripSlashes, middleware.GetHead)
+	r.Use(s.measure, s.logRequests, s.recoverPanics, cors, middleware.StripSlashes, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
 	})
@@ -113,6 +124,7 @@ func (s *server) routes() chi.Router {
 	r.Get("/", s.handle(s.root))
 	r.Get("/health", s.handle(s.health))
 	r.Get("/openapi.json", s.openAPI)
+	r.Get("/metrics", s.metrics)
 	r.Get("/docs", docs)
 
 	const base = "/api/agent-work-orders"

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/discovery"
 	"github.com/agentworkorders/awo/services/gateway/health"
 )
 
@@ -48,6 +49,7 @@ type healthResponse struct {
 	StorageType  string                       `json:"storage_type"`
 	Database     health.Dependency            `json:"database,omitempty"`
 	ReadModel    health.Dependency            `json:"read_model,omitempty"`
+	Services     []discovery.Instance         `json:"services"`
 	CheckedAt    time.Time                    `json:"checked_at"`
 }
 
@@ -66,9 +68,19 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) error {
 		StorageType:  s.StorageType,
 		Database:     report.Sections[health.SectionDatabase],
 		ReadModel:    report.Sections[health.SectionReadModel],
+		Services:     health.ServicesIn(report),
 		CheckedAt:    report.CheckedAt,
 	})
 	return nil
+}
+
+// metrics serves the process's Prometheus registry.
+func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.MetricsHandler == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "metrics are not enabled"})
+		return
+	}
+	s.MetricsHandler.ServeHTTP(w, r)
 }
 
 func (s *server) openAPI(w http.ResponseWriter, _ *http.Request) {

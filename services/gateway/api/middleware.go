@@ -7,8 +7,37 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 )
+
+// unmatchedRoute labels requests no route matched (404, and 405, for which
+// chi records no pattern), so scanners probing random paths add one series,
+// not one per path.
+const unmatchedRoute = "unmatched"
+
+// measure records each request's duration under the route pattern chi
+// matched (known only once the router has run), never the raw path: ids in
+// paths would make a series per work order.
+func (s *server) measure(next http.Handler) http.Handler {
+	if s.Metrics == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := unmatchedRoute
+		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
+			route = rctx.RoutePattern()
+		}
+		code := ww.Status()
+		if code == 0 {
+			code = http.StatusOK // nothing written: net/http answers 200
+		}
+		s.Metrics.ObserveHTTP(route, r.Method, code, time.Since(start))
+	})
+}
 
 // logRequests writes one line per request. Health polls are logged at
 // debug level so they do not drown the rest.
@@ -26,7 +55,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 			attrs = append(attrs, "work_order_id", id)
 		}
 		level := slog.LevelInfo
-		if r.URL.Path == "/health" || r.Method == http.MethodOptions {
+		if r.URL.Path == "/health" || r.URL.Path == "/metrics" || r.Method == http.MethodOptions {
 			level = slog.LevelDebug
 		}
 		s.log.Log(r.Context(), level, "http request", attrs...)
