@@ -60,9 +60,12 @@ postgres:
 test: tools postgres fmt-check vet
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) $(MODULE)/...
 
-## bench: the benchmarks (Postgres projection next to a plain insert loop, CLI start-up)
+## bench: the benchmarks (Postgres projection next to a plain insert loop, CLI start-up), then the
+##        pipeline benchmark: raw JetStream floor, work orders/s and step hand-off latency without and
+##        with git, as a table and bench/results.json (CPU profiles beside it)
 bench: tools postgres
 	go test -run '^$$' -bench . -benchtime 3s -count 3 $(MODULE)/...
+	go run ./bench/cmd/pipeline -out bench/results.json
 
 clean:
 	rm -rf $(BIN)

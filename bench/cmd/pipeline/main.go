@@ -1,0 +1,333 @@
+// Command pipeline is `make bench`'s pipeline benchmark. In one process
+// and one run it measures
+//
+//	(a) the raw JetStream floor: publish+consume round trip, sync publish rate;
+//	(b) the whole pipeline (gateway → orchestrator → executor → github →
+//	    read store) with an instant fake agent and no git: six-step work
+//	    orders per second, and the step hand-off latency;
+//	(c) the same with real git worktrees against a local repository;
+//
+// then prints a table (hand-off ÷ raw round trip) and writes it, with the
+// CPU profiles' top entries, as JSON.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/bench/internal/fakes"
+	"github.com/agentworkorders/awo/bench/internal/gitorigin"
+	"github.com/agentworkorders/awo/bench/internal/handoff"
+	"github.com/agentworkorders/awo/bench/internal/profile"
+	"github.com/agentworkorders/awo/bench/internal/raw"
+	"github.com/agentworkorders/awo/bench/internal/report"
+	"github.com/agentworkorders/awo/bench/internal/stats"
+	"github.com/agentworkorders/awo/bench/internal/system"
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/natsembed"
+	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/executor"
+	"github.com/agentworkorders/awo/services/executor/sandbox"
+)
+
+// sixSteps is every selectable step, in the order the seed runs them.
+var sixSteps = []workorder.Step{
+	workorder.StepCreateBranch, workorder.StepPlanning, workorder.StepExecute,
+	workorder.StepReview, workorder.StepCommit, workorder.StepCreatePR,
+}
+
+type flags struct {
+	out         string
+	rawN        int
+	fakeN       int
+	gitN        int
+	inFlight    int
+	gitInFlight int
+	concurrency int
+	logLevel    string
+	keep        bool
+}
+
+func main() {
+	var f flags
+	flag.StringVar(&f.out, "out", "bench/results.json", "where to write the JSON report; CPU profiles go beside it")
+	flag.IntVar(&f.rawN, "raw-n", 2000, "raw JetStream round trips and publishes")
+	flag.IntVar(&f.fakeN, "n", 3000, "work orders for the fake-agent pipeline (b)")
+	flag.IntVar(&f.gitN, "git-n", 300, "work orders for the git pipeline (c); 0 skips it")
+	flag.IntVar(&f.inFlight, "inflight", 64, "work orders in flight at once in (b)")
+	flag.IntVar(&f.gitInFlight, "git-inflight", 32, "work orders in flight at once in (c)")
+	flag.IntVar(&f.concurrency, "concurrency", 32, "AWO_EXECUTOR_CONCURRENCY: steps one executor runs at once")
+	flag.StringVar(&f.logLevel, "log-level", "WARN", "services' log level (their lines go to stderr)")
+	flag.BoolVar(&f.keep, "keep", false, "keep the temporary data directory")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, f); err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline benchmark:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, f flags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	tmp, err := os.MkdirTemp("", "awo-bench-")
+	if err != nil {
+		return err
+	}
+	if f.keep {
+		fmt.Fprintln(os.Stderr, "keeping", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	outDir := filepath.Dir(f.out)
+
+	rep := &report.Report{
+		StartedAt: time.Now().UTC().Format(time.RFC3339),
+		Machine:   map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH},
+		Settings: map[string]any{
+			"AWO_EXECUTOR_CONCURRENCY": f.concurrency, "raw_n": f.rawN,
+			"fake_n": f.fakeN, "fake_in_flight": f.inFlight, "git_n": f.gitN, "git_in_flight": f.gitInFlight,
+			"steps": sixSteps, "read_store": "memory", "nats": "embedded, in-process connections, file storage",
+			"log_level": level.String(), "gomaxprocs": runtime.GOMAXPROCS(0),
+		},
+		Targets: report.DefaultTargets,
+	}
+
+	// (a) and (b) share a server, so the floor is measured where the
+	// pipeline runs.
+	fmt.Fprintln(os.Stderr, "(a) raw JetStream floor …")
+	srv, err := startNATS(ctx, filepath.Join(tmp, "nats-b"))
+	if err != nil {
+		return err
+	}
+	rep.Raw, err = measureRaw(ctx, srv, f.rawN)
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+
+	fmt.Fprintf(os.Stderr, "(b) pipeline, instant agent, no git: %d work orders …\n", f.fakeN)
+	sandboxes, err := fakes.NewFlatSandboxes(filepath.Join(tmp, "flat-sandbox"))
+	if err != nil {
+		srv.Shutdown()
+		return err
+	}
+	fake, err := pipeline(ctx, phaseSpec{
+		name: "fake", srv: srv, tmp: tmp, outDir: outDir, log: log, concurrency: f.concurrency,
+		count: f.fakeN, inFlight: f.inFlight, repoURL: "https://github.com/acme/demo",
+		agent: fakes.InstantAgent{}, sandboxes: sandboxes,
+	})
+	srv.Shutdown()
+	if err != nil {
+		return fmt.Errorf("(b): %w", err)
+	}
+	fake.Ratios(rep.Raw)
+	rep.Phases = append(rep.Phases, fake)
+
+	if f.gitN > 0 {
+		fmt.Fprintf(os.Stderr, "(c) pipeline, instant agent, real git worktrees: %d work orders …\n", f.gitN)
+		// A fresh server: the events of (b) would otherwise be replayed
+		// into (c)'s new read store while it is being measured.
+		srv, err := startNATS(ctx, filepath.Join(tmp, "nats-c"))
+		if err != nil {
+			return err
+		}
+		origin, err := gitorigin.Create(filepath.Join(tmp, "git"))
+		if err != nil {
+			srv.Shutdown()
+			return err
+		}
+		git, err := pipeline(ctx, phaseSpec{
+			name: "git", srv: srv, tmp: tmp, outDir: outDir, log: log, concurrency: f.concurrency,
+			count: f.gitN, inFlight: f.gitInFlight, repoURL: origin.URL,
+			agent: fakes.GitAgent{Env: origin.Env},
+			sandboxes: &sandbox.Manager{
+				Root: filepath.Join(tmp, "sandboxes"), AllowLocal: true, Env: origin.Env, Logger: log,
+			},
+		})
+		srv.Shutdown()
+		if err != nil {
+			return fmt.Errorf("(c): %w", err)
+		}
+		git.Ratios(rep.Raw)
+		rep.Phases = append(rep.Phases, git)
+	}
+
+	rep.Judge()
+	fmt.Println()
+	rep.PrintTable(os.Stdout)
+	if err := rep.WriteJSON(f.out); err != nil {
+		return err
+	}
+	fmt.Printf("\nwritten to %s (CPU profiles beside it: go tool pprof -top %s)\n", f.out, filepath.Join(outDir, "cpu-fake.pprof"))
+	return nil
+}
+
+func startNATS(ctx context.Context, dir string) (*natsembed.Server, error) {
+	srv, err := natsembed.Start(natsembed.Options{DataDir: dir, Name: "awo-bench"})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := srv.Connect("bench-setup")
+	if err != nil {
+		srv.Shutdown()
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err == nil {
+		err = bus.EnsureStreams(ctx, js, bus.StreamSettings{})
+	}
+	if err != nil {
+		srv.Shutdown()
+		return nil, fmt.Errorf("creating the streams: %w", err)
+	}
+	return srv, nil
+}
+
+func measureRaw(ctx context.Context, srv *natsembed.Server, n int) (raw.Result, error) {
+	pub, err := srv.Connect("bench-raw-pub")
+	if err != nil {
+		return raw.Result{}, err
+	}
+	defer pub.Close()
+	sub, err := srv.Connect("bench-raw-sub")
+	if err != nil {
+		return raw.Result{}, err
+	}
+	defer sub.Close()
+	pjs, err := jetstream.New(pub)
+	if err != nil {
+		return raw.Result{}, err
+	}
+	sjs, err := jetstream.New(sub)
+	if err != nil {
+		return raw.Result{}, err
+	}
+	return raw.Measure(ctx, pjs, sjs, n)
+}
+
+type phaseSpec struct {
+	name        string
+	srv         *natsembed.Server
+	tmp, outDir string
+	log         *slog.Logger
+	concurrency int
+	count       int
+	inFlight    int
+	repoURL     string
+	agent       executor.AgentRunner
+	sandboxes   executor.Sandboxes
+}
+
+// pipeline runs one configuration: starts the system, warms it up, then
+// drives spec.count work orders through it under a CPU profile.
+func pipeline(ctx context.Context, spec phaseSpec) (report.Phase, error) {
+	cfg, err := config.Load(mapEnv(map[string]string{
+		"AWO_EXECUTOR_CONCURRENCY":  strconv.Itoa(spec.concurrency),
+		"AWO_ALLOW_LOCAL_REPOS":     "true",
+		"AGENT_WORK_ORDER_TEMP_DIR": filepath.Join(spec.tmp, "sandboxes"),
+		"AWO_DATA_DIR":              filepath.Join(spec.tmp, "unused"),
+		"AWO_SHUTDOWN_GRACE":        "5s",
+		"AWO_WORKER_ID":             "bench",
+	}))
+	if err != nil {
+		return report.Phase{}, err
+	}
+	sys, err := system.Start(ctx, system.Options{
+		Config: cfg, Connect: func(name string) (*nats.Conn, error) { return spec.srv.Connect(name) },
+		Agent: spec.agent, Sandboxes: spec.sandboxes, GH: &fakes.InstantGH{}, Logger: spec.log,
+	})
+	if err != nil {
+		return report.Phase{}, err
+	}
+	defer sys.Stop()
+
+	load := system.Load{InFlight: spec.inFlight, RepositoryURL: spec.repoURL, Steps: sixSteps, EndTimeout: 2 * time.Minute}
+	// Warm-up: consumers created, connections and caches hot, the git
+	// clone cached; not measured.
+	warm := load
+	warm.Count = min(spec.inFlight, spec.count)
+	if _, err := sys.Drive(ctx, warm); err != nil {
+		return report.Phase{}, fmt.Errorf("warming up: %w", err)
+	}
+
+	observer, err := spec.srv.Connect("bench-observer")
+	if err != nil {
+		return report.Phase{}, err
+	}
+	defer observer.Close()
+	matcher := handoff.NewMatcher(sixSteps)
+	stopObserving, err := system.Observe(observer, matcher)
+	if err != nil {
+		return report.Phase{}, err
+	}
+
+	profilePath := filepath.Join(spec.outDir, "cpu-"+spec.name+".pprof")
+	stopProfile, err := profile.Start(profilePath)
+	if err != nil {
+		return report.Phase{}, err
+	}
+	load.Count = spec.count
+	out, err := sys.Drive(ctx, load)
+	perr := stopProfile()
+	_ = stopObserving()
+	if err != nil {
+		return report.Phase{}, err
+	}
+	if err := sys.Stop(); err != nil {
+		return report.Phase{}, fmt.Errorf("stopping the services: %w", err)
+	}
+
+	samples := matcher.Samples()
+	fromPublish := make([]time.Duration, len(samples))
+	fromArrival := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		fromPublish[i], fromArrival[i] = s.FromPublish, s.FromArrival
+	}
+	p := report.Phase{
+		Name: spec.name, WorkOrders: spec.count, StepsPerOrder: len(sixSteps), InFlight: spec.inFlight,
+		ElapsedSeconds: out.Elapsed.Seconds(),
+		WorkOrdersPerS: float64(len(out.EndToEnd)) / out.Elapsed.Seconds(),
+		EndToEnd:       stats.Summarize(out.EndToEnd),
+		HandoffPublish: stats.Summarize(fromPublish),
+		HandoffArrival: stats.Summarize(fromArrival),
+		CPUProfile:     profilePath,
+	}
+	if want := spec.count * (len(sixSteps) - 1); len(samples) < want {
+		// Only the warm-up's stragglers may be missing; say so if more are.
+		p.ProfileProblems = fmt.Sprintf("paired %d hand-offs of %d expected", len(samples), want)
+	}
+	if perr != nil {
+		p.ProfileProblems = strings.TrimSpace(p.ProfileProblems + "; " + perr.Error())
+	} else if top, err := profile.Top(ctx, profilePath, 25, false); err != nil {
+		p.ProfileProblems = err.Error()
+	} else {
+		p.ProfileTop = top
+		p.ProfileTopCum, _ = profile.Top(ctx, profilePath, 25, true)
+	}
+	return p, nil
+}
+
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}

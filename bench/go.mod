@@ -1,0 +1,45 @@
+module github.com/agentworkorders/awo/bench
+
+go 1.26.0
+
+require (
+	github.com/agentworkorders/awo/pkg v0.0.0
+	github.com/agentworkorders/awo/services/executor v0.0.0
+	github.com/agentworkorders/awo/services/gateway v0.0.0
+	github.com/agentworkorders/awo/services/github v0.0.0
+	github.com/agentworkorders/awo/services/orchestrator v0.0.0
+	github.com/nats-io/nats.go v1.55.0
+)
+
+require (
+	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/cloudevents/sdk-go/v2 v2.16.2 // indirect
+	github.com/go-chi/chi/v5 v5.5.0 // indirect
+	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/pgx/v5 v5.12.0 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/json-iterator/go v1.1.12 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/minio/highwayhash v1.0.4 // indirect
+	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
+	github.com/modern-go/reflect2 v1.0.2 // indirect
+	github.com/nats-io/jwt/v2 v2.8.2 // indirect
+	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
+
+replace (
+	github.com/agentworkorders/awo/pkg => ../pkg
+	github.com/agentworkorders/awo/services/executor => ../services/executor
+	github.com/agentworkorders/awo/services/gateway => ../services/gateway
+	github.com/agentworkorders/awo/services/github => ../services/github
+	github.com/agentworkorders/awo/services/orchestrator => ../services/orchestrator
+)

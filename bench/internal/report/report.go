@@ -1,0 +1,123 @@
+// Package report is the benchmark's result: the JSON written to disk and
+// the table printed for people.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/agentworkorders/awo/bench/internal/raw"
+	"github.com/agentworkorders/awo/bench/internal/stats"
+)
+
+// Targets are issue 5's goals for this benchmark on a 2-core machine.
+type Targets struct {
+	HandoffP50OverRTT   float64 `json:"handoff_p50_over_raw_rtt_p50_at_most"`
+	FakeWorkOrdersPerS  float64 `json:"fake_work_orders_per_sec_at_least"`
+	GitWorkOrdersPerSec float64 `json:"git_work_orders_per_sec_at_least"`
+}
+
+// DefaultTargets are the issue's numbers.
+var DefaultTargets = Targets{HandoffP50OverRTT: 3, FakeWorkOrdersPerS: 500, GitWorkOrdersPerSec: 50}
+
+// Report is everything one run measured.
+type Report struct {
+	StartedAt string          `json:"started_at"`
+	Machine   map[string]any  `json:"machine"`
+	Settings  map[string]any  `json:"settings"`
+	Targets   Targets         `json:"targets"`
+	Raw       raw.Result      `json:"raw_jetstream"`
+	Phases    []Phase         `json:"pipeline"`
+	Met       map[string]bool `json:"targets_met"`
+	Notes     []string        `json:"notes,omitempty"`
+}
+
+// Phase is one pipeline configuration.
+type Phase struct {
+	Name            string        `json:"name"` // "fake" (instant agent, no git) or "git"
+	WorkOrders      int           `json:"work_orders"`
+	StepsPerOrder   int           `json:"steps_per_work_order"`
+	InFlight        int           `json:"in_flight"`
+	ElapsedSeconds  float64       `json:"elapsed_s"`
+	WorkOrdersPerS  float64       `json:"work_orders_per_sec"`
+	EndToEnd        stats.Summary `json:"end_to_end"`
+	HandoffPublish  stats.Summary `json:"handoff_from_publish"`
+	HandoffArrival  stats.Summary `json:"handoff_from_arrival"`
+	P50OverRawRTT   float64       `json:"handoff_p50_over_raw_rtt_p50"`
+	P99OverRawRTT   float64       `json:"handoff_p99_over_raw_rtt_p99"`
+	CPUProfile      string        `json:"cpu_profile,omitempty"`
+	ProfileTop      []string      `json:"cpu_profile_top,omitempty"`
+	ProfileTopCum   []string      `json:"cpu_profile_top_cum,omitempty"`
+	ProfileProblems string        `json:"cpu_profile_problem,omitempty"`
+}
+
+// Ratios fills the phase's comparison with the raw round trip.
+func (p *Phase) Ratios(r raw.Result) {
+	if r.RoundTrip.P50ms > 0 {
+		p.P50OverRawRTT = p.HandoffPublish.P50ms / r.RoundTrip.P50ms
+	}
+	if r.RoundTrip.P99ms > 0 {
+		p.P99OverRawRTT = p.HandoffPublish.P99ms / r.RoundTrip.P99ms
+	}
+}
+
+// Judge records which targets the run reached.
+func (r *Report) Judge() {
+	r.Met = map[string]bool{}
+	for _, p := range r.Phases {
+		switch p.Name {
+		case "fake":
+			r.Met["fake_handoff_p50_within_ratio"] = p.P50OverRawRTT > 0 && p.P50OverRawRTT <= r.Targets.HandoffP50OverRTT
+			r.Met["fake_work_orders_per_sec"] = p.WorkOrdersPerS >= r.Targets.FakeWorkOrdersPerS
+		case "git":
+			r.Met["git_work_orders_per_sec"] = p.WorkOrdersPerS >= r.Targets.GitWorkOrdersPerSec
+		}
+	}
+}
+
+// WriteJSON writes the report to path.
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// PrintTable writes the summary table.
+func (r *Report) PrintTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measure\tp50 ms\tp99 ms\trate /s\tp50 ÷ raw\tp99 ÷ raw\t")
+	rt := r.Raw.RoundTrip
+	fmt.Fprintf(tw, "raw JetStream publish+consume round trip\t%.3f\t%.3f\t\t1.0\t1.0\t\n", rt.P50ms, rt.P99ms)
+	fmt.Fprintf(tw, "raw JetStream sync publish (ack)\t%.3f\t%.3f\t%.0f\t\t\t\n", r.Raw.PublishAck.P50ms, r.Raw.PublishAck.P99ms, r.Raw.SyncPublishPerSec)
+	for _, p := range r.Phases {
+		fmt.Fprintf(tw, "%s: step hand-off (completed publish → next command)\t%.3f\t%.3f\t\t%.1f\t%.1f\t\n",
+			p.Name, p.HandoffPublish.P50ms, p.HandoffPublish.P99ms, p.P50OverRawRTT, p.P99OverRawRTT)
+		fmt.Fprintf(tw, "%s: step hand-off (completed seen → next command)\t%.3f\t%.3f\t\t%s\t%s\t\n",
+			p.Name, p.HandoffArrival.P50ms, p.HandoffArrival.P99ms, ratio(p.HandoffArrival.P50ms, rt.P50ms), ratio(p.HandoffArrival.P99ms, rt.P99ms))
+		fmt.Fprintf(tw, "%s: work order POST → completed in read store (%d×%d steps, %d in flight)\t%.1f\t%.1f\t%.1f\t\t\t\n",
+			p.Name, p.WorkOrders, p.StepsPerOrder, p.InFlight, p.EndToEnd.P50ms, p.EndToEnd.P99ms, p.WorkOrdersPerS)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\ntargets (issue 5): hand-off p50 ≤ %.0f× raw round trip, ≥ %.0f work orders/s without git, ≥ %.0f with git\n",
+		r.Targets.HandoffP50OverRTT, r.Targets.FakeWorkOrdersPerS, r.Targets.GitWorkOrdersPerSec)
+	for _, k := range []string{"fake_handoff_p50_within_ratio", "fake_work_orders_per_sec", "git_work_orders_per_sec"} {
+		if v, ok := r.Met[k]; ok {
+			fmt.Fprintf(w, "  %-32s %v\n", k, v)
+		}
+	}
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f", a/b)
+}

@@ -1,0 +1,163 @@
+package system
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/agentworkorders/awo/bench/internal/handoff"
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// Load is how work orders are put through a system.
+type Load struct {
+	Count         int // work orders
+	InFlight      int // work orders requested and not yet ended, at most
+	RepositoryURL string
+	Steps         []workorder.Step
+	// EndTimeout bounds one work order from POST to its end.
+	EndTimeout time.Duration
+}
+
+// Outcome is what a load did.
+type Outcome struct {
+	Elapsed  time.Duration   // first POST to last end
+	EndToEnd []time.Duration // per work order: POST sent to end applied in the read store
+}
+
+// Drive requests l.Count work orders over HTTP, keeping l.InFlight of them
+// running, and waits for each to end in the read store. Any work order
+// that does not complete fails the run: a benchmark of failures measures
+// nothing.
+func (s *System) Drive(ctx context.Context, l Load) (Outcome, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: l.InFlight}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	next := make(chan int)
+	var mu sync.Mutex
+	out := Outcome{EndToEnd: make([]time.Duration, 0, l.Count)}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range l.InFlight {
+		wg.Go(func() {
+			for range next {
+				d, err := s.runOne(ctx, client, l)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				mu.Lock()
+				out.EndToEnd = append(out.EndToEnd, d)
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for i := range l.Count {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	out.Elapsed = time.Since(start)
+	if err := context.Cause(ctx); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func (s *System) runOne(ctx context.Context, client *http.Client, l Load) (time.Duration, error) {
+	id := workorder.NewID()
+	ended := s.Ends.Expect(id)
+	body, err := json.Marshal(map[string]any{
+		"agent_work_order_id": id,
+		"repository_url":      l.RepositoryURL,
+		"sandbox_type":        workorder.SandboxWorktree,
+		"user_request":        "Fix the authentication bug",
+		"selected_commands":   l.Steps,
+	})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/api/agent-work-orders", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("requesting work order %s: %w", id, err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return 0, fmt.Errorf("requesting work order %s: %s: %s", id, resp.Status, answer)
+	}
+	select {
+	case end := <-ended:
+		if end.Status != workorder.StatusCompleted {
+			return 0, fmt.Errorf("work order %s ended %s: %s", id, end.Status, end.ErrorMessage)
+		}
+		return time.Since(start), nil
+	case <-time.After(l.EndTimeout):
+		return 0, fmt.Errorf("work order %s did not end within %s", id, l.EndTimeout)
+	case <-ctx.Done():
+		return 0, context.Cause(ctx)
+	}
+}
+
+// Observe feeds m from core-NATS subscriptions on nc, which see every
+// JetStream publish as it is stored: step.completed events and step
+// commands. Stop it with the returned function.
+func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
+	completions, err := nc.Subscribe(bus.EventSubject("*", events.TypeStepCompleted), func(msg *nats.Msg) {
+		arrived := time.Now()
+		e, err := events.Decode(msg.Header, msg.Data)
+		if err != nil {
+			return
+		}
+		if r, ok := e.Data.(*events.StepResult); ok {
+			m.Completed(e.WorkOrderID, r.Step, e.Time, arrived)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("observing step completions: %w", err)
+	}
+	commands, err := nc.Subscribe(bus.CommandFilter("*"), func(msg *nats.Msg) {
+		arrived := time.Now()
+		e, err := events.Decode(msg.Header, msg.Data)
+		if err != nil {
+			return
+		}
+		if c, ok := e.Data.(*events.RunStep); ok {
+			m.Command(c.WorkOrderID, c.Step, c.Attempt, arrived)
+		}
+	})
+	if err != nil {
+		_ = completions.Unsubscribe()
+		return nil, fmt.Errorf("observing step commands: %w", err)
+	}
+	// Subscriptions are live once the server has them.
+	if err := nc.Flush(); err != nil {
+		return nil, fmt.Errorf("observing: %w", err)
+	}
+	return func() error {
+		return errors.Join(completions.Unsubscribe(), commands.Unsubscribe())
+	}, nil
+}
