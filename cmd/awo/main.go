@@ -2,7 +2,9 @@
 // embedded NATS JetStream server keeping its data under AWO_DATA_DIR (or an
 // external one when NATS_URL is set) and the read store STATE_STORAGE_TYPE
 // selects (memory, rebuilt from the event stream at start, or Postgres).
-// It is what `make run` starts.
+// It is what `make run` starts. Each service registers as its own NATS micro
+// service (awo-gateway, awo-orchestrator, awo-executor, awo-github); their
+// metrics share one registry, served on the gateway's /metrics.
 //
 //	awo                     run every service
 //	awo rebuild-read-model  empty the read store, replay the stream into it, exit
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -22,6 +25,8 @@ import (
 	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/discovery"
+	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/services/executor"
 	"github.com/agentworkorders/awo/services/gateway"
@@ -70,20 +75,24 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	// One registry for the whole process: /metrics on the gateway's port
+	// shows every service's series.
+	m := metrics.New()
+
 	// One connection per service: a slow consumer in one cannot stall the
 	// others, as when they run as separate binaries.
 	services := []service{
-		{"gateway", func(ctx context.Context, d deps) error {
-			return gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: d.bus, JS: d.js, NC: d.nc, Store: store, Logger: d.log})
+		{gateway.MicroName, gateway.MicroDescription, func(ctx context.Context, d deps) error {
+			return gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: d.bus, JS: d.js, NC: d.nc, Store: store, Logger: d.log, Metrics: m})
 		}},
-		{"orchestrator", func(ctx context.Context, d deps) error {
-			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log})
+		{orchestrator.MicroName, orchestrator.MicroDescription, func(ctx context.Context, d deps) error {
+			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m})
 		}},
-		{"executor", func(ctx context.Context, d deps) error {
-			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: d.bus, Logger: d.log})
+		{executor.MicroName, executor.MicroDescription, func(ctx context.Context, d deps) error {
+			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: d.bus, Logger: d.log, Metrics: m})
 		}},
-		{"github", func(ctx context.Context, d deps) error {
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log})
+		{githubsvc.MicroName, githubsvc.MicroDescription, func(ctx context.Context, d deps) error {
+			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m})
 		}},
 	}
 
@@ -94,29 +103,38 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(services))
 	for i, s := range services {
-		nc, err := connect("awo-" + s.name)
+		nc, err := connect(s.name)
 		if err != nil {
 			cancel(err)
 			break
 		}
-		js, err := jetstream.New(nc)
+		svc, err := discovery.Register(nc, discovery.Config{Name: s.name, Version: app.Version, Description: s.description})
 		if err != nil {
 			nc.Close()
 			cancel(err)
 			break
 		}
-		d := deps{nc: nc, js: js, bus: bus.New(js, "awo/"+s.name), log: app.NewLogger(cfg.LogLevel).With("service", s.name)}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			_ = svc.Stop()
+			nc.Close()
+			cancel(err)
+			break
+		}
+		short := strings.TrimPrefix(s.name, "awo-")
+		d := deps{nc: nc, js: js, bus: bus.New(js, "awo/"+short), log: app.NewLogger(cfg.LogLevel).With("service", short)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() {
+				_ = svc.Stop() // gone from `nats micro ls` before the connection
 				_ = nc.Flush() // acks of the last messages
 				nc.Close()
 			}()
 			// A service that stops on the shutdown signal, even mid-start, is
 			// not an error.
 			if err := s.run(ctx, d); err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
-				errs[i] = fmt.Errorf("%s: %w", s.name, err)
+				errs[i] = fmt.Errorf("%s: %w", short, err)
 				cancel(errs[i])
 			}
 		}()
@@ -168,8 +186,9 @@ type deps struct {
 }
 
 type service struct {
-	name string
-	run  func(ctx context.Context, d deps) error
+	name        string // the micro service name, e.g. awo-executor
+	description string
+	run         func(ctx context.Context, d deps) error
 }
 
 // broker returns how to connect to NATS: the embedded server unless NATS_URL

@@ -259,3 +259,46 @@ func TestNilMetrics_RecordsNothingAndServesEmpty(t *testing.T) {
 		t.Errorf("nil Metrics served %d %q", rec.Code, rec.Body.String())
 	}
 }
+
+func TestServeBeside_ServesWhileRunRuns(t *testing.T) {
+	m := metrics.New()
+	// Find a free port, then let ServeBeside open it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	err = m.ServeBeside(context.Background(), addr, discard, func(ctx context.Context) error {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ServeBeside = %v", err)
+	}
+	if _, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		t.Error("metrics still served after run returned")
+	}
+
+	ran := false
+	if err := m.ServeBeside(context.Background(), "", discard, func(context.Context) error { ran = true; return nil }); err != nil || !ran {
+		t.Errorf("without an address: err %v, ran %v", err, ran)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	err = m.ServeBeside(context.Background(), busy.Addr().String(), discard, func(context.Context) error { t.Error("run started"); return nil })
+	if err == nil || !strings.Contains(err.Error(), "AWO_METRICS_LISTEN") {
+		t.Errorf("busy port: err = %v, want one naming AWO_METRICS_LISTEN", err)
+	}
+}

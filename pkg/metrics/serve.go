@@ -40,3 +40,35 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) 
 	}
 	return nil
 }
+
+// ServeBeside runs run and, when addr is not empty, serves /metrics on addr
+// for as long as run runs. A listener that cannot be opened fails before
+// run starts; a metrics server that fails later stops run too, since a
+// replica that cannot be watched should not pass for healthy.
+func (m *Metrics) ServeBeside(ctx context.Context, addr string, log *slog.Logger, run func(context.Context) error) error {
+	if addr == "" {
+		return run(ctx)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening for metrics on %s (AWO_METRICS_LISTEN): %w", addr, err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	served := make(chan error, 1)
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		err := m.Serve(serveCtx, ln, log)
+		if err != nil {
+			cancel(err)
+		}
+		served <- err
+	}()
+	runErr := run(ctx)
+	stopServing()
+	serveErr := <-served
+	if runErr != nil {
+		return runErr
+	}
+	return serveErr // nil unless the server failed on its own
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
+	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/prompts"
@@ -57,6 +58,9 @@ type Deps struct {
 	Sandboxes Sandboxes
 	Prompts   *prompts.Set
 	LiveLog   LiveLog
+	// Metrics, when set, records step durations, agent cost and tokens,
+	// deliveries and the consumer's backlog.
+	Metrics *metrics.Metrics
 }
 
 // logFlushTimeout bounds how long a finished step waits for its live log
@@ -64,6 +68,16 @@ type Deps struct {
 // lines before the work order's end, short enough not to matter when the
 // broker is slow.
 const logFlushTimeout = 2 * time.Second
+
+// Micro service identity, as `nats micro ls` shows it.
+const (
+	MicroName        = "awo-executor"
+	MicroDescription = "Runs the agent steps of work orders with the Claude Code CLI"
+)
+
+// consumerName is the durable consumer every executor replica shares; the
+// commands it takes carry the same name in their subject.
+const consumerName = "executor"
 
 // Run consumes step commands until ctx is cancelled. Steps in progress get
 // Config.ShutdownGrace to finish; after that their agent is killed and the
@@ -90,8 +104,9 @@ func Run(ctx context.Context, d Deps) error {
 		return err
 	}
 	x.log.Info("executor consuming step commands", "concurrency", d.Config.ExecConcurrency)
+	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamCommands, consumerName)
 	return d.Bus.ConsumeSteps(ctx, bus.StepWorker{
-		Service:     "executor",
+		Service:     consumerName,
 		Description: "Agent steps, shared by every executor replica",
 		Workers:     d.Config.ExecConcurrency,
 		AckWait:     d.Config.AckWait,
@@ -99,7 +114,8 @@ func Run(ctx context.Context, d Deps) error {
 		Grace:       d.Config.ShutdownGrace,
 		Logger:      d.Logger,
 		Worker:      d.Config.WorkerIdentifier,
-	}, x.runStep)
+		Observe:     d.Metrics.ObserveDelivery(),
+	}, d.Metrics.ObserveSteps(x.runStep))
 }
 
 type executor struct {

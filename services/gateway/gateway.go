@@ -47,6 +47,12 @@ type Deps struct {
 	Metrics *metrics.Metrics
 }
 
+// Micro service identity, as `nats micro ls` shows it.
+const (
+	MicroName        = "awo-gateway"
+	MicroDescription = "REST API, read-model projector and health of Agent Work Orders"
+)
+
 // servicesWait is how long /health listens for micro services answering
 // $SRV.PING: replicas on one broker answer within milliseconds.
 const servicesWait = 500 * time.Millisecond

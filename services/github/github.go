@@ -16,9 +16,16 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/github/gh"
+)
+
+// Micro service identity, as `nats micro ls` shows it.
+const (
+	MicroName        = "awo-github"
+	MicroDescription = "Opens pull requests and reads issues with the gh CLI"
 )
 
 // ConsumerName is the service's durable consumer on WORKORDERS_COMMANDS,
@@ -47,6 +54,9 @@ type Deps struct {
 	JS     jetstream.JetStream
 	Logger *slog.Logger
 	GH     CLI
+	// Metrics, when set, records step durations, deliveries and the
+	// consumer's backlog.
+	Metrics *metrics.Metrics
 }
 
 // Run consumes github step commands until ctx is cancelled. Calls in
@@ -67,6 +77,7 @@ func Run(ctx context.Context, d Deps) error {
 	}
 
 	s.log.Info("github service consuming step commands")
+	d.Metrics.WatchConsumer(s.bus.JS, bus.StreamCommands, ConsumerName)
 	return s.bus.ConsumeSteps(ctx, bus.StepWorker{
 		Service:     serviceName,
 		Description: "GitHub operations (create-pr, fetch-issue), shared by every github replica",
@@ -76,7 +87,8 @@ func Run(ctx context.Context, d Deps) error {
 		Grace:       d.Config.ShutdownGrace,
 		Logger:      s.log,
 		Worker:      d.Config.WorkerIdentifier,
-	}, s.runStep)
+		Observe:     d.Metrics.ObserveDelivery(),
+	}, d.Metrics.ObserveSteps(s.runStep))
 }
 
 // reportCLI logs whether gh can do its job, so a missing binary or login

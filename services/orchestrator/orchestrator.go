@@ -15,9 +15,16 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/orchestrator/internal/lru"
 	"github.com/agentworkorders/awo/services/orchestrator/machine"
+)
+
+// Micro service identity, as `nats micro ls` shows it.
+const (
+	MicroName        = "awo-orchestrator"
+	MicroDescription = "Decides the next step of every work order"
 )
 
 // ConsumerName is the durable consumer every orchestrator replica shares.
@@ -42,6 +49,8 @@ type Deps struct {
 	Bus    *bus.Bus // its Source stamps the events the orchestrator appends
 	JS     jetstream.JetStream
 	Logger *slog.Logger
+	// Metrics, when set, records deliveries and the consumer's backlog.
+	Metrics *metrics.Metrics
 }
 
 // Run consumes WORKORDERS_EVENTS through the durable "orchestrator" consumer
@@ -71,6 +80,7 @@ func Run(ctx context.Context, d Deps) error {
 		return startErr(ctx, fmt.Errorf("creating consumer %s: %w", ConsumerName, err))
 	}
 	h := newHandler(d.Bus, stream, log)
+	d.Metrics.WatchConsumer(d.JS, bus.StreamEvents, ConsumerName)
 	log.Info("orchestrator consuming events", "consumer", ConsumerName, "workers", workers)
 	return d.Bus.Consume(ctx, cons, h.handle, bus.ConsumeOptions{
 		Name:       ConsumerName,
@@ -81,6 +91,7 @@ func Run(ctx context.Context, d Deps) error {
 		// order; different work orders proceed in parallel.
 		OrderKey: func(d *bus.Delivery) string { return string(d.Event.WorkOrderID) },
 		OnGiveUp: h.giveUp,
+		Observe:  d.Metrics.ObserveDelivery(),
 		Logger:   log,
 	})
 }

@@ -1,7 +1,8 @@
 // Command gateway serves the REST API against an external NATS (NATS_URL)
 // with the read store STATE_STORAGE_TYPE selects: memory (rebuilt from the
 // event stream at every start) or Postgres (DATABASE_URL), which any
-// number of gateway replicas can share.
+// number of gateway replicas can share. It serves /metrics on its port and
+// registers as the NATS micro service awo-gateway.
 //
 //	gateway                     serve
 //	gateway rebuild-read-model  empty the read store, replay the stream into it, exit
@@ -16,6 +17,8 @@ import (
 	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/discovery"
+	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/services/gateway"
 )
 
@@ -49,9 +52,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer nc.Drain()
+	svc, err := discovery.Register(nc, discovery.Config{Name: gateway.MicroName, Version: app.Version, Description: gateway.MicroDescription})
+	if err != nil {
+		return err
+	}
+	defer svc.Stop()
 	return gateway.Run(ctx, gateway.Deps{
 		Config: cfg, Bus: bus.New(js, "awo/gateway"), JS: js, NC: nc,
-		Store: store, Logger: log,
+		Store: store, Logger: log, Metrics: metrics.New(),
 	})
 }
 
