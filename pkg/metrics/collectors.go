@@ -135,12 +135,16 @@ func consumerInfo(ctx context.Context, w watchedConsumer) (*jetstream.ConsumerIn
 }
 
 // WatchConsumer exposes awo_consumer_pending_messages and
-// awo_consumer_ack_pending_messages for a durable consumer. Watching the
-// same consumer name again replaces the earlier entry.
+// awo_consumer_ack_pending_messages for a durable consumer, and starts its
+// redelivery and dead-letter counters at zero so alerts on their rate see
+// 0, not an absent series. Watching the same consumer name again replaces
+// the earlier entry.
 func (m *Metrics) WatchConsumer(js ConsumerInfoer, stream, consumer string) {
 	if m == nil {
 		return
 	}
+	m.redelivered.WithLabelValues(consumer)
+	m.deadLettered.WithLabelValues(consumer)
 	m.consumers.mu.Lock()
 	defer m.consumers.mu.Unlock()
 	m.consumers.watched[consumer] = watchedConsumer{js: js, stream: stream, consumer: consumer}

@@ -204,6 +204,18 @@ func TestWatchConsumer_ReportsPendingAndAckPending(t *testing.T) {
 	if len(got) != len(want) || got["awo_consumer_pending_messages/executor"] != 2 || got["awo_consumer_ack_pending_messages/executor"] != 1 {
 		t.Errorf("consumer gauges = %v, want %v", got, want)
 	}
+	// Its counters start at zero, so rate() sees 0 rather than no series.
+	counters := map[string]bool{}
+	for _, f := range families {
+		for _, mm := range f.GetMetric() {
+			if mm.GetCounter() != nil && mm.GetCounter().GetValue() == 0 && len(mm.GetLabel()) == 1 {
+				counters[f.GetName()+"/"+mm.GetLabel()[0].GetValue()] = true
+			}
+		}
+	}
+	if !counters["awo_messages_redelivered_total/executor"] || !counters["awo_messages_dead_lettered_total/executor"] {
+		t.Errorf("zero counters = %v, want the executor's redelivered and dead-lettered", counters)
+	}
 }
 
 func TestServe_AnswersMetricsAndStopsWithContext(t *testing.T) {

@@ -32,18 +32,14 @@ func (m *Metrics) recordStep(cmd events.RunStep, res events.StepResult) {
 		outcome = OutcomeSuccess
 	}
 	m.stepDuration.WithLabelValues(step, outcome).Observe(res.DurationSeconds)
-	if res.CostUSD > 0 {
-		m.agentCost.WithLabelValues(step).Add(res.CostUSD)
+	u := res.Usage
+	if u == nil {
+		return // not an agent step: no cost, no tokens
 	}
-	if u := res.Usage; u != nil {
-		// Cache reads and writes are input the model processed, billed at
-		// other rates; counting them as input keeps "input" the whole prompt.
-		in := u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
-		if in > 0 {
-			m.agentTokens.WithLabelValues(step, "input").Add(float64(in))
-		}
-		if u.OutputTokens > 0 {
-			m.agentTokens.WithLabelValues(step, "output").Add(float64(u.OutputTokens))
-		}
-	}
+	// Added even when zero, so every agent step that ran has its series.
+	m.agentCost.WithLabelValues(step).Add(max(res.CostUSD, 0))
+	// Cache reads and writes are input the model processed, billed at other
+	// rates; counting them as input keeps "input" the whole prompt.
+	m.agentTokens.WithLabelValues(step, "input").Add(float64(max(u.InputTokens+u.CacheCreationInputTokens+u.CacheReadInputTokens, 0)))
+	m.agentTokens.WithLabelValues(step, "output").Add(float64(max(u.OutputTokens, 0)))
 }
