@@ -93,3 +93,20 @@ func TestRegister_RejectsInvalidName(t *testing.T) {
 		t.Fatal("want an error for an invalid name")
 	}
 }
+
+// micro insists on semver; a build stamped "dev" or "v1.2.3-4-gabc" still
+// registers, and List reports the version as built.
+func TestRegister_NonSemverVersionIsKept(t *testing.T) {
+	env := natstest.Start(t)
+	for _, v := range []string{"dev", "v1.2.3-4-gabcdef"} {
+		svc, err := discovery.Register(env.NC, discovery.Config{Name: "awo-x", Version: v})
+		if err != nil {
+			t.Fatalf("version %q: %v", v, err)
+		}
+		got, err := discovery.List(context.Background(), env.NC, "awo-", 200*time.Millisecond)
+		_ = svc.Stop()
+		if err != nil || len(got) != 1 || got[0].Version != v {
+			t.Errorf("version %q: List = %+v, %v", v, got, err)
+		}
+	}
+}
