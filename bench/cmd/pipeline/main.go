@@ -21,13 +21,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/bench/internal/cpuuse"
 	"github.com/agentworkorders/awo/bench/internal/fakes"
 	"github.com/agentworkorders/awo/bench/internal/gitorigin"
 	"github.com/agentworkorders/awo/bench/internal/handoff"
@@ -57,6 +57,7 @@ type flags struct {
 	gitN        int
 	inFlight    int
 	gitInFlight int
+	idleN       int
 	concurrency int
 	logLevel    string
 	keep        bool
@@ -66,8 +67,9 @@ func main() {
 	var f flags
 	flag.StringVar(&f.out, "out", "bench/results.json", "where to write the JSON report; CPU profiles go beside it")
 	flag.IntVar(&f.rawN, "raw-n", 2000, "raw JetStream round trips and publishes")
-	flag.IntVar(&f.fakeN, "n", 3000, "work orders for the fake-agent pipeline (b)")
+	flag.IntVar(&f.fakeN, "n", 700, "work orders for the fake-agent pipeline (b)")
 	flag.IntVar(&f.gitN, "git-n", 300, "work orders for the git pipeline (c); 0 skips it")
+	flag.IntVar(&f.idleN, "idle-n", 200, "work orders run one at a time for the unloaded hand-off latency (a tenth of it with git)")
 	flag.IntVar(&f.inFlight, "inflight", 64, "work orders in flight at once in (b)")
 	flag.IntVar(&f.gitInFlight, "git-inflight", 32, "work orders in flight at once in (c)")
 	flag.IntVar(&f.concurrency, "concurrency", 32, "AWO_EXECUTOR_CONCURRENCY: steps one executor runs at once")
@@ -83,7 +85,24 @@ func main() {
 	}
 }
 
+// maxWorkOrdersPerServer keeps each phase under nats-server's default cap
+// of 1000 consumers per stream: the orchestrator reads a new work order's
+// history through an ordered consumer (bus.History) that the server keeps
+// for its 5-minute inactivity threshold, so more work orders than that
+// within 5 minutes make every further history read fail (JetStream error
+// 10026) and those work orders hang. The report describes it.
+const maxWorkOrdersPerServer = 950
+
 func run(ctx context.Context, f flags) error {
+	for _, phase := range []struct {
+		name                   string
+		count, inFlight, idleN int
+	}{{"-n", f.fakeN, f.inFlight, f.idleN}, {"-git-n", f.gitN, f.gitInFlight, max(1, f.idleN/10)}} {
+		if total := phase.count + min(phase.inFlight, phase.count) + phase.idleN; total > maxWorkOrdersPerServer {
+			return fmt.Errorf("%s: %d work orders on one server (warm-up and one-at-a-time runs included) exceed %d, "+
+				"beyond which the orchestrator's history reads hit nats-server's 1000-consumers-per-stream cap", phase.name, total, maxWorkOrdersPerServer)
+		}
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("-log-level: %w", err)
@@ -99,13 +118,16 @@ func run(ctx context.Context, f flags) error {
 		defer os.RemoveAll(tmp)
 	}
 	outDir := filepath.Dir(f.out)
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
 
 	rep := &report.Report{
 		StartedAt: time.Now().UTC().Format(time.RFC3339),
 		Machine:   map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH},
 		Settings: map[string]any{
 			"AWO_EXECUTOR_CONCURRENCY": f.concurrency, "raw_n": f.rawN,
-			"fake_n": f.fakeN, "fake_in_flight": f.inFlight, "git_n": f.gitN, "git_in_flight": f.gitInFlight,
+			"fake_n": f.fakeN, "idle_n": f.idleN, "fake_in_flight": f.inFlight, "git_n": f.gitN, "git_in_flight": f.gitInFlight,
 			"steps": sixSteps, "read_store": "memory", "nats": "embedded, in-process connections, file storage",
 			"log_level": level.String(), "gomaxprocs": runtime.GOMAXPROCS(0),
 		},
@@ -133,14 +155,15 @@ func run(ctx context.Context, f flags) error {
 	}
 	fake, err := pipeline(ctx, phaseSpec{
 		name: "fake", srv: srv, tmp: tmp, outDir: outDir, log: log, concurrency: f.concurrency,
-		count: f.fakeN, inFlight: f.inFlight, repoURL: "https://github.com/acme/demo",
+		count: f.fakeN, inFlight: f.inFlight, idleCount: f.idleN, repoURL: "https://github.com/acme/demo",
 		agent: fakes.InstantAgent{}, sandboxes: sandboxes,
 	})
 	srv.Shutdown()
 	if err != nil {
 		return fmt.Errorf("(b): %w", err)
 	}
-	fake.Ratios(rep.Raw)
+	fake.Idle.Ratios(rep.Raw)
+	fake.Loaded.Ratios(rep.Raw)
 	rep.Phases = append(rep.Phases, fake)
 
 	if f.gitN > 0 {
@@ -158,7 +181,7 @@ func run(ctx context.Context, f flags) error {
 		}
 		git, err := pipeline(ctx, phaseSpec{
 			name: "git", srv: srv, tmp: tmp, outDir: outDir, log: log, concurrency: f.concurrency,
-			count: f.gitN, inFlight: f.gitInFlight, repoURL: origin.URL,
+			count: f.gitN, inFlight: f.gitInFlight, idleCount: max(1, f.idleN/10), repoURL: origin.URL,
 			agent: fakes.GitAgent{Env: origin.Env},
 			sandboxes: &sandbox.Manager{
 				Root: filepath.Join(tmp, "sandboxes"), AllowLocal: true, Env: origin.Env, Logger: log,
@@ -168,7 +191,8 @@ func run(ctx context.Context, f flags) error {
 		if err != nil {
 			return fmt.Errorf("(c): %w", err)
 		}
-		git.Ratios(rep.Raw)
+		git.Idle.Ratios(rep.Raw)
+		git.Loaded.Ratios(rep.Raw)
 		rep.Phases = append(rep.Phases, git)
 	}
 
@@ -178,7 +202,7 @@ func run(ctx context.Context, f flags) error {
 	if err := rep.WriteJSON(f.out); err != nil {
 		return err
 	}
-	fmt.Printf("\nwritten to %s (CPU profiles beside it: go tool pprof -top %s)\n", f.out, filepath.Join(outDir, "cpu-fake.pprof"))
+	fmt.Printf("\nwritten to %s; CPU and block profiles of the throughput runs beside it (go tool pprof -top %s)\n", f.out, filepath.Join(outDir, "cpu-fake.pprof"))
 	return nil
 }
 
@@ -232,15 +256,17 @@ type phaseSpec struct {
 	tmp, outDir string
 	log         *slog.Logger
 	concurrency int
-	count       int
+	count       int // work orders in the throughput run
 	inFlight    int
+	idleCount   int // work orders run one at a time
 	repoURL     string
 	agent       executor.AgentRunner
 	sandboxes   executor.Sandboxes
 }
 
-// pipeline runs one configuration: starts the system, warms it up, then
-// drives spec.count work orders through it under a CPU profile.
+// pipeline runs one configuration: starts the system, warms it up, drives
+// work orders through it one at a time, then spec.count of them with
+// spec.inFlight at once under CPU and block profiles.
 func pipeline(ctx context.Context, spec phaseSpec) (report.Phase, error) {
 	cfg, err := config.Load(mapEnv(map[string]string{
 		"AWO_EXECUTOR_CONCURRENCY":  strconv.Itoa(spec.concurrency),
@@ -261,8 +287,13 @@ func pipeline(ctx context.Context, spec phaseSpec) (report.Phase, error) {
 		return report.Phase{}, err
 	}
 	defer sys.Stop()
+	observer, err := spec.srv.Connect("bench-observer")
+	if err != nil {
+		return report.Phase{}, err
+	}
+	defer observer.Close()
 
-	load := system.Load{InFlight: spec.inFlight, RepositoryURL: spec.repoURL, Steps: sixSteps, EndTimeout: 2 * time.Minute}
+	load := system.Load{InFlight: spec.inFlight, RepositoryURL: spec.repoURL, Steps: sixSteps, EndTimeout: time.Minute}
 	// Warm-up: consumers created, connections and caches hot, the git
 	// clone cached; not measured.
 	warm := load
@@ -271,61 +302,84 @@ func pipeline(ctx context.Context, spec phaseSpec) (report.Phase, error) {
 		return report.Phase{}, fmt.Errorf("warming up: %w", err)
 	}
 
-	observer, err := spec.srv.Connect("bench-observer")
-	if err != nil {
-		return report.Phase{}, err
-	}
-	defer observer.Close()
-	matcher := handoff.NewMatcher(sixSteps)
-	stopObserving, err := system.Observe(observer, matcher)
-	if err != nil {
-		return report.Phase{}, err
+	p := report.Phase{Name: spec.name, StepsPerOrder: len(sixSteps)}
+	idle := load
+	idle.Count, idle.InFlight = spec.idleCount, 1
+	if p.Idle, err = measure(ctx, sys, observer, idle); err != nil {
+		return report.Phase{}, fmt.Errorf("one at a time: %w", err)
 	}
 
-	profilePath := filepath.Join(spec.outDir, "cpu-"+spec.name+".pprof")
-	stopProfile, err := profile.Start(profilePath)
+	p.CPUProfile = filepath.Join(spec.outDir, "cpu-"+spec.name+".pprof")
+	p.BlockProfile = filepath.Join(spec.outDir, "block-"+spec.name+".pprof")
+	stopProfiles, err := profile.Start(p.CPUProfile, p.BlockProfile)
 	if err != nil {
 		return report.Phase{}, err
 	}
 	load.Count = spec.count
-	out, err := sys.Drive(ctx, load)
-	perr := stopProfile()
-	_ = stopObserving()
+	p.Loaded, err = measure(ctx, sys, observer, load)
+	if perr := stopProfiles(); perr != nil {
+		p.ProfileProblems = append(p.ProfileProblems, perr.Error())
+	}
 	if err != nil {
-		return report.Phase{}, err
+		return report.Phase{}, fmt.Errorf("throughput: %w", err)
 	}
 	if err := sys.Stop(); err != nil {
 		return report.Phase{}, fmt.Errorf("stopping the services: %w", err)
 	}
 
+	for _, t := range []struct {
+		path string
+		cum  bool
+		dst  *[]string
+	}{{p.CPUProfile, false, &p.CPUTop}, {p.CPUProfile, true, &p.CPUTopCum}, {p.BlockProfile, true, &p.BlockTopCum}} {
+		top, err := profile.Top(ctx, t.path, 30, t.cum)
+		if err != nil {
+			p.ProfileProblems = append(p.ProfileProblems, err.Error())
+			continue
+		}
+		*t.dst = top
+	}
+	return p, nil
+}
+
+// measure drives l through sys while observing its hand-offs.
+func measure(ctx context.Context, sys *system.System, observer *nats.Conn, l system.Load) (report.Run, error) {
+	matcher := handoff.NewMatcher(sixSteps)
+	stopObserving, err := system.Observe(observer, matcher)
+	if err != nil {
+		return report.Run{}, err
+	}
+	mark := cpuuse.Now()
+	out, err := sys.Drive(ctx, l)
+	cpu := cpuuse.Since(mark)
+	// The last commands may still be on their way to the observer.
+	_ = observer.Flush()
+	if serr := stopObserving(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return report.Run{}, err
+	}
 	samples := matcher.Samples()
 	fromPublish := make([]time.Duration, len(samples))
 	fromArrival := make([]time.Duration, len(samples))
 	for i, s := range samples {
 		fromPublish[i], fromArrival[i] = s.FromPublish, s.FromArrival
 	}
-	p := report.Phase{
-		Name: spec.name, WorkOrders: spec.count, StepsPerOrder: len(sixSteps), InFlight: spec.inFlight,
+	r := report.Run{
+		WorkOrders: l.Count, InFlight: l.InFlight,
 		ElapsedSeconds: out.Elapsed.Seconds(),
 		WorkOrdersPerS: float64(len(out.EndToEnd)) / out.Elapsed.Seconds(),
 		EndToEnd:       stats.Summarize(out.EndToEnd),
 		HandoffPublish: stats.Summarize(fromPublish),
 		HandoffArrival: stats.Summarize(fromArrival),
-		CPUProfile:     profilePath,
+		CPU:            cpu,
 	}
-	if want := spec.count * (len(sixSteps) - 1); len(samples) < want {
-		// Only the warm-up's stragglers may be missing; say so if more are.
-		p.ProfileProblems = fmt.Sprintf("paired %d hand-offs of %d expected", len(samples), want)
+	if want := l.Count * (len(sixSteps) - 1); len(samples) != want {
+		completions, commands := matcher.Unpaired()
+		r.Unpaired = fmt.Sprintf("paired %d hand-offs of %d (unpaired: %d completions, %d commands)", len(samples), want, completions, commands)
 	}
-	if perr != nil {
-		p.ProfileProblems = strings.TrimSpace(p.ProfileProblems + "; " + perr.Error())
-	} else if top, err := profile.Top(ctx, profilePath, 25, false); err != nil {
-		p.ProfileProblems = err.Error()
-	} else {
-		p.ProfileTop = top
-		p.ProfileTopCum, _ = profile.Top(ctx, profilePath, 25, true)
-	}
-	return p, nil
+	return r, nil
 }
 
 func mapEnv(m map[string]string) func(string) string {

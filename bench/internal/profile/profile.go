@@ -1,19 +1,28 @@
-// Package profile records a CPU profile around a phase of the benchmark and
-// reads back its heaviest functions.
+// Package profile records CPU and block profiles around a phase of the
+// benchmark and reads back their heaviest entries.
 package profile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 )
 
-// Start writes a CPU profile to path until the returned stop is called.
-func Start(path string) (stop func() error, err error) {
-	f, err := os.Create(path)
+// blockRate samples, on average, one blocking event per this many
+// nanoseconds spent blocked: fine enough to see where work orders wait,
+// coarse enough not to slow the run.
+const blockRate = 1_000_000
+
+// Start writes a CPU profile to cpuPath and a block profile (where
+// goroutines waited, and how long) to blockPath, until the returned stop
+// is called.
+func Start(cpuPath, blockPath string) (stop func() error, err error) {
+	f, err := os.Create(cpuPath)
 	if err != nil {
 		return nil, fmt.Errorf("creating CPU profile: %w", err)
 	}
@@ -21,10 +30,25 @@ func Start(path string) (stop func() error, err error) {
 		f.Close()
 		return nil, fmt.Errorf("starting CPU profile: %w", err)
 	}
+	runtime.SetBlockProfileRate(blockRate)
 	return func() error {
 		pprof.StopCPUProfile()
-		return f.Close()
+		cerr := f.Close()
+		runtime.SetBlockProfileRate(0)
+		return errors.Join(cerr, writeProfile("block", blockPath))
 	}, nil
+}
+
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("creating %s profile: %w", name, err)
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s profile: %w", name, err)
+	}
+	return f.Close()
 }
 
 // Top is `go tool pprof -top` of the profile at path: the n functions with
