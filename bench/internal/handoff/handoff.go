@@ -20,7 +20,8 @@ type Sample struct {
 	FromPublish time.Duration
 	// FromArrival runs from the step.completed event's arrival at the
 	// observer to the next command's: the worker's publish round trip left
-	// out.
+	// out. Both are stamped in subscription callbacks on different
+	// goroutines, so under heavy load it can be slightly off, even negative.
 	FromArrival time.Duration
 }
 
