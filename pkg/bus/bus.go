@@ -94,8 +94,9 @@ type History struct {
 func (b *Bus) History(ctx context.Context, wo workorder.ID, after uint64) (History, error) {
 	h := History{LastSeq: after}
 	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{WorkOrderFilter(wo)},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		FilterSubjects:    []string{WorkOrderFilter(wo)},
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		InactiveThreshold: OneShotThreshold,
 	}
 	if after > 0 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
@@ -105,6 +106,7 @@ func (b *Bus) History(ctx context.Context, wo workorder.ID, after uint64) (Histo
 	if err != nil {
 		return h, fmt.Errorf("reading history of %s: %w", wo, err)
 	}
+	defer DropConsumer(b.JS, StreamEvents, cons)
 	pending := cons.CachedInfo().NumPending
 	for pending > 0 {
 		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(5*time.Second))
@@ -135,4 +137,23 @@ func (b *Bus) History(ctx context.Context, wo workorder.ID, after uint64) (Histo
 		}
 	}
 	return h, nil
+}
+
+// OneShotThreshold is the inactivity threshold of the ordered consumers
+// made for a single read. The server keeps an idle ordered consumer for 5
+// minutes by default and allows 1000 consumers per stream, so a busy
+// orchestrator reading histories would run out within minutes.
+const OneShotThreshold = 15 * time.Second
+
+// DropConsumer deletes a consumer made for one read or one viewer once it
+// is done with, so the server does not keep it until its threshold. It is
+// best effort: the threshold is the backstop.
+func DropConsumer(js jetstream.JetStream, stream string, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil || info.Name == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = js.DeleteConsumer(ctx, stream, info.Name)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -36,10 +37,13 @@ func consumerConfig(wo workorder.ID, after uint64) jetstream.OrderedConsumerConf
 // each with its Seq. Entries that do not decode are skipped: one bad line
 // must not hide the rest of a log.
 func Read(ctx context.Context, js jetstream.JetStream, wo workorder.ID) ([]Entry, error) {
-	cons, err := js.OrderedConsumer(ctx, Stream, consumerConfig(wo, 0))
+	cfg := consumerConfig(wo, 0)
+	cfg.InactiveThreshold = bus.OneShotThreshold
+	cons, err := js.OrderedConsumer(ctx, Stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("reading the log of %s: %w", wo, err)
 	}
+	defer bus.DropConsumer(js, Stream, cons)
 	var out []Entry
 	pending := cons.CachedInfo().NumPending
 	for pending > 0 {
@@ -98,6 +102,7 @@ func Tail(ctx context.Context, js jetstream.JetStream, wo workorder.ID, after ui
 	go func() {
 		<-ctx.Done()
 		it.Stop() // unblocks Next
+		bus.DropConsumer(js, Stream, cons)
 		close(stopped)
 	}()
 	go func() {

@@ -40,7 +40,7 @@ func (h *handler) handle(ctx context.Context, d *bus.Delivery) error {
 		return nil
 	}
 	for race := 1; ; race++ {
-		err := h.decide(ctx, e, log)
+		err := h.decide(ctx, e, race == 1, log)
 		if !errors.Is(err, bus.ErrConflict) {
 			return err
 		}
@@ -55,9 +55,9 @@ func (h *handler) handle(ctx context.Context, d *bus.Delivery) error {
 }
 
 // decide folds e into the work order's state and carries out what the new
-// state owes.
-func (h *handler) decide(ctx context.Context, e events.Event, log *slog.Logger) error {
-	st, err := h.state(ctx, e)
+// state owes. firstTry allows the new-work-order shortcut of state.
+func (h *handler) decide(ctx context.Context, e events.Event, firstTry bool, log *slog.Logger) error {
+	st, err := h.state(ctx, e, firstTry)
 	if err != nil {
 		return err
 	}
@@ -97,10 +97,20 @@ func (h *handler) decide(ctx context.Context, e events.Event, log *slog.Logger) 
 // before e. A cached state is used when e directly follows it; after a gap
 // (events delivered elsewhere, e.g. to another replica) or a miss, the state
 // is rebuilt from the stream, which then includes e and maybe later events.
-func (h *handler) state(ctx context.Context, e events.Event) (machine.State, error) {
+//
+// A work order's request is its first event (the gateway appends it with a
+// guard of 0), so on a first try a request with nothing cached starts from
+// the empty state without reading the stream: every new work order would
+// otherwise cost a history read. Should the request be a redelivery of one
+// already decided on, the guarded append conflicts and the retry reads the
+// history.
+func (h *handler) state(ctx context.Context, e events.Event, firstTry bool) (machine.State, error) {
 	st, ok := h.cache.Get(e.WorkOrderID)
 	if ok && e.Seq <= st.LastSeq {
 		return st, nil
+	}
+	if !ok && firstTry && e.Type == events.TypeRequested {
+		return machine.State{}, nil
 	}
 	if ok {
 		next, err := h.follows(ctx, st, e)

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -256,4 +257,43 @@ func countType(hist []events.Event, typ string) int {
 		}
 	}
 	return n
+}
+
+// A new work order's request is decided without reading the stream; a
+// redelivered request whose decision is already stored must still not be
+// decided twice: the guard conflicts and the retry reads the history.
+func TestHandler_RedeliveredRequest_AfterEviction_DecidesNothingTwice(t *testing.T) {
+	r := newRig(t)
+	r.toCreateBranchDispatched()
+	first := eventAt(t, r, 1)
+	if first.Type != events.TypeRequested {
+		t.Fatalf("first event is %s", first.Type)
+	}
+	before := len(r.history(r.wo))
+	r.h.cache.Remove(r.wo)
+	r.deliver(first)
+	if after := r.history(r.wo); len(after) != before || countType(after, events.TypeStarted) != 1 {
+		t.Fatalf("redelivered request changed the history: %d → %d events, %v", before, len(after), r.types())
+	}
+}
+
+// Histories are read through short-lived consumers that are deleted after
+// the read: a busy orchestrator must not pile up consumers until the
+// server's per-stream limit (1000) refuses new ones.
+func TestHandler_ManyWorkOrders_LeaveNoConsumersBehind(t *testing.T) {
+	r := newRig(t)
+	for i := range 30 {
+		r.wo = workorder.ID(fmt.Sprintf("wo-%08x", i+1))
+		r.delivered = 0
+		r.toCreateBranchDispatched()
+		r.h.cache.Remove(r.wo) // force history reads as well
+		r.deliver(eventAt(t, r, r.history(r.wo)[0].Seq))
+	}
+	info, err := r.h.stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Fatalf("%d consumers left on %s after the reads", info.State.Consumers, bus.StreamEvents)
+	}
 }

@@ -322,6 +322,7 @@ func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, 
 	}
 	out := make(chan string, 1)
 	go func() {
+		defer bus.DropConsumer(s.LogStream, bus.StreamEvents, cons)
 		msg, err := cons.Next(jetstream.FetchContext(ctx))
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
