@@ -11,26 +11,15 @@ import (
 	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
-	"github.com/agentworkorders/awo/pkg/discovery"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	githubsvc "github.com/agentworkorders/awo/services/github"
 )
 
 func main() {
-	app.Main("github", func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-		nc, js, err := app.ConnectNATS(ctx, cfg, "github", log)
-		if err != nil {
-			return err
-		}
-		defer nc.Drain()
-		svc, err := discovery.Register(nc, discovery.Config{Name: githubsvc.MicroName, Version: app.Version, Description: githubsvc.MicroDescription})
-		if err != nil {
-			return err
-		}
-		defer svc.Stop()
-		m := metrics.New()
-		return m.ServeBeside(ctx, cfg.MetricsListen, log, func(ctx context.Context) error {
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: bus.New(js, "awo/github"), JS: js, Logger: log, Metrics: m})
-		})
+	app.MainWorker(app.Worker{
+		Name: "github", MicroName: githubsvc.MicroName, Description: githubsvc.MicroDescription,
+		Run: func(ctx context.Context, cfg config.Config, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
+			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: b, JS: b.JS, Logger: log, Metrics: m})
+		},
 	})
 }
