@@ -91,6 +91,12 @@ func Register(nc *nats.Conn, c Config) (micro.Service, error) {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("adding the health endpoint of %s: %w", c.Name, err)
 	}
+	// One round trip so the server has the service's subscriptions when
+	// Register returns: a ping right after it then finds the service.
+	if err := nc.Flush(); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("registering %s as a NATS micro service: %w", c.Name, err)
+	}
 	return svc, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/agentworkorders/awo/pkg/discovery"
@@ -17,12 +18,14 @@ import (
 // once stopped.
 func TestRegister_VisibleThroughSRVAPI(t *testing.T) {
 	env := natstest.Start(t)
+	conns := map[string]*nats.Conn{}
 	register := func(name, version string) micro.Service {
 		nc, err := env.Server.Connect(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(nc.Close)
+		conns[name] = nc
 		svc, err := discovery.Register(nc, discovery.Config{Name: name, Version: version, Description: "test " + name,
 			Health: func(context.Context) map[string]any { return map[string]any{"workers": 2, "status": "ignored"} }})
 		if err != nil {
@@ -76,6 +79,11 @@ func TestRegister_VisibleThroughSRVAPI(t *testing.T) {
 	}
 
 	if err := exec.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Stop unsubscribes on the service's own connection; a round trip on
+	// it makes sure the server has seen that before the next ping.
+	if err := conns["awo-executor"].Flush(); err != nil {
 		t.Fatal(err)
 	}
 	got, err = discovery.List(ctx, env.NC, "awo-", 300*time.Millisecond)
