@@ -270,7 +270,7 @@ func TestWorkOrder_KilledMidStep_ResumesAfterRestart(t *testing.T) {
 	s.kill9()
 	// The agent dies with its executor instead of editing the worktree
 	// behind the back of the step's next run.
-	waitNoProcessWithEnv(t, "ANTHROPIC_BASE_URL="+w.Model.URL, 4*time.Second)
+	waitNoProcessWithEnv(t, "ANTHROPIC_BASE_URL="+w.Model.URL, 6*time.Second)
 
 	s.start()
 	wo := s.get(id) // still there: the read model is rebuilt from the stream
