@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 
@@ -35,22 +34,7 @@ import (
 )
 
 func main() {
-	run, err := command(os.Args[1:])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "awo: %v\nusage: awo [rebuild-read-model]\n", err)
-		os.Exit(2)
-	}
-	app.Main("awo", run)
-}
-
-func command(args []string) (app.RunFunc, error) {
-	switch {
-	case len(args) == 0:
-		return run, nil
-	case len(args) == 1 && args[0] == "rebuild-read-model":
-		return rebuildReadModel, nil
-	}
-	return nil, fmt.Errorf("unknown arguments %q", args)
+	app.MainCommands("awo", map[string]app.RunFunc{"": run, "rebuild-read-model": rebuildReadModel})
 }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
@@ -153,29 +137,24 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // stream into it. With the embedded broker, stop the running awo first:
 // both would open the same AWO_DATA_DIR.
 func rebuildReadModel(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if cfg.StorageType == config.StorageMemory {
-		return fmt.Errorf("STATE_STORAGE_TYPE=memory: nothing to rebuild; the memory read model is rebuilt from the stream at every start")
-	}
-	store, closeStore, err := gateway.OpenStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	connect, shutdownNATS, err := broker(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer shutdownNATS()
-	nc, err := connect("awo-rebuild")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := app.Setup(ctx, nc, cfg)
-	if err != nil {
-		return err
-	}
-	return gateway.Rebuild(ctx, js, store, log)
+	return gateway.RebuildReadModel(ctx, cfg, log, func(ctx context.Context) (jetstream.JetStream, func(), error) {
+		connect, shutdownNATS, err := broker(ctx, cfg, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		nc, err := connect("awo-rebuild")
+		if err != nil {
+			shutdownNATS()
+			return nil, nil, err
+		}
+		js, err := app.Setup(ctx, nc, cfg)
+		if err != nil {
+			nc.Close()
+			shutdownNATS()
+			return nil, nil, err
+		}
+		return js, func() { nc.Close(); shutdownNATS() }, nil
+	})
 }
 
 type deps struct {

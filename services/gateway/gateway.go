@@ -229,6 +229,27 @@ func databaseProbe(db Database) health.Probe {
 	}}
 }
 
+// RebuildReadModel is the rebuild-read-model subcommand of the gateway and
+// the all-in-one: it refuses the memory store (rebuilt at every start
+// anyway), opens the configured store, connects with connect and rebuilds.
+func RebuildReadModel(ctx context.Context, cfg config.Config, log *slog.Logger,
+	connect func(context.Context) (jetstream.JetStream, func(), error)) error {
+	if cfg.StorageType == config.StorageMemory {
+		return fmt.Errorf("STATE_STORAGE_TYPE=memory: nothing to rebuild; the memory read model lives in the gateway process and is rebuilt from the stream at every start")
+	}
+	store, closeStore, err := OpenStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	js, disconnect, err := connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer disconnect()
+	return Rebuild(ctx, js, store, log)
+}
+
 // Rebuild empties store and replays the event stream into it, logging
 // progress. The store must support Truncate, as the memory and Postgres
 // stores do. Run it with no other gateway projecting into the same store.

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
@@ -507,4 +509,18 @@ func mustListen(t *testing.T) net.Listener {
 		t.Fatal(err)
 	}
 	return ln
+}
+
+// With the memory store there is nothing to rebuild; saying so, before
+// connecting anywhere, beats replaying into a store thrown away at exit.
+func TestRebuildReadModel_MemoryStoreRefused(t *testing.T) {
+	cfg := testConfig(t)
+	connected := false
+	err := gateway.RebuildReadModel(context.Background(), cfg, quiet, func(context.Context) (jetstream.JetStream, func(), error) {
+		connected = true
+		return nil, func() {}, nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "STATE_STORAGE_TYPE=memory") || connected {
+		t.Errorf("rebuild with memory = %v (connected %v), want an error naming STATE_STORAGE_TYPE=memory before connecting", err, connected)
+	}
 }

@@ -160,22 +160,7 @@ func parseLogQuery(r *http.Request, paged bool) (logQuery, error) {
 		out.filter.Since = t
 	}
 	if paged {
-		for _, p := range []struct {
-			name    string
-			dst     *int
-			min, mx int
-		}{{"limit", &out.limit, 1, maxLogLimit}, {"offset", &out.offset, 0, 1 << 30}} {
-			v := q.Get(p.name)
-			if v == "" {
-				continue
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n < p.min || n > p.mx {
-				problems = append(problems, fmt.Sprintf("%s: must be a whole number from %d to %d, got %q", p.name, p.min, p.mx, v))
-				continue
-			}
-			*p.dst = n
-		}
+		problems = append(problems, parsePaging(q, maxLogLimit, &out.limit, &out.offset)...)
 	} else {
 		v := r.Header.Get("Last-Event-ID")
 		if v == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -165,11 +166,22 @@ func parseFilter(r *http.Request) (readmodel.Filter, error) {
 		f.Status = st
 	}
 	f.RepositoryURL = strings.TrimSpace(q.Get("repository_url"))
+	problems = append(problems, parsePaging(q, MaxListLimit, &f.Limit, &f.Offset)...)
+	if len(problems) > 0 {
+		return readmodel.Filter{}, unprocessable(strings.Join(problems, "; "))
+	}
+	return f, nil
+}
+
+// parsePaging reads ?limit= (1..maxLimit) and ?offset= into the given
+// fields, leaving them as they are when absent, and returns what is wrong.
+func parsePaging(q url.Values, maxLimit int, limit, offset *int) []string {
+	var problems []string
 	for _, p := range []struct {
 		name    string
 		dst     *int
 		min, mx int
-	}{{"limit", &f.Limit, 1, MaxListLimit}, {"offset", &f.Offset, 0, 1 << 30}} {
+	}{{"limit", limit, 1, maxLimit}, {"offset", offset, 0, 1 << 30}} {
 		v := q.Get(p.name)
 		if v == "" {
 			continue
@@ -181,10 +193,7 @@ func parseFilter(r *http.Request) (readmodel.Filter, error) {
 		}
 		*p.dst = n
 	}
-	if len(problems) > 0 {
-		return readmodel.Filter{}, unprocessable(strings.Join(problems, "; "))
-	}
-	return f, nil
+	return problems
 }
 
 func (s *server) get(w http.ResponseWriter, r *http.Request) error {

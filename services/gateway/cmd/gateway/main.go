@@ -10,9 +10,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/bus"
@@ -23,22 +23,7 @@ import (
 )
 
 func main() {
-	run, err := command(os.Args[1:])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gateway: %v\nusage: gateway [rebuild-read-model]\n", err)
-		os.Exit(2)
-	}
-	app.Main("gateway", run)
-}
-
-func command(args []string) (app.RunFunc, error) {
-	switch {
-	case len(args) == 0:
-		return serve, nil
-	case len(args) == 1 && args[0] == "rebuild-read-model":
-		return rebuild, nil
-	}
-	return nil, fmt.Errorf("unknown arguments %q", args)
+	app.MainCommands("gateway", map[string]app.RunFunc{"": serve, "rebuild-read-model": rebuild})
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
@@ -64,18 +49,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 }
 
 func rebuild(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if cfg.StorageType == config.StorageMemory {
-		return fmt.Errorf("STATE_STORAGE_TYPE=memory: nothing to rebuild; the memory read model lives in the gateway process and is rebuilt from the stream at every start")
-	}
-	store, closeStore, err := gateway.OpenStore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-	nc, js, err := app.ConnectNATS(ctx, cfg, "gateway-rebuild", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	return gateway.Rebuild(ctx, js, store, log)
+	return gateway.RebuildReadModel(ctx, cfg, log, func(ctx context.Context) (jetstream.JetStream, func(), error) {
+		nc, js, err := app.ConnectNATS(ctx, cfg, "gateway-rebuild", log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return js, nc.Close, nil
+	})
 }

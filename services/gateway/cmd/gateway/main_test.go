@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,33 +16,6 @@ import (
 	"github.com/agentworkorders/awo/pkg/testkit/pgtest"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
-
-func TestCommand(t *testing.T) {
-	for _, args := range [][]string{nil, {"rebuild-read-model"}} {
-		if run, err := command(args); err != nil || run == nil {
-			t.Errorf("command(%q) = %v, want a run function", args, err)
-		}
-	}
-	for _, args := range [][]string{{"serve"}, {"rebuild-read-model", "now"}, {"--help"}} {
-		if _, err := command(args); err == nil || !strings.Contains(err.Error(), "unknown arguments") {
-			t.Errorf("command(%q) = %v, want unknown arguments", args, err)
-		}
-	}
-}
-
-// With the memory store there is nothing to rebuild; saying so beats
-// replaying into a store that is thrown away at exit.
-func TestRebuild_MemoryStoreRefused(t *testing.T) {
-	cfg, err := config.Load(func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, _ := command([]string{"rebuild-read-model"})
-	err = run(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), "STATE_STORAGE_TYPE=memory") {
-		t.Errorf("rebuild with memory = %v, want an error naming STATE_STORAGE_TYPE=memory", err)
-	}
-}
 
 // The subcommand against a real NATS (over TCP, as NATS_URL) and a real
 // Postgres: rows that the stream does not justify are gone, and every work
@@ -92,8 +64,7 @@ func TestRebuild_Postgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run, _ := command([]string{"rebuild-read-model"})
-	if err := run(ctx, cfg, log); err != nil {
+	if err := rebuild(ctx, cfg, log); err != nil {
 		t.Fatalf("rebuild-read-model: %v", err)
 	}
 	list, err := store.List(ctx, readmodel.Filter{})
