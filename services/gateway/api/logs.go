@@ -210,6 +210,13 @@ func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
 	if s.LogStream == nil {
 		return errNoLogStream
 	}
+	if r.Method == http.MethodHead {
+		// A probe (curl -I, a proxy's check) gets the stream's headers, not a
+		// stream held open until the work order ends.
+		setStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	id := wo.AgentWorkOrderID
@@ -226,10 +233,7 @@ func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
 	// as long as its work order.
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	setStreamHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
 		return nil // the client is gone; nothing can be answered
@@ -319,4 +323,10 @@ func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, 
 		out <- subject[strings.LastIndex(subject, ".")+1:]
 	}()
 	return out, nil
+}
+
+func setStreamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
 }

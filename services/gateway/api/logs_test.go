@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -408,5 +410,44 @@ func TestLogsStream_TwoViewersEachGetEveryEntry(t *testing.T) {
 	h.publish(id, events.TypeCompleted, &events.Completed{})
 	if f := b.next(); f.event != "end" || !strings.Contains(f.data, `"status":"completed"`) {
 		t.Errorf("viewer b end: %+v", f)
+	}
+}
+
+// HEAD answers with the stream's headers and returns, even while the work
+// order runs: the connection is free for the next request at once instead of
+// being held by a stream nobody reads until the work order ends.
+func TestLogsStream_Head_AnswersHeadersWithoutHoldingTheConnection(t *testing.T) {
+	h := newHarness(t)
+	id := h.create(nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	roundTrip := func(method, path string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, h.srv.URL+path, nil)
+		if err := req.Write(conn); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("%s %s on a kept-alive connection: %v", method, path, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	resp := roundTrip(http.MethodHead, "/api/agent-work-orders/"+string(id)+"/logs/stream")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp := roundTrip(http.MethodGet, "/api/agent-work-orders/"+string(id)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the next request on the connection: %d", resp.StatusCode)
+	}
+	if resp := roundTrip(http.MethodHead, "/api/agent-work-orders/wo-00000000/logs/stream"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("HEAD on an unknown work order: %d", resp.StatusCode)
 	}
 }
