@@ -19,16 +19,22 @@ import (
 // handler decides for one delivered event at a time per work order.
 //
 // The cache holds each work order's state as folded up to some stream
-// sequence (State.LastSeq). It never holds the orchestrator's own decisions
-// before they come back through the consumer: every event, ours included, is
-// folded by Transition exactly when it is delivered, so the cache is always a
-// prefix of the stream.
+// sequence (State.LastSeq): always a prefix of the stream. The handler's own
+// decisions are folded in as soon as their guarded append succeeds: the
+// guard proves each one directly follows the cached state, so there is no
+// need to wait for it to come back through the consumer before acting on it.
+// That is what makes a step's hand-off one append and one command.
 type handler struct {
 	bus    *bus.Bus
 	stream jetstream.Stream // WORKORDERS_EVENTS: gap checks and history reads
 	cache  *lru.Cache[workorder.ID, machine.State]
-	log    *slog.Logger
-	now    func() time.Time
+	// sent holds the ids of commands this process sent straight after
+	// appending their dispatch, so the dispatch event coming back does not
+	// send them a second time (JetStream would drop the copy, but only
+	// after a round trip).
+	sent *lru.Cache[string, struct{}]
+	log  *slog.Logger
+	now  func() time.Time
 }
 
 func (h *handler) handle(ctx context.Context, d *bus.Delivery) error {
@@ -81,16 +87,32 @@ func (h *handler) decide(ctx context.Context, e events.Event, firstTry bool, log
 		// the dispatch event itself re-sends its command (the outbox), which
 		// keeps re-sends to the one case that needs them.
 		dec = machine.Pending(st, env)
-		dec.Commands = commandsFor(e, dec.Commands)
+		dec.Commands = h.notYetSent(commandsFor(e, dec.Commands))
 		log.Debug("event already folded; acting on what the state owes", "state", st.String(), "state_seq", st.LastSeq)
 	}
 
-	if err := h.act(ctx, st, dec, log); err != nil {
+	st, err = h.act(ctx, st, dec, env, log)
+	if err != nil {
 		h.cache.Remove(e.WorkOrderID)
 		return err
 	}
 	h.cache.Put(e.WorkOrderID, st)
 	return nil
+}
+
+// notYetSent drops the commands this process already sent when it appended
+// their dispatch; the dispatch coming back is the one time they would be
+// sent again, so each id is forgotten once it has been skipped.
+func (h *handler) notYetSent(cmds []events.RunStep) []events.RunStep {
+	out := cmds[:0:0]
+	for _, c := range cmds {
+		if _, ok := h.sent.Get(c.ID()); ok {
+			h.sent.Remove(c.ID())
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // state returns the work order's state folded at least up to the event
@@ -147,26 +169,40 @@ func (h *handler) follows(ctx context.Context, st machine.State, e events.Event)
 	return msg.Sequence == e.Seq, nil
 }
 
-// act appends the decided events, each guarded by the sequence of the one
-// before, then sends the commands. Events first: a command must never exist
-// without the stored decision that explains it.
-func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decision, log *slog.Logger) error {
-	guard := st.LastSeq
-	for _, e := range dec.Events {
-		seq, err := h.bus.PublishEvent(ctx, e, &guard)
-		if err != nil {
-			return fmt.Errorf("appending %s: %w", e.ID, err)
+// act carries out dec: it appends the decided events, each guarded by the
+// sequence of the one before, and goes on with what the resulting state owes
+// (a start is followed at once by the first dispatch, a dispatch by its
+// command), then sends the commands. Events first: a command never exists
+// without the stored decision that explains it. It returns st with the
+// appended events folded in.
+func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decision, env machine.Env, log *slog.Logger) (machine.State, error) {
+	for round := 0; len(dec.Events) > 0; round++ {
+		if round == maxChain {
+			// Whatever is still owed is decided when the last append comes back.
+			return st, nil
 		}
-		log.Info("decided", "decision", events.ShortName(e.Type), "decision_id", e.ID, "decision_seq", seq)
-		guard = seq
+		for _, e := range dec.Events {
+			seq, err := h.bus.PublishEvent(ctx, e, &st.LastSeq)
+			if err != nil {
+				return st, fmt.Errorf("appending %s: %w", e.ID, err)
+			}
+			log.Info("decided", "decision", events.ShortName(e.Type), "decision_id", e.ID, "decision_seq", seq)
+			e.Seq = seq
+			st = machine.Replay(st, e)
+		}
+		dec = machine.Pending(st, env)
+		for _, c := range dec.Commands {
+			h.sent.Put(c.ID(), struct{}{})
+		}
 	}
 	for _, cmd := range dec.Commands {
 		if err := h.bus.PublishCommand(ctx, cmd); err != nil {
-			return fmt.Errorf("sending command %s: %w", cmd.ID(), err)
+			h.sent.Remove(cmd.ID())
+			return st, fmt.Errorf("sending command %s: %w", cmd.ID(), err)
 		}
 		log.Info("sent command", "command_id", cmd.ID(), "step", string(cmd.Step), "attempt", cmd.Attempt)
 	}
-	return nil
+	return st, nil
 }
 
 // giveUp runs when the consumer wrapper dead-letters an event after its last
@@ -182,8 +218,8 @@ func (h *handler) giveUp(ctx context.Context, d *bus.Delivery, cause error) {
 		return
 	}
 	reason := fmt.Sprintf("orchestrator could not process %s: %v", events.ShortName(d.Event.Type), cause)
-	dec := machine.Abort(st, reason, machine.Env{Source: h.bus.Source, Now: h.now()})
-	if err := h.act(ctx, st, dec, log); err != nil {
+	env := machine.Env{Source: h.bus.Source, Now: h.now()}
+	if _, err := h.act(ctx, st, machine.Abort(st, reason, env), env, log); err != nil {
 		log.Error("cannot fail the work order after giving up on its event", "err", err)
 	}
 }

@@ -297,3 +297,39 @@ func TestHandler_ManyWorkOrders_LeaveNoConsumersBehind(t *testing.T) {
 		t.Fatalf("%d consumers left on %s after the reads", info.State.Consumers, bus.StreamEvents)
 	}
 }
+
+// The handler acts on its own decisions as soon as their guarded append
+// succeeds: a request is answered with the start, the first dispatch and its
+// command in one delivery, and a step's completion with the next dispatch and
+// its command. The decisions coming back send nothing again.
+func TestHandler_OwnDecisions_ActedOnAtOnce_CommandsSentOnce(t *testing.T) {
+	r := newRig(t)
+	r.request(r.wo, "", workorder.StepCreateBranch, workorder.StepPlanning)
+	r.deliverNext() // requested
+	if got := r.types(); len(got) != 3 || got[1] != "workorder.started" || got[2] != "step.dispatched" {
+		t.Fatalf("after the request alone: %v, want requested, started, dispatched", got)
+	}
+	sent := r.logs.records(t, "sent command")
+	if len(sent) != 1 || sent[0]["command_id"] != "wo-0000abcd.create-branch.1" {
+		t.Fatalf("sent %v; want the create-branch command with the request", sent)
+	}
+
+	r.deliverNext() // started, coming back
+	r.deliverNext() // dispatched, coming back
+	if n := len(r.logs.records(t, "sent command")); n != 1 {
+		t.Fatalf("%d sends after the decisions came back, want still 1", n)
+	}
+
+	r.deliver(eventAt(t, r, r.publish(r.createBranchCompleted())))
+	sent = r.logs.records(t, "sent command")
+	if len(sent) != 2 || sent[1]["command_id"] != "wo-0000abcd.planning.1" || sent[1]["event"] != "step.completed" {
+		t.Fatalf("sent %v; want planning's command right on create-branch's completion", sent)
+	}
+	r.deliverNext() // planning's dispatch, coming back
+	if n := len(r.logs.records(t, "sent command")); n != 2 {
+		t.Fatalf("planning's command sent again when its dispatch came back (%d sends)", n)
+	}
+	if n := len(r.logs.records(t, "decided")); n != 3 {
+		t.Errorf("%d decisions, want started and two dispatches", n)
+	}
+}

@@ -41,6 +41,10 @@ const (
 	// maxRaces is how often one delivery may lose the guarded append to
 	// another writer before it is handed back to JetStream for a later retry.
 	maxRaces = 5
+	// maxChain bounds how many rounds of decisions one delivery appends
+	// before leaving the rest to the next delivery (a start and its first
+	// dispatch take two).
+	maxChain = 4
 )
 
 // Deps is everything Run needs, built by main.
@@ -106,5 +110,6 @@ func startErr(ctx context.Context, err error) error {
 }
 
 func newHandler(b *bus.Bus, stream jetstream.Stream, log *slog.Logger) *handler {
-	return &handler{bus: b, stream: stream, cache: lru.New[workorder.ID, machine.State](cacheSize), log: log, now: time.Now}
+	return &handler{bus: b, stream: stream, cache: lru.New[workorder.ID, machine.State](cacheSize),
+		sent: lru.New[string, struct{}](cacheSize), log: log, now: time.Now}
 }
