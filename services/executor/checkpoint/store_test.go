@@ -149,6 +149,9 @@ func BenchmarkCheckpoint(b *testing.B) {
 			}
 			last = cp
 		}
+		if fi, err := os.Stat(bundle); err == nil {
+			b.ReportMetric(float64(fi.Size()), "bundle-bytes")
+		}
 	})
 	other := newManager(b, o)
 	if _, err := other.Prepare(b.Context(), sandbox.Spec{WorkOrderID: "wo-0000ffff", RepositoryURL: gitfixture.DefaultURL}); err != nil {
