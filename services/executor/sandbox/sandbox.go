@@ -7,10 +7,12 @@
 //	repos/<cache key>/trees/<identifier> git_worktree: a worktree per work order
 //	repos/<cache key>/lock               serialises clone, fetch and worktree changes
 //	branches/<identifier>                git_branch: a full clone per work order
+//	<sandbox>.checkpoint                 the checkpoint the sandbox is known to be at
 //
 // Every step of a work order calls Prepare; only the first one creates the
-// sandbox, later ones (and re-runs after a crash) get it back untouched, with
-// whatever the agent left in it.
+// sandbox, later ones get it back untouched, with whatever the agent left in
+// it. Checkpoint and Restore (checkpoint.go) carry a sandbox to another
+// executor, or back to its last good state after an interrupted step.
 package sandbox
 
 import (
