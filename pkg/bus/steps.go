@@ -99,7 +99,7 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 			return err
 		}
 		slog.Info("step started", "worker", worker)
-		res, err := h(stepCtx, *cmd, slog)
+		res, err := h(WithDelivered(stepCtx, d.NumDelivered()), *cmd, slog)
 		if err != nil {
 			slog.Warn("step interrupted; the command is handed back", "err", err)
 			return err
@@ -129,6 +129,23 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 			}
 		},
 	})
+}
+
+type deliveredKey struct{}
+
+// WithDelivered tells the StepHandler called with the returned context
+// that its command is being delivered for the n-th time.
+func WithDelivered(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, deliveredKey{}, n)
+}
+
+// Delivered is how many times JetStream has delivered the command a
+// StepHandler was called for, this delivery included: above 1, an earlier
+// run of the same command may have been cut short half-way. 0 outside a
+// StepHandler.
+func Delivered(ctx context.Context) int {
+	n, _ := ctx.Value(deliveredKey{}).(int)
+	return n
 }
 
 // WorkerID names this process: the configured id, else host/pid.

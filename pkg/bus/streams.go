@@ -16,7 +16,15 @@ type StreamSettings struct {
 	LogsMaxBytes int64         // default 1 GiB
 	DLQMaxAge    time.Duration // default 30 days
 	Replicas     int           // default 1
+	// CheckpointsMaxAge is how long a sandbox checkpoint outlives the
+	// step that saved it; default 7 days.
+	CheckpointsMaxAge time.Duration
 }
+
+// BucketCheckpoints is the object store holding the latest sandbox
+// checkpoint of each work order (object name = work-order id), so that any
+// executor can take over a work order's next step.
+const BucketCheckpoints = "AWO_CHECKPOINTS"
 
 func (s StreamSettings) withDefaults() StreamSettings {
 	if s.EventsMaxAge == 0 {
@@ -33,6 +41,9 @@ func (s StreamSettings) withDefaults() StreamSettings {
 	}
 	if s.Replicas == 0 {
 		s.Replicas = 1
+	}
+	if s.CheckpointsMaxAge == 0 {
+		s.CheckpointsMaxAge = 7 * 24 * time.Hour
 	}
 	return s
 }
@@ -85,7 +96,7 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 	}
 }
 
-// EnsureStreams creates the streams or updates them to the current
+// EnsureStreams creates the streams and the checkpoint bucket or updates them to the current
 // definition. Every service calls it at start so any of them can come up
 // first.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings) error {
@@ -93,6 +104,16 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("ensuring stream %s: %w", cfg.Name, err)
 		}
+	}
+	s = s.withDefaults()
+	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      BucketCheckpoints,
+		Description: "Latest sandbox checkpoint of each work order: a git bundle",
+		TTL:         s.CheckpointsMaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+	}); err != nil {
+		return fmt.Errorf("ensuring object store %s: %w", BucketCheckpoints, err)
 	}
 	return nil
 }

@@ -50,6 +50,10 @@ type Config struct {
 	DataDir          string        // AWO_DATA_DIR
 	EventsMaxAge     time.Duration // AWO_EVENTS_MAX_AGE
 	WorkerIdentifier string        // AWO_WORKER_ID; default host name + pid
+	// Checkpoints (AWO_CHECKPOINTS, default on) makes the executor save the
+	// sandbox to the AWO_CHECKPOINTS object store after each successful
+	// step and restore it before a step that lands elsewhere or re-runs.
+	Checkpoints bool
 	// MetricsListen (AWO_METRICS_LISTEN) is host:port where the standalone
 	// orchestrator, executor and github binaries serve /metrics; empty (the
 	// default) serves none. The gateway and the all-in-one always serve
@@ -99,6 +103,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DataDir:          p.str("AWO_DATA_DIR", ".data"),
 		EventsMaxAge:     p.duration("AWO_EVENTS_MAX_AGE", 30*24*time.Hour, time.Minute),
 		WorkerIdentifier: p.str("AWO_WORKER_ID", ""),
+		Checkpoints:      p.boolean("AWO_CHECKPOINTS", true),
 		MetricsListen:    p.hostPort("AWO_METRICS_LISTEN"),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
@@ -140,6 +145,7 @@ func (c Config) Attrs() []any {
 		"AWO_NATS_LISTEN", orDefault(c.NATSListen, "(in-process only)"),
 		"AWO_DATA_DIR", c.DataDir,
 		"AWO_EVENTS_MAX_AGE", c.EventsMaxAge.String(),
+		"AWO_CHECKPOINTS", c.Checkpoints,
 		"AWO_METRICS_LISTEN", orDefault(c.MetricsListen, "(off; the gateway serves /metrics on its port)"),
 	}
 }

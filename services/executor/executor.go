@@ -7,6 +7,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
+	"github.com/agentworkorders/awo/services/executor/checkpoint"
 	"github.com/agentworkorders/awo/services/executor/prompts"
 	"github.com/agentworkorders/awo/services/executor/sandbox"
 )
@@ -37,6 +39,12 @@ type Sandboxes interface {
 	Progress(ctx context.Context, sb sandbox.Sandbox) (sandbox.Progress, error)
 	CurrentBranch(ctx context.Context, dir string) (string, error)
 	Push(ctx context.Context, sb sandbox.Sandbox, branch string) error
+	// Checkpoint, Restore, Marker and Mark carry a sandbox from one
+	// executor to another (see checkpoint.go).
+	Checkpoint(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, bundle string) (sandbox.Checkpoint, error)
+	Restore(ctx context.Context, s sandbox.Spec, cp sandbox.Checkpoint, bundle string) (sandbox.Sandbox, error)
+	Marker(ctx context.Context, s sandbox.Spec) (string, error)
+	Mark(s sandbox.Spec, id string) error
 }
 
 // LiveLog receives what the agent does as it happens; *logentry.Publisher
@@ -58,6 +66,10 @@ type Deps struct {
 	Sandboxes Sandboxes
 	Prompts   *prompts.Set
 	LiveLog   LiveLog
+	// Checkpoints, when set, stores the sandbox after each successful step
+	// and brings it back wherever the next step runs; Run opens the
+	// AWO_CHECKPOINTS bucket when Config.Checkpoints is on.
+	Checkpoints Checkpoints
 	// Metrics, when set, records step durations, agent cost and tokens,
 	// deliveries and the consumer's backlog.
 	Metrics *metrics.Metrics
@@ -99,6 +111,13 @@ func Run(ctx context.Context, d Deps) error {
 		}()
 		d.LiveLog = p
 	}
+	if d.Checkpoints == nil && d.Config.Checkpoints {
+		store, err := checkpoint.Open(ctx, d.Bus.JS)
+		if err != nil {
+			return err
+		}
+		d.Checkpoints = store
+	}
 	x, err := newExecutor(d)
 	if err != nil {
 		return err
@@ -126,10 +145,12 @@ type executor struct {
 	sandboxes Sandboxes
 	prompts   *prompts.Set
 	liveLog   LiveLog
+	// checkpoints is nil when checkpointing is off.
+	checkpoints Checkpoints
 }
 
 func newExecutor(d Deps) (*executor, error) {
-	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts, liveLog: d.LiveLog}
+	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts, liveLog: d.LiveLog, checkpoints: d.Checkpoints}
 	if x.log == nil {
 		x.log = slog.Default()
 	}
@@ -176,13 +197,17 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 	fail := func(format string, a ...any) (events.StepResult, error) {
 		return events.StepResult{ErrorMessage: fmt.Sprintf(format, a...), DurationSeconds: time.Since(start).Seconds()}, nil
 	}
-	sb, err := x.sandboxes.Prepare(ctx, sandbox.Spec{
+	spec := sandbox.Spec{
 		WorkOrderID: cmd.WorkOrderID, RepositoryURL: cmd.RepositoryURL,
 		Type: cmd.SandboxType, Identifier: cmd.SandboxIdentifier,
-	})
+	}
+	sb, err := x.prepareSandbox(ctx, cmd, spec, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return events.StepResult{}, ctx.Err()
+		}
+		if errors.Is(err, errCheckpointStore) {
+			return events.StepResult{}, err // handed back: see errCheckpointStore
 		}
 		return fail("preparing the %s sandbox: %v", cmd.SandboxType, err)
 	}
@@ -221,6 +246,11 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 	}
 	if res.Success || cmd.Step == workorder.StepCommit || cmd.Step == workorder.StepExecute {
 		x.addProgress(ctx, sb, &res, log)
+	}
+	if res.Success {
+		if err := x.saveCheckpoint(ctx, cmd, spec, sb, log); err != nil {
+			return events.StepResult{}, err
+		}
 	}
 	res.DurationSeconds = time.Since(start).Seconds()
 	return res, nil

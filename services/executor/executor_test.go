@@ -54,6 +54,13 @@ type fakeSandboxes struct {
 	branchEr error
 	pushed   []string
 	pushErr  error
+
+	// checkpoint_test.go
+	marker        string
+	checkpoints   int
+	restored      []string
+	checkpointErr error
+	restoreErr    error
 }
 
 func (f *fakeSandboxes) Prepare(ctx context.Context, s sandbox.Spec) (sandbox.Sandbox, error) {

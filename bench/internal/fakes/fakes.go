@@ -84,6 +84,29 @@ func (f *FlatSandboxes) CurrentBranch(context.Context, string) (string, error) {
 // Push succeeds without a remote.
 func (f *FlatSandboxes) Push(context.Context, sandbox.Sandbox, string) error { return nil }
 
+// flatCheckpoint is the one checkpoint of the shared directory: the
+// checkpoint store's round trips are counted, git's work is not.
+const flatCheckpoint = "flat"
+
+// Checkpoint writes a token bundle.
+func (f *FlatSandboxes) Checkpoint(_ context.Context, _ sandbox.Spec, _ sandbox.Sandbox, bundle string) (sandbox.Checkpoint, error) {
+	return sandbox.Checkpoint{ID: flatCheckpoint, Branch: "feat/bench", BaseBranch: "main"}, os.WriteFile(bundle, []byte(flatCheckpoint), 0o644)
+}
+
+// Restore returns the shared directory.
+func (f *FlatSandboxes) Restore(ctx context.Context, s sandbox.Spec, _ sandbox.Checkpoint, _ string) (sandbox.Sandbox, error) {
+	return f.Prepare(ctx, s)
+}
+
+// Marker says the directory is always at the one checkpoint, so nothing
+// is restored unless a command is redelivered.
+func (f *FlatSandboxes) Marker(context.Context, sandbox.Spec) (string, error) {
+	return flatCheckpoint, nil
+}
+
+// Mark does nothing.
+func (f *FlatSandboxes) Mark(sandbox.Spec, string) error { return nil }
+
 // GitAgent does the least a real agent must do in a real git sandbox for
 // the executor's checks to pass: create-branch switches to a new branch,
 // planning writes the plan, execute changes a file, commit commits it (the

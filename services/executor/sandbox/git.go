@@ -25,9 +25,15 @@ func (m *Manager) git(ctx context.Context, dir string, args ...string) (string, 
 }
 
 func (m *Manager) gitRaw(ctx context.Context, dir string, args ...string) (string, error) {
+	return m.gitRawEnv(ctx, dir, nil, args...)
+}
+
+// gitRawEnv is gitRaw with extra variables set last, so they may name a
+// repository-locating variable such as GIT_INDEX_FILE on purpose.
+func (m *Manager) gitRawEnv(ctx context.Context, dir string, extraEnv []string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
-	cmd.Env = m.gitEnv()
+	cmd.Env = append(m.gitEnv(), extraEnv...)
 	cmd.WaitDelay = gitWaitDelay
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -7,10 +7,12 @@
 //	repos/<cache key>/trees/<identifier> git_worktree: a worktree per work order
 //	repos/<cache key>/lock               serialises clone, fetch and worktree changes
 //	branches/<identifier>                git_branch: a full clone per work order
+//	<sandbox>.checkpoint                 the checkpoint the sandbox is known to be at
 //
 // Every step of a work order calls Prepare; only the first one creates the
-// sandbox, later ones (and re-runs after a crash) get it back untouched, with
-// whatever the agent left in it.
+// sandbox, later ones get it back untouched, with whatever the agent left in
+// it. Checkpoint and Restore (checkpoint.go) carry a sandbox to another
+// executor, or back to its last good state after an interrupted step.
 package sandbox
 
 import (
@@ -136,8 +138,21 @@ func (m *Manager) Remove(ctx context.Context, s Spec) error {
 		return fmt.Errorf("removing sandbox %s: %w", l.dir, err)
 	}
 	defer unlock()
+	if err := m.removeLocked(ctx, l, log); err != nil {
+		return err
+	}
+	log.Info("sandbox removed")
+	return nil
+}
 
+// removeLocked deletes the sandbox, its checkpoint marker and its
+// checkpoint ref in the cached clone. The caller holds the lock.
+func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) error {
+	if err := os.Remove(l.markerPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing checkpoint marker of %s: %w", l.dir, err)
+	}
 	cached := false
+	var err error
 	if l.kind == workorder.SandboxWorktree {
 		if cached, err = m.isCheckout(ctx, l.cache); err != nil {
 			return err
@@ -157,8 +172,10 @@ func (m *Manager) Remove(ctx context.Context, s Spec) error {
 		if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
 			return fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
 		}
+		if _, err := m.git(ctx, l.cache, "update-ref", "-d", l.checkpointRef()); err != nil {
+			return fmt.Errorf("deleting %s in %s: %w", l.checkpointRef(), l.cache, err)
+		}
 	}
-	log.Info("sandbox removed")
 	return nil
 }
 
@@ -257,6 +274,7 @@ func (m *Manager) checkBranchName(ctx context.Context, dir, branch string) error
 
 // layout is where a Spec's sandbox lives.
 type layout struct {
+	id       string // the sandbox identifier
 	kind     workorder.SandboxType
 	dir      string // the sandbox
 	cache    string // the cached clone (git_worktree only)
@@ -287,6 +305,7 @@ func (m *Manager) layout(s Spec) (layout, error) {
 	case workorder.SandboxWorktree, "":
 		repoDir := filepath.Join(root, "repos", repourl.CacheKey(s.RepositoryURL))
 		return layout{
+			id:       id,
 			kind:     workorder.SandboxWorktree,
 			dir:      filepath.Join(repoDir, "trees", id),
 			cache:    filepath.Join(repoDir, "main"),
@@ -294,7 +313,7 @@ func (m *Manager) layout(s Spec) (layout, error) {
 		}, nil
 	case workorder.SandboxBranch:
 		dir := filepath.Join(root, "branches", id)
-		return layout{kind: workorder.SandboxBranch, dir: dir, lockPath: dir + ".lock"}, nil
+		return layout{id: id, kind: workorder.SandboxBranch, dir: dir, lockPath: dir + ".lock"}, nil
 	}
 	return layout{}, fmt.Errorf("%w: sandbox type %q is not supported", workorder.ErrInvalid, s.Type)
 }
@@ -303,23 +322,7 @@ func (m *Manager) layout(s Spec) (layout, error) {
 // a worktree detached at origin's default branch. The caller holds the
 // repository lock.
 func (m *Manager) createWorktree(ctx context.Context, url string, l layout, log *slog.Logger) (string, error) {
-	cached, err := m.isCheckout(ctx, l.cache)
-	if err != nil {
-		return "", err
-	}
-	if cached {
-		log.Info("fetching cached clone", "clone", l.cache)
-		if _, err := m.git(ctx, l.cache, "fetch", "--quiet", "--prune", "origin"); err != nil {
-			return "", fmt.Errorf("fetching %s: %w", url, err)
-		}
-	} else {
-		log.Info("cloning repository into the cache", "clone", l.cache)
-		// No checkout: the cache only feeds worktrees.
-		if err := m.cloneInto(ctx, url, l.cache, "--no-checkout"); err != nil {
-			return "", err
-		}
-	}
-	base, err := m.baseBranch(ctx, l.cache)
+	base, err := m.refreshCache(ctx, url, l, log)
 	if err != nil {
 		return "", err
 	}
@@ -339,6 +342,28 @@ func (m *Manager) createWorktree(ctx context.Context, url string, l layout, log 
 		return "", fmt.Errorf("creating worktree for %s at origin/%s: %w", url, base, err)
 	}
 	return base, nil
+}
+
+// refreshCache fetches (or makes) the repository's cached clone and returns
+// origin's default branch. The caller holds the repository lock.
+func (m *Manager) refreshCache(ctx context.Context, url string, l layout, log *slog.Logger) (string, error) {
+	cached, err := m.isCheckout(ctx, l.cache)
+	if err != nil {
+		return "", err
+	}
+	if cached {
+		log.Info("fetching cached clone", "clone", l.cache)
+		if _, err := m.git(ctx, l.cache, "fetch", "--quiet", "--prune", "origin"); err != nil {
+			return "", fmt.Errorf("fetching %s: %w", url, err)
+		}
+	} else {
+		log.Info("cloning repository into the cache", "clone", l.cache)
+		// No checkout: the cache only feeds worktrees.
+		if err := m.cloneInto(ctx, url, l.cache, "--no-checkout"); err != nil {
+			return "", err
+		}
+	}
+	return m.baseBranch(ctx, l.cache)
 }
 
 // createClone makes a full clone detached at origin's default branch, like

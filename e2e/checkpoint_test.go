@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/natsembed"
+	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
+)
+
+// Executors on different machines share only NATS: when the one running a
+// step dies, another restores the sandbox from the last checkpoint (the
+// plan file planning left uncommitted, the branch create-branch made) and
+// finishes the work order.
+func TestCheckpoint_ExecutorKilledMidStep_AnotherExecutorRestoresTheSandbox(t *testing.T) {
+	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+
+	const branch = "feat/add-greeting"
+	// execute only writes the greeting when the plan is there, as a real
+	// implementor would not implement a plan it cannot read.
+	implement := fm.Rule{Name: "execute", Prompt: "# Implement the plan", Turns: []fm.Turn{
+		fm.Bash("test -f PRPs/features/add-greeting.md && printf 'hello, world\\n' > greeting.txt", "implement the plan").After(8 * time.Second),
+		fm.Text("Added greeting.txt as the plan asks."),
+	}}
+	w := newWorld(t, createBranch(branch), planning(), implement, commit(branch))
+	s := newStack(t, w, "NATS_URL="+srv.ClientURL())
+	for _, name := range []string{"gateway", "orchestrator", "github"} {
+		s.startService(name)
+	}
+	s.waitHealthy()
+	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	executorA, exitedA := s.spawnWith(filepath.Join(binDir, "executor"), "AGENT_WORK_ORDER_TEMP_DIR="+dirA, "AWO_WORKER_ID=executor-a")
+	t.Cleanup(func() { _ = executorA.Process.Kill() })
+
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Add a greeting file",
+		"selected_commands": []string{"create-branch", "planning", "execute", "commit"}})
+	s.waitFor(id, 2*time.Minute, "the execute step running", func(wo workOrder) bool {
+		return deref(wo.CurrentPhase) == "execute" && len(w.Model.Conversation("execute")) > 0
+	})
+	// The second executor shares no directory with the first.
+	executorB, exitedB := s.spawnWith(filepath.Join(binDir, "executor"), "AGENT_WORK_ORDER_TEMP_DIR="+dirB, "AWO_WORKER_ID=executor-b")
+	t.Cleanup(func() {
+		_ = executorB.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exitedB:
+			if err != nil {
+				t.Errorf("executor b did not exit cleanly on SIGTERM: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = executorB.Process.Kill()
+			t.Error("executor b did not stop within 30s of SIGTERM")
+		}
+	})
+	if err := executorA.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exitedA
+	// Its agent dies with it instead of finishing the step behind B's back.
+	waitNoProcessWithEnv(t, "AGENT_WORK_ORDER_TEMP_DIR="+dirA, 6*time.Second)
+
+	wo := s.waitFinished(id, 3*time.Minute)
+	if wo.Status != "completed" {
+		t.Fatalf("status %s, error %q", wo.Status, deref(wo.ErrorMessage))
+	}
+	if content, ok := w.Origin.File(t, branch, "greeting.txt"); !ok || content != "hello, world\n" {
+		t.Errorf("origin %s:greeting.txt = %q, %v", branch, content, ok)
+	}
+	if content, ok := w.Origin.File(t, branch, "PRPs/features/add-greeting.md"); !ok || !strings.HasPrefix(content, "# Plan") {
+		t.Errorf("origin %s:PRPs/features/add-greeting.md = %q, %v: the plan did not travel with the sandbox", branch, content, ok)
+	}
+	var done []string
+	for _, st := range s.steps(id) {
+		if st.Success {
+			done = append(done, st.Step)
+		}
+	}
+	if strings.Join(done, ",") != "create-branch,planning,execute,commit" {
+		t.Errorf("successful steps %v", done)
+	}
+	// B did the rest in its own directory, from the checkpoint.
+	if trees, _ := filepath.Glob(filepath.Join(dirB, "repos", "*", "trees", "sandbox-"+id)); len(trees) != 1 {
+		t.Errorf("no sandbox of %s under executor b's directory %s", id, dirB)
+	}
+	log, _ := os.ReadFile(s.logPath)
+	if !strings.Contains(string(log), "sandbox restored from its checkpoint") {
+		t.Error("the log does not say the sandbox was restored from its checkpoint")
+	}
+}
+
+// startService runs one service binary, stopped with SIGTERM at the end of
+// the test; the gateway becomes s.cmd.
+func (s *stack) startService(name string) {
+	s.t.Helper()
+	cmd, exited := s.spawn(filepath.Join(binDir, name))
+	if name == "gateway" {
+		s.cmd, s.exited = cmd, exited
+	}
+	s.t.Cleanup(func() {
+		if name == "gateway" && s.cmd != cmd {
+			return
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				s.t.Errorf("%s did not exit cleanly on SIGTERM: %v", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			s.t.Errorf("%s did not stop within 30s of SIGTERM", name)
+		}
+	})
+}
+
+// spawnWith is spawn with extra environment, which wins over the stack's.
+func (s *stack) spawnWith(binary string, env ...string) (*exec.Cmd, chan error) {
+	s.t.Helper()
+	saved := s.env
+	s.env = append(append([]string(nil), s.env...), env...)
+	defer func() { s.env = saved }()
+	return s.spawn(binary)
+}

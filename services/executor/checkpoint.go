@@ -1,0 +1,159 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/executor/checkpoint"
+	"github.com/agentworkorders/awo/services/executor/sandbox"
+)
+
+// Checkpoints keeps each work order's latest sandbox checkpoint where every
+// executor replica reaches it; *checkpoint.Store is one.
+type Checkpoints interface {
+	Latest(ctx context.Context, wo workorder.ID) (checkpoint.Saved, bool, error)
+	Get(ctx context.Context, wo workorder.ID, path string) (checkpoint.Saved, error)
+	Put(ctx context.Context, wo workorder.ID, step workorder.Step, attempt int, cp sandbox.Checkpoint, path string) (checkpoint.Saved, error)
+}
+
+// errCheckpointStore marks a failure to reach the checkpoint store: the
+// step is handed back to be run again, not failed, since the step itself
+// did nothing wrong (and its result could not be published either while
+// JetStream is unreachable).
+var errCheckpointStore = errors.New("checkpoint store")
+
+// restoreReason says why the sandbox must be restored from the latest
+// checkpoint before the step runs, or "" when the local sandbox is known
+// to be exactly that checkpoint. marker is the checkpoint the local sandbox
+// is marked as being at ("" when missing or touched since).
+func restoreReason(delivered, attempt int, marker, latest string) string {
+	switch {
+	case delivered > 1:
+		return fmt.Sprintf("the command is delivered for the %d. time: an interrupted run may have left partial work", delivered)
+	case attempt > 1:
+		return fmt.Sprintf("attempt %d: an earlier attempt may have left partial work", attempt)
+	case marker == "":
+		return "the sandbox is missing here or has changed since its last checkpoint"
+	case marker != latest:
+		return fmt.Sprintf("the sandbox here is at checkpoint %s, the latest is %s", shortID(marker), shortID(latest))
+	}
+	return ""
+}
+
+// prepareSandbox returns the sandbox the step runs in: the local one when
+// it is at the work order's latest checkpoint (or there is none yet),
+// otherwise the checkpoint restored. It then marks the sandbox as changing:
+// from here on only a new checkpoint says what is in it.
+func (x *executor) prepareSandbox(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, log *slog.Logger) (sandbox.Sandbox, error) {
+	if x.checkpoints == nil {
+		return x.sandboxes.Prepare(ctx, spec)
+	}
+	latest, ok, err := x.checkpoints.Latest(ctx, cmd.WorkOrderID)
+	if err != nil {
+		return sandbox.Sandbox{}, fmt.Errorf("%w: %w", errCheckpointStore, err)
+	}
+	var sb sandbox.Sandbox
+	reason := ""
+	if ok {
+		marker, err := x.sandboxes.Marker(ctx, spec)
+		if err != nil {
+			return sandbox.Sandbox{}, err
+		}
+		reason = restoreReason(bus.Delivered(ctx), cmd.Attempt, marker, latest.ID)
+	}
+	if reason == "" {
+		// No checkpoint yet means the first step, or a work order from
+		// before checkpoints: the local sandbox is all there is.
+		if sb, err = x.sandboxes.Prepare(ctx, spec); err != nil {
+			return sandbox.Sandbox{}, err
+		}
+	} else if sb, err = x.restore(ctx, cmd, spec, latest, reason, log); err != nil {
+		return sandbox.Sandbox{}, err
+	}
+	if err := x.sandboxes.Mark(spec, ""); err != nil {
+		return sandbox.Sandbox{}, err
+	}
+	return sb, nil
+}
+
+func (x *executor) restore(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, latest checkpoint.Saved, reason string, log *slog.Logger) (sandbox.Sandbox, error) {
+	start := time.Now()
+	log.Info("restoring the sandbox from its checkpoint", "reason", reason, "checkpoint", latest.ID,
+		"saved_after", latest.Step, "saved_attempt", latest.Attempt)
+	path, cleanup, err := x.scratchFile(cmd.WorkOrderID)
+	if err != nil {
+		return sandbox.Sandbox{}, err
+	}
+	defer cleanup()
+	saved, err := x.checkpoints.Get(ctx, cmd.WorkOrderID, path)
+	if err != nil {
+		return sandbox.Sandbox{}, fmt.Errorf("%w: %w", errCheckpointStore, err)
+	}
+	sb, err := x.sandboxes.Restore(ctx, spec, saved.Checkpoint, path)
+	if err != nil {
+		return sandbox.Sandbox{}, fmt.Errorf("restoring checkpoint %s (saved after %s): %w", shortID(saved.ID), saved.Step, err)
+	}
+	log.Info("sandbox restored from its checkpoint", "checkpoint", saved.ID, "branch", saved.Branch,
+		"bytes", saved.Size, "duration_ms", time.Since(start).Milliseconds())
+	return sb, nil
+}
+
+// saveCheckpoint stores the sandbox as the work order's latest checkpoint
+// after a successful step. An error hands the step back: a step whose
+// result cannot be taken over by another executor is not done.
+func (x *executor) saveCheckpoint(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, sb sandbox.Sandbox, log *slog.Logger) error {
+	if x.checkpoints == nil {
+		return nil
+	}
+	start := time.Now()
+	path, cleanup, err := x.scratchFile(cmd.WorkOrderID)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	cp, err := x.sandboxes.Checkpoint(ctx, spec, sb, path)
+	if err != nil {
+		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
+	}
+	saved, err := x.checkpoints.Put(ctx, cmd.WorkOrderID, cmd.Step, cmd.Attempt, cp, path)
+	if err != nil {
+		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
+	}
+	if err := x.sandboxes.Mark(spec, cp.ID); err != nil {
+		// Costs only a restore if this executor runs the next step.
+		log.Warn("marking the sandbox as checkpointed", "err", err)
+	}
+	log.Info("sandbox checkpointed", "checkpoint", cp.ID, "branch", cp.Branch, "head", cp.Head,
+		"bytes", saved.Size, "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// scratchFile is a path for one bundle on its way to or from the store,
+// under the sandbox root: bundles can be large, and /tmp may be small.
+func (x *executor) scratchFile(wo workorder.ID) (string, func(), error) {
+	dir := filepath.Join(x.cfg.TempDir, "checkpoints")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, string(wo)+"-*.bundle")
+	if err != nil {
+		return "", nil, fmt.Errorf("creating a bundle file in %s: %w", dir, err)
+	}
+	f.Close()
+	return f.Name(), func() { _ = os.Remove(f.Name()) }, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

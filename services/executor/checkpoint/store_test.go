@@ -1,0 +1,182 @@
+package checkpoint_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentworkorders/awo/pkg/testkit/gitfixture"
+	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/executor/checkpoint"
+	"github.com/agentworkorders/awo/services/executor/sandbox"
+)
+
+const wo = workorder.ID("wo-0000abcd")
+
+func spec() sandbox.Spec {
+	return sandbox.Spec{WorkOrderID: wo, RepositoryURL: gitfixture.DefaultURL, Type: workorder.SandboxWorktree}
+}
+
+func newManager(tb testing.TB, o *gitfixture.Origin) *sandbox.Manager {
+	return &sandbox.Manager{Root: tb.TempDir(), Env: o.Env()}
+}
+
+func write(tb testing.TB, dir, name, content string) {
+	tb.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// A checkpoint stored by one executor is restored by another that shares
+// nothing with it but the NATS server and origin.
+func TestStore_CheckpointTravelsToAnotherExecutor(t *testing.T) {
+	env := natstest.Start(t)
+	store, err := checkpoint.Open(t.Context(), env.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := store.Latest(t.Context(), wo); ok || err != nil {
+		t.Fatalf("Latest before any checkpoint: ok %v, err %v", ok, err)
+	}
+
+	o := gitfixture.New(t)
+	first := newManager(t, o)
+	sb, err := first.Prepare(t.Context(), spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Git(t, sb.Dir, "checkout", "--quiet", "-b", "feat/x")
+	write(t, sb.Dir, "committed.txt", "c\n")
+	o.Git(t, sb.Dir, "add", "committed.txt")
+	o.Git(t, sb.Dir, "commit", "--quiet", "-m", "feat: c")
+	write(t, sb.Dir, "PRPs/plan.md", "# Plan\n")
+	write(t, sb.Dir, "README.md", "changed\n")
+
+	bundle := filepath.Join(t.TempDir(), "out.bundle")
+	cp, err := first.Checkpoint(t.Context(), spec(), sb, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put, err := store.Put(t.Context(), wo, workorder.StepPlanning, 1, cp, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if put.Checkpoint != cp || put.Step != workorder.StepPlanning || put.Attempt != 1 || put.Size == 0 {
+		t.Fatalf("Put = %+v, want %+v", put, cp)
+	}
+	latest, ok, err := store.Latest(t.Context(), wo)
+	if err != nil || !ok || latest != put {
+		t.Fatalf("Latest = %+v, %v, %v; want %+v", latest, ok, err, put)
+	}
+
+	in := filepath.Join(t.TempDir(), "in.bundle")
+	got, err := store.Get(t.Context(), wo, in)
+	if err != nil || got != put {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	second := newManager(t, o)
+	restored, err := second.Restore(t.Context(), spec(), got.Checkpoint, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"committed.txt": "c\n", "PRPs/plan.md": "# Plan\n", "README.md": "changed\n"} {
+		if b, err := os.ReadFile(filepath.Join(restored.Dir, name)); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", name, b, err, want)
+		}
+	}
+	if status := o.Git(t, restored.Dir, "status", "--porcelain"); status != "M README.md\n?? PRPs/" && status != " M README.md\n?? PRPs/" {
+		t.Errorf("status %q", status)
+	}
+	if branch := o.Git(t, restored.Dir, "branch", "--show-current"); branch != "feat/x" {
+		t.Errorf("branch %q", branch)
+	}
+
+	// A newer checkpoint replaces the older.
+	write(t, sb.Dir, "later.txt", "later\n")
+	cp2, err := first.Checkpoint(t.Context(), spec(), sb, bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(t.Context(), wo, workorder.StepExecute, 2, cp2, bundle); err != nil {
+		t.Fatal(err)
+	}
+	if latest, _, _ := store.Latest(t.Context(), wo); latest.ID != cp2.ID || latest.Step != workorder.StepExecute || latest.Attempt != 2 {
+		t.Fatalf("Latest after a second Put = %+v", latest)
+	}
+}
+
+// BenchmarkCheckpoint measures what a step pays: a checkpoint (snapshot,
+// bundle, store) after it, and on another executor a restore (fetch from
+// the store, clone cache already warm, worktree, working tree).
+func BenchmarkCheckpoint(b *testing.B) {
+	env := natstest.Start(b)
+	store, err := checkpoint.Open(b.Context(), env.JS)
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := gitfixture.New(b)
+	// A small repository: 200 files of history in origin.
+	for i := range 20 {
+		o.Commit(b, "main", filepath.Join("src", "f"+strings.Repeat("x", i)+".go"), strings.Repeat("package src\n", 200), "history")
+	}
+	m := newManager(b, o)
+	sb, err := m.Prepare(b.Context(), spec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	o.Git(b, sb.Dir, "checkout", "--quiet", "-b", "feat/bench")
+	for i := range 10 {
+		write(b, sb.Dir, filepath.Join("new", "file"+strings.Repeat("y", i)+".txt"), strings.Repeat("line\n", 100))
+	}
+	bundle := filepath.Join(b.TempDir(), "cp.bundle")
+	var last sandbox.Checkpoint
+
+	b.Run("checkpoint", func(b *testing.B) {
+		for b.Loop() {
+			cp, err := m.Checkpoint(b.Context(), spec(), sb, bundle)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := store.Put(b.Context(), wo, workorder.StepExecute, 1, cp, bundle); err != nil {
+				b.Fatal(err)
+			}
+			last = cp
+		}
+		if fi, err := os.Stat(bundle); err == nil {
+			b.ReportMetric(float64(fi.Size()), "bundle-bytes")
+		}
+	})
+	other := newManager(b, o)
+	if _, err := other.Prepare(b.Context(), sandbox.Spec{WorkOrderID: "wo-0000ffff", RepositoryURL: gitfixture.DefaultURL}); err != nil {
+		b.Fatal(err) // warms the other executor's clone cache, as earlier work orders would
+	}
+	in := filepath.Join(b.TempDir(), "in.bundle")
+	b.Run("restore", func(b *testing.B) {
+		for b.Loop() {
+			got, err := store.Get(b.Context(), wo, in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got.ID != last.ID {
+				b.Fatalf("restoring %s, want %s", got.ID, last.ID)
+			}
+			if _, err := other.Restore(b.Context(), spec(), got.Checkpoint, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("latest", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := store.Latest(b.Context(), wo); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

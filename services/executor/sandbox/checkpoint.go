@@ -1,0 +1,329 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// Checkpoint is a saved state of a sandbox: the commit it is at, its branch,
+// and everything the agent left uncommitted (staged, unstaged and untracked
+// files; ignored files are not kept). Its git objects travel in a bundle
+// that holds only what is not on origin's base branch, so a checkpoint of
+// a small change is small whatever the size of the repository.
+//
+// The working tree is kept the way `git stash` keeps it, plus untracked
+// files: a snapshot commit whose tree is the working tree and whose
+// parents are HEAD and a commit of the staging area.
+type Checkpoint struct {
+	// ID is the snapshot commit. It names the checkpoint: two checkpoints
+	// with the same ID hold the same files, index, HEAD and time.
+	ID         string
+	Index      string // commit whose tree is the staging area
+	Head       string // the commit HEAD was at
+	Branch     string // the branch checked out; empty when HEAD was detached
+	BaseBranch string // origin's default branch
+	// Base is the commit of origin/<BaseBranch> the bundle is thin
+	// against: a restore needs it in the repository first.
+	Base string
+}
+
+// checkpointRefPrefix holds one hidden ref per sandbox pointing at its last
+// snapshot: it names the snapshot in the bundle and keeps its objects from
+// being pruned. refs/awo/ is outside refs/heads and refs/tags, so neither
+// pushes nor the agent's `git branch` see it.
+const checkpointRefPrefix = "refs/awo/checkpoints/"
+
+func (l layout) checkpointRef() string { return checkpointRefPrefix + l.id }
+
+// markerPath records, next to the sandbox, the checkpoint the sandbox is
+// known to be at. It is removed as soon as anything may change the sandbox.
+func (l layout) markerPath() string { return l.dir + ".checkpoint" }
+
+// checkpointIdentity makes snapshot commits independent of any git config.
+var checkpointIdentity = []string{
+	"GIT_AUTHOR_NAME=awo", "GIT_AUTHOR_EMAIL=awo@localhost",
+	"GIT_COMMITTER_NAME=awo", "GIT_COMMITTER_EMAIL=awo@localhost",
+}
+
+// Checkpoint snapshots the sandbox and writes the bundle of its objects to
+// the file at bundle. It leaves the sandbox itself untouched, and does not
+// mark it: call Mark once the checkpoint is stored.
+func (m *Manager) Checkpoint(ctx context.Context, s Spec, sb Sandbox, bundle string) (Checkpoint, error) {
+	l, err := m.layout(s)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	dir := sb.Dir
+	cp := Checkpoint{BaseBranch: sb.BaseBranch}
+	if cp.BaseBranch == "" {
+		if cp.BaseBranch, err = m.baseBranch(ctx, dir); err != nil {
+			return Checkpoint{}, err
+		}
+	}
+	wrap := func(what string, err error) (Checkpoint, error) {
+		return Checkpoint{}, fmt.Errorf("checkpointing %s: %s: %w", dir, what, err)
+	}
+	if cp.Head, err = m.git(ctx, dir, "rev-parse", "--verify", "HEAD^{commit}"); err != nil {
+		return wrap("reading HEAD", err)
+	}
+	if cp.Base, err = m.git(ctx, dir, "rev-parse", "--verify", "refs/remotes/origin/"+cp.BaseBranch+"^{commit}"); err != nil {
+		return wrap("reading origin/"+cp.BaseBranch, err)
+	}
+	switch branch, err := m.CurrentBranch(ctx, dir); {
+	case err == nil:
+		cp.Branch = branch
+	case !errors.Is(err, ErrDetachedHead):
+		return Checkpoint{}, err
+	}
+
+	// The staging area as it is; a conflicted one cannot be written as a
+	// tree, and then HEAD's stands in for it.
+	indexTree, err := m.git(ctx, dir, "write-tree")
+	if err != nil {
+		if ctx.Err() != nil {
+			return Checkpoint{}, ctx.Err()
+		}
+		if indexTree, err = m.git(ctx, dir, "rev-parse", "HEAD^{tree}"); err != nil {
+			return wrap("reading HEAD's tree", err)
+		}
+	}
+	workTree, err := m.workingTree(ctx, dir)
+	if err != nil {
+		return wrap("writing the working tree", err)
+	}
+	if cp.Index, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, "commit-tree", indexTree, "-p", cp.Head, "-m", "awo checkpoint: index"); err != nil {
+		return wrap("committing the index", err)
+	}
+	msg := "awo checkpoint of " + l.id
+	if cp.ID, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, "commit-tree", workTree, "-p", cp.Head, "-p", cp.Index, "-m", msg); err != nil {
+		return wrap("committing the working tree", err)
+	}
+	if _, err := m.git(ctx, dir, "update-ref", l.checkpointRef(), cp.ID); err != nil {
+		return wrap("updating "+l.checkpointRef(), err)
+	}
+	// Thin against origin's base: every executor has that from its own
+	// clone. The snapshot's parents bring HEAD and its history along.
+	if _, err := m.git(ctx, dir, "bundle", "create", "--quiet", bundle, l.checkpointRef(), "^"+cp.Base); err != nil {
+		return wrap("creating the bundle", err)
+	}
+	return cp, nil
+}
+
+// workingTree writes the tree of every file in dir that is not ignored,
+// tracked or not, through a temporary index so that the sandbox's own
+// index stays as the agent left it. Starting from a copy of that index
+// lets git re-hash only the files that changed.
+func (m *Manager) workingTree(ctx context.Context, dir string) (string, error) {
+	indexPath, err := m.git(ctx, dir, "rev-parse", "--path-format=absolute", "--git-path", "index")
+	if err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp("", "awo-index-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if src, err := os.Open(indexPath); err == nil {
+		_, err = io.Copy(tmp, src)
+		src.Close()
+		if err != nil {
+			tmp.Close()
+			return "", fmt.Errorf("copying the index: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	env := []string{"GIT_INDEX_FILE=" + tmp.Name()}
+	if _, err := m.gitRawEnv(ctx, dir, env, "add", "--all", "--", "."); err != nil {
+		return "", err
+	}
+	return m.gitEnvTrim(ctx, dir, env, "write-tree")
+}
+
+// Restore replaces the work order's sandbox, whatever state it is in or
+// wherever it is missing, with the checkpoint whose bundle is the file at
+// bundle, and marks it as being at that checkpoint. Uncommitted work comes
+// back uncommitted, staged work staged, untracked files untracked.
+func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle string) (Sandbox, error) {
+	l, err := m.layout(s)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	for name, sha := range map[string]string{"ID": cp.ID, "Index": cp.Index, "Head": cp.Head, "Base": cp.Base} {
+		if !shaPattern.MatchString(sha) {
+			return Sandbox{}, fmt.Errorf("%w: checkpoint %s %q is not a commit id", workorder.ErrInvalid, name, sha)
+		}
+	}
+	log := m.logger().With("work_order_id", s.WorkOrderID, "repository", s.RepositoryURL,
+		"sandbox_type", l.kind, "sandbox", l.dir, "checkpoint", cp.ID)
+	start := time.Now()
+	unlock, err := m.lock(ctx, l.lockPath)
+	if err != nil {
+		return Sandbox{}, fmt.Errorf("restoring sandbox for %s: %w", s.RepositoryURL, err)
+	}
+	defer unlock()
+
+	if err := m.removeLocked(ctx, l, log); err != nil {
+		return Sandbox{}, err
+	}
+	// The repository the objects go into: the cache for a worktree, the
+	// sandbox's own clone for a branch sandbox.
+	repo := l.cache
+	var base string
+	switch l.kind {
+	case workorder.SandboxWorktree:
+		base, err = m.refreshCache(ctx, s.RepositoryURL, l, log)
+	case workorder.SandboxBranch:
+		repo = l.dir
+		if err = m.cloneInto(ctx, s.RepositoryURL, l.dir); err == nil {
+			base, err = m.baseBranch(ctx, l.dir)
+		}
+	}
+	if err != nil {
+		return Sandbox{}, err
+	}
+	if cp.Branch != "" {
+		if err := m.checkBranchName(ctx, repo, cp.Branch); err != nil {
+			return Sandbox{}, err
+		}
+	}
+	if err := m.fetchBundle(ctx, repo, l, cp, bundle, log); err != nil {
+		return Sandbox{}, err
+	}
+
+	switch l.kind {
+	case workorder.SandboxWorktree:
+		args := []string{"worktree", "add", "--quiet", "--detach", l.dir, cp.Head}
+		if cp.Branch != "" {
+			// -B: the branch may be in the cache already, at an older
+			// commit, from an earlier step this executor ran.
+			args = []string{"worktree", "add", "--quiet", "-B", cp.Branch, l.dir, cp.Head}
+		}
+		if _, err := m.git(ctx, repo, args...); err != nil {
+			return Sandbox{}, fmt.Errorf("restoring the worktree at %s: %w", cp.Head, err)
+		}
+	case workorder.SandboxBranch:
+		args := []string{"checkout", "--quiet", "--detach", cp.Head}
+		if cp.Branch != "" {
+			args = []string{"checkout", "--quiet", "-B", cp.Branch, cp.Head}
+		}
+		if _, err := m.git(ctx, repo, args...); err != nil {
+			return Sandbox{}, fmt.Errorf("checking out %s in %s: %w", cp.Head, l.dir, err)
+		}
+	}
+	// The working tree becomes the snapshot's (untracked files included),
+	// then the index the staged tree, leaving the rest uncommitted.
+	if _, err := m.git(ctx, l.dir, "read-tree", "--reset", "-u", cp.ID); err != nil {
+		return Sandbox{}, fmt.Errorf("restoring the working tree of checkpoint %s: %w", cp.ID, err)
+	}
+	if _, err := m.git(ctx, l.dir, "read-tree", cp.Index); err != nil {
+		return Sandbox{}, fmt.Errorf("restoring the index of checkpoint %s: %w", cp.ID, err)
+	}
+	// Refresh the stat data read-tree left empty; exit 1 only says files
+	// differ from the index, which is the point.
+	if _, err := m.git(ctx, l.dir, "update-index", "-q", "--refresh"); err != nil && ctx.Err() != nil {
+		return Sandbox{}, ctx.Err()
+	}
+	if err := writeMarker(l.markerPath(), cp.ID); err != nil {
+		return Sandbox{}, err
+	}
+	log.Info("sandbox restored from checkpoint", "branch", cp.Branch, "head", cp.Head,
+		"duration_ms", time.Since(start).Milliseconds())
+	return Sandbox{Dir: l.dir, BaseBranch: base}, nil
+}
+
+// fetchBundle brings the checkpoint's objects into repo. The bundle needs
+// cp.Base; a fetch of origin normally has it, but when origin's base
+// branch was rewritten since, the commit is asked of origin by id.
+func (m *Manager) fetchBundle(ctx context.Context, repo string, l layout, cp Checkpoint, bundle string, log *slog.Logger) error {
+	if _, err := m.git(ctx, repo, "cat-file", "-e", cp.Base+"^{commit}"); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("the checkpoint's base commit is no longer on origin's branches; fetching it by id", "base", cp.Base)
+		if _, err := m.git(ctx, repo, "fetch", "--quiet", "--no-tags", "origin", cp.Base); err != nil {
+			return fmt.Errorf("restoring checkpoint %s: its base commit %s is not in origin any more: %w", cp.ID, cp.Base, err)
+		}
+	}
+	if _, err := m.git(ctx, repo, "fetch", "--quiet", "--no-tags", bundle, "+"+l.checkpointRef()+":"+l.checkpointRef()); err != nil {
+		return fmt.Errorf("restoring checkpoint %s from its bundle: %w", cp.ID, err)
+	}
+	got, err := m.git(ctx, repo, "rev-parse", "--verify", l.checkpointRef()+"^{commit}")
+	if err != nil || got != cp.ID {
+		return fmt.Errorf("restoring checkpoint %s: the bundle holds %q instead (%v)", cp.ID, got, err)
+	}
+	return nil
+}
+
+// Marker returns the id of the checkpoint the sandbox is known to be at,
+// or "" when it is not known to be at any (no sandbox, never marked, or
+// changed since).
+func (m *Manager) Marker(ctx context.Context, s Spec) (string, error) {
+	l, err := m.layout(s)
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(l.markerPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading checkpoint marker of %s: %w", l.dir, err)
+	}
+	ok, err := m.isCheckout(ctx, l.dir)
+	if err != nil || !ok {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// Mark records that the sandbox is at checkpoint id; "" records that it
+// may have changed since its last checkpoint.
+func (m *Manager) Mark(s Spec, id string) error {
+	l, err := m.layout(s)
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		if err := os.Remove(l.markerPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("clearing checkpoint marker of %s: %w", l.dir, err)
+		}
+		return nil
+	}
+	return writeMarker(l.markerPath(), id)
+}
+
+// writeMarker replaces the marker atomically, so a crash never leaves a
+// half-written id that could match by accident.
+func writeMarker(path, id string) error {
+	tmp := path + ".tmp-" + randomSuffix()
+	if err := os.WriteFile(tmp, []byte(id), 0o644); err != nil {
+		return fmt.Errorf("writing checkpoint marker %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("writing checkpoint marker %s: %w", path, err)
+	}
+	return nil
+}
+
+func (m *Manager) gitEnvTrim(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	out, err := m.gitRawEnv(ctx, dir, env, args...)
+	return strings.TrimSpace(out), err
+}
+
+// shaPattern is a full commit id, SHA-1 or SHA-256.
+var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
