@@ -292,6 +292,17 @@ func (x *executor) checkOutcome(ctx context.Context, cmd events.RunStep, sb sand
 			}
 			branch = b
 		}
+		// Pushing a branch without a commit of its own would open an empty
+		// pull request, or none at all: the step did not do its job.
+		p, err := x.sandboxes.Progress(ctx, sb)
+		if err != nil {
+			failf("commit: reading what the branch holds: %v", err)
+			return
+		}
+		if p.CommitCount == 0 {
+			failf("commit finished but branch %s has no commit beyond origin/%s: nothing was committed", branch, sb.BaseBranch)
+			return
+		}
 		// The agent is asked to push; pushing again here makes the promise
 		// hold even when it forgot, and is a no-op when it did not.
 		if err := x.sandboxes.Push(ctx, sb, branch); err != nil {

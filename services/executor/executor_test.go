@@ -54,6 +54,8 @@ type fakeSandboxes struct {
 	branchEr error
 	pushed   []string
 	pushErr  error
+	// noCommits: the branch holds nothing beyond the base branch.
+	noCommits bool
 
 	// checkpoint_test.go
 	marker        string
@@ -67,6 +69,9 @@ func (f *fakeSandboxes) Prepare(ctx context.Context, s sandbox.Spec) (sandbox.Sa
 	return sandbox.Sandbox{Dir: f.dir, BaseBranch: "main"}, nil
 }
 func (f *fakeSandboxes) Progress(ctx context.Context, sb sandbox.Sandbox) (sandbox.Progress, error) {
+	if f.noCommits {
+		return sandbox.Progress{Branch: f.branch}, nil
+	}
 	return sandbox.Progress{Branch: f.branch, CommitCount: 2, FilesChanged: 3, LatestCommitMessage: "feat: x"}, nil
 }
 func (f *fakeSandboxes) CurrentBranch(ctx context.Context, dir string) (string, error) {
@@ -154,6 +159,20 @@ func TestRunStep_Commit_PushesTheBranchAndReportsProgress(t *testing.T) {
 	res, _ = x.runStep(context.Background(), cmd(workorder.StepCommit), x.log)
 	if res.Success || !strings.Contains(res.ErrorMessage, "pushing branch feat/greeting to origin: remote rejected") {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// An agent that says it committed but left nothing beyond the base branch
+// fails the step: pushing would make a branch with no change to propose.
+func TestRunStep_Commit_FailsWhenNothingWasCommitted(t *testing.T) {
+	sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting", noCommits: true}
+	x := newTestExecutor(t, &fakeAgent{result: agent.Result{Success: true, ResultText: "feat: greeting"}}, sb)
+	res, _ := x.runStep(context.Background(), cmd(workorder.StepCommit), x.log)
+	if res.Success || !strings.Contains(res.ErrorMessage, "branch feat/greeting has no commit beyond origin/main") {
+		t.Fatalf("result %+v", res)
+	}
+	if len(sb.pushed) != 0 {
+		t.Errorf("pushed %v although nothing was committed", sb.pushed)
 	}
 }
 
