@@ -61,6 +61,9 @@ type Deps struct {
 	// Metrics, when set, records step durations, agent cost and tokens,
 	// deliveries and the consumer's backlog.
 	Metrics *metrics.Metrics
+	// FreeSpace measures free disk for the AWO_MIN_FREE_DISK guard; nil is
+	// statfs(2).
+	FreeSpace FreeSpaceFunc
 }
 
 // logFlushTimeout bounds how long a finished step waits for its live log
@@ -105,6 +108,7 @@ func Run(ctx context.Context, d Deps) error {
 	}
 	x.log.Info("executor consuming step commands", "concurrency", d.Config.ExecConcurrency)
 	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamCommands, consumerName)
+	defer x.startHousekeeping(ctx, d)()
 	return d.Bus.ConsumeSteps(ctx, bus.StepWorker{
 		Service:     consumerName,
 		Description: "Agent steps, shared by every executor replica",
@@ -115,6 +119,7 @@ func Run(ctx context.Context, d Deps) error {
 		Logger:      d.Logger,
 		Worker:      d.Config.WorkerIdentifier,
 		Observe:     d.Metrics.ObserveDelivery(),
+		Admit:       x.admit,
 	}, d.Metrics.ObserveSteps(x.runStep))
 }
 
@@ -126,10 +131,16 @@ type executor struct {
 	sandboxes Sandboxes
 	prompts   *prompts.Set
 	liveLog   LiveLog
+	disk      diskGuard
+	refused   func(reason string) // counts refused steps; may be nil
 }
 
 func newExecutor(d Deps) (*executor, error) {
-	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts, liveLog: d.LiveLog}
+	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts, liveLog: d.LiveLog,
+		disk: diskGuard{dir: d.Config.TempDir, min: d.Config.MinFreeDisk, free: d.FreeSpace}, refused: d.Metrics.StepRefusals()}
+	if x.disk.free == nil {
+		x.disk.free = statfsFree
+	}
 	if x.log == nil {
 		x.log = slog.Default()
 	}
@@ -176,10 +187,22 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 	fail := func(format string, a ...any) (events.StepResult, error) {
 		return events.StepResult{ErrorMessage: fmt.Sprintf(format, a...), DurationSeconds: time.Since(start).Seconds()}, nil
 	}
-	sb, err := x.sandboxes.Prepare(ctx, sandbox.Spec{
+	spec := sandbox.Spec{
 		WorkOrderID: cmd.WorkOrderID, RepositoryURL: cmd.RepositoryURL,
 		Type: cmd.SandboxType, Identifier: cmd.SandboxIdentifier,
-	})
+	}
+	if u, ok := x.sandboxes.(sandboxUser); ok {
+		// Held to the end of the step, so housekeeping leaves it alone.
+		release, err := u.Use(ctx, spec)
+		if err != nil {
+			if ctx.Err() != nil {
+				return events.StepResult{}, ctx.Err()
+			}
+			return fail("preparing the %s sandbox: %v", cmd.SandboxType, err)
+		}
+		defer release()
+	}
+	sb, err := x.sandboxes.Prepare(ctx, spec)
 	if err != nil {
 		if ctx.Err() != nil {
 			return events.StepResult{}, ctx.Err()

@@ -31,7 +31,8 @@ type Entry struct {
 	// last changed if that is later.
 	LastUsed time.Time
 
-	l layout
+	l      layout
+	hasDir bool // the directory existed when listed
 }
 
 // Use marks the work order's sandbox as in use until release is called:
@@ -133,6 +134,9 @@ func (m *Manager) listIn(parent string, at func(dir string) layout) ([]Entry, er
 		if t := info.ModTime(); t.After(e.LastUsed) {
 			e.LastUsed = t
 		}
+		if !mark {
+			e.hasDir = true
+		}
 	}
 	out := make([]Entry, 0, len(order))
 	for _, id := range order {
@@ -158,6 +162,12 @@ func (m *Manager) RemoveIf(ctx context.Context, e Entry, decide func(context.Con
 	}
 	// Deleted while held, so a step waiting in Use opens a fresh mark.
 	defer unlockFile(f)
+	if e.hasDir && !exists(e.Dir) {
+		// Another executor sharing the directory removed it since List;
+		// the mark is the one this call just made.
+		_ = os.Remove(mark)
+		return false, nil
+	}
 	remove, err := decide(ctx)
 	if err != nil || !remove {
 		return false, err
