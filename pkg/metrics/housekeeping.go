@@ -50,3 +50,30 @@ func (m *Metrics) StepRefusals() func(reason string) {
 	}, "reason")
 	return func(reason string) { c.WithLabelValues(reason).Inc() }
 }
+
+// WatchFreeDisk exposes awo_sandbox_disk_free_bytes, measured by free at
+// every scrape, so operators can alert before AWO_MIN_FREE_DISK starts
+// refusing steps. The first executor of a process wins; the series is
+// missing while free fails.
+func (m *Metrics) WatchFreeDisk(free func() (uint64, error)) {
+	if m == nil {
+		return
+	}
+	_ = m.reg.Register(freeDiskCollector{free: free}) // a second executor in the process measures the same disk
+}
+
+var freeDiskDesc = prometheus.NewDesc("awo_sandbox_disk_free_bytes",
+	"Free disk under AGENT_WORK_ORDER_TEMP_DIR (available to unprivileged users), measured at scrape time.", nil, nil)
+
+type freeDiskCollector struct{ free func() (uint64, error) }
+
+func (c freeDiskCollector) Describe(ch chan<- *prometheus.Desc) { ch <- freeDiskDesc }
+
+func (c freeDiskCollector) Collect(ch chan<- prometheus.Metric) {
+	n, err := c.free()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(freeDiskDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(freeDiskDesc, prometheus.GaugeValue, float64(n))
+}

@@ -44,8 +44,20 @@ func (g diskGuard) check() error {
 	if g.min <= 0 {
 		return nil
 	}
-	// Before the first sandbox the directory may not exist yet; the file
-	// system it will be made on is its nearest existing parent's.
+	free, err := g.measure()
+	if err != nil {
+		return err
+	}
+	if free < uint64(g.min) {
+		return &LowDiskError{Dir: g.dir, Free: int64(free), Min: g.min}
+	}
+	return nil
+}
+
+// measure returns the free space under dir. Before the first sandbox the
+// directory may not exist yet; the file system it will be made on is its
+// nearest existing parent's.
+func (g diskGuard) measure() (uint64, error) {
 	path := filepath.Clean(g.dir)
 	for {
 		if _, err := os.Stat(path); err == nil || filepath.Dir(path) == path {
@@ -55,12 +67,9 @@ func (g diskGuard) check() error {
 	}
 	free, err := g.free(path)
 	if err != nil {
-		return fmt.Errorf("measuring free disk under %s: %w", g.dir, err)
+		return 0, fmt.Errorf("measuring free disk under %s: %w", g.dir, err)
 	}
-	if free < uint64(g.min) {
-		return &LowDiskError{Dir: g.dir, Free: int64(free), Min: g.min}
-	}
-	return nil
+	return free, nil
 }
 
 // admit is the executor's bus.StepWorker.Admit: a step is refused, and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,9 +20,14 @@ import (
 	"github.com/agentworkorders/awo/services/executor/prompts"
 )
 
+// freeSpace is a FreeSpaceFunc reporting free and err; asked lists the
+// paths measured (read it once the executor is done).
 func freeSpace(free uint64, err error) (FreeSpaceFunc, *[]string) {
+	var mu sync.Mutex
 	var asked []string
 	return func(path string) (uint64, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		asked = append(asked, path)
 		return free, err
 	}, &asked
@@ -112,8 +118,11 @@ func TestRun_LowDisk_RefusesTheStepUntilItFailsWithTheReason(t *testing.T) {
 	if len(a.got) != 0 {
 		t.Errorf("the agent ran %d times on a full disk", len(a.got))
 	}
-	if got := counterValue(t, m, "awo_steps_refused_total"); got != 2 {
+	if got := metricValue(t, m, "awo_steps_refused_total"); got != 2 {
 		t.Errorf("awo_steps_refused_total = %v, want 2", got)
+	}
+	if got := metricValue(t, m, "awo_sandbox_disk_free_bytes"); got != 300<<20 {
+		t.Errorf("awo_sandbox_disk_free_bytes = %v, want %d", got, 300<<20)
 	}
 	waitEmpty(t, ctx, env.JS)
 	stop()
@@ -178,7 +187,8 @@ func waitHistory(t *testing.T, ctx context.Context, b *bus.Bus, wo workorder.ID,
 	return nil
 }
 
-func counterValue(t *testing.T, m *metrics.Metrics, name string) float64 {
+// metricValue sums the series of a counter or gauge.
+func metricValue(t *testing.T, m *metrics.Metrics, name string) float64 {
 	t.Helper()
 	mfs, err := m.Registry().Gather()
 	if err != nil {
@@ -188,7 +198,7 @@ func counterValue(t *testing.T, m *metrics.Metrics, name string) float64 {
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, s := range mf.GetMetric() {
-				total += s.GetCounter().GetValue()
+				total += s.GetCounter().GetValue() + s.GetGauge().GetValue()
 			}
 		}
 	}

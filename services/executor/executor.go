@@ -108,6 +108,7 @@ func Run(ctx context.Context, d Deps) error {
 	}
 	x.log.Info("executor consuming step commands", "concurrency", d.Config.ExecConcurrency)
 	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamCommands, consumerName)
+	d.Metrics.WatchFreeDisk(x.disk.measure)
 	defer x.startHousekeeping(ctx, d)()
 	return d.Bus.ConsumeSteps(ctx, bus.StepWorker{
 		Service:     consumerName,
