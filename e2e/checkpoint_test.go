@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,13 +31,13 @@ func TestCheckpoint_ExecutorKilledMidStep_AnotherExecutorRestoresTheSandbox(t *t
 	}}
 	w := newWorld(t, createBranch(branch), planning(), implement, commit(branch))
 	s := newStack(t, w, "NATS_URL="+srv.ClientURL())
-	for _, name := range []string{"gateway", "orchestrator", "github"} {
-		s.startService(name)
-	}
+	gateway := s.startService("gateway")
+	s.cmd, s.exited = gateway.cmd, gateway.exited
+	s.startService("orchestrator")
+	s.startService("github")
 	s.waitHealthy()
 	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
-	executorA, exitedA := s.spawnWith(filepath.Join(binDir, "executor"), "AGENT_WORK_ORDER_TEMP_DIR="+dirA, "AWO_WORKER_ID=executor-a")
-	t.Cleanup(func() { _ = executorA.Process.Kill() })
+	executorA := s.startService("executor", "AGENT_WORK_ORDER_TEMP_DIR="+dirA, "AWO_WORKER_ID=executor-a")
 
 	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Add a greeting file",
 		"selected_commands": []string{"create-branch", "planning", "execute", "commit"}})
@@ -47,23 +45,8 @@ func TestCheckpoint_ExecutorKilledMidStep_AnotherExecutorRestoresTheSandbox(t *t
 		return deref(wo.CurrentPhase) == "execute" && len(w.Model.Conversation("execute")) > 0
 	})
 	// The second executor shares no directory with the first.
-	executorB, exitedB := s.spawnWith(filepath.Join(binDir, "executor"), "AGENT_WORK_ORDER_TEMP_DIR="+dirB, "AWO_WORKER_ID=executor-b")
-	t.Cleanup(func() {
-		_ = executorB.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exitedB:
-			if err != nil {
-				t.Errorf("executor b did not exit cleanly on SIGTERM: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			_ = executorB.Process.Kill()
-			t.Error("executor b did not stop within 30s of SIGTERM")
-		}
-	})
-	if err := executorA.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-exitedA
+	s.startService("executor", "AGENT_WORK_ORDER_TEMP_DIR="+dirB, "AWO_WORKER_ID=executor-b")
+	executorA.kill()
 	// Its agent dies with it instead of finishing the step behind B's back.
 	waitNoProcessWithEnv(t, "AGENT_WORK_ORDER_TEMP_DIR="+dirA, 6*time.Second)
 
@@ -94,38 +77,4 @@ func TestCheckpoint_ExecutorKilledMidStep_AnotherExecutorRestoresTheSandbox(t *t
 	if !strings.Contains(string(log), "sandbox restored from its checkpoint") {
 		t.Error("the log does not say the sandbox was restored from its checkpoint")
 	}
-}
-
-// startService runs one service binary, stopped with SIGTERM at the end of
-// the test; the gateway becomes s.cmd.
-func (s *stack) startService(name string) {
-	s.t.Helper()
-	cmd, exited := s.spawn(filepath.Join(binDir, name))
-	if name == "gateway" {
-		s.cmd, s.exited = cmd, exited
-	}
-	s.t.Cleanup(func() {
-		if name == "gateway" && s.cmd != cmd {
-			return
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				s.t.Errorf("%s did not exit cleanly on SIGTERM: %v", name, err)
-			}
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			s.t.Errorf("%s did not stop within 30s of SIGTERM", name)
-		}
-	})
-}
-
-// spawnWith is spawn with extra environment, which wins over the stack's.
-func (s *stack) spawnWith(binary string, env ...string) (*exec.Cmd, chan error) {
-	s.t.Helper()
-	saved := s.env
-	s.env = append(append([]string(nil), s.env...), env...)
-	defer func() { s.env = saved }()
-	return s.spawn(binary)
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,6 +185,60 @@ func (s *stack) startServices(natsURL string) {
 		})
 	}
 	s.waitHealthy()
+}
+
+// service is one service process of a stack run as separate binaries.
+type service struct {
+	name    string
+	cmd     *exec.Cmd
+	exited  chan error
+	stopped bool
+}
+
+// startService runs one service binary against the stack's NATS_URL with
+// extra environment of its own; the test's end stops it with SIGTERM and
+// expects a clean exit.
+func (s *stack) startService(name string, extra ...string) *service {
+	s.t.Helper()
+	saved := s.env
+	s.env = append(slices.Clip(saved), extra...)
+	cmd, exited := s.spawn(filepath.Join(binDir, name))
+	s.env = saved
+	svc := &service{name: name, cmd: cmd, exited: exited}
+	s.t.Cleanup(func() {
+		if svc.stopped {
+			return
+		}
+		if _, err := svc.terminate(30 * time.Second); err != nil {
+			s.t.Errorf("%s: %v", name, err)
+		}
+	})
+	return svc
+}
+
+// terminate sends SIGTERM and waits for the process to exit; it returns how
+// long that took and an error unless the exit was clean and in time.
+func (svc *service) terminate(within time.Duration) (time.Duration, error) {
+	svc.stopped = true
+	start := time.Now()
+	_ = svc.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-svc.exited:
+		if err != nil {
+			return time.Since(start), fmt.Errorf("did not exit cleanly on SIGTERM: %w", err)
+		}
+		return time.Since(start), nil
+	case <-time.After(within):
+		_ = svc.cmd.Process.Kill()
+		return time.Since(start), fmt.Errorf("did not stop within %s of SIGTERM", within)
+	}
+}
+
+// kill SIGKILLs the process, as a crash would, and waits for it to be gone.
+func (svc *service) kill() {
+	svc.stopped = true
+	_ = svc.cmd.Process.Kill()
+	<-svc.exited
 }
 
 // spawn starts binary with the stack's environment, its output appended to

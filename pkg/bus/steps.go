@@ -50,6 +50,10 @@ type StepWorker struct {
 	Logger *slog.Logger
 	// Observe is passed to Consume (ConsumeOptions.Observe); may be nil.
 	Observe func(Observation)
+	// Admit, when set, may refuse a command before its step starts (the
+	// executor's disk guard): the error hands the command back like a
+	// handler error, and no step.started is recorded.
+	Admit func(ctx context.Context, cmd events.RunStep) error
 }
 
 // StepHandler performs one step command and reports its outcome; a failed
@@ -92,6 +96,17 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 			return Permanent(fmt.Errorf("step %s is not run by the %s service", cmd.Step, w.Service))
 		}
 		slog := log.With("work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "attempt", cmd.Attempt)
+		if ctx.Err() != nil {
+			// Pulled before the shutdown began: another replica, or this one
+			// after its restart, runs it.
+			return fmt.Errorf("not starting %s: the %s service is shutting down", cmd.Step, w.Service)
+		}
+		if w.Admit != nil {
+			if err := w.Admit(stepCtx, *cmd); err != nil {
+				slog.Warn("step refused; the command is handed back", "err", err, "delivered", d.NumDelivered())
+				return err
+			}
+		}
 		if d.NumDelivered() > 1 {
 			slog.Warn("command redelivered: running the step again", "delivered", d.NumDelivered())
 		}

@@ -59,6 +59,14 @@ type Config struct {
 	// default) serves none. The gateway and the all-in-one always serve
 	// /metrics on AGENT_WORK_ORDERS_PORT and ignore it.
 	MetricsListen string
+	// SandboxRetention (AWO_SANDBOX_RETENTION) is how long the sandbox of a
+	// finished work order is kept before the executor removes it; 0 keeps
+	// sandboxes forever.
+	SandboxRetention time.Duration
+	// MinFreeDisk (AWO_MIN_FREE_DISK, bytes) is the free space under TempDir
+	// below which the executor hands steps back instead of running them; 0
+	// turns the check off.
+	MinFreeDisk int64
 }
 
 // Storage types.
@@ -105,6 +113,8 @@ func Load(getenv func(string) string) (Config, error) {
 		WorkerIdentifier: p.str("AWO_WORKER_ID", ""),
 		Checkpoints:      p.boolean("AWO_CHECKPOINTS", true),
 		MetricsListen:    p.hostPort("AWO_METRICS_LISTEN"),
+		SandboxRetention: p.duration("AWO_SANDBOX_RETENTION", 24*time.Hour, 0),
+		MinFreeDisk:      p.size("AWO_MIN_FREE_DISK", 1<<30),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -147,6 +157,8 @@ func (c Config) Attrs() []any {
 		"AWO_EVENTS_MAX_AGE", c.EventsMaxAge.String(),
 		"AWO_CHECKPOINTS", c.Checkpoints,
 		"AWO_METRICS_LISTEN", orDefault(c.MetricsListen, "(off; the gateway serves /metrics on its port)"),
+		"AWO_SANDBOX_RETENTION", retentionString(c.SandboxRetention),
+		"AWO_MIN_FREE_DISK", sizeString(c.MinFreeDisk),
 	}
 }
 

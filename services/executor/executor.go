@@ -73,6 +73,9 @@ type Deps struct {
 	// Metrics, when set, records step durations, agent cost and tokens,
 	// deliveries and the consumer's backlog.
 	Metrics *metrics.Metrics
+	// FreeSpace measures free disk for the AWO_MIN_FREE_DISK guard; nil is
+	// statfs(2).
+	FreeSpace FreeSpaceFunc
 }
 
 // logFlushTimeout bounds how long a finished step waits for its live log
@@ -124,6 +127,8 @@ func Run(ctx context.Context, d Deps) error {
 	}
 	x.log.Info("executor consuming step commands", "concurrency", d.Config.ExecConcurrency)
 	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamCommands, consumerName)
+	d.Metrics.WatchFreeDisk(x.disk.measure)
+	defer x.startHousekeeping(ctx, d)()
 	return d.Bus.ConsumeSteps(ctx, bus.StepWorker{
 		Service:     consumerName,
 		Description: "Agent steps, shared by every executor replica",
@@ -134,6 +139,7 @@ func Run(ctx context.Context, d Deps) error {
 		Logger:      d.Logger,
 		Worker:      d.Config.WorkerIdentifier,
 		Observe:     d.Metrics.ObserveDelivery(),
+		Admit:       x.admit,
 	}, d.Metrics.ObserveSteps(x.runStep))
 }
 
@@ -147,10 +153,17 @@ type executor struct {
 	liveLog   LiveLog
 	// checkpoints is nil when checkpointing is off.
 	checkpoints Checkpoints
+	disk        diskGuard
+	refused     func(reason string) // counts refused steps; may be nil
 }
 
 func newExecutor(d Deps) (*executor, error) {
-	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts, liveLog: d.LiveLog, checkpoints: d.Checkpoints}
+	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts, liveLog: d.LiveLog,
+		checkpoints: d.Checkpoints,
+		disk:        diskGuard{dir: d.Config.TempDir, min: d.Config.MinFreeDisk, free: d.FreeSpace}, refused: d.Metrics.StepRefusals()}
+	if x.disk.free == nil {
+		x.disk.free = statfsFree
+	}
 	if x.log == nil {
 		x.log = slog.Default()
 	}
@@ -200,6 +213,17 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 	spec := sandbox.Spec{
 		WorkOrderID: cmd.WorkOrderID, RepositoryURL: cmd.RepositoryURL,
 		Type: cmd.SandboxType, Identifier: cmd.SandboxIdentifier,
+	}
+	if u, ok := x.sandboxes.(sandboxUser); ok {
+		// Held to the end of the step, so housekeeping leaves it alone.
+		release, err := u.Use(ctx, spec)
+		if err != nil {
+			if ctx.Err() != nil {
+				return events.StepResult{}, ctx.Err()
+			}
+			return fail("preparing the %s sandbox: %v", cmd.SandboxType, err)
+		}
+		defer release()
 	}
 	sb, err := x.prepareSandbox(ctx, cmd, spec, log)
 	if err != nil {

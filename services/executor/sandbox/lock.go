@@ -77,31 +77,62 @@ func (m *Manager) dropLockEntry(path string, e *lockEntry) {
 // lockFile opens path and holds an exclusive advisory lock on it, polling
 // so that a cancelled ctx ends the wait.
 func lockFile(ctx context.Context, path string) (*os.File, error) {
+	f, _, err := flockPath(ctx, path, false, true)
+	return f, err
+}
+
+// flockPath opens path and takes an advisory lock on it: shared or
+// exclusive; with wait, polling until it is free or ctx ends, else
+// reporting ok false at once when it is taken. A lock file may be deleted
+// by whoever holds it exclusively (the sweeper does, with the sandbox): a
+// lock won on a file that is no longer at path guards nothing, so it is
+// dropped and path opened again.
+func flockPath(ctx context.Context, path string, shared, wait bool) (f *os.File, ok bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("creating lock directory: %w", err)
+		return nil, false, fmt.Errorf("creating lock directory: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock file: %w", err)
-	}
-	wait := lockPollMin
+	delay := lockPollMin
 	for {
-		ok, err := tryLockFile(f)
+		if f == nil {
+			if f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644); err != nil {
+				return nil, false, fmt.Errorf("opening lock file: %w", err)
+			}
+		}
+		ok, err := tryLockFile(f, shared)
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path, err)
+			return nil, false, fmt.Errorf("locking %s: %w", path, err)
 		}
 		if ok {
-			return f, nil
+			if stillAt(f, path) {
+				return f, true, nil
+			}
+			f.Close() // deleted or replaced while we waited
+			f = nil
+			continue
+		}
+		if !wait {
+			f.Close()
+			return nil, false, nil
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("waiting for lock %s held by another process: %w", path, ctx.Err())
-		case <-time.After(wait):
+			return nil, false, fmt.Errorf("waiting for lock %s held by another process: %w", path, ctx.Err())
+		case <-time.After(delay):
 		}
-		wait = min(wait*2, lockPollMax)
+		delay = min(delay*2, lockPollMax)
 	}
+}
+
+// stillAt reports whether f is the file now at path.
+func stillAt(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && os.SameFile(a, b)
 }
 
 func unlockFile(f *os.File) {

@@ -8,11 +8,15 @@ import (
 	"syscall"
 )
 
-// tryLockFile takes flock(LOCK_EX) without blocking. flock locks belong to
-// the open file description, so two Managers in one process exclude each
-// other as two processes do.
-func tryLockFile(f *os.File) (bool, error) {
-	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+// tryLockFile takes flock(LOCK_EX), or LOCK_SH when shared, without
+// blocking. flock locks belong to the open file description, so two
+// Managers in one process exclude each other as two processes do.
+func tryLockFile(f *os.File, shared bool) (bool, error) {
+	how := syscall.LOCK_EX
+	if shared {
+		how = syscall.LOCK_SH
+	}
+	err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 	switch {
 	case err == nil:
 		return true, nil

@@ -132,7 +132,13 @@ func (m *Manager) Remove(ctx context.Context, s Spec) error {
 	if err != nil {
 		return err
 	}
-	log := m.logger().With("work_order_id", s.WorkOrderID, "sandbox_type", l.kind, "sandbox", l.dir)
+	return m.remove(ctx, l, m.logger().With("work_order_id", s.WorkOrderID, "sandbox_type", l.kind, "sandbox", l.dir))
+}
+
+// remove deletes the sandbox at l under its lock: through git for a
+// worktree, so the cached clone forgets it; with its lock file and clone
+// leftovers for a git_branch clone.
+func (m *Manager) remove(ctx context.Context, l layout, log *slog.Logger) error {
 	unlock, err := m.lock(ctx, l.lockPath)
 	if err != nil {
 		return fmt.Errorf("removing sandbox %s: %w", l.dir, err)
@@ -176,6 +182,20 @@ func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) 
 			return fmt.Errorf("deleting %s in %s: %w", l.checkpointRef(), l.cache, err)
 		}
 	}
+	if l.kind == workorder.SandboxBranch {
+		// Clones a crash left half-done, and the clone's own lock: deleting
+		// it while held is safe (see flockPath).
+		stale, _ := filepath.Glob(l.dir + ".tmp-*")
+		for _, p := range stale {
+			if err := os.RemoveAll(p); err != nil {
+				return fmt.Errorf("removing leftover %s: %w", p, err)
+			}
+		}
+		if err := os.Remove(l.lockPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing lock file %s: %w", l.lockPath, err)
+		}
+	}
+	log.Info("sandbox removed")
 	return nil
 }
 

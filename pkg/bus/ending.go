@@ -1,0 +1,76 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// retryRequested is the short type of workorder.retry_requested: a work
+// order that ended and was asked to run again is running, whatever its
+// older terminal event says.
+const retryRequested = "workorder.retry_requested"
+
+// Ending is what the event stream says about whether a work order has
+// ended.
+type Ending struct {
+	// Known: the stream holds events of the work order. Events older than
+	// the stream's max age are gone, so an old work order may be unknown.
+	Known bool
+	// Ended: its latest terminal event (completed, failed, cancelled) is
+	// newer than its latest retry request.
+	Ended bool
+	At    time.Time // when that terminal event was stored; zero unless Ended
+}
+
+// Ending reads a work order's last terminal and retry events directly from
+// the stream (one direct get per subject), without replaying its history.
+func (b *Bus) Ending(ctx context.Context, wo workorder.ID) (Ending, error) {
+	stream, err := b.JS.Stream(ctx, StreamEvents)
+	if err != nil {
+		return Ending{}, fmt.Errorf("reading whether %s ended: %w", wo, err)
+	}
+	last := func(subject string) (*jetstream.RawStreamMsg, error) {
+		m, err := stream.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading whether %s ended: %w", wo, err)
+		}
+		return m, nil
+	}
+	var end Ending
+	var endSeq uint64
+	for _, typ := range []string{events.TypeCompleted, events.TypeFailed, events.TypeCancelled} {
+		m, err := last(EventSubject(wo, typ))
+		if err != nil {
+			return Ending{}, err
+		}
+		if m != nil && m.Sequence > endSeq {
+			endSeq, end.At = m.Sequence, m.Time
+		}
+	}
+	retry, err := last(EventSubject(wo, retryRequested))
+	if err != nil {
+		return Ending{}, err
+	}
+	switch {
+	case retry != nil && retry.Sequence > endSeq:
+		return Ending{Known: true}, nil
+	case endSeq > 0:
+		end.Known, end.Ended = true, true
+		return end, nil
+	}
+	latest, err := last(WorkOrderFilter(wo))
+	if err != nil {
+		return Ending{}, err
+	}
+	return Ending{Known: latest != nil}, nil
+}
