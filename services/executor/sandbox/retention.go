@@ -83,7 +83,7 @@ func (m *Manager) List(ctx context.Context) ([]Entry, error) {
 		}
 		found, err := m.listIn(filepath.Join(repoDir, "trees"), func(dir string) layout {
 			l := base
-			l.dir = dir
+			l.dir, l.id = dir, filepath.Base(dir)
 			return l
 		})
 		if err != nil {
@@ -95,7 +95,7 @@ func (m *Manager) List(ctx context.Context) ([]Entry, error) {
 		}
 	}
 	found, err := m.listIn(filepath.Join(root, "branches"), func(dir string) layout {
-		return layout{kind: workorder.SandboxBranch, dir: dir, lockPath: dir + ".lock"}
+		return layout{id: filepath.Base(dir), kind: workorder.SandboxBranch, dir: dir, lockPath: dir + ".lock"}
 	})
 	return append(out, found...), err
 }
