@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -50,6 +51,9 @@ type StepWorker struct {
 	Logger *slog.Logger
 	// Observe is passed to Consume (ConsumeOptions.Observe); may be nil.
 	Observe func(Observation)
+	// OnCancelled, when set, cleans up after a cancelled work order (the
+	// executor removes its sandbox); see OnCancelledFunc.
+	OnCancelled OnCancelledFunc
 }
 
 // StepHandler performs one step command and reports its outcome; a failed
@@ -83,6 +87,12 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 	worker := WorkerID(w.Worker)
 	stepCtx, stop := graceContext(ctx, w.Grace)
 	defer stop()
+	watch := newCancelWatch()
+	unwatch, err := b.watchCancellations(stepCtx, watch, w.OnCancelled, log)
+	if err != nil {
+		return err
+	}
+	defer unwatch()
 	return b.Consume(ctx, cons, func(_ context.Context, d *Delivery) error {
 		cmd, ok := d.Event.Data.(*events.RunStep)
 		if !ok {
@@ -92,21 +102,45 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 			return Permanent(fmt.Errorf("step %s is not run by the %s service", cmd.Step, w.Service))
 		}
 		slog := log.With("work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "attempt", cmd.Attempt)
+		// Registered before the check below, so a cancel that arrives
+		// after the check still stops the step.
+		cmdCtx, end, err := watch.begin(stepCtx, cmd.WorkOrderID)
+		if err != nil {
+			return err
+		}
+		defer end()
+		if cancelled, err := b.Cancelled(cmdCtx, cmd.WorkOrderID); err != nil {
+			return err
+		} else if cancelled {
+			slog.Info("skipping the step: its work order is cancelled")
+			return nil
+		}
 		if d.NumDelivered() > 1 {
 			slog.Warn("command redelivered: running the step again", "delivered", d.NumDelivered())
 		}
-		if err := b.StepStarted(stepCtx, *cmd, worker); err != nil {
+		if err := b.StepStarted(cmdCtx, *cmd, worker); err != nil {
 			return err
 		}
 		slog.Info("step started", "worker", worker)
-		res, err := h(stepCtx, *cmd, slog)
+		res, err := h(cmdCtx, *cmd, slog)
+		if cause := context.Cause(cmdCtx); errors.Is(cause, ErrWorkOrderCancelled) {
+			// Not handed back: nothing of a cancelled work order runs again
+			// unless it is retried, which sends a new command. The stop is
+			// recorded so the step history shows where the work order ended.
+			res = events.StepResult{ErrorMessage: "stopped: " + cause.Error(), DurationSeconds: res.DurationSeconds}
+			if err := b.StepFinished(context.WithoutCancel(cmdCtx), *cmd, res); err != nil {
+				slog.Warn("recording the stopped step", "err", err)
+			}
+			slog.Info("step stopped: its work order was cancelled", "cause", cause)
+			return nil
+		}
 		if err != nil {
 			slog.Warn("step interrupted; the command is handed back", "err", err)
 			return err
 		}
 		// The outcome is recorded even when the shutdown grace ran out
 		// while it was being reached.
-		if err := b.StepFinished(context.WithoutCancel(stepCtx), *cmd, res); err != nil {
+		if err := b.StepFinished(context.WithoutCancel(cmdCtx), *cmd, res); err != nil {
 			return err
 		}
 		slog.Info("step finished", "success", res.Success, "duration_s", res.DurationSeconds, "error", res.ErrorMessage)

@@ -7,6 +7,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -37,6 +38,8 @@ type Sandboxes interface {
 	Progress(ctx context.Context, sb sandbox.Sandbox) (sandbox.Progress, error)
 	CurrentBranch(ctx context.Context, dir string) (string, error)
 	Push(ctx context.Context, sb sandbox.Sandbox, branch string) error
+	// Remove deletes a work order's sandbox; one that is not here is no error.
+	Remove(ctx context.Context, s sandbox.Spec) error
 }
 
 // LiveLog receives what the agent does as it happens; *logentry.Publisher
@@ -115,6 +118,7 @@ func Run(ctx context.Context, d Deps) error {
 		Logger:      d.Logger,
 		Worker:      d.Config.WorkerIdentifier,
 		Observe:     d.Metrics.ObserveDelivery(),
+		OnCancelled: x.removeCancelled,
 	}, d.Metrics.ObserveSteps(x.runStep))
 }
 
@@ -348,6 +352,12 @@ func (b *logBuilder) stepStarted(now time.Time) logentry.Entry {
 // stepFinished reports the step's outcome; err is a step interrupted by a
 // shutdown, which is handed back and run again.
 func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Time) logentry.Entry {
+	if errors.Is(err, bus.ErrWorkOrderCancelled) {
+		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
+			fmt.Sprintf("step %s stopped: %v", b.base.Step, err))
+		e.Success = ptr(false)
+		return e
+	}
 	if err != nil {
 		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
 			fmt.Sprintf("step %s interrupted, to be run again: %v", b.base.Step, err))

@@ -54,6 +54,7 @@ type fakeSandboxes struct {
 	branchEr error
 	pushed   []string
 	pushErr  error
+	removed  chan sandbox.Spec // told about every Remove, when set
 }
 
 func (f *fakeSandboxes) Prepare(ctx context.Context, s sandbox.Spec) (sandbox.Sandbox, error) {
@@ -64,6 +65,12 @@ func (f *fakeSandboxes) Progress(ctx context.Context, sb sandbox.Sandbox) (sandb
 }
 func (f *fakeSandboxes) CurrentBranch(ctx context.Context, dir string) (string, error) {
 	return f.branch, f.branchEr
+}
+func (f *fakeSandboxes) Remove(ctx context.Context, s sandbox.Spec) error {
+	if f.removed != nil {
+		f.removed <- s
+	}
+	return nil
 }
 func (f *fakeSandboxes) Push(ctx context.Context, sb sandbox.Sandbox, branch string) error {
 	f.pushed = append(f.pushed, branch)

@@ -131,6 +131,11 @@ func (m *Manager) Remove(ctx context.Context, s Spec) error {
 		return err
 	}
 	log := m.logger().With("work_order_id", s.WorkOrderID, "sandbox_type", l.kind, "sandbox", l.dir)
+	if !exists(l.dir) {
+		// Not on this host (another executor held it) or gone already;
+		// taking the lock would create lock files for nothing.
+		return nil
+	}
 	unlock, err := m.lock(ctx, l.lockPath)
 	if err != nil {
 		return fmt.Errorf("removing sandbox %s: %w", l.dir, err)
