@@ -37,9 +37,9 @@ var cancelledSubject = EventSubject("*", events.TypeCancelled)
 // LastEvent returns the newest stored event of type typ about wo, read with
 // a direct get (no consumer); ok is false when there is none.
 func (b *Bus) LastEvent(ctx context.Context, wo workorder.ID, typ string) (e events.Event, ok bool, err error) {
-	stream, err := b.JS.Stream(ctx, StreamEvents)
+	stream, err := b.eventsStream(ctx)
 	if err != nil {
-		return events.Event{}, false, fmt.Errorf("opening stream %s: %w", StreamEvents, err)
+		return events.Event{}, false, err
 	}
 	msg, err := stream.GetLastMsgForSubject(ctx, EventSubject(wo, typ))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -54,6 +54,22 @@ func (b *Bus) LastEvent(ctx context.Context, wo workorder.ID, typ string) (e eve
 	}
 	e.Seq = msg.Sequence
 	return e, true, nil
+}
+
+// eventsStream is the events stream's handle, looked up on first use: its
+// cached config tells the client to use direct gets, so a read is then one
+// round trip.
+func (b *Bus) eventsStream(ctx context.Context) (jetstream.Stream, error) {
+	b.eventsMu.Lock()
+	defer b.eventsMu.Unlock()
+	if b.events == nil {
+		s, err := b.JS.Stream(ctx, StreamEvents)
+		if err != nil {
+			return nil, fmt.Errorf("opening stream %s: %w", StreamEvents, err)
+		}
+		b.events = s
+	}
+	return b.events, nil
 }
 
 // Cancelled reports whether wo stands cancelled: its latest
