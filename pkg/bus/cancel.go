@@ -87,6 +87,25 @@ func (b *Bus) Cancelled(ctx context.Context, wo workorder.ID) (bool, error) {
 	return !ok || c.Seq > r.Seq, nil
 }
 
+// stale says why cmd must not run, or "" when it may: its work order stands
+// cancelled, or a later dispatch superseded it (a command left in the
+// queue by a cancel, then overtaken by the retry's new attempt, must not
+// run beside it in the same sandbox).
+func (b *Bus) stale(ctx context.Context, cmd events.RunStep) (string, error) {
+	cancelled, err := b.Cancelled(ctx, cmd.WorkOrderID)
+	if err != nil || cancelled {
+		return "its work order is cancelled", err
+	}
+	last, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeStepDispatched)
+	if err != nil || !ok {
+		return "", err
+	}
+	if d, _ := last.Data.(*events.StepDispatched); d != nil && (d.Step != cmd.Step || d.Attempt != cmd.Attempt) {
+		return fmt.Sprintf("superseded by the dispatch of %s attempt %d", d.Step, d.Attempt), nil
+	}
+	return "", nil
+}
+
 // OnCancelledFunc runs after a work order was cancelled and every step of it
 // this worker had in hand has ended; no new step of it starts meanwhile.
 type OnCancelledFunc func(ctx context.Context, wo workorder.ID, c events.Cancelled, log *slog.Logger)

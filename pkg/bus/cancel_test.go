@@ -147,3 +147,53 @@ func waitEvent(t *testing.T, ctx context.Context, b *bus.Bus, wo workorder.ID, t
 	}
 	t.Fatalf("no %s", events.ShortName(typ))
 }
+
+// A command overtaken by a later dispatch (left in the queue by a cancel,
+// then a retry dispatched the next attempt) is acknowledged without
+// running; the current one runs.
+func TestConsumeSteps_SupersededCommandIsSkipped(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("test")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wo := workorder.ID("wo-0000a77e")
+	for _, attempt := range []int{1, 2} {
+		id := events.CommandID(wo, workorder.StepCreatePR, attempt) + ".dispatched"
+		if _, err := b.PublishEvent(ctx, b.Event(id, events.TypeStepDispatched, wo,
+			&events.StepDispatched{Step: workorder.StepCreatePR, Attempt: attempt}), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ran := make(chan int, 2)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.ConsumeSteps(runCtx, bus.StepWorker{Service: "github", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
+			func(_ context.Context, cmd events.RunStep, _ *slog.Logger) (events.StepResult, error) {
+				ran <- cmd.Attempt
+				return events.StepResult{Success: true}, nil
+			})
+	}()
+	for _, attempt := range []int{1, 2} {
+		if err := b.PublishCommand(ctx, events.RunStep{WorkOrderID: wo, Step: workorder.StepCreatePR, Attempt: attempt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case a := <-ran:
+		if a != 2 {
+			t.Fatalf("attempt %d ran; only the latest dispatch may", a)
+		}
+	case <-ctx.Done():
+		t.Fatal("the current command never ran")
+	}
+	select {
+	case a := <-ran:
+		t.Fatalf("attempt %d ran as well", a)
+	case <-time.After(300 * time.Millisecond):
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -109,10 +109,10 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 			return err
 		}
 		defer end()
-		if cancelled, err := b.Cancelled(cmdCtx, cmd.WorkOrderID); err != nil {
+		if why, err := b.stale(cmdCtx, *cmd); err != nil {
 			return err
-		} else if cancelled {
-			slog.Info("skipping the step: its work order is cancelled")
+		} else if why != "" {
+			slog.Info("skipping the step: " + why)
 			return nil
 		}
 		if d.NumDelivered() > 1 {
