@@ -494,3 +494,16 @@ func TestRunStep_LiveLog_InterruptedStepSaysItWillRunAgain(t *testing.T) {
 		t.Errorf("step_finished = %+v", fin)
 	}
 }
+
+func TestRunStep_LiveLog_CancelledStepSaysItStopped(t *testing.T) {
+	live := &recordingLog{}
+	x := newTestExecutor(t, &fakeAgent{err: &bus.CancelledError{Reason: "wrong repository"}}, &fakeSandboxes{dir: t.TempDir()})
+	x.liveLog = live
+	if _, err := x.runStep(context.Background(), cmd(workorder.StepPlanning), x.log); err == nil {
+		t.Fatal("want the agent's error")
+	}
+	fin := live.entries[len(live.entries)-1]
+	if fin.Level != logentry.LevelWarn || fin.Message != "step planning stopped: the work order was cancelled: wrong repository" || *fin.Success {
+		t.Errorf("step_finished = %+v", fin)
+	}
+}
