@@ -106,7 +106,7 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !started {
 		return &problem{status: http.StatusConflict, detail: fmt.Sprintf(
-			"nothing to retry: work order %s was %s before any step ran", id, wo.Status)}
+			"nothing to retry: work order %s ended (%s) before any step ran", id, wo.Status)}
 	}
 	round, err := s.retryRound(r.Context(), id)
 	if err != nil {
