@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -195,5 +196,28 @@ func TestConsumeSteps_SupersededCommandIsSkipped(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkStale is what the check before every step command costs: three
+// direct gets (last cancel, last retry, last dispatch) on a stream that
+// also holds other work orders' events.
+func BenchmarkStale(b *testing.B) {
+	env := natstest.Start(b)
+	bb := env.Bus("bench")
+	ctx := context.Background()
+	for i := range 1000 {
+		wo := workorder.ID(fmt.Sprintf("wo-%08x", i))
+		d := &events.StepDispatched{Step: workorder.StepExecute, Attempt: 1}
+		if _, err := bb.PublishEvent(ctx, bb.Event(string(wo)+".d", events.TypeStepDispatched, wo, d), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cmd := events.RunStep{WorkOrderID: "wo-00000007", Step: workorder.StepExecute, Attempt: 1}
+	b.ResetTimer()
+	for b.Loop() {
+		if why, err := bb.Stale(ctx, cmd); err != nil || why != "" {
+			b.Fatalf("%q, %v", why, err)
+		}
 	}
 }
