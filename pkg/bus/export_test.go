@@ -7,4 +7,6 @@ import (
 )
 
 // Stale exposes the check every step worker makes before a command.
-func (b *Bus) Stale(ctx context.Context, cmd events.RunStep) (string, error) { return b.stale(ctx, cmd) }
+func (b *Bus) Stale(ctx context.Context, cmd events.RunStep) (string, error) {
+	return b.stale(ctx, cmd)
+}
