@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,6 +26,9 @@ const jsErrWrongLastSequence = 10071
 type Bus struct {
 	JS     jetstream.JetStream
 	Source string // CloudEvents source of everything this process publishes
+
+	eventsMu sync.Mutex
+	events   jetstream.Stream // WORKORDERS_EVENTS, looked up once for direct gets
 }
 
 // New returns a Bus whose events carry source as their CloudEvents source,

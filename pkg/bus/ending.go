@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,11 +10,6 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
-
-// retryRequested is the short type of workorder.retry_requested: a work
-// order that ended and was asked to run again is running, whatever its
-// older terminal event says.
-const retryRequested = "workorder.retry_requested"
 
 // Ending is what the event stream says about whether a work order has
 // ended.
@@ -32,15 +26,8 @@ type Ending struct {
 // Ending reads a work order's last terminal and retry events directly from
 // the stream (one direct get per subject), without replaying its history.
 func (b *Bus) Ending(ctx context.Context, wo workorder.ID) (Ending, error) {
-	stream, err := b.JS.Stream(ctx, StreamEvents)
-	if err != nil {
-		return Ending{}, fmt.Errorf("reading whether %s ended: %w", wo, err)
-	}
 	last := func(subject string) (*jetstream.RawStreamMsg, error) {
-		m, err := stream.GetLastMsgForSubject(ctx, subject)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, nil
-		}
+		m, err := b.lastMsg(ctx, subject)
 		if err != nil {
 			return nil, fmt.Errorf("reading whether %s ended: %w", wo, err)
 		}
@@ -57,7 +44,7 @@ func (b *Bus) Ending(ctx context.Context, wo workorder.ID) (Ending, error) {
 			endSeq, end.At = m.Sequence, m.Time
 		}
 	}
-	retry, err := last(EventSubject(wo, retryRequested))
+	retry, err := last(EventSubject(wo, events.TypeRetryRequested))
 	if err != nil {
 		return Ending{}, err
 	}

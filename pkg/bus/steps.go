@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -54,6 +55,9 @@ type StepWorker struct {
 	// executor's disk guard): the error hands the command back like a
 	// handler error, and no step.started is recorded.
 	Admit func(ctx context.Context, cmd events.RunStep) error
+	// OnCancelled, when set, cleans up after a cancelled work order (the
+	// executor removes its sandbox); see OnCancelledFunc.
+	OnCancelled OnCancelledFunc
 }
 
 // StepHandler performs one step command and reports its outcome; a failed
@@ -87,6 +91,12 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 	worker := WorkerID(w.Worker)
 	stepCtx, stop := graceContext(ctx, w.Grace)
 	defer stop()
+	watch := newCancelWatch()
+	unwatch, err := b.watchCancellations(stepCtx, watch, w.OnCancelled, log)
+	if err != nil {
+		return err
+	}
+	defer unwatch()
 	return b.Consume(ctx, cons, func(_ context.Context, d *Delivery) error {
 		cmd, ok := d.Event.Data.(*events.RunStep)
 		if !ok {
@@ -101,8 +111,21 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 			// after its restart, runs it.
 			return fmt.Errorf("not starting %s: the %s service is shutting down", cmd.Step, w.Service)
 		}
+		// Registered before the check below, so a cancel that arrives
+		// after the check still stops the step.
+		cmdCtx, end, err := watch.begin(stepCtx, cmd.WorkOrderID)
+		if err != nil {
+			return err
+		}
+		defer end()
+		if why, err := b.stale(cmdCtx, *cmd); err != nil {
+			return err
+		} else if why != "" {
+			slog.Info("skipping the step: " + why)
+			return nil
+		}
 		if w.Admit != nil {
-			if err := w.Admit(stepCtx, *cmd); err != nil {
+			if err := w.Admit(cmdCtx, *cmd); err != nil {
 				slog.Warn("step refused; the command is handed back", "err", err, "delivered", d.NumDelivered())
 				return err
 			}
@@ -110,18 +133,29 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 		if d.NumDelivered() > 1 {
 			slog.Warn("command redelivered: running the step again", "delivered", d.NumDelivered())
 		}
-		if err := b.StepStarted(stepCtx, *cmd, worker); err != nil {
+		if err := b.StepStarted(cmdCtx, *cmd, worker); err != nil {
 			return err
 		}
 		slog.Info("step started", "worker", worker)
-		res, err := h(WithDelivered(stepCtx, d.NumDelivered()), *cmd, slog)
+		res, err := h(WithDelivered(cmdCtx, d.NumDelivered()), *cmd, slog)
+		if cause := context.Cause(cmdCtx); errors.Is(cause, ErrWorkOrderCancelled) {
+			// Not handed back: nothing of a cancelled work order runs again
+			// unless it is retried, which sends a new command. The stop is
+			// recorded so the step history shows where the work order ended.
+			res = events.StepResult{ErrorMessage: "stopped: " + cause.Error(), DurationSeconds: res.DurationSeconds}
+			if err := b.StepFinished(context.WithoutCancel(cmdCtx), *cmd, res); err != nil {
+				slog.Warn("recording the stopped step", "err", err)
+			}
+			slog.Info("step stopped: its work order was cancelled", "cause", cause)
+			return nil
+		}
 		if err != nil {
 			slog.Warn("step interrupted; the command is handed back", "err", err)
 			return err
 		}
 		// The outcome is recorded even when the shutdown grace ran out
 		// while it was being reached.
-		if err := b.StepFinished(context.WithoutCancel(stepCtx), *cmd, res); err != nil {
+		if err := b.StepFinished(context.WithoutCancel(cmdCtx), *cmd, res); err != nil {
 			return err
 		}
 		slog.Info("step finished", "success", res.Success, "duration_s", res.DurationSeconds, "error", res.ErrorMessage)

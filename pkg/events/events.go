@@ -25,6 +25,7 @@ const (
 	TypeFailed          = typePrefix + "workorder.failed.v1"
 	TypeCancelRequested = typePrefix + "workorder.cancel_requested.v1"
 	TypeCancelled       = typePrefix + "workorder.cancelled.v1"
+	TypeRetryRequested  = typePrefix + "workorder.retry_requested.v1"
 
 	// TypeRunStep is the one command: run a step of a work order.
 	TypeRunStep = typePrefix + "command.run_step.v1"
@@ -120,9 +121,24 @@ type CancelRequested struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Cancelled ends a work order on request.
+// Cancelled ends a work order on request. It names the work order's
+// sandbox, so whichever executor holds it can remove it without looking
+// anything up.
 type Cancelled struct {
+	Reason            string                `json:"reason,omitempty"`
+	RepositoryURL     string                `json:"repository_url,omitempty"`
+	SandboxType       workorder.SandboxType `json:"sandbox_type,omitempty"`
+	SandboxIdentifier string                `json:"sandbox_identifier,omitempty"`
+}
+
+// RetryRequested asks the orchestrator to run a failed or cancelled work
+// order again from the step that failed (or was in hand when cancelled).
+// Round numbers the requester's retries of the work order (1, 2, ...) and
+// makes the request's event id unique, so a later round is never dropped as
+// a duplicate of an earlier one.
+type RetryRequested struct {
 	Reason string `json:"reason,omitempty"`
+	Round  int    `json:"round"`
 }
 
 // StepArgs is everything a worker needs to run a step without looking
@@ -170,6 +186,7 @@ var registry = map[string]func() any{
 	TypeFailed:          func() any { return &Failed{} },
 	TypeCancelRequested: func() any { return &CancelRequested{} },
 	TypeCancelled:       func() any { return &Cancelled{} },
+	TypeRetryRequested:  func() any { return &RetryRequested{} },
 	TypeRunStep:         func() any { return &RunStep{} },
 }
 

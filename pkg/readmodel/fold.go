@@ -125,6 +125,19 @@ func Fold(wo WorkOrder, steps []StepRecord, e events.Event) (WorkOrder, []StepRe
 		}
 		next.ErrorMessage = ptr(reason)
 
+	case events.TypeRetryRequested:
+		if _, ok := e.Data.(*events.RetryRequested); !ok {
+			return wo, steps, payloadError(e, (*events.RetryRequested)(nil))
+		}
+		// The orchestrator accepts a retry only of a work order that failed
+		// or was cancelled (the gateway checks that it had started); the
+		// old reason goes, the step history keeps every attempt.
+		if next.Status == workorder.StatusFailed || next.Status == workorder.StatusCancelled {
+			next.Status = workorder.StatusRunning
+			next.ErrorMessage = nil
+			next.CurrentPhase = nil
+		}
+
 	default:
 		// requested again, step.dispatched, cancel_requested and types added
 		// later change nothing a client reads; the row still records that it

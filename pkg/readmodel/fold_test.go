@@ -282,6 +282,36 @@ func TestFold(t *testing.T) {
 			},
 		},
 		{
+			name:    "RetryRequested_AfterFailure_ReopensAsRunningAndKeepsTheHistory",
+			history: append(slices.Clone(branchDone), ev(5, events.TypeFailed, &events.Failed{ErrorMessage: "planning failed: boom"})),
+			event:   ev(6, events.TypeRetryRequested, &events.RetryRequested{Round: 1}),
+			want: func(wo *WorkOrder, _ *[]StepRecord) {
+				wo.Status = workorder.StatusRunning
+				wo.ErrorMessage = nil
+				wo.CurrentPhase = nil
+				wo.UpdatedAt, wo.Version = at(6), 6
+			},
+		},
+		{
+			name:    "RetryRequested_AfterCancel_ReopensAsRunning",
+			history: append(slices.Clone(branchDone), ev(5, events.TypeCancelled, &events.Cancelled{Reason: "stop"})),
+			event:   ev(6, events.TypeRetryRequested, &events.RetryRequested{Round: 1}),
+			want: func(wo *WorkOrder, _ *[]StepRecord) {
+				wo.Status = workorder.StatusRunning
+				wo.ErrorMessage = nil
+				wo.CurrentPhase = nil
+				wo.UpdatedAt, wo.Version = at(6), 6
+			},
+		},
+		{
+			name:    "RetryRequested_OfCompleted_ChangesNothing",
+			history: append(slices.Clone(branchDone), ev(5, events.TypeCompleted, &events.Completed{})),
+			event:   ev(6, events.TypeRetryRequested, &events.RetryRequested{Round: 1}),
+			want: func(wo *WorkOrder, _ *[]StepRecord) {
+				wo.UpdatedAt, wo.Version = at(6), 6
+			},
+		},
+		{
 			name:    "Dispatched_OnlyAdvancesVersion",
 			history: running,
 			event:   ev(3, events.TypeStepDispatched, &events.StepDispatched{Step: workorder.StepCreateBranch, Attempt: 1}),

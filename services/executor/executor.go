@@ -45,6 +45,8 @@ type Sandboxes interface {
 	Restore(ctx context.Context, s sandbox.Spec, cp sandbox.Checkpoint, bundle string) (sandbox.Sandbox, error)
 	Marker(ctx context.Context, s sandbox.Spec) (string, error)
 	Mark(s sandbox.Spec, id string) error
+	// Remove deletes a work order's sandbox; one that is not here is no error.
+	Remove(ctx context.Context, s sandbox.Spec) error
 }
 
 // LiveLog receives what the agent does as it happens; *logentry.Publisher
@@ -140,6 +142,7 @@ func Run(ctx context.Context, d Deps) error {
 		Worker:      d.Config.WorkerIdentifier,
 		Observe:     d.Metrics.ObserveDelivery(),
 		Admit:       x.admit,
+		OnCancelled: x.removeCancelled,
 	}, d.Metrics.ObserveSteps(x.runStep))
 }
 
@@ -413,6 +416,12 @@ func (b *logBuilder) stepStarted(now time.Time) logentry.Entry {
 // stepFinished reports the step's outcome; err is a step interrupted by a
 // shutdown, which is handed back and run again.
 func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Time) logentry.Entry {
+	if errors.Is(err, bus.ErrWorkOrderCancelled) {
+		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
+			fmt.Sprintf("step %s stopped: %v", b.base.Step, err))
+		e.Success = ptr(false)
+		return e
+	}
 	if err != nil {
 		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
 			fmt.Sprintf("step %s interrupted, to be run again: %v", b.base.Step, err))

@@ -63,6 +63,7 @@ type fakeSandboxes struct {
 	restored      []string
 	checkpointErr error
 	restoreErr    error
+	removed       chan sandbox.Spec // told about every Remove, when set
 }
 
 func (f *fakeSandboxes) Prepare(ctx context.Context, s sandbox.Spec) (sandbox.Sandbox, error) {
@@ -76,6 +77,12 @@ func (f *fakeSandboxes) Progress(ctx context.Context, sb sandbox.Sandbox) (sandb
 }
 func (f *fakeSandboxes) CurrentBranch(ctx context.Context, dir string) (string, error) {
 	return f.branch, f.branchEr
+}
+func (f *fakeSandboxes) Remove(ctx context.Context, s sandbox.Spec) error {
+	if f.removed != nil {
+		f.removed <- s
+	}
+	return nil
 }
 func (f *fakeSandboxes) Push(ctx context.Context, sb sandbox.Sandbox, branch string) error {
 	f.pushed = append(f.pushed, branch)
@@ -510,6 +517,19 @@ func TestRunStep_LiveLog_InterruptedStepSaysItWillRunAgain(t *testing.T) {
 	}
 	fin := live.entries[len(live.entries)-1]
 	if fin.Level != logentry.LevelWarn || !strings.Contains(fin.Message, "interrupted, to be run again") {
+		t.Errorf("step_finished = %+v", fin)
+	}
+}
+
+func TestRunStep_LiveLog_CancelledStepSaysItStopped(t *testing.T) {
+	live := &recordingLog{}
+	x := newTestExecutor(t, &fakeAgent{err: &bus.CancelledError{Reason: "wrong repository"}}, &fakeSandboxes{dir: t.TempDir()})
+	x.liveLog = live
+	if _, err := x.runStep(context.Background(), cmd(workorder.StepPlanning), x.log); err == nil {
+		t.Fatal("want the agent's error")
+	}
+	fin := live.entries[len(live.entries)-1]
+	if fin.Level != logentry.LevelWarn || fin.Message != "step planning stopped: the work order was cancelled: wrong repository" || *fin.Success {
 		t.Errorf("step_finished = %+v", fin)
 	}
 }

@@ -107,6 +107,9 @@ func (f *FlatSandboxes) Marker(context.Context, sandbox.Spec) (string, error) {
 // Mark does nothing.
 func (f *FlatSandboxes) Mark(sandbox.Spec, string) error { return nil }
 
+// Remove keeps the shared directory: every work order uses it.
+func (f *FlatSandboxes) Remove(context.Context, sandbox.Spec) error { return nil }
+
 // GitAgent does the least a real agent must do in a real git sandbox for
 // the executor's checks to pass: create-branch switches to a new branch,
 // planning writes the plan, execute changes a file, commit commits it (the

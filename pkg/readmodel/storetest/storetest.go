@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) readmodel.Store) {
 		{"List_Pages", testListPages},
 		{"Results_AreCopies", testCopies},
 		{"ConcurrentReadsDuringApply", testConcurrent},
+		{"Retry_ReopensAndKeepsEveryAttempt", testRetry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -467,5 +468,52 @@ func testConcurrent(t *testing.T, s readmodel.Store) {
 	}
 	if got := list(t, s, readmodel.Filter{Status: workorder.StatusCompleted}); len(got) != len(ids) {
 		t.Errorf("%d completed work orders, want %d", len(got), len(ids))
+	}
+}
+
+// testRetry: a work order that failed, was retried and completed reads as
+// completed without the old error, and its history shows both attempts of
+// the step that failed.
+func testRetry(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-0000000f")
+	evs := []events.Event{
+		st.requested(id, "https://github.com/acme/demo"),
+		st.next(id, events.TypeStarted, &events.Started{SandboxIdentifier: id.SandboxIdentifier()}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepExecute, Attempt: 1, ErrorMessage: "tests are red"}),
+		st.next(id, events.TypeFailed, &events.Failed{Step: workorder.StepExecute, ErrorMessage: "execute failed: tests are red"}),
+	}
+	apply(t, s, evs...)
+	if got := get(t, s, id); got.Status != workorder.StatusFailed || got.ErrorMessage == nil {
+		t.Fatalf("before the retry: %+v, want failed with a reason", got)
+	}
+	retry := st.next(id, events.TypeRetryRequested, &events.RetryRequested{Round: 1})
+	apply(t, s, retry)
+	if got := get(t, s, id); got.Status != workorder.StatusRunning || got.ErrorMessage != nil {
+		t.Fatalf("after the retry: status %s, error %v; want running without the old error", got.Status, got.ErrorMessage)
+	}
+	rest := []events.Event{
+		st.stepResult(id, events.StepResult{Step: workorder.StepExecute, Attempt: 2, Success: true, Output: "done"}),
+		st.next(id, events.TypeCompleted, &events.Completed{}),
+	}
+	apply(t, s, rest...)
+	all := append(append(evs, retry), rest...)
+	wantWO, wantSteps := fold(t, all)
+	if got := get(t, s, id); !reflect.DeepEqual(got, wantWO) {
+		t.Errorf("after the retried run:\n got  %+v\n want %+v", got, wantWO)
+	}
+	gotSteps := steps(t, s, id)
+	if !reflect.DeepEqual(gotSteps, wantSteps) {
+		t.Errorf("steps:\n got  %+v\n want %+v", gotSteps, wantSteps)
+	}
+	var order []string
+	for _, r := range gotSteps {
+		order = append(order, fmt.Sprintf("%s#%d:%t", r.Step, r.Attempt, r.Success))
+	}
+	if want := []string{"execute#1:false", "execute#2:true"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("step history = %v, want %v", order, want)
+	}
+	if got := get(t, s, id); got.Status != workorder.StatusCompleted || got.ErrorMessage != nil {
+		t.Errorf("final row: status %s, error %v; want completed without error", got.Status, got.ErrorMessage)
 	}
 }

@@ -132,6 +132,11 @@ func (m *Manager) Remove(ctx context.Context, s Spec) error {
 	if err != nil {
 		return err
 	}
+	if !exists(l.dir) {
+		// Not on this host (another executor held it) or gone already;
+		// taking the lock would create lock files for nothing.
+		return nil
+	}
 	return m.remove(ctx, l, m.logger().With("work_order_id", s.WorkOrderID, "sandbox_type", l.kind, "sandbox", l.dir))
 }
 

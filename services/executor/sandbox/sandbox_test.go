@@ -531,3 +531,21 @@ func TestLock_SecondProcessWaitsForTheFirst(t *testing.T) {
 	close(release)
 	prepare(t, b, worktreeSpec("wo-00000001"))
 }
+
+// An executor told about every cancelled work order removes only what it
+// holds: for a sandbox that is not on this host it leaves no trace.
+func TestRemove_SandboxNotHere_TouchesNothing(t *testing.T) {
+	o := gitfixture.New(t)
+	m := newManager(t, o)
+	for _, s := range []sandbox.Spec{
+		worktreeSpec("wo-00000004"),
+		{WorkOrderID: "wo-00000005", RepositoryURL: o.URL, Type: workorder.SandboxBranch},
+	} {
+		if err := m.Remove(t.Context(), s); err != nil {
+			t.Fatalf("Remove(%s): %v", s.Type, err)
+		}
+	}
+	if entries, err := os.ReadDir(m.Root); err == nil && len(entries) > 0 {
+		t.Errorf("removing absent sandboxes created %d entries under the root", len(entries))
+	}
+}

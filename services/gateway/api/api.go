@@ -22,10 +22,13 @@ import (
 	"github.com/agentworkorders/awo/services/gateway/health"
 )
 
-// Publisher records events; *bus.Bus is one.
+// Publisher records events and reads back the latest of a kind; *bus.Bus
+// is one.
 type Publisher interface {
 	Event(id, typ string, wo workorder.ID, data any) events.Event
 	PublishEvent(ctx context.Context, e events.Event, guard *uint64) (uint64, error)
+	// LastEvent is the newest stored event of type typ about wo.
+	LastEvent(ctx context.Context, wo workorder.ID, typ string) (events.Event, bool, error)
 }
 
 // Projection tells when the read store has caught up; *projector.Projector
@@ -132,6 +135,8 @@ func (s *server) routes() chi.Router {
 	r.Get(base, s.handle(s.list))
 	r.Get(base+"/{"+idParam+"}", s.handle(s.get))
 	r.Get(base+"/{"+idParam+"}/steps", s.handle(s.steps))
+	r.Post(base+"/{"+idParam+"}/cancel", s.handle(s.cancel))
+	r.Post(base+"/{"+idParam+"}/retry", s.handle(s.retry))
 	r.Get(base+"/{"+idParam+"}/git-progress", s.handle(s.gitProgress))
 	r.Get(base+"/{"+idParam+"}/logs", s.handle(s.logs))
 	r.Get(base+"/{"+idParam+"}/logs/stream", s.handle(s.streamLogs))

@@ -301,9 +301,11 @@ func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
 // watchEnd delivers the work order's final status once it has one: at
 // once for a finished work order, else when the event arrives.
 func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, error) {
-	subjects := make([]string, len(terminalTypes))
-	for i, t := range terminalTypes {
-		subjects[i] = bus.EventSubject(id, t)
+	// A retry reopens a work order that ended, so the end is the last
+	// terminal event with no retry request after it.
+	subjects := []string{bus.EventSubject(id, events.TypeRetryRequested)}
+	for _, t := range terminalTypes {
+		subjects = append(subjects, bus.EventSubject(id, t))
 	}
 	cons, err := s.LogStream.OrderedConsumer(ctx, bus.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
 	if err != nil {
@@ -312,15 +314,25 @@ func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, 
 	out := make(chan string, 1)
 	go func() {
 		defer bus.DropConsumer(s.LogStream, bus.StreamEvents, cons)
-		msg, err := cons.Next(jetstream.FetchContext(ctx))
-		if err != nil {
-			if !errors.Is(err, context.Canceled) {
-				s.log.Debug("log stream: stopped watching for the end", "work_order_id", string(id), "err", err)
+		for {
+			msg, err := cons.Next(jetstream.FetchContext(ctx))
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					s.log.Debug("log stream: stopped watching for the end", "work_order_id", string(id), "err", err)
+				}
+				return
 			}
+			subject := msg.Subject()
+			short := subject[strings.LastIndex(subject, ".")+1:]
+			if short == "retry_requested" {
+				continue
+			}
+			if meta, err := msg.Metadata(); err == nil && meta.NumPending > 0 {
+				continue // a retry or a later end follows
+			}
+			out <- short
 			return
 		}
-		subject := msg.Subject()
-		out <- subject[strings.LastIndex(subject, ".")+1:]
 	}()
 	return out, nil
 }

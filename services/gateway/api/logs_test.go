@@ -451,3 +451,28 @@ func TestLogsStream_Head_AnswersHeadersWithoutHoldingTheConnection(t *testing.T)
 		t.Fatalf("HEAD on an unknown work order: %d", resp.StatusCode)
 	}
 }
+
+func TestLogsStream_RetriedWorkOrder_EndsAtTheNewEndOnly(t *testing.T) {
+	h := newHarness(t)
+	id := h.create(nil)
+	write := h.logWriter()
+	write(id, workorder.StepExecute, logentry.LevelInfo, "attempt 1")
+	h.publish(id, events.TypeFailed, &events.Failed{Step: workorder.StepExecute, ErrorMessage: "boom"})
+	h.publish(id, events.TypeRetryRequested, &events.RetryRequested{Round: 1})
+
+	// The old failure is not the end any more: the stream stays open for
+	// the second round.
+	s := h.openStream(id, "")
+	if e, _ := s.nextEntry(); e.Message != "attempt 1" {
+		t.Fatalf("backlog: %q", e.Message)
+	}
+	write(id, workorder.StepExecute, logentry.LevelInfo, "attempt 2")
+	if e, _ := s.nextEntry(); e.Message != "attempt 2" {
+		t.Fatalf("live entry after the retry: %q (the stream ended at the old failure?)", e.Message)
+	}
+	h.publish(id, events.TypeCompleted, &events.Completed{})
+	if f := s.next(); f.event != "end" || !strings.Contains(f.data, `"status":"completed"`) {
+		t.Fatalf("end event: %+v", f)
+	}
+	s.closed()
+}

@@ -80,6 +80,7 @@ func TestOpenAPI_SchemasMatchTypes(t *testing.T) {
 		"GitProgressSnapshot":         gitProgress{},
 		"LogsPage":                    logsPage{},
 		"LogEntry":                    logentry.Entry{},
+		"ReasonRequest":               reasonBody{},
 	}
 	for name, v := range tests {
 		schema, ok := doc.Components.Schemas[name]

@@ -162,6 +162,16 @@ func issueMentioned(userRequest string) string {
 // decodeJSON reads a size-limited JSON object into dst, rejecting unknown
 // fields, and words every failure for the client.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	return decodeBody(w, r, dst, false)
+}
+
+// decodeOptionalJSON is decodeJSON for a body the client may leave out:
+// an empty body leaves dst as it is.
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	return decodeBody(w, r, dst, true)
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
 	if r.ContentLength > maxBody {
 		return tooLarge()
 	}
@@ -178,6 +188,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		return badRequest("could not read the request body: %v", err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
 		return badRequest("request body is empty; send a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

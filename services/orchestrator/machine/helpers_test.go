@@ -71,6 +71,10 @@ func cancelled() events.Event {
 	return ev(string(wo)+".cancelled", events.TypeCancelled, &events.Cancelled{Reason: "client asked"})
 }
 
+func retryRequested(round int) events.Event {
+	return ev(fmt.Sprintf("%s.retry_requested.r%d", wo, round), events.TypeRetryRequested, &events.RetryRequested{Reason: "try again", Round: round})
+}
+
 // fold applies events in order, numbering them as a stream would, and fails
 // the test on any rejection.
 func fold(t *testing.T, evs ...events.Event) machine.State {
@@ -146,7 +150,14 @@ type run struct {
 
 func drive(t *testing.T, w worker, first events.Event) run {
 	t.Helper()
-	var r run
+	return driveFrom(t, w, machine.State{}, first)
+}
+
+// driveFrom is drive starting from a state built earlier (e.g. a failed
+// work order that first is a retry of).
+func driveFrom(t *testing.T, w worker, from machine.State, first events.Event) run {
+	t.Helper()
+	r := run{State: from}
 	queue := []events.Event{first}
 	for len(queue) > 0 {
 		e := queue[0]

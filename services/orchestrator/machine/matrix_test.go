@@ -32,6 +32,10 @@ var matrixStates = []struct {
 		dispatched(pl, 1), stepCompleted(pl, 1, events.StepResult{}), completed()}},
 	{"failed", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepFailed(cb, 1, "boom"), failed()}},
 	{"cancelled", []events.Event{requested("", cb, pl), started(cb, pl), cancelRequested(), cancelled()}},
+	{"failed before it started", []events.Event{requested(""), failed()}},
+	{"cancelled while a step ran", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepStarted(cb, 1), cancelRequested(), cancelled()}},
+	{"cancelled between steps", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepCompleted(cb, 1, events.StepResult{}), cancelRequested(), cancelled()}},
+	{"retried", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepFailed(cb, 1, "boom"), failed(), retryRequested(1)}},
 }
 
 // matrixEvents are the event kinds, each made the natural one for the state
@@ -46,7 +50,7 @@ var matrixEvents = []struct {
 	{"started", func(o outcomes) string { return o.started }, func(machine.State) events.Event { return started(cb, pl) }},
 	{"step.dispatched", func(o outcomes) string { return o.dispatched }, func(s machine.State) events.Event {
 		if s.Dispatched < len(s.Steps) {
-			return dispatched(s.Steps[s.Dispatched].Step, 1)
+			return dispatched(s.Steps[s.Dispatched].Step, s.Steps[s.Dispatched].Attempt+1)
 		}
 		return dispatched(cb, 1)
 	}},
@@ -60,6 +64,7 @@ var matrixEvents = []struct {
 	{"workorder.failed", func(o outcomes) string { return o.failed }, func(machine.State) events.Event { return failed() }},
 	{"cancel_requested", func(o outcomes) string { return o.cancelRequested }, func(machine.State) events.Event { return cancelRequested() }},
 	{"workorder.cancelled", func(o outcomes) string { return o.cancelled }, func(machine.State) events.Event { return cancelled() }},
+	{"retry_requested", func(o outcomes) string { return o.retryRequested }, func(machine.State) events.Event { return retryRequested(1) }},
 }
 
 func inHand(s machine.State) (workorder.Step, int) {
@@ -74,7 +79,7 @@ func inHand(s machine.State) (workorder.Step, int) {
 // a kind of it); anything else is "<status after>: <decision>".
 type outcomes struct {
 	requested, started, dispatched, stepStarted, stepCompleted, stepFailed,
-	completed, failed, cancelRequested, cancelled string
+	completed, failed, cancelRequested, cancelled, retryRequested string
 }
 
 const (
@@ -87,16 +92,19 @@ var matrix = map[string]outcomes{
 		requested: "pending: workorder.started", started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: inv,
+		retryRequested: inv,
 	},
 	"pending": {
 		requested: dup, started: "running: step.dispatched(create-branch#1)", dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: "failed: -", cancelRequested: "pending: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: inv,
 	},
 	"running, nothing dispatched": {
 		requested: dup, started: dup, dispatched: "running: run(create-branch#1)",
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: inv,
 	},
 	"step dispatched": {
 		requested: dup, started: dup, dispatched: inv,
@@ -104,6 +112,7 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: step.dispatched(planning#1)",
 		stepFailed:    "running: workorder.failed(create-branch failed: boom)",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: inv,
 	},
 	"step running": {
 		requested: dup, started: dup, dispatched: inv,
@@ -111,16 +120,19 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: step.dispatched(planning#1)",
 		stepFailed:    "running: workorder.failed(create-branch failed: boom)",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: inv,
 	},
 	"step completed": {
 		requested: dup, started: dup, dispatched: "running: run(planning#1)",
 		stepStarted: dup, stepCompleted: dup, stepFailed: inv,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: inv,
 	},
 	"step failed": {
 		requested: dup, started: dup, dispatched: inv,
 		stepStarted: dup, stepCompleted: inv, stepFailed: dup,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: inv,
 	},
 	"cancel requested": {
 		requested: dup, started: dup, dispatched: inv,
@@ -128,21 +140,49 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: workorder.cancelled",
 		stepFailed:    "running: workorder.cancelled",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: dup, cancelled: "cancelled: -",
+		retryRequested: inv,
 	},
 	"completed": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: dup, failed: inv, cancelRequested: inv, cancelled: inv,
+		retryRequested: inv,
 	},
 	"failed": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
+		retryRequested: "running: step.dispatched(create-branch#2)",
 	},
 	"cancelled": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: dup,
+		retryRequested: "running: step.dispatched(create-branch#1)",
+	},
+	"failed before it started": {
+		requested: inv, started: inv, dispatched: inv,
+		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
+		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
+		retryRequested: inv,
+	},
+	"cancelled while a step ran": {
+		requested: inv, started: inv, dispatched: inv,
+		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
+		completed: inv, failed: inv, cancelRequested: inv, cancelled: dup,
+		retryRequested: "running: step.dispatched(create-branch#2)",
+	},
+	"cancelled between steps": {
+		requested: inv, started: inv, dispatched: inv,
+		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
+		completed: inv, failed: inv, cancelRequested: inv, cancelled: dup,
+		retryRequested: "running: step.dispatched(planning#1)",
+	},
+	"retried": {
+		requested: dup, started: dup, dispatched: "running: run(create-branch#2)",
+		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
+		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: inv,
 	},
 }
 

@@ -67,8 +67,12 @@ type State struct {
 
 	CancelRequested bool
 	CancelReason    string
-	FailedStep      workorder.Step // set by workorder.failed when a step caused it
-	Error           string         // error_message of workorder.failed
+	// Retries counts the retries accepted so far. The ids of the events
+	// decided in a later round carry it (<woID>.failed.r1), because the
+	// stream drops a second <woID>.failed inside its duplicate window.
+	Retries    int
+	FailedStep workorder.Step // set by workorder.failed when a step caused it
+	Error      string         // error_message of workorder.failed
 
 	// LastSeq is the stream sequence of the last event folded (including
 	// events Replay skipped): the guard for the next append.

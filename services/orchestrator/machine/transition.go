@@ -58,7 +58,7 @@ func Pending(s State, env Env) Decision {
 	switch s.Status {
 	case workorder.StatusPending:
 		if s.CancelRequested {
-			return s.decideEvent(env, s.id("cancelled"), events.TypeCancelled, &events.Cancelled{Reason: s.CancelReason})
+			return s.decideCancelled(env)
 		}
 		if err := s.Request.validate(); err != nil {
 			return s.decideEvent(env, s.id("failed"), events.TypeFailed, &events.Failed{
@@ -74,14 +74,15 @@ func Pending(s State, env Env) Decision {
 
 	case workorder.StatusRunning:
 		if s.CancelRequested {
-			return s.decideEvent(env, s.id("cancelled"), events.TypeCancelled, &events.Cancelled{Reason: s.CancelReason})
+			return s.decideCancelled(env)
 		}
 		if len(s.Steps) == 0 {
 			return s.decideEvent(env, s.id("failed"), events.TypeFailed, &events.Failed{ErrorMessage: "work order has no steps to run"})
 		}
 		cur, ok := s.Current()
 		if !ok {
-			return s.dispatch(env, s.Steps[0].Step, 1)
+			// Attempt+1: after a retry the first step may have run before.
+			return s.dispatch(env, s.Steps[0].Step, s.Steps[0].Attempt+1)
 		}
 		switch cur.Status {
 		case StepDispatched:
@@ -120,7 +121,26 @@ func DispatchEventID(wo workorder.ID, step workorder.Step, attempt int) string {
 	return events.CommandID(wo, step, attempt) + ".dispatched"
 }
 
-func (s State) id(suffix string) string { return string(s.WorkOrderID) + "." + suffix }
+// id is the id of an event decided about the work order as a whole. Round
+// 0 keeps the plain ids, so existing streams replay as they always did.
+func (s State) id(suffix string) string {
+	id := string(s.WorkOrderID) + "." + suffix
+	if s.Retries > 0 {
+		id += fmt.Sprintf(".r%d", s.Retries)
+	}
+	return id
+}
+
+// decideCancelled ends the work order on request, naming its sandbox so the
+// executor that holds it can clean it up.
+func (s State) decideCancelled(env Env) Decision {
+	return s.decideEvent(env, s.id("cancelled"), events.TypeCancelled, &events.Cancelled{
+		Reason:            s.CancelReason,
+		RepositoryURL:     s.Request.RepositoryURL,
+		SandboxType:       s.Request.SandboxType,
+		SandboxIdentifier: s.SandboxIdentifier,
+	})
+}
 
 func (s State) dispatch(env Env, step workorder.Step, attempt int) Decision {
 	return s.decideEvent(env, DispatchEventID(s.WorkOrderID, step, attempt), events.TypeStepDispatched, &events.StepDispatched{
@@ -145,7 +165,7 @@ func fold(s State, e events.Event) (State, error) {
 	if s.Status != "" && e.WorkOrderID != s.WorkOrderID {
 		return s, reject(s, short, fmt.Errorf("event is about %s", e.WorkOrderID))
 	}
-	if s.Status.Terminal() {
+	if s.Status.Terminal() && e.Type != events.TypeRetryRequested {
 		if isTerminalType(e.Type) && terminalStatus(e.Type) == s.Status {
 			return s, duplicate(s, short)
 		}
@@ -312,12 +332,40 @@ func fold(s State, e events.Event) (State, error) {
 			s.CancelReason = c.Reason
 		}
 
+	case events.TypeRetryRequested:
+		if _, err := payload[events.RetryRequested](e); err != nil {
+			return s, reject(s, short, err)
+		}
+		if s.Status != workorder.StatusFailed && s.Status != workorder.StatusCancelled {
+			return s, reject(s, short, errors.New("only a failed or cancelled work order can be retried"))
+		}
+		if len(s.Steps) == 0 {
+			return s, reject(s, short, errors.New("nothing to retry: the work order ended before it started"))
+		}
+		s.retry()
+
 	default:
 		return s, reject(s, short, errors.New("not an event the orchestrator folds"))
 	}
 
 	s.LastSeq = max(s.LastSeq, e.Seq)
 	return s, nil
+}
+
+// retry reopens a failed or cancelled work order for another round: the
+// steps that completed stay completed, and the step in hand (failed, or
+// dispatched or running when cancelled) goes back to pending, so Pending
+// dispatches it again with the next attempt number.
+func (s *State) retry() {
+	s.Status = workorder.StatusRunning
+	s.Retries++
+	s.CancelRequested, s.CancelReason = false, ""
+	s.FailedStep, s.Error = "", ""
+	if cur, ok := s.Current(); ok && cur.Status != StepCompleted {
+		s.Steps[s.Dispatched-1].Status = StepPending
+		s.Steps[s.Dispatched-1].Error = ""
+		s.Dispatched--
+	}
 }
 
 // stepInHand returns the step a worker's event is about, which must be the

@@ -1,0 +1,182 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// reasonBody is the optional body of cancel and retry.
+type reasonBody struct {
+	Reason *string `json:"reason"`
+}
+
+// Reason defaults and bounds.
+const (
+	defaultCancelReason = "cancelled by the user"
+	defaultRetryReason  = "retried by the user"
+	maxReasonBytes      = 1000
+)
+
+func parseReason(w http.ResponseWriter, r *http.Request, def string) (string, error) {
+	var body reasonBody
+	if err := decodeOptionalJSON(w, r, &body); err != nil {
+		return "", err
+	}
+	if body.Reason == nil {
+		return def, nil
+	}
+	reason := strings.TrimSpace(*body.Reason)
+	switch {
+	case reason == "":
+		return "", unprocessable("reason: must not be blank; leave it out for the default")
+	case len(reason) > maxReasonBytes:
+		return "", unprocessable(fmt.Sprintf("reason: must be at most %d bytes, got %d", maxReasonBytes, len(reason)))
+	case !utf8.ValidString(reason):
+		return "", unprocessable("reason: must be valid UTF-8")
+	}
+	return reason, nil
+}
+
+// cancel records workorder.cancel_requested for a pending or running work
+// order. The orchestrator then decides workorder.cancelled, and the workers
+// stop its steps in hand; the answer shows the work order as known now.
+func (s *server) cancel(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	reason, err := parseReason(w, r, defaultCancelReason)
+	if err != nil {
+		return err
+	}
+	wo, err := s.current(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if wo.Status.Terminal() {
+		return &problem{status: http.StatusConflict, detail: fmt.Sprintf(
+			"work order %s is %s; only a pending or running work order can be cancelled", id, wo.Status)}
+	}
+	round, err := s.retryRound(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	// One id per retry round: a second cancel in the same round is the
+	// same request, a cancel after a retry is a new one.
+	eid := roundID(string(id)+".cancel_requested", round)
+	wo, err = s.publishAndRead(r.Context(), wo, s.Publisher.Event(eid, events.TypeCancelRequested, id, &events.CancelRequested{Reason: reason}))
+	if err != nil {
+		return err
+	}
+	s.log.Info("work order cancel requested", "work_order_id", string(id), "reason", reason)
+	writeJSON(w, http.StatusAccepted, wo)
+	return nil
+}
+
+// retry records workorder.retry_requested for a failed or cancelled work
+// order that had started: the orchestrator runs it again from the step
+// that failed or was in hand, as that step's next attempt.
+func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	reason, err := parseReason(w, r, defaultRetryReason)
+	if err != nil {
+		return err
+	}
+	wo, err := s.current(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if wo.Status != workorder.StatusFailed && wo.Status != workorder.StatusCancelled {
+		return &problem{status: http.StatusConflict, detail: fmt.Sprintf(
+			"work order %s is %s; only a failed or cancelled work order can be retried", id, wo.Status)}
+	}
+	_, started, err := s.Publisher.LastEvent(r.Context(), id, events.TypeStarted)
+	if err != nil {
+		return fmt.Errorf("checking whether %s started: %w: %w", id, errPublish, err)
+	}
+	if !started {
+		return &problem{status: http.StatusConflict, detail: fmt.Sprintf(
+			"nothing to retry: work order %s ended (%s) before any step ran", id, wo.Status)}
+	}
+	round, err := s.retryRound(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	round++
+	e := s.Publisher.Event(roundID(string(id)+".retry_requested", round), events.TypeRetryRequested, id,
+		&events.RetryRequested{Reason: reason, Round: round})
+	wo, err = s.publishAndRead(r.Context(), wo, e)
+	if err != nil {
+		return err
+	}
+	s.log.Info("work order retry requested", "work_order_id", string(id), "round", round, "reason", reason)
+	writeJSON(w, http.StatusAccepted, wo)
+	return nil
+}
+
+// current reads the work order once the projection has caught up.
+func (s *server) current(ctx context.Context, id workorder.ID) (readmodel.WorkOrder, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return readmodel.WorkOrder{}, err
+	}
+	wo, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return readmodel.WorkOrder{}, fmt.Errorf("reading work order %s: %w", id, err)
+	}
+	return wo, nil
+}
+
+// retryRound is the round of the work order's latest retry request; 0
+// before any.
+func (s *server) retryRound(ctx context.Context, id workorder.ID) (int, error) {
+	last, ok, err := s.Publisher.LastEvent(ctx, id, events.TypeRetryRequested)
+	if err != nil {
+		return 0, fmt.Errorf("reading the last retry of %s: %w: %w", id, errPublish, err)
+	}
+	if !ok {
+		return 0, nil
+	}
+	if rr, _ := last.Data.(*events.RetryRequested); rr != nil {
+		return rr.Round, nil
+	}
+	return 0, nil
+}
+
+// roundID keeps round 0's plain id, so the ids of work orders never
+// retried are what they always were.
+func roundID(base string, round int) string {
+	if round == 0 {
+		return base
+	}
+	return fmt.Sprintf("%s.r%d", base, round)
+}
+
+// publishAndRead records e and returns the work order as the projection
+// shows it afterwards, or as it was read before when the projection is
+// slow: the request is recorded either way.
+func (s *server) publishAndRead(ctx context.Context, before readmodel.WorkOrder, e events.Event) (readmodel.WorkOrder, error) {
+	pctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
+	seq, err := s.Publisher.PublishEvent(pctx, e, nil)
+	cancel()
+	if err != nil {
+		return before, fmt.Errorf("recording %s: %w: %w", events.ShortName(e.Type), errPublish, err)
+	}
+	s.published(seq)
+	if err := s.caughtUp(ctx); err != nil {
+		return before, nil
+	}
+	if after, err := s.Store.Get(ctx, before.AgentWorkOrderID); err == nil {
+		return after, nil
+	}
+	return before, nil
+}
