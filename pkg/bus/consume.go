@@ -217,7 +217,9 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, h Handler, o Consum
 	d.Event = e
 	log = log.With("work_order_id", string(e.WorkOrderID), "type", events.ShortName(e.Type), "seq", e.Seq)
 
+	ctx, span := traceDelivery(ctx, o.Name, d)
 	herr := runWithHeartbeat(ctx, msg, o.AckWait/3, func() error { return h(ctx, d) })
+	defer endDelivery(span, herr)
 	switch {
 	case herr == nil:
 		if err := msg.Ack(); err != nil {

@@ -83,7 +83,7 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 	worker := WorkerID(w.Worker)
 	stepCtx, stop := graceContext(ctx, w.Grace)
 	defer stop()
-	return b.Consume(ctx, cons, func(_ context.Context, d *Delivery) error {
+	return b.Consume(ctx, cons, func(dctx context.Context, d *Delivery) (err error) {
 		cmd, ok := d.Event.Data.(*events.RunStep)
 		if !ok {
 			return Permanent(fmt.Errorf("expected a run_step command, got %s", d.Event.Type))
@@ -95,11 +95,14 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 		if d.NumDelivered() > 1 {
 			slog.Warn("command redelivered: running the step again", "delivered", d.NumDelivered())
 		}
+		stepCtx, span := traceStep(stepCtx, dctx, w.Service, cmd)
+		var res events.StepResult
+		defer func() { endStep(span, res, err) }()
 		if err := b.StepStarted(stepCtx, *cmd, worker); err != nil {
 			return err
 		}
 		slog.Info("step started", "worker", worker)
-		res, err := h(stepCtx, *cmd, slog)
+		res, err = h(stepCtx, *cmd, slog)
 		if err != nil {
 			slog.Warn("step interrupted; the command is handed back", "err", err)
 			return err

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
 // Config is every setting of every service; each service reads the part it
@@ -55,6 +57,9 @@ type Config struct {
 	// default) serves none. The gateway and the all-in-one always serve
 	// /metrics on AGENT_WORK_ORDERS_PORT and ignore it.
 	MetricsListen string
+	// Tracing is the OTLP trace export (OTEL_EXPORTER_OTLP_ENDPOINT and
+	// friends); off unless an endpoint is set.
+	Tracing tracing.Settings
 }
 
 // Storage types.
@@ -100,6 +105,7 @@ func Load(getenv func(string) string) (Config, error) {
 		EventsMaxAge:     p.duration("AWO_EVENTS_MAX_AGE", 30*24*time.Hour, time.Minute),
 		WorkerIdentifier: p.str("AWO_WORKER_ID", ""),
 		MetricsListen:    p.hostPort("AWO_METRICS_LISTEN"),
+		Tracing:          p.tracing(),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -141,6 +147,7 @@ func (c Config) Attrs() []any {
 		"AWO_DATA_DIR", c.DataDir,
 		"AWO_EVENTS_MAX_AGE", c.EventsMaxAge.String(),
 		"AWO_METRICS_LISTEN", orDefault(c.MetricsListen, "(off; the gateway serves /metrics on its port)"),
+		"traces", tracingAttr(c.Tracing),
 	}
 }
 

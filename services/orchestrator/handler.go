@@ -151,6 +151,7 @@ func (h *handler) follows(ctx context.Context, st machine.State, e events.Event)
 // before, then sends the commands. Events first: a command must never exist
 // without the stored decision that explains it.
 func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decision, log *slog.Logger) error {
+	annotateDecision(ctx, st, dec)
 	guard := st.LastSeq
 	for _, e := range dec.Events {
 		seq, err := h.bus.PublishEvent(ctx, e, &guard)
