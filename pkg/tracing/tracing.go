@@ -76,6 +76,20 @@ func Setup(ctx context.Context, s Settings, defaultService, version string) (shu
 	if !s.Enabled() {
 		return func(context.Context) error { return nil }, nil
 	}
+	tp, err := NewProvider(ctx, s, defaultService, version)
+	if err != nil {
+		return nil, err
+	}
+	otel.SetTracerProvider(tp)
+	return tp.Shutdown, nil
+}
+
+// NewProvider builds a tracer provider that batches spans to the OTLP
+// endpoint of s. Setup installs one globally; tests use it directly.
+func NewProvider(ctx context.Context, s Settings, defaultService, version string) (*sdktrace.TracerProvider, error) {
+	if !s.Enabled() {
+		return nil, errors.New("no trace export configured: set OTEL_EXPORTER_OTLP_ENDPOINT (and leave OTEL_SDK_DISABLED unset)")
+	}
 	exp, err := newExporter(ctx, s)
 	if err != nil {
 		return nil, err
@@ -95,9 +109,7 @@ func Setup(ctx context.Context, s Settings, defaultService, version string) (shu
 		_ = exp.Shutdown(ctx)
 		return nil, fmt.Errorf("describing this process for traces: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	otel.SetTracerProvider(tp)
-	return tp.Shutdown, nil
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
 }
 
 func newExporter(ctx context.Context, s Settings) (sdktrace.SpanExporter, error) {
