@@ -19,13 +19,19 @@ import (
 // work order from the HTTP request through every service.
 var tracer = tracing.Tracer("pkg/bus")
 
+// consumerSpan is built once: a variadic option per call would allocate.
+var consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+
 // traceDelivery starts the span of one delivery to consumer, named for the
 // consumer and the event, e.g. "orchestrator step.completed". With tracing
 // off it costs a context value and still passes the event's trace on.
 func traceDelivery(ctx context.Context, consumer string, d *Delivery) (context.Context, trace.Span) {
 	ctx = tracing.FromTraceParent(ctx, d.Event.TraceParent)
-	ctx, span := tracer.Start(ctx, consumer+" "+events.ShortName(d.Event.Type), trace.WithSpanKind(trace.SpanKindConsumer))
+	// Named once it is known to be recorded: the name costs an allocation
+	// that tracing switched off should not pay.
+	ctx, span := tracer.Start(ctx, "delivery", consumerSpan...)
 	if span.IsRecording() {
+		span.SetName(consumer + " " + events.ShortName(d.Event.Type))
 		span.SetAttributes(
 			tracing.KeyWorkOrderID.String(string(d.Event.WorkOrderID)),
 			tracing.KeyEventType.String(d.Event.Type),
@@ -54,8 +60,9 @@ func endDelivery(span trace.Span, err error) {
 // moved onto it.
 func traceStep(stepCtx, deliveryCtx context.Context, service string, cmd *events.RunStep) (context.Context, trace.Span) {
 	ctx := trace.ContextWithSpan(stepCtx, trace.SpanFromContext(deliveryCtx))
-	ctx, span := tracer.Start(ctx, service+" step "+string(cmd.Step))
+	ctx, span := tracer.Start(ctx, "step")
 	if span.IsRecording() {
+		span.SetName(service + " step " + string(cmd.Step))
 		span.SetAttributes(
 			tracing.KeyWorkOrderID.String(string(cmd.WorkOrderID)),
 			tracing.KeyStep.String(string(cmd.Step)),
