@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
 // StepStarted publishes step.started for a command a worker picked up. The
@@ -96,6 +97,7 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 			slog.Warn("command redelivered: running the step again", "delivered", d.NumDelivered())
 		}
 		stepCtx, span := traceStep(stepCtx, dctx, w.Service, cmd)
+		slog = tracing.Logger(stepCtx, slog)
 		var res events.StepResult
 		defer func() { endStep(span, res, err) }()
 		if err := b.StepStarted(stepCtx, *cmd, worker); err != nil {

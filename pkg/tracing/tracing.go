@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -209,4 +210,14 @@ const (
 func Fail(span trace.Span, err error) {
 	span.RecordError(err)
 	span.SetStatus(codes.Error, err.Error())
+}
+
+// Logger adds the trace id of the span in ctx to log, so log lines can be
+// matched with their trace. With tracing off log is returned as it is.
+func Logger(ctx context.Context, log *slog.Logger) *slog.Logger {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return log
+	}
+	return log.With("trace_id", span.SpanContext().TraceID().String())
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/tracing"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/orchestrator/internal/lru"
 	"github.com/agentworkorders/awo/services/orchestrator/machine"
@@ -33,7 +34,7 @@ type handler struct {
 
 func (h *handler) handle(ctx context.Context, d *bus.Delivery) error {
 	e := d.Event
-	log := h.log.With("work_order_id", string(e.WorkOrderID), "event", events.ShortName(e.Type), "seq", e.Seq)
+	log := tracing.Logger(ctx, h.log.With("work_order_id", string(e.WorkOrderID), "event", events.ShortName(e.Type), "seq", e.Seq))
 	if _, err := workorder.ParseID(string(e.WorkOrderID)); err != nil {
 		// Nothing can be decided for it, and no retry will change that.
 		log.Warn("ignoring event without a valid work order id", "err", err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,11 +81,12 @@ func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var logs syncBuffer
 	fake := fakegh.Install(t, fakegh.Options{Issues: []events.Issue{{Number: 42, Title: "Login fails", Body: "It does."}}})
 	sys, err := system.Start(ctx, system.Options{
 		Config: cfg, Connect: func(name string) (*nats.Conn, error) { return srv.Connect(name) },
 		Agent: fakes.InstantAgent{}, Sandboxes: sandboxes, GH: &gh.Client{Path: fake.Path},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +210,12 @@ func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
 			t.Errorf("%s: the decision on its completion has no decided events", st.step)
 		}
 	}
+	// Log lines about the work order name its trace.
+	for _, msg := range []string{"step started", "decided"} {
+		if !logs.hasLine(msg, "work_order_id="+string(id), "trace_id="+traceID.String()) {
+			t.Errorf("no %q log line with the work order's trace_id", msg)
+		}
+	}
 	run := one(t, mine, func(s sdktrace.ReadOnlySpan) bool {
 		return s.Name() == "claude run" && attr(parentOf(s), tracing.KeyStep) == string(workorder.StepPlanning)
 	})
@@ -272,4 +280,35 @@ func attrOf(s sdktrace.ReadOnlySpan, k string) string {
 		}
 	}
 	return ""
+}
+
+// syncBuffer collects the services' log lines, written from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// hasLine reports whether a line contains msg=<msg> and every part.
+func (b *syncBuffer) hasLine(msg string, parts ...string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for line := range strings.Lines(b.buf.String()) {
+		if !strings.Contains(line, "msg=\""+msg+"\"") && !strings.Contains(line, "msg="+msg+" ") {
+			continue
+		}
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
