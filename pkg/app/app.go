@@ -40,7 +40,7 @@ func Main(name string, run RunFunc) {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	flushTraces, err := tracing.Setup(ctx, cfg.Tracing, TraceServiceName(name), Version)
+	flushTraces, err := tracing.Setup(ctx, cfg.Tracing, TraceServiceName(name), Version, log)
 	if err != nil {
 		log.Error("cannot export traces", "err", err)
 		os.Exit(2)

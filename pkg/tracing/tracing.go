@@ -73,7 +73,7 @@ func (s Settings) protocol() string {
 // context propagator. When s is not Enabled the provider stays the no-op
 // one. The returned shutdown flushes the spans still buffered; call it
 // once, on exit, with a deadline.
-func Setup(ctx context.Context, s Settings, defaultService, version string) (shutdown func(context.Context) error, err error) {
+func Setup(ctx context.Context, s Settings, defaultService, version string, log *slog.Logger) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	if !s.Enabled() {
 		return func(context.Context) error { return nil }, nil
@@ -82,6 +82,11 @@ func Setup(ctx context.Context, s Settings, defaultService, version string) (shu
 	if err != nil {
 		return nil, err
 	}
+	// Export failures (a collector that is down) are the SDK's to retry;
+	// they are logged as this process logs, not through the log package.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("exporting traces", "err", err)
+	}))
 	otel.SetTracerProvider(tp)
 	return tp.Shutdown, nil
 }

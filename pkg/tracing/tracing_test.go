@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -173,7 +174,7 @@ func TestSettings_Enabled(t *testing.T) {
 // Tracing off: Setup installs no provider and its shutdown is a no-op;
 // a span is not recorded but keeps the trace it was started in.
 func TestSetup_Off_SpansAreNotRecordedButCarryTheTraceOn(t *testing.T) {
-	shutdown, err := Setup(context.Background(), Settings{}, "awo", "1")
+	shutdown, err := Setup(context.Background(), Settings{}, "awo", "1", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

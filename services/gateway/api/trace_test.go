@@ -26,7 +26,7 @@ import (
 func TestCreate_RequestedEventCarriesTheRequestsTrace(t *testing.T) {
 	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	const caller = "00-" + callerTrace + "-00f067aa0ba902b7-01"
-	shutdown, err := tracing.Setup(context.Background(), tracing.Settings{}, "awo-gateway", "test")
+	shutdown, err := tracing.Setup(context.Background(), tracing.Settings{}, "awo-gateway", "test", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
