@@ -192,9 +192,11 @@ func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
 		}
 		var calls []string
 		for _, s := range mine {
-			// The orchestrator's deliveries of step.started and the step's
-			// outcome hang below the step span too: they are its events.
-			if s.Parent().SpanID() == stepSpan.SpanContext().SpanID() && !strings.HasPrefix(s.Name(), "orchestrator ") {
+			// The orchestrator's and the projector's deliveries of
+			// step.started and the step's outcome hang below the step span
+			// too: they are its events.
+			if s.Parent().SpanID() == stepSpan.SpanContext().SpanID() &&
+				!strings.HasPrefix(s.Name(), "orchestrator ") && !strings.HasPrefix(s.Name(), "projector ") {
 				calls = append(calls, s.Name())
 			}
 		}
@@ -222,9 +224,19 @@ func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
 	if attrOf(run, "claude.num_turns") != "1" || attrOf(run, "claude.exit_code") != "0" || attrOf(run, "claude.model") == "" {
 		t.Errorf("agent run span attributes %v", run.Attributes())
 	}
-	one(t, mine, func(s sdktrace.ReadOnlySpan) bool {
+	finish := one(t, mine, func(s sdktrace.ReadOnlySpan) bool {
 		return s.Name() == "orchestrator step.completed" && strings.Contains(attrOf(s, "awo.decided_events"), "workorder.completed")
 	})
+	// The read model applies each event below the span that published it.
+	for _, c := range []struct {
+		name   string
+		parent sdktrace.ReadOnlySpan
+	}{{"projector workorder.requested", root}, {"projector workorder.completed", finish}} {
+		applied := one(t, mine, named(c.name))
+		if !same(parentOf(applied), c.parent) {
+			t.Errorf("%s hangs below %q, want %q", c.name, parentOf(applied).Name(), c.parent.Name())
+		}
+	}
 }
 
 func post(t *testing.T, url string, body map[string]any) {
