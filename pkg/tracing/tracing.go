@@ -110,6 +110,7 @@ func NewProvider(ctx context.Context, s Settings, defaultService, version string
 	res, err := resource.New(ctx,
 		resource.WithFromEnv(),
 		resource.WithHost(),
+		resource.WithTelemetrySDK(),
 		resource.WithAttributes(semconv.ServiceName(name), semconv.ServiceVersion(version)),
 	)
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
