@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
 // Version is stamped at build time with -ldflags "-X .../pkg/app.Version=...".
@@ -38,11 +40,32 @@ func Main(name string, run RunFunc) {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	flushTraces, err := tracing.Setup(ctx, cfg.Tracing, TraceServiceName(name), Version, log)
+	if err != nil {
+		log.Error("cannot export traces", "err", err)
+		os.Exit(2)
+	}
+	err = run(ctx, cfg, log)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracing.ShutdownTimeout)
+	if ferr := flushTraces(fctx); ferr != nil {
+		log.Warn("flushing the last traces", "err", ferr)
+	}
+	cancel()
+	if err != nil {
 		log.Error("stopped with error", "err", err)
 		os.Exit(1)
 	}
 	log.Info("stopped")
+}
+
+// TraceServiceName is the service.name of a binary's spans unless
+// OTEL_SERVICE_NAME says otherwise: awo for the all-in-one, awo-<name>
+// for each standalone service.
+func TraceServiceName(binary string) string {
+	if binary == "awo" || strings.HasPrefix(binary, "awo-") {
+		return binary
+	}
+	return "awo-" + binary
 }
 
 // NewLogger writes text lines to stderr at level.

@@ -64,6 +64,7 @@ func (b *Bus) PublishCommand(ctx context.Context, cmd events.RunStep) error {
 }
 
 func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts ...jetstream.PublishOpt) (uint64, error) {
+	stampTrace(ctx, &e)
 	msg, err := events.Encode(e, subject)
 	if err != nil {
 		return 0, err

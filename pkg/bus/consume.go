@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
 // Delivery is one decoded message handed to a Handler.
@@ -217,7 +218,10 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, h Handler, o Consum
 	d.Event = e
 	log = log.With("work_order_id", string(e.WorkOrderID), "type", events.ShortName(e.Type), "seq", e.Seq)
 
+	ctx, span := traceDelivery(ctx, o.Name, d)
+	log = tracing.Logger(ctx, log)
 	herr := runWithHeartbeat(ctx, msg, o.AckWait/3, func() error { return h(ctx, d) })
+	defer endDelivery(span, herr)
 	switch {
 	case herr == nil:
 		if err := msg.Ack(); err != nil {

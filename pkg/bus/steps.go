@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
 // StepStarted publishes step.started for a command a worker picked up. The
@@ -97,7 +98,7 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 		return err
 	}
 	defer unwatch()
-	return b.Consume(ctx, cons, func(_ context.Context, d *Delivery) error {
+	return b.Consume(ctx, cons, func(dctx context.Context, d *Delivery) (err error) {
 		cmd, ok := d.Event.Data.(*events.RunStep)
 		if !ok {
 			return Permanent(fmt.Errorf("expected a run_step command, got %s", d.Event.Type))
@@ -133,11 +134,15 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 		if d.NumDelivered() > 1 {
 			slog.Warn("command redelivered: running the step again", "delivered", d.NumDelivered())
 		}
+		cmdCtx, span := traceStep(cmdCtx, dctx, w.Service, cmd)
+		slog = tracing.Logger(cmdCtx, slog)
+		var res events.StepResult
+		defer func() { endStep(span, res, err) }()
 		if err := b.StepStarted(cmdCtx, *cmd, worker); err != nil {
 			return err
 		}
 		slog.Info("step started", "worker", worker)
-		res, err := h(WithDelivered(cmdCtx, d.NumDelivered()), *cmd, slog)
+		res, err = h(WithDelivered(cmdCtx, d.NumDelivered()), *cmd, slog)
 		if cause := context.Cause(cmdCtx); errors.Is(cause, ErrWorkOrderCancelled) {
 			// Not handed back: nothing of a cancelled work order runs again
 			// unless it is retried, which sends a new command. The stop is

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
 // Config is every setting of every service; each service reads the part it
@@ -67,6 +69,9 @@ type Config struct {
 	// below which the executor hands steps back instead of running them; 0
 	// turns the check off.
 	MinFreeDisk int64
+	// Tracing is the OTLP trace export (OTEL_EXPORTER_OTLP_ENDPOINT and
+	// friends); off unless an endpoint is set.
+	Tracing tracing.Settings
 }
 
 // Storage types.
@@ -115,6 +120,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsListen:    p.hostPort("AWO_METRICS_LISTEN"),
 		SandboxRetention: p.duration("AWO_SANDBOX_RETENTION", 24*time.Hour, 0),
 		MinFreeDisk:      p.size("AWO_MIN_FREE_DISK", 1<<30),
+		Tracing:          p.tracing(),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -159,6 +165,7 @@ func (c Config) Attrs() []any {
 		"AWO_METRICS_LISTEN", orDefault(c.MetricsListen, "(off; the gateway serves /metrics on its port)"),
 		"AWO_SANDBOX_RETENTION", retentionString(c.SandboxRetention),
 		"AWO_MIN_FREE_DISK", sizeString(c.MinFreeDisk),
+		"traces", tracingAttr(c.Tracing),
 	}
 }
 

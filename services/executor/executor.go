@@ -176,6 +176,7 @@ func newExecutor(d Deps) (*executor, error) {
 	if x.agent == nil {
 		x.agent = &agent.Runner{CLIPath: d.Config.ClaudeCLIPath, Logger: x.log}
 	}
+	x.agent = tracedAgent{x.agent}
 	if x.sandboxes == nil {
 		x.sandboxes = &sandbox.Manager{Root: d.Config.TempDir, AllowLocal: d.Config.AllowLocalRepos, Logger: x.log}
 	}

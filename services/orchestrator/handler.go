@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/tracing"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/orchestrator/internal/lru"
 	"github.com/agentworkorders/awo/services/orchestrator/machine"
@@ -39,7 +40,7 @@ type handler struct {
 
 func (h *handler) handle(ctx context.Context, d *bus.Delivery) error {
 	e := d.Event
-	log := h.log.With("work_order_id", string(e.WorkOrderID), "event", events.ShortName(e.Type), "seq", e.Seq)
+	log := tracing.Logger(ctx, h.log.With("work_order_id", string(e.WorkOrderID), "event", events.ShortName(e.Type), "seq", e.Seq))
 	if _, err := workorder.ParseID(string(e.WorkOrderID)); err != nil {
 		// Nothing can be decided for it, and no retry will change that.
 		log.Warn("ignoring event without a valid work order id", "err", err)
@@ -176,6 +177,7 @@ func (h *handler) follows(ctx context.Context, st machine.State, e events.Event)
 // without the stored decision that explains it. It returns st with the
 // appended events folded in.
 func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decision, env machine.Env, log *slog.Logger) (machine.State, error) {
+	annotateDecision(ctx, st, dec)
 	for round := 0; len(dec.Events) > 0; round++ {
 		if round == maxChain {
 			// Whatever is still owed is decided when the last append comes back.

@@ -116,7 +116,7 @@ func (s *server) routes() chi.Router {
 	r := chi.NewRouter()
 	// Logging outermost so a recovered panic is logged with its 500; CORS
 	// before routing so preflight requests never reach a 405.
-	r.Use(s.measure, s.logRequests, s.recoverPanics, cors, middleware.StripSlashes, middleware.GetHead)
+	r.Use(traceRequests, s.measure, s.logRequests, s.recoverPanics, cors, middleware.StripSlashes, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
 	})

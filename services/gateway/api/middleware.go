@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // unmatchedRoute labels requests no route matched (404, and 405, for which
@@ -53,6 +54,9 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		}
 		if id := workOrderParam(r); id != "" {
 			attrs = append(attrs, "work_order_id", id)
+		}
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+			attrs = append(attrs, "trace_id", span.SpanContext().TraceID().String())
 		}
 		level := slog.LevelInfo
 		if r.URL.Path == "/health" || r.URL.Path == "/metrics" || r.Method == http.MethodOptions {

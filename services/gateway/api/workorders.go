@@ -79,6 +79,7 @@ func (s *server) publishRequested(ctx context.Context, req createRequest) (worko
 		switch {
 		case err == nil:
 			s.published(seq)
+			tagWorkOrder(ctx, id)
 			return id, seq, nil
 		case errors.Is(err, bus.ErrConflict) && req.ID == "" && attempt < newIDAttempts:
 			s.log.Warn("generated work order id already taken; drawing another", "work_order_id", string(id))

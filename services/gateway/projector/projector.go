@@ -145,6 +145,8 @@ func (p *Projector) handle(ctx context.Context, msg jetstream.Msg, seq uint64) e
 	if !ok {
 		return nil
 	}
+	ctx, span := traceApply(ctx, e)
+	defer span.End()
 	delay := minRetry
 	for {
 		err := p.store.Apply(ctx, e)

@@ -219,6 +219,8 @@ func (c *Client) run(ctx context.Context, stdin io.Reader, args ...string) (stdo
 		path = "gh"
 	}
 	name := commandName(args)
+	ctx, span := traceCall(ctx, name)
+	defer func() { endCall(span, err) }()
 	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 

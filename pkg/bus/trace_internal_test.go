@@ -1,0 +1,43 @@
+package bus
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/events"
+)
+
+// BenchmarkTraceHooks_Off is everything tracing adds to one step hand-off
+// when no provider is installed (no OTLP endpoint): the delivery span, the
+// step span inside it and the traceparent stamped on the outgoing event.
+func BenchmarkTraceHooks_Off(b *testing.B) {
+	b.Run("no traceparent", func(b *testing.B) { benchmarkTraceHooks(b, "") })
+	b.Run("traceparent from upstream", func(b *testing.B) {
+		benchmarkTraceHooks(b, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	})
+}
+
+func benchmarkTraceHooks(b *testing.B, traceparent string) {
+	cmd := &events.RunStep{WorkOrderID: "wo-1a2b3c4d", Step: "planning", Attempt: 1}
+	d := &Delivery{
+		Event:   events.Event{ID: cmd.ID(), Type: events.TypeRunStep, WorkOrderID: cmd.WorkOrderID, TraceParent: traceparent, Data: cmd},
+		Subject: "workorders.commands.executor.planning",
+		Meta:    &jetstream.MsgMetadata{NumDelivered: 1},
+	}
+	base := context.Background()
+	outID := cmd.ID() + ".completed"
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx, span := traceDelivery(base, "executor", d)
+		sctx, step := traceStep(base, ctx, "executor", cmd)
+		out := events.Event{ID: outID}
+		stampTrace(sctx, &out)
+		endStep(step, events.StepResult{Success: true}, nil)
+		endDelivery(span, nil)
+		if out.TraceParent != traceparent {
+			b.Fatalf("traceparent %q carried on as %q", traceparent, out.TraceParent)
+		}
+	}
+}
