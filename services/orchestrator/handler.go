@@ -177,7 +177,8 @@ func (h *handler) follows(ctx context.Context, st machine.State, e events.Event)
 // without the stored decision that explains it. It returns st with the
 // appended events folded in.
 func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decision, env machine.Env, log *slog.Logger) (machine.State, error) {
-	annotateDecision(ctx, st, dec)
+	var done machine.Decision
+	defer func() { annotateDecision(ctx, st, done) }()
 	for round := 0; len(dec.Events) > 0; round++ {
 		if round == maxChain {
 			// Whatever is still owed is decided when the last append comes back.
@@ -191,6 +192,7 @@ func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decisio
 			log.Info("decided", "decision", events.ShortName(e.Type), "decision_id", e.ID, "decision_seq", seq)
 			e.Seq = seq
 			st = machine.Replay(st, e)
+			done.Events = append(done.Events, e)
 		}
 		dec = machine.Pending(st, env)
 		for _, c := range dec.Commands {
@@ -203,6 +205,7 @@ func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decisio
 			return st, fmt.Errorf("sending command %s: %w", cmd.ID(), err)
 		}
 		log.Info("sent command", "command_id", cmd.ID(), "step", string(cmd.Step), "attempt", cmd.Attempt)
+		done.Commands = append(done.Commands, cmd)
 	}
 	return st, nil
 }

@@ -16,6 +16,8 @@ import (
 // the commands sent. The events and commands carry this span's traceparent
 // (the bus stamps it), so the work they cause hangs below the decision.
 func annotateDecision(ctx context.Context, st machine.State, dec machine.Decision) {
+	// dec is everything one delivery carried out: the decisions appended in
+	// a chain and the commands sent.
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
