@@ -1,0 +1,230 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/events"
+)
+
+// A command whose worker dies (or hangs) during its last allowed delivery
+// is never delivered again and nobody is left to call OnGiveUp: JetStream
+// only publishes a MAX_DELIVERIES advisory and keeps the message, and the
+// work order would wait in running for ever. Every step-worker replica
+// listens for that advisory and settles the command as the wrapper would
+// have: a DLQ copy with the reason, step.failed, and the message removed
+// from the work queue. All replicas hear the advisory; the DLQ copy and
+// step.failed carry deterministic ids, so JetStream keeps one of each, and
+// the delete of an already deleted message is a no-op.
+//
+// A command that reached MaxDeliver while no replica was running (so no
+// one heard the advisory) is found by a sweep at start and every
+// abandonedSweepEvery: the server moves the consumer's ack floor past a
+// command it gave up on, and in a work-queue stream anything at or below
+// the ack floor that is still stored is such a command.
+
+// maxDeliveriesAdvisory is the subject of the advisory JetStream publishes
+// when a message of the consumer has been delivered MaxDeliver times
+// without being acked or terminated.
+func maxDeliveriesAdvisory(stream, consumer string) string {
+	return "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + stream + "." + consumer
+}
+
+// maxDeliveries is the part of the advisory we use.
+type maxDeliveries struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// abandonedSweepEvery is how often a step worker looks for commands given
+// up on while no replica listened, or whose settling failed half-way.
+const abandonedSweepEvery = time.Minute
+
+// abandonedSettle is how long a command seen at or below the ack floor must
+// stay stored before the sweep settles it: an ack moves the floor a moment
+// before the work queue drops the message.
+const abandonedSettle = 2 * time.Second
+
+// WatchAbandoned settles the worker's commands that JetStream gave up on
+// after MaxDeliver deliveries with no worker answering, until ctx is
+// cancelled. ConsumeSteps runs it beside the consumer; it is exported for
+// tests that play a dead worker.
+func (b *Bus) WatchAbandoned(ctx context.Context, w StepWorker) error {
+	if w.MaxDeliver <= 0 {
+		return nil // unlimited deliveries: JetStream never gives up
+	}
+	log := w.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("consumer", w.Service)
+	nc := b.JS.Conn()
+	advisories := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe(maxDeliveriesAdvisory(StreamCommands, w.Service), advisories)
+	if err != nil {
+		return fmt.Errorf("listening for %s's abandoned commands: %w", w.Service, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	// The subscription is in place before the first sweep, so a command
+	// given up on in between is caught by one or the other.
+	if err := nc.FlushWithContext(ctx); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("listening for %s's abandoned commands: %w", w.Service, err)
+	}
+
+	sweep := time.NewTimer(0)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-advisories:
+			var adv maxDeliveries
+			if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
+				log.Warn("ignoring an unreadable max-deliveries advisory", "err", err, "data", string(m.Data))
+				continue
+			}
+			if err := b.settleAbandoned(ctx, w, adv.StreamSeq, int(adv.Deliveries), log); err != nil {
+				log.Error("settling an abandoned command failed; the next sweep tries again", "seq", adv.StreamSeq, "err", err)
+			}
+		case <-sweep.C:
+			if err := b.sweepAbandoned(ctx, w, log); err != nil && ctx.Err() == nil {
+				log.Warn("looking for abandoned commands failed", "err", err)
+			}
+			sweep.Reset(abandonedSweepEvery)
+		}
+	}
+}
+
+// sweepAbandoned settles the commands at or below the consumer's ack floor
+// that are still stored.
+func (b *Bus) sweepAbandoned(ctx context.Context, w StepWorker, log *slog.Logger) error {
+	cons, err := b.JS.Consumer(ctx, StreamCommands, w.Service)
+	if err != nil {
+		return fmt.Errorf("reading the %s consumer: %w", w.Service, err)
+	}
+	floor := cons.CachedInfo().AckFloor.Stream
+	if floor == 0 {
+		return nil
+	}
+	stream, err := b.JS.Stream(ctx, StreamCommands)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", StreamCommands, err)
+	}
+	var stuck []uint64
+	for seq := uint64(1); seq <= floor; {
+		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(CommandFilter(w.Service)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("scanning %s for abandoned commands: %w", StreamCommands, err)
+		}
+		if m.Sequence > floor {
+			break
+		}
+		stuck = append(stuck, m.Sequence)
+		seq = m.Sequence + 1
+	}
+	if len(stuck) == 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(abandonedSettle):
+	}
+	for _, seq := range stuck {
+		if err := b.settleAbandoned(ctx, w, seq, w.MaxDeliver, log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settleAbandoned dead-letters the command stored at seq, fails its step
+// and removes it from the work queue. A command already gone was settled by
+// another replica (or acked): nothing to do. The order matters: the step
+// failure is recorded before the command is deleted, so a crash in between
+// leaves the command for the next sweep rather than a work order waiting
+// for ever.
+func (b *Bus) settleAbandoned(ctx context.Context, w StepWorker, seq uint64, deliveries int, log *slog.Logger) error {
+	stream, err := b.JS.Stream(ctx, StreamCommands)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", StreamCommands, err)
+	}
+	m, err := stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading abandoned command %d: %w", seq, err)
+	}
+	cause := fmt.Errorf("no worker answered within AWO_ACK_WAIT (%s) (it died or hung)", w.AckWait)
+	e, decodeErr := events.Decode(m.Header, m.Data)
+	cmd, isStep := e.Data.(*events.RunStep)
+	slog := log.With("seq", seq, "subject", m.Subject, "delivered", deliveries)
+	if decodeErr == nil && isStep {
+		slog = slog.With("work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "attempt", cmd.Attempt)
+	}
+	slog.Error("JetStream gave up on a command no worker answered; dead-lettering it and failing its step", "err", cause)
+
+	dl := dlqCopy(w.Service, m.Subject, m.Header, m.Data, cause, deliveries, seq)
+	// Every replica hears the advisory: one DLQ copy per stored command.
+	dl.Header.Set(nats.MsgIdHdr, fmt.Sprintf("abandoned.%s.%d.%s", w.Service, seq, m.Header.Get(nats.MsgIdHdr)))
+	if _, err := b.JS.PublishMsg(ctx, dl); err != nil {
+		return fmt.Errorf("dead-lettering abandoned command %d: %w", seq, err)
+	}
+	if decodeErr == nil && isStep {
+		msg := giveUpMessage(w.Service, *cmd, deliveries, cause)
+		if err := b.StepFinished(ctx, *cmd, events.StepResult{ErrorMessage: msg}); err != nil {
+			return fmt.Errorf("failing the step of abandoned command %d: %w", seq, err)
+		}
+	}
+	if err := stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		// Another replica may have deleted it first.
+		if _, gerr := stream.GetMsg(ctx, seq); !errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("removing abandoned command %d: %w", seq, err)
+		}
+	}
+	return nil
+}
+
+// giveUpMessage is the error_message of a step whose command was given up
+// on, by the wrapper or after a dead worker.
+func giveUpMessage(service string, cmd events.RunStep, deliveries int, cause error) string {
+	return fmt.Sprintf("the %s service gave up on %s after %d deliveries: %v", service, cmd.Step, deliveries, cause)
+}
+
+// dlqCopy is the dead-letter copy of a message consumer could not
+// process: its headers and data, plus why, how often it was delivered and
+// where it was stored.
+func dlqCopy(consumer, subject string, hdr nats.Header, data []byte, cause error, delivered int, seq uint64) *nats.Msg {
+	dl := nats.NewMsg(DLQSubject(consumer, subject))
+	for k, vs := range hdr {
+		// Nats-Msg-Id: the DLQ keeps every failure, even of the same
+		// message. The other Nats-* headers are the server's (a direct get
+		// adds the stream, sequence and time) or publish directives.
+		if strings.HasPrefix(k, "Nats-") {
+			continue
+		}
+		dl.Header[k] = vs
+	}
+	dl.Header.Set(HeaderDLQError, cause.Error())
+	dl.Header.Set(HeaderDLQConsumer, consumer)
+	dl.Header.Set(HeaderDLQDelivered, strconv.Itoa(delivered))
+	dl.Header.Set(HeaderDLQSubject, subject)
+	dl.Header.Set(HeaderDLQSequence, strconv.FormatUint(seq, 10))
+	dl.Data = data
+	return dl
+}
