@@ -18,19 +18,28 @@ import (
 
 // A command whose worker dies (or hangs) during its last allowed delivery
 // is never delivered again and nobody is left to call OnGiveUp: JetStream
-// only publishes a MAX_DELIVERIES advisory and keeps the message, and the
-// work order would wait in running for ever. Every step-worker replica
-// listens for that advisory and settles the command as the wrapper would
-// have: a DLQ copy with the reason, step.failed, and the message removed
-// from the work queue. All replicas hear the advisory; the DLQ copy and
-// step.failed carry deterministic ids, so JetStream keeps one of each, and
-// the delete of an already deleted message is a no-op.
+// keeps the message and publishes a MAX_DELIVERIES advisory, and the work
+// order would wait in running for ever. The advisory goes out when the
+// server would deliver the command once more, that is at the first pull
+// after the last delivery's AckWait (an idle replica always has one
+// outstanding, see intake.go; a replica starting up pulls at once). Every
+// step-worker replica listens for it, from before its first pull, and
+// settles the command as the wrapper would have: a DLQ copy with the
+// reason, step.failed, and the message removed from the work queue. All
+// replicas hear the advisory; the DLQ copy and step.failed carry
+// deterministic ids, so JetStream keeps one of each, and deleting a
+// message already deleted is a no-op.
 //
-// A command that reached MaxDeliver while no replica was running (so no
-// one heard the advisory) is found by a sweep at start and every
-// abandonedSweepEvery: the server moves the consumer's ack floor past a
-// command it gave up on, and in a work-queue stream anything at or below
-// the ack floor that is still stored is such a command.
+// An advisory that nobody heard (a pull by a process that does not watch,
+// or settling that failed half-way) is not repeated. A sweep at start and
+// every abandonedSweepEvery finds such commands: in a work-queue stream a
+// stored command the consumer has delivered is either pending (in hand,
+// waiting for redelivery, or nak'ed) or abandoned, and the server keeps no
+// per-message answer to which. So the sweep settles what it can prove
+// abandoned: stored commands at or below the ack floor (everything there
+// was acked or given up on) and, at a moment when nothing is pending at
+// all, every stored command already delivered. A busy fleet therefore
+// settles such a command at its next idle moment, not at once.
 
 // maxDeliveriesAdvisory is the subject of the advisory JetStream publishes
 // when a message of the consumer has been delivered MaxDeliver times
@@ -51,18 +60,19 @@ type maxDeliveries struct {
 // up on while no replica listened, or whose settling failed half-way.
 const abandonedSweepEvery = time.Minute
 
-// abandonedSettle is how long a command seen at or below the ack floor must
-// stay stored before the sweep settles it: an ack moves the floor a moment
-// before the work queue drops the message.
+// abandonedSettle is how long a command the sweep found must stay stored
+// before it is settled: an ack moves the consumer's state a moment before
+// the work queue drops the message.
 const abandonedSettle = 2 * time.Second
 
 // WatchAbandoned settles the worker's commands that JetStream gave up on
-// after MaxDeliver deliveries with no worker answering, until ctx is
-// cancelled. ConsumeSteps runs it beside the consumer; it is exported for
-// tests that play a dead worker.
-func (b *Bus) WatchAbandoned(ctx context.Context, w StepWorker) error {
+// after MaxDeliver deliveries with no worker answering. It returns once it
+// listens for the advisory, and keeps at it until ctx is cancelled or stop
+// is called (which waits for it to end). ConsumeSteps calls it before it
+// pulls; it is exported for tests that play a dead worker.
+func (b *Bus) WatchAbandoned(ctx context.Context, w StepWorker) (stop func(), err error) {
 	if w.MaxDeliver <= 0 {
-		return nil // unlimited deliveries: JetStream never gives up
+		return func() {}, nil // unlimited deliveries: JetStream never gives up
 	}
 	log := w.Logger
 	if log == nil {
@@ -73,28 +83,40 @@ func (b *Bus) WatchAbandoned(ctx context.Context, w StepWorker) error {
 	advisories := make(chan *nats.Msg, 64)
 	sub, err := nc.ChanSubscribe(maxDeliveriesAdvisory(StreamCommands, w.Service), advisories)
 	if err != nil {
-		return fmt.Errorf("listening for %s's abandoned commands: %w", w.Service, err)
+		return nil, fmt.Errorf("listening for %s's abandoned commands: %w", w.Service, err)
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	// The subscription is in place before the first sweep, so a command
-	// given up on in between is caught by one or the other.
-	if err := nc.FlushWithContext(ctx); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("listening for %s's abandoned commands: %w", w.Service, err)
+	// Flushed, so the server knows of the subscription before this
+	// process's first pull can trigger an advisory.
+	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer fcancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("listening for %s's abandoned commands: %w", w.Service, err)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { _ = sub.Unsubscribe() }()
+		b.settleAbandonedUntil(ctx, w, advisories, log)
+	}()
+	return func() { cancel(); <-done }, nil
+}
 
+func (b *Bus) settleAbandonedUntil(ctx context.Context, w StepWorker, advisories <-chan *nats.Msg, log *slog.Logger) {
 	sweep := time.NewTimer(0)
 	defer sweep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case m := <-advisories:
 			var adv maxDeliveries
 			if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
 				log.Warn("ignoring an unreadable max-deliveries advisory", "err", err, "data", string(m.Data))
 				continue
 			}
-			if err := b.settleAbandoned(ctx, w, adv.StreamSeq, int(adv.Deliveries), log); err != nil {
+			if err := b.settleAbandoned(ctx, w, adv.StreamSeq, int(adv.Deliveries), log); err != nil && ctx.Err() == nil {
 				log.Error("settling an abandoned command failed; the next sweep tries again", "seq", adv.StreamSeq, "err", err)
 			}
 		case <-sweep.C:
@@ -106,14 +128,18 @@ func (b *Bus) WatchAbandoned(ctx context.Context, w StepWorker) error {
 	}
 }
 
-// sweepAbandoned settles the commands at or below the consumer's ack floor
-// that are still stored.
+// sweepAbandoned settles the stored commands it can prove abandoned (see
+// above).
 func (b *Bus) sweepAbandoned(ctx context.Context, w StepWorker, log *slog.Logger) error {
 	cons, err := b.JS.Consumer(ctx, StreamCommands, w.Service)
 	if err != nil {
 		return fmt.Errorf("reading the %s consumer: %w", w.Service, err)
 	}
-	floor := cons.CachedInfo().AckFloor.Stream
+	info := cons.CachedInfo()
+	floor := info.AckFloor.Stream
+	if info.NumAckPending == 0 {
+		floor = max(floor, info.Delivered.Stream)
+	}
 	if floor == 0 {
 		return nil
 	}

@@ -76,15 +76,11 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 	worker := WorkerID(w.Worker)
 	stepCtx, stop := graceContext(ctx, w.Grace)
 	defer stop()
-	watchCtx, stopWatching := context.WithCancel(ctx)
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		if err := b.WatchAbandoned(watchCtx, w); err != nil {
-			log.Error("not watching for abandoned commands; one whose worker dies on its last delivery stays running", "consumer", w.Service, "err", err)
-		}
-	}()
-	defer func() { stopWatching(); <-watched }()
+	stopWatching, err := b.WatchAbandoned(ctx, w)
+	if err != nil {
+		return err
+	}
+	defer stopWatching()
 	return b.Consume(ctx, cons, func(_ context.Context, d *Delivery) error {
 		cmd, ok := d.Event.Data.(*events.RunStep)
 		if !ok {
