@@ -229,7 +229,11 @@ func (b *Bus) settleAbandoned(ctx context.Context, w StepWorker, seq uint64, del
 // giveUpMessage is the error_message of a step whose command was given up
 // on, by the wrapper or after a dead worker.
 func giveUpMessage(service string, cmd events.RunStep, deliveries int, cause error) string {
-	return fmt.Sprintf("the %s service gave up on %s after %d deliveries: %v", service, cmd.Step, deliveries, cause)
+	times := "deliveries"
+	if deliveries == 1 {
+		times = "delivery"
+	}
+	return fmt.Sprintf("the %s service gave up on %s after %d %s: %v", service, cmd.Step, deliveries, times, cause)
 }
 
 // dlqCopy is the dead-letter copy of a message consumer could not
