@@ -51,6 +51,13 @@ type Options struct {
 	// work order's end; nil: the log routes answer 503.
 	LogStream jetstream.JetStream
 
+	// Idempotency remembers Idempotency-Key headers for every replica; nil:
+	// a create that sends one is refused (501). Events reads back a
+	// recorded work order for a replayed key; required with Idempotency.
+	// *idempotency.Store and *bus.Bus are the real ones.
+	Idempotency IdempotencyKeys
+	Events      EventReader
+
 	// Metrics records request durations by route pattern; nil: not
 	// recorded. *metrics.Metrics is one.
 	Metrics HTTPObserver
