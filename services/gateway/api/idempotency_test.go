@@ -259,3 +259,21 @@ func openKeys(t *testing.T, h *harness) *idempotency.Store {
 	}
 	return keys
 }
+
+// With the client's own id, a replay finds the work order the key made and
+// answers with it, rather than calling the id taken.
+func TestIdempotencyKey_ReplayWithTheClientsID(t *testing.T) {
+	h := newHarness(t)
+	body := `{"agent_work_order_id": "wo-0000a11d", "repository_url": "https://github.com/acme/demo", "user_request": "Mine"}`
+	first := h.postKey("k-own", body)
+	if id := createdID(t, first); id != "wo-0000a11d" {
+		t.Fatalf("created %s", id)
+	}
+	again := h.postKey("k-own", body)
+	if again.status != http.StatusCreated || !bytes.Equal(again.body, first.body) || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %s %v", again.status, again.body, again.header)
+	}
+	if n := h.eventCount(); n != 1 {
+		t.Errorf("%d events, want one", n)
+	}
+}
