@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
@@ -72,6 +70,10 @@ type ConsumeOptions struct {
 	// metrics). It runs on the worker goroutine, so it must be quick.
 	Observe func(Observation)
 	Logger  *slog.Logger
+	// PullWhenFree pulls a message only when a worker is free to run it, so
+	// a replica never holds messages another replica could be running
+	// (step workers; see intake.go). It cannot be combined with OrderKey.
+	PullWhenFree bool
 }
 
 // Outcome is what the wrapper did with one delivery.
@@ -120,6 +122,9 @@ func (b *Bus) Consume(ctx context.Context, cons jetstream.Consumer, h Handler, o
 		o.Logger = slog.Default()
 	}
 	log := o.Logger.With("consumer", o.Name)
+	if o.PullWhenFree {
+		return b.consumeWhenFree(ctx, cons, h, o, log)
+	}
 
 	it, err := cons.Messages(jetstream.PullMaxMessages(o.Workers))
 	if err != nil {
@@ -224,7 +229,13 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, h Handler, o Consum
 	defer endDelivery(span, herr)
 	switch {
 	case herr == nil:
-		if err := msg.Ack(); err != nil {
+		ack := msg.Ack
+		if o.PullWhenFree {
+			// Confirmed before the worker pulls again, so the server never
+			// counts a finished step and the next one against one worker.
+			ack = func() error { return msg.DoubleAck(ctx) }
+		}
+		if err := ack(); err != nil {
 			log.Warn("ack failed; the message will be redelivered", "err", err)
 		}
 		o.observe(d.NumDelivered(), OutcomeAcked)
@@ -283,19 +294,7 @@ func (b *Bus) giveUp(ctx context.Context, d *Delivery, cause error, o ConsumeOpt
 	if o.OnGiveUp != nil && d.Event.Type != "" {
 		o.OnGiveUp(ctx, d, cause)
 	}
-	dl := nats.NewMsg(DLQSubject(o.Name, d.Subject))
-	for k, vs := range d.msg.Headers() {
-		if k == nats.MsgIdHdr {
-			continue // the DLQ keeps every failure, even of the same message
-		}
-		dl.Header[k] = vs
-	}
-	dl.Header.Set(HeaderDLQError, cause.Error())
-	dl.Header.Set(HeaderDLQConsumer, o.Name)
-	dl.Header.Set(HeaderDLQDelivered, strconv.Itoa(d.NumDelivered()))
-	dl.Header.Set(HeaderDLQSubject, d.Subject)
-	dl.Header.Set(HeaderDLQSequence, strconv.FormatUint(d.Meta.Sequence.Stream, 10))
-	dl.Data = d.msg.Data()
+	dl := dlqCopy(o.Name, d.Subject, d.msg.Headers(), d.msg.Data(), cause, d.NumDelivered(), d.Meta.Sequence.Stream)
 	if _, err := b.JS.PublishMsg(ctx, dl); err != nil {
 		// Without the DLQ copy, terminating would lose the message: leave it
 		// to be redelivered instead.

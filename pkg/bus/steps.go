@@ -78,20 +78,18 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 	if log == nil {
 		log = slog.Default()
 	}
-	cons, err := b.JS.CreateOrUpdateConsumer(ctx, StreamCommands, jetstream.ConsumerConfig{
-		Durable:       w.Service,
-		Description:   w.Description,
-		FilterSubject: CommandFilter(w.Service),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       w.AckWait,
-		MaxDeliver:    w.MaxDeliver,
-	})
+	cons, err := b.JS.CreateOrUpdateConsumer(ctx, StreamCommands, StepConsumerConfig(w))
 	if err != nil {
 		return fmt.Errorf("creating the %s consumer: %w", w.Service, err)
 	}
 	worker := WorkerID(w.Worker)
 	stepCtx, stop := graceContext(ctx, w.Grace)
 	defer stop()
+	stopWatching, err := b.WatchAbandoned(ctx, w)
+	if err != nil {
+		return err
+	}
+	defer stopWatching()
 	watch := newCancelWatch()
 	unwatch, err := b.watchCancellations(stepCtx, watch, w.OnCancelled, log)
 	if err != nil {
@@ -166,18 +164,19 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 		slog.Info("step finished", "success", res.Success, "duration_s", res.DurationSeconds, "error", res.ErrorMessage)
 		return nil
 	}, ConsumeOptions{
-		Name:       w.Service,
-		Workers:    w.Workers,
-		AckWait:    w.AckWait,
-		MaxDeliver: w.MaxDeliver,
-		Logger:     log,
-		Observe:    w.Observe,
+		Name:         w.Service,
+		Workers:      w.Workers,
+		PullWhenFree: true,
+		AckWait:      w.AckWait,
+		MaxDeliver:   w.MaxDeliver,
+		Logger:       log,
+		Observe:      w.Observe,
 		OnGiveUp: func(ctx context.Context, d *Delivery, cause error) {
 			cmd, ok := d.Event.Data.(*events.RunStep)
 			if !ok {
 				return
 			}
-			msg := fmt.Sprintf("the %s service gave up on %s after %d deliveries: %v", w.Service, cmd.Step, d.NumDelivered(), cause)
+			msg := giveUpMessage(w.Service, *cmd, d.NumDelivered(), cause)
 			if err := b.StepFinished(ctx, *cmd, events.StepResult{ErrorMessage: msg}); err != nil {
 				log.Error("publishing the step failure after giving up", "work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "err", err)
 			}
@@ -200,6 +199,23 @@ func WithDelivered(ctx context.Context, n int) context.Context {
 func Delivered(ctx context.Context) int {
 	n, _ := ctx.Value(deliveredKey{}).(int)
 	return n
+}
+
+// StepConsumerConfig is the durable consumer every replica of w shares.
+// MaxAckPending stays at the server's default (1000): it bounds the whole
+// fleet, not one replica, and every replica writes this config at start,
+// so tying it to one replica's Workers would cap all replicas together at
+// that number (and flip-flop when replicas differ). The per-replica bound
+// is the wrapper's: PullWhenFree pulls only for an idle worker.
+func StepConsumerConfig(w StepWorker) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       w.Service,
+		Description:   w.Description,
+		FilterSubject: CommandFilter(w.Service),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.AckWait,
+		MaxDeliver:    w.MaxDeliver,
+	}
 }
 
 // WorkerID names this process: the configured id, else host/pid.

@@ -61,8 +61,10 @@ func TestConsumeSteps_HandlerSeesTheDeliveryCount(t *testing.T) {
 	}
 }
 
-// A command that reached the worker after the shutdown began is handed
-// back untouched: no step.started, no handler. The next worker runs it.
+// Once the shutdown began, nothing new starts: a command waiting while the
+// only worker is busy is not run (it stays on the server, or is handed back
+// if it was already pulled): no step.started, no handler. The next worker
+// runs it.
 func TestConsumeSteps_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
@@ -96,15 +98,16 @@ func TestConsumeSteps_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- b.ConsumeSteps(runCtx, w, h) }()
 	<-started
-	time.Sleep(300 * time.Millisecond) // the second command is pulled and waits for the busy worker
+	time.Sleep(300 * time.Millisecond) // the second command waits for the busy worker
 	stop()
 	close(release) // the first step finishes inside its grace
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
-	if len(ran) != 1 || len(outcomes) != 2 || outcomes[0] != bus.OutcomeAcked || outcomes[1] != bus.OutcomeRetried {
-		t.Fatalf("after shutdown: ran %v, outcomes %v; want only the first run and the second handed back", ran, outcomes)
+	handedBack := len(outcomes) == 2 && outcomes[1] == bus.OutcomeRetried
+	if len(ran) != 1 || len(outcomes) == 0 || outcomes[0] != bus.OutcomeAcked || (len(outcomes) > 1 && !handedBack) {
+		t.Fatalf("after shutdown: ran %v, outcomes %v; want only the first run, the second not started", ran, outcomes)
 	}
 	mu.Unlock()
 	if h, err := b.History(ctx, second.WorkOrderID, 0); err != nil || len(h.Events) != 0 {

@@ -25,6 +25,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/services/gateway/api"
 	"github.com/agentworkorders/awo/services/gateway/health"
+	"github.com/agentworkorders/awo/services/gateway/idempotency"
 	"github.com/agentworkorders/awo/services/gateway/projector"
 )
 
@@ -108,7 +109,12 @@ func Run(ctx context.Context, d Deps) error {
 	if d.Metrics != nil { // no typed nils in the interfaces
 		httpMetrics, metricsHandler = d.Metrics, d.Metrics.Handler()
 	}
+	keys, err := idempotency.Open(ctx, d.JS, 1)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
 	handler := api.New(api.Options{
+		Idempotency:     keys,
 		Metrics:         httpMetrics,
 		MetricsHandler:  metricsHandler,
 		Publisher:       d.Bus,

@@ -54,6 +54,11 @@ type Options struct {
 	// work order's end; nil: the log routes answer 503.
 	LogStream jetstream.JetStream
 
+	// Idempotency remembers Idempotency-Key headers for every replica; nil:
+	// a create that sends one is refused (501). *idempotency.Store is the
+	// real one.
+	Idempotency IdempotencyKeys
+
 	// Metrics records request durations by route pattern; nil: not
 	// recorded. *metrics.Metrics is one.
 	Metrics HTTPObserver

@@ -68,6 +68,8 @@ func errorResponse(err error) (int, string) {
 		return http.StatusUnprocessableEntity, plain(err)
 	case errors.Is(err, errPublish):
 		return http.StatusServiceUnavailable, "the event stream (NATS JetStream) is unavailable, so the work order was not recorded; retry shortly"
+	case errors.Is(err, errIdempotency):
+		return http.StatusServiceUnavailable, "the idempotency key store (NATS JetStream) is unavailable, so the work order was not recorded; retry shortly with the same key"
 	case errors.Is(err, errLogStream):
 		return http.StatusServiceUnavailable, "the log stream (NATS JetStream) is unavailable; retry shortly"
 	// Checked before errBehind: a projection held up by a database outage

@@ -18,6 +18,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/gateway/api"
+	"github.com/agentworkorders/awo/services/gateway/idempotency"
 	"github.com/agentworkorders/awo/services/gateway/projector"
 )
 
@@ -44,6 +45,13 @@ func newHarness(t *testing.T, configure ...func(*api.Options)) *harness {
 	}
 	if o.LogStream == nil {
 		o.LogStream = env.JS
+	}
+	if o.Idempotency == nil {
+		keys, err := idempotency.Open(context.Background(), env.JS, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Idempotency = keys
 	}
 	if o.Store == nil {
 		o.Store = h.store

@@ -10,6 +10,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentworkorders/awo/services/gateway/idempotency"
 )
 
 // unmatchedRoute labels requests no route matched (404, and 405, for which
@@ -107,7 +109,7 @@ func cors(next http.Handler) http.Handler {
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Set("Access-Control-Allow-Credentials", "true")
 		// Browsers hide response headers from scripts unless listed.
-		h.Set("Access-Control-Expose-Headers", totalCountHeader)
+		h.Set("Access-Control-Expose-Headers", totalCountHeader+", "+idempotency.ReplayedHeader)
 		if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 			next.ServeHTTP(w, r)
 			return

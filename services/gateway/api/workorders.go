@@ -15,6 +15,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/gateway/idempotency"
 )
 
 // createdResponse is the seed's AgentWorkOrderResponse.
@@ -35,6 +36,10 @@ type stepHistory struct {
 const newIDAttempts = 3
 
 func (s *server) create(w http.ResponseWriter, r *http.Request) error {
+	key, err := s.idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	var body createBody
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
@@ -44,9 +49,21 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	id, seq, err := s.publishRequested(r.Context(), req)
+	var (
+		id       workorder.ID
+		seq      uint64
+		replayed bool
+	)
+	if key != "" {
+		id, seq, replayed, err = s.publishIdempotent(r.Context(), key, req)
+	} else {
+		id, seq, err = s.publishRequested(r.Context(), req)
+	}
 	if err != nil {
 		return err
+	}
+	if replayed {
+		w.Header().Set(idempotency.ReplayedHeader, "true")
 	}
 	s.log.Info("work order requested", "work_order_id", string(id), "seq", seq,
 		"repository_url", req.Requested.RepositoryURL, "sandbox_type", req.Requested.SandboxType,
@@ -68,17 +85,9 @@ func (s *server) publishRequested(ctx context.Context, req createRequest) (worko
 		if id == "" {
 			id = s.NewID()
 		}
-		data := req.Requested
-		data.WorkOrderID = id
-		e := s.Publisher.Event(string(id)+".requested", events.TypeRequested, id, &data)
-
-		pctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
-		var none uint64
-		seq, err := s.Publisher.PublishEvent(pctx, e, &none)
-		cancel()
+		seq, err := s.publishRequestedFor(ctx, id, req)
 		switch {
 		case err == nil:
-			s.published(seq)
 			tagWorkOrder(ctx, id)
 			return id, seq, nil
 		case errors.Is(err, bus.ErrConflict) && req.ID == "" && attempt < newIDAttempts:
@@ -88,9 +97,29 @@ func (s *server) publishRequested(ctx context.Context, req createRequest) (worko
 			return "", 0, &problem{status: http.StatusConflict,
 				detail: fmt.Sprintf("agent_work_order_id: work order %s already exists", id), cause: err}
 		default:
-			return "", 0, fmt.Errorf("recording work order %s: %w: %w", id, errPublish, err)
+			return "", 0, err
 		}
 	}
+}
+
+// publishRequestedFor appends workorder.requested for id, guarded by "no
+// event yet for this id": bus.ErrConflict when the id is taken.
+func (s *server) publishRequestedFor(ctx context.Context, id workorder.ID, req createRequest) (uint64, error) {
+	data := req.Requested
+	data.WorkOrderID = id
+	e := s.Publisher.Event(string(id)+".requested", events.TypeRequested, id, &data)
+	pctx, cancel := context.WithTimeout(ctx, s.PublishTimeout)
+	defer cancel()
+	var none uint64
+	seq, err := s.Publisher.PublishEvent(pctx, e, &none)
+	switch {
+	case err == nil:
+		s.published(seq)
+		return seq, nil
+	case errors.Is(err, bus.ErrConflict):
+		return 0, err
+	}
+	return 0, fmt.Errorf("recording work order %s: %w: %w", id, errPublish, err)
 }
 
 // published remembers the highest sequence this process wrote.
