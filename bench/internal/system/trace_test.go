@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -25,10 +24,8 @@ import (
 
 	"github.com/agentworkorders/awo/bench/internal/fakes"
 	"github.com/agentworkorders/awo/bench/internal/system"
-	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
-	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/pkg/testkit/fakegh"
 	"github.com/agentworkorders/awo/pkg/tracing"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -54,23 +51,7 @@ func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	setup, err := srv.Connect("setup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer setup.Close()
-	js, err := jetstream.New(setup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js, bus.StreamSettings{}); err != nil {
-		t.Fatal(err)
-	}
+	srv := startBroker(ctx, t)
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"AWO_SHUTDOWN_GRACE": "2s", "AGENT_WORK_ORDER_TEMP_DIR": t.TempDir()}[k]
 	})

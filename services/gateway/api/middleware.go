@@ -30,16 +30,23 @@ func (s *server) measure(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		route := unmatchedRoute
-		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
-			route = rctx.RoutePattern()
-		}
-		code := ww.Status()
-		if code == 0 {
-			code = http.StatusOK // nothing written: net/http answers 200
-		}
+		route, code := answered(r, ww)
 		s.Metrics.ObserveHTTP(route, r.Method, code, time.Since(start))
 	})
+}
+
+// answered is the route pattern that served r (unmatchedRoute for 404 and
+// 405) and the status code written, once the handler has returned.
+func answered(r *http.Request, ww middleware.WrapResponseWriter) (route string, code int) {
+	route = unmatchedRoute
+	if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
+		route = rctx.RoutePattern()
+	}
+	code = ww.Status()
+	if code == 0 {
+		code = http.StatusOK // nothing written: net/http answers 200
+	}
+	return route, code
 }
 
 // logRequests writes one line per request. Health polls are logged at

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -35,14 +34,7 @@ func traceRequests(next http.Handler) http.Handler {
 		}
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r.WithContext(ctx))
-		route := unmatchedRoute
-		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePattern() != "" {
-			route = rctx.RoutePattern()
-		}
-		code := ww.Status()
-		if code == 0 {
-			code = http.StatusOK // nothing written: net/http answers 200
-		}
+		route, code := answered(r, ww)
 		span.SetName(r.Method + " " + route)
 		span.SetAttributes(
 			attribute.String("http.request.method", r.Method),
