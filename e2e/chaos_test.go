@@ -45,7 +45,7 @@ func TestChaos_RandomKills_EveryWorkOrderCompletesOnce(t *testing.T) {
 
 	ctx, stopKilling := context.WithTimeout(context.Background(), budget)
 	var wg sync.WaitGroup
-	wg.Go(func() { killAtRandom(ctx, t, c, rng) })
+	wg.Go(func() { killAtRandom(ctx, t, c, rng, ids) })
 	last := c.waitAllFinished(ids, budget)
 	stopKilling()
 	wg.Wait()
@@ -53,6 +53,7 @@ func TestChaos_RandomKills_EveryWorkOrderCompletesOnce(t *testing.T) {
 	// the time a calm system needs.
 	for _, name := range c.order {
 		if p := c.p(name); !p.running() {
+			p.crashed()
 			if err := p.start(); err != nil {
 				t.Fatal(err)
 			}
@@ -68,13 +69,26 @@ func TestChaos_RandomKills_EveryWorkOrderCompletesOnce(t *testing.T) {
 }
 
 // killAtRandom SIGKILLs a random service every 2–6 s and restarts it 0.5–3 s
-// later, until ctx ends.
-func killAtRandom(ctx context.Context, t *testing.T, c *cluster, rng *rand.Rand) {
+// later, until ctx ends. Like a supervisor, it also restarts a service that
+// exited on its own (reported as a crash at the end), and prints progress.
+func killAtRandom(ctx context.Context, t *testing.T, c *cluster, rng *rand.Rand, ids []string) {
+	start, lastReport := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(2*time.Second + time.Duration(rng.Int64N(int64(4*time.Second)))):
+		}
+		c.restartCrashed(t)
+		if time.Since(lastReport) > 30*time.Second {
+			lastReport = time.Now()
+			done := 0
+			for _, id := range ids {
+				if wo, ok := c.tryGet(id); ok && finished(wo.Status) {
+					done++
+				}
+			}
+			fmt.Printf("chaos: %s in, %d of %d work orders finished\n", time.Since(start).Round(time.Second), done, len(ids))
 		}
 		p := c.p(c.order[rng.IntN(len(c.order))])
 		if !p.running() {
@@ -88,6 +102,17 @@ func killAtRandom(ctx context.Context, t *testing.T, c *cluster, rng *rand.Rand)
 		if err := p.start(); err != nil {
 			t.Errorf("restarting %s: %v", p.name, err)
 			return
+		}
+	}
+}
+
+// restartCrashed starts again every service that exited on its own.
+func (c *cluster) restartCrashed(t *testing.T) {
+	for _, name := range c.order {
+		if p := c.p(name); p.crashed() {
+			if err := p.start(); err != nil {
+				t.Errorf("restarting %s: %v", p.name, err)
+			}
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -61,9 +62,14 @@ type proc struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	exited chan error
+	exited chan error    // the exit status, once
+	dead   chan struct{} // closed when the process has exited
 	starts int
 	kills  int
+	// expected is set before the test kills or stops the process; an exit
+	// without it is a crash: the service gave up on its own.
+	expected atomic.Bool
+	crashes  []string
 }
 
 // clusterSize says how many replicas of each service to run.
@@ -198,9 +204,21 @@ func (p *proc) start() error {
 		logf.Close()
 		return fmt.Errorf("starting %s: %w", p.name, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logf.Close() }()
-	p.cmd, p.exited = cmd, exited
+	exited, dead := make(chan error, 1), make(chan struct{})
+	p.expected.Store(false)
+	go func() {
+		err := cmd.Wait()
+		if !p.expected.Load() {
+			fmt.Fprintf(logf, "=== e2e: %s exited on its own: %v ===\n", p.name, err)
+			p.mu.Lock()
+			p.crashes = append(p.crashes, fmt.Sprintf("%s exited on its own at %s: %v", p.name, time.Now().Format(time.TimeOnly), err))
+			p.mu.Unlock()
+		}
+		logf.Close()
+		exited <- err
+		close(dead)
+	}()
+	p.cmd, p.exited, p.dead = cmd, exited, dead
 	return nil
 }
 
@@ -214,7 +232,44 @@ func (p *proc) pid() int {
 	return p.cmd.Process.Pid
 }
 
-func (p *proc) running() bool { return p.pid() != 0 }
+// running reports whether the process is started and has not exited.
+func (p *proc) running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.dead:
+		return false
+	default:
+		return true
+	}
+}
+
+// crashed reports whether the process exited without being told to, and
+// forgets it, so it can be started again as a supervisor would.
+func (p *proc) crashed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.dead:
+	default:
+		return false
+	}
+	p.cmd, p.exited, p.dead = nil, nil, nil
+	return true
+}
+
+// crashReports are the process's exits on its own so far.
+func (p *proc) crashReports() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.crashes...)
+}
 
 // kill9 kills the process without any chance to clean up and waits until
 // it is gone. The processes it started are not touched.
@@ -224,10 +279,15 @@ func (p *proc) kill9() {
 	if p.cmd == nil {
 		return
 	}
+	p.expected.Store(true)
+	select {
+	case <-p.dead: // it had crashed; nothing to kill
+	default:
+		p.kills++
+	}
 	_ = p.cmd.Process.Kill()
 	<-p.exited
-	p.cmd, p.exited = nil, nil
-	p.kills++
+	p.cmd, p.exited, p.dead = nil, nil, nil
 }
 
 // pause stops (SIGSTOP) or resumes (SIGCONT) the process.
@@ -249,7 +309,13 @@ func (p *proc) stop(within time.Duration) error {
 	if p.cmd == nil {
 		return nil
 	}
-	defer func() { p.cmd, p.exited = nil, nil }()
+	defer func() { p.cmd, p.exited, p.dead = nil, nil, nil }()
+	select {
+	case <-p.dead:
+		return nil // it crashed earlier, reported as such
+	default:
+	}
+	p.expected.Store(true)
 	_ = p.cmd.Process.Signal(syscall.SIGCONT) // in case a test left it paused
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -473,6 +539,11 @@ func (c *cluster) checkInvariants(ids []string, last map[string]workOrder, steps
 		t.Errorf("%d messages were dead-lettered", n)
 	}
 	c.checkNothingLeftRunning(15 * time.Second)
+	for _, name := range c.order {
+		for _, crash := range c.procs[name].crashReports() {
+			t.Errorf("%s (see its log)", crash)
+		}
+	}
 }
 
 // checkNothingLeftRunning waits until no process but the services carries
@@ -556,6 +627,7 @@ type figures struct {
 	// be delivered once.
 	Redeliveries  map[string]int
 	PRCreateCalls int
+	Crashes       int // exits nobody asked for
 }
 
 func (c *cluster) figures(ids []string, last map[string]workOrder, took time.Duration) figures {
@@ -569,6 +641,7 @@ func (c *cluster) figures(ids []string, last map[string]workOrder, took time.Dur
 	for _, p := range c.procs {
 		service, _, _ := strings.Cut(p.name, "-")
 		f.Kills[service] += p.kills
+		f.Crashes += len(p.crashReports())
 	}
 	for _, call := range c.w.GH.Calls(c.t) {
 		if len(call.Args) >= 2 && call.Args[0] == "pr" && call.Args[1] == "create" {
@@ -616,8 +689,8 @@ func (f figures) String() string {
 	}
 	sort.Strings(re)
 	perMin := float64(f.Completed) / f.Duration.Minutes()
-	return fmt.Sprintf("work orders %d, completed %d, duration %s, %.1f work orders/min, kills %d (%s), redeliveries (%s), gh pr create calls %d",
-		f.WorkOrders, f.Completed, f.Duration.Round(100*time.Millisecond), perMin, total, strings.Join(kills, " "), strings.Join(re, " "), f.PRCreateCalls)
+	return fmt.Sprintf("work orders %d, completed %d, duration %s, %.1f work orders/min, kills %d (%s), redeliveries (%s), gh pr create calls %d, services that exited on their own %d",
+		f.WorkOrders, f.Completed, f.Duration.Round(100*time.Millisecond), perMin, total, strings.Join(kills, " "), strings.Join(re, " "), f.PRCreateCalls, f.Crashes)
 }
 
 // Rules that work for any number of concurrent work orders: the branch is
