@@ -480,9 +480,10 @@ func finished(status string) bool {
 }
 
 // invariants are what must hold after any number of kills: every work order
-// completed, its branch has exactly one pull request and the work order
-// names it, no step succeeded twice (by the read model and by the events),
-// nothing was dead-lettered, and no agent or gh process is left behind.
+// completed, its branch in origin holds the work of every step and has
+// exactly one pull request, the one the work order names, no step succeeded
+// twice (by the read model and by the events), nothing was dead-lettered,
+// no agent or gh process is left behind and no service exited on its own.
 func (c *cluster) checkInvariants(ids []string, last map[string]workOrder, steps []string) {
 	t := c.t
 	t.Helper()
@@ -502,6 +503,13 @@ func (c *cluster) checkInvariants(ids []string, last map[string]workOrder, steps
 			t.Errorf("work orders %s and %s share branch %q", other, id, head)
 		}
 		heads[head] = id
+		// The branch holds the work of every step, wherever each ran.
+		if got, ok := c.w.Origin.File(t, head, "greeting.txt"); !ok || got != "hello, world\n" {
+			t.Errorf("work order %s: origin %s:greeting.txt = %q (present %t)", id, head, got, ok)
+		}
+		if _, ok := c.w.Origin.File(t, head, "PRPs/features/add-greeting.md"); !ok {
+			t.Errorf("work order %s: origin %s has no plan file", id, head)
+		}
 		if prs := prsByHead[head]; len(prs) != 1 || prs[0] != deref(wo.PRURL) {
 			t.Errorf("work order %s (branch %s, PR %q): pull requests opened for its branch: %v", id, head, deref(wo.PRURL), prs)
 		}
