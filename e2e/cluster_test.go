@@ -41,20 +41,16 @@ const sharedSandboxes = true
 // default) against a NATS server embedded in the test, so any of them can
 // be killed and restarted while the broker stays up.
 type cluster struct {
-	*stack // env, HTTP helpers; stack.cmd is unused
-	t      *testing.T
-	dir    string
-	nats   *natsembed.Server
+	*stack // the test, the world, env and HTTP helpers; its cmd is unused
 	js     jetstream.JetStream
 	bus    *bus.Bus
 	procs  map[string]*proc
-	order  []string
+	order  []string // start order: gateway, orchestrators, executors, githubs
 }
 
 // proc is one service process that the test may kill and restart. Its
 // output goes to its own log, which is kept across restarts.
 type proc struct {
-	c       *cluster
 	name    string
 	binary  string
 	env     []string
@@ -93,7 +89,7 @@ func newCluster(t *testing.T, w *world, size clusterSize, extra ...string) *clus
 		t.Fatal(err)
 	}
 	s := newStack(t, w, append([]string{"NATS_URL=" + srv.ClientURL()}, extra...)...)
-	c := &cluster{stack: s, t: t, dir: dir, nats: srv, js: js, bus: bus.New(js, "awo/e2e"), procs: map[string]*proc{}}
+	c := &cluster{stack: s, js: js, bus: bus.New(js, "awo/e2e"), procs: map[string]*proc{}}
 
 	add := func(service string, n int) {
 		for i := 1; i <= n; i++ {
@@ -105,7 +101,7 @@ func newCluster(t *testing.T, w *world, size clusterSize, extra ...string) *clus
 			if service == "executor" && !sharedSandboxes {
 				env = append(env, "AGENT_WORK_ORDER_TEMP_DIR="+filepath.Join(dir, "sandboxes-"+name))
 			}
-			c.procs[name] = &proc{c: c, name: name, binary: filepath.Join(binDir, service), env: env,
+			c.procs[name] = &proc{name: name, binary: filepath.Join(binDir, service), env: env,
 				logPath: filepath.Join(dir, name+".log")}
 			c.order = append(c.order, name)
 		}
@@ -116,7 +112,8 @@ func newCluster(t *testing.T, w *world, size clusterSize, extra ...string) *clus
 	add("github", size.GitHubs)
 
 	// Registered first, so it runs last: the logs are shown after every
-	// process has stopped and written its last lines.
+	// process has stopped and written its last lines. AWO_E2E_KEEP_LOGS=dir
+	// keeps them even when the test passes, to study a run.
 	t.Cleanup(func() {
 		if d := os.Getenv("AWO_E2E_KEEP_LOGS"); d != "" {
 			_ = os.MkdirAll(d, 0o755)
