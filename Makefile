@@ -1,6 +1,7 @@
 # Agent Work Orders — build, run and test.
 #   make run    build and start the whole system (gateway on :8053, embedded NATS)
 #   make test   install what the tests need, then vet, format-check and test everything
+#   make chaos  the soak: 100 work orders while random services are SIGKILLed and restarted
 
 SHELL          := /bin/bash
 MODULE         := github.com/agentworkorders/awo
@@ -15,7 +16,7 @@ TEST_TIMEOUT   ?= 9m
 export AWO_DATA_DIR ?= $(CURDIR)/.data
 export AWO_TEST_CLAUDE ?= $(CLAUDE)
 
-.PHONY: all build run test bench tools postgres vet fmt-check clean help nats-cli
+.PHONY: all build run test bench chaos tools postgres vet fmt-check clean help nats-cli
 
 all: build
 
@@ -66,6 +67,12 @@ test: tools postgres fmt-check vet
 bench: tools postgres
 	go test -run '^$$' -bench . -benchtime 3s -count 3 $(MODULE)/...
 	go run ./bench/cmd/pipeline -out bench/results.json
+
+## chaos: the soak test (build tag chaos): 100 work orders through the real CLI while random services
+##        are SIGKILLed and restarted; checks the fault test's invariants and prints its figures.
+##        AWO_CHAOS_WORK_ORDERS, AWO_CHAOS_MINUTES (kill budget) and AWO_CHAOS_SEED change the run
+chaos: tools
+	set -o pipefail; go test -race -tags chaos -count=1 -timeout 60m -run '^TestChaos' -v $(MODULE)/e2e 2>&1 | grep -v 'fakemodel: '
 
 clean:
 	rm -rf $(BIN)

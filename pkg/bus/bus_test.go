@@ -123,3 +123,63 @@ func TestConsume_RetriesThenDeadLettersAndReportsGiveUp(t *testing.T) {
 		t.Fatalf("handler called %d times, want MaxDeliver=3", calls)
 	}
 }
+
+// noHeartbeatOnce is a consumer whose message iterator first reports a
+// missed heartbeat, as a slow or restarting server makes it do.
+type noHeartbeatOnce struct{ jetstream.Consumer }
+
+func (c noHeartbeatOnce) Messages(opts ...jetstream.PullMessagesOpt) (jetstream.MessagesContext, error) {
+	it, err := c.Consumer.Messages(opts...)
+	return &heartbeatMissed{MessagesContext: it}, err
+}
+
+type heartbeatMissed struct {
+	jetstream.MessagesContext
+	reported bool
+}
+
+func (it *heartbeatMissed) Next(opts ...jetstream.NextOpt) (jetstream.Msg, error) {
+	if !it.reported {
+		it.reported = true
+		return nil, jetstream.ErrNoHeartbeat
+	}
+	return it.MessagesContext.Next(opts...)
+}
+
+// A missed heartbeat is a report, not the end of consuming: the message
+// published after it is still handled and Consume keeps running.
+func TestConsume_MissedHeartbeat_KeepsConsuming(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("test")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cons, err := env.JS.CreateOrUpdateConsumer(ctx, bus.StreamCommands, jetstream.ConsumerConfig{
+		Durable: "executor", FilterSubject: bus.CommandFilter("executor"), AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handled := make(chan struct{}, 1)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Consume(runCtx, noHeartbeatOnce{cons}, func(context.Context, *bus.Delivery) error {
+			handled <- struct{}{}
+			return nil
+		}, bus.ConsumeOptions{Name: "executor"})
+	}()
+	if err := b.PublishCommand(ctx, events.RunStep{WorkOrderID: "wo-0000beef", Step: workorder.StepPlanning, Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-handled:
+	case err := <-done:
+		t.Fatalf("Consume ended after a missed heartbeat: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the command was never handled")
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -98,9 +98,11 @@ func (b *Bus) Cancelled(ctx context.Context, wo workorder.ID) (bool, error) {
 }
 
 // stale says why cmd must not run, or "" when it may: its work order stands
-// cancelled, or a later dispatch superseded it (a command left in the
-// queue by a cancel, then overtaken by the retry's new attempt, must not
-// run beside it in the same sandbox).
+// cancelled, a later dispatch superseded it (a command left in the queue by
+// a cancel, then overtaken by the retry's new attempt, must not run beside
+// it in the same sandbox), or it has already completed (its worker died
+// between recording the result and acking: running it again would redo the
+// step on top of its own work, maybe beside the next step).
 func (b *Bus) stale(ctx context.Context, cmd events.RunStep) (string, error) {
 	cancelled, err := b.Cancelled(ctx, cmd.WorkOrderID)
 	if err != nil || cancelled {
@@ -112,6 +114,13 @@ func (b *Bus) stale(ctx context.Context, cmd events.RunStep) (string, error) {
 	}
 	if d, _ := last.Data.(*events.StepDispatched); d != nil && (d.Step != cmd.Step || d.Attempt != cmd.Attempt) {
 		return fmt.Sprintf("superseded by the dispatch of %s attempt %d", d.Step, d.Attempt), nil
+	}
+	done, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeStepCompleted)
+	if err != nil || !ok {
+		return "", err
+	}
+	if r, _ := done.Data.(*events.StepResult); r != nil && r.Step == cmd.Step && r.Attempt == cmd.Attempt {
+		return "it has already completed", nil
 	}
 	return "", nil
 }

@@ -199,9 +199,58 @@ func TestConsumeSteps_SupersededCommandIsSkipped(t *testing.T) {
 	}
 }
 
-// BenchmarkStale is what the check before every step command costs: three
-// direct gets (last cancel, last retry, last dispatch) on a stream that
-// also holds other work orders' events.
+// A command whose result is already recorded (its worker died before the
+// ack) is acked without running again.
+func TestConsumeSteps_CompletedCommandIsNotRunAgain(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("test")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wo := workorder.ID("wo-0000d0e1")
+	cmd := events.RunStep{WorkOrderID: wo, Step: workorder.StepExecute, Attempt: 1}
+	if _, err := b.PublishEvent(ctx, b.Event(events.CommandID(wo, cmd.Step, 1)+".dispatched", events.TypeStepDispatched, wo,
+		&events.StepDispatched{Step: cmd.Step, Attempt: 1}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.StepFinished(ctx, cmd, events.StepResult{Success: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PublishCommand(ctx, cmd); err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan struct{}, 1)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.ConsumeSteps(runCtx, bus.StepWorker{Service: "executor", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
+			func(context.Context, events.RunStep, *slog.Logger) (events.StepResult, error) {
+				ran <- struct{}{}
+				return events.StepResult{Success: true}, nil
+			})
+	}()
+	for ctx.Err() == nil {
+		info, err := env.JS.Consumer(ctx, bus.StreamCommands, "executor")
+		if err == nil {
+			if ci := info.CachedInfo(); ci.Delivered.Consumer > 0 && ci.NumAckPending == 0 {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-ran:
+		t.Fatal("a completed step ran again")
+	default:
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkStale is what the check before every step command costs: direct
+// gets (last cancel, last dispatch, last completion) on a stream that also
+// holds other work orders' events.
 func BenchmarkStale(b *testing.B) {
 	env := natstest.Start(b)
 	bb := env.Bus("bench")

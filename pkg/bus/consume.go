@@ -160,6 +160,13 @@ func (b *Bus) Consume(ctx context.Context, cons jetstream.Consumer, h Handler, o
 	var loopErr error
 	for {
 		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
+			// A report, not an end: the iterator pulls again by itself (a
+			// slow or restarting server). Stopping here took a whole
+			// service down after a quiet half minute.
+			log.Warn("no heartbeat from the server for a while; still consuming", "consumer", o.Name)
+			continue
+		}
 		if err != nil {
 			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
 				loopErr = fmt.Errorf("consuming %s: %w", o.Name, err)

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/events"
 )
@@ -46,6 +47,11 @@ type Options struct {
 	PRCreateError string
 	// Version reported by `gh --version`; "2.62.0" when empty.
 	Version string
+	// PRCreateDelay makes a successful `gh pr create` wait this long
+	// before it answers. The pull request already exists while it waits
+	// (`gh pr list` shows it), as when GitHub has opened it and the answer
+	// is slow: a caller killed meanwhile never learns the URL.
+	PRCreateDelay time.Duration
 }
 
 // FakeGH is an installed fake.
@@ -93,6 +99,9 @@ func Install(t testing.TB, opts Options) *FakeGH {
 	write("calls.jsonl", "")
 	if opts.Unauthenticated {
 		write("unauthenticated", "")
+	}
+	if opts.PRCreateDelay > 0 {
+		write("pr-create-delay", strconv.FormatFloat(opts.PRCreateDelay.Seconds(), 'f', 3, 64))
 	}
 	if opts.PRCreateError != "" {
 		write("pr-create-error", opts.PRCreateError+"\n")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/fakegh"
@@ -134,6 +135,36 @@ func TestFake_PRCreateFailsAsConfigured(t *testing.T) {
 	r = run(t, f, "", nil, "pr", "create", "--repo", "acme/demo", "--head", "feat/x")
 	if r.code != 1 || !strings.Contains(r.stderr, "must provide `--title` and `--body`") {
 		t.Fatalf("missing title: %+v", r)
+	}
+}
+
+// A slow answer: the pull request exists (listed) while create still waits.
+func TestFake_PRCreateDelay_PRListedBeforeTheAnswer(t *testing.T) {
+	f := fakegh.Install(t, fakegh.Options{PRCreateDelay: 1500 * time.Millisecond})
+	start := time.Now()
+	done := make(chan result, 1)
+	go func() {
+		done <- run(t, f, "", nil, "pr", "create", "--repo", "acme/demo", "--head", "feat/slow", "--title", "t", "--body", "b")
+	}()
+	for f.PRCreates(t) == 0 {
+		select {
+		case r := <-done:
+			t.Fatalf("create answered before the PR was listed: %+v", r)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	r := run(t, f, "", nil, "pr", "list", "--repo", "acme/demo", "--head", "feat/slow", "--json", "url")
+	if strings.TrimSpace(r.stdout) != `[{"url":"https://github.com/acme/demo/pull/1"}]` {
+		t.Fatalf("list while create waits: %+v", r)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("create answered at once: %+v", r)
+	default:
+	}
+	r = <-done
+	if took := time.Since(start); r.code != 0 || strings.TrimSpace(r.stdout) != "https://github.com/acme/demo/pull/1" || took < 1500*time.Millisecond {
+		t.Fatalf("create: %+v after %s", r, took)
 	}
 }
 

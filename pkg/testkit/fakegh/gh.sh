@@ -1,7 +1,8 @@
 # Fake gh (GitHub CLI) for tests. Install prepends "#!/bin/sh" and
 # STATE='<dir>'; everything it knows and remembers lives in $STATE:
 #   calls.jsonl      one JSON line per invocation (args, stdin, env)
-#   version, default-branch, repos, unauthenticated, pr-create-error: options
+#   version, default-branch, repos, unauthenticated, pr-create-error,
+#   pr-create-delay: options
 #   issues/<n>.json  answers of `gh issue view <n> --json ...`
 #   prs/<n>/         pull requests opened by `gh pr create`
 # It never touches the network. Output formats and messages follow gh 2.x.
@@ -259,6 +260,9 @@ $(cat "$d/url")"
 		quote "$title" >"$d/title.json"
 		json_str <"$TMP/body" >"$d/body.json"
 		: >"$d/done"
+		if [ -f "$STATE/pr-create-delay" ]; then
+			sleep "$(opt pr-create-delay)"
+		fi
 		printf '\nCreating pull request for %s into %s in %s\n\n' "$head" "$base" "$repo" >&2
 		printf '%s\n' "$url"
 		;;
