@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentworkorders/awo/pkg/bus"
@@ -158,6 +160,10 @@ type executor struct {
 	checkpoints Checkpoints
 	disk        diskGuard
 	refused     func(reason string) // counts refused steps; may be nil
+
+	scratchOnce sync.Once // the checkpoint scratch directory, made once
+	scratchErr  error
+	scratchSeq  atomic.Uint64
 }
 
 func newExecutor(d Deps) (*executor, error) {
