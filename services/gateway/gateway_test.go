@@ -146,8 +146,17 @@ func TestRun_RealHealthProbes(t *testing.T) {
 		ReadModel    map[string]any            `json:"read_model"`
 		Database     map[string]any            `json:"database"`
 	}
-	if status := get(t, g.base+"/health", &body); status != http.StatusOK {
-		t.Fatalf("GET /health: %d", status)
+	// The projector marks itself caught up once it has handled the start's
+	// backlog (none here), in its own goroutine: poll for that moment.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if status := get(t, g.base+"/health", &body); status != http.StatusOK {
+			t.Fatalf("GET /health: %d", status)
+		}
+		if body.ReadModel["caught_up"] == true || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	d := body.Dependencies
 	if d["claude_cli"]["version"] != "2.1.328 (Claude Code)" || d["git"]["available"] != true ||
