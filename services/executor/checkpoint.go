@@ -69,14 +69,23 @@ func (x *executor) prepareSandbox(ctx context.Context, cmd events.RunStep, spec 
 		}
 		reason = restoreReason(bus.Delivered(ctx), cmd.Attempt, marker, latest.ID)
 	}
-	if reason == "" {
+	switch {
+	case reason == "" && ok && latest.BaseBranch != "":
+		// The marker says the sandbox here is the latest checkpoint: no
+		// need to take the repository lock and ask git what it is.
+		if sb, err = x.sandboxes.Marked(spec, latest.BaseBranch); err != nil {
+			return sandbox.Sandbox{}, err
+		}
+	case reason == "":
 		// No checkpoint yet means the first step, or a work order from
 		// before checkpoints: the local sandbox is all there is.
 		if sb, err = x.sandboxes.Prepare(ctx, spec); err != nil {
 			return sandbox.Sandbox{}, err
 		}
-	} else if sb, err = x.restore(ctx, cmd, spec, latest, reason, log); err != nil {
-		return sandbox.Sandbox{}, err
+	default:
+		if sb, err = x.restore(ctx, cmd, spec, latest, reason, log); err != nil {
+			return sandbox.Sandbox{}, err
+		}
 	}
 	if err := x.sandboxes.Mark(spec, ""); err != nil {
 		return sandbox.Sandbox{}, err

@@ -39,6 +39,10 @@ func (f *fakeSandboxes) Mark(s sandbox.Spec, id string) error {
 	f.marker = id
 	return nil
 }
+func (f *fakeSandboxes) Marked(s sandbox.Spec, base string) (sandbox.Sandbox, error) {
+	f.marked++
+	return sandbox.Sandbox{Dir: f.dir, BaseBranch: base}, nil
+}
 
 // fakeStore is an in-memory Checkpoints.
 type fakeStore struct {
@@ -127,6 +131,9 @@ func TestRunStep_Checkpoints_SameExecutorUsesItsSandbox(t *testing.T) {
 	}
 	if len(sb.restored) != 0 {
 		t.Errorf("restored %v although the sandbox was at the latest checkpoint", sb.restored)
+	}
+	if sb.marked != 1 {
+		t.Errorf("the sandbox at the latest checkpoint was taken on the marker's word %d times, want once (no repository lock, no git)", sb.marked)
 	}
 	if markerWhileRunning != "" {
 		t.Errorf("marker while the agent ran = %q; want it cleared, the sandbox is changing", markerWhileRunning)

@@ -47,6 +47,9 @@ type Sandboxes interface {
 	Restore(ctx context.Context, s sandbox.Spec, cp sandbox.Checkpoint, bundle string) (sandbox.Sandbox, error)
 	Marker(ctx context.Context, s sandbox.Spec) (string, error)
 	Mark(s sandbox.Spec, id string) error
+	// Marked is the sandbox Marker has just vouched for, on baseBranch,
+	// without asking git again.
+	Marked(s sandbox.Spec, baseBranch string) (sandbox.Sandbox, error)
 	// Remove deletes a work order's sandbox; one that is not here is no error.
 	Remove(ctx context.Context, s sandbox.Spec) error
 }

@@ -63,6 +63,7 @@ type fakeSandboxes struct {
 	restored      []string
 	checkpointErr error
 	restoreErr    error
+	marked        int               // sandboxes taken on the marker's word
 	removed       chan sandbox.Spec // told about every Remove, when set
 }
 

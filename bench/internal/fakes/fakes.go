@@ -107,6 +107,11 @@ func (f *FlatSandboxes) Marker(context.Context, sandbox.Spec) (string, error) {
 // Mark does nothing.
 func (f *FlatSandboxes) Mark(sandbox.Spec, string) error { return nil }
 
+// Marked returns the shared directory.
+func (f *FlatSandboxes) Marked(_ sandbox.Spec, base string) (sandbox.Sandbox, error) {
+	return sandbox.Sandbox{Dir: f.Dir, BaseBranch: base}, nil
+}
+
 // Remove keeps the shared directory: every work order uses it.
 func (f *FlatSandboxes) Remove(context.Context, sandbox.Spec) error { return nil }
 

@@ -40,14 +40,19 @@ import (
 // share one trace id, and each hangs below the span that caused it.
 //
 // The global tracer provider is set once per test binary: tracers taken
-// before the first set follow it, later sets do not reach them. No other
-// test of this package sets one.
-func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
+// before the first set follow it, later sets do not reach them. So the
+// provider and its exporter are made once and kept (a second run, as with
+// -count=2, finds them in place); no other test of this package sets one.
+var spanExporter = sync.OnceValue(func() *tracetest.InMemoryExporter {
 	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	otel.SetTracerProvider(tp)
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)))
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return exp
+})
+
+func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
+	exp := spanExporter()
+	exp.Reset()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

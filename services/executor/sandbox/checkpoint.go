@@ -185,7 +185,7 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	var base string
 	switch l.kind {
 	case workorder.SandboxWorktree:
-		base, err = m.refreshCache(ctx, s.RepositoryURL, l, log)
+		base, err = m.refreshCache(ctx, s.RepositoryURL, l, start, log)
 	case workorder.SandboxBranch:
 		repo = l.dir
 		if err = m.cloneInto(ctx, s.RepositoryURL, l.dir); err == nil {
@@ -288,6 +288,17 @@ func (m *Manager) Marker(ctx context.Context, s Spec) (string, error) {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// Marked returns the sandbox of s on baseBranch without looking at it: for
+// a sandbox whose marker was just read (Marker checks it is a checkout), so
+// a step need not take the repository lock and run git to get it back.
+func (m *Manager) Marked(s Spec, baseBranch string) (Sandbox, error) {
+	l, err := m.layout(s)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	return Sandbox{Dir: l.dir, BaseBranch: baseBranch}, nil
 }
 
 // Mark records that the sandbox is at checkpoint id; "" records that it

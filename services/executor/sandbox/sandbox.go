@@ -77,6 +77,10 @@ type Manager struct {
 
 	mu    sync.Mutex
 	locks map[string]*lockEntry
+	// fetched is when the last fetch of each cached clone began: a
+	// sandbox asked for after that is as fresh with it as with a fetch of
+	// its own, so work orders that queue on the repository lock share one.
+	fetched map[string]time.Time
 }
 
 var identifierPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -114,7 +118,7 @@ func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
 	var base string
 	switch l.kind {
 	case workorder.SandboxWorktree:
-		base, err = m.createWorktree(ctx, s.RepositoryURL, l, log)
+		base, err = m.createWorktree(ctx, s.RepositoryURL, l, start, log)
 	case workorder.SandboxBranch:
 		base, err = m.createClone(ctx, s.RepositoryURL, l.dir, log)
 	}
@@ -346,8 +350,8 @@ func (m *Manager) layout(s Spec) (layout, error) {
 // createWorktree refreshes (or makes) the repository's cached clone and adds
 // a worktree detached at origin's default branch. The caller holds the
 // repository lock.
-func (m *Manager) createWorktree(ctx context.Context, url string, l layout, log *slog.Logger) (string, error) {
-	base, err := m.refreshCache(ctx, url, l, log)
+func (m *Manager) createWorktree(ctx context.Context, url string, l layout, asked time.Time, log *slog.Logger) (string, error) {
+	base, err := m.refreshCache(ctx, url, l, asked, log)
 	if err != nil {
 		return "", err
 	}
@@ -371,24 +375,46 @@ func (m *Manager) createWorktree(ctx context.Context, url string, l layout, log 
 
 // refreshCache fetches (or makes) the repository's cached clone and returns
 // origin's default branch. The caller holds the repository lock.
-func (m *Manager) refreshCache(ctx context.Context, url string, l layout, log *slog.Logger) (string, error) {
+func (m *Manager) refreshCache(ctx context.Context, url string, l layout, asked time.Time, log *slog.Logger) (string, error) {
 	cached, err := m.isCheckout(ctx, l.cache)
 	if err != nil {
 		return "", err
 	}
-	if cached {
+	began := time.Now()
+	switch {
+	case cached && m.fetchedSince(l.cache, asked):
+		log.Debug("cached clone fetched since this sandbox was asked for; not fetching again", "clone", l.cache)
+	case cached:
 		log.Info("fetching cached clone", "clone", l.cache)
 		if _, err := m.git(ctx, l.cache, "fetch", "--quiet", "--prune", "origin"); err != nil {
 			return "", fmt.Errorf("fetching %s: %w", url, err)
 		}
-	} else {
+		m.recordFetch(l.cache, began)
+	default:
 		log.Info("cloning repository into the cache", "clone", l.cache)
 		// No checkout: the cache only feeds worktrees.
 		if err := m.cloneInto(ctx, url, l.cache, "--no-checkout"); err != nil {
 			return "", err
 		}
+		m.recordFetch(l.cache, began)
 	}
 	return m.baseBranch(ctx, l.cache)
+}
+
+// fetchedSince reports whether a fetch of clone began after t.
+func (m *Manager) fetchedSince(clone string, t time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fetched[clone].After(t)
+}
+
+func (m *Manager) recordFetch(clone string, began time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fetched == nil {
+		m.fetched = map[string]time.Time{}
+	}
+	m.fetched[clone] = began
 }
 
 // createClone makes a full clone detached at origin's default branch, like

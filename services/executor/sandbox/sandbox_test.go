@@ -549,3 +549,74 @@ func TestRemove_SandboxNotHere_TouchesNothing(t *testing.T) {
 		t.Errorf("removing absent sandboxes created %d entries under the root", len(entries))
 	}
 }
+
+// lockedBuffer is a log sink several goroutines write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// Work orders that queue on the repository lock share one fetch: a fetch
+// that began after a sandbox was asked for is as fresh as its own. One
+// asked for after that fetch began fetches again.
+func TestPrepare_QueuedWorkOrders_ShareOneFetch(t *testing.T) {
+	o := gitfixture.New(t)
+	logs := &lockedBuffer{}
+	m := &sandbox.Manager{Root: t.TempDir(), Env: o.Env(), Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	prepare(t, m, worktreeSpec("wo-00000001")) // clones the cache
+
+	release := make(chan struct{})
+	held := make(chan struct{})
+	go func() {
+		unlock, err := sandbox.LockRepoForTest(t.Context(), &sandbox.Manager{Root: m.Root}, repourl.CacheKey(o.URL))
+		close(held)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		<-release
+		unlock()
+	}()
+	<-held
+	o.Commit(t, "main", "upstream.txt", "upstream\n", "Upstream change")
+	var wg sync.WaitGroup
+	dirs := make([]string, 3)
+	for i := range dirs {
+		wg.Go(func() {
+			sb, err := m.Prepare(t.Context(), worktreeSpec(workorder.ID(fmt.Sprintf("wo-0000000%d", i+2))))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			dirs[i] = sb.Dir
+		})
+	}
+	time.Sleep(200 * time.Millisecond) // all three wait for the lock
+	close(release)
+	wg.Wait()
+	if n := logs.count("fetching cached clone"); n != 1 {
+		t.Errorf("%d fetches for three work orders queued together, want 1", n)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "upstream.txt")); err != nil {
+			t.Errorf("a sandbox misses the upstream commit made before it was asked for: %v", err)
+		}
+	}
+
+	prepare(t, m, worktreeSpec("wo-00000009"))
+	if n := logs.count("fetching cached clone"); n != 2 {
+		t.Errorf("%d fetches after a later work order, want 2: it was asked for after the last fetch began", n)
+	}
+}
