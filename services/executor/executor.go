@@ -281,7 +281,7 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 	if res.Success {
 		x.checkOutcome(ctx, cmd, sb, &res)
 	}
-	if res.Success || cmd.Step == workorder.StepCommit || cmd.Step == workorder.StepExecute {
+	if res.CommitCount == nil && (res.Success || cmd.Step == workorder.StepCommit || cmd.Step == workorder.StepExecute) {
 		x.addProgress(ctx, sb, &res, log)
 	}
 	if res.Success {
@@ -336,6 +336,8 @@ func (x *executor) checkOutcome(ctx context.Context, cmd events.RunStep, sb sand
 			failf("commit: reading what the branch holds: %v", err)
 			return
 		}
+		// Pushing changes no commit: this is the step's progress too.
+		res.CommitCount, res.FilesChanged, res.LatestCommitMessage = &p.CommitCount, &p.FilesChanged, p.LatestCommitMessage
 		if p.CommitCount == 0 {
 			failf("commit finished but branch %s has no commit beyond origin/%s: nothing was committed", branch, sb.BaseBranch)
 			return

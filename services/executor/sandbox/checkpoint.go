@@ -72,18 +72,23 @@ func (m *Manager) Checkpoint(ctx context.Context, s Spec, sb Sandbox, bundle str
 	wrap := func(what string, err error) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("checkpointing %s: %s: %w", dir, what, err)
 	}
-	if cp.Head, err = m.git(ctx, dir, "rev-parse", "--verify", "HEAD^{commit}"); err != nil {
-		return wrap("reading HEAD", err)
+	// One git for what four would tell: HEAD, origin's base, the branch
+	// checked out ("HEAD" when detached) and where the index lives.
+	out, err := m.git(ctx, dir, "rev-parse", "HEAD^{commit}", "refs/remotes/origin/"+cp.BaseBranch+"^{commit}",
+		"--symbolic-full-name", "HEAD", "--path-format=absolute", "--git-path", "index")
+	if err != nil {
+		return wrap("reading HEAD and origin/"+cp.BaseBranch, err)
 	}
-	if cp.Base, err = m.git(ctx, dir, "rev-parse", "--verify", "refs/remotes/origin/"+cp.BaseBranch+"^{commit}"); err != nil {
-		return wrap("reading origin/"+cp.BaseBranch, err)
+	lines := strings.Split(out, "\n")
+	if len(lines) != 4 {
+		return wrap("reading HEAD and origin/"+cp.BaseBranch, fmt.Errorf("git rev-parse printed %q", out))
 	}
-	switch branch, err := m.CurrentBranch(ctx, dir); {
-	case err == nil:
-		cp.Branch = branch
-	case !errors.Is(err, ErrDetachedHead):
-		return Checkpoint{}, err
+	cp.Head, cp.Base = lines[0], lines[1]
+	cp.Branch = strings.TrimPrefix(lines[2], "refs/heads/")
+	if lines[2] == "HEAD" {
+		cp.Branch = "" // detached
 	}
+	indexPath := lines[3]
 
 	// The staging area as it is; a conflicted one cannot be written as a
 	// tree, and then HEAD's stands in for it.
@@ -96,7 +101,7 @@ func (m *Manager) Checkpoint(ctx context.Context, s Spec, sb Sandbox, bundle str
 			return wrap("reading HEAD's tree", err)
 		}
 	}
-	workTree, err := m.workingTree(ctx, dir)
+	workTree, err := m.workingTree(ctx, dir, indexPath)
 	if err != nil {
 		return wrap("writing the working tree", err)
 	}
@@ -122,11 +127,7 @@ func (m *Manager) Checkpoint(ctx context.Context, s Spec, sb Sandbox, bundle str
 // tracked or not, through a temporary index so that the sandbox's own
 // index stays as the agent left it. Starting from a copy of that index
 // lets git re-hash only the files that changed.
-func (m *Manager) workingTree(ctx context.Context, dir string) (string, error) {
-	indexPath, err := m.git(ctx, dir, "rev-parse", "--path-format=absolute", "--git-path", "index")
-	if err != nil {
-		return "", err
-	}
+func (m *Manager) workingTree(ctx context.Context, dir, indexPath string) (string, error) {
 	tmp, err := os.CreateTemp("", "awo-index-")
 	if err != nil {
 		return "", err

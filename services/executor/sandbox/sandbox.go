@@ -494,21 +494,17 @@ func (m *Manager) isCheckout(ctx context.Context, dir string) (bool, error) {
 	if !exists(dir) {
 		return false, nil
 	}
-	top, err := m.git(ctx, dir, "rev-parse", "--show-toplevel")
+	// One git for both questions; it fails when HEAD has no commit.
+	out, err := m.git(ctx, dir, "rev-parse", "--show-toplevel", "HEAD^{commit}")
 	if err != nil {
 		return false, gitSaidNo(ctx, dir, err)
 	}
+	top, _, _ := strings.Cut(out, "\n")
 	want, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return false, fmt.Errorf("resolving %s: %w", dir, err)
 	}
-	if filepath.Clean(top) != want {
-		return false, nil
-	}
-	if _, err := m.git(ctx, dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err != nil {
-		return false, gitSaidNo(ctx, dir, err)
-	}
-	return true, nil
+	return filepath.Clean(top) == want, nil
 }
 
 // gitSaidNo turns a git exit status into "no" (nil) and anything else into
