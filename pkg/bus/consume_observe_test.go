@@ -69,6 +69,8 @@ func TestConsume_ObserveReportsRedeliveriesAndDeadLetters(t *testing.T) {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		mu.Lock()
+		defer mu.Unlock()
 		t.Fatalf("observations so far: %+v", seen)
 	}
 	stop()
