@@ -9,15 +9,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/bench/internal/fakes"
 	"github.com/agentworkorders/awo/bench/internal/gitorigin"
 	"github.com/agentworkorders/awo/bench/internal/handoff"
 	"github.com/agentworkorders/awo/bench/internal/system"
-	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
-	"github.com/agentworkorders/awo/pkg/natsembed"
+	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor"
 	"github.com/agentworkorders/awo/services/executor/sandbox"
@@ -53,7 +51,7 @@ func drive(t *testing.T, agent executor.AgentRunner, sandboxes executor.Sandboxe
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv := startBroker(ctx, t)
+	srv := natstest.Start(t).Server
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"AWO_EXECUTOR_CONCURRENCY": "4", "AWO_SHUTDOWN_GRACE": "2s",
 			"AWO_ALLOW_LOCAL_REPOS": "true", "AGENT_WORK_ORDER_TEMP_DIR": t.TempDir()}[k]
@@ -112,28 +110,4 @@ func drive(t *testing.T, agent executor.AgentRunner, sandboxes executor.Sandboxe
 			t.Errorf("implausible hand-off %+v", s)
 		}
 	}
-}
-
-// startBroker is an embedded JetStream with the streams made, stopped at the
-// end of the test.
-func startBroker(ctx context.Context, t *testing.T) *natsembed.Server {
-	t.Helper()
-	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	setup, err := srv.Connect("setup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer setup.Close()
-	js, err := jetstream.New(setup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(ctx, js, bus.StreamSettings{}); err != nil {
-		t.Fatal(err)
-	}
-	return srv
 }

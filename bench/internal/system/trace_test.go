@@ -27,6 +27,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/fakegh"
+	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/tracing"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/github/gh"
@@ -56,7 +57,7 @@ func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv := startBroker(ctx, t)
+	srv := natstest.Start(t).Server
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"AWO_SHUTDOWN_GRACE": "2s", "AGENT_WORK_ORDER_TEMP_DIR": t.TempDir()}[k]
 	})
