@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
@@ -47,6 +49,17 @@ func (b *Bus) Event(id, typ string, wo workorder.ID, data any) events.Event {
 // has sequence *guard (0: no event yet); otherwise ErrConflict.
 // It returns the stream sequence of the stored event.
 func (b *Bus) PublishEvent(ctx context.Context, e events.Event, guard *uint64) (uint64, error) {
+	ack, err := b.appendEvent(ctx, e, guard)
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// appendEvent is PublishEvent with the stream's whole answer: Duplicate
+// says e's id was already stored (inside the duplicate window), in which
+// case the guard was not checked and Sequence is the earlier copy's.
+func (b *Bus) appendEvent(ctx context.Context, e events.Event, guard *uint64) (*jetstream.PubAck, error) {
 	var opts []jetstream.PublishOpt
 	if guard != nil {
 		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(*guard, WorkOrderFilter(e.WorkOrderID)))
@@ -63,21 +76,50 @@ func (b *Bus) PublishCommand(ctx context.Context, cmd events.RunStep) error {
 	return err
 }
 
-func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts ...jetstream.PublishOpt) (uint64, error) {
+func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
 	stampTrace(ctx, &e)
 	msg, err := events.Encode(e, subject)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	ack, err := b.JS.PublishMsg(ctx, msg, opts...)
 	if err != nil {
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrWrongLastSequence {
-			return 0, fmt.Errorf("publishing %s for %s: %w", events.ShortName(e.Type), e.WorkOrderID, ErrConflict)
+			return nil, fmt.Errorf("publishing %s for %s: %w", events.ShortName(e.Type), e.WorkOrderID, ErrConflict)
 		}
-		return 0, fmt.Errorf("publishing %s to %s: %w", events.ShortName(e.Type), subject, err)
+		return nil, fmt.Errorf("publishing %s to %s: %w", events.ShortName(e.Type), subject, err)
 	}
-	return ack.Sequence, nil
+	return ack, nil
+}
+
+// decodeStored decodes a message read from the events stream at seq: the
+// event with its sequence and, when its append was guarded, Prev. On an
+// error it returns what Decode could read (the type of an unknown event).
+func decodeStored(h nats.Header, data []byte, seq uint64) (events.Event, error) {
+	e, err := events.Decode(h, data)
+	if err != nil {
+		return e, err
+	}
+	e.Seq = seq
+	if prev, ok := guardOf(h, e.WorkOrderID); ok {
+		e.Prev = &prev
+	}
+	return e, nil
+}
+
+// guardOf is the sequence an event's append was guarded by, read from the
+// stored message's headers: JetStream keeps the expected-last-sequence
+// headers it checked, so a message stored with them proves that the work
+// order's event before it had that sequence. ok is false for an unguarded
+// append, or one guarded on anything but the work order's subjects.
+func guardOf(h nats.Header, wo workorder.ID) (seq uint64, ok bool) {
+	v := h.Get(jetstream.ExpectedLastSubjSeqHeader)
+	if v == "" || h.Get(jetstream.ExpectedLastSubjSeqSubjHeader) != WorkOrderFilter(wo) {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(v, 10, 64)
+	return seq, err == nil
 }
 
 // History is a work order's events stored after some sequence.
@@ -127,11 +169,10 @@ func (b *Bus) History(ctx context.Context, wo workorder.ID, after uint64) (Histo
 			}
 			pending = meta.NumPending
 			h.LastSeq = meta.Sequence.Stream
-			e, err := events.Decode(msg.Headers(), msg.Data())
+			e, err := decodeStored(msg.Headers(), msg.Data(), meta.Sequence.Stream)
 			if err != nil {
 				continue // unknown type or undecodable: see above
 			}
-			e.Seq = meta.Sequence.Stream
 			h.Events = append(h.Events, e)
 		}
 		if err := batch.Error(); err != nil {

@@ -41,11 +41,10 @@ func (b *Bus) LastEvent(ctx context.Context, wo workorder.ID, typ string) (e eve
 	if err != nil || msg == nil {
 		return events.Event{}, false, err
 	}
-	e, err = events.Decode(msg.Header, msg.Data)
+	e, err = decodeStored(msg.Header, msg.Data, msg.Sequence)
 	if err != nil {
 		return events.Event{}, false, fmt.Errorf("decoding the last %s of %s: %w", events.ShortName(typ), wo, err)
 	}
-	e.Seq = msg.Sequence
 	return e, true, nil
 }
 

@@ -212,7 +212,7 @@ func TestConsumeSteps_CompletedCommandIsNotRunAgain(t *testing.T) {
 		&events.StepDispatched{Step: cmd.Step, Attempt: 1}), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.StepFinished(ctx, cmd, events.StepResult{Success: true}); err != nil {
+	if err := b.FinishStep(ctx, cmd, events.StepResult{Success: true}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.PublishCommand(ctx, cmd); err != nil {

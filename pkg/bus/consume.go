@@ -219,7 +219,7 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, h Handler, o Consum
 		return
 	}
 	d := &Delivery{Subject: msg.Subject(), Meta: meta, msg: msg}
-	e, err := events.Decode(msg.Headers(), msg.Data())
+	e, err := decodeStored(msg.Headers(), msg.Data(), meta.Sequence.Stream)
 	switch {
 	case errors.Is(err, events.ErrUnknownType):
 		log.Warn("skipping event of unknown type", "type", e.Type, "subject", msg.Subject(), "seq", meta.Sequence.Stream)
@@ -230,7 +230,6 @@ func (b *Bus) handle(ctx context.Context, msg jetstream.Msg, h Handler, o Consum
 		b.giveUp(ctx, d, Permanent(fmt.Errorf("undecodable message: %w", err)), o, log)
 		return
 	}
-	e.Seq = meta.Sequence.Stream
 	d.Event = e
 	log = log.With("work_order_id", string(e.WorkOrderID), "type", events.ShortName(e.Type), "seq", e.Seq)
 

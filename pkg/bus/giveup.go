@@ -213,7 +213,7 @@ func (b *Bus) settleAbandoned(ctx context.Context, w StepWorker, seq uint64, del
 	}
 	if decodeErr == nil && isStep {
 		msg := giveUpMessage(w.Service, *cmd, deliveries, cause)
-		if err := b.StepFinished(ctx, *cmd, events.StepResult{ErrorMessage: msg}); err != nil {
+		if err := b.FinishStep(ctx, *cmd, events.StepResult{ErrorMessage: msg}, 0); err != nil {
 			return fmt.Errorf("failing the step of abandoned command %d: %w", seq, err)
 		}
 	}

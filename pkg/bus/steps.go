@@ -14,26 +14,62 @@ import (
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
-// StepStarted publishes step.started for a command a worker picked up. The
-// event id is derived from the command, so a redelivered command that is
-// picked up again inside the duplicate window does not record a second start.
-func (b *Bus) StepStarted(ctx context.Context, cmd events.RunStep, worker string) error {
+// StartStep records step.started for a command a worker picked up, unless
+// the command must not run: then it records nothing and says why (see
+// stale). It returns the started event's sequence, the guard of the step's
+// result (FinishStep).
+//
+// A command carrying its dispatch's sequence is proven fresh by the append
+// itself, guarded by that sequence: it is stored only if nothing happened
+// to the work order since the dispatch, so the command is neither
+// cancelled, superseded nor completed. Only when that append conflicts, or
+// finds the same start already stored (a redelivery), are the reads of
+// stale needed. The event id is derived from the command, so a
+// redelivered command picked up again inside the duplicate window does not
+// record a second start.
+func (b *Bus) StartStep(ctx context.Context, cmd events.RunStep, worker string) (seq uint64, why string, err error) {
 	e := b.Event(cmd.ID()+".started", events.TypeStepStarted, cmd.WorkOrderID, &events.StepStarted{
 		Step: cmd.Step, Attempt: cmd.Attempt, AgentName: cmd.Step.AgentName(), Worker: worker,
 	})
-	_, err := b.PublishEvent(ctx, e, nil)
-	return err
+	if cmd.DispatchSeq > 0 {
+		ack, err := b.appendEvent(ctx, e, &cmd.DispatchSeq)
+		switch {
+		case err == nil && !ack.Duplicate:
+			return ack.Sequence, "", nil
+		case err != nil && !errors.Is(err, ErrConflict):
+			return 0, "", err
+		}
+	}
+	if why, err := b.stale(ctx, cmd); err != nil || why != "" {
+		return 0, why, err
+	}
+	ack, err := b.appendEvent(ctx, e, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	return ack.Sequence, "", nil
 }
 
-// StepFinished publishes step.completed or step.failed (by r.Success) for a
-// command. Step, attempt and agent name are filled from the command.
-func (b *Bus) StepFinished(ctx context.Context, cmd events.RunStep, r events.StepResult) error {
+// FinishStep records step.completed or step.failed (by r.Success) for a
+// command. Step, attempt and agent name are filled from the command. With
+// started set (the sequence StartStep returned), the append is guarded by
+// it, so the stored result tells its readers that it directly follows the
+// start; should something have come between (a cancel), it is appended
+// unguarded. 0: unguarded.
+func (b *Bus) FinishStep(ctx context.Context, cmd events.RunStep, r events.StepResult, started uint64) error {
 	r.Step, r.Attempt, r.AgentName = cmd.Step, cmd.Attempt, cmd.Step.AgentName()
 	typ, suffix := events.TypeStepCompleted, ".completed"
 	if !r.Success {
 		typ, suffix = events.TypeStepFailed, ".failed"
 	}
-	_, err := b.PublishEvent(ctx, b.Event(cmd.ID()+suffix, typ, cmd.WorkOrderID, &r), nil)
+	e := b.Event(cmd.ID()+suffix, typ, cmd.WorkOrderID, &r)
+	if started > 0 {
+		_, err := b.appendEvent(ctx, e, &started)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	_, err := b.appendEvent(ctx, e, nil)
 	return err
 }
 
@@ -110,34 +146,41 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 			// after its restart, runs it.
 			return fmt.Errorf("not starting %s: the %s service is shutting down", cmd.Step, w.Service)
 		}
-		// Registered before the check below, so a cancel that arrives
-		// after the check still stops the step.
+		// Registered before StartStep checks that the command may run, so
+		// a cancel that arrives after the check still stops the step.
 		cmdCtx, end, err := watch.begin(stepCtx, cmd.WorkOrderID)
 		if err != nil {
 			return err
 		}
 		defer end()
-		if why, err := b.stale(cmdCtx, *cmd); err != nil {
-			return err
-		} else if why != "" {
-			slog.Info("skipping the step: " + why)
-			return nil
-		}
 		if w.Admit != nil {
 			if err := w.Admit(cmdCtx, *cmd); err != nil {
+				// A command that must not run anyway is settled, not
+				// handed back to be refused again until it is given up.
+				if why, serr := b.stale(cmdCtx, *cmd); serr == nil && why != "" {
+					slog.Info("skipping the step: " + why)
+					return nil
+				}
 				slog.Warn("step refused; the command is handed back", "err", err, "delivered", d.NumDelivered())
 				return err
 			}
 		}
-		if d.NumDelivered() > 1 {
-			slog.Warn("command redelivered: running the step again", "delivered", d.NumDelivered())
-		}
 		cmdCtx, span := traceStep(cmdCtx, dctx, w.Service, cmd)
 		slog = tracing.Logger(cmdCtx, slog)
 		var res events.StepResult
-		defer func() { endStep(span, res, err) }()
-		if err := b.StepStarted(cmdCtx, *cmd, worker); err != nil {
+		started, why, err := b.StartStep(cmdCtx, *cmd, worker)
+		if err != nil {
+			endStep(span, res, err)
 			return err
+		}
+		if why != "" {
+			skipStep(span, why)
+			slog.Info("skipping the step: " + why)
+			return nil
+		}
+		defer func() { endStep(span, res, err) }()
+		if d.NumDelivered() > 1 {
+			slog.Warn("command redelivered: running the step again", "delivered", d.NumDelivered())
 		}
 		slog.Info("step started", "worker", worker)
 		res, err = h(WithDelivered(cmdCtx, d.NumDelivered()), *cmd, slog)
@@ -146,7 +189,7 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 			// unless it is retried, which sends a new command. The stop is
 			// recorded so the step history shows where the work order ended.
 			res = events.StepResult{ErrorMessage: "stopped: " + cause.Error(), DurationSeconds: res.DurationSeconds}
-			if err := b.StepFinished(context.WithoutCancel(cmdCtx), *cmd, res); err != nil {
+			if err := b.FinishStep(context.WithoutCancel(cmdCtx), *cmd, res, 0); err != nil {
 				slog.Warn("recording the stopped step", "err", err)
 			}
 			slog.Info("step stopped: its work order was cancelled", "cause", cause)
@@ -158,7 +201,7 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 		}
 		// The outcome is recorded even when the shutdown grace ran out
 		// while it was being reached.
-		if err := b.StepFinished(context.WithoutCancel(cmdCtx), *cmd, res); err != nil {
+		if err := b.FinishStep(context.WithoutCancel(cmdCtx), *cmd, res, started); err != nil {
 			return err
 		}
 		slog.Info("step finished", "success", res.Success, "duration_s", res.DurationSeconds, "error", res.ErrorMessage)
@@ -177,7 +220,7 @@ func (b *Bus) ConsumeSteps(ctx context.Context, w StepWorker, h StepHandler) err
 				return
 			}
 			msg := giveUpMessage(w.Service, *cmd, d.NumDelivered(), cause)
-			if err := b.StepFinished(ctx, *cmd, events.StepResult{ErrorMessage: msg}); err != nil {
+			if err := b.FinishStep(ctx, *cmd, events.StepResult{ErrorMessage: msg}, 0); err != nil {
 				log.Error("publishing the step failure after giving up", "work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "err", err)
 			}
 		},

@@ -92,6 +92,15 @@ func endStep(span trace.Span, res events.StepResult, err error) {
 	}
 }
 
+// skipStep closes the span of a step that was not run because its command
+// must not run (see stale).
+func skipStep(span trace.Span, why string) {
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(tracing.KeyOutcome.String("skipped"), attribute.String("awo.skip_reason", why))
+	}
+}
+
 // stampTrace makes e carry the span context of ctx, so whoever consumes e
 // continues this trace. Without one, e keeps what it was given (the
 // orchestrator's decisions carry their request's traceparent).

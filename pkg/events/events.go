@@ -163,6 +163,11 @@ type RunStep struct {
 	SandboxType       workorder.SandboxType `json:"sandbox_type"`
 	SandboxIdentifier string                `json:"sandbox_identifier"`
 	Args              StepArgs              `json:"args"`
+	// DispatchSeq is the stream sequence of the step.dispatched event that
+	// sent this command (0 when unknown: a command from an older
+	// orchestrator). A worker appends step.started guarded by it, which
+	// proves with no read that nothing happened to the work order since.
+	DispatchSeq uint64 `json:"dispatch_seq,omitempty"`
 }
 
 // CommandID is deterministic so that re-emitting a command is harmless
@@ -223,6 +228,10 @@ type Event struct {
 	TraceParent string
 	Data        any    // pointer to the payload type registered for Type
 	Seq         uint64 // stream sequence; 0 when not read from a stream
+	// Prev, when set, is the stream sequence of the work order's event
+	// before this one, as the stream checked when it stored this one (its
+	// append was guarded by it); nil when unknown.
+	Prev *uint64
 }
 
 // New builds an event ready to publish. Its time is kept to the

@@ -50,22 +50,24 @@ func restoreReason(delivered, attempt int, marker, latest string) string {
 
 // prepareSandbox returns the sandbox the step runs in: the local one when
 // it is at the work order's latest checkpoint (or there is none yet),
-// otherwise the checkpoint restored. It then marks the sandbox as changing:
-// from here on only a new checkpoint says what is in it.
-func (x *executor) prepareSandbox(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, log *slog.Logger) (sandbox.Sandbox, error) {
+// otherwise the checkpoint restored; and the latest checkpoint's ID ("" for
+// none). It then marks the sandbox as changing: from here on only a new
+// checkpoint says what is in it.
+func (x *executor) prepareSandbox(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, log *slog.Logger) (sandbox.Sandbox, string, error) {
 	if x.checkpoints == nil {
-		return x.sandboxes.Prepare(ctx, spec)
+		sb, err := x.sandboxes.Prepare(ctx, spec)
+		return sb, "", err
 	}
 	latest, ok, err := x.checkpoints.Latest(ctx, cmd.WorkOrderID)
 	if err != nil {
-		return sandbox.Sandbox{}, fmt.Errorf("%w: %w", errCheckpointStore, err)
+		return sandbox.Sandbox{}, "", fmt.Errorf("%w: %w", errCheckpointStore, err)
 	}
 	var sb sandbox.Sandbox
 	reason := ""
 	if ok {
 		marker, err := x.sandboxes.Marker(ctx, spec)
 		if err != nil {
-			return sandbox.Sandbox{}, err
+			return sandbox.Sandbox{}, "", err
 		}
 		reason = restoreReason(bus.Delivered(ctx), cmd.Attempt, marker, latest.ID)
 	}
@@ -74,23 +76,23 @@ func (x *executor) prepareSandbox(ctx context.Context, cmd events.RunStep, spec 
 		// The marker says the sandbox here is the latest checkpoint: no
 		// need to take the repository lock and ask git what it is.
 		if sb, err = x.sandboxes.Marked(spec, latest.BaseBranch); err != nil {
-			return sandbox.Sandbox{}, err
+			return sandbox.Sandbox{}, "", err
 		}
 	case reason == "":
 		// No checkpoint yet means the first step, or a work order from
 		// before checkpoints: the local sandbox is all there is.
 		if sb, err = x.sandboxes.Prepare(ctx, spec); err != nil {
-			return sandbox.Sandbox{}, err
+			return sandbox.Sandbox{}, "", err
 		}
 	default:
 		if sb, err = x.restore(ctx, cmd, spec, latest, reason, log); err != nil {
-			return sandbox.Sandbox{}, err
+			return sandbox.Sandbox{}, "", err
 		}
 	}
 	if err := x.sandboxes.Mark(spec, ""); err != nil {
-		return sandbox.Sandbox{}, err
+		return sandbox.Sandbox{}, "", err
 	}
-	return sb, nil
+	return sb, latest.ID, nil
 }
 
 func (x *executor) restore(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, latest checkpoint.Saved, reason string, log *slog.Logger) (sandbox.Sandbox, error) {
@@ -116,33 +118,48 @@ func (x *executor) restore(ctx context.Context, cmd events.RunStep, spec sandbox
 }
 
 // saveCheckpoint stores the sandbox as the work order's latest checkpoint
-// after a successful step. An error hands the step back: a step whose
-// result cannot be taken over by another executor is not done.
-func (x *executor) saveCheckpoint(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, sb sandbox.Sandbox, log *slog.Logger) error {
+// after a successful step, unless the step left it exactly as the latest
+// checkpoint (ID latest) has it: a review that changed nothing stores no
+// second copy. An error hands the step back: a step whose result cannot be
+// taken over by another executor is not done.
+func (x *executor) saveCheckpoint(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, sb sandbox.Sandbox, latest string, log *slog.Logger) error {
 	if x.checkpoints == nil {
 		return nil
 	}
 	start := time.Now()
+	cp, err := x.sandboxes.Snapshot(ctx, spec, sb)
+	if err != nil {
+		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
+	}
+	if cp.ID == latest {
+		x.mark(spec, cp.ID, log)
+		log.Info("sandbox unchanged since its latest checkpoint", "checkpoint", cp.ID)
+		return nil
+	}
 	path, cleanup, err := x.scratchFile(cmd.WorkOrderID)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	cp, err := x.sandboxes.Checkpoint(ctx, spec, sb, path)
-	if err != nil {
+	if err := x.sandboxes.Bundle(ctx, spec, sb, cp, path); err != nil {
 		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
 	}
 	saved, err := x.checkpoints.Put(ctx, cmd.WorkOrderID, cmd.Step, cmd.Attempt, cp, path)
 	if err != nil {
 		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
 	}
-	if err := x.sandboxes.Mark(spec, cp.ID); err != nil {
-		// Costs only a restore if this executor runs the next step.
-		log.Warn("marking the sandbox as checkpointed", "err", err)
-	}
+	x.mark(spec, cp.ID, log)
 	log.Info("sandbox checkpointed", "checkpoint", cp.ID, "branch", cp.Branch, "head", cp.Head,
 		"bytes", saved.Size, "duration_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// mark records that the sandbox is at checkpoint id. Failing costs only a
+// restore, should this executor run the next step.
+func (x *executor) mark(spec sandbox.Spec, id string, log *slog.Logger) {
+	if err := x.sandboxes.Mark(spec, id); err != nil {
+		log.Warn("marking the sandbox as checkpointed", "err", err)
+	}
 }
 
 // scratchFile is a path for one bundle on its way to or from the store,

@@ -16,12 +16,15 @@ import (
 )
 
 // The checkpoint half of fakeSandboxes: it records what was asked of it.
-func (f *fakeSandboxes) Checkpoint(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, bundle string) (sandbox.Checkpoint, error) {
-	f.checkpoints++
-	if err := os.WriteFile(bundle, []byte("bundle"), 0o644); err != nil {
-		return sandbox.Checkpoint{}, err
+func (f *fakeSandboxes) Snapshot(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, error) {
+	if !f.unchanged || f.checkpoints == 0 {
+		f.checkpoints++
 	}
 	return sandbox.Checkpoint{ID: fmt.Sprintf("cp-%d", f.checkpoints), Branch: f.branch, BaseBranch: "main"}, f.checkpointErr
+}
+func (f *fakeSandboxes) Bundle(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error {
+	f.bundles++
+	return os.WriteFile(bundle, []byte("bundle"), 0o644)
 }
 func (f *fakeSandboxes) Restore(ctx context.Context, s sandbox.Spec, cp sandbox.Checkpoint, bundle string) (sandbox.Sandbox, error) {
 	b, err := os.ReadFile(bundle)
@@ -140,6 +143,37 @@ func TestRunStep_Checkpoints_SameExecutorUsesItsSandbox(t *testing.T) {
 	}
 	if store.puts != 2 || sb.marker != "cp-2" {
 		t.Errorf("after execute: %d puts, marker %q", store.puts, sb.marker)
+	}
+}
+
+// A step that leaves the sandbox as its latest checkpoint has it (a
+// review that changed nothing) stores nothing: no bundle, no put; the
+// sandbox stays marked at that checkpoint, so the next step uses it as it is.
+func TestRunStep_Checkpoints_UnchangedSandboxIsNotStoredAgain(t *testing.T) {
+	sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
+	store := &fakeStore{}
+	a := &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}
+	x := newCheckpointingExecutor(t, a, sb, store)
+	ctx := bus.WithDelivered(t.Context(), 1)
+	if res, err := x.runStep(ctx, cmd(workorder.StepExecute), x.log); err != nil || !res.Success {
+		t.Fatalf("execute: %+v, %v", res, err)
+	}
+	sb.unchanged = true
+	if res, err := x.runStep(ctx, cmd(workorder.StepReview), x.log); err != nil || !res.Success {
+		t.Fatalf("prp-review: %+v, %v", res, err)
+	}
+	if store.puts != 1 || sb.bundles != 1 || store.latest.Step != workorder.StepExecute {
+		t.Errorf("after an unchanged review: %d puts, %d bundles, latest saved after %s; want the execute checkpoint only", store.puts, sb.bundles, store.latest.Step)
+	}
+	if sb.marker != "cp-1" {
+		t.Errorf("marker = %q; want cp-1, the checkpoint the sandbox is still at", sb.marker)
+	}
+	sb.unchanged = false
+	if res, err := x.runStep(ctx, cmd(workorder.StepCommit), x.log); err != nil || !res.Success {
+		t.Fatalf("commit: %+v, %v", res, err)
+	}
+	if len(sb.restored) != 0 || store.puts != 2 || store.latest.ID != "cp-2" {
+		t.Errorf("after commit: restored %v, %d puts, latest %s; want no restore and cp-2 stored", sb.restored, store.puts, store.latest.ID)
 	}
 }
 

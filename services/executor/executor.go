@@ -41,9 +41,10 @@ type Sandboxes interface {
 	Progress(ctx context.Context, sb sandbox.Sandbox) (sandbox.Progress, error)
 	CurrentBranch(ctx context.Context, dir string) (string, error)
 	Push(ctx context.Context, sb sandbox.Sandbox, branch string) error
-	// Checkpoint, Restore, Marker and Mark carry a sandbox from one
+	// Snapshot, Bundle, Restore, Marker and Mark carry a sandbox from one
 	// executor to another (see checkpoint.go).
-	Checkpoint(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, bundle string) (sandbox.Checkpoint, error)
+	Snapshot(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, error)
+	Bundle(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error
 	Restore(ctx context.Context, s sandbox.Spec, cp sandbox.Checkpoint, bundle string) (sandbox.Sandbox, error)
 	Marker(ctx context.Context, s sandbox.Spec) (string, error)
 	Mark(s sandbox.Spec, id string) error
@@ -238,7 +239,7 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 		}
 		defer release()
 	}
-	sb, err := x.prepareSandbox(ctx, cmd, spec, log)
+	sb, latest, err := x.prepareSandbox(ctx, cmd, spec, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return events.StepResult{}, ctx.Err()
@@ -285,7 +286,7 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 		x.addProgress(ctx, sb, &res, log)
 	}
 	if res.Success {
-		if err := x.saveCheckpoint(ctx, cmd, spec, sb, log); err != nil {
+		if err := x.saveCheckpoint(ctx, cmd, spec, sb, latest, log); err != nil {
 			return events.StepResult{}, err
 		}
 	}

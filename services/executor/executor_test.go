@@ -60,6 +60,8 @@ type fakeSandboxes struct {
 	// checkpoint_test.go
 	marker        string
 	checkpoints   int
+	unchanged     bool // the next snapshot is the same as the last
+	bundles       int
 	restored      []string
 	checkpointErr error
 	restoreErr    error

@@ -158,8 +158,13 @@ func (h *handler) catchUp(ctx context.Context, wo workorder.ID, st machine.State
 	return st, nil
 }
 
-// follows reports whether e is the work order's first event after st.
+// follows reports whether e is the work order's first event after st. An
+// event whose append was guarded says so itself (Prev), with no read: the
+// steps' results are, which makes a hand-off free of lookups.
 func (h *handler) follows(ctx context.Context, st machine.State, e events.Event) (bool, error) {
+	if e.Prev != nil {
+		return *e.Prev == st.LastSeq, nil
+	}
 	msg, err := h.stream.GetMsg(ctx, st.LastSeq+1, jetstream.WithGetMsgSubject(bus.WorkOrderFilter(e.WorkOrderID)))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil // e itself is gone (stream limits): let the history say what is left

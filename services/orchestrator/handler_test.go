@@ -142,6 +142,75 @@ func TestHandler_EventsDeliveredElsewhere_AreFoldedBeforeDeciding(t *testing.T) 
 	}
 }
 
+// A step's result appended guarded by the event before it (as workers
+// append them) says which event that was, so the handler knows it follows
+// its cached state without reading the stream: the hand-off is decided
+// with no lookup at all.
+func TestHandler_GuardedEvent_FollowsTheCachedStateWithoutReading(t *testing.T) {
+	r := newRig(t)
+	r.toCreateBranchDispatched()
+	dispatch := r.delivered
+	seq, err := r.ext.PublishEvent(context.Background(), r.createBranchCompleted(), &dispatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := eventAt(t, r, seq)
+	reads := r.countReads()
+	r.deliver(done)
+	if n := reads(); n != 0 {
+		t.Errorf("%d direct gets to decide on a result that names its predecessor; want none", n)
+	}
+	if countType(r.history(r.wo), events.TypeStepDispatched) != 2 {
+		t.Fatalf("planning was not dispatched: %v", r.types())
+	}
+}
+
+// A guarded event whose predecessor is not the cached state's last event
+// (a cancel went to another replica) makes the handler catch up first, as
+// an unguarded one does.
+func TestHandler_GuardedEvent_AfterOneDeliveredElsewhere_CatchesUp(t *testing.T) {
+	r := newRig(t)
+	r.toCreateBranchDispatched()
+	cancel := r.publish(r.cancelRequested())
+	seq, err := r.ext.PublishEvent(context.Background(), r.createBranchCompleted(), &cancel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.deliver(eventAt(t, r, seq))
+	if countType(r.history(r.wo), events.TypeStepDispatched) != 1 {
+		t.Fatalf("planning was dispatched although a cancel precedes the completion: %v", r.types())
+	}
+	if !r.has("workorder.cancelled") {
+		t.Fatalf("the cancel was not carried out: %v", r.types())
+	}
+}
+
+// countReads counts direct gets from now on; the returned function says
+// how many so far. The handler sends them on the same connection, so after
+// a flush every one is queued on the synchronous subscription.
+func (r *rig) countReads() func() int {
+	r.t.Helper()
+	sub, err := r.env.NC.SubscribeSync("$JS.API.DIRECT.GET.>")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := r.env.NC.Flush(); err != nil {
+		r.t.Fatal(err)
+	}
+	return func() int {
+		r.t.Helper()
+		if err := r.env.NC.Flush(); err != nil {
+			r.t.Fatal(err)
+		}
+		n, _, err := sub.Pending()
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		return n
+	}
+}
+
 func TestHandler_RedeliveredDispatch_ResendsOnlyItsOwnCommand(t *testing.T) {
 	r := newRig(t)
 	r.toCreateBranchDispatched()

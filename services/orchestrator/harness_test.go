@@ -187,7 +187,8 @@ func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, b
 			w.mu.Lock()
 			w.received = append(w.received, cmd)
 			w.mu.Unlock()
-			if err := b.StepStarted(ctx, cmd, "fake"); err != nil {
+			started, why, err := b.StartStep(ctx, cmd, "fake")
+			if err != nil || why != "" {
 				return err
 			}
 			r, ok := w.answer(cmd)
@@ -195,7 +196,7 @@ func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, b
 				w.held <- cmd
 				return nil
 			}
-			return b.StepFinished(ctx, cmd, r)
+			return b.FinishStep(ctx, cmd, r, started)
 		}, bus.ConsumeOptions{Name: fakeWorkersName, Workers: 4, Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
 	}()
 	h.t.Cleanup(func() {
@@ -210,7 +211,7 @@ func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, b
 // finish answers a held command as its worker would.
 func (w *fakeWorkers) finish(cmd events.RunStep, r events.StepResult) {
 	w.h.t.Helper()
-	if err := w.h.env.Bus("awo/fake-worker").StepFinished(context.Background(), cmd, r); err != nil {
+	if err := w.h.env.Bus("awo/fake-worker").FinishStep(context.Background(), cmd, r, 0); err != nil {
 		w.h.t.Fatal(err)
 	}
 }

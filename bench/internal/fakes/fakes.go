@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/agentworkorders/awo/pkg/events"
@@ -49,9 +50,15 @@ func success(text string) agent.Result {
 
 // FlatSandboxes hands every work order the same directory, already on a
 // feature branch, without running git: the pipeline's own cost with none
-// of git's.
+// of git's. Its checkpoints are as if every step changed the sandbox, so
+// each one is stored: the checkpoint store's round trips are counted, git's
+// work is not.
 type FlatSandboxes struct {
 	Dir string
+
+	mu        sync.Mutex
+	snapshots map[workorder.ID]int    // snapshots taken per work order
+	markers   map[workorder.ID]string // the checkpoint each is marked at
 }
 
 // NewFlatSandboxes prepares dir with the plan file planning must leave.
@@ -63,7 +70,7 @@ func NewFlatSandboxes(dir string) (*FlatSandboxes, error) {
 	if err := os.WriteFile(p, []byte("# Plan\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("creating the fake sandbox: %w", err)
 	}
-	return &FlatSandboxes{Dir: dir}, nil
+	return &FlatSandboxes{Dir: dir, snapshots: map[workorder.ID]int{}, markers: map[workorder.ID]string{}}, nil
 }
 
 // Prepare returns the shared directory.
@@ -84,28 +91,43 @@ func (f *FlatSandboxes) CurrentBranch(context.Context, string) (string, error) {
 // Push succeeds without a remote.
 func (f *FlatSandboxes) Push(context.Context, sandbox.Sandbox, string) error { return nil }
 
-// flatCheckpoint is the one checkpoint of the shared directory: the
-// checkpoint store's round trips are counted, git's work is not.
-const flatCheckpoint = "flat"
-
-// Checkpoint writes a token bundle.
-func (f *FlatSandboxes) Checkpoint(_ context.Context, _ sandbox.Spec, _ sandbox.Sandbox, bundle string) (sandbox.Checkpoint, error) {
-	return sandbox.Checkpoint{ID: flatCheckpoint, Branch: "feat/bench", BaseBranch: "main"}, os.WriteFile(bundle, []byte(flatCheckpoint), 0o644)
+// Snapshot names a new checkpoint of the work order: every step changed it.
+func (f *FlatSandboxes) Snapshot(_ context.Context, s sandbox.Spec, _ sandbox.Sandbox) (sandbox.Checkpoint, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.snapshots[s.WorkOrderID]++
+	id := fmt.Sprintf("%s-%d", s.WorkOrderID, f.snapshots[s.WorkOrderID])
+	return sandbox.Checkpoint{ID: id, Branch: "feat/bench", BaseBranch: "main"}, nil
 }
 
-// Restore returns the shared directory.
-func (f *FlatSandboxes) Restore(ctx context.Context, s sandbox.Spec, _ sandbox.Checkpoint, _ string) (sandbox.Sandbox, error) {
+// Bundle writes a token bundle.
+func (f *FlatSandboxes) Bundle(_ context.Context, _ sandbox.Spec, _ sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error {
+	return os.WriteFile(bundle, []byte(cp.ID), 0o644)
+}
+
+// Restore returns the shared directory, marked at cp.
+func (f *FlatSandboxes) Restore(ctx context.Context, s sandbox.Spec, cp sandbox.Checkpoint, _ string) (sandbox.Sandbox, error) {
+	if err := f.Mark(s, cp.ID); err != nil {
+		return sandbox.Sandbox{}, err
+	}
 	return f.Prepare(ctx, s)
 }
 
-// Marker says the directory is always at the one checkpoint, so nothing
+// Marker is the checkpoint the work order was last marked at, so nothing
 // is restored unless a command is redelivered.
-func (f *FlatSandboxes) Marker(context.Context, sandbox.Spec) (string, error) {
-	return flatCheckpoint, nil
+func (f *FlatSandboxes) Marker(_ context.Context, s sandbox.Spec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.markers[s.WorkOrderID], nil
 }
 
-// Mark does nothing.
-func (f *FlatSandboxes) Mark(sandbox.Spec, string) error { return nil }
+// Mark records the work order's checkpoint.
+func (f *FlatSandboxes) Mark(s sandbox.Spec, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.markers[s.WorkOrderID] = id
+	return nil
+}
 
 // Marked returns the shared directory.
 func (f *FlatSandboxes) Marked(_ sandbox.Spec, base string) (sandbox.Sandbox, error) {

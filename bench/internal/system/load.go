@@ -123,8 +123,9 @@ func (s *System) runOne(ctx context.Context, client *http.Client, l Load) (time.
 }
 
 // Observe feeds m from core-NATS subscriptions on nc, which see every
-// JetStream publish as it is stored: step.completed events and step
-// commands. Stop it with the returned function.
+// JetStream publish as it is sent: step.completed events and step
+// commands. Stop it with the returned function once nc is flushed: it
+// returns when every message received was observed.
 func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
 	completions, err := nc.Subscribe(bus.EventSubject("*", events.TypeStepCompleted), func(msg *nats.Msg) {
 		arrived := time.Now()
@@ -158,6 +159,23 @@ func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
 		return nil, fmt.Errorf("observing: %w", err)
 	}
 	return func() error {
-		return errors.Join(completions.Unsubscribe(), commands.Unsubscribe())
+		return errors.Join(drain(completions), drain(commands))
 	}, nil
+}
+
+// drain stops sub once the callbacks have seen every message it received:
+// a flush only proves the messages arrived, and unsubscribing would drop
+// those still queued for a callback running late on a busy machine.
+func drain(sub *nats.Subscription) error {
+	if err := sub.Drain(); err != nil {
+		return fmt.Errorf("draining the observer's %s subscription: %w", sub.Subject, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for sub.IsValid() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("draining the observer's %s subscription: still delivering after 10s", sub.Subject)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package checkpoint_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,7 +61,7 @@ func TestStore_CheckpointTravelsToAnotherExecutor(t *testing.T) {
 	write(t, sb.Dir, "README.md", "changed\n")
 
 	bundle := filepath.Join(t.TempDir(), "out.bundle")
-	cp, err := first.Checkpoint(t.Context(), spec(), sb, bundle)
+	cp, err := checkpointTo(t.Context(), first, spec(), sb, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestStore_CheckpointTravelsToAnotherExecutor(t *testing.T) {
 
 	// A newer checkpoint replaces the older.
 	write(t, sb.Dir, "later.txt", "later\n")
-	cp2, err := first.Checkpoint(t.Context(), spec(), sb, bundle)
+	cp2, err := checkpointTo(t.Context(), first, spec(), sb, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 
 	b.Run("checkpoint", func(b *testing.B) {
 		for b.Loop() {
-			cp, err := m.Checkpoint(b.Context(), spec(), sb, bundle)
+			cp, err := checkpointTo(b.Context(), m, spec(), sb, bundle)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -179,4 +180,14 @@ func BenchmarkCheckpoint(b *testing.B) {
 			}
 		}
 	})
+}
+
+// checkpointTo snapshots the sandbox and writes its bundle, as the
+// executor does when a step changed it.
+func checkpointTo(ctx context.Context, m *sandbox.Manager, s sandbox.Spec, sb sandbox.Sandbox, bundle string) (sandbox.Checkpoint, error) {
+	cp, err := m.Snapshot(ctx, s, sb)
+	if err != nil {
+		return cp, err
+	}
+	return cp, m.Bundle(ctx, s, sb, cp, bundle)
 }

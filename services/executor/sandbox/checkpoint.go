@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,9 @@ import (
 // parents are HEAD and a commit of the staging area.
 type Checkpoint struct {
 	// ID is the snapshot commit. It names the checkpoint: two checkpoints
-	// with the same ID hold the same files, index, HEAD and time.
+	// with the same ID hold the same files, index, HEAD and branch (its
+	// dates are fixed, its message names the branch), so a step that
+	// changed nothing leaves the checkpoint it started from.
 	ID         string
 	Index      string // commit whose tree is the staging area
 	Head       string // the commit HEAD was at
@@ -48,16 +51,20 @@ func (l layout) checkpointRef() string { return checkpointRefPrefix + l.id }
 // known to be at. It is removed as soon as anything may change the sandbox.
 func (l layout) markerPath() string { return l.dir + ".checkpoint" }
 
-// checkpointIdentity makes snapshot commits independent of any git config.
+// checkpointIdentity makes snapshot commits independent of any git config
+// and of the time they are made: the same sandbox gives the same ID.
 var checkpointIdentity = []string{
 	"GIT_AUTHOR_NAME=awo", "GIT_AUTHOR_EMAIL=awo@localhost",
 	"GIT_COMMITTER_NAME=awo", "GIT_COMMITTER_EMAIL=awo@localhost",
+	"GIT_AUTHOR_DATE=@1000000000 +0000", "GIT_COMMITTER_DATE=@1000000000 +0000",
 }
 
-// Checkpoint snapshots the sandbox and writes the bundle of its objects to
-// the file at bundle. It leaves the sandbox itself untouched, and does not
-// mark it: call Mark once the checkpoint is stored.
-func (m *Manager) Checkpoint(ctx context.Context, s Spec, sb Sandbox, bundle string) (Checkpoint, error) {
+// Snapshot commits the sandbox as a checkpoint (kept under the sandbox's
+// hidden checkpoint ref) without writing its bundle: comparing the ID with
+// the latest stored checkpoint's tells whether there is anything new to
+// store. It leaves the sandbox itself untouched, and does not mark it:
+// call Mark once the checkpoint is stored.
+func (m *Manager) Snapshot(ctx context.Context, s Spec, sb Sandbox) (Checkpoint, error) {
 	l, err := m.layout(s)
 	if err != nil {
 		return Checkpoint{}, err
@@ -108,19 +115,29 @@ func (m *Manager) Checkpoint(ctx context.Context, s Spec, sb Sandbox, bundle str
 	if cp.Index, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, "commit-tree", indexTree, "-p", cp.Head, "-m", "awo checkpoint: index"); err != nil {
 		return wrap("committing the index", err)
 	}
-	msg := "awo checkpoint of " + l.id
+	msg := "awo checkpoint of " + l.id + " on " + cmp.Or(cp.Branch, "a detached HEAD")
 	if cp.ID, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, "commit-tree", workTree, "-p", cp.Head, "-p", cp.Index, "-m", msg); err != nil {
 		return wrap("committing the working tree", err)
 	}
 	if _, err := m.git(ctx, dir, "update-ref", l.checkpointRef(), cp.ID); err != nil {
 		return wrap("updating "+l.checkpointRef(), err)
 	}
+	return cp, nil
+}
+
+// Bundle writes the objects of cp, the sandbox's latest Snapshot, to the
+// file at bundle.
+func (m *Manager) Bundle(ctx context.Context, s Spec, sb Sandbox, cp Checkpoint, bundle string) error {
+	l, err := m.layout(s)
+	if err != nil {
+		return err
+	}
 	// Thin against origin's base: every executor has that from its own
 	// clone. The snapshot's parents bring HEAD and its history along.
-	if _, err := m.git(ctx, dir, "bundle", "create", "--quiet", bundle, l.checkpointRef(), "^"+cp.Base); err != nil {
-		return wrap("creating the bundle", err)
+	if _, err := m.git(ctx, sb.Dir, "bundle", "create", "--quiet", bundle, l.checkpointRef(), "^"+cp.Base); err != nil {
+		return fmt.Errorf("checkpointing %s: creating the bundle: %w", sb.Dir, err)
 	}
-	return cp, nil
+	return nil
 }
 
 // workingTree writes the tree of every file in dir that is not ignored,

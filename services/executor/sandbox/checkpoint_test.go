@@ -1,12 +1,14 @@
 package sandbox_test
 
 import (
+	"context"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/testkit/gitfixture"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -99,7 +101,7 @@ func TestCheckpoint_RestoredByAnotherExecutor_IsTheSameSandbox(t *testing.T) {
 			before := stateOf(t, o, sb.Dir)
 
 			bundle := filepath.Join(t.TempDir(), "cp.bundle")
-			cp, err := first.Checkpoint(t.Context(), spec, sb, bundle)
+			cp, err := checkpointTo(t.Context(), first, spec, sb, bundle)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +148,7 @@ func TestRestore_DiscardsWhatAnInterruptedAttemptLeft(t *testing.T) {
 	sb := prepare(t, m, spec)
 	workInProgress(t, o, sb.Dir)
 	bundle := filepath.Join(t.TempDir(), "cp.bundle")
-	cp, err := m.Checkpoint(t.Context(), spec, sb, bundle)
+	cp, err := checkpointTo(t.Context(), m, spec, sb, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +181,7 @@ func TestCheckpoint_DetachedHead_RestoresDetached(t *testing.T) {
 	sb := prepare(t, m, spec)
 	writeFile(t, sb.Dir, "new.txt", "new\n")
 	bundle := filepath.Join(t.TempDir(), "cp.bundle")
-	cp, err := m.Checkpoint(t.Context(), spec, sb, bundle)
+	cp, err := checkpointTo(t.Context(), m, spec, sb, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +209,7 @@ func TestCheckpoint_BundleHoldsOnlyWhatOriginLacks(t *testing.T) {
 	sb := prepare(t, m, spec)
 	writeFile(t, sb.Dir, "small.txt", "small\n")
 	bundle := filepath.Join(t.TempDir(), "cp.bundle")
-	cp, err := m.Checkpoint(t.Context(), spec, sb, bundle)
+	cp, err := checkpointTo(t.Context(), m, spec, sb, bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,4 +301,55 @@ func equalState(t *testing.T, want, got sandboxState) bool {
 		t.Errorf("files:\n got %v\nwant %v", got.Files, want.Files)
 	}
 	return ok
+}
+
+// checkpointTo snapshots the sandbox and writes its bundle, as the
+// executor does when a step changed it.
+func checkpointTo(ctx context.Context, m *sandbox.Manager, s sandbox.Spec, sb sandbox.Sandbox, bundle string) (sandbox.Checkpoint, error) {
+	cp, err := m.Snapshot(ctx, s, sb)
+	if err != nil {
+		return cp, err
+	}
+	return cp, m.Bundle(ctx, s, sb, cp, bundle)
+}
+
+// A snapshot's ID names what it holds and nothing else: taken again of an
+// unchanged sandbox (a second later) it is the same, which is how the
+// executor knows a step changed nothing; a changed file, a staged change or
+// another branch at the same commit each give a new one.
+func TestSnapshot_IDChangesExactlyWithTheSandbox(t *testing.T) {
+	o := gitfixture.New(t)
+	spec := worktreeSpec("wo-0000c00d")
+	m := newManager(t, o)
+	sb := prepare(t, m, spec)
+	workInProgress(t, o, sb.Dir)
+	snap := func() string {
+		t.Helper()
+		cp, err := m.Snapshot(t.Context(), spec, sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp.ID
+	}
+	first := snap()
+	time.Sleep(1100 * time.Millisecond) // commit dates have whole seconds
+	if again := snap(); again != first {
+		t.Fatalf("unchanged sandbox: snapshot %s, then %s", first, again)
+	}
+	seen := map[string]string{first: "the first snapshot"}
+	for _, c := range []struct {
+		name   string
+		change func()
+	}{
+		{"an edited file", func() { writeFile(t, sb.Dir, "README.md", "# demo\n\nEdited again.\n") }},
+		{"a staged change", func() { o.Git(t, sb.Dir, "add", "README.md") }},
+		{"another branch at the same commit", func() { o.Git(t, sb.Dir, "switch", "--quiet", "-c", "feat/other") }},
+	} {
+		c.change()
+		id := snap()
+		if was, ok := seen[id]; ok {
+			t.Fatalf("after %s the snapshot is %s, the same as after %s", c.name, id, was)
+		}
+		seen[id] = c.name
+	}
 }

@@ -28,9 +28,12 @@ const (
 type StepState struct {
 	Step    workorder.Step
 	Status  StepStatus
-	Attempt int    // attempt of the latest dispatch; 0 before the first
-	Output  string // result text of a completed step (earlier steps' outputs feed the PR body)
-	Error   string // reason a failed step gave
+	Attempt int // attempt of the latest dispatch; 0 before the first
+	// DispatchSeq is the stream sequence of the latest dispatch (its
+	// command carries it).
+	DispatchSeq uint64
+	Output      string // result text of a completed step (earlier steps' outputs feed the PR body)
+	Error       string // reason a failed step gave
 }
 
 // Request is what the client asked for, as recorded by workorder.requested.
@@ -161,6 +164,7 @@ func (s State) command(st StepState) events.RunStep {
 		WorkOrderID:       s.WorkOrderID,
 		Step:              st.Step,
 		Attempt:           st.Attempt,
+		DispatchSeq:       st.DispatchSeq,
 		RepositoryURL:     s.Request.RepositoryURL,
 		SandboxType:       s.Request.SandboxType,
 		SandboxIdentifier: s.SandboxIdentifier,

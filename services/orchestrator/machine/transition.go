@@ -236,6 +236,7 @@ func fold(s State, e events.Event) (State, error) {
 		}
 		s.Steps[next].Status = StepDispatched
 		s.Steps[next].Attempt = d.Attempt
+		s.Steps[next].DispatchSeq = e.Seq
 		s.Dispatched++
 
 	case events.TypeStepStarted:

@@ -68,6 +68,15 @@ func TestWorkOrder_Commands_CarryWhatEarlierStepsEstablished(t *testing.T) {
 	if got := r.command(t, workorder.StepExecute).Args.StepOutputs; len(got) != 2 {
 		t.Errorf("execute sees outputs %v, want only those of the two steps before it", got)
 	}
+	// Each command names its dispatch's sequence, which its worker's
+	// step.started is appended guarded by.
+	for _, e := range r.Events {
+		if d, ok := e.Data.(*events.StepDispatched); ok {
+			if c := r.command(t, d.Step); c.DispatchSeq != e.Seq || e.Seq == 0 {
+				t.Errorf("%s command's DispatchSeq = %d; its dispatch is at seq %d", d.Step, c.DispatchSeq, e.Seq)
+			}
+		}
+	}
 }
 
 func TestWorkOrder_ExecuteFails_StopsBeforeCommit(t *testing.T) {
