@@ -468,11 +468,12 @@ func (m *Manager) cloneInto(ctx context.Context, url, dir string, flags ...strin
 // has since been deleted.
 func (m *Manager) baseBranch(ctx context.Context, dir string) (string, error) {
 	for attempt := 0; ; attempt++ {
-		ref, err := m.git(ctx, dir, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
-		if err == nil {
-			if _, err = m.git(ctx, dir, "rev-parse", "--verify", "--quiet", ref+"^{commit}"); err == nil {
-				return strings.TrimPrefix(ref, "refs/remotes/origin/"), nil
-			}
+		// One git for what took two (symbolic-ref, then a check that the
+		// branch it names exists): a dangling origin/HEAD fails to verify,
+		// and one that is not symbolic names itself.
+		ref, err := m.git(ctx, dir, "rev-parse", "--verify", "--quiet", "--symbolic-full-name", "refs/remotes/origin/HEAD")
+		if branch, ok := strings.CutPrefix(ref, "refs/remotes/origin/"); err == nil && ok && branch != "HEAD" {
+			return branch, nil
 		}
 		if ctx.Err() != nil {
 			return "", ctx.Err()

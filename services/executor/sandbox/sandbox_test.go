@@ -620,3 +620,36 @@ func TestPrepare_QueuedWorkOrders_ShareOneFetch(t *testing.T) {
 		t.Errorf("%d fetches after a later work order, want 2: it was asked for after the last fetch began", n)
 	}
 }
+
+// Origin's default branch is read from origin/HEAD; when that is missing,
+// dangling or not symbolic, origin is asked again rather than failing.
+func TestProgress_FindsTheBaseBranchWhateverStateOriginHEADIsIn(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		spoil []string // git arguments run in the sandbox
+	}{
+		{"intact", nil},
+		{"missing", []string{"symbolic-ref", "--delete", "refs/remotes/origin/HEAD"}},
+		{"dangling", []string{"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/gone"}},
+		{"not symbolic", []string{"update-ref", "--no-deref", "refs/remotes/origin/HEAD", "HEAD"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := gitfixture.New(t)
+			m := newManager(t, o)
+			sb := prepare(t, m, worktreeSpec("wo-0000ba5e"))
+			if c.spoil != nil {
+				o.Git(t, sb.Dir, c.spoil...)
+			}
+			p, err := m.Progress(t.Context(), sandbox.Sandbox{Dir: sb.Dir}) // no base branch known: read it
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.CommitCount != 0 || p.FilesChanged != 0 {
+				t.Fatalf("progress of an untouched sandbox = %+v", p)
+			}
+			if got := strings.TrimSpace(o.Git(t, sb.Dir, "symbolic-ref", "refs/remotes/origin/HEAD")); got != "refs/remotes/origin/main" {
+				t.Errorf("origin/HEAD afterwards = %q", got)
+			}
+		})
+	}
+}
