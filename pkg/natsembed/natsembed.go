@@ -100,3 +100,14 @@ func (s *Server) Shutdown() {
 	s.srv.Shutdown()
 	s.srv.WaitForShutdown()
 }
+
+// Traffic is how many messages the server has received from its clients
+// and sent to them since it started, its own JetStream work included: what
+// the benchmark divides by work orders.
+func (s *Server) Traffic() (in, out int64, err error) {
+	v, err := s.srv.Varz(nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading the server's counters: %w", err)
+	}
+	return v.InMsgs, v.OutMsgs, nil
+}

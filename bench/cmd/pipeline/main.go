@@ -305,7 +305,7 @@ func pipeline(ctx context.Context, spec phaseSpec) (report.Phase, error) {
 	p := report.Phase{Name: spec.name, StepsPerOrder: len(sixSteps)}
 	idle := load
 	idle.Count, idle.InFlight = spec.idleCount, 1
-	if p.Idle, err = measure(ctx, sys, observer, idle); err != nil {
+	if p.Idle, err = measure(ctx, sys, spec.srv, observer, idle); err != nil {
 		return report.Phase{}, fmt.Errorf("one at a time: %w", err)
 	}
 
@@ -316,7 +316,7 @@ func pipeline(ctx context.Context, spec phaseSpec) (report.Phase, error) {
 		return report.Phase{}, err
 	}
 	load.Count = spec.count
-	p.Loaded, err = measure(ctx, sys, observer, load)
+	p.Loaded, err = measure(ctx, sys, spec.srv, observer, load)
 	if perr := stopProfiles(); perr != nil {
 		p.ProfileProblems = append(p.ProfileProblems, perr.Error())
 	}
@@ -342,16 +342,25 @@ func pipeline(ctx context.Context, spec phaseSpec) (report.Phase, error) {
 	return p, nil
 }
 
-// measure drives l through sys while observing its hand-offs.
-func measure(ctx context.Context, sys *system.System, observer *nats.Conn, l system.Load) (report.Run, error) {
+// measure drives l through sys while observing its hand-offs and the
+// server's traffic.
+func measure(ctx context.Context, sys *system.System, srv *natsembed.Server, observer *nats.Conn, l system.Load) (report.Run, error) {
 	matcher := handoff.NewMatcher(sixSteps)
 	stopObserving, err := system.Observe(observer, matcher)
+	if err != nil {
+		return report.Run{}, err
+	}
+	in0, out0, err := srv.Traffic()
 	if err != nil {
 		return report.Run{}, err
 	}
 	mark := cpuuse.Now()
 	out, err := sys.Drive(ctx, l)
 	cpu := cpuuse.Since(mark)
+	in1, out1, terr := srv.Traffic()
+	if err == nil {
+		err = terr
+	}
 	// The last commands may still be on their way to the observer.
 	_ = observer.Flush()
 	if serr := stopObserving(); err == nil {
@@ -374,6 +383,8 @@ func measure(ctx context.Context, sys *system.System, observer *nats.Conn, l sys
 		HandoffPublish: stats.Summarize(fromPublish),
 		HandoffArrival: stats.Summarize(fromArrival),
 		CPU:            cpu,
+		MsgsInPerWO:    float64(in1-in0) / float64(l.Count),
+		MsgsOutPerWO:   float64(out1-out0) / float64(l.Count),
 	}
 	if want := l.Count * (len(sixSteps) - 1); len(samples) != want {
 		completions, commands := matcher.Unpaired()

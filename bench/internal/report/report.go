@@ -66,6 +66,10 @@ type Run struct {
 	P50OverRawRTT  float64       `json:"handoff_p50_over_raw_rtt_p50"`
 	P99OverRawRTT  float64       `json:"handoff_p99_over_raw_rtt_p99"`
 	CPU            cpuuse.Usage  `json:"cpu"`
+	// NATS messages the server received and sent per work order (the
+	// benchmark's observer gets two of them per hand-off).
+	MsgsInPerWO  float64 `json:"nats_msgs_in_per_work_order"`
+	MsgsOutPerWO float64 `json:"nats_msgs_out_per_work_order"`
 	// Unpaired says how many hand-offs could not be paired, when any.
 	Unpaired string `json:"unpaired,omitempty"`
 }
@@ -127,6 +131,8 @@ func (r *Report) PrintTable(w io.Writer) {
 				p.Name, run.label, x.WorkOrders, p.StepsPerOrder, x.EndToEnd.P50ms, x.EndToEnd.P99ms, x.WorkOrdersPerS)
 			fmt.Fprintf(tw, "%s, %s: CPU cores used by the process / by git; machine load average\t%.2f\t%.2f\t%s\t\t\t\n",
 				p.Name, run.label, x.CPU.SelfCores, x.CPU.ChildrenCores, x.CPU.LoadAvg)
+			fmt.Fprintf(tw, "%s, %s: NATS messages per work order into / out of the server\t%.0f\t%.0f\t\t\t\t\n",
+				p.Name, run.label, x.MsgsInPerWO, x.MsgsOutPerWO)
 		}
 	}
 	tw.Flush()
