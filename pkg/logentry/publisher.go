@@ -15,14 +15,21 @@ import (
 // ones are dropped.
 const DefaultBuffer = 1024
 
-// publishTimeout bounds one publish, so a broker outage drains the queue
-// (by dropping) instead of holding it.
+// publishTimeout bounds the wait for the stream's acks, so a broker outage
+// drains the queue (by dropping) instead of holding it.
 const publishTimeout = 5 * time.Second
 
+// maxUnacked is how many entries may be on their way to the stream at
+// once. One publisher serves every step of an executor; waiting for each
+// ack before sending the next capped a busy executor at one entry per
+// round trip, and steps queued behind each other's flushes.
+const maxUnacked = 256
+
 // Publisher sends entries to the log stream from one goroutine, in the
-// order they were handed over. Publish never blocks: an agent whose output
-// is not read stalls, so when the queue is full the entry is dropped and
-// counted. A lost log line is acceptable; a stuck step is not.
+// order they were handed over, without waiting for each one's ack (a
+// connection keeps its messages in order). Publish never blocks: an agent
+// whose output is not read stalls, so when the queue is full the entry is
+// dropped and counted. A lost log line is acceptable; a stuck step is not.
 type Publisher struct {
 	js   jetstream.JetStream
 	log  *slog.Logger
@@ -36,6 +43,8 @@ type Publisher struct {
 
 	dropped atomic.Uint64
 	failed  atomic.Uint64
+
+	unacked []jetstream.PubAckFuture // run's goroutine only
 }
 
 // item is an entry to publish, or a flush marker: closing flushed tells
@@ -139,11 +148,13 @@ func (p *Publisher) run() {
 	defer close(p.done)
 	for it := range p.q {
 		if it.flushed != nil {
+			p.awaitAcks()
 			close(it.flushed)
 			continue
 		}
 		p.send(it.entry)
 	}
+	p.awaitAcks()
 }
 
 func (p *Publisher) send(e Entry) {
@@ -154,12 +165,43 @@ func (p *Publisher) send(e Entry) {
 		p.log.Error("encoding live log entry", "work_order_id", string(e.WorkOrderID), "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
-	if _, err := p.js.Publish(ctx, Subject(e.WorkOrderID), data); err != nil {
-		n := p.failed.Add(1)
-		if n == 1 || n%100 == 0 {
-			p.log.Warn("publishing live log entry", "work_order_id", string(e.WorkOrderID), "failed_total", n, "err", err)
+	if len(p.unacked) >= maxUnacked {
+		p.awaitAcks()
+	}
+	ack, err := p.js.PublishAsync(Subject(e.WorkOrderID), data)
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	p.unacked = append(p.unacked, ack)
+}
+
+// awaitAcks waits, at most publishTimeout, for the stream to answer every
+// entry sent, and counts those it refused or did not answer.
+func (p *Publisher) awaitAcks() {
+	timeout := time.NewTimer(publishTimeout)
+	defer timeout.Stop()
+	for i, ack := range p.unacked {
+		select {
+		case <-ack.Ok():
+		case err := <-ack.Err():
+			p.fail(err)
+		case <-timeout.C:
+			for range p.unacked[i:] {
+				p.fail(context.DeadlineExceeded)
+			}
+			clear(p.unacked)
+			p.unacked = p.unacked[:0]
+			return
 		}
+	}
+	clear(p.unacked)
+	p.unacked = p.unacked[:0]
+}
+
+func (p *Publisher) fail(err error) {
+	n := p.failed.Add(1)
+	if n == 1 || n%100 == 0 {
+		p.log.Warn("publishing live log entries", "failed_total", n, "err", err)
 	}
 }
