@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/agentworkorders/awo/pkg/bus"
@@ -126,6 +127,10 @@ func (x *executor) saveCheckpoint(ctx context.Context, cmd events.RunStep, spec 
 	if x.checkpoints == nil {
 		return nil
 	}
+	if !laterStepUsesSandbox(cmd) {
+		log.Debug("no later step of the plan runs in the sandbox: not checkpointed")
+		return nil
+	}
 	start := time.Now()
 	cp, err := x.sandboxes.Snapshot(ctx, spec, sb)
 	if err != nil {
@@ -152,6 +157,26 @@ func (x *executor) saveCheckpoint(ctx context.Context, cmd events.RunStep, spec 
 	log.Info("sandbox checkpointed", "checkpoint", cp.ID, "branch", cp.Branch, "head", cp.Head,
 		"bytes", saved.Size, "duration_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// laterStepUsesSandbox reports whether a step after cmd's in its work
+// order's plan runs in the sandbox. After the last one (commit, in the
+// usual plan, which has pushed the branch) no checkpoint would ever be
+// restored: create-pr works on the pushed branch, and this step run again
+// (a redelivery, a retry) starts from the checkpoint before it. A command
+// that does not name its plan keeps its checkpoint.
+func laterStepUsesSandbox(cmd events.RunStep) bool {
+	plan := cmd.Args.SelectedStep
+	i := slices.Index(plan, cmd.Step)
+	if i < 0 {
+		return true
+	}
+	for _, st := range plan[i+1:] {
+		if st.Service() == consumerName {
+			return true
+		}
+	}
+	return false
 }
 
 // mark records that the sandbox is at checkpoint id. Failing costs only a

@@ -253,3 +253,32 @@ func TestRunStep_Checkpoints_FailedStepIsNotCheckpointed(t *testing.T) {
 		t.Errorf("a failed step was checkpointed (%d puts)", store.puts)
 	}
 }
+
+// After the plan's last step that runs in the sandbox (commit, before
+// create-pr) nothing would restore a checkpoint, so none is stored; a
+// command that does not name its plan keeps its checkpoint.
+func TestRunStep_Checkpoints_NoneAfterTheLastSandboxStep(t *testing.T) {
+	plan := []workorder.Step{workorder.StepCreateBranch, workorder.StepExecute, workorder.StepCommit, workorder.StepCreatePR}
+	for _, c := range []struct {
+		step  workorder.Step
+		plan  []workorder.Step
+		saved bool
+	}{
+		{workorder.StepExecute, plan, true},
+		{workorder.StepCommit, plan, false},
+		{workorder.StepCommit, []workorder.Step{workorder.StepCommit, workorder.StepExecute}, true}, // the client's order counts
+		{workorder.StepCommit, nil, true},
+	} {
+		sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
+		store := &fakeStore{}
+		x := newCheckpointingExecutor(t, &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}, sb, store)
+		c2 := cmd(c.step)
+		c2.Args.SelectedStep = c.plan
+		if res, err := x.runStep(bus.WithDelivered(t.Context(), 1), c2, x.log); err != nil || !res.Success {
+			t.Fatalf("%s: %+v, %v", c.step, res, err)
+		}
+		if saved := store.puts == 1; saved != c.saved {
+			t.Errorf("%s of plan %v: %d checkpoints stored; want one: %t", c.step, c.plan, store.puts, c.saved)
+		}
+	}
+}
