@@ -59,11 +59,11 @@ var checkpointIdentity = []string{
 	"GIT_AUTHOR_DATE=@1000000000 +0000", "GIT_COMMITTER_DATE=@1000000000 +0000",
 }
 
-// Snapshot commits the sandbox as a checkpoint (kept under the sandbox's
-// hidden checkpoint ref) without writing its bundle: comparing the ID with
-// the latest stored checkpoint's tells whether there is anything new to
-// store. It leaves the sandbox itself untouched, and does not mark it:
-// call Mark once the checkpoint is stored.
+// Snapshot commits the sandbox as a checkpoint, without writing its bundle
+// or pointing the sandbox's checkpoint ref at it (Bundle does both):
+// comparing the ID with the latest stored checkpoint's tells whether there
+// is anything new to store. It leaves the sandbox itself untouched, and
+// does not mark it: call Mark once the checkpoint is stored.
 func (m *Manager) Snapshot(ctx context.Context, s Spec, sb Sandbox) (Checkpoint, error) {
 	l, err := m.layout(s)
 	if err != nil {
@@ -79,23 +79,25 @@ func (m *Manager) Snapshot(ctx context.Context, s Spec, sb Sandbox) (Checkpoint,
 	wrap := func(what string, err error) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("checkpointing %s: %s: %w", dir, what, err)
 	}
-	// One git for what four would tell: HEAD, origin's base, the branch
-	// checked out ("HEAD" when detached) and where the index lives.
-	out, err := m.git(ctx, dir, "rev-parse", "HEAD^{commit}", "refs/remotes/origin/"+cp.BaseBranch+"^{commit}",
+	// One git for what five would tell: HEAD and its tree, origin's base,
+	// the branch checked out ("HEAD" when detached) and where the index
+	// lives.
+	out, err := m.git(ctx, dir, "rev-parse", "HEAD^{commit}", "HEAD^{tree}", "refs/remotes/origin/"+cp.BaseBranch+"^{commit}",
 		"--symbolic-full-name", "HEAD", "--path-format=absolute", "--git-path", "index")
 	if err != nil {
 		return wrap("reading HEAD and origin/"+cp.BaseBranch, err)
 	}
 	lines := strings.Split(out, "\n")
-	if len(lines) != 4 {
+	if len(lines) != 5 {
 		return wrap("reading HEAD and origin/"+cp.BaseBranch, fmt.Errorf("git rev-parse printed %q", out))
 	}
-	cp.Head, cp.Base = lines[0], lines[1]
-	cp.Branch = strings.TrimPrefix(lines[2], "refs/heads/")
-	if lines[2] == "HEAD" {
+	cp.Head, cp.Base = lines[0], lines[2]
+	headTree := lines[1]
+	cp.Branch = strings.TrimPrefix(lines[3], "refs/heads/")
+	if lines[3] == "HEAD" {
 		cp.Branch = "" // detached
 	}
-	indexPath := lines[3]
+	indexPath := lines[4]
 
 	// The staging area as it is; a conflicted one cannot be written as a
 	// tree, and then HEAD's stands in for it.
@@ -104,23 +106,26 @@ func (m *Manager) Snapshot(ctx context.Context, s Spec, sb Sandbox) (Checkpoint,
 		if ctx.Err() != nil {
 			return Checkpoint{}, ctx.Err()
 		}
-		if indexTree, err = m.git(ctx, dir, "rev-parse", "HEAD^{tree}"); err != nil {
-			return wrap("reading HEAD's tree", err)
-		}
+		indexTree = headTree
 	}
 	workTree, err := m.workingTree(ctx, dir, indexPath)
 	if err != nil {
 		return wrap("writing the working tree", err)
 	}
-	if cp.Index, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, "commit-tree", indexTree, "-p", cp.Head, "-m", "awo checkpoint: index"); err != nil {
-		return wrap("committing the index", err)
+	// Nothing staged beyond HEAD (the usual case: agents commit what they
+	// stage) needs no commit of its own: HEAD is the index's commit.
+	parents := []string{"-p", cp.Head}
+	cp.Index = cp.Head
+	if indexTree != headTree {
+		if cp.Index, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, "commit-tree", indexTree, "-p", cp.Head, "-m", "awo checkpoint: index"); err != nil {
+			return wrap("committing the index", err)
+		}
+		parents = append(parents, "-p", cp.Index)
 	}
 	msg := "awo checkpoint of " + l.id + " on " + cmp.Or(cp.Branch, "a detached HEAD")
-	if cp.ID, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, "commit-tree", workTree, "-p", cp.Head, "-p", cp.Index, "-m", msg); err != nil {
+	args := append(append([]string{"commit-tree", workTree}, parents...), "-m", msg)
+	if cp.ID, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, args...); err != nil {
 		return wrap("committing the working tree", err)
-	}
-	if _, err := m.git(ctx, dir, "update-ref", l.checkpointRef(), cp.ID); err != nil {
-		return wrap("updating "+l.checkpointRef(), err)
 	}
 	return cp, nil
 }
@@ -131,6 +136,11 @@ func (m *Manager) Bundle(ctx context.Context, s Spec, sb Sandbox, cp Checkpoint,
 	l, err := m.layout(s)
 	if err != nil {
 		return err
+	}
+	// The ref names the snapshot in the bundle, and keeps its objects here
+	// from being pruned while it is the latest.
+	if _, err := m.git(ctx, sb.Dir, "update-ref", l.checkpointRef(), cp.ID); err != nil {
+		return fmt.Errorf("checkpointing %s: updating %s: %w", sb.Dir, l.checkpointRef(), err)
 	}
 	// Thin against origin's base: every executor has that from its own
 	// clone. The snapshot's parents bring HEAD and its history along.

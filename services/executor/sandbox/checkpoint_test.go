@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -90,14 +91,23 @@ func workInProgress(t *testing.T, o *gitfixture.Origin, dir string) {
 }
 
 func TestCheckpoint_RestoredByAnotherExecutor_IsTheSameSandbox(t *testing.T) {
-	for _, typ := range []workorder.SandboxType{workorder.SandboxWorktree, workorder.SandboxBranch} {
-		t.Run(string(typ), func(t *testing.T) {
+	for _, c := range []struct {
+		typ workorder.SandboxType
+		// unstaged: the work staged is committed, so the index is HEAD's
+		// (its checkpoint has no commit of the index of its own).
+		unstaged bool
+	}{{workorder.SandboxWorktree, false}, {workorder.SandboxBranch, false}, {workorder.SandboxWorktree, true}} {
+		typ := c.typ
+		t.Run(fmt.Sprintf("%s, unstaged only %t", typ, c.unstaged), func(t *testing.T) {
 			o := gitfixture.New(t)
 			spec := worktreeSpec("wo-0000c001")
 			spec.Type = typ
 			first := newManager(t, o)
 			sb := prepare(t, first, spec)
 			workInProgress(t, o, sb.Dir)
+			if c.unstaged {
+				o.Git(t, sb.Dir, "commit", "--quiet", "-m", "feat: what was staged")
+			}
 			before := stateOf(t, o, sb.Dir)
 
 			bundle := filepath.Join(t.TempDir(), "cp.bundle")
@@ -105,7 +115,8 @@ func TestCheckpoint_RestoredByAnotherExecutor_IsTheSameSandbox(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cp.Branch != "feat/greeting" || cp.Head != before.Head || cp.BaseBranch != "main" || cp.ID == "" || cp.Index == "" {
+			if cp.Branch != "feat/greeting" || cp.Head != before.Head || cp.BaseBranch != "main" || cp.ID == "" || cp.Index == "" ||
+				(cp.Index == cp.Head) != c.unstaged {
 				t.Fatalf("checkpoint %+v", cp)
 			}
 			if after := stateOf(t, o, sb.Dir); !equalState(t, before, after) {
