@@ -11,33 +11,6 @@ import (
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
-// countReads counts the direct gets sent to the server from now on (the
-// reads StartStep's guarded append exists to avoid); the returned function
-// says how many so far. The bus sends them on env's connection, so after a
-// flush every one is queued on the synchronous subscription.
-func countReads(t *testing.T, env *natstest.Env) func() int {
-	t.Helper()
-	sub, err := env.NC.SubscribeSync("$JS.API.DIRECT.GET.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := env.NC.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return func() int {
-		t.Helper()
-		if err := env.NC.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		n, _, err := sub.Pending()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-}
-
 // StartStep proves a command fresh by appending its start guarded by the
 // command's dispatch: with nothing since the dispatch it reads nothing, and
 // the stored start names the dispatch as the event before it. Anything
@@ -88,7 +61,7 @@ func TestStartStep_GuardedByTheDispatch(t *testing.T) {
 					t.Fatalf("first start: %q, %v", why, err)
 				}
 			}
-			reads := countReads(t, env)
+			reads := env.CountDirectGets(t)
 			seq, why, err := b.StartStep(ctx, cmd, "w")
 			if err != nil {
 				t.Fatal(err)

@@ -155,7 +155,7 @@ func TestHandler_GuardedEvent_FollowsTheCachedStateWithoutReading(t *testing.T) 
 		t.Fatal(err)
 	}
 	done := eventAt(t, r, seq)
-	reads := r.countReads()
+	reads := r.env.CountDirectGets(t)
 	r.deliver(done)
 	if n := reads(); n != 0 {
 		t.Errorf("%d direct gets to decide on a result that names its predecessor; want none", n)
@@ -182,32 +182,6 @@ func TestHandler_GuardedEvent_AfterOneDeliveredElsewhere_CatchesUp(t *testing.T)
 	}
 	if !r.has("workorder.cancelled") {
 		t.Fatalf("the cancel was not carried out: %v", r.types())
-	}
-}
-
-// countReads counts direct gets from now on; the returned function says
-// how many so far. The handler sends them on the same connection, so after
-// a flush every one is queued on the synchronous subscription.
-func (r *rig) countReads() func() int {
-	r.t.Helper()
-	sub, err := r.env.NC.SubscribeSync("$JS.API.DIRECT.GET.>")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := r.env.NC.Flush(); err != nil {
-		r.t.Fatal(err)
-	}
-	return func() int {
-		r.t.Helper()
-		if err := r.env.NC.Flush(); err != nil {
-			r.t.Fatal(err)
-		}
-		n, _, err := sub.Pending()
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		return n
 	}
 }
 

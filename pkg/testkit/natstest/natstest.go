@@ -48,3 +48,30 @@ func Start(t testing.TB) *Env {
 
 // Bus returns a Bus on the env's connection.
 func (e *Env) Bus(source string) *bus.Bus { return bus.New(e.JS, source) }
+
+// CountDirectGets counts the direct gets (stream reads without a consumer)
+// sent from now on; the returned function says how many so far. A Bus from
+// Env.Bus sends them on the env's connection, so after a flush every one
+// is queued on the synchronous subscription: the count is exact.
+func (e *Env) CountDirectGets(t testing.TB) func() int {
+	t.Helper()
+	sub, err := e.NC.SubscribeSync("$JS.API.DIRECT.GET.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := e.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() int {
+		t.Helper()
+		if err := e.NC.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := sub.Pending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
