@@ -21,11 +21,6 @@ type StreamSettings struct {
 	CheckpointsMaxAge time.Duration
 }
 
-// BucketCheckpoints is the object store holding the latest sandbox
-// checkpoint of each work order (object name = work-order id), so that any
-// executor can take over a work order's next step.
-const BucketCheckpoints = "AWO_CHECKPOINTS"
-
 func (s StreamSettings) withDefaults() StreamSettings {
 	if s.EventsMaxAge == 0 {
 		s.EventsMaxAge = 30 * 24 * time.Hour
@@ -48,7 +43,8 @@ func (s StreamSettings) withDefaults() StreamSettings {
 	return s
 }
 
-// StreamConfigs returns the four streams of ARCHITECTURE §3.
+// StreamConfigs returns the four streams of ARCHITECTURE §3 and the
+// checkpoint stream.
 func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 	s = s.withDefaults()
 	return []jetstream.StreamConfig{
@@ -93,10 +89,25 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			MaxAge:      s.DLQMaxAge,
 			Replicas:    s.Replicas,
 		},
+		{
+			// The latest sandbox checkpoint of each work order, so any
+			// executor can take over its next step: a small head message per
+			// work order and the bundle's chunks in two slots, each subject
+			// keeping only its last message (services/executor/checkpoint).
+			Name:              StreamCheckpoints,
+			Description:       "Latest sandbox checkpoint of each work order: a git bundle",
+			Subjects:          []string{checkpointsPrefix + ">"},
+			Retention:         jetstream.LimitsPolicy,
+			Storage:           jetstream.FileStorage,
+			MaxAge:            s.CheckpointsMaxAge,
+			MaxMsgsPerSubject: 1,
+			Replicas:          s.Replicas,
+			AllowDirect:       true,
+		},
 	}
 }
 
-// EnsureStreams creates the streams and the checkpoint bucket or updates them to the current
+// EnsureStreams creates the streams or updates them to the current
 // definition. Every service calls it at start so any of them can come up
 // first.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings) error {
@@ -104,16 +115,6 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("ensuring stream %s: %w", cfg.Name, err)
 		}
-	}
-	s = s.withDefaults()
-	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      BucketCheckpoints,
-		Description: "Latest sandbox checkpoint of each work order: a git bundle",
-		TTL:         s.CheckpointsMaxAge,
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.Replicas,
-	}); err != nil {
-		return fmt.Errorf("ensuring object store %s: %w", BucketCheckpoints, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@
 package bus
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/agentworkorders/awo/pkg/events"
@@ -17,12 +18,27 @@ const (
 	StreamCommands = "WORKORDERS_COMMANDS"
 	StreamLogs     = "WORKORDERS_LOGS"
 	StreamDLQ      = "WORKORDERS_DLQ"
+	// StreamCheckpoints is not one of ARCHITECTURE §3's: it holds sandbox
+	// checkpoints, not messages (see StreamConfigs).
+	StreamCheckpoints = "WORKORDERS_CHECKPOINTS"
 
 	eventsPrefix   = "workorders.events."
 	commandsPrefix = "workorders.commands."
 	logsPrefix     = "workorders.logs."
 	dlqPrefix      = "workorders.dlq."
+
+	checkpointsPrefix = "workorders.checkpoints."
 )
+
+// CheckpointSubject holds the head of work order wo's latest checkpoint:
+// workorders.checkpoints.<woID>.
+func CheckpointSubject(wo workorder.ID) string { return checkpointsPrefix + string(wo) }
+
+// CheckpointChunkSubject holds chunk n of the bundle in one of the work
+// order's two slots: workorders.checkpoints.<woID>.<slot>.<n>.
+func CheckpointChunkSubject(wo workorder.ID, slot string, n int) string {
+	return checkpointsPrefix + string(wo) + "." + slot + "." + strconv.Itoa(n)
+}
 
 // EventSubject is where an event of type typ about work order wo is stored:
 // workorders.events.<woID>.<short type>, e.g. ...wo-1a2b3c4d.step.completed.

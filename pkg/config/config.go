@@ -53,7 +53,7 @@ type Config struct {
 	EventsMaxAge     time.Duration // AWO_EVENTS_MAX_AGE
 	WorkerIdentifier string        // AWO_WORKER_ID; default host name + pid
 	// Checkpoints (AWO_CHECKPOINTS, default on) makes the executor save the
-	// sandbox to the AWO_CHECKPOINTS object store after each successful
+	// sandbox to the WORKORDERS_CHECKPOINTS stream after each successful
 	// step and restore it before a step that lands elsewhere or re-runs.
 	Checkpoints bool
 	// MetricsListen (AWO_METRICS_LISTEN) is host:port where the standalone

@@ -76,7 +76,7 @@ type Deps struct {
 	LiveLog   LiveLog
 	// Checkpoints, when set, stores the sandbox after each successful step
 	// and brings it back wherever the next step runs; Run opens the
-	// AWO_CHECKPOINTS bucket when Config.Checkpoints is on.
+	// WORKORDERS_CHECKPOINTS stream when Config.Checkpoints is on.
 	Checkpoints Checkpoints
 	// Metrics, when set, records step durations, agent cost and tokens,
 	// deliveries and the consumer's backlog.

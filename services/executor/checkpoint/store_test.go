@@ -1,12 +1,18 @@
 package checkpoint_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/testkit/gitfixture"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -110,6 +116,109 @@ func TestStore_CheckpointTravelsToAnotherExecutor(t *testing.T) {
 	}
 	if latest, _, _ := store.Latest(t.Context(), wo); latest.ID != cp2.ID || latest.Step != workorder.StepExecute || latest.Attempt != 2 {
 		t.Fatalf("Latest after a second Put = %+v", latest)
+	}
+}
+
+// Bundles larger than a message travel in chunks, and the store keeps no
+// more than the latest checkpoint and the one before: a head per work
+// order and two slots of chunks, each subject holding its last message.
+func TestStore_LargeBundles_InChunks_OldOnesReplaced(t *testing.T) {
+	env := natstest.Start(t)
+	store, err := checkpoint.Open(t.Context(), env.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var want [][]byte
+	for i, size := range []int{2<<20 + 12345, 100, 3 << 20, 1 << 20} {
+		data := make([]byte, size)
+		if _, err := rand.Read(data); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, data)
+		path := filepath.Join(dir, fmt.Sprintf("%d.bundle", i))
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cp := sandbox.Checkpoint{ID: fmt.Sprintf("cp-%d", i), BaseBranch: "main"}
+		if _, err := store.Put(t.Context(), wo, workorder.StepExecute, i+1, cp, path); err != nil {
+			t.Fatal(err)
+		}
+		got, err := store.Get(t.Context(), wo, filepath.Join(dir, "got"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "got"))
+		if err != nil || !bytes.Equal(b, data) || got.ID != cp.ID || got.Size != uint64(size) || got.Attempt != i+1 {
+			t.Fatalf("checkpoint %d of %d bytes came back as %d bytes, %+v, %v", i, size, len(b), got, err)
+		}
+	}
+	info, err := env.JS.Stream(t.Context(), bus.StreamCheckpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The head, the 4 chunks of the 3 MiB bundle in one slot and the 2 of
+	// the 1 MiB one (1 MiB is a little over a chunk) in the other.
+	if n := info.CachedInfo().State.Msgs; n > 1+4+2 {
+		t.Errorf("the stream holds %d messages after four checkpoints; want at most the latest two", n)
+	}
+}
+
+// A checkpoint's bundle never overwrites the latest one's: a store cut
+// short (chunks written, the head not) leaves the previous checkpoint
+// whole. A chunk that is not the head's checkpoint's (two writers at once)
+// is refused rather than restored.
+func TestStore_TornWrites_NeverMixTwoCheckpoints(t *testing.T) {
+	env := natstest.Start(t)
+	store, err := checkpoint.Open(t.Context(), env.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := env.JS.Stream(t.Context(), bus.StreamCheckpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cp.bundle")
+	for _, id := range []string{"cp-1", "cp-2"} {
+		if err := os.WriteFile(path, []byte("bundle of "+id), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Put(t.Context(), wo, workorder.StepPlanning, 1, sandbox.Checkpoint{ID: id}, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both bundles are there, one per slot: storing cp-2 left cp-1 whole.
+	slotOf := map[string]string{}
+	for _, slot := range []string{"a", "b"} {
+		msg, err := stream.GetLastMsgForSubject(t.Context(), bus.CheckpointChunkSubject(wo, slot, 0))
+		if err != nil {
+			t.Fatalf("slot %s: %v", slot, err)
+		}
+		slotOf[msg.Header.Get("Awo-Checkpoint")] = slot
+	}
+	if len(slotOf) != 2 || slotOf["cp-1"] == "" || slotOf["cp-2"] == "" {
+		t.Fatalf("chunks per checkpoint: %v; want cp-1 and cp-2 in different slots", slotOf)
+	}
+	chunk := func(slot, id, data string) {
+		t.Helper()
+		msg := nats.NewMsg(bus.CheckpointChunkSubject(wo, slot, 0))
+		msg.Header.Set("Awo-Checkpoint", id)
+		msg.Data = []byte(data)
+		if _, err := env.JS.PublishMsg(t.Context(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chunk(slotOf["cp-1"], "cp-3", "bundle of cp-3, its head never written") // the next store, cut short
+	got := filepath.Join(t.TempDir(), "got")
+	if saved, err := store.Get(t.Context(), wo, got); err != nil || saved.ID != "cp-2" {
+		t.Fatalf("after a torn store: Get = %+v, %v; want cp-2", saved, err)
+	}
+	if b, _ := os.ReadFile(got); string(b) != "bundle of cp-2" {
+		t.Fatalf("after a torn store the bundle is %q", b)
+	}
+	chunk(slotOf["cp-2"], "cp-9", "another writer's chunk")
+	if _, err := store.Get(t.Context(), wo, got); err == nil || !strings.Contains(err.Error(), "belongs to checkpoint") {
+		t.Fatalf("Get with a foreign chunk = %v; want it refused", err)
 	}
 }
 
