@@ -126,11 +126,11 @@ func (b *Bus) Consume(ctx context.Context, cons jetstream.Consumer, h Handler, o
 		return b.consumeWhenFree(ctx, cons, h, o, log)
 	}
 
-	// Pull requests expire after pullWait and are renewed: a pull lost
+	// Pull requests expire after PullWait and are renewed: a pull lost
 	// under load (seen as a step hand-off stalled for tens of seconds, once
 	// in a few dozen test runs) then costs seconds, not the default half
 	// minute.
-	it, err := cons.Messages(jetstream.PullMaxMessages(o.Workers), jetstream.PullExpiry(pullWait))
+	it, err := cons.Messages(jetstream.PullMaxMessages(o.Workers), jetstream.PullExpiry(PullWait))
 	if err != nil {
 		return fmt.Errorf("consuming %s: %w", o.Name, err)
 	}

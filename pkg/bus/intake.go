@@ -12,11 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// pullWait is how long a free worker's pull request waits on the server
-// for a message. A free worker always has one pull outstanding, so a new
-// command is handed over at once; the wait only sets how often an idle
-// worker asks again.
-const pullWait = 5 * time.Second
+// PullWait is how long a pull request waits on the server for a message
+// before it is renewed, by every consumer of the services (and the
+// benchmark's raw floor, to measure the same). A free worker always has
+// one pull outstanding, so a new message is handed over at once; the wait
+// only sets how often an idle consumer asks again, and how long a pull the
+// server lost (seen once in dozens of runs) can hold things up.
+const PullWait = 5 * time.Second
 
 // pullRetry is the pause after a pull failed for a passing reason (a
 // reconnect, a leader election), so a worker does not spin.
@@ -62,7 +64,7 @@ func (b *Bus) consumeWhenFree(ctx context.Context, cons jetstream.Consumer, h Ha
 // done or the consumer is gone.
 func (b *Bus) pullAndRun(ctx, hctx context.Context, cons jetstream.Consumer, h Handler, o ConsumeOptions, log *slog.Logger) error {
 	for ctx.Err() == nil {
-		pctx, cancel := context.WithTimeout(ctx, pullWait)
+		pctx, cancel := context.WithTimeout(ctx, PullWait)
 		msg, err := cons.Next(jetstream.FetchContext(pctx))
 		cancel()
 		switch {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/bench/internal/stats"
+	"github.com/agentworkorders/awo/pkg/bus"
 )
 
 // Stream is the scratch stream the floor is measured on, configured like
@@ -64,8 +65,10 @@ func roundTrips(ctx context.Context, pub, sub jetstream.JetStream, n int) (rtt, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the round-trip consumer: %w", err)
 	}
-	// The same iterator the services' consumer wrapper uses.
-	it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	// The same iterator the services' consumer wrapper uses: without the
+	// renewed pull, a pull lost now and then left a round trip waiting
+	// past the 10 s below.
+	it, err := cons.Messages(jetstream.PullMaxMessages(1), jetstream.PullExpiry(bus.PullWait))
 	if err != nil {
 		return nil, nil, fmt.Errorf("consuming round trips: %w", err)
 	}
