@@ -51,24 +51,24 @@ func restoreReason(delivered, attempt int, marker, latest string) string {
 
 // prepareSandbox returns the sandbox the step runs in: the local one when
 // it is at the work order's latest checkpoint (or there is none yet),
-// otherwise the checkpoint restored; and the latest checkpoint's ID ("" for
+// otherwise the checkpoint restored; and the latest checkpoint (zero for
 // none). It then marks the sandbox as changing: from here on only a new
 // checkpoint says what is in it.
-func (x *executor) prepareSandbox(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, log *slog.Logger) (sandbox.Sandbox, string, error) {
+func (x *executor) prepareSandbox(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, log *slog.Logger) (sandbox.Sandbox, checkpoint.Saved, error) {
 	if x.checkpoints == nil {
 		sb, err := x.sandboxes.Prepare(ctx, spec)
-		return sb, "", err
+		return sb, checkpoint.Saved{}, err
 	}
 	latest, ok, err := x.checkpoints.Latest(ctx, cmd.WorkOrderID)
 	if err != nil {
-		return sandbox.Sandbox{}, "", fmt.Errorf("%w: %w", errCheckpointStore, err)
+		return sandbox.Sandbox{}, checkpoint.Saved{}, fmt.Errorf("%w: %w", errCheckpointStore, err)
 	}
 	var sb sandbox.Sandbox
 	reason := ""
 	if ok {
 		marker, err := x.sandboxes.Marker(ctx, spec)
 		if err != nil {
-			return sandbox.Sandbox{}, "", err
+			return sandbox.Sandbox{}, checkpoint.Saved{}, err
 		}
 		reason = restoreReason(bus.Delivered(ctx), cmd.Attempt, marker, latest.ID)
 	}
@@ -77,23 +77,23 @@ func (x *executor) prepareSandbox(ctx context.Context, cmd events.RunStep, spec 
 		// The marker says the sandbox here is the latest checkpoint: no
 		// need to take the repository lock and ask git what it is.
 		if sb, err = x.sandboxes.Marked(spec, latest.BaseBranch); err != nil {
-			return sandbox.Sandbox{}, "", err
+			return sandbox.Sandbox{}, checkpoint.Saved{}, err
 		}
 	case reason == "":
 		// No checkpoint yet means the first step, or a work order from
 		// before checkpoints: the local sandbox is all there is.
 		if sb, err = x.sandboxes.Prepare(ctx, spec); err != nil {
-			return sandbox.Sandbox{}, "", err
+			return sandbox.Sandbox{}, checkpoint.Saved{}, err
 		}
 	default:
 		if sb, err = x.restore(ctx, cmd, spec, latest, reason, log); err != nil {
-			return sandbox.Sandbox{}, "", err
+			return sandbox.Sandbox{}, checkpoint.Saved{}, err
 		}
 	}
 	if err := x.sandboxes.Mark(spec, ""); err != nil {
-		return sandbox.Sandbox{}, "", err
+		return sandbox.Sandbox{}, checkpoint.Saved{}, err
 	}
-	return sb, latest.ID, nil
+	return sb, latest, nil
 }
 
 func (x *executor) restore(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, latest checkpoint.Saved, reason string, log *slog.Logger) (sandbox.Sandbox, error) {

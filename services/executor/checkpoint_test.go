@@ -282,3 +282,32 @@ func TestRunStep_Checkpoints_NoneAfterTheLastSandboxStep(t *testing.T) {
 		}
 	}
 }
+
+// Only a redelivered commit step may replace what its earlier delivery
+// pushed, from the commit of the checkpoint it started again from; a first
+// run or a client's retry never does.
+func TestRunStep_Commit_RedeliveryMayReplaceItsEarlierPush(t *testing.T) {
+	for _, c := range []struct {
+		name               string
+		delivered, attempt int
+		want               string
+	}{
+		{"first run", 1, 1, ""},
+		{"redelivered", 2, 1, "head-of-cp"},
+		{"a retry", 1, 2, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
+			store := &fakeStore{latest: &checkpoint.Saved{Checkpoint: sandbox.Checkpoint{ID: "cp-7", Head: "head-of-cp", BaseBranch: "main"}, Step: workorder.StepExecute, Attempt: 1}}
+			x := newCheckpointingExecutor(t, &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}, sb, store)
+			cm := cmd(workorder.StepCommit)
+			cm.Attempt = c.attempt
+			if res, err := x.runStep(bus.WithDelivered(t.Context(), c.delivered), cm, x.log); err != nil || !res.Success {
+				t.Fatalf("commit: %+v, %v", res, err)
+			}
+			if len(sb.rerunFrom) != 1 || sb.rerunFrom[0] != c.want {
+				t.Fatalf("pushes began at %q; want one with %q", sb.rerunFrom, c.want)
+			}
+		})
+	}
+}

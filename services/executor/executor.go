@@ -40,7 +40,10 @@ type Sandboxes interface {
 	Prepare(ctx context.Context, s sandbox.Spec) (sandbox.Sandbox, error)
 	Progress(ctx context.Context, sb sandbox.Sandbox) (sandbox.Progress, error)
 	CurrentBranch(ctx context.Context, dir string) (string, error)
-	Push(ctx context.Context, sb sandbox.Sandbox, branch string) error
+	// Push pushes HEAD as branch; rerunFrom, when set, is the commit a
+	// redelivered step began at, so its earlier run's push can be replaced
+	// (see sandbox.Manager.Push).
+	Push(ctx context.Context, sb sandbox.Sandbox, branch, rerunFrom string) error
 	// Snapshot, Bundle, Restore, Marker and Mark carry a sandbox from one
 	// executor to another (see checkpoint.go).
 	Snapshot(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, error)
@@ -280,13 +283,13 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 		DurationSeconds: time.Since(start).Seconds(),
 	}
 	if res.Success {
-		x.checkOutcome(ctx, cmd, sb, &res)
+		x.checkOutcome(ctx, cmd, sb, rerunFrom(ctx, latest), &res)
 	}
 	if res.CommitCount == nil && (res.Success || cmd.Step == workorder.StepCommit || cmd.Step == workorder.StepExecute) {
 		x.addProgress(ctx, sb, &res, log)
 	}
 	if res.Success {
-		if err := x.saveCheckpoint(ctx, cmd, spec, sb, latest, log); err != nil {
+		if err := x.saveCheckpoint(ctx, cmd, spec, sb, latest.ID, log); err != nil {
 			return events.StepResult{}, err
 		}
 	}
@@ -296,7 +299,7 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 
 // checkOutcome verifies what the step promised to leave behind and records
 // it for later steps; a broken promise fails the step with the reason.
-func (x *executor) checkOutcome(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, res *events.StepResult) {
+func (x *executor) checkOutcome(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, rerunFrom string, res *events.StepResult) {
 	failf := func(format string, a ...any) {
 		res.Success = false
 		res.ErrorMessage = fmt.Sprintf(format, a...)
@@ -345,12 +348,24 @@ func (x *executor) checkOutcome(ctx context.Context, cmd events.RunStep, sb sand
 		}
 		// The agent is asked to push; pushing again here makes the promise
 		// hold even when it forgot, and is a no-op when it did not.
-		if err := x.sandboxes.Push(ctx, sb, branch); err != nil {
+		if err := x.sandboxes.Push(ctx, sb, branch, rerunFrom); err != nil {
 			failf("pushing branch %s to origin: %v", branch, err)
 			return
 		}
 		res.BranchName = branch
 	}
+}
+
+// rerunFrom is the commit a redelivered step began at (its command's
+// earlier delivery may have pushed before its executor died; this one
+// started again from the latest checkpoint), whose push it may then
+// replace; "" otherwise. Not for a new attempt: between a failure and the
+// client's retry, someone may have pushed to the branch on purpose.
+func rerunFrom(ctx context.Context, latest checkpoint.Saved) string {
+	if bus.Delivered(ctx) > 1 {
+		return latest.Head
+	}
+	return ""
 }
 
 func (x *executor) addProgress(ctx context.Context, sb sandbox.Sandbox, res *events.StepResult, log *slog.Logger) {

@@ -49,11 +49,12 @@ func (f *fakeAgent) Run(ctx context.Context, req agent.Request) (agent.Result, e
 }
 
 type fakeSandboxes struct {
-	dir      string
-	branch   string
-	branchEr error
-	pushed   []string
-	pushErr  error
+	dir       string
+	branch    string
+	branchEr  error
+	pushed    []string
+	rerunFrom []string // per push
+	pushErr   error
 	// noCommits: the branch holds nothing beyond the base branch.
 	noCommits bool
 
@@ -87,8 +88,9 @@ func (f *fakeSandboxes) Remove(ctx context.Context, s sandbox.Spec) error {
 	}
 	return nil
 }
-func (f *fakeSandboxes) Push(ctx context.Context, sb sandbox.Sandbox, branch string) error {
+func (f *fakeSandboxes) Push(ctx context.Context, sb sandbox.Sandbox, branch, rerunFrom string) error {
 	f.pushed = append(f.pushed, branch)
+	f.rerunFrom = append(f.rerunFrom, rerunFrom)
 	return f.pushErr
 }
 

@@ -89,7 +89,7 @@ func (f *FlatSandboxes) CurrentBranch(context.Context, string) (string, error) {
 }
 
 // Push succeeds without a remote.
-func (f *FlatSandboxes) Push(context.Context, sandbox.Sandbox, string) error { return nil }
+func (f *FlatSandboxes) Push(context.Context, sandbox.Sandbox, string, string) error { return nil }
 
 // Snapshot names a new checkpoint of the work order: every step changed it.
 func (f *FlatSandboxes) Snapshot(_ context.Context, s sandbox.Spec, _ sandbox.Sandbox) (sandbox.Checkpoint, error) {

@@ -267,17 +267,52 @@ func (m *Manager) CurrentBranch(ctx context.Context, dir string) (string, error)
 }
 
 // Push publishes HEAD of the sandbox as origin's branch and makes it the
-// upstream of the current branch. It never forces.
-func (m *Manager) Push(ctx context.Context, sb Sandbox, branch string) error {
+// upstream of the current branch. It never pushes over commits HEAD does
+// not have, with one exception: a step run again after its executor died
+// passes rerunFrom, the commit it began at, and may then replace what the
+// earlier run pushed (replaceEarlierRun).
+func (m *Manager) Push(ctx context.Context, sb Sandbox, branch, rerunFrom string) error {
 	if err := m.checkBranchName(ctx, sb.Dir, branch); err != nil {
 		return err
 	}
 	// Not --quiet: that would also hide the "! [rejected] ... (fetch first)"
 	// line that says why a push failed.
-	if _, err := m.git(ctx, sb.Dir, "push", "-u", "origin", "HEAD:refs/heads/"+branch); err != nil {
-		return fmt.Errorf("pushing HEAD to origin as %s: %w", branch, err)
+	_, err := m.git(ctx, sb.Dir, "push", "-u", "origin", "HEAD:refs/heads/"+branch)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if rerunFrom != "" && ctx.Err() == nil {
+		if replaced, rerr := m.replaceEarlierRun(ctx, sb, branch, rerunFrom); rerr != nil {
+			err = fmt.Errorf("%w; replacing an earlier run's push: %w", err, rerr)
+		} else if replaced {
+			return nil
+		}
+	}
+	return fmt.Errorf("pushing HEAD to origin as %s: %w", branch, err)
+}
+
+// replaceEarlierRun pushes HEAD over origin's branch when all origin has
+// beyond HEAD's history sits on top of rerunFrom, the commit the step
+// started from: commits an earlier run of the same step pushed before it
+// was cut short (its executor died after pushing, before the result was
+// recorded), which this run has made again. Anything else on the branch
+// is never overwritten, and the push is leased on the commit seen.
+func (m *Manager) replaceEarlierRun(ctx context.Context, sb Sandbox, branch, rerunFrom string) (bool, error) {
+	if _, err := m.git(ctx, sb.Dir, "fetch", "--quiet", "--no-tags", "origin", "refs/heads/"+branch); err != nil {
+		return false, err
+	}
+	remote, err := m.git(ctx, sb.Dir, "rev-parse", "--verify", "FETCH_HEAD^{commit}")
+	if err != nil {
+		return false, err
+	}
+	if _, err := m.git(ctx, sb.Dir, "merge-base", "--is-ancestor", rerunFrom, remote); err != nil {
+		return false, nil // origin's branch does not build on where this step began
+	}
+	if _, err := m.git(ctx, sb.Dir, "push", "-u", "--force-with-lease=refs/heads/"+branch+":"+remote, "origin", "HEAD:refs/heads/"+branch); err != nil {
+		return false, err
+	}
+	m.logger().Warn("replaced commits an earlier run of the step had pushed", "branch", branch, "replaced", remote, "step_began_at", rerunFrom)
+	return true, nil
 }
 
 func (m *Manager) checkBranchName(ctx context.Context, dir, branch string) error {

@@ -413,7 +413,7 @@ func TestPush_BranchAppearsInOrigin(t *testing.T) {
 	writeFile(t, sb.Dir, "hello.txt", "hello\n")
 	commitAll(t, o, sb.Dir, "Add hello")
 
-	if err := m.Push(t.Context(), sb, "feat/hello"); err != nil {
+	if err := m.Push(t.Context(), sb, "feat/hello", ""); err != nil {
 		t.Fatal(err)
 	}
 
@@ -427,7 +427,7 @@ func TestPush_BranchAppearsInOrigin(t *testing.T) {
 		t.Errorf("upstream = %q, want origin/feat/hello", up)
 	}
 	// Pushing what is already there is a no-op, not an error.
-	if err := m.Push(t.Context(), sb, "feat/hello"); err != nil {
+	if err := m.Push(t.Context(), sb, "feat/hello", ""); err != nil {
 		t.Errorf("second push: %v", err)
 	}
 }
@@ -441,7 +441,7 @@ func TestPush_NeverForces(t *testing.T) {
 	commitAll(t, o, sb.Dir, "Add x")
 	theirs := o.Commit(t, "feat/x", "theirs.txt", "theirs\n", "Someone else's work")
 
-	err := m.Push(t.Context(), sb, "feat/x")
+	err := m.Push(t.Context(), sb, "feat/x", "")
 	if err == nil || !strings.Contains(err.Error(), "rejected") {
 		t.Errorf("push over someone else's commit = %v, want a rejection", err)
 	}
@@ -455,7 +455,7 @@ func TestPush_RejectsInvalidBranchNames(t *testing.T) {
 	m := newManager(t, o)
 	sb := prepare(t, m, worktreeSpec("wo-00000001"))
 	for _, name := range []string{"", "-f", "--force", "bad..name", "has space", "HEAD", "x.lock", "a~1", "a:b", "trailing/", "@{-1}"} {
-		if err := m.Push(t.Context(), sb, name); !errors.Is(err, workorder.ErrInvalid) {
+		if err := m.Push(t.Context(), sb, name, ""); !errors.Is(err, workorder.ErrInvalid) {
 			t.Errorf("Push(%q) = %v, want ErrInvalid", name, err)
 		}
 	}
@@ -651,5 +651,45 @@ func TestProgress_FindsTheBaseBranchWhateverStateOriginHEADIsIn(t *testing.T) {
 				t.Errorf("origin/HEAD afterwards = %q", got)
 			}
 		})
+	}
+}
+
+// A step whose executor died after pushing runs again from the checkpoint
+// before it and makes its commit again (another commit id): its push may
+// replace what the earlier run pushed, which sits on top of where the
+// step began, and nothing else.
+func TestPush_ARerunReplacesOnlyWhatItsEarlierRunPushed(t *testing.T) {
+	o := gitfixture.New(t)
+	m := newManager(t, o)
+	sb := prepare(t, m, worktreeSpec("wo-00000001"))
+	o.Git(t, sb.Dir, "switch", "--quiet", "-c", "feat/x")
+	began := o.Git(t, sb.Dir, "rev-parse", "HEAD")
+	writeFile(t, sb.Dir, "x.txt", "first run\n")
+	commitAll(t, o, sb.Dir, "Add x")
+	if err := m.Push(t.Context(), sb, "feat/x", ""); err != nil {
+		t.Fatal(err)
+	}
+	first := o.Git(t, sb.Dir, "rev-parse", "HEAD")
+
+	// The run again, from the checkpoint taken where the step began.
+	o.Git(t, sb.Dir, "reset", "--quiet", "--hard", began)
+	writeFile(t, sb.Dir, "x.txt", "second run\n")
+	commitAll(t, o, sb.Dir, "Add x, again")
+	second := o.Git(t, sb.Dir, "rev-parse", "HEAD")
+	originAt := func() string { return o.Git(t, "", "--git-dir", o.Dir, "rev-parse", "feat/x") }
+
+	if err := m.Push(t.Context(), sb, "feat/x", ""); err == nil || originAt() != first {
+		t.Fatalf("a first run's push over another commit = %v; origin at %s, want it rejected and %s kept", err, originAt(), first)
+	}
+	// Claiming to have begun elsewhere (at a commit origin's branch does not
+	// build on) replaces nothing either.
+	if err := m.Push(t.Context(), sb, "feat/x", second); err == nil || originAt() != first {
+		t.Fatalf("a rerun that began past origin's branch = %v; origin at %s, want %s kept", err, originAt(), first)
+	}
+	if err := m.Push(t.Context(), sb, "feat/x", began); err != nil {
+		t.Fatalf("the rerun's push: %v", err)
+	}
+	if got := originAt(); got != second {
+		t.Fatalf("origin's branch at %s after the rerun's push, want %s", got, second)
 	}
 }
