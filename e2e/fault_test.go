@@ -104,11 +104,20 @@ func killOrchestratorBetweenSteps(t *testing.T, c *cluster, victim string) {
 	t.Helper()
 	p := c.p(victim)
 	p.pause(true)
+	paused := time.Now()
 	held, since := 0, time.Time{}
 	waitUntil(t, 60*time.Second, victim+" holding undecided events", func() bool {
 		info, ok := c.consumer(bus.StreamEvents, "orchestrator")
 		if !ok || info.NumAckPending == 0 {
 			since = time.Time{}
+			// A paused consumer's pull requests expire (bus.PullWait) and
+			// then nothing more is delivered to it: let it renew them.
+			if time.Since(paused) > bus.PullWait/2 {
+				p.pause(false)
+				time.Sleep(100 * time.Millisecond)
+				p.pause(true)
+				paused = time.Now()
+			}
 			return false
 		}
 		if since.IsZero() {
