@@ -2,6 +2,7 @@ package logentry_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -163,5 +164,45 @@ func TestPublisher_FullQueue_DropsInsteadOfBlocking(t *testing.T) {
 	p.Publish(entry("after close"))
 	if sent, dropped := js.sent.Load(), p.Dropped(); sent+int64(dropped) != total+1 {
 		t.Errorf("an entry handed over after close was neither sent nor dropped (%d sent, %d dropped)", sent, dropped)
+	}
+}
+
+// refusingJS is a broker that answers every publish with an error.
+type refusingJS struct{ jetstream.JetStream }
+
+func (refusingJS) PublishAsync(string, []byte, ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	return refusedAck{}, nil
+}
+
+type refusedAck struct{}
+
+func (refusedAck) Ok() <-chan *jetstream.PubAck { return make(chan *jetstream.PubAck) }
+func (refusedAck) Err() <-chan error {
+	ch := make(chan error, 1)
+	ch <- errors.New("maximum bytes exceeded")
+	return ch
+}
+func (refusedAck) Msg() *nats.Msg { return nil }
+
+// Entries the stream refuses are counted as failed, and a flush still
+// returns: nothing waits on an answer that came back as an error.
+func TestPublisher_RefusedEntries_AreCountedAndFlushReturns(t *testing.T) {
+	p := logentry.NewPublisher(refusingJS{}, nil, 0)
+	ctx := ctxT(t)
+	for i := range 5 {
+		p.Publish(entry(fmt.Sprint(i)))
+	}
+	// Well inside the publisher's own give-up time (5 s): the refusals
+	// themselves must end the wait.
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := p.Flush(short); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Failed(); got != 5 {
+		t.Errorf("Failed = %d after 5 refused entries", got)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -23,14 +23,15 @@ import (
 //
 // The working tree is kept the way `git stash` keeps it, plus untracked
 // files: a snapshot commit whose tree is the working tree and whose
-// parents are HEAD and a commit of the staging area.
+// parents are HEAD and a commit of the staging area (none when nothing is
+// staged beyond HEAD: then HEAD is the staging area's commit).
 type Checkpoint struct {
 	// ID is the snapshot commit. It names the checkpoint: two checkpoints
 	// with the same ID hold the same files, index, HEAD and branch (its
 	// dates are fixed, its message names the branch), so a step that
 	// changed nothing leaves the checkpoint it started from.
 	ID         string
-	Index      string // commit whose tree is the staging area
+	Index      string // commit whose tree is the staging area (Head when nothing is staged)
 	Head       string // the commit HEAD was at
 	Branch     string // the branch checked out; empty when HEAD was detached
 	BaseBranch string // origin's default branch
