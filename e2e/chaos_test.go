@@ -33,7 +33,9 @@ func TestChaos_RandomKills_EveryWorkOrderCompletesOnce(t *testing.T) {
 	w := newWorldWithGH(t, fakegh.Options{PRCreateDelay: time.Second}, concurrentRules(time.Second)...)
 	// Redeliveries add up when processes die again and again; a step must
 	// not be given up on only because its executors kept being killed.
-	c := newCluster(t, w, clusterSize{Orchestrators: 2, Executors: 2, GitHubs: 2}, "AWO_MAX_DELIVER=20")
+	// The soak submits its work orders as fast as it can, beyond the
+	// default create rate meant for people.
+	c := newCluster(t, w, clusterSize{Orchestrators: 2, Executors: 2, GitHubs: 2}, "AWO_MAX_DELIVER=20", "AWO_CREATE_RATE=off")
 	c.start()
 
 	start := time.Now()

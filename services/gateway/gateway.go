@@ -113,6 +113,29 @@ func Run(ctx context.Context, d Deps) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	if d.Listener == nil {
+		// Checked again here for configurations built in code; Load has
+		// refused it already for every binary.
+		if err := d.Config.BindProblem(); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+	}
+	ln := d.Listener
+	if ln == nil {
+		var err error
+		addr := net.JoinHostPort(d.Config.Host, strconv.Itoa(d.Config.Port))
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("gateway: listening on %s (AGENT_WORK_ORDERS_HOST, AGENT_WORK_ORDERS_PORT): %w", addr, err)
+		}
+	}
+	loopback := listensOnLoopback(ln)
+	switch {
+	case len(d.Config.APITokens) > 0:
+		log.Info("API tokens required", "tokens", len(d.Config.APITokens))
+	case !loopback:
+		log.Warn("the API asks for no token and listens beyond loopback (AWO_AUTH=none): anyone who can reach "+
+			ln.Addr().String()+" can run agents; set AWO_API_TOKENS to require a token", "addr", ln.Addr().String())
+	}
 	handler := api.New(api.Options{
 		Idempotency:     keys,
 		Metrics:         httpMetrics,
@@ -126,16 +149,18 @@ func Run(ctx context.Context, d Deps) error {
 		AllowLocalRepos: d.Config.AllowLocalRepos,
 		StorageType:     d.Config.StorageType,
 		Version:         app.Version,
+		// Secure by default: access
+		APITokens:    d.Config.APITokens,
+		MetricsToken: d.Config.MetricsToken,
+		// Without tokens on loopback, only requests addressed to loopback
+		// are answered (DNS rebinding).
+		LoopbackHostOnly: len(d.Config.APITokens) == 0 && loopback,
+		CORSOrigins:      d.Config.CORSOrigins,
+		CreateRate:       d.Config.CreateRate,
+		SSEMaxPerClient:  d.Config.SSEMaxPerClient,
+		SSEMax:           d.Config.SSEMax,
 	})
 
-	ln := d.Listener
-	if ln == nil {
-		var err error
-		addr := net.JoinHostPort("", strconv.Itoa(d.Config.Port))
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("gateway: listening on %s (AGENT_WORK_ORDERS_PORT): %w", addr, err)
-		}
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -266,4 +291,11 @@ func Rebuild(ctx context.Context, js jetstream.JetStream, store readmodel.Store,
 	}
 	_, err := projector.Rebuild(ctx, js, ts, log.With("component", "rebuild"), projector.RebuildOptions{})
 	return err
+}
+
+// listensOnLoopback tells whether ln accepts connections from this
+// machine only.
+func listensOnLoopback(ln net.Listener) bool {
+	a, ok := ln.Addr().(*net.TCPAddr)
+	return ok && a.IP.IsLoopback()
 }

@@ -54,7 +54,7 @@ func drive(t *testing.T, agent executor.AgentRunner, sandboxes executor.Sandboxe
 	srv := natstest.Start(t).Server
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"AWO_EXECUTOR_CONCURRENCY": "4", "AWO_SHUTDOWN_GRACE": "2s",
-			"AWO_ALLOW_LOCAL_REPOS": "true", "AGENT_WORK_ORDER_TEMP_DIR": t.TempDir()}[k]
+			"AWO_ALLOW_LOCAL_REPOS": "true", "AGENT_WORK_ORDER_TEMP_DIR": t.TempDir(), "AWO_CREATE_RATE": "off"}[k]
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -73,6 +74,31 @@ type Options struct {
 	ReadWait       time.Duration       // how long a read waits for the projection (default 5s)
 	PublishTimeout time.Duration       // how long a create waits for JetStream (default 5s)
 	SSEHeartbeat   time.Duration       // ": ping" interval on a log stream (default 15s)
+
+	// Secure by default: access (access.go).
+	//
+	// APITokens (AWO_API_TOKENS) are the bearer tokens the API routes ask
+	// for; none: no authentication.
+	APITokens []string
+	// MetricsToken (AWO_METRICS_TOKEN) makes /metrics ask for this token
+	// or an API token; empty: /metrics is open.
+	MetricsToken string
+	// LoopbackHostOnly answers 403 to a request whose Host is not a
+	// loopback name (DNS rebinding). The gateway turns it on when it
+	// listens on loopback without tokens; off by default because test
+	// requests carry Host example.com.
+	LoopbackHostOnly bool
+	// CORSOrigins (AWO_CORS_ORIGINS, normalised by config) are the origins
+	// granted CORS; ["*"] is every origin without credentials; none: no
+	// grant.
+	CORSOrigins []string
+	// CreateRate (AWO_CREATE_RATE) limits creates per client; the zero
+	// Rate is no limit.
+	CreateRate config.Rate
+	// SSEMaxPerClient and SSEMax cap open /logs/stream connections per
+	// client and in all (defaults 16 and 256).
+	SSEMaxPerClient int
+	SSEMax          int
 }
 
 // server holds the handlers' shared state.
@@ -85,6 +111,13 @@ type server struct {
 	lastPublished atomic.Uint64
 	spec          []byte // OpenAPI document, rendered once
 	endpoints     []string
+
+	apiTokens     tokenSet
+	metricsTokens tokenSet // empty: /metrics is open
+	origins       map[string]bool
+	anyOrigin     bool
+	createLimits  *clientLimits // nil: no limit
+	streams       *streamCaps
 }
 
 // Route parameter carrying a work-order id.
@@ -110,7 +143,14 @@ func New(o Options) http.Handler {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	if o.SSEMaxPerClient <= 0 {
+		o.SSEMaxPerClient = 16
+	}
+	if o.SSEMax <= 0 {
+		o.SSEMax = 256
+	}
 	s := &server{Options: o, log: o.Logger}
+	s.initAccess()
 	r := s.routes()
 	s.spec = renderSpec(o.Version)
 	s.endpoints = endpoints(r)
@@ -119,9 +159,11 @@ func New(o Options) http.Handler {
 
 func (s *server) routes() chi.Router {
 	r := chi.NewRouter()
-	// Logging outermost so a recovered panic is logged with its 500; CORS
-	// before routing so preflight requests never reach a 405.
-	r.Use(traceRequests, s.measure, s.logRequests, s.recoverPanics, cors, middleware.StripSlashes, middleware.GetHead)
+	// Logging outermost so a recovered panic and every refusal are logged;
+	// the Host check before anything answers; CORS before routing so
+	// preflight requests never reach a 405, and before authentication
+	// because preflights carry no token.
+	r.Use(traceRequests, s.measure, s.logRequests, s.recoverPanics, s.checkHost, s.cors, middleware.StripSlashes, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
 	})
@@ -135,16 +177,22 @@ func (s *server) routes() chi.Router {
 	r.Get("/metrics", s.metrics)
 	r.Get("/docs", docs)
 
-	const base = "/api/agent-work-orders"
-	r.Post(base, s.handle(s.create))
-	r.Get(base, s.handle(s.list))
-	r.Get(base+"/{"+idParam+"}", s.handle(s.get))
-	r.Get(base+"/{"+idParam+"}/steps", s.handle(s.steps))
-	r.Post(base+"/{"+idParam+"}/cancel", s.handle(s.cancel))
-	r.Post(base+"/{"+idParam+"}/retry", s.handle(s.retry))
-	r.Get(base+"/{"+idParam+"}/git-progress", s.handle(s.gitProgress))
-	r.Get(base+"/{"+idParam+"}/logs", s.handle(s.logs))
-	r.Get(base+"/{"+idParam+"}/logs/stream", s.handle(s.streamLogs))
+	// Everything a client acts through sits in this group, behind the
+	// bearer token and the JSON body check: the API, and the dashboard
+	// (/ui/) when it comes, by being registered here.
+	r.Group(func(r chi.Router) {
+		r.Use(s.authenticate, requireJSON)
+		const base = "/api/agent-work-orders"
+		r.Post(base, s.handle(s.create))
+		r.Get(base, s.handle(s.list))
+		r.Get(base+"/{"+idParam+"}", s.handle(s.get))
+		r.Get(base+"/{"+idParam+"}/steps", s.handle(s.steps))
+		r.Post(base+"/{"+idParam+"}/cancel", s.handle(s.cancel))
+		r.Post(base+"/{"+idParam+"}/retry", s.handle(s.retry))
+		r.Get(base+"/{"+idParam+"}/git-progress", s.handle(s.gitProgress))
+		r.Get(base+"/{"+idParam+"}/logs", s.handle(s.logs))
+		r.Get(base+"/{"+idParam+"}/logs/stream", s.handle(s.streamLogs))
+	})
 	return r
 }
 

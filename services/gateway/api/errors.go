@@ -19,6 +19,8 @@ type problem struct {
 	status int
 	detail string
 	cause  error // logged, never shown
+	// retryAfter, when positive, is sent as Retry-After (seconds).
+	retryAfter int
 }
 
 func (p *problem) Error() string {
@@ -99,7 +101,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case status != http.StatusNotFound:
 		log.Info("request rejected", attrs...)
 	}
-	if status == http.StatusServiceUnavailable {
+	var p *problem
+	switch {
+	case errors.As(err, &p) && p.retryAfter > 0:
+		w.Header().Set("Retry-After", retryAfterHeader(p.retryAfter))
+	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, map[string]string{"detail": detail})

@@ -236,6 +236,7 @@ func TestIdempotencyKey_WithoutAStoreIs501(t *testing.T) {
 	t.Cleanup(srv.Close)
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+workOrders, strings.NewReader(demoBody))
 	req.Header.Set("Idempotency-Key", "k")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -217,6 +217,11 @@ func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
+	release, err := s.streams.acquire(clientKey(r))
+	if err != nil {
+		return err
+	}
+	defer release()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	id := wo.AgentWorkOrderID

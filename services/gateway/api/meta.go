@@ -80,6 +80,11 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "metrics are not enabled"})
 		return
 	}
+	if !s.metricsTokens.empty() {
+		if _, ok := s.admit(w, r, s.metricsTokens, "AWO_METRICS_TOKEN or AWO_API_TOKENS"); !ok {
+			return
+		}
+	}
 	s.MetricsHandler.ServeHTTP(w, r)
 }
 

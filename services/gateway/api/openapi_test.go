@@ -114,3 +114,42 @@ func TestRenderSpec_StampsVersion(t *testing.T) {
 		t.Errorf("version = %q", doc.Info.Version)
 	}
 }
+
+// Every /api/ operation and /metrics declare the bearer scheme and the
+// 401 it answers without a token.
+func TestOpenAPI_DeclaresBearerAuth(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Security  []map[string][]string      `json:"security"`
+			Responses map[string]json.RawMessage `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]struct {
+				Type   string `json:"type"`
+				Scheme string `json:"scheme"`
+			} `json:"securitySchemes"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(renderSpec("test"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if s := doc.Components.SecuritySchemes["bearerAuth"]; s.Type != "http" || s.Scheme != "bearer" {
+		t.Fatalf("securitySchemes.bearerAuth = %+v", s)
+	}
+	s := &server{Options: Options{}}
+	err := chi.Walk(s.routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		op := doc.Paths[route][strings.ToLower(method)]
+		secured := strings.HasPrefix(route, "/api/") || route == "/metrics"
+		declares := len(op.Security) > 0 && op.Security[0]["bearerAuth"] != nil
+		if secured != declares {
+			t.Errorf("%s %s: bearerAuth declared %v, want %v", method, route, declares, secured)
+		}
+		if _, has401 := op.Responses["401"]; secured && !has401 {
+			t.Errorf("%s %s: no 401 response", method, route)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -224,12 +224,6 @@ func jsonProblem(err error, dst any) error {
 	return badRequest("malformed JSON: %v", err)
 }
 
-func isJSON(contentType string) bool {
-	mt, _, _ := strings.Cut(contentType, ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
-	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
-}
-
 // jsonKind names a Go type as the JSON value a client should send.
 func jsonKind(t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {

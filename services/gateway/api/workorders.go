@@ -36,6 +36,11 @@ type stepHistory struct {
 const newIDAttempts = 3
 
 func (s *server) create(w http.ResponseWriter, r *http.Request) error {
+	// First, so a client over the rate costs no parsing and publishes
+	// nothing.
+	if err := s.limitCreate(r); err != nil {
+		return err
+	}
 	key, err := s.idempotencyKey(r)
 	if err != nil {
 		return err
