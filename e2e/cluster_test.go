@@ -405,7 +405,13 @@ func (c *cluster) submit(body map[string]any, within time.Duration) string {
 	}
 	deadline := time.Now().Add(within)
 	for {
-		resp, err := httpClient.Post(c.base+"/api/agent-work-orders/", "application/json", strings.NewReader(string(b)))
+		req, err := http.NewRequest(http.MethodPost, c.base+"/api/agent-work-orders/", strings.NewReader(string(b)))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		c.authorize(req)
+		resp, err := httpClient.Do(req)
 		if err == nil {
 			out, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -432,7 +438,12 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 // tryGet reads a work order; ok is false while the gateway is down or the
 // read model is not there yet.
 func (c *cluster) tryGet(id string) (workOrder, bool) {
-	resp, err := httpClient.Get(c.base + "/api/agent-work-orders/" + id)
+	req, err := http.NewRequest(http.MethodGet, c.base+"/api/agent-work-orders/"+id, nil)
+	if err != nil {
+		return workOrder{}, false
+	}
+	c.authorize(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return workOrder{}, false
 	}

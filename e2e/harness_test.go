@@ -334,6 +334,7 @@ func (s *stack) do(method, path string, body any) (int, []byte) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	s.authorize(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
@@ -490,6 +491,20 @@ func tail(s string, lines int) string {
 		parts = parts[len(parts)-lines:]
 	}
 	return strings.Join(parts, "\n")
+}
+
+// authorize adds the bearer token the stack's gateway asks for: the first
+// of AWO_API_TOKENS when the test set it, none otherwise.
+func (s *stack) authorize(req *http.Request) {
+	var token string
+	for _, kv := range s.env {
+		if v, ok := strings.CutPrefix(kv, "AWO_API_TOKENS="); ok {
+			token, _, _ = strings.Cut(v, ",")
+		}
+	}
+	if token = strings.TrimSpace(token); token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 }
 
 func deref(p *string) string {
