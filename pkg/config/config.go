@@ -687,7 +687,7 @@ func (c Config) BindProblem() error {
 		return nil
 	}
 	where := c.Host
-	if where == "" {
+	if ip := net.ParseIP(where); where == "" || (ip != nil && ip.IsUnspecified()) {
 		where = "all interfaces"
 	}
 	return fmt.Errorf("AGENT_WORK_ORDERS_HOST=%q listens on %s without API tokens, so anyone who can reach the port "+

@@ -132,3 +132,51 @@ func outboundIP() net.IP {
 	}
 	return nil
 }
+
+// AWO_AUTH=none on every interface starts, with a warning, and without the
+// loopback Host check (the machine is reached by its network name).
+func TestRun_AuthNoneWarnsBeyondLoopback(t *testing.T) {
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"AGENT_WORK_ORDERS_HOST": "0.0.0.0", "AWO_AUTH": "none", "AWO_SHUTDOWN_GRACE": "2s"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	env := natstest.Start(t)
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, Listener: ln,
+			Store: readmodel.NewMemory(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var resp *http.Response
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+port+"/api/agent-work-orders", nil)
+		req.Host = "build-box.example:" + port
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("Host build-box.example with AWO_AUTH=none: %d, want 200", resp.StatusCode)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "AWO_AUTH=none") {
+		t.Errorf("no start-up warning:\n%s", out)
+	}
+}
