@@ -79,6 +79,9 @@ func Run(ctx context.Context, d Deps) error {
 	}
 
 	proj := projector.New(d.JS, d.Store, log.With("component", "projector"))
+	if d.Metrics != nil { // no typed nils in the interfaces
+		proj.CountRejections(d.Metrics)
+	}
 	checker := d.Health
 	if checker == nil {
 		probes := append(health.Probes(health.Sources{
