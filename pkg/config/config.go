@@ -72,6 +72,22 @@ type Config struct {
 	// Tracing is the OTLP trace export (OTEL_EXPORTER_OTLP_ENDPOINT and
 	// friends); off unless an endpoint is set.
 	Tracing tracing.Settings
+
+	// Secure by default: poison (admission control and stream limits).
+	// MaxActiveWorkOrders (AWO_MAX_ACTIVE_WORK_ORDERS) caps the pending and
+	// running work orders of the whole system; a create over it is 429.
+	// 0 = no limit.
+	MaxActiveWorkOrders int
+	// MaxActivePerRepository (AWO_MAX_ACTIVE_PER_REPOSITORY) caps them per
+	// repository_url; 0 = no limit.
+	MaxActivePerRepository int
+	// Stream size limits (AWO_EVENTS_MAX_BYTES, AWO_LOGS_MAX_BYTES,
+	// AWO_COMMANDS_MAX_BYTES, AWO_DLQ_MAX_BYTES); see bus.StreamSettings
+	// for what each does when full.
+	EventsMaxBytes   int64
+	LogsMaxBytes     int64
+	CommandsMaxBytes int64
+	DLQMaxBytes      int64
 }
 
 // Storage types.
@@ -121,6 +137,14 @@ func Load(getenv func(string) string) (Config, error) {
 		SandboxRetention: p.duration("AWO_SANDBOX_RETENTION", 24*time.Hour, 0),
 		MinFreeDisk:      p.size("AWO_MIN_FREE_DISK", 1<<30),
 		Tracing:          p.tracing(),
+
+		// Secure by default: poison
+		MaxActiveWorkOrders:    p.intRange("AWO_MAX_ACTIVE_WORK_ORDERS", 0, 0, 1_000_000),
+		MaxActivePerRepository: p.intRange("AWO_MAX_ACTIVE_PER_REPOSITORY", 0, 0, 1_000_000),
+		EventsMaxBytes:         p.streamSize("AWO_EVENTS_MAX_BYTES", DefaultEventsMaxBytes),
+		LogsMaxBytes:           p.streamSize("AWO_LOGS_MAX_BYTES", DefaultLogsMaxBytes),
+		CommandsMaxBytes:       p.streamSize("AWO_COMMANDS_MAX_BYTES", DefaultCommandsMaxBytes),
+		DLQMaxBytes:            p.streamSize("AWO_DLQ_MAX_BYTES", DefaultDLQMaxBytes),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -166,6 +190,14 @@ func (c Config) Attrs() []any {
 		"AWO_SANDBOX_RETENTION", retentionString(c.SandboxRetention),
 		"AWO_MIN_FREE_DISK", sizeString(c.MinFreeDisk),
 		"traces", tracingAttr(c.Tracing),
+
+		// Secure by default: poison
+		"AWO_MAX_ACTIVE_WORK_ORDERS", limitString(c.MaxActiveWorkOrders),
+		"AWO_MAX_ACTIVE_PER_REPOSITORY", limitString(c.MaxActivePerRepository),
+		"AWO_EVENTS_MAX_BYTES", FormatSize(c.EventsMaxBytes),
+		"AWO_LOGS_MAX_BYTES", FormatSize(c.LogsMaxBytes),
+		"AWO_COMMANDS_MAX_BYTES", FormatSize(c.CommandsMaxBytes),
+		"AWO_DLQ_MAX_BYTES", FormatSize(c.DLQMaxBytes),
 	}
 }
 
@@ -364,4 +396,49 @@ func RootSandboxProblem(skipPermissions bool, euid int, isSandbox string) string
 	return "running as root: the claude CLI refuses --dangerously-skip-permissions for root " +
 		"unless IS_SANDBOX=1 is set; set IS_SANDBOX=1 when running in a sandbox or container, " +
 		"run as another user, or set CLAUDE_CLI_SKIP_PERMISSIONS=false"
+}
+
+// Secure by default: poison.
+
+// Default stream sizes, the same as bus.StreamSettings'. JetStream
+// reserves every stream's MaxBytes on disk when it creates the stream, and
+// the embedded server grants at most 75% of the free space of its data
+// directory, so the sum (6.5 GiB, needing about 9 GB free) must fit a
+// laptop's disk: larger defaults would stop `make run` on a nearly full
+// one. Within that they are far above normal use: a work order's events
+// are tens of KiB (step outputs included), so 5 GiB is tens of thousands
+// of work orders within AWO_EVENTS_MAX_AGE; the live logs (every line an
+// agent prints) keep their earlier 1 GiB and expire after 7 days anyway;
+// a queued command is under a KiB and leaves the work queue once run, so
+// 256 MiB is only reached when no worker consumes; the DLQ holds copies of
+// what failed.
+const (
+	DefaultEventsMaxBytes   int64 = 5 << 30
+	DefaultLogsMaxBytes     int64 = 1 << 30
+	DefaultCommandsMaxBytes int64 = 256 << 20
+	DefaultDLQMaxBytes      int64 = 256 << 20
+)
+
+// minStreamBytes keeps a typo ("10" meaning 10 GiB) from making a stream
+// that cannot hold one message.
+const minStreamBytes = 1 << 20
+
+func (p *parser) streamSize(name string, def int64) int64 {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	n, err := ParseSize(v)
+	if err != nil || n < minStreamBytes {
+		p.fail(name, v, "must be a size of at least 1MiB such as 10GiB, 500MiB or 2GB")
+		return def
+	}
+	return n
+}
+
+func limitString(n int) string {
+	if n == 0 {
+		return "0 (no limit)"
+	}
+	return strconv.Itoa(n)
 }

@@ -129,6 +129,8 @@ func Run(ctx context.Context, d Deps) error {
 		AllowLocalRepos: d.Config.AllowLocalRepos,
 		StorageType:     d.Config.StorageType,
 		Version:         app.Version,
+		// Secure by default: poison
+		Admission: api.Admission{MaxActive: d.Config.MaxActiveWorkOrders, MaxPerRepository: d.Config.MaxActivePerRepository},
 	})
 
 	ln := d.Listener
