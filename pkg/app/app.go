@@ -109,8 +109,19 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg config.Config) (jetstream.Jet
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.StreamSettings{EventsMaxAge: cfg.EventsMaxAge}); err != nil {
+	if err := bus.EnsureStreams(ctx, js, StreamSettings(cfg)); err != nil {
 		return nil, err
 	}
 	return js, nil
+}
+
+// StreamSettings are the stream limits cfg asks for.
+func StreamSettings(cfg config.Config) bus.StreamSettings {
+	return bus.StreamSettings{
+		EventsMaxAge:     cfg.EventsMaxAge,
+		EventsMaxBytes:   cfg.EventsMaxBytes,
+		LogsMaxBytes:     cfg.LogsMaxBytes,
+		CommandsMaxBytes: cfg.CommandsMaxBytes,
+		DLQMaxBytes:      cfg.DLQMaxBytes,
+	}
 }

@@ -88,6 +88,9 @@ func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts 
 		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrWrongLastSequence {
 			return nil, fmt.Errorf("publishing %s for %s: %w", events.ShortName(e.Type), e.WorkOrderID, ErrConflict)
 		}
+		if IsStreamFull(err) {
+			return nil, fmt.Errorf("publishing %s to %s: %w: %w", events.ShortName(e.Type), subject, ErrStreamFull, err)
+		}
 		return nil, fmt.Errorf("publishing %s to %s: %w", events.ShortName(e.Type), subject, err)
 	}
 	return ack, nil

@@ -10,12 +10,26 @@ import (
 
 // StreamSettings are the knobs operators may want to turn; zero values take
 // the defaults below.
+//
+// What a full stream does depends on what it holds. WORKORDERS_EVENTS is
+// the source of truth, so it refuses new messages (DiscardNew): a publish
+// fails with JetStream's "maximum bytes exceeded" (see IsStreamFull) and
+// the gateway answers 507, where dropping the oldest facts would silently
+// corrupt every work order that still needs them. WORKORDERS_COMMANDS is
+// a work queue: refusing new commands (DiscardNew) makes the orchestrator
+// retry the hand-off, where dropping old ones would lose steps in flight.
+// WORKORDERS_LOGS and WORKORDERS_DLQ keep copies for people to read, so
+// they drop their oldest entries (DiscardOld).
 type StreamSettings struct {
-	EventsMaxAge time.Duration // default 30 days
-	LogsMaxAge   time.Duration // default 7 days
-	LogsMaxBytes int64         // default 1 GiB
-	DLQMaxAge    time.Duration // default 30 days
-	Replicas     int           // default 1
+	EventsMaxAge   time.Duration // default 30 days
+	EventsMaxBytes int64         // default 5 GiB
+	LogsMaxAge     time.Duration // default 7 days
+	LogsMaxBytes   int64         // default 1 GiB
+	// CommandsMaxBytes bounds the queued step commands; default 256 MiB.
+	CommandsMaxBytes int64
+	DLQMaxAge        time.Duration // default 30 days
+	DLQMaxBytes      int64         // default 256 MiB
+	Replicas         int           // default 1
 	// CheckpointsMaxAge is how long a sandbox checkpoint outlives the
 	// step that saved it; default 7 days.
 	CheckpointsMaxAge time.Duration
@@ -30,6 +44,15 @@ func (s StreamSettings) withDefaults() StreamSettings {
 	}
 	if s.LogsMaxBytes == 0 {
 		s.LogsMaxBytes = 1 << 30
+	}
+	if s.EventsMaxBytes == 0 {
+		s.EventsMaxBytes = 5 << 30
+	}
+	if s.CommandsMaxBytes == 0 {
+		s.CommandsMaxBytes = 256 << 20
+	}
+	if s.DLQMaxBytes == 0 {
+		s.DLQMaxBytes = 256 << 20
 	}
 	if s.DLQMaxAge == 0 {
 		s.DLQMaxAge = 30 * 24 * time.Hour
@@ -55,6 +78,8 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			MaxAge:      s.EventsMaxAge,
+			MaxBytes:    s.EventsMaxBytes,
+			Discard:     jetstream.DiscardNew,
 			Duplicates:  2 * time.Minute,
 			Replicas:    s.Replicas,
 			AllowDirect: true,
@@ -65,6 +90,8 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			Subjects:    []string{commandsPrefix + ">"},
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
+			MaxBytes:    s.CommandsMaxBytes,
+			Discard:     jetstream.DiscardNew,
 			Duplicates:  2 * time.Minute,
 			Replicas:    s.Replicas,
 			AllowDirect: true,
@@ -77,6 +104,7 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			MaxAge:      s.LogsMaxAge,
 			MaxBytes:    s.LogsMaxBytes,
+			Discard:     jetstream.DiscardOld,
 			Replicas:    s.Replicas,
 			AllowDirect: true,
 		},
@@ -87,6 +115,8 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			MaxAge:      s.DLQMaxAge,
+			MaxBytes:    s.DLQMaxBytes,
+			Discard:     jetstream.DiscardOld,
 			Replicas:    s.Replicas,
 		},
 		{
@@ -112,7 +142,14 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 // first.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings) error {
 	for _, cfg := range StreamConfigs(s) {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		if isResourcesExceeded(err) {
+			return fmt.Errorf("ensuring stream %s: the NATS server cannot reserve its size limit of %d bytes: "+
+				"JetStream reserves every stream's limit up front and the embedded server grants at most 75%% of the free disk "+
+				"space of its data directory; free some space or lower AWO_EVENTS_MAX_BYTES, AWO_LOGS_MAX_BYTES, "+
+				"AWO_COMMANDS_MAX_BYTES or AWO_DLQ_MAX_BYTES: %w", cfg.Name, cfg.MaxBytes, err)
+		}
+		if err != nil {
 			return fmt.Errorf("ensuring stream %s: %w", cfg.Name, err)
 		}
 	}

@@ -102,6 +102,21 @@ type Config struct {
 	// concurrent /logs/stream connections per client and in all.
 	SSEMaxPerClient int
 	SSEMax          int
+	// Secure by default: poison (admission control and stream limits).
+	// MaxActiveWorkOrders (AWO_MAX_ACTIVE_WORK_ORDERS) caps the pending and
+	// running work orders of the whole system; a create over it is 429.
+	// 0 = no limit.
+	MaxActiveWorkOrders int
+	// MaxActivePerRepository (AWO_MAX_ACTIVE_PER_REPOSITORY) caps them per
+	// repository_url; 0 = no limit.
+	MaxActivePerRepository int
+	// Stream size limits (AWO_EVENTS_MAX_BYTES, AWO_LOGS_MAX_BYTES,
+	// AWO_COMMANDS_MAX_BYTES, AWO_DLQ_MAX_BYTES); see bus.StreamSettings
+	// for what each does when full.
+	EventsMaxBytes   int64
+	LogsMaxBytes     int64
+	CommandsMaxBytes int64
+	DLQMaxBytes      int64
 }
 
 // Storage types.
@@ -160,6 +175,13 @@ func Load(getenv func(string) string) (Config, error) {
 		CreateRate:      p.rate("AWO_CREATE_RATE", DefaultCreateRate),
 		SSEMaxPerClient: p.intRange("AWO_SSE_MAX_PER_CLIENT", 16, 1, 100000),
 		SSEMax:          p.intRange("AWO_SSE_MAX", 256, 1, 1000000),
+		// Secure by default: poison
+		MaxActiveWorkOrders:    p.intRange("AWO_MAX_ACTIVE_WORK_ORDERS", 0, 0, 1_000_000),
+		MaxActivePerRepository: p.intRange("AWO_MAX_ACTIVE_PER_REPOSITORY", 0, 0, 1_000_000),
+		EventsMaxBytes:         p.streamSize("AWO_EVENTS_MAX_BYTES", DefaultEventsMaxBytes),
+		LogsMaxBytes:           p.streamSize("AWO_LOGS_MAX_BYTES", DefaultLogsMaxBytes),
+		CommandsMaxBytes:       p.streamSize("AWO_COMMANDS_MAX_BYTES", DefaultCommandsMaxBytes),
+		DLQMaxBytes:            p.streamSize("AWO_DLQ_MAX_BYTES", DefaultDLQMaxBytes),
 	}
 	c.Host = p.bindHost("AGENT_WORK_ORDERS_HOST", c.APITokens, c.AuthNone)
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
@@ -216,6 +238,13 @@ func (c Config) Attrs() []any {
 		"AWO_CREATE_RATE", c.CreateRate.String(),
 		"AWO_SSE_MAX_PER_CLIENT", c.SSEMaxPerClient,
 		"AWO_SSE_MAX", c.SSEMax,
+		// Secure by default: poison
+		"AWO_MAX_ACTIVE_WORK_ORDERS", limitString(c.MaxActiveWorkOrders),
+		"AWO_MAX_ACTIVE_PER_REPOSITORY", limitString(c.MaxActivePerRepository),
+		"AWO_EVENTS_MAX_BYTES", FormatSize(c.EventsMaxBytes),
+		"AWO_LOGS_MAX_BYTES", FormatSize(c.LogsMaxBytes),
+		"AWO_COMMANDS_MAX_BYTES", FormatSize(c.CommandsMaxBytes),
+		"AWO_DLQ_MAX_BYTES", FormatSize(c.DLQMaxBytes),
 	}
 }
 
@@ -721,4 +750,49 @@ func authString(none bool) string {
 		return "none"
 	}
 	return "tokens"
+}
+
+// Secure by default: poison.
+
+// Default stream sizes, the same as bus.StreamSettings'. JetStream
+// reserves every stream's MaxBytes on disk when it creates the stream, and
+// the embedded server grants at most 75% of the free space of its data
+// directory, so the sum (6.5 GiB, needing about 9 GB free) must fit a
+// laptop's disk: larger defaults would stop `make run` on a nearly full
+// one. Within that they are far above normal use: a work order's events
+// are tens of KiB (step outputs included), so 5 GiB is tens of thousands
+// of work orders within AWO_EVENTS_MAX_AGE; the live logs (every line an
+// agent prints) keep their earlier 1 GiB and expire after 7 days anyway;
+// a queued command is under a KiB and leaves the work queue once run, so
+// 256 MiB is only reached when no worker consumes; the DLQ holds copies of
+// what failed.
+const (
+	DefaultEventsMaxBytes   int64 = 5 << 30
+	DefaultLogsMaxBytes     int64 = 1 << 30
+	DefaultCommandsMaxBytes int64 = 256 << 20
+	DefaultDLQMaxBytes      int64 = 256 << 20
+)
+
+// minStreamBytes keeps a typo ("10" meaning 10 GiB) from making a stream
+// that cannot hold one message.
+const minStreamBytes = 1 << 20
+
+func (p *parser) streamSize(name string, def int64) int64 {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	n, err := ParseSize(v)
+	if err != nil || n < minStreamBytes {
+		p.fail(name, v, "must be a size of at least 1MiB such as 10GiB, 500MiB or 2GB")
+		return def
+	}
+	return n
+}
+
+func limitString(n int) string {
+	if n == 0 {
+		return "0 (no limit)"
+	}
+	return strconv.Itoa(n)
 }

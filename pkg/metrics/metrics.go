@@ -31,6 +31,8 @@ type Metrics struct {
 	redelivered  *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
+	// projectionRejected counts events the read store refused as data.
+	projectionRejected prometheus.Counter
 
 	consumers *consumerCollector
 
@@ -80,6 +82,10 @@ func New() *Metrics {
 			Help:    "HTTP request durations by route pattern, method and status code. Streaming routes last as long as the client watches.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method", "code"}),
+		projectionRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "awo_projection_rejected_total",
+			Help: "Events the read store refused as data (e.g. a NUL byte Postgres cannot store), dead-lettered to WORKORDERS_DLQ and skipped by the projection.",
+		}),
 		consumers: newConsumerCollector(),
 	}
 	m.reg.MustRegister(
@@ -87,7 +93,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.stepDuration, m.agentCost, m.agentTokens,
 		m.handled, m.redelivered, m.deadLettered,
-		m.httpDuration, m.consumers,
+		m.httpDuration, m.consumers, m.projectionRejected,
 	)
 	return m
 }
@@ -136,4 +142,13 @@ func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
 		return
 	}
 	m.httpDuration.WithLabelValues(route, method, strconv.Itoa(code)).Observe(d.Seconds())
+}
+
+// ProjectionRejected counts one event the read store refused as data; the
+// projector then dead-letters and skips it.
+func (m *Metrics) ProjectionRejected() {
+	if m == nil {
+		return
+	}
+	m.projectionRejected.Inc()
 }

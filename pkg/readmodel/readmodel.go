@@ -19,6 +19,14 @@ var ErrNotFound = errors.New("work order not found")
 // (database down); the gateway answers 503.
 var ErrUnavailable = errors.New("read store unavailable")
 
+// ErrRejected wraps an Apply failure that is the event's fault, not the
+// store's: the store refuses its content as data (Postgres: a NUL byte in
+// a text field, a number out of range, a violated constraint). Retrying
+// cannot help, so the event still counts as applied (AppliedSequence moves
+// past it) and the projector dead-letters it instead of stalling on it.
+// An outage is ErrUnavailable, never ErrRejected.
+var ErrRejected = errors.New("event rejected by the read store")
+
 // WorkOrder is a work order as clients read it. JSON names are the seed's
 // AgentWorkOrder model; fields after ErrorMessage are additions.
 type WorkOrder struct {
@@ -80,7 +88,8 @@ type Filter struct {
 type Store interface {
 	// Apply folds one event (with its stream sequence set) into the read
 	// model. Applying an event whose sequence the store has already seen
-	// changes nothing.
+	// changes nothing. An event the store cannot fold (ErrInvalidEvent) or
+	// refuses as data (ErrRejected) still counts as applied.
 	Apply(ctx context.Context, e events.Event) error
 	// AppliedSequence is the highest stream sequence applied so far; the
 	// projector resumes after it.

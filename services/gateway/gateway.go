@@ -79,6 +79,9 @@ func Run(ctx context.Context, d Deps) error {
 	}
 
 	proj := projector.New(d.JS, d.Store, log.With("component", "projector"))
+	if d.Metrics != nil { // no typed nils in the interfaces
+		proj.CountRejections(d.Metrics)
+	}
 	checker := d.Health
 	if checker == nil {
 		probes := append(health.Probes(health.Sources{
@@ -159,6 +162,8 @@ func Run(ctx context.Context, d Deps) error {
 		CreateRate:       d.Config.CreateRate,
 		SSEMaxPerClient:  d.Config.SSEMaxPerClient,
 		SSEMax:           d.Config.SSEMax,
+		// Secure by default: poison
+		Admission: api.Admission{MaxActive: d.Config.MaxActiveWorkOrders, MaxPerRepository: d.Config.MaxActivePerRepository},
 	})
 
 	srv := &http.Server{

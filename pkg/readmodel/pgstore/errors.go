@@ -27,6 +27,17 @@ func classify(err error) error {
 	return fmt.Errorf("%w: %w", readmodel.ErrUnavailable, err)
 }
 
+// rejected reports whether Postgres refused the data of a statement rather
+// than failing to run it: SQLSTATE class 22 (data exception: a NUL byte or
+// invalid UTF-8 in text, "\u0000" in jsonb, a number or date out of range)
+// or class 23 (integrity constraint violation: a status the CHECK does not
+// allow, a NOT NULL column left empty). The same event fails the same way
+// every time, so retrying it would stall the projection for good.
+func rejected(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+}
+
 func unavailable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		// The caller gave up; the database may be fine.

@@ -73,7 +73,9 @@ func (s *Store) Close() { s.pool.Close() }
 
 // Apply folds e into its work order's row in one transaction. An event that
 // cannot be folded still advances the checkpoint and is reported as
-// readmodel.ErrInvalidEvent.
+// readmodel.ErrInvalidEvent; one whose content Postgres refuses (see
+// rejected) rolls back, advances the checkpoint in a transaction of its own
+// and is reported as readmodel.ErrRejected.
 func (s *Store) Apply(ctx context.Context, e events.Event) error {
 	var foldErr error
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -107,14 +109,15 @@ func (s *Store) Apply(ctx context.Context, e events.Event) error {
 				queueStep(batch, next.AgentWorkOrderID, st.nextStepOrder+i, r)
 			}
 		}
-		batch.Queue(`INSERT INTO awo_projection_state (name, last_seq) VALUES ($1, $2)
-			ON CONFLICT (name) DO UPDATE SET last_seq = greatest(awo_projection_state.last_seq, excluded.last_seq)`,
-			checkpointName, int64(e.Seq))
+		batch.Queue(upsertCheckpoint, checkpointName, int64(e.Seq))
 		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 			return fmt.Errorf("writing the row: %w", err)
 		}
 		return nil
 	})
+	if err != nil && rejected(err) {
+		return s.skipRejected(ctx, e, err)
+	}
 	if err != nil {
 		return classify(fmt.Errorf("applying event %s at seq %d to %s: %w", e.ID, e.Seq, e.WorkOrderID, err))
 	}
@@ -123,6 +126,24 @@ func (s *Store) Apply(ctx context.Context, e events.Event) error {
 	}
 	return nil
 }
+
+// skipRejected records e's sequence as applied after Postgres refused the
+// event's content (cause), so that neither this projector nor one started
+// later on the same database tries it again. The failed transaction has
+// rolled back; the checkpoint moves in a fresh one. If that write fails
+// too, the database is in trouble rather than the event, and the error is
+// returned as it is (an outage: the projector retries the whole event).
+func (s *Store) skipRejected(ctx context.Context, e events.Event, cause error) error {
+	if _, err := s.pool.Exec(ctx, upsertCheckpoint, checkpointName, int64(e.Seq)); err != nil {
+		return classify(fmt.Errorf("applying event %s at seq %d to %s: recording the checkpoint past a rejected event: %w",
+			e.ID, e.Seq, e.WorkOrderID, err))
+	}
+	return fmt.Errorf("%w: event %s at seq %d of %s: %w", readmodel.ErrRejected, e.ID, e.Seq, e.WorkOrderID, cause)
+}
+
+// upsertCheckpoint moves the checkpoint forward, never back.
+const upsertCheckpoint = `INSERT INTO awo_projection_state (name, last_seq) VALUES ($1, $2)
+	ON CONFLICT (name) DO UPDATE SET last_seq = greatest(awo_projection_state.last_seq, excluded.last_seq)`
 
 // applyState is what Apply reads before folding.
 type applyState struct {

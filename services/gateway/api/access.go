@@ -111,7 +111,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		i, ok := s.admit(w, r, s.apiTokens, "AWO_API_TOKENS")
+		i, ok := s.checkBearer(w, r, s.apiTokens, "AWO_API_TOKENS")
 		if !ok {
 			return
 		}
@@ -120,9 +120,9 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// admit checks r's bearer token against tokens, answering 401 and logging
+// checkBearer checks r's bearer token against tokens, answering 401 and logging
 // the refusal (never the token) when it does not match.
-func (s *server) admit(w http.ResponseWriter, r *http.Request, tokens tokenSet, variable string) (int, bool) {
+func (s *server) checkBearer(w http.ResponseWriter, r *http.Request, tokens tokenSet, variable string) (int, bool) {
 	presented, present := bearer(r)
 	i, ok := tokens.match(presented)
 	if present && ok {

@@ -66,6 +66,10 @@ type Options struct {
 	// MetricsHandler serves GET /metrics; nil: 404.
 	MetricsHandler http.Handler
 
+	// Admission limits the active work orders (see admission.go); zero
+	// values: no limit.
+	Admission Admission
+
 	AllowLocalRepos bool   // AWO_ALLOW_LOCAL_REPOS
 	StorageType     string // shown by /health
 	Version         string // shown by /, /health and the OpenAPI spec
@@ -109,6 +113,7 @@ type server struct {
 	// Reads wait for the projection to reach it, so a GET right after a
 	// POST sees the new work order (read-your-writes).
 	lastPublished atomic.Uint64
+	admission     admitter
 	spec          []byte // OpenAPI document, rendered once
 	endpoints     []string
 

@@ -62,6 +62,11 @@ func errorResponse(err error) (int, string) {
 	switch {
 	case errors.As(err, &p):
 		return p.status, p.detail
+	case errors.Is(err, bus.ErrStreamFull):
+		// Before errPublish, which wraps it: not an outage that passes in
+		// a second, so 507 without Retry-After.
+		return http.StatusInsufficientStorage, "the event stream (" + bus.StreamEvents + ") is full, so nothing was recorded; " +
+			"an operator must raise AWO_EVENTS_MAX_BYTES or free space by letting old events expire (AWO_EVENTS_MAX_AGE)"
 	case errors.Is(err, readmodel.ErrNotFound):
 		return http.StatusNotFound, "Work order not found"
 	case errors.Is(err, bus.ErrConflict):
@@ -108,5 +113,6 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
+	setRetryAfter(w.Header(), err)
 	writeJSON(w, status, map[string]string{"detail": detail})
 }

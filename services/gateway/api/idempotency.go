@@ -68,6 +68,17 @@ func (s *server) publishIdempotent(ctx context.Context, key string, req createRe
 		seq, err := s.replay(ctx, claim.Record.WorkOrderID, req)
 		return claim.Record.WorkOrderID, seq, true, err
 	}
+	// Admitted after the claim, so that a repeat of a create already made
+	// answers with its work order above rather than 429; a refusal frees
+	// the key for the client's later try.
+	release, err := s.admit(ctx, req.Requested.RepositoryURL)
+	if err != nil {
+		if rerr := s.Idempotency.Release(ctx, key, claim.Revision); rerr != nil {
+			s.log.Warn("releasing an idempotency key after a refused create", "work_order_id", string(id), "err", rerr)
+		}
+		return "", 0, false, err
+	}
+	defer release()
 
 	for attempt := 1; ; attempt++ {
 		seq, err := s.publishRequestedFor(ctx, id, req)

@@ -113,6 +113,12 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	round++
+	// A retry starts an agent again: it needs a free slot like a create.
+	release, err := s.admit(r.Context(), wo.RepositoryURL)
+	if err != nil {
+		return err
+	}
+	defer release()
 	e := s.Publisher.Event(roundID(string(id)+".retry_requested", round), events.TypeRetryRequested, id,
 		&events.RetryRequested{Reason: reason, Round: round})
 	wo, err = s.publishAndRead(r.Context(), wo, e)

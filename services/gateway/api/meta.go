@@ -81,7 +81,7 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.metricsTokens.empty() {
-		if _, ok := s.admit(w, r, s.metricsTokens, "AWO_METRICS_TOKEN or AWO_API_TOKENS"); !ok {
+		if _, ok := s.checkBearer(w, r, s.metricsTokens, "AWO_METRICS_TOKEN or AWO_API_TOKENS"); !ok {
 			return
 		}
 	}

@@ -62,7 +62,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if key != "" {
 		id, seq, replayed, err = s.publishIdempotent(r.Context(), key, req)
 	} else {
-		id, seq, err = s.publishRequested(r.Context(), req)
+		id, seq, err = s.admitAndPublish(r.Context(), req)
 	}
 	if err != nil {
 		return err
@@ -79,6 +79,17 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 		Message:          "Agent work order created and queued for execution",
 	})
 	return nil
+}
+
+// admitAndPublish is publishRequested once admission control lets the
+// work order in.
+func (s *server) admitAndPublish(ctx context.Context, req createRequest) (workorder.ID, uint64, error) {
+	release, err := s.admit(ctx, req.Requested.RepositoryURL)
+	if err != nil {
+		return "", 0, err
+	}
+	defer release()
+	return s.publishRequested(ctx, req)
 }
 
 // publishRequested appends workorder.requested guarded by "no event yet for

@@ -36,9 +36,10 @@ const (
 
 // Projector folds the event stream into a read store.
 type Projector struct {
-	js    jetstream.JetStream
-	store readmodel.Store
-	log   *slog.Logger
+	js         jetstream.JetStream
+	store      readmodel.Store
+	log        *slog.Logger
+	rejections Rejections // nil: not counted
 
 	mu      sync.Mutex
 	applied uint64 // highest stream sequence handled, applied or skipped
@@ -58,6 +59,13 @@ type Projector struct {
 // New returns a projector writing to store. Call Run to start it.
 func New(js jetstream.JetStream, store readmodel.Store, log *slog.Logger) *Projector {
 	return &Projector{js: js, store: store, log: log, advanced: make(chan struct{})}
+}
+
+// CountRejections makes the projector count the events the store refuses
+// in r. Call it before Run.
+func (p *Projector) CountRejections(r Rejections) *Projector {
+	p.rejections = r
+	return p
 }
 
 // Run applies events until ctx is cancelled, then returns nil. It fails only
@@ -137,9 +145,11 @@ func (p *Projector) consume(ctx context.Context, delay *time.Duration) error {
 }
 
 // handle applies one message. It returns an error only when ctx ends;
-// anything wrong with the message itself is logged and skipped, and a
-// failing store is retried with backoff, however long it stays down,
-// because skipping an event would leave the read model wrong for good.
+// anything wrong with the message itself is logged and skipped, an event
+// the store refuses as data is dead-lettered and skipped (retrying it
+// would stall the projection for good), and a failing store is retried
+// with backoff, however long it stays down, because skipping an event
+// the store could have taken would leave the read model wrong for good.
 func (p *Projector) handle(ctx context.Context, msg jetstream.Msg, seq uint64) error {
 	e, log, ok := decode(p.log, msg, seq)
 	if !ok {
@@ -157,6 +167,11 @@ func (p *Projector) handle(ctx context.Context, msg jetstream.Msg, seq uint64) e
 		case errors.Is(err, readmodel.ErrInvalidEvent):
 			p.setStoreErr(nil)
 			log.Warn("skipping event the read model cannot fold", "type", events.ShortName(e.Type), "err", err)
+			return nil
+		case errors.Is(err, readmodel.ErrRejected):
+			// The store has moved its checkpoint past the event already.
+			p.setStoreErr(nil)
+			reject(ctx, p.js, log, msg, e, err, p.rejections)
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()

@@ -27,14 +27,19 @@ type RebuildOptions struct {
 	// ProgressEvery is how many events pass between progress lines
 	// (default 1000).
 	ProgressEvery int
+	// Rejections counts the events the store refuses; nil: not counted.
+	Rejections Rejections
 }
 
 // RebuildStats is what a rebuild did.
 type RebuildStats struct {
-	Events  int           // messages read from the stream
-	Skipped int           // of those, unknown, undecodable or unfoldable
-	LastSeq uint64        // stream sequence the read model now reflects
-	Elapsed time.Duration // wall time of the replay
+	Events  int // messages read from the stream
+	Skipped int // of those, unknown, undecodable, unfoldable or rejected
+	// Rejected counts the skipped events the store refused as data; each
+	// was dead-lettered, as the projector does.
+	Rejected int
+	LastSeq  uint64        // stream sequence the read model now reflects
+	Elapsed  time.Duration // wall time of the replay
 }
 
 // Rate is events per second over the whole rebuild.
@@ -50,7 +55,9 @@ func (s RebuildStats) Rate() float64 {
 // progress. Events published meanwhile are left to the projector, which
 // resumes after the store's AppliedSequence.
 //
-// Unlike the projector it does not retry a failing store: a rebuild is run
+// An event the store refuses as data (readmodel.ErrRejected) is
+// dead-lettered and skipped, as the projector does. Unlike the projector
+// it does not retry a failing store: a rebuild is run
 // by an operator (or at start), who is better served by a clear error and
 // a rerun than by a process that hangs. Other projectors writing to the
 // same store while it runs would race the truncation, so run it with the
@@ -71,18 +78,18 @@ func Rebuild(ctx context.Context, js jetstream.JetStream, store TruncatableStore
 	log.Info("rebuilding the read model from the event stream", "stream", bus.StreamEvents, "up_to_seq", target)
 
 	if target > 0 {
-		if err := replay(ctx, js, store, log, target, o.ProgressEvery, start, &stats); err != nil {
+		if err := replay(ctx, js, store, log, target, o, start, &stats); err != nil {
 			return stats, fmt.Errorf("rebuilding the read model (after %d events, at seq %d): %w", stats.Events, stats.LastSeq, err)
 		}
 	}
 	stats.Elapsed = time.Since(start)
-	log.Info("read model rebuilt", "events", stats.Events, "skipped", stats.Skipped, "last_seq", stats.LastSeq,
+	log.Info("read model rebuilt", "events", stats.Events, "skipped", stats.Skipped, "rejected", stats.Rejected, "last_seq", stats.LastSeq,
 		"elapsed", stats.Elapsed.Round(time.Millisecond).String(), "events_per_second", round(stats.Rate()))
 	return stats, nil
 }
 
 func replay(ctx context.Context, js jetstream.JetStream, store readmodel.Store, log *slog.Logger,
-	target uint64, every int, start time.Time, stats *RebuildStats) error {
+	target uint64, o RebuildOptions, start time.Time, stats *RebuildStats) error {
 	cons, err := js.OrderedConsumer(ctx, bus.StreamEvents, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{bus.AllEvents},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -117,10 +124,14 @@ func replay(ctx context.Context, js jetstream.JetStream, store readmodel.Store, 
 		} else if err := store.Apply(ctx, e); errors.Is(err, readmodel.ErrInvalidEvent) {
 			stats.Skipped++
 			elog.Warn("skipping event the read model cannot fold", "type", events.ShortName(e.Type), "err", err)
+		} else if errors.Is(err, readmodel.ErrRejected) {
+			stats.Skipped++
+			stats.Rejected++
+			reject(ctx, js, elog, msg, e, err, o.Rejections)
 		} else if err != nil {
 			return fmt.Errorf("applying %s: %w", events.ShortName(e.Type), err)
 		}
-		if stats.Events%every == 0 {
+		if stats.Events%o.ProgressEvery == 0 {
 			elapsed := time.Since(start)
 			log.Info("rebuilding the read model", "events", stats.Events, "seq", seq, "up_to_seq", target,
 				"events_per_second", round(float64(stats.Events)/elapsed.Seconds()))

@@ -1,0 +1,41 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DeadLetter copies a message read outside Consume (by an ordered
+// consumer, which has nothing to ack or terminate) to WORKORDERS_DLQ with
+// the same Awo-Dlq-* headers Consume adds: the reason, the consumer, the
+// original subject and stream sequence. The projector uses it for events
+// the read store refuses.
+//
+// Unlike Consume's copies, these carry a message id made of the consumer
+// and the sequence, so that several replicas (or a restart) refusing the
+// same event within the DLQ's duplicate window store one copy.
+func DeadLetter(ctx context.Context, js jetstream.JetStream, consumer string, msg jetstream.Msg, seq uint64, cause error) error {
+	dl := dlqCopy(consumer, msg.Subject(), msg.Headers(), msg.Data(), cause, 1, seq)
+	// A header value cannot hold a line break; a reason quoting the
+	// event's content might.
+	dl.Header.Set(HeaderDLQError, oneLine(dl.Header.Get(HeaderDLQError)))
+	dl.Header.Set(nats.MsgIdHdr, consumer+"."+strconv.FormatUint(seq, 10))
+	if _, err := js.PublishMsg(ctx, dl); err != nil {
+		return fmt.Errorf("dead-lettering %s at seq %d: %w", msg.Subject(), seq, err)
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
