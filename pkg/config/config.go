@@ -72,6 +72,14 @@ type Config struct {
 	// Tracing is the OTLP trace export (OTEL_EXPORTER_OTLP_ENDPOINT and
 	// friends); off unless an endpoint is set.
 	Tracing tracing.Settings
+
+	// Secure by default: input
+	// MaxRequestBytes (AWO_MAX_REQUEST_BYTES) caps a work order's
+	// user_request, in bytes; longer is refused with a 422.
+	MaxRequestBytes int
+	// ListMax (AWO_LIST_MAX) caps how many work orders one list answer
+	// holds, with or without ?limit=; X-Total-Count still tells the total.
+	ListMax int
 }
 
 // Storage types.
@@ -121,6 +129,10 @@ func Load(getenv func(string) string) (Config, error) {
 		SandboxRetention: p.duration("AWO_SANDBOX_RETENTION", 24*time.Hour, 0),
 		MinFreeDisk:      p.size("AWO_MIN_FREE_DISK", 1<<30),
 		Tracing:          p.tracing(),
+
+		// Secure by default: input
+		MaxRequestBytes: p.sizeRange("AWO_MAX_REQUEST_BYTES", DefaultMaxRequestBytes, 1, MaxRequestBytesLimit),
+		ListMax:         p.intRange("AWO_LIST_MAX", DefaultListMax, 1, MaxListMaxSetting),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -166,6 +178,10 @@ func (c Config) Attrs() []any {
 		"AWO_SANDBOX_RETENTION", retentionString(c.SandboxRetention),
 		"AWO_MIN_FREE_DISK", sizeString(c.MinFreeDisk),
 		"traces", tracingAttr(c.Tracing),
+
+		// Secure by default: input
+		"AWO_MAX_REQUEST_BYTES", c.MaxRequestBytes,
+		"AWO_LIST_MAX", c.ListMax,
 	}
 }
 
@@ -364,4 +380,30 @@ func RootSandboxProblem(skipPermissions bool, euid int, isSandbox string) string
 	return "running as root: the claude CLI refuses --dangerously-skip-permissions for root " +
 		"unless IS_SANDBOX=1 is set; set IS_SANDBOX=1 when running in a sandbox or container, " +
 		"run as another user, or set CLAUDE_CLI_SKIP_PERMISSIONS=false"
+}
+
+// Secure by default: input. A user_request travels inside one
+// workorder.requested event (and the step commands), and NATS refuses
+// messages over its max_payload (1 MiB unless configured). The event is
+// JSON that escapes '<', '>' and '&' as six bytes each, so the cap stays
+// below a sixth of that.
+const (
+	DefaultMaxRequestBytes = 64 << 10
+	MaxRequestBytesLimit   = 128 << 10
+	DefaultListMax         = 10_000
+	MaxListMaxSetting      = 1_000_000
+)
+
+// sizeRange is a byte size ("64KiB", "65536") from lo to hi.
+func (p *parser) sizeRange(name string, def, lo, hi int) int {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	n, err := ParseSize(v)
+	if err != nil || n < int64(lo) || n > int64(hi) {
+		p.fail(name, v, fmt.Sprintf("must be a size from %d bytes to %s, such as 64KiB or 65536", lo, FormatSize(int64(hi))))
+		return def
+	}
+	return int(n)
 }

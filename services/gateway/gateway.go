@@ -126,6 +126,9 @@ func Run(ctx context.Context, d Deps) error {
 		AllowLocalRepos: d.Config.AllowLocalRepos,
 		StorageType:     d.Config.StorageType,
 		Version:         app.Version,
+		// Secure by default: input
+		MaxRequestBytes: d.Config.MaxRequestBytes,
+		ListMax:         d.Config.ListMax,
 	})
 
 	ln := d.Listener

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -73,6 +74,14 @@ type Options struct {
 	ReadWait       time.Duration       // how long a read waits for the projection (default 5s)
 	PublishTimeout time.Duration       // how long a create waits for JetStream (default 5s)
 	SSEHeartbeat   time.Duration       // ": ping" interval on a log stream (default 15s)
+
+	// Secure by default: input
+	// MaxRequestBytes caps a create's user_request (AWO_MAX_REQUEST_BYTES);
+	// 0: config.DefaultMaxRequestBytes. The request body cap grows with it.
+	MaxRequestBytes int
+	// ListMax caps the work orders one list answer holds (AWO_LIST_MAX);
+	// 0: config.DefaultListMax.
+	ListMax int
 }
 
 // server holds the handlers' shared state.
@@ -85,6 +94,8 @@ type server struct {
 	lastPublished atomic.Uint64
 	spec          []byte // OpenAPI document, rendered once
 	endpoints     []string
+	bodyLimit     int64 // the most a request body may hold
+	listPage      int   // how many work orders a list reads from the store at a time
 }
 
 // Route parameter carrying a work-order id.
@@ -110,7 +121,13 @@ func New(o Options) http.Handler {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
-	s := &server{Options: o, log: o.Logger}
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = config.DefaultMaxRequestBytes
+	}
+	if o.ListMax <= 0 {
+		o.ListMax = config.DefaultListMax
+	}
+	s := &server{Options: o, log: o.Logger, bodyLimit: bodyLimit(o.MaxRequestBytes), listPage: listPageSize}
 	r := s.routes()
 	s.spec = renderSpec(o.Version)
 	s.endpoints = endpoints(r)
