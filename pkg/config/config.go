@@ -117,6 +117,13 @@ type Config struct {
 	LogsMaxBytes     int64
 	CommandsMaxBytes int64
 	DLQMaxBytes      int64
+	// Secure by default: input
+	// MaxRequestBytes (AWO_MAX_REQUEST_BYTES) caps a work order's
+	// user_request, in bytes; longer is refused with a 422.
+	MaxRequestBytes int
+	// ListMax (AWO_LIST_MAX) caps how many work orders one list answer
+	// holds, with or without ?limit=; X-Total-Count still tells the total.
+	ListMax int
 }
 
 // Storage types.
@@ -182,6 +189,9 @@ func Load(getenv func(string) string) (Config, error) {
 		LogsMaxBytes:           p.streamSize("AWO_LOGS_MAX_BYTES", DefaultLogsMaxBytes),
 		CommandsMaxBytes:       p.streamSize("AWO_COMMANDS_MAX_BYTES", DefaultCommandsMaxBytes),
 		DLQMaxBytes:            p.streamSize("AWO_DLQ_MAX_BYTES", DefaultDLQMaxBytes),
+		// Secure by default: input
+		MaxRequestBytes: p.sizeRange("AWO_MAX_REQUEST_BYTES", DefaultMaxRequestBytes, 1, MaxRequestBytesLimit),
+		ListMax:         p.intRange("AWO_LIST_MAX", DefaultListMax, 1, MaxListMaxSetting),
 	}
 	c.Host = p.bindHost("AGENT_WORK_ORDERS_HOST", c.APITokens, c.AuthNone)
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
@@ -245,6 +255,9 @@ func (c Config) Attrs() []any {
 		"AWO_LOGS_MAX_BYTES", FormatSize(c.LogsMaxBytes),
 		"AWO_COMMANDS_MAX_BYTES", FormatSize(c.CommandsMaxBytes),
 		"AWO_DLQ_MAX_BYTES", FormatSize(c.DLQMaxBytes),
+		// Secure by default: input
+		"AWO_MAX_REQUEST_BYTES", c.MaxRequestBytes,
+		"AWO_LIST_MAX", c.ListMax,
 	}
 }
 
@@ -795,4 +808,30 @@ func limitString(n int) string {
 		return "0 (no limit)"
 	}
 	return strconv.Itoa(n)
+}
+
+// Secure by default: input. A user_request travels inside one
+// workorder.requested event (and the step commands), and NATS refuses
+// messages over its max_payload (1 MiB unless configured). The event is
+// JSON that escapes '<', '>' and '&' as six bytes each, so the cap stays
+// below a sixth of that.
+const (
+	DefaultMaxRequestBytes = 64 << 10
+	MaxRequestBytesLimit   = 128 << 10
+	DefaultListMax         = 10_000
+	MaxListMaxSetting      = 1_000_000
+)
+
+// sizeRange is a byte size ("64KiB", "65536") from lo to hi.
+func (p *parser) sizeRange(name string, def, lo, hi int) int {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	n, err := ParseSize(v)
+	if err != nil || n < int64(lo) || n > int64(hi) {
+		p.fail(name, v, fmt.Sprintf("must be a size from %d bytes to %s, such as 64KiB or 65536", lo, FormatSize(int64(hi))))
+		return def
+	}
+	return int(n)
 }

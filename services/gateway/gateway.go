@@ -164,6 +164,9 @@ func Run(ctx context.Context, d Deps) error {
 		SSEMax:           d.Config.SSEMax,
 		// Secure by default: poison
 		Admission: api.Admission{MaxActive: d.Config.MaxActiveWorkOrders, MaxPerRepository: d.Config.MaxActivePerRepository},
+		// Secure by default: input
+		MaxRequestBytes: d.Config.MaxRequestBytes,
+		ListMax:         d.Config.ListMax,
 	})
 
 	srv := &http.Server{

@@ -103,6 +103,13 @@ type Options struct {
 	// client and in all (defaults 16 and 256).
 	SSEMaxPerClient int
 	SSEMax          int
+	// Secure by default: input
+	// MaxRequestBytes caps a create's user_request (AWO_MAX_REQUEST_BYTES);
+	// 0: config.DefaultMaxRequestBytes. The request body cap grows with it.
+	MaxRequestBytes int
+	// ListMax caps the work orders one list answer holds (AWO_LIST_MAX);
+	// 0: config.DefaultListMax.
+	ListMax int
 }
 
 // server holds the handlers' shared state.
@@ -123,6 +130,8 @@ type server struct {
 	anyOrigin     bool
 	createLimits  *clientLimits // nil: no limit
 	streams       *streamCaps
+	bodyLimit     int64 // the most a request body may hold
+	listPage      int   // how many work orders a list reads from the store at a time
 }
 
 // Route parameter carrying a work-order id.
@@ -154,7 +163,13 @@ func New(o Options) http.Handler {
 	if o.SSEMax <= 0 {
 		o.SSEMax = 256
 	}
-	s := &server{Options: o, log: o.Logger}
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = config.DefaultMaxRequestBytes
+	}
+	if o.ListMax <= 0 {
+		o.ListMax = config.DefaultListMax
+	}
+	s := &server{Options: o, log: o.Logger, bodyLimit: bodyLimit(o.MaxRequestBytes), listPage: listPageSize}
 	s.initAccess()
 	r := s.routes()
 	s.spec = renderSpec(o.Version)

@@ -40,8 +40,8 @@ func unprocessable(detail string) error {
 	return &problem{status: http.StatusUnprocessableEntity, detail: detail}
 }
 
-func tooLarge() error {
-	return &problem{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("request body is larger than %d bytes", maxBody)}
+func tooLarge(limit int64) error {
+	return &problem{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("request body is larger than %d bytes", limit)}
 }
 
 // errPublish marks a failure to record an event: the broker, not the

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/freetext"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
@@ -24,22 +24,25 @@ const (
 	maxReasonBytes      = 1000
 )
 
-func parseReason(w http.ResponseWriter, r *http.Request, def string) (string, error) {
+func parseReason(w http.ResponseWriter, r *http.Request, def string, limit int64) (string, error) {
 	var body reasonBody
-	if err := decodeOptionalJSON(w, r, &body); err != nil {
+	if err := decodeOptionalJSON(w, r, &body, limit); err != nil {
 		return "", err
 	}
 	if body.Reason == nil {
 		return def, nil
 	}
 	reason := strings.TrimSpace(*body.Reason)
-	switch {
-	case reason == "":
+	if reason == "" {
 		return "", unprocessable("reason: must not be blank; leave it out for the default")
-	case len(reason) > maxReasonBytes:
-		return "", unprocessable(fmt.Sprintf("reason: must be at most %d bytes, got %d", maxReasonBytes, len(reason)))
-	case !utf8.ValidString(reason):
-		return "", unprocessable("reason: must be valid UTF-8")
+	}
+	if err := freetext.Check("reason", reason, maxReasonBytes); err != nil {
+		return "", unprocessable(err.Error())
+	}
+	// Controls are looked for in the value as sent: trimming would drop
+	// leading or trailing ones without a word.
+	if err := freetext.Check("reason", *body.Reason, 0); err != nil {
+		return "", unprocessable(err.Error())
 	}
 	return reason, nil
 }
@@ -52,7 +55,7 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	reason, err := parseReason(w, r, defaultCancelReason)
+	reason, err := parseReason(w, r, defaultCancelReason, s.bodyLimit)
 	if err != nil {
 		return err
 	}
@@ -88,7 +91,7 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	reason, err := parseReason(w, r, defaultRetryReason)
+	reason, err := parseReason(w, r, defaultRetryReason, s.bodyLimit)
 	if err != nil {
 		return err
 	}

@@ -167,7 +167,10 @@ func parseLogQuery(r *http.Request, paged bool) (logQuery, error) {
 			v = q.Get("last_event_id")
 		}
 		if v != "" {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			// Stream sequences stay far below 2^63; a larger id was not
+			// sent by this stream, and the next sequence after the
+			// largest uint64 would wrap to "from the start".
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 63)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("Last-Event-ID: must be the id of an event this stream sent, got %q", v))
 			}

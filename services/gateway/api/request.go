@@ -12,15 +12,25 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/freetext"
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
-// maxBody bounds a request body. A work order is a URL and a paragraph;
-// anything near this size is a mistake or an attack.
-const maxBody = 1 << 20
+// minBodyLimit is the least a request body may hold. A work order is a URL
+// and a paragraph; anything near this size is a mistake or an attack.
+const minBodyLimit = 1 << 20
+
+// bodyLimit bounds a request body so that a user_request at its cap always
+// fits, however its client escapes it: JSON encoders may write one byte as
+// six (\u003c), so the body may hold six times the cap plus the other
+// fields, and never less than minBodyLimit.
+func bodyLimit(maxRequestBytes int) int64 {
+	return max(minBodyLimit, 6*int64(maxRequestBytes)+64<<10)
+}
 
 // createBody is the seed's CreateAgentWorkOrderRequest. Pointers tell a
 // missing field from an empty one.
@@ -42,7 +52,7 @@ type createRequest struct {
 
 // parseCreate validates a create request the way the seed does, naming
 // every problem at once.
-func parseCreate(b createBody, allowLocalRepos bool) (createRequest, error) {
+func parseCreate(b createBody, allowLocalRepos bool, maxRequestBytes int) (createRequest, error) {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	var req createRequest
@@ -59,7 +69,9 @@ func parseCreate(b createBody, allowLocalRepos bool) (createRequest, error) {
 	case repo == "":
 		add("repository_url: field required")
 	default:
-		if _, err := repourl.Parse(repo, allowLocalRepos); err != nil {
+		if err := freetext.Check("repository_url", repo, maxURLBytes); err != nil {
+			add("%s", err)
+		} else if _, err := repourl.Parse(repo, allowLocalRepos); err != nil {
 			add("repository_url: %s", plain(err))
 		}
 		req.Requested.RepositoryURL = repo
@@ -72,8 +84,17 @@ func parseCreate(b createBody, allowLocalRepos bool) (createRequest, error) {
 	req.Requested.SandboxType = sandbox
 
 	req.Requested.UserRequest = trimmed(b.UserRequest)
-	if req.Requested.UserRequest == "" {
+	switch {
+	case req.Requested.UserRequest == "":
 		add("user_request: field required (describe the work to be done)")
+	case len(req.Requested.UserRequest) > maxRequestBytes:
+		add("user_request: must be at most %d bytes, got %d (AWO_MAX_REQUEST_BYTES)", maxRequestBytes, len(req.Requested.UserRequest))
+	default:
+		// Controls are looked for in the value as sent: trimming would drop
+		// leading or trailing ones, such as U+0085, without a word.
+		if err := freetext.Check("user_request", *b.UserRequest, 0); err != nil {
+			add("%s", err)
+		}
 	}
 
 	req.Requested.SelectedCommands = slices.Clone(workorder.DefaultSteps)
@@ -159,31 +180,35 @@ func issueMentioned(userRequest string) string {
 	return ""
 }
 
-// decodeJSON reads a size-limited JSON object into dst, rejecting unknown
-// fields, and words every failure for the client.
-func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
-	return decodeBody(w, r, dst, false)
+// maxURLBytes bounds a repository URL, in a body or a filter: no real one
+// comes near it.
+const maxURLBytes = 2048
+
+// decodeJSON reads a JSON object of at most limit bytes into dst, rejecting
+// unknown fields, and words every failure for the client.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, limit int64) error {
+	return decodeBody(w, r, dst, false, limit)
 }
 
 // decodeOptionalJSON is decodeJSON for a body the client may leave out:
 // an empty body leaves dst as it is.
-func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any) error {
-	return decodeBody(w, r, dst, true)
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any, limit int64) error {
+	return decodeBody(w, r, dst, true, limit)
 }
 
-func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
-	if r.ContentLength > maxBody {
-		return tooLarge()
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool, limit int64) error {
+	if r.ContentLength > limit {
+		return tooLarge(limit)
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
 		return &problem{status: http.StatusUnsupportedMediaType,
 			detail: fmt.Sprintf("Content-Type %q is not supported; send application/json", ct)}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return tooLarge()
+			return tooLarge(limit)
 		}
 		return badRequest("could not read the request body: %v", err)
 	}
@@ -192,6 +217,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) 
 			return nil
 		}
 		return badRequest("request body is empty; send a JSON object")
+	}
+	// JSON is UTF-8 (RFC 8259); encoding/json would turn a bad byte into
+	// U+FFFD without a word, so the client is told instead.
+	if !utf8.Valid(body) {
+		i := invalidUTF8At(body)
+		return badRequest("request body is not valid UTF-8 (byte 0x%02x at byte %d); send UTF-8 JSON", body[i], i)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -271,4 +302,17 @@ func trimmed(p *string) string {
 // already knows the value was rejected.
 func plain(err error) string {
 	return strings.TrimPrefix(err.Error(), workorder.ErrInvalid.Error()+": ")
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not valid
+// UTF-8; len(b) when there is none.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }

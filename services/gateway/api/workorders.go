@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/freetext"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
@@ -46,10 +47,10 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var body createBody
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := decodeJSON(w, r, &body, s.bodyLimit); err != nil {
 		return err
 	}
-	req, err := parseCreate(body, s.AllowLocalRepos)
+	req, err := parseCreate(body, s.AllowLocalRepos, s.MaxRequestBytes)
 	if err != nil {
 		return err
 	}
@@ -170,7 +171,14 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 	if err := s.caughtUp(r.Context()); err != nil {
 		return err
 	}
-	wos, err := s.Store.List(r.Context(), f)
+	// An explicit limit above AWO_LIST_MAX is clamped rather than refused,
+	// so a client written for the documented 1..1000 keeps working where an
+	// operator set a lower cap; X-Total-Count tells it what it missed.
+	want := s.ListMax
+	if f.Limit > 0 {
+		want = min(f.Limit, s.ListMax)
+	}
+	wos, err := s.listPages(r.Context(), f, want)
 	if err != nil {
 		return fmt.Errorf("listing work orders: %w", err)
 	}
@@ -191,12 +199,46 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 }
 
 // Paging of the list. A client that sends no limit gets every work order, as
-// the seed did: clients written for it must not silently miss the older
-// ones. A limit (at most MaxListLimit) plus X-Total-Count pages instead.
+// the seed did, up to AWO_LIST_MAX (Options.ListMax): clients written for
+// the seed must not silently miss the older ones, and nobody may make one
+// answer hold the whole store. A limit (at most MaxListLimit) plus
+// X-Total-Count pages instead.
 const (
 	MaxListLimit     = 1000
 	totalCountHeader = "X-Total-Count"
+	// listPageSize is how many work orders one store read fetches: a list
+	// is served from bounded queries, never one unbounded one, so neither
+	// a database connection nor the memory store's lock is held for long.
+	listPageSize = 500
 )
+
+// listPages reads up to want work orders matching f, starting at f.Offset,
+// page by page. A work order created between two reads shifts the later
+// ones down by one, so the next page starts with one already read: ids
+// seen are skipped, and nothing is lost (rows are never deleted).
+func (s *server) listPages(ctx context.Context, f readmodel.Filter, want int) ([]readmodel.WorkOrder, error) {
+	out := make([]readmodel.WorkOrder, 0, min(want, s.listPage))
+	seen := make(map[workorder.ID]struct{}, min(want, s.listPage))
+	for offset := f.Offset; len(out) < want; {
+		pf := f
+		pf.Offset, pf.Limit = offset, min(s.listPage, want-len(out))
+		page, err := s.Store.List(ctx, pf)
+		if err != nil {
+			return nil, err
+		}
+		for _, wo := range page {
+			if _, dup := seen[wo.AgentWorkOrderID]; !dup && len(out) < want {
+				seen[wo.AgentWorkOrderID] = struct{}{}
+				out = append(out, wo)
+			}
+		}
+		if len(page) < pf.Limit {
+			break
+		}
+		offset += len(page)
+	}
+	return out, nil
+}
 
 // parseFilter reads the seed's ?status= plus repository_url, limit and
 // offset.
@@ -211,7 +253,14 @@ func parseFilter(r *http.Request) (readmodel.Filter, error) {
 		}
 		f.Status = st
 	}
-	f.RepositoryURL = strings.TrimSpace(q.Get("repository_url"))
+	// Filter values reach the store: PostgreSQL answers a NUL or invalid
+	// UTF-8 with an error (a 500), the memory store with nothing; both get
+	// the 422 here instead.
+	raw := q.Get("repository_url")
+	f.RepositoryURL = strings.TrimSpace(raw)
+	if err := freetext.Check("repository_url", raw, maxURLBytes); err != nil {
+		problems = append(problems, err.Error())
+	}
 	problems = append(problems, parsePaging(q, MaxListLimit, &f.Limit, &f.Offset)...)
 	if len(problems) > 0 {
 		return readmodel.Filter{}, unprocessable(strings.Join(problems, "; "))

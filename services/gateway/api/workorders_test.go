@@ -569,16 +569,18 @@ func (failingStore) Steps(context.Context, workorder.ID) ([]readmodel.StepRecord
 	return nil, errors.New("secret connection string in this message")
 }
 
-// Without a limit the list is whole, as the seed's; the store gets the
-// filter as parsed.
+// Without a limit the list is whole, as the seed's (up to AWO_LIST_MAX);
+// the store gets the filter as parsed, read in pages of at most 500 (one
+// page here: the store is empty).
 func TestList_DefaultLimit(t *testing.T) {
 	rec := &filterRecorder{Store: readmodel.NewMemory()}
 	h := newHarness(t, func(o *api.Options) { o.Store = rec })
 	for path, want := range map[string]readmodel.Filter{
-		"/api/agent-work-orders/":                     {},
-		"/api/agent-work-orders/?limit=1000&offset=7": {Limit: 1000, Offset: 7},
+		"/api/agent-work-orders/":                     {Limit: 500},
+		"/api/agent-work-orders/?limit=1000&offset=7": {Limit: 500, Offset: 7},
+		"/api/agent-work-orders/?limit=20&offset=7":   {Limit: 20, Offset: 7},
 		"/api/agent-work-orders/?status=failed&repository_url=https://github.com/acme/a": {
-			Status: workorder.StatusFailed, RepositoryURL: "https://github.com/acme/a"},
+			Status: workorder.StatusFailed, RepositoryURL: "https://github.com/acme/a", Limit: 500},
 	} {
 		if r := h.get(path); r.status != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
