@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
@@ -72,6 +73,21 @@ type Config struct {
 	// Tracing is the OTLP trace export (OTEL_EXPORTER_OTLP_ENDPOINT and
 	// friends); off unless an endpoint is set.
 	Tracing tracing.Settings
+
+	// Secure by default: repos
+	//
+	// AllowedRepositories (AWO_ALLOWED_REPOSITORIES) are the repositories a
+	// work order may name (see repourl.Pattern); empty allows every one the
+	// other rules allow.
+	AllowedRepositories repourl.Allowlist
+	// GitTimeout (AWO_GIT_TIMEOUT) bounds one git clone, fetch or push of
+	// the executor, so a server that never answers cannot hold a slot.
+	GitTimeout time.Duration
+}
+
+// RepoPolicy is what decides whether a repository URL may be used.
+func (c Config) RepoPolicy() repourl.Policy {
+	return repourl.Policy{AllowLocal: c.AllowLocalRepos, Allowed: c.AllowedRepositories}
 }
 
 // Storage types.
@@ -121,6 +137,10 @@ func Load(getenv func(string) string) (Config, error) {
 		SandboxRetention: p.duration("AWO_SANDBOX_RETENTION", 24*time.Hour, 0),
 		MinFreeDisk:      p.size("AWO_MIN_FREE_DISK", 1<<30),
 		Tracing:          p.tracing(),
+
+		// Secure by default: repos
+		AllowedRepositories: p.allowlist("AWO_ALLOWED_REPOSITORIES"),
+		GitTimeout:          p.duration("AWO_GIT_TIMEOUT", 10*time.Minute, time.Second),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -166,6 +186,10 @@ func (c Config) Attrs() []any {
 		"AWO_SANDBOX_RETENTION", retentionString(c.SandboxRetention),
 		"AWO_MIN_FREE_DISK", sizeString(c.MinFreeDisk),
 		"traces", tracingAttr(c.Tracing),
+
+		// Secure by default: repos
+		"AWO_ALLOWED_REPOSITORIES", orDefault(c.AllowedRepositories.String(), "(any)"),
+		"AWO_GIT_TIMEOUT", c.GitTimeout.String(),
 	}
 }
 
@@ -364,4 +388,18 @@ func RootSandboxProblem(skipPermissions bool, euid int, isSandbox string) string
 	return "running as root: the claude CLI refuses --dangerously-skip-permissions for root " +
 		"unless IS_SANDBOX=1 is set; set IS_SANDBOX=1 when running in a sandbox or container, " +
 		"run as another user, or set CLAUDE_CLI_SKIP_PERMISSIONS=false"
+}
+
+// allowlist parses AWO_ALLOWED_REPOSITORIES-style patterns.
+func (p *parser) allowlist(name string) repourl.Allowlist {
+	v, ok := p.get(name)
+	if !ok {
+		return nil
+	}
+	list, err := repourl.ParseAllowlist(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w (want comma-separated host/owner/name or host/owner/* patterns)", name, err))
+		return nil
+	}
+	return list
 }

@@ -126,6 +126,8 @@ func Run(ctx context.Context, d Deps) error {
 		AllowLocalRepos: d.Config.AllowLocalRepos,
 		StorageType:     d.Config.StorageType,
 		Version:         app.Version,
+
+		AllowedRepositories: d.Config.AllowedRepositories,
 	})
 
 	ln := d.Listener

@@ -42,7 +42,7 @@ type createRequest struct {
 
 // parseCreate validates a create request the way the seed does, naming
 // every problem at once.
-func parseCreate(b createBody, allowLocalRepos bool) (createRequest, error) {
+func parseCreate(b createBody, repos repourl.Policy) (createRequest, error) {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	var req createRequest
@@ -59,7 +59,7 @@ func parseCreate(b createBody, allowLocalRepos bool) (createRequest, error) {
 	case repo == "":
 		add("repository_url: field required")
 	default:
-		if _, err := repourl.Parse(repo, allowLocalRepos); err != nil {
+		if _, err := repos.Check(repo); err != nil {
 			add("repository_url: %s", plain(err))
 		}
 		req.Requested.RepositoryURL = repo

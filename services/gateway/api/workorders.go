@@ -14,6 +14,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
 )
@@ -44,7 +45,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	req, err := parseCreate(body, s.AllowLocalRepos)
+	req, err := parseCreate(body, repourl.Policy{AllowLocal: s.AllowLocalRepos, Allowed: s.AllowedRepositories})
 	if err != nil {
 		return err
 	}
