@@ -58,7 +58,7 @@ func (m *Manager) gitRawEnv(ctx context.Context, dir string, extraEnv []string, 
 		ctx, cancel = context.WithTimeoutCause(ctx, m.gitTimeout(), errGitTimeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, "git", append(m.hardening(ctx, dir, args, op != ""), args...)...)
+	cmd := exec.CommandContext(ctx, "git", append(m.hardening(ctx, dir, args, op != ""), packPrograms(args)...)...)
 	cmd.Dir = dir
 	cmd.Env = append(m.gitEnv(), extraEnv...)
 	cmd.WaitDelay = gitWaitDelay
@@ -103,12 +103,25 @@ func networkOp(args []string) string {
 		if slices.Contains(args, "origin") {
 			return "fetch"
 		}
-	case "remote":
-		if slices.Contains(args, "set-head") { // --auto asks origin
-			return "fetch"
-		}
 	}
 	return ""
+}
+
+// packPrograms names the programs git starts for the other end of a
+// transfer on the command line. remote.origin.uploadpack and receivepack
+// are first-wins, so a -c cannot beat the repository's; for a local origin
+// they are programs run on this machine.
+func packPrograms(args []string) []string {
+	var opt string
+	switch args[0] {
+	case "clone", "fetch", "ls-remote":
+		opt = "--upload-pack=git-upload-pack"
+	case "push":
+		opt = "--receive-pack=git-receive-pack"
+	default:
+		return args
+	}
+	return append([]string{args[0], opt}, args[1:]...)
 }
 
 // repoLocatingVars would make git operate on another repository than the

@@ -26,8 +26,9 @@ import (
 //   - protocol.ext.allow, protocol.fd.allow, protocol.git.allow=never: a
 //     rewritten origin cannot run a command through a remote helper or
 //     core.gitProxy.
-//   - remote.origin.uploadpack/receivepack: for a local origin these are
-//     programs run on this machine.
+//   - --upload-pack and --receive-pack on every clone, fetch and push
+//     (packPrograms): remote.origin.uploadpack/receivepack name programs
+//     run on this machine for a local origin, and a -c cannot beat them.
 //   - commit.gpgSign, tag.gpgSign, log.showSignature=false: gpg.program
 //     never runs.
 //   - fetch.recurseSubmodules, submodule.recurse=false: no submodule's
@@ -151,8 +152,6 @@ func (m *Manager) hardening(ctx context.Context, dir string, args []string, netw
 		"-c", "protocol.ext.allow=never",
 		"-c", "protocol.fd.allow=never",
 		"-c", "protocol.git.allow=never",
-		"-c", "remote.origin.uploadpack=git-upload-pack",
-		"-c", "remote.origin.receivepack=git-receive-pack",
 		"-c", "commit.gpgSign=false",
 		"-c", "tag.gpgSign=false",
 		"-c", "log.showSignature=false",

@@ -526,10 +526,28 @@ func (m *Manager) baseBranch(ctx context.Context, dir string) (string, error) {
 		if attempt > 0 {
 			return "", fmt.Errorf("finding origin's default branch in %s: origin/HEAD names no branch (is the repository empty?)", dir)
 		}
-		if _, err := m.git(ctx, dir, "remote", "set-head", "origin", "--auto"); err != nil {
+		if err := m.setOriginHead(ctx, dir); err != nil {
 			return "", fmt.Errorf("asking origin for its default branch in %s: %w", dir, err)
 		}
 	}
+}
+
+// setOriginHead does what `git remote set-head origin --auto` does, through
+// ls-remote, which takes --upload-pack (see packPrograms) where set-head
+// would run the repository's remote.origin.uploadpack.
+func (m *Manager) setOriginHead(ctx context.Context, dir string) error {
+	out, err := m.git(ctx, dir, "ls-remote", "--symref", "origin", "HEAD")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		target, name, ok := strings.Cut(strings.TrimPrefix(line, "ref: "), "\t")
+		if branch, isBranch := strings.CutPrefix(target, "refs/heads/"); ok && isBranch && name == "HEAD" && strings.HasPrefix(line, "ref: ") {
+			_, err := m.git(ctx, dir, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/"+branch)
+			return err
+		}
+	}
+	return errors.New("origin's HEAD names no branch (is the repository empty?)")
 }
 
 // isCheckout reports whether dir is the top of a git checkout with a commit
