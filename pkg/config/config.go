@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
@@ -124,6 +125,20 @@ type Config struct {
 	// ListMax (AWO_LIST_MAX) caps how many work orders one list answer
 	// holds, with or without ?limit=; X-Total-Count still tells the total.
 	ListMax int
+	// Secure by default: repos
+	//
+	// AllowedRepositories (AWO_ALLOWED_REPOSITORIES) are the repositories a
+	// work order may name (see repourl.Pattern); empty allows every one the
+	// other rules allow.
+	AllowedRepositories repourl.Allowlist
+	// GitTimeout (AWO_GIT_TIMEOUT) bounds one git clone, fetch or push of
+	// the executor, so a server that never answers cannot hold a slot.
+	GitTimeout time.Duration
+}
+
+// RepoPolicy is what decides whether a repository URL may be used.
+func (c Config) RepoPolicy() repourl.Policy {
+	return repourl.Policy{AllowLocal: c.AllowLocalRepos, Allowed: c.AllowedRepositories}
 }
 
 // Storage types.
@@ -192,6 +207,9 @@ func Load(getenv func(string) string) (Config, error) {
 		// Secure by default: input
 		MaxRequestBytes: p.sizeRange("AWO_MAX_REQUEST_BYTES", DefaultMaxRequestBytes, 1, MaxRequestBytesLimit),
 		ListMax:         p.intRange("AWO_LIST_MAX", DefaultListMax, 1, MaxListMaxSetting),
+		// Secure by default: repos
+		AllowedRepositories: p.allowlist("AWO_ALLOWED_REPOSITORIES"),
+		GitTimeout:          p.duration("AWO_GIT_TIMEOUT", 10*time.Minute, time.Second),
 	}
 	c.Host = p.bindHost("AGENT_WORK_ORDERS_HOST", c.APITokens, c.AuthNone)
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
@@ -258,6 +276,9 @@ func (c Config) Attrs() []any {
 		// Secure by default: input
 		"AWO_MAX_REQUEST_BYTES", c.MaxRequestBytes,
 		"AWO_LIST_MAX", c.ListMax,
+		// Secure by default: repos
+		"AWO_ALLOWED_REPOSITORIES", orDefault(c.AllowedRepositories.String(), "(any)"),
+		"AWO_GIT_TIMEOUT", c.GitTimeout.String(),
 	}
 }
 
@@ -834,4 +855,18 @@ func (p *parser) sizeRange(name string, def, lo, hi int) int {
 		return def
 	}
 	return int(n)
+}
+
+// allowlist parses AWO_ALLOWED_REPOSITORIES-style patterns.
+func (p *parser) allowlist(name string) repourl.Allowlist {
+	v, ok := p.get(name)
+	if !ok {
+		return nil
+	}
+	list, err := repourl.ParseAllowlist(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w (want comma-separated host/owner/name or host/owner/* patterns)", name, err))
+		return nil
+	}
+	return list
 }

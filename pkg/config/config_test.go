@@ -78,3 +78,35 @@ func TestLoad_RejectsInvalidValuesNamingTheVariable(t *testing.T) {
 		t.Fatalf("postgres without DATABASE_URL: %v", err)
 	}
 }
+
+// Secure by default: repos
+
+func TestLoad_RepositorySettings(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.AllowedRepositories) != 0 || c.GitTimeout != 10*time.Minute {
+		t.Fatalf("defaults: allowed %v, git timeout %s", c.AllowedRepositories, c.GitTimeout)
+	}
+	c, err = config.Load(env(map[string]string{
+		"AWO_ALLOWED_REPOSITORIES": "github.com/acme/*, gitlab.example.com/*", "AWO_GIT_TIMEOUT": "90s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GitTimeout != 90*time.Second || c.AllowedRepositories.String() != "github.com/acme/*,gitlab.example.com/*" {
+		t.Fatalf("got allowed %v, git timeout %s", c.AllowedRepositories, c.GitTimeout)
+	}
+	if _, err := c.RepoPolicy().Check("https://github.com/other/x"); err == nil {
+		t.Fatal("RepoPolicy let a repository outside AWO_ALLOWED_REPOSITORIES through")
+	}
+	for name, value := range map[string]string{
+		"AWO_ALLOWED_REPOSITORIES": "https://github.com/acme/*",
+		"AWO_GIT_TIMEOUT":          "0s",
+	} {
+		if _, err := config.Load(env(map[string]string{name: value})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: err = %v, want one naming the variable", name, value, err)
+		}
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -85,9 +85,9 @@ func Parse(raw string, allowLocal bool) (Repo, error) {
 	if scheme, rest, ok := strings.Cut(raw, "://"); ok && schemePattern.MatchString(scheme) {
 		switch strings.ToLower(scheme) {
 		case "https":
-			return parseHierarchical(raw, rest, false)
+			return parseHierarchical(raw, rest, false, allowLocal)
 		case "ssh":
-			return parseHierarchical(raw, rest, true)
+			return parseHierarchical(raw, rest, true, allowLocal)
 		case "http":
 			return Repo{}, invalid(raw, "uses plain http, which sends code and credentials unencrypted; use https")
 		case "file":
@@ -107,14 +107,14 @@ func Parse(raw string, allowLocal bool) (Repo, error) {
 	}
 	if user, hostPath, ok := strings.Cut(raw, "@"); ok {
 		if host, path, ok := strings.Cut(hostPath, ":"); ok && !strings.Contains(user, "/") && !strings.Contains(host, "/") {
-			return parseSCP(raw, user, host, path)
+			return parseSCP(raw, user, host, path, allowLocal)
 		}
 	}
 	return Repo{}, invalid(raw, "must look like https://host/owner/name, ssh://host/owner/name or user@host:owner/name")
 }
 
 // parseHierarchical handles https:// and ssh:// after the "://".
-func parseHierarchical(raw, rest string, ssh bool) (Repo, error) {
+func parseHierarchical(raw, rest string, ssh, allowLocal bool) (Repo, error) {
 	if strings.ContainsAny(rest, "?#") {
 		return Repo{}, invalid(raw, "must not carry a query or fragment (?… or #…)")
 	}
@@ -134,7 +134,7 @@ func parseHierarchical(raw, rest string, ssh bool) (Repo, error) {
 			return Repo{}, err
 		}
 	}
-	host, err := parseHostPort(raw, authority)
+	host, err := parseHostPort(raw, authority, allowLocal)
 	if err != nil {
 		return Repo{}, err
 	}
@@ -142,14 +142,14 @@ func parseHierarchical(raw, rest string, ssh bool) (Repo, error) {
 }
 
 // parseSCP handles git's scp-like form user@host:path.
-func parseSCP(raw, user, host, path string) (Repo, error) {
+func parseSCP(raw, user, host, path string, allowLocal bool) (Repo, error) {
 	if strings.ContainsAny(raw, "?#") {
 		return Repo{}, invalid(raw, "must not carry a query or fragment (?… or #…)")
 	}
 	if err := checkUser(raw, user); err != nil {
 		return Repo{}, err
 	}
-	h, err := checkHost(raw, host)
+	h, err := checkHost(raw, host, allowLocal)
 	if err != nil {
 		return Repo{}, err
 	}
@@ -201,7 +201,7 @@ func checkUser(raw, user string) error {
 }
 
 // parseHostPort splits and validates "host[:port]" or "[ipv6][:port]".
-func parseHostPort(raw, authority string) (string, error) {
+func parseHostPort(raw, authority string, allowLocal bool) (string, error) {
 	if authority == "" {
 		return "", invalid(raw, "is missing the host")
 	}
@@ -219,15 +219,19 @@ func parseHostPort(raw, authority string) (string, error) {
 		default:
 			return "", invalid(raw, "has text after the IPv6 address")
 		}
-		if ip := net.ParseIP(host[1 : len(host)-1]); ip == nil || ip.To4() != nil {
+		// Zones (fe80::1%eth0) only make sense on the local link.
+		if ip, err := netip.ParseAddr(host[1 : len(host)-1]); err != nil || !ip.Is6() || ip.Zone() != "" {
 			return "", invalid(raw, "has an invalid IPv6 address %q", host)
 		}
 		host = strings.ToLower(host)
+		if err := checkLocal(raw, host, allowLocal); err != nil {
+			return "", err
+		}
 	} else {
 		if h, p, ok := strings.Cut(authority, ":"); ok {
 			host, port = h, p
 		}
-		h, err := checkHost(raw, host)
+		h, err := checkHost(raw, host, allowLocal)
 		if err != nil {
 			return "", err
 		}
@@ -246,7 +250,7 @@ func parseHostPort(raw, authority string) (string, error) {
 	return host + ":" + port, nil
 }
 
-func checkHost(raw, host string) (string, error) {
+func checkHost(raw, host string, allowLocal bool) (string, error) {
 	if host == "" {
 		return "", invalid(raw, "is missing the host")
 	}
@@ -256,7 +260,24 @@ func checkHost(raw, host string) (string, error) {
 		// option (CVE-2017-1000117).
 		return "", invalid(raw, "has an invalid host name %q", host)
 	}
+	if err := checkLocal(raw, h, allowLocal); err != nil {
+		return "", err
+	}
 	return h, nil
+}
+
+// checkLocal refuses a host on the executor's own machine or network
+// (see localKind) unless local repositories are allowed, and a host that
+// looks like an IPv4 address but is not one in any case.
+func checkLocal(raw, host string, allowLocal bool) error {
+	kind, ok := localKind(host)
+	switch {
+	case !ok:
+		return invalid(raw, "has a host %q that looks like an IP address but is not a valid one", host)
+	case kind != "" && !allowLocal:
+		return invalid(raw, "names a %s address (%s); repositories on the local machine or network are refused unless AWO_ALLOW_LOCAL_REPOS=true", kind, host)
+	}
+	return nil
 }
 
 // withPath validates "owner/name[.git][/]" and builds the Repo.
@@ -312,18 +333,10 @@ func invalid(raw, format string, args ...any) error {
 	return fmt.Errorf("%w: repository URL %s %s", workorder.ErrInvalid, quote(raw), fmt.Sprintf(format, args...))
 }
 
-// quote prepares raw for an error message: user information is masked
-// (it may be a token) and very long input is cut.
+// quote prepares raw for an error message: credentials are masked (see
+// Mask) and very long input is cut.
 func quote(raw string) string {
-	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
-		end := strings.IndexAny(rest, "/?#")
-		if end < 0 {
-			end = len(rest)
-		}
-		if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-			raw = scheme + "://***@" + rest[at+1:]
-		}
-	}
+	raw = Mask(raw)
 	const maxRunes = 200
 	if utf8.RuneCountInString(raw) > maxRunes {
 		raw = string([]rune(raw)[:maxRunes]) + "…"

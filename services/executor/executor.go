@@ -191,7 +191,8 @@ func newExecutor(d Deps) (*executor, error) {
 	}
 	x.agent = tracedAgent{x.agent}
 	if x.sandboxes == nil {
-		x.sandboxes = &sandbox.Manager{Root: d.Config.TempDir, AllowLocal: d.Config.AllowLocalRepos, Logger: x.log}
+		x.sandboxes = &sandbox.Manager{Root: d.Config.TempDir, AllowLocal: d.Config.AllowLocalRepos, Logger: x.log,
+			Allowed: d.Config.AllowedRepositories, GitTimeout: d.Config.GitTimeout}
 	}
 	if x.prompts == nil {
 		p, err := prompts.Load(d.Config.CommandsDir)

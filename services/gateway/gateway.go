@@ -167,6 +167,8 @@ func Run(ctx context.Context, d Deps) error {
 		// Secure by default: input
 		MaxRequestBytes: d.Config.MaxRequestBytes,
 		ListMax:         d.Config.ListMax,
+
+		AllowedRepositories: d.Config.AllowedRepositories,
 	})
 
 	srv := &http.Server{

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -196,12 +197,12 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 			return Sandbox{}, fmt.Errorf("%w: checkpoint %s %q is not a commit id", workorder.ErrInvalid, name, sha)
 		}
 	}
-	log := m.logger().With("work_order_id", s.WorkOrderID, "repository", s.RepositoryURL,
+	log := m.logger().With("work_order_id", s.WorkOrderID, "repository", repourl.Mask(s.RepositoryURL),
 		"sandbox_type", l.kind, "sandbox", l.dir, "checkpoint", cp.ID)
 	start := time.Now()
 	unlock, err := m.lock(ctx, l.lockPath)
 	if err != nil {
-		return Sandbox{}, fmt.Errorf("restoring sandbox for %s: %w", s.RepositoryURL, err)
+		return Sandbox{}, fmt.Errorf("restoring sandbox for %s: %w", repourl.Mask(s.RepositoryURL), err)
 	}
 	defer unlock()
 

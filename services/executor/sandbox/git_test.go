@@ -72,11 +72,19 @@ func TestGitEnv_SSHBatchModeUnlessConfigured(t *testing.T) {
 		t.Setenv(name, "") // restores the variable after the test
 		os.Unsetenv(name)
 	}
-	if env := (&Manager{}).gitEnv(); !slices.Contains(env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes") {
-		t.Error("ssh may prompt: no BatchMode")
+	t.Setenv("GIT_CONFIG_GLOBAL", os.DevNull)
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	if env := (&Manager{}).gitEnv(); !slices.Contains(env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes -o ConnectTimeout=30") {
+		t.Errorf("ssh may prompt or wait for ever: no BatchMode or ConnectTimeout in %q", env)
 	}
 	env := (&Manager{Env: []string{"GIT_SSH_COMMAND=ssh -i /key"}}).gitEnv()
-	if slices.Contains(env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes") {
+	if !slices.Contains(env, "GIT_SSH_COMMAND=ssh -i /key") || slices.Contains(env, "GIT_SSH_COMMAND=ssh -o BatchMode=yes -o ConnectTimeout=30") {
 		t.Error("the operator's GIT_SSH_COMMAND was overridden")
+	}
+	// GIT_SSH alone would lose to a repository's core.sshCommand; it is
+	// passed on as GIT_SSH_COMMAND, which does not.
+	env = (&Manager{Env: []string{"GIT_SSH=/opt/my ssh"}}).gitEnv()
+	if !slices.Contains(env, "GIT_SSH_COMMAND='/opt/my ssh'") {
+		t.Errorf("GIT_SSH not turned into GIT_SSH_COMMAND: %q", env)
 	}
 }

@@ -71,9 +71,19 @@ type Progress struct {
 // fields is ready to use; a Manager must not be copied after first use.
 type Manager struct {
 	Root       string       // AGENT_WORK_ORDER_TEMP_DIR
-	AllowLocal bool         // accept file:// URLs and local paths
+	AllowLocal bool         // accept file:// URLs, local paths and local hosts
 	Env        []string     // extra environment for git, e.g. GIT_CONFIG_GLOBAL
 	Logger     *slog.Logger // nil discards
+	// Allowed (AWO_ALLOWED_REPOSITORIES) limits the repositories a sandbox
+	// may be made of; empty allows any.
+	Allowed repourl.Allowlist
+	// GitTimeout (AWO_GIT_TIMEOUT) bounds one clone, fetch or push; 0 means
+	// DefaultGitTimeout.
+	GitTimeout time.Duration
+
+	// operatorCfg is the operator's own git configuration, read once.
+	operatorOnce sync.Once
+	operatorCfg  operatorConfig
 
 	mu    sync.Mutex
 	locks map[string]*lockEntry
@@ -92,13 +102,13 @@ func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
 	if err != nil {
 		return Sandbox{}, err
 	}
-	log := m.logger().With("work_order_id", s.WorkOrderID, "repository", s.RepositoryURL,
+	log := m.logger().With("work_order_id", s.WorkOrderID, "repository", repourl.Mask(s.RepositoryURL),
 		"sandbox_type", l.kind, "sandbox", l.dir)
 	start := time.Now()
 
 	unlock, err := m.lock(ctx, l.lockPath)
 	if err != nil {
-		return Sandbox{}, fmt.Errorf("preparing sandbox for %s: %w", s.RepositoryURL, err)
+		return Sandbox{}, fmt.Errorf("preparing sandbox for %s: %w", repourl.Mask(s.RepositoryURL), err)
 	}
 	defer unlock()
 
@@ -236,7 +246,7 @@ func (m *Manager) Progress(ctx context.Context, sb Sandbox) (Progress, error) {
 		return Progress{}, fmt.Errorf("counting commits since %s: git printed %q", baseRef, count)
 	}
 	// -z: file names may contain newlines.
-	names, err := m.gitRaw(ctx, sb.Dir, "diff", "--name-only", "-z", baseRef+"...HEAD")
+	names, err := m.gitRaw(ctx, sb.Dir, "diff", "--no-ext-diff", "--no-textconv", "--name-only", "-z", baseRef+"...HEAD")
 	if err != nil {
 		return Progress{}, fmt.Errorf("listing files changed since %s in %s: %w", baseRef, sb.Dir, err)
 	}
@@ -348,7 +358,7 @@ type layout struct {
 func (m *Manager) layout(s Spec) (layout, error) {
 	// Defence in depth: the gateway validated the URL, but this is the last
 	// stop before git.
-	if _, err := repourl.Parse(s.RepositoryURL, m.AllowLocal); err != nil {
+	if _, err := (repourl.Policy{AllowLocal: m.AllowLocal, Allowed: m.Allowed}).Check(s.RepositoryURL); err != nil {
 		return layout{}, err
 	}
 	if m.Root == "" {
@@ -403,7 +413,7 @@ func (m *Manager) createWorktree(ctx context.Context, url string, l layout, aske
 		return "", fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
 	}
 	if _, err := m.git(ctx, l.cache, "worktree", "add", "--quiet", "--detach", l.dir, "refs/remotes/origin/"+base); err != nil {
-		return "", fmt.Errorf("creating worktree for %s at origin/%s: %w", url, base, err)
+		return "", fmt.Errorf("creating worktree for %s at origin/%s: %w", repourl.Mask(url), base, err)
 	}
 	return base, nil
 }
@@ -422,7 +432,7 @@ func (m *Manager) refreshCache(ctx context.Context, url string, l layout, asked 
 	case cached:
 		log.Info("fetching cached clone", "clone", l.cache)
 		if _, err := m.git(ctx, l.cache, "fetch", "--quiet", "--prune", "origin"); err != nil {
-			return "", fmt.Errorf("fetching %s: %w", url, err)
+			return "", fmt.Errorf("fetching %s: %w", repourl.Mask(url), err)
 		}
 		m.recordFetch(l.cache, began)
 	default:
@@ -489,11 +499,11 @@ func (m *Manager) cloneInto(ctx context.Context, url, dir string, flags ...strin
 	args := append(append([]string{"clone", "--quiet"}, flags...), "--", url, tmp)
 	if _, err := m.git(ctx, filepath.Dir(dir), args...); err != nil {
 		_ = os.RemoveAll(tmp)
-		return fmt.Errorf("cloning %s: %w", url, err)
+		return fmt.Errorf("cloning %s: %w", repourl.Mask(url), err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		_ = os.RemoveAll(tmp)
-		return fmt.Errorf("moving the clone of %s into place: %w", url, err)
+		return fmt.Errorf("moving the clone of %s into place: %w", repourl.Mask(url), err)
 	}
 	return nil
 }
@@ -516,10 +526,28 @@ func (m *Manager) baseBranch(ctx context.Context, dir string) (string, error) {
 		if attempt > 0 {
 			return "", fmt.Errorf("finding origin's default branch in %s: origin/HEAD names no branch (is the repository empty?)", dir)
 		}
-		if _, err := m.git(ctx, dir, "remote", "set-head", "origin", "--auto"); err != nil {
+		if err := m.setOriginHead(ctx, dir); err != nil {
 			return "", fmt.Errorf("asking origin for its default branch in %s: %w", dir, err)
 		}
 	}
+}
+
+// setOriginHead does what `git remote set-head origin --auto` does, through
+// ls-remote, which takes --upload-pack (see packPrograms) where set-head
+// would run the repository's remote.origin.uploadpack.
+func (m *Manager) setOriginHead(ctx context.Context, dir string) error {
+	out, err := m.git(ctx, dir, "ls-remote", "--symref", "origin", "HEAD")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		target, name, ok := strings.Cut(strings.TrimPrefix(line, "ref: "), "\t")
+		if branch, isBranch := strings.CutPrefix(target, "refs/heads/"); ok && isBranch && name == "HEAD" && strings.HasPrefix(line, "ref: ") {
+			_, err := m.git(ctx, dir, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/"+branch)
+			return err
+		}
+	}
+	return errors.New("origin's HEAD names no branch (is the repository empty?)")
 }
 
 // isCheckout reports whether dir is the top of a git checkout with a commit

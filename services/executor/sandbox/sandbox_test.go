@@ -328,8 +328,12 @@ func TestPrepare_MissingRepository_SaysWhatFailed(t *testing.T) {
 			t.Fatalf("%s: Prepare of a missing repository succeeded", typ)
 		}
 		msg := err.Error()
-		if !strings.HasPrefix(msg, "cloning "+url+": ") || !strings.Contains(msg, "does not appear to be a git repository") {
-			t.Errorf("%s: error %q should name the URL and git's reason", typ, msg)
+		if !strings.HasPrefix(msg, "cloning "+url+": ") || !strings.Contains(msg, "git clone failed: repository not found, or no access to it") {
+			t.Errorf("%s: error %q should name the URL and the kind of failure", typ, msg)
+		}
+		// git's own words name a path on the executor's machine.
+		if strings.Contains(msg, "does not appear") || strings.Contains(msg, "/tmp/") {
+			t.Errorf("%s: error %q echoes git's stderr", typ, msg)
 		}
 		if strings.Contains(msg, "\n") || strings.Contains(msg, "fatal:") {
 			t.Errorf("%s: error %q should be one clean line", typ, msg)

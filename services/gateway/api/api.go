@@ -19,6 +19,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/gateway/health"
 )
@@ -73,6 +74,10 @@ type Options struct {
 	AllowLocalRepos bool   // AWO_ALLOW_LOCAL_REPOS
 	StorageType     string // shown by /health
 	Version         string // shown by /, /health and the OpenAPI spec
+
+	// AllowedRepositories (AWO_ALLOWED_REPOSITORIES) limits the repositories
+	// a create may name; empty allows any.
+	AllowedRepositories repourl.Allowlist
 
 	NewID          func() workorder.ID // default workorder.NewID
 	ReadWait       time.Duration       // how long a read waits for the projection (default 5s)

@@ -52,7 +52,7 @@ type createRequest struct {
 
 // parseCreate validates a create request the way the seed does, naming
 // every problem at once.
-func parseCreate(b createBody, allowLocalRepos bool, maxRequestBytes int) (createRequest, error) {
+func parseCreate(b createBody, repos repourl.Policy, maxRequestBytes int) (createRequest, error) {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	var req createRequest
@@ -71,7 +71,7 @@ func parseCreate(b createBody, allowLocalRepos bool, maxRequestBytes int) (creat
 	default:
 		if err := freetext.Check("repository_url", repo, maxURLBytes); err != nil {
 			add("%s", err)
-		} else if _, err := repourl.Parse(repo, allowLocalRepos); err != nil {
+		} else if _, err := repos.Check(repo); err != nil {
 			add("repository_url: %s", plain(err))
 		}
 		req.Requested.RepositoryURL = repo

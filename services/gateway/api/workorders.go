@@ -15,6 +15,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/freetext"
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
 )
@@ -50,7 +51,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &body, s.bodyLimit); err != nil {
 		return err
 	}
-	req, err := parseCreate(body, s.AllowLocalRepos, s.MaxRequestBytes)
+	req, err := parseCreate(body, repourl.Policy{AllowLocal: s.AllowLocalRepos, Allowed: s.AllowedRepositories}, s.MaxRequestBytes)
 	if err != nil {
 		return err
 	}
