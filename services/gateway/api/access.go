@@ -89,7 +89,9 @@ type clientKeyType struct{}
 
 // clientKey names who is calling, for per-client limits: a hash of the
 // token when tokens are configured, the peer's address otherwise. The
-// peer's address is RemoteAddr: X-Forwarded-For is anyone's to write.
+// peer's address is RemoteAddr: X-Forwarded-For is anyone's to write. An
+// IPv6 peer is keyed by its /64, the block one host is usually given, so
+// hopping addresses inside it does not buy a fresh budget.
 func clientKey(r *http.Request) string {
 	if k, ok := r.Context().Value(clientKeyType{}).(string); ok {
 		return k
@@ -97,6 +99,9 @@ func clientKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		host = ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 	}
 	return "addr:" + host
 }

@@ -2,6 +2,8 @@ package api
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -83,6 +85,21 @@ func TestLoopbackHost(t *testing.T) {
 	} {
 		if got := loopbackHost(host); got != want {
 			t.Errorf("loopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.7:4000":              "addr:192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:4000": "addr:2001:db8:1:2::/64",
+		"[2001:db8:1:2:bbbb::9]:80":   "addr:2001:db8:1:2::/64",
+		"[::1]:4000":                  "addr:::/64",
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		if got := clientKey(r); got != want {
+			t.Errorf("clientKey(%s) = %q, want %q", remote, got, want)
 		}
 	}
 }

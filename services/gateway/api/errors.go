@@ -100,17 +100,20 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if id := workOrderParam(r); id != "" {
 		attrs = append(attrs, "work_order_id", id)
 	}
+	// A limit the client ran into (a problem with retryAfter: the create
+	// rate, the stream caps) is the client's doing, not a failure.
+	var p *problem
+	limited := errors.As(err, &p) && p.retryAfter > 0
 	switch {
+	case limited:
+		log.Info("request limited", append(attrs, "remote", r.RemoteAddr)...)
+		w.Header().Set("Retry-After", retryAfterHeader(p.retryAfter))
 	case status >= 500:
 		log.Error("request failed", attrs...)
 	case status != http.StatusNotFound:
 		log.Info("request rejected", attrs...)
 	}
-	var p *problem
-	switch {
-	case errors.As(err, &p) && p.retryAfter > 0:
-		w.Header().Set("Retry-After", retryAfterHeader(p.retryAfter))
-	case status == http.StatusServiceUnavailable:
+	if status == http.StatusServiceUnavailable && !limited {
 		w.Header().Set("Retry-After", "1")
 	}
 	setRetryAfter(w.Header(), err)
