@@ -72,6 +72,22 @@ type Config struct {
 	// Tracing is the OTLP trace export (OTEL_EXPORTER_OTLP_ENDPOINT and
 	// friends); off unless an endpoint is set.
 	Tracing tracing.Settings
+
+	// Secure by default: natsauth
+	// NATSConfigFile (AWO_NATS_CONFIG) is a nats-server configuration file
+	// for the embedded server: users, nkeys, accounts, permissions, TLS.
+	NATSConfigFile string
+	// NATS client credentials, named as the nats CLI names them. Every
+	// connection this process opens uses them, the all-in-one's in-process
+	// ones included. At most one of creds, nkey, user and token is set.
+	NATSCreds    string // NATS_CREDS: a .creds file (JWT and seed)
+	NATSNKey     string // NATS_NKEY: a file holding an nkey seed
+	NATSUser     string // NATS_USER
+	NATSPassword string // NATS_PASSWORD (secret)
+	NATSToken    string // NATS_TOKEN (secret)
+	NATSCA       string // NATS_CA: CA file to verify the server's certificate
+	NATSCert     string // NATS_CERT: client certificate file (with NATS_KEY)
+	NATSKey      string // NATS_KEY: client key file (with NATS_CERT)
 }
 
 // Storage types.
@@ -121,7 +137,19 @@ func Load(getenv func(string) string) (Config, error) {
 		SandboxRetention: p.duration("AWO_SANDBOX_RETENTION", 24*time.Hour, 0),
 		MinFreeDisk:      p.size("AWO_MIN_FREE_DISK", 1<<30),
 		Tracing:          p.tracing(),
+
+		// Secure by default: natsauth
+		NATSConfigFile: p.str("AWO_NATS_CONFIG", ""),
+		NATSCreds:      p.str("NATS_CREDS", ""),
+		NATSNKey:       p.str("NATS_NKEY", ""),
+		NATSUser:       p.str("NATS_USER", ""),
+		NATSPassword:   p.str("NATS_PASSWORD", ""),
+		NATSToken:      p.str("NATS_TOKEN", ""),
+		NATSCA:         p.str("NATS_CA", ""),
+		NATSCert:       p.str("NATS_CERT", ""),
+		NATSKey:        p.str("NATS_KEY", ""),
 	}
+	p.natsCredentials(c)
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
 	}
@@ -166,6 +194,17 @@ func (c Config) Attrs() []any {
 		"AWO_SANDBOX_RETENTION", retentionString(c.SandboxRetention),
 		"AWO_MIN_FREE_DISK", sizeString(c.MinFreeDisk),
 		"traces", tracingAttr(c.Tracing),
+
+		// Secure by default: natsauth
+		"AWO_NATS_CONFIG", orDefault(c.NATSConfigFile, "(none: no NATS authentication)"),
+		"NATS_CREDS", c.NATSCreds,
+		"NATS_NKEY", c.NATSNKey,
+		"NATS_USER", c.NATSUser,
+		"NATS_PASSWORD", mask(c.NATSPassword),
+		"NATS_TOKEN", mask(c.NATSToken),
+		"NATS_CA", c.NATSCA,
+		"NATS_CERT", c.NATSCert,
+		"NATS_KEY", c.NATSKey,
 	}
 }
 
@@ -364,4 +403,29 @@ func RootSandboxProblem(skipPermissions bool, euid int, isSandbox string) string
 	return "running as root: the claude CLI refuses --dangerously-skip-permissions for root " +
 		"unless IS_SANDBOX=1 is set; set IS_SANDBOX=1 when running in a sandbox or container, " +
 		"run as another user, or set CLAUDE_CLI_SKIP_PERMISSIONS=false"
+}
+
+// natsCredentials rejects client credentials that contradict each other:
+// the server would see only one of them, and which one would be a guess.
+func (p *parser) natsCredentials(c Config) {
+	var set []string
+	for _, v := range []struct{ name, value string }{
+		{"NATS_CREDS", c.NATSCreds}, {"NATS_NKEY", c.NATSNKey}, {"NATS_USER", c.NATSUser}, {"NATS_TOKEN", c.NATSToken},
+	} {
+		if v.value != "" {
+			set = append(set, v.name)
+		}
+	}
+	if len(set) > 1 {
+		p.errs = append(p.errs, fmt.Errorf("%s: set only one way to authenticate to NATS", strings.Join(set, " and ")))
+	}
+	if c.NATSUser != "" && c.NATSPassword == "" {
+		p.errs = append(p.errs, errors.New("NATS_USER needs NATS_PASSWORD (for a token, set NATS_TOKEN)"))
+	}
+	if c.NATSPassword != "" && c.NATSUser == "" {
+		p.errs = append(p.errs, errors.New("NATS_PASSWORD needs NATS_USER"))
+	}
+	if (c.NATSCert == "") != (c.NATSKey == "") {
+		p.errs = append(p.errs, errors.New("NATS_CERT and NATS_KEY go together: set both for a client certificate, or neither"))
+	}
 }
