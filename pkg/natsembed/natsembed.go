@@ -173,6 +173,11 @@ func loopbackHost(host string) bool {
 func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 	opts = append([]nats.Option{nats.Name(name), nats.InProcessServer(s.srv), nats.MaxReconnects(-1)}, opts...)
 	nc, err := nats.Connect("", opts...)
+	if err != nil && s.auth {
+		// An in-process connection the server turns away only sees its pipe
+		// closed.
+		return nil, fmt.Errorf("connecting to embedded NATS as %s (AWO_NATS_CONFIG requires authentication; are the NATS_* credentials right?): %w", name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connecting to embedded NATS: %w", err)
 	}
