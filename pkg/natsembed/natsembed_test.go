@@ -54,6 +54,25 @@ func TestStart_LoopbackWithoutAuthenticationIsAllowed(t *testing.T) {
 	}
 }
 
+// Users inside accounts, nkeys and a token count as authentication.
+func TestStart_AuthenticationInAnyFormAllowsANetworkListen(t *testing.T) {
+	for name, conf := range map[string]string{
+		"accounts": "accounts { AWO: { jetstream: enabled, users: [{user: a, password: b}] } }\n",
+		"nkeys":    "authorization { users: [{nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4}] }\n",
+		"token":    "authorization { token: s3cret }\n",
+	} {
+		srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir(), ConfigFile: writeConf(t, conf), Listen: "0.0.0.0:0"})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !srv.RequiresAuthentication() {
+			t.Errorf("%s: RequiresAuthentication is false", name)
+		}
+		srv.Shutdown()
+	}
+}
+
 func TestStart_ConfigFileWithUsers(t *testing.T) {
 	t.Setenv("TEST_AWO_PW", "pw-of-alice")
 	store := filepath.Join(t.TempDir(), "js")
