@@ -4,10 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/config"
 )
@@ -50,5 +54,45 @@ func TestRun_ConfigWithUsersNeedsClientCredentials(t *testing.T) {
 	err = run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "NATS_* credentials") {
 		t.Fatalf("wrong password: err = %v", err)
+	}
+}
+
+// The all-in-one runs against the example least-privilege configuration as
+// its admin user (its four services share one identity).
+func TestRun_ExampleConfigAsAdmin(t *testing.T) {
+	for _, u := range []string{"ADMIN", "GATEWAY", "ORCHESTRATOR", "EXECUTOR", "GITHUB"} {
+		t.Setenv("AWO_NATS_"+u+"_PASSWORD", "pw-"+u)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	cfg := load(t, map[string]string{"AWO_NATS_CONFIG": "../../deploy/nats/awo.conf", "AWO_NATS_LISTEN": "0.0.0.0:0",
+		"NATS_USER": "admin", "NATS_PASSWORD": "pw-ADMIN", "AGENT_WORK_ORDERS_PORT": port})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before serving: %v", err)
+		default:
+		}
+		resp, err := http.Get("http://127.0.0.1:" + port + "/health")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no /health within 60s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }
