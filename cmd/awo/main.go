@@ -171,26 +171,47 @@ type service struct {
 }
 
 // broker returns how to connect to NATS: the embedded server unless NATS_URL
-// names an external one.
+// names an external one. Every connection presents the NATS_* credentials,
+// the in-process ones included: with an AWO_NATS_CONFIG that requires
+// authentication they go through the server's auth like any client, so the
+// all-in-one needs one user allowed everything its four services do (the
+// example's admin user, or a user of its own); per-service users are for
+// the separate binaries.
 func broker(ctx context.Context, cfg config.Config, log *slog.Logger) (func(name string) (*nats.Conn, error), func(), error) {
+	auth, err := app.NATSOptions(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	auth = append(auth, nats.ErrorHandler(app.LogNATSErrors(log)))
+	flags := app.NATSCLIFlags(cfg)
+	if flags != "" {
+		flags = " " + flags
+	}
 	if cfg.NATSURL != "" {
-		log.Info("using external NATS", "url", cfg.NATSURL)
+		url := app.RedactNATSURL(cfg.NATSURL)
+		log.Info("using external NATS", "url", url)
 		return func(name string) (*nats.Conn, error) {
-			nc, err := nats.Connect(cfg.NATSURL, nats.Name(name), nats.MaxReconnects(-1))
+			nc, err := nats.Connect(cfg.NATSURL, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1)}, auth...)...)
 			if err != nil {
-				return nil, fmt.Errorf("connecting to NATS_URL=%s: %w", cfg.NATSURL, err)
+				return nil, fmt.Errorf("connecting to NATS_URL=%s: %w", url, err)
 			}
 			return nc, nil
 		}, func() {}, nil
 	}
-	srv, err := natsembed.Start(natsembed.Options{DataDir: cfg.DataDir, Listen: cfg.NATSListen})
+	srv, err := natsembed.Start(natsembed.Options{DataDir: cfg.DataDir, Listen: cfg.NATSListen, ConfigFile: cfg.NATSConfigFile})
 	if err != nil {
 		return nil, nil, fmt.Errorf("AWO_DATA_DIR=%s: %w", cfg.DataDir, err)
 	}
+	if srv.RequiresAuthentication() && !app.HasNATSCredentials(cfg) {
+		srv.Shutdown()
+		return nil, nil, fmt.Errorf("AWO_NATS_CONFIG=%s requires clients to authenticate, and the all-in-one's own connections "+
+			"go through it too: set NATS_USER and NATS_PASSWORD (or NATS_CREDS, NATS_NKEY, NATS_TOKEN) to a user allowed "+
+			"everything the services do", cfg.NATSConfigFile)
+	}
 	if url := srv.ClientURL(); url != "" {
-		log.Info("embedded NATS accepts clients", "url", url, "hint", "nats --server "+url+" stream ls")
+		log.Info("embedded NATS accepts clients", "url", url, "hint", "nats --server "+url+flags+" stream ls")
 	} else {
 		log.Info("embedded NATS is in-process only; set AWO_NATS_LISTEN=127.0.0.1:4222 to watch it with the nats CLI")
 	}
-	return func(name string) (*nats.Conn, error) { return srv.Connect(name) }, srv.Shutdown, nil
+	return func(name string) (*nats.Conn, error) { return srv.Connect(name, auth...) }, srv.Shutdown, nil
 }

@@ -79,7 +79,11 @@ func ConnectNATS(ctx context.Context, cfg config.Config, name string, log *slog.
 	if cfg.NATSURL == "" {
 		return nil, nil, fmt.Errorf("NATS_URL is not set: a standalone %s needs a NATS server with JetStream (or run the all-in-one binary, which embeds one)", name)
 	}
-	nc, err := nats.Connect(cfg.NATSURL,
+	auth, err := NATSOptions(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(cfg.NATSURL, append(auth,
 		nats.Name("awo-"+name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
@@ -89,9 +93,10 @@ func ConnectNATS(ctx context.Context, cfg config.Config, name string, log *slog.
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }),
-	)
+		nats.ErrorHandler(LogNATSErrors(log)),
+	)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to NATS_URL=%s: %w", cfg.NATSURL, err)
+		return nil, nil, fmt.Errorf("connecting to NATS_URL=%s: %w", RedactNATSURL(cfg.NATSURL), err)
 	}
 	js, err := Setup(ctx, nc, cfg)
 	if err != nil {

@@ -45,6 +45,27 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
+type rejectedError struct{ err error }
+
+func (r rejectedError) Error() string { return r.err.Error() }
+func (r rejectedError) Unwrap() error { return permanentError(r) }
+
+// Reject marks err as a refusal of the message itself (a forged event):
+// it is dead-lettered at once, like a Permanent error, but the consumer's
+// OnGiveUp is not told. OnGiveUp records a visible failure of the work
+// order, and a forger must not be able to fail somebody else's.
+func Reject(err error) error {
+	if err == nil {
+		return nil
+	}
+	return rejectedError{err}
+}
+
+func isRejected(err error) bool {
+	var r rejectedError
+	return errors.As(err, &r)
+}
+
 // IsPermanent reports whether err was marked with Permanent.
 func IsPermanent(err error) bool {
 	var p permanentError
@@ -301,7 +322,7 @@ const (
 
 func (b *Bus) giveUp(ctx context.Context, d *Delivery, cause error, o ConsumeOptions, log *slog.Logger) {
 	log.Error("giving up on message; dead-lettering it", "subject", d.Subject, "delivered", d.NumDelivered(), "err", cause)
-	if o.OnGiveUp != nil && d.Event.Type != "" {
+	if o.OnGiveUp != nil && d.Event.Type != "" && !isRejected(cause) {
 		o.OnGiveUp(ctx, d, cause)
 	}
 	dl := dlqCopy(o.Name, d.Subject, d.msg.Headers(), d.msg.Data(), cause, d.NumDelivered(), d.Meta.Sequence.Stream)

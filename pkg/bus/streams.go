@@ -2,7 +2,10 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -137,12 +140,17 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 	}
 }
 
-// EnsureStreams creates the streams or updates them to the current
-// definition. Every service calls it at start so any of them can come up
-// first.
+// EnsureStreams creates the streams that are missing and updates those
+// whose settings differ from the current definition. Every service calls it
+// at start so any of them can come up first.
+//
+// A stream that already has its settings is left alone, without an update
+// request: with NATS permissions (deploy/nats/awo.conf) the services may
+// create the streams but only the admin may update them, so a service
+// must not ask for an update it does not need.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings) error {
 	for _, cfg := range StreamConfigs(s) {
-		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		err := ensureStream(ctx, js, cfg)
 		if isResourcesExceeded(err) {
 			return fmt.Errorf("ensuring stream %s: the NATS server cannot reserve its size limit of %d bytes: "+
 				"JetStream reserves every stream's limit up front and the embedded server grants at most 75%% of the free disk "+
@@ -150,8 +158,83 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings
 				"AWO_COMMANDS_MAX_BYTES or AWO_DLQ_MAX_BYTES: %w", cfg.Name, cfg.MaxBytes, err)
 		}
 		if err != nil {
-			return fmt.Errorf("ensuring stream %s: %w", cfg.Name, err)
+			return err
 		}
 	}
 	return nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	st, err := js.Stream(ctx, want.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return ensureStream(ctx, js, want) // another service created it first
+		}
+		if err != nil {
+			return fmt.Errorf("creating stream %s: %w", want.Name, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("looking up stream %s: %w", want.Name, err)
+	}
+	differs, err := settingsDiffer(st.CachedInfo().Config, want)
+	if err != nil {
+		return fmt.Errorf("comparing stream %s with its definition: %w", want.Name, err)
+	}
+	if !differs {
+		return nil
+	}
+	if _, err := js.UpdateStream(ctx, want); err != nil {
+		return fmt.Errorf("updating stream %s to its definition (with NATS permissions only the admin user may; "+
+			"start one service as admin once, or edit the stream with the nats CLI): %w", want.Name, err)
+	}
+	return nil
+}
+
+// settingsDiffer reports whether have lacks any setting want makes: every
+// field want sets (not zero) must be equal in have. Fields want leaves at
+// zero take the server's defaults, which have shows filled in.
+func settingsDiffer(have, want jetstream.StreamConfig) (bool, error) {
+	var h, w map[string]any
+	for _, x := range []struct {
+		cfg jetstream.StreamConfig
+		out *map[string]any
+	}{{have, &h}, {want, &w}} {
+		b, err := json.Marshal(x.cfg)
+		if err != nil {
+			return false, err
+		}
+		if err := json.Unmarshal(b, x.out); err != nil {
+			return false, err
+		}
+	}
+	for k, wv := range w {
+		if isZeroJSON(wv) {
+			continue
+		}
+		if !reflect.DeepEqual(h[k], wv) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func isZeroJSON(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !v
+	case float64:
+		return v == 0
+	case string:
+		return v == ""
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return false
 }

@@ -134,6 +134,21 @@ type Config struct {
 	// GitTimeout (AWO_GIT_TIMEOUT) bounds one git clone, fetch or push of
 	// the executor, so a server that never answers cannot hold a slot.
 	GitTimeout time.Duration
+	// Secure by default: natsauth
+	// NATSConfigFile (AWO_NATS_CONFIG) is a nats-server configuration file
+	// for the embedded server: users, nkeys, accounts, permissions, TLS.
+	NATSConfigFile string
+	// NATS client credentials, named as the nats CLI names them. Every
+	// connection this process opens uses them, the all-in-one's in-process
+	// ones included. At most one of creds, nkey, user and token is set.
+	NATSCreds    string // NATS_CREDS: a .creds file (JWT and seed)
+	NATSNKey     string // NATS_NKEY: a file holding an nkey seed
+	NATSUser     string // NATS_USER
+	NATSPassword string // NATS_PASSWORD (secret)
+	NATSToken    string // NATS_TOKEN (secret)
+	NATSCA       string // NATS_CA: CA file to verify the server's certificate
+	NATSCert     string // NATS_CERT: client certificate file (with NATS_KEY)
+	NATSKey      string // NATS_KEY: client key file (with NATS_CERT)
 }
 
 // RepoPolicy is what decides whether a repository URL may be used.
@@ -210,8 +225,19 @@ func Load(getenv func(string) string) (Config, error) {
 		// Secure by default: repos
 		AllowedRepositories: p.allowlist("AWO_ALLOWED_REPOSITORIES"),
 		GitTimeout:          p.duration("AWO_GIT_TIMEOUT", 10*time.Minute, time.Second),
+		// Secure by default: natsauth
+		NATSConfigFile: p.str("AWO_NATS_CONFIG", ""),
+		NATSCreds:      p.str("NATS_CREDS", ""),
+		NATSNKey:       p.str("NATS_NKEY", ""),
+		NATSUser:       p.str("NATS_USER", ""),
+		NATSPassword:   p.str("NATS_PASSWORD", ""),
+		NATSToken:      p.str("NATS_TOKEN", ""),
+		NATSCA:         p.str("NATS_CA", ""),
+		NATSCert:       p.str("NATS_CERT", ""),
+		NATSKey:        p.str("NATS_KEY", ""),
 	}
 	c.Host = p.bindHost("AGENT_WORK_ORDERS_HOST", c.APITokens, c.AuthNone)
+	p.natsCredentials(c)
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
 	}
@@ -279,6 +305,16 @@ func (c Config) Attrs() []any {
 		// Secure by default: repos
 		"AWO_ALLOWED_REPOSITORIES", orDefault(c.AllowedRepositories.String(), "(any)"),
 		"AWO_GIT_TIMEOUT", c.GitTimeout.String(),
+		// Secure by default: natsauth
+		"AWO_NATS_CONFIG", orDefault(c.NATSConfigFile, "(none: no NATS authentication)"),
+		"NATS_CREDS", c.NATSCreds,
+		"NATS_NKEY", c.NATSNKey,
+		"NATS_USER", c.NATSUser,
+		"NATS_PASSWORD", mask(c.NATSPassword),
+		"NATS_TOKEN", mask(c.NATSToken),
+		"NATS_CA", c.NATSCA,
+		"NATS_CERT", c.NATSCert,
+		"NATS_KEY", c.NATSKey,
 	}
 }
 
@@ -869,4 +905,29 @@ func (p *parser) allowlist(name string) repourl.Allowlist {
 		return nil
 	}
 	return list
+}
+
+// natsCredentials rejects client credentials that contradict each other:
+// the server would see only one of them, and which one would be a guess.
+func (p *parser) natsCredentials(c Config) {
+	var set []string
+	for _, v := range []struct{ name, value string }{
+		{"NATS_CREDS", c.NATSCreds}, {"NATS_NKEY", c.NATSNKey}, {"NATS_USER", c.NATSUser}, {"NATS_TOKEN", c.NATSToken},
+	} {
+		if v.value != "" {
+			set = append(set, v.name)
+		}
+	}
+	if len(set) > 1 {
+		p.errs = append(p.errs, fmt.Errorf("%s: set only one way to authenticate to NATS", strings.Join(set, " and ")))
+	}
+	if c.NATSUser != "" && c.NATSPassword == "" {
+		p.errs = append(p.errs, errors.New("NATS_USER needs NATS_PASSWORD (for a token, set NATS_TOKEN)"))
+	}
+	if c.NATSPassword != "" && c.NATSUser == "" {
+		p.errs = append(p.errs, errors.New("NATS_PASSWORD needs NATS_USER"))
+	}
+	if (c.NATSCert == "") != (c.NATSKey == "") {
+		p.errs = append(p.errs, errors.New("NATS_CERT and NATS_KEY go together: set both for a client certificate, or neither"))
+	}
 }

@@ -46,6 +46,13 @@ func (h *handler) handle(ctx context.Context, d *bus.Delivery) error {
 		log.Warn("ignoring event without a valid work order id", "err", err)
 		return nil
 	}
+	if err := events.CheckSource(e); err != nil {
+		// Folding it would let anyone who can publish to the stream
+		// complete steps or requests they do not own. Dead-lettered with
+		// the reason, and the work order left as it is.
+		log.Error("refusing a forged event; dead-lettering it", "source", e.Source, "err", err)
+		return bus.Reject(err)
+	}
 	for race := 1; ; race++ {
 		err := h.decide(ctx, e, race == 1, log)
 		if !errors.Is(err, bus.ErrConflict) {
@@ -153,7 +160,15 @@ func (h *handler) catchUp(ctx context.Context, wo workorder.ID, st machine.State
 	if err != nil {
 		return machine.State{}, err
 	}
-	st = machine.Replay(st, hist.Events...)
+	// A forged event stays in the stream (it was dead-lettered when
+	// delivered); it counts for the append guard (LastSeq) but is not folded.
+	authentic := hist.Events[:0]
+	for _, e := range hist.Events {
+		if events.CheckSource(e) == nil {
+			authentic = append(authentic, e)
+		}
+	}
+	st = machine.Replay(st, authentic...)
 	st.LastSeq = max(st.LastSeq, hist.LastSeq)
 	return st, nil
 }

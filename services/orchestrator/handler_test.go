@@ -76,7 +76,7 @@ func (r *rig) publish(e events.Event) uint64 {
 }
 
 func (r *rig) createBranchCompleted() events.Event {
-	return r.ext.Event(events.CommandID(r.wo, workorder.StepCreateBranch, 1)+".completed", events.TypeStepCompleted, r.wo,
+	return r.env.Bus(events.SourceExecutor).Event(events.CommandID(r.wo, workorder.StepCreateBranch, 1)+".completed", events.TypeStepCompleted, r.wo,
 		&events.StepResult{Step: workorder.StepCreateBranch, Attempt: 1, Success: true, BranchName: "feat/x"})
 }
 
@@ -205,7 +205,7 @@ func TestHandler_RedeliveredDispatch_ResendsOnlyItsOwnCommand(t *testing.T) {
 	}
 
 	// Once the worker has started the step, its command is no longer owed.
-	r.publish(r.ext.Event(events.CommandID(r.wo, workorder.StepCreateBranch, 1)+".started", events.TypeStepStarted, r.wo,
+	r.publish(r.env.Bus(events.SourceExecutor).Event(events.CommandID(r.wo, workorder.StepCreateBranch, 1)+".started", events.TypeStepStarted, r.wo,
 		&events.StepStarted{Step: workorder.StepCreateBranch, Attempt: 1}))
 	r.deliverNext()
 	r.deliver(hist[2])

@@ -26,7 +26,7 @@ import (
 type harness struct {
 	t    *testing.T
 	env  *natstest.Env
-	ext  *bus.Bus // publishes what the gateway and the workers would
+	ext  *bus.Bus // publishes what the gateway would
 	cfg  config.Config
 	logs *logSink
 }
@@ -38,7 +38,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	env := natstest.Start(t)
-	return &harness{t: t, env: env, ext: env.Bus("awo/test"), cfg: cfg, logs: newLogSink(t)}
+	return &harness{t: t, env: env, ext: env.Bus(events.SourceGateway), cfg: cfg, logs: newLogSink(t)}
 }
 
 // startOrchestrator runs an orchestrator replica; the returned stop cancels
@@ -179,11 +179,12 @@ func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, b
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	b := h.env.Bus("awo/fake-worker")
+	consumer := h.env.Bus("awo/fake-worker")
 	done := make(chan error, 1)
 	go func() {
-		done <- b.Consume(ctx, cons, func(ctx context.Context, d *bus.Delivery) error {
+		done <- consumer.Consume(ctx, cons, func(ctx context.Context, d *bus.Delivery) error {
 			cmd := *d.Event.Data.(*events.RunStep)
+			b := h.env.Bus(events.StepSource(cmd.Step)) // as the worker of the step's kind
 			w.mu.Lock()
 			w.received = append(w.received, cmd)
 			w.mu.Unlock()
@@ -211,7 +212,7 @@ func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, b
 // finish answers a held command as its worker would.
 func (w *fakeWorkers) finish(cmd events.RunStep, r events.StepResult) {
 	w.h.t.Helper()
-	if err := w.h.env.Bus("awo/fake-worker").FinishStep(context.Background(), cmd, r, 0); err != nil {
+	if err := w.h.env.Bus(events.StepSource(cmd.Step)).FinishStep(context.Background(), cmd, r, 0); err != nil {
 		w.h.t.Fatal(err)
 	}
 }

@@ -298,11 +298,13 @@ func TestRun_MalformedAndStaleEvents_AreAckedAndChangeNothing(t *testing.T) {
 	h.request(wo, "", workorder.StepCreateBranch, workorder.StepPlanning)
 	cb := <-w.held
 
-	// Junk arrives while create-branch runs.
+	// Junk arrives while create-branch runs, from the sources that may
+	// produce each type (forged sources: TestRun_ForgedEvent_...).
+	executor := h.env.Bus(events.SourceExecutor)
 	for _, e := range []events.Event{
-		h.ext.Event("junk-1", events.TypeStepCompleted, wo, &events.StepResult{Step: "deploy", Attempt: 1}),
-		h.ext.Event("junk-2", events.TypeStepCompleted, wo, &events.StepResult{Step: workorder.StepPlanning, Attempt: 3}),
-		h.ext.Event("junk-3", events.TypeStepFailed, wo, &events.StepResult{}),
+		executor.Event("junk-1", events.TypeStepCompleted, wo, &events.StepResult{Step: "deploy", Attempt: 1}),
+		executor.Event("junk-2", events.TypeStepCompleted, wo, &events.StepResult{Step: workorder.StepPlanning, Attempt: 3}),
+		executor.Event("junk-3", events.TypeStepFailed, wo, &events.StepResult{}),
 		h.ext.Event("junk-4", events.TypeRequested, wo, &events.Requested{WorkOrderID: wo}),
 	} {
 		if _, err := h.ext.PublishEvent(ctx, e, nil); err != nil {
@@ -341,14 +343,15 @@ func TestRun_MalformedAndStaleEvents_AreAckedAndChangeNothing(t *testing.T) {
 	if info.NumRedelivered != 0 {
 		t.Errorf("%d events were redelivered: a handler returned an error for junk", info.NumRedelivered)
 	}
-	// Only the undecodable message is dead-lettered (by the consumer
-	// wrapper); the rest were judged and acked.
+	// Only the undecodable message and the step.failed that names no step
+	// (no worker can have produced it) are dead-lettered; the rest were
+	// judged and acked.
 	dlq, _ := h.env.JS.Stream(ctx, bus.StreamDLQ)
 	dinfo, err := dlq.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dinfo.State.Msgs != 1 {
-		t.Errorf("dead-lettered %d messages, want only the undecodable one", dinfo.State.Msgs)
+	if dinfo.State.Msgs != 2 {
+		t.Errorf("dead-lettered %d messages, want only the undecodable one and the step.failed without a step", dinfo.State.Msgs)
 	}
 }

@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/natsembed"
+	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
+)
+
+// The example configuration deploy/nats/awo.conf is enough for the services
+// run as separate binaries, each as its own NATS user, to take a work order
+// to a pull request without one permission violation; and the server
+// refuses what each user has no business doing.
+func TestNATSAuth_ExampleConfig_RunsAWorkOrderAndRefusesForbiddenPublishes(t *testing.T) {
+	passwords := map[string]string{}
+	for _, user := range []string{"admin", "gateway", "orchestrator", "executor", "github"} {
+		passwords[user] = "test-pw-" + user
+		t.Setenv("AWO_NATS_"+strings.ToUpper(user)+"_PASSWORD", passwords[user])
+	}
+	conf, err := filepath.Abs("../deploy/nats/awo.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0", ConfigFile: conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	if !srv.RequiresAuthentication() {
+		t.Fatal("the example configuration does not require authentication")
+	}
+
+	const branch = "feat/least-privilege"
+	w := newWorld(t, createBranch(branch), fm.Rule{Name: "commit", Prompt: "# Commit and push", Turns: []fm.Turn{
+		fm.Bash("printf 'hi\\n' > hi.txt && git add -A && git commit -m 'feat: say hi' && git push -u origin "+branch, "commit"),
+		fm.Text("feat: say hi"),
+	}})
+	s := newStack(t, w)
+	s.env = append(s.env, "NATS_URL="+srv.ClientURL())
+	for _, name := range serviceBinaries {
+		s.startService(name, "NATS_USER="+name, "NATS_PASSWORD="+passwords[name])
+	}
+	s.waitHealthy()
+
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Say hi",
+		"selected_commands": []string{"create-branch", "commit", "create-pr"}})
+	wo := s.waitFinished(id, 2*time.Minute)
+	if wo.Status != "completed" || !strings.Contains(deref(wo.PRURL), "/pull/") {
+		t.Fatalf("work order %+v, error %q", wo, deref(wo.ErrorMessage))
+	}
+	if log, _ := os.ReadFile(s.logPath); strings.Contains(strings.ToLower(string(log)), "permissions violation") {
+		t.Errorf("a service was refused something it needs:\n%s", grepLines(string(log), "ermissions"))
+	}
+
+	// What each user must not do.
+	forbidden := []struct {
+		user, subject string
+	}{
+		{"gateway", "workorders.events." + id + ".step.completed"},
+		{"gateway", "workorders.commands.executor.planning"},
+		{"executor", "workorders.events." + id + ".workorder.requested"},
+		{"executor", "workorders.events." + id + ".workorder.completed"},
+		{"github", "workorders.events." + id + ".workorder.cancelled"},
+		{"orchestrator", "workorders.events." + id + ".step.completed"},
+		{"orchestrator", "$JS.API.STREAM.DELETE.WORKORDERS_EVENTS"},
+		{"executor", "$JS.API.STREAM.PURGE.WORKORDERS_EVENTS"},
+		{"gateway", "$JS.API.STREAM.UPDATE.WORKORDERS_EVENTS"},
+	}
+	for _, f := range forbidden {
+		nc, refusals := connectAs(t, srv.ClientURL(), f.user, passwords[f.user])
+		if err := nc.Publish(f.subject, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if !refusals.waitFor(f.subject, 5*time.Second) {
+			t.Errorf("%s publishing %s: no permissions violation", f.user, f.subject)
+		}
+		nc.Close()
+	}
+
+	// A service user deleting the event stream through the JetStream API
+	// gets no answer, and the stream stays.
+	nc, _ := connectAs(t, srv.ClientURL(), "executor", passwords["executor"])
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, "WORKORDERS_EVENTS"); err == nil {
+		t.Error("the executor user deleted WORKORDERS_EVENTS")
+	}
+	admin, _ := connectAs(t, srv.ClientURL(), "admin", passwords["admin"])
+	ajs, _ := jetstream.New(admin)
+	st, err := ajs.Stream(context.Background(), "WORKORDERS_EVENTS")
+	if err != nil || st.CachedInfo().State.Msgs == 0 {
+		t.Fatalf("WORKORDERS_EVENTS after the attempts: %v", err)
+	}
+	// And without credentials nobody gets in.
+	if _, err := nats.Connect(srv.ClientURL()); err == nil || !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("anonymous connection: %v", err)
+	}
+}
+
+// refusals collects the subjects the server refused a connection.
+type refusals struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (r *refusals) waitFor(subject string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		for _, e := range r.errs {
+			if strings.Contains(e, `"`+subject+`"`) {
+				r.mu.Unlock()
+				return true
+			}
+		}
+		r.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func connectAs(t *testing.T, url, user, password string) (*nats.Conn, *refusals) {
+	t.Helper()
+	r := &refusals{}
+	nc, err := nats.Connect(url, nats.UserInfo(user, password), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			r.mu.Lock()
+			r.errs = append(r.errs, err.Error())
+			r.mu.Unlock()
+		}
+	}))
+	if err != nil {
+		t.Fatalf("connecting as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc, r
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
