@@ -20,8 +20,8 @@ import (
 // retry the hand-off, where dropping old ones would lose steps in flight.
 // WORKORDERS_LOGS and WORKORDERS_DLQ keep copies for people to read, so
 // they drop their oldest entries (DiscardOld). WORKORDERS_CHECKPOINTS has
-// no size limit: it keeps one bundle per work order for AWO's
-// CheckpointsMaxAge, and neither dropping a live work order's bundle nor
+// no size limit: it keeps one bundle per work order for CheckpointsMaxAge
+// (7 days), and neither dropping a live work order's bundle nor
 // refusing a new one would be better than the disk it takes.
 //
 // While WORKORDERS_EVENTS is full, nothing that needs an event goes on,
