@@ -22,7 +22,22 @@ import (
 // a work queue: refusing new commands (DiscardNew) makes the orchestrator
 // retry the hand-off, where dropping old ones would lose steps in flight.
 // WORKORDERS_LOGS and WORKORDERS_DLQ keep copies for people to read, so
-// they drop their oldest entries (DiscardOld).
+// they drop their oldest entries (DiscardOld). WORKORDERS_CHECKPOINTS has
+// no size limit: it keeps one bundle per work order for CheckpointsMaxAge
+// (7 days), and neither dropping a live work order's bundle nor
+// refusing a new one would be better than the disk it takes.
+//
+// While WORKORDERS_EVENTS is full, nothing that needs an event goes on,
+// and nothing spins: the gateway answers 507 to creates, cancels and
+// retries; the orchestrator cannot append its decision and a worker
+// cannot record step.started or its step's result, so their handlers
+// fail and Consume hands the message back with its backoff (1s doubling
+// to a minute) until AWO_MAX_DELIVER deliveries, then dead-letters it
+// with the reason (the DLQ discards old copies, so it still takes it).
+// A step that ran but whose result could not be stored is run again on
+// the next delivery. Work orders caught so stay in their last recorded
+// state; once there is room again (AWO_EVENTS_MAX_BYTES raised, or old
+// events past AWO_EVENTS_MAX_AGE), cancel and retry them.
 type StreamSettings struct {
 	EventsMaxAge   time.Duration // default 30 days
 	EventsMaxBytes int64         // default 5 GiB

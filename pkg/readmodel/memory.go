@@ -36,7 +36,8 @@ func NewMemory() *Memory {
 var _ Store = (*Memory)(nil)
 
 // Apply folds e into its work order's row. An event that cannot be folded
-// still counts as applied and is reported as ErrInvalidEvent.
+// still counts as applied and is reported as ErrInvalidEvent. Memory holds
+// whatever a Go string holds, so it never refuses content (ErrRejected).
 func (m *Memory) Apply(ctx context.Context, e events.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
