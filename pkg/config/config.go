@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -72,6 +73,13 @@ type Config struct {
 	// Tracing is the OTLP trace export (OTEL_EXPORTER_OTLP_ENDPOINT and
 	// friends); off unless an endpoint is set.
 	Tracing tracing.Settings
+
+	// Secure by default: agentuser
+	// AgentUser (AWO_AGENT_USER) is the Unix user, optionally user:group,
+	// by name or number, the executor runs the agent as; empty runs it as
+	// the executor's own user. Only its form is checked here: the executor
+	// resolves it against the user database at start.
+	AgentUser string
 }
 
 // Storage types.
@@ -121,6 +129,9 @@ func Load(getenv func(string) string) (Config, error) {
 		SandboxRetention: p.duration("AWO_SANDBOX_RETENTION", 24*time.Hour, 0),
 		MinFreeDisk:      p.size("AWO_MIN_FREE_DISK", 1<<30),
 		Tracing:          p.tracing(),
+
+		// Secure by default: agentuser
+		AgentUser: p.agentUser("AWO_AGENT_USER"),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -166,6 +177,9 @@ func (c Config) Attrs() []any {
 		"AWO_SANDBOX_RETENTION", retentionString(c.SandboxRetention),
 		"AWO_MIN_FREE_DISK", sizeString(c.MinFreeDisk),
 		"traces", tracingAttr(c.Tracing),
+
+		// Secure by default: agentuser
+		"AWO_AGENT_USER", orDefault(c.AgentUser, "(the executor's own user)"),
 	}
 }
 
@@ -365,3 +379,29 @@ func RootSandboxProblem(skipPermissions bool, euid int, isSandbox string) string
 		"unless IS_SANDBOX=1 is set; set IS_SANDBOX=1 when running in a sandbox or container, " +
 		"run as another user, or set CLAUDE_CLI_SKIP_PERMISSIONS=false"
 }
+
+// userOrGroupPattern is a user or group name as useradd accepts it (with
+// the usual allowance for upper case and a trailing '$'), or a number.
+var userOrGroupPattern = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|[0-9]{1,10})$`)
+
+// agentUser checks the form of AWO_AGENT_USER: user, uid, user:group or
+// uid:gid. Root is refused by name and number: an agent running as root
+// is what the setting exists to avoid.
+func (p *parser) agentUser(name string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return ""
+	}
+	u, g, hasGroup := strings.Cut(v, ":")
+	switch {
+	case !userOrGroupPattern.MatchString(u) || (hasGroup && !userOrGroupPattern.MatchString(g)):
+		p.fail(name, v, "must be a user name or uid, optionally followed by :group or :gid")
+	case u == "root" || isZero(u) || (hasGroup && (g == "root" || isZero(g))):
+		p.fail(name, v, "must not be root: the agent would run with every right the executor has")
+	default:
+		return v
+	}
+	return ""
+}
+
+func isZero(s string) bool { return strings.Trim(s, "0") == "" }
