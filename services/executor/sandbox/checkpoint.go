@@ -205,6 +205,9 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	}
 	defer unlock()
 
+	if err := m.ownerSupports(l); err != nil {
+		return Sandbox{}, err
+	}
 	if err := m.removeLocked(ctx, l, log); err != nil {
 		return Sandbox{}, err
 	}
@@ -214,7 +217,9 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	var base string
 	switch l.kind {
 	case workorder.SandboxWorktree:
-		base, err = m.refreshCache(ctx, s.RepositoryURL, l, start, log)
+		if base, err = m.refreshCache(ctx, s.RepositoryURL, l, start, log); err == nil {
+			err = m.shareCache(ctx, l)
+		}
 	case workorder.SandboxBranch:
 		repo = l.dir
 		if err = m.cloneInto(ctx, s.RepositoryURL, l.dir); err == nil {
@@ -265,6 +270,9 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	// differ from the index, which is the point.
 	if _, err := m.git(ctx, l.dir, "update-index", "-q", "--refresh"); err != nil && ctx.Err() != nil {
 		return Sandbox{}, ctx.Err()
+	}
+	if err := m.handOver(ctx, l, false); err != nil {
+		return Sandbox{}, err
 	}
 	if err := writeMarker(l.markerPath(), cp.ID); err != nil {
 		return Sandbox{}, err

@@ -33,7 +33,7 @@ func (m *Manager) gitRaw(ctx context.Context, dir string, args ...string) (strin
 func (m *Manager) gitRawEnv(ctx context.Context, dir string, extraEnv []string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(m.gitEnv(), extraEnv...)
+	cmd.Env = append(append(m.gitEnv(), m.repoEnv(dir)...), extraEnv...)
 	cmd.WaitDelay = gitWaitDelay
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -33,6 +33,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/executor/agentuser"
 )
 
 // ErrDetachedHead is returned by CurrentBranch when no branch is checked out,
@@ -74,6 +75,10 @@ type Manager struct {
 	AllowLocal bool         // accept file:// URLs and local paths
 	Env        []string     // extra environment for git, e.g. GIT_CONFIG_GLOBAL
 	Logger     *slog.Logger // nil discards
+	// Owner, when set (AWO_AGENT_USER), is the user the agent runs as;
+	// each sandbox is handed to it and the shared git store made writable
+	// by its group (see owner.go). The Manager itself must run as root.
+	Owner *agentuser.Identity
 
 	mu    sync.Mutex
 	locks map[string]*lockEntry
@@ -102,6 +107,9 @@ func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
 	}
 	defer unlock()
 
+	if err := m.ownerSupports(l); err != nil {
+		return Sandbox{}, err
+	}
 	ready, err := m.isCheckout(ctx, l.dir)
 	if err != nil {
 		return Sandbox{}, err
@@ -109,6 +117,10 @@ func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
 	if ready {
 		base, err := m.baseBranch(ctx, l.dir)
 		if err != nil {
+			return Sandbox{}, err
+		}
+		// A sandbox from before AWO_AGENT_USER was set is still root's.
+		if err := m.handOver(ctx, l, true); err != nil {
 			return Sandbox{}, err
 		}
 		log.Info("reusing sandbox", "base_branch", base)
@@ -121,6 +133,9 @@ func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
 		base, err = m.createWorktree(ctx, s.RepositoryURL, l, start, log)
 	case workorder.SandboxBranch:
 		base, err = m.createClone(ctx, s.RepositoryURL, l.dir, log)
+	}
+	if err == nil {
+		err = m.handOver(ctx, l, false)
 	}
 	if err != nil {
 		return Sandbox{}, err
@@ -173,7 +188,14 @@ func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) 
 			return err
 		}
 	}
-	if cached {
+	if cached && m.Owner != nil {
+		// The agent owns the tree and its entry in the git store: they go
+		// by os.RemoveAll, which never follows a symbolic link the agent
+		// may swap in, and prune below drops what git still remembers.
+		if err := os.RemoveAll(m.adminDir(l)); err != nil {
+			return fmt.Errorf("removing the git bookkeeping of sandbox %s: %w", l.dir, err)
+		}
+	} else if cached {
 		// Let git drop its bookkeeping too; --force twice also removes a
 		// worktree with uncommitted changes or a lock.
 		if _, err := m.git(ctx, l.cache, "worktree", "remove", "--force", "--force", l.dir); err != nil && exists(l.dir) {
@@ -388,6 +410,9 @@ func (m *Manager) layout(s Spec) (layout, error) {
 func (m *Manager) createWorktree(ctx context.Context, url string, l layout, asked time.Time, log *slog.Logger) (string, error) {
 	base, err := m.refreshCache(ctx, url, l, asked, log)
 	if err != nil {
+		return "", err
+	}
+	if err := m.shareCache(ctx, l); err != nil {
 		return "", err
 	}
 	if exists(l.dir) {

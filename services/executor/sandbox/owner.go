@@ -1,0 +1,179 @@
+package sandbox
+
+// Sandboxes handed to the agent user (Manager.Owner, AWO_AGENT_USER).
+//
+// A git_worktree sandbox is a worktree of the repository's cached clone:
+// its commits go into the clone's git store (objects, refs, logs) and its
+// HEAD and index live in the store's worktrees/<id>. With an agent user:
+//
+//   - the worktree and worktrees/<id> belong to the agent user, the
+//     worktree 0700; the directory holding the worktrees is root's, 0711,
+//     so the agent reaches its own worktree by name without listing
+//     others (all agents are one user, so this is no wall between them);
+//   - objects/, refs/, logs/ and worktrees/ of the cached clone are
+//     handed to the agent's group, group-writable and setgid, and the
+//     clone gets core.sharedRepository=group so that what root's git and
+//     the agent's git create there stays writable by both;
+//   - the clone's top git directory, with its config and hooks, stays
+//     root's and unwritable by the agent, since root's git reads that
+//     config: an agent able to write it (or to replace it, which needs
+//     write access to the directory holding it) could make the executor
+//     run a command of its choosing as root (core.fsmonitor, core.sshCommand,
+//     filter drivers, ...).
+//
+// The executor never runs git in the agent's worktree by discovery: the
+// worktree's .git file, and the commondir file in worktrees/<id>, are the
+// agent's to rewrite, and could point root's git at a repository whose
+// config the agent wrote. Its git commands in a worktree name the
+// repository explicitly instead (GIT_DIR, GIT_COMMON_DIR, GIT_WORK_TREE:
+// see repoEnv). That is also why safe.directory is never set: git's
+// "dubious ownership" check is what stops root's git from trusting a
+// repository another user controls, and with the repository named
+// explicitly git does not need to be told to trust one.
+//
+// git_branch sandboxes (a full clone per work order, whose git directory
+// is inside the sandbox) cannot be handed over that way: the agent would
+// own the directory holding the config root's git reads. They are refused
+// while an agent user is set.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// ErrBranchWithAgentUser refuses git_branch sandboxes with an agent user.
+var ErrBranchWithAgentUser = fmt.Errorf("%w: git_branch sandboxes cannot be used with AWO_AGENT_USER "+
+	"(the agent would own the clone's git directory, whose config the executor's git reads as root); use git_worktree", workorder.ErrInvalid)
+
+// sharedGIDKey records in a cached clone's config which group its store
+// was handed to, so a clone is converted once, and again when the group
+// changes.
+const sharedGIDKey = "awo.agentGroup"
+
+func (m *Manager) ownerSupports(l layout) error {
+	if m.Owner != nil && l.kind == workorder.SandboxBranch {
+		return ErrBranchWithAgentUser
+	}
+	return nil
+}
+
+// adminDir is where the cached clone keeps a worktree's HEAD and index.
+// createWorktree and Restore prune stale entries first, so git names it
+// after the sandbox; handOver checks that it did.
+func (m *Manager) adminDir(l layout) string {
+	return filepath.Join(l.cache, ".git", "worktrees", l.id)
+}
+
+// repoEnv names the repository of dir for git explicitly when dir is a
+// git_worktree sandbox of an agent user (see the top of this file); nil
+// otherwise, leaving git to discover it.
+func (m *Manager) repoEnv(dir string) []string {
+	if m.Owner == nil || m.Root == "" {
+		return nil
+	}
+	root, err := filepath.Abs(m.Root)
+	if err != nil {
+		return nil
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return nil
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	if len(parts) != 4 || parts[0] != "repos" || parts[2] != "trees" || !identifierPattern.MatchString(parts[3]) {
+		return nil
+	}
+	l := layout{id: parts[3], cache: filepath.Join(root, "repos", parts[1], "main")}
+	return []string{
+		"GIT_DIR=" + m.adminDir(l),
+		"GIT_COMMON_DIR=" + filepath.Join(l.cache, ".git"),
+		"GIT_WORK_TREE=" + filepath.Join(root, rel),
+	}
+}
+
+// shareCache hands the cached clone's store to the agent's group, once:
+// before any worktree of it is handed to the agent, when nothing in it is
+// writable by anyone but root yet. The caller holds the repository lock.
+func (m *Manager) shareCache(ctx context.Context, l layout) error {
+	if m.Owner == nil {
+		return nil
+	}
+	gid := strconv.FormatUint(uint64(m.Owner.GID), 10)
+	if got, _ := m.git(ctx, l.cache, "config", "--get", sharedGIDKey); got == gid {
+		return nil
+	}
+	gitDir := filepath.Join(l.cache, ".git")
+	for _, d := range []string{"objects", filepath.Join("refs", "heads"), filepath.Join("logs", "refs", "heads"), "worktrees"} {
+		if err := os.MkdirAll(filepath.Join(gitDir, d), 0o755); err != nil {
+			return fmt.Errorf("sharing %s with the agent user: %w", l.cache, err)
+		}
+	}
+	for _, d := range []string{"objects", "refs", "logs", "worktrees"} {
+		if err := shareTree(filepath.Join(gitDir, d), int(m.Owner.GID)); err != nil {
+			return fmt.Errorf("sharing %s with the agent user: %w", l.cache, err)
+		}
+	}
+	// Last: a crash before this converts the clone again next time.
+	for _, kv := range [][2]string{{"core.sharedRepository", "group"}, {sharedGIDKey, gid}} {
+		if _, err := m.git(ctx, l.cache, "config", kv[0], kv[1]); err != nil {
+			return fmt.Errorf("sharing %s with the agent user: setting %s: %w", l.cache, kv[0], err)
+		}
+	}
+	return nil
+}
+
+// handOver gives a git_worktree sandbox and its entry in the git store to
+// the agent user. With ifNeeded, a sandbox whose top directory is the
+// agent's already is left alone (a reused sandbox, handed over when it was
+// made).
+func (m *Manager) handOver(ctx context.Context, l layout, ifNeeded bool) error {
+	if m.Owner == nil || l.kind != workorder.SandboxWorktree {
+		return nil
+	}
+	uid, gid := int(m.Owner.UID), int(m.Owner.GID)
+	if ifNeeded {
+		if st, err := os.Lstat(l.dir); err == nil && ownerOf(st) == m.Owner.UID {
+			return nil
+		}
+		if err := m.shareCache(ctx, l); err != nil {
+			return err
+		}
+	}
+	admin := m.adminDir(l)
+	// The entry must be this sandbox's: git names it after the directory
+	// unless that name is taken, and repoEnv relies on it.
+	b, err := os.ReadFile(filepath.Join(admin, "gitdir"))
+	got := filepath.Clean(strings.TrimSpace(string(b)))
+	real, _ := filepath.EvalSymlinks(l.dir)
+	if err != nil || (got != filepath.Join(l.dir, ".git") && got != filepath.Join(real, ".git")) {
+		return fmt.Errorf("handing sandbox %s to the agent user: git keeps it elsewhere than %s (%v)", l.dir, admin, errOr(err, "gitdir names another worktree"))
+	}
+	// trees/ is root's: the agent cannot swap its worktree for a link.
+	if err := os.Chmod(filepath.Dir(l.dir), 0o711); err != nil {
+		return fmt.Errorf("handing sandbox %s to the agent user: %w", l.dir, err)
+	}
+	if err := chownTree(l.dir, uid, gid); err != nil {
+		return fmt.Errorf("handing sandbox %s to the agent user: %w", l.dir, err)
+	}
+	if err := os.Chmod(l.dir, 0o700); err != nil {
+		return fmt.Errorf("handing sandbox %s to the agent user: %w", l.dir, err)
+	}
+	if err := chownTree(admin, uid, gid); err != nil {
+		return fmt.Errorf("handing sandbox %s to the agent user: %w", l.dir, err)
+	}
+	return nil
+}
+
+func errOr(err error, msg string) error {
+	if err != nil {
+		return err
+	}
+	return errors.New(msg)
+}
