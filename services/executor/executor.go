@@ -228,6 +228,14 @@ func (x *executor) useAgentUser(spec string) error {
 		x.log.Warn("AWO_AGENT_USER is the executor's own user: the agent is not kept from the executor's files", "user", id.Name, "uid", id.UID)
 		return nil
 	}
+	// The agent must reach its sandbox: the directory (0711: entered, not
+	// listed) and every one above it.
+	if err := os.MkdirAll(x.cfg.TempDir, 0o711); err != nil {
+		return fmt.Errorf("creating AGENT_WORK_ORDER_TEMP_DIR=%s: %w", x.cfg.TempDir, err)
+	}
+	if err := id.CanTraverse(x.cfg.TempDir); err != nil {
+		return fmt.Errorf("%s=%s: the agent cannot reach its sandboxes under AGENT_WORK_ORDER_TEMP_DIR=%s: %w (let others enter it: chmod o+x)", agentuser.Variable, spec, x.cfg.TempDir, err)
+	}
 	if r, ok := x.agent.(*agent.Runner); ok && r.User == nil {
 		r.User = id
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -95,7 +97,7 @@ func (id *Identity) HomeProblem() string {
 	if err != nil {
 		return fmt.Sprintf("the home directory of %s, %s, is not usable (%v): the claude CLI keeps its config in ~/.claude unless CLAUDE_CONFIG_DIR names a directory the user can write", id.Name, id.Home, errors.Unwrap(err))
 	}
-	if !st.IsDir() || fileUID(st) != id.UID {
+	if !st.IsDir() || fileOwnerUID(st) != id.UID {
 		return fmt.Sprintf("the home directory of %s, %s, is not a directory the user owns: the claude CLI keeps its config in ~/.claude unless CLAUDE_CONFIG_DIR names a directory the user can write", id.Name, id.Home)
 	}
 	return ""
@@ -154,4 +156,25 @@ func lookupGroup(name string) (*user.Group, error) {
 func isNumber(s string) bool {
 	_, err := strconv.ParseUint(s, 10, 32)
 	return err == nil
+}
+
+// CanTraverse reports, as an error naming the directory in the way,
+// whether the user may pass through dir and each directory above it: the
+// agent must reach its sandbox under AGENT_WORK_ORDER_TEMP_DIR.
+func (id *Identity) CanTraverse(dir string) error {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		uid, gid := fileOwner(st)
+		perm := st.Mode().Perm()
+		ok := perm&0o001 != 0 || (uid == id.UID && perm&0o100 != 0) || (slices.Contains(id.Groups, gid) && perm&0o010 != 0)
+		if !ok {
+			return fmt.Errorf("%s (mode %04o, owner %d:%d) cannot be entered by %s", d, perm, uid, gid, id.Name)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }

@@ -7,9 +7,14 @@ import (
 	"syscall"
 )
 
-func fileUID(st os.FileInfo) uint32 {
+func fileOwner(st os.FileInfo) (uid, gid uint32) {
 	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return s.Uid
+		return s.Uid, s.Gid
 	}
-	return ^uint32(0)
+	return ^uint32(0), ^uint32(0)
+}
+
+func fileOwnerUID(st os.FileInfo) uint32 {
+	uid, _ := fileOwner(st)
+	return uid
 }
