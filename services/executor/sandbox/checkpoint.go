@@ -140,12 +140,14 @@ func (m *Manager) Bundle(ctx context.Context, s Spec, sb Sandbox, cp Checkpoint,
 	}
 	// The ref names the snapshot in the bundle, and keeps its objects here
 	// from being pruned while it is the latest.
-	if _, err := m.git(ctx, sb.Dir, "update-ref", l.checkpointRef(), cp.ID); err != nil {
+	// With an agent user, in the cached clone as root: refs/awo is root's.
+	repo := m.rootDir(sb.Dir)
+	if _, err := m.git(ctx, repo, "update-ref", l.checkpointRef(), cp.ID); err != nil {
 		return fmt.Errorf("checkpointing %s: updating %s: %w", sb.Dir, l.checkpointRef(), err)
 	}
 	// Thin against origin's base: every executor has that from its own
 	// clone. The snapshot's parents bring HEAD and its history along.
-	if _, err := m.git(ctx, sb.Dir, "bundle", "create", "--quiet", bundle, l.checkpointRef(), "^"+cp.Base); err != nil {
+	if _, err := m.git(ctx, repo, "bundle", "create", "--quiet", bundle, l.checkpointRef(), "^"+cp.Base); err != nil {
 		return fmt.Errorf("checkpointing %s: creating the bundle: %w", sb.Dir, err)
 	}
 	return nil
@@ -156,6 +158,9 @@ func (m *Manager) Bundle(ctx context.Context, s Spec, sb Sandbox, cp Checkpoint,
 // index stays as the agent left it. Starting from a copy of that index
 // lets git re-hash only the files that changed.
 func (m *Manager) workingTree(ctx context.Context, dir, indexPath string) (string, error) {
+	if m.repoEnv(dir) != nil {
+		return m.ownerWorkingTree(ctx, dir)
+	}
 	tmp, err := os.CreateTemp("", "awo-index-")
 	if err != nil {
 		return "", err
@@ -241,7 +246,10 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	switch l.kind {
 	case workorder.SandboxWorktree:
 		args := []string{"worktree", "add", "--quiet", "--detach", l.dir, cp.Head}
-		if cp.Branch != "" {
+		if cp.Branch != "" && m.Owner != nil {
+			// Root writes nothing into refs/heads, which the agent's group
+			// may change: the agent user's git makes the branch below.
+		} else if cp.Branch != "" {
 			// -B: the branch may be in the cache already, at an older
 			// commit, from an earlier step this executor ran.
 			args = []string{"worktree", "add", "--quiet", "-B", cp.Branch, l.dir, cp.Head}
@@ -258,6 +266,14 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 			return Sandbox{}, fmt.Errorf("checking out %s in %s: %w", cp.Head, l.dir, err)
 		}
 	}
+	if err := m.handOver(ctx, l, false); err != nil {
+		return Sandbox{}, err
+	}
+	if cp.Branch != "" && m.Owner != nil {
+		if _, err := m.git(ctx, l.dir, "checkout", "--quiet", "-B", cp.Branch, cp.Head); err != nil {
+			return Sandbox{}, fmt.Errorf("restoring branch %s at %s: %w", cp.Branch, cp.Head, err)
+		}
+	}
 	// The working tree becomes the snapshot's (untracked files included),
 	// then the index the staged tree, leaving the rest uncommitted.
 	if _, err := m.git(ctx, l.dir, "read-tree", "--reset", "-u", cp.ID); err != nil {
@@ -270,9 +286,6 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	// differ from the index, which is the point.
 	if _, err := m.git(ctx, l.dir, "update-index", "-q", "--refresh"); err != nil && ctx.Err() != nil {
 		return Sandbox{}, ctx.Err()
-	}
-	if err := m.handOver(ctx, l, false); err != nil {
-		return Sandbox{}, err
 	}
 	if err := writeMarker(l.markerPath(), cp.ID); err != nil {
 		return Sandbox{}, err

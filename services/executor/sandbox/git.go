@@ -33,7 +33,13 @@ func (m *Manager) gitRaw(ctx context.Context, dir string, args ...string) (strin
 func (m *Manager) gitRawEnv(ctx context.Context, dir string, extraEnv []string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(append(m.gitEnv(), m.repoEnv(dir)...), extraEnv...)
+	cmd.Env = append(m.gitEnv(), extraEnv...)
+	if repo := m.repoEnv(dir); repo != nil {
+		// A sandbox of the agent user: its git runs as that user, so
+		// nothing the agent planted there acts with root's rights.
+		cmd.Env = append(append(m.agentGitEnv(), repo...), extraEnv...)
+		m.runAsOwner(cmd)
+	}
 	cmd.WaitDelay = gitWaitDelay
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -71,31 +72,115 @@ func (m *Manager) adminDir(l layout) string {
 	return filepath.Join(l.cache, ".git", "worktrees", l.id)
 }
 
-// repoEnv names the repository of dir for git explicitly when dir is a
-// git_worktree sandbox of an agent user (see the top of this file); nil
-// otherwise, leaving git to discover it.
-func (m *Manager) repoEnv(dir string) []string {
+// ownedWorktree is the layout of dir when it is a git_worktree sandbox
+// of the agent user.
+func (m *Manager) ownedWorktree(dir string) (layout, bool) {
 	if m.Owner == nil || m.Root == "" {
-		return nil
+		return layout{}, false
 	}
 	root, err := filepath.Abs(m.Root)
 	if err != nil {
-		return nil
+		return layout{}, false
 	}
 	rel, err := filepath.Rel(root, dir)
 	if err != nil {
-		return nil
+		return layout{}, false
 	}
 	parts := strings.Split(rel, string(filepath.Separator))
 	if len(parts) != 4 || parts[0] != "repos" || parts[2] != "trees" || !identifierPattern.MatchString(parts[3]) {
+		return layout{}, false
+	}
+	return layout{id: parts[3], kind: workorder.SandboxWorktree, dir: filepath.Join(root, rel),
+		cache: filepath.Join(root, "repos", parts[1], "main")}, true
+}
+
+// repoEnv names the repository of dir for git explicitly when dir is a
+// sandbox of the agent user (see the top of this file); nil otherwise,
+// leaving git to discover it.
+func (m *Manager) repoEnv(dir string) []string {
+	l, ok := m.ownedWorktree(dir)
+	if !ok {
 		return nil
 	}
-	l := layout{id: parts[3], cache: filepath.Join(root, "repos", parts[1], "main")}
 	return []string{
 		"GIT_DIR=" + m.adminDir(l),
 		"GIT_COMMON_DIR=" + filepath.Join(l.cache, ".git"),
-		"GIT_WORK_TREE=" + filepath.Join(root, rel),
+		"GIT_WORK_TREE=" + l.dir,
 	}
+}
+
+// rootDir is where root's git works on dir's repository: the cached
+// clone for a sandbox of the agent user, dir itself otherwise.
+func (m *Manager) rootDir(dir string) string {
+	if l, ok := m.ownedWorktree(dir); ok {
+		return l.cache
+	}
+	return dir
+}
+
+// agentGitEnv is the whole environment of a git run as the agent user:
+// none of the executor's variables (its credentials would be readable in
+// /proc by the agent's processes, which share the uid), no global or
+// system git config, no prompts.
+func (m *Manager) agentGitEnv() []string {
+	env := []string{"HOME=" + m.Owner.Home, "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0"}
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "PATH" || k == "LANG" || k == "TZ" || strings.HasPrefix(k, "LC_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// ownerWorkingTree is workingTree for a sandbox of the agent user: the
+// temporary index lives in a directory handed to it, and the copy of the
+// sandbox's index is made by the agent user (root opening a file the
+// agent may have swapped for a link could copy one only root may read).
+func (m *Manager) ownerWorkingTree(ctx context.Context, dir string) (string, error) {
+	l, _ := m.ownedWorktree(dir)
+	tmp, err := os.MkdirTemp("", "awo-index-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chown(tmp, int(m.Owner.UID), int(m.Owner.GID)); err != nil {
+		return "", err
+	}
+	index := filepath.Join(tmp, "index")
+	cp := exec.CommandContext(ctx, "cp", "--", filepath.Join(m.adminDir(l), "index"), index)
+	cp.Env = m.agentGitEnv()
+	m.runAsOwner(cp)
+	_ = cp.Run() // without a copy git hashes every file: slower, same tree
+	env := []string{"GIT_INDEX_FILE=" + index}
+	if _, err := m.gitRawEnv(ctx, dir, env, "add", "--all", "--", "."); err != nil {
+		return "", err
+	}
+	return m.gitEnvTrim(ctx, dir, env, "write-tree")
+}
+
+// pushArgs is a push of src with -u when src is the sandbox's HEAD; a
+// commit id (the agent user's HEAD, pushed from the cached clone) names
+// no local branch to set it on, and setUpstream does it instead.
+func pushArgs(src string, args ...string) []string {
+	if src == "HEAD" {
+		return append([]string{"push", "-u"}, args...)
+	}
+	return append([]string{"push"}, args...)
+}
+
+// setUpstream records origin's branch as the upstream of the local branch
+// after a push of a commit id, as push -u does for HEAD.
+func (m *Manager) setUpstream(ctx context.Context, repo, src, branch string) error {
+	if src == "HEAD" {
+		return nil
+	}
+	for _, kv := range [][2]string{{"branch." + branch + ".remote", "origin"}, {"branch." + branch + ".merge", "refs/heads/" + branch}} {
+		if _, err := m.git(ctx, repo, "config", kv[0], kv[1]); err != nil {
+			return fmt.Errorf("setting the upstream of %s: %w", branch, err)
+		}
+	}
+	return nil
 }
 
 // shareCache hands the cached clone's store to the agent's group, once:
@@ -110,18 +195,50 @@ func (m *Manager) shareCache(ctx context.Context, l layout) error {
 		return nil
 	}
 	gitDir := filepath.Join(l.cache, ".git")
-	for _, d := range []string{"objects", filepath.Join("refs", "heads"), filepath.Join("logs", "refs", "heads"), "worktrees"} {
+	// No reflogs, from anyone: root's git appends to a reflog through any
+	// link the agent could plant in a directory it may write.
+	if err := os.RemoveAll(filepath.Join(gitDir, "logs")); err != nil {
+		return fmt.Errorf("sharing %s with the agent user: %w", l.cache, err)
+	}
+	for _, d := range []string{"objects", filepath.Join("refs", "heads"), "worktrees"} {
 		if err := os.MkdirAll(filepath.Join(gitDir, d), 0o755); err != nil {
 			return fmt.Errorf("sharing %s with the agent user: %w", l.cache, err)
 		}
 	}
-	for _, d := range []string{"objects", "refs", "logs", "worktrees"} {
-		if err := shareTree(filepath.Join(gitDir, d), int(m.Owner.GID)); err != nil {
-			return fmt.Errorf("sharing %s with the agent user: %w", l.cache, err)
+	// objects/: the agent adds loose objects; sticky, so it cannot move
+	// root's pack/ and info/ away and put links in their place. refs/heads:
+	// the agent's branches. Nothing else: root's git writes only packs
+	// (unpackLimit=1), refs/remotes and refs/awo, all out of its reach.
+	objects := filepath.Join(gitDir, "objects")
+	if err := shareDir(objects, int(m.Owner.GID), true); err != nil {
+		return fmt.Errorf("sharing %s with the agent user: %w", l.cache, err)
+	}
+	loose, err := os.ReadDir(objects)
+	if err != nil {
+		return fmt.Errorf("sharing %s with the agent user: %w", l.cache, err)
+	}
+	for _, e := range loose {
+		if len(e.Name()) == 2 && e.IsDir() && strings.Trim(e.Name(), "0123456789abcdef") == "" {
+			if err := shareTree(filepath.Join(objects, e.Name()), int(m.Owner.GID)); err != nil {
+				return fmt.Errorf("sharing %s with the agent user: %w", l.cache, err)
+			}
 		}
 	}
+	if err := shareTree(filepath.Join(gitDir, "refs", "heads"), int(m.Owner.GID)); err != nil {
+		return fmt.Errorf("sharing %s with the agent user: %w", l.cache, err)
+	}
 	// Last: a crash before this converts the clone again next time.
-	for _, kv := range [][2]string{{"core.sharedRepository", "group"}, {sharedGIDKey, gid}} {
+	for _, kv := range [][2]string{
+		{"core.sharedRepository", "group"},
+		{"core.logAllRefUpdates", "false"},
+		// gc would prune worktree entries and loose objects by path, as
+		// root, in directories the agent may write.
+		{"gc.auto", "0"},
+		{"maintenance.auto", "false"},
+		{"fetch.unpackLimit", "1"},
+		{"transfer.unpackLimit", "1"},
+		{sharedGIDKey, gid},
+	} {
 		if _, err := m.git(ctx, l.cache, "config", kv[0], kv[1]); err != nil {
 			return fmt.Errorf("sharing %s with the agent user: setting %s: %w", l.cache, kv[0], err)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -123,4 +124,31 @@ func ownerOf(st os.FileInfo) uint32 {
 		return s.Uid
 	}
 	return ^uint32(0)
+}
+
+// shareDir hands the directory path itself to group gid, group writable
+// and setgid; sticky keeps others' entries in it from being moved.
+func shareDir(path string, gid int, sticky bool) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	mode := st.Mode&0o7777 | unix.S_ISGID | 0o070
+	if sticky {
+		mode |= unix.S_ISVTX
+	}
+	if err := unix.Fchown(fd, -1, gid); err != nil {
+		return fmt.Errorf("handing %s to gid %d: %w", path, gid, err)
+	}
+	return unix.Fchmod(fd, mode)
+}
+
+// runAsOwner makes cmd run as the agent user.
+func (m *Manager) runAsOwner(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: m.Owner.UID, Gid: m.Owner.GID, Groups: m.Owner.Groups}}
 }

@@ -86,6 +86,28 @@ func TestAgentUser_WorktreeIsTheAgentsAndTheExecutorStillDrivesIt(t *testing.T) 
 			t.Errorf("%s: %d:%d %v, want root's and writable by root alone", p, uid, gid, mode)
 		}
 	}
+	// What root's git writes (packs, remote-tracking refs, checkpoint
+	// refs) is out of the agent's reach, and there are no reflogs.
+	for _, p := range []string{"objects/pack", "objects/info", "refs", "refs/remotes"} {
+		if uid, _, mode := owner(t, filepath.Join(gitDir, p)); uid != 0 || mode.Perm()&0o022 != 0 {
+			t.Errorf("%s: uid %d %v, want root's alone", p, uid, mode)
+		}
+	}
+	if _, _, mode := owner(t, filepath.Join(gitDir, "objects")); mode&os.ModeSticky == 0 || mode.Perm()&0o020 == 0 {
+		t.Errorf("objects/: %v, want group-writable and sticky", mode)
+	}
+	if _, err := os.Stat(filepath.Join(gitDir, "logs")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("reflogs kept: %v", err)
+	}
+	for _, script := range []string{
+		"mv " + filepath.Join(gitDir, "objects", "pack") + " " + filepath.Join(gitDir, "objects", "moved"),
+		"ln -s /etc " + filepath.Join(gitDir, "refs", "remotes", "evil"),
+		"ln -s /etc " + filepath.Join(gitDir, "worktrees", "evil"),
+	} {
+		if out, err := asAgent(t, u, sb.Dir, script); err == nil {
+			t.Errorf("the agent could: %s (%s)", script, out)
+		}
+	}
 	if out, err := asAgent(t, u, sb.Dir, "ls "+filepath.Dir(sb.Dir)); err == nil {
 		t.Errorf("the agent listed the other sandboxes: %s", out)
 	}
@@ -134,6 +156,18 @@ func TestAgentUser_WorktreeIsTheAgentsAndTheExecutorStillDrivesIt(t *testing.T) 
 	mustAsAgent(t, u, sb2.Dir, "git add draft.txt && git commit --quiet -m 'Add draft'")
 	if p, err := m.Progress(t.Context(), sb2); err != nil || p.CommitCount != 2 {
 		t.Fatalf("Progress after restore = %+v, %v", p, err)
+	}
+
+	// Root's git wrote no loose object, where the agent could have put a
+	// link in its way: the snapshots were made by the agent user's git.
+	loose, _ := filepath.Glob(filepath.Join(gitDir, "objects", "??", "*"))
+	if len(loose) == 0 {
+		t.Fatal("no loose objects: the test proves nothing")
+	}
+	for _, f := range loose {
+		if uid, _, _ := owner(t, f); uid == 0 {
+			t.Errorf("root wrote the loose object %s", f)
+		}
 	}
 
 	// Retention's removal works on the agent's files.

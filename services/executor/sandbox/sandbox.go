@@ -206,8 +206,13 @@ func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) 
 		return fmt.Errorf("removing sandbox %s: %w", l.dir, err)
 	}
 	if cached {
-		if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
-			return fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+		// Not with an agent user: prune deletes worktree entries by path,
+		// recursively, and the agent may plant entries; its own entry went
+		// above.
+		if m.Owner == nil {
+			if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
+				return fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+			}
 		}
 		if _, err := m.git(ctx, l.cache, "update-ref", "-d", l.checkpointRef()); err != nil {
 			return fmt.Errorf("deleting %s in %s: %w", l.checkpointRef(), l.cache, err)
@@ -294,20 +299,31 @@ func (m *Manager) CurrentBranch(ctx context.Context, dir string) (string, error)
 // passes rerunFrom, the commit it began at, and may then replace what the
 // earlier run pushed (replaceEarlierRun).
 func (m *Manager) Push(ctx context.Context, sb Sandbox, branch, rerunFrom string) error {
-	if err := m.checkBranchName(ctx, sb.Dir, branch); err != nil {
+	// With an agent user the push runs as root in the cached clone, whose
+	// config only root writes, and names the commit the agent's HEAD is
+	// at (the agent's own commits are in that clone's store).
+	repo, src := m.rootDir(sb.Dir), "HEAD"
+	if repo != sb.Dir {
+		head, err := m.git(ctx, sb.Dir, "rev-parse", "--verify", "HEAD^{commit}")
+		if err != nil || !shaPattern.MatchString(head) {
+			return fmt.Errorf("pushing %s: reading HEAD in %s: %q, %v", branch, sb.Dir, head, err)
+		}
+		src = head
+	}
+	if err := m.checkBranchName(ctx, repo, branch); err != nil {
 		return err
 	}
 	// Not --quiet: that would also hide the "! [rejected] ... (fetch first)"
 	// line that says why a push failed.
-	_, err := m.git(ctx, sb.Dir, "push", "-u", "origin", "HEAD:refs/heads/"+branch)
+	_, err := m.git(ctx, repo, pushArgs(src, "origin", src+":refs/heads/"+branch)...)
 	if err == nil {
-		return nil
+		return m.setUpstream(ctx, repo, src, branch)
 	}
 	if rerunFrom != "" && ctx.Err() == nil {
-		if replaced, rerr := m.replaceEarlierRun(ctx, sb, branch, rerunFrom); rerr != nil {
+		if replaced, rerr := m.replaceEarlierRun(ctx, repo, src, branch, rerunFrom); rerr != nil {
 			err = fmt.Errorf("%w; replacing an earlier run's push: %w", err, rerr)
 		} else if replaced {
-			return nil
+			return m.setUpstream(ctx, repo, src, branch)
 		}
 	}
 	return fmt.Errorf("pushing HEAD to origin as %s: %w", branch, err)
@@ -319,18 +335,18 @@ func (m *Manager) Push(ctx context.Context, sb Sandbox, branch, rerunFrom string
 // was cut short (its executor died after pushing, before the result was
 // recorded), which this run has made again. Anything else on the branch
 // is never overwritten, and the push is leased on the commit seen.
-func (m *Manager) replaceEarlierRun(ctx context.Context, sb Sandbox, branch, rerunFrom string) (bool, error) {
-	if _, err := m.git(ctx, sb.Dir, "fetch", "--quiet", "--no-tags", "origin", "refs/heads/"+branch); err != nil {
+func (m *Manager) replaceEarlierRun(ctx context.Context, repo, src, branch, rerunFrom string) (bool, error) {
+	if _, err := m.git(ctx, repo, "fetch", "--quiet", "--no-tags", "origin", "refs/heads/"+branch); err != nil {
 		return false, err
 	}
-	remote, err := m.git(ctx, sb.Dir, "rev-parse", "--verify", "FETCH_HEAD^{commit}")
+	remote, err := m.git(ctx, repo, "rev-parse", "--verify", "FETCH_HEAD^{commit}")
 	if err != nil {
 		return false, err
 	}
-	if _, err := m.git(ctx, sb.Dir, "merge-base", "--is-ancestor", rerunFrom, remote); err != nil {
+	if _, err := m.git(ctx, repo, "merge-base", "--is-ancestor", rerunFrom, remote); err != nil {
 		return false, nil // origin's branch does not build on where this step began
 	}
-	if _, err := m.git(ctx, sb.Dir, "push", "-u", "--force-with-lease=refs/heads/"+branch+":"+remote, "origin", "HEAD:refs/heads/"+branch); err != nil {
+	if _, err := m.git(ctx, repo, pushArgs(src, "--force-with-lease=refs/heads/"+branch+":"+remote, "origin", src+":refs/heads/"+branch)...); err != nil {
 		return false, err
 	}
 	m.logger().Warn("replaced commits an earlier run of the step had pushed", "branch", branch, "replaced", remote, "step_began_at", rerunFrom)
@@ -424,7 +440,12 @@ func (m *Manager) createWorktree(ctx context.Context, url string, l layout, aske
 		}
 	}
 	// A worktree deleted behind git's back stays registered and blocks add.
-	if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
+	if m.Owner != nil {
+		// worktrees/ is root's: this entry's path is what it says.
+		if err := os.RemoveAll(m.adminDir(l)); err != nil {
+			return "", fmt.Errorf("removing the stale git entry of %s: %w", l.dir, err)
+		}
+	} else if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
 		return "", fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
 	}
 	if _, err := m.git(ctx, l.cache, "worktree", "add", "--quiet", "--detach", l.dir, "refs/remotes/origin/"+base); err != nil {
