@@ -2,34 +2,40 @@ package sandbox
 
 // Sandboxes handed to the agent user (Manager.Owner, AWO_AGENT_USER).
 //
+// The rule: root's git never runs on, and root never writes into, anything
+// the agent can write. Whatever root's git writes into a directory the
+// agent may change can be redirected by a link the agent plants there (a
+// loose object, whose content the agent chooses, written through
+// objects/<xx> -> /etc/cron.d; a reflog appended through a link to
+// /etc/passwd), and whatever config root's git reads there can make it run
+// a command (core.fsmonitor, core.sshCommand, filter drivers, ...).
+//
 // A git_worktree sandbox is a worktree of the repository's cached clone:
-// its commits go into the clone's git store (objects, refs, logs) and its
-// HEAD and index live in the store's worktrees/<id>. With an agent user:
+// its commits go into the clone's store. With an agent user:
 //
-//   - the worktree and worktrees/<id> belong to the agent user, the
-//     worktree 0700; the directory holding the worktrees is root's, 0711,
-//     so the agent reaches its own worktree by name without listing
-//     others (all agents are one user, so this is no wall between them);
-//   - objects/, refs/, logs/ and worktrees/ of the cached clone are
-//     handed to the agent's group, group-writable and setgid, and the
-//     clone gets core.sharedRepository=group so that what root's git and
-//     the agent's git create there stays writable by both;
-//   - the clone's top git directory, with its config and hooks, stays
-//     root's and unwritable by the agent, since root's git reads that
-//     config: an agent able to write it (or to replace it, which needs
-//     write access to the directory holding it) could make the executor
-//     run a command of its choosing as root (core.fsmonitor, core.sshCommand,
-//     filter drivers, ...).
+//   - the worktree (0700) and its entry worktrees/<id> in the clone belong
+//     to the agent user; trees/ (0711) and worktrees/ stay root's, so the
+//     agent cannot swap either for a link;
+//   - of the clone's store only objects/ (group-writable, setgid, sticky:
+//     root's pack/ and info/ cannot be moved away), the loose object
+//     directories and refs/heads are shared with the agent's group;
+//     core.sharedRepository=group keeps what either side creates there
+//     writable by both. The top git directory, its config and hooks,
+//     refs/remotes and refs/awo stay root's alone;
+//   - every git command the executor runs in the sandbox (progress,
+//     branch, the checkpoint snapshot, a restore's checkout) runs as the
+//     agent user, with the repository named explicitly (GIT_DIR,
+//     GIT_COMMON_DIR, GIT_WORK_TREE) so the agent's .git file is not
+//     followed, and with none of the executor's environment;
+//   - root's git works in the cached clone only: fetch (written as packs
+//     only: fetch/transfer.unpackLimit=1), push of the commit the agent's
+//     HEAD is at, the checkpoint ref and bundle, worktree add. No reflogs
+//     (logs/ removed, core.logAllRefUpdates=false), no gc or maintenance,
+//     no worktree prune: each would write or delete by path where the
+//     agent may have planted links.
 //
-// The executor never runs git in the agent's worktree by discovery: the
-// worktree's .git file, and the commondir file in worktrees/<id>, are the
-// agent's to rewrite, and could point root's git at a repository whose
-// config the agent wrote. Its git commands in a worktree name the
-// repository explicitly instead (GIT_DIR, GIT_COMMON_DIR, GIT_WORK_TREE:
-// see repoEnv). That is also why safe.directory is never set: git's
-// "dubious ownership" check is what stops root's git from trusting a
-// repository another user controls, and with the repository named
-// explicitly git does not need to be told to trust one.
+// safe.directory is never set: git's "dubious ownership" check is what
+// keeps root's git from trusting a repository another user controls.
 //
 // git_branch sandboxes (a full clone per work order, whose git directory
 // is inside the sandbox) cannot be handed over that way: the agent would

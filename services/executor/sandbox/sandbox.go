@@ -76,8 +76,9 @@ type Manager struct {
 	Env        []string     // extra environment for git, e.g. GIT_CONFIG_GLOBAL
 	Logger     *slog.Logger // nil discards
 	// Owner, when set (AWO_AGENT_USER), is the user the agent runs as;
-	// each sandbox is handed to it and the shared git store made writable
-	// by its group (see owner.go). The Manager itself must run as root.
+	// each sandbox is handed to it, part of the cached clone's store is
+	// shared with its group, and git in a sandbox runs as it (see
+	// owner.go). The Manager itself must then run as root.
 	Owner *agentuser.Identity
 
 	mu    sync.Mutex
