@@ -246,10 +246,9 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	switch l.kind {
 	case workorder.SandboxWorktree:
 		args := []string{"worktree", "add", "--quiet", "--detach", l.dir, cp.Head}
-		if cp.Branch != "" && m.Owner != nil {
-			// Root writes nothing into refs/heads, which the agent's group
-			// may change: the agent user's git makes the branch below.
-		} else if cp.Branch != "" {
+		// With an agent user root writes nothing into refs/heads, which
+		// the agent's group may change: its git makes the branch below.
+		if cp.Branch != "" && m.Owner == nil {
 			// -B: the branch may be in the cache already, at an older
 			// commit, from an earlier step this executor ran.
 			args = []string{"worktree", "add", "--quiet", "-B", cp.Branch, l.dir, cp.Head}
