@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -149,11 +150,12 @@ type Config struct {
 	NATSCA       string // NATS_CA: CA file to verify the server's certificate
 	NATSCert     string // NATS_CERT: client certificate file (with NATS_KEY)
 	NATSKey      string // NATS_KEY: client key file (with NATS_CERT)
-}
-
-// RepoPolicy is what decides whether a repository URL may be used.
-func (c Config) RepoPolicy() repourl.Policy {
-	return repourl.Policy{AllowLocal: c.AllowLocalRepos, Allowed: c.AllowedRepositories}
+	// Secure by default: agentuser
+	// AgentUser (AWO_AGENT_USER) is the Unix user, optionally user:group,
+	// by name or number, the executor runs the agent as; empty runs it as
+	// the executor's own user. Only its form is checked here: the executor
+	// resolves it against the user database at start.
+	AgentUser string
 }
 
 // Storage types.
@@ -235,6 +237,8 @@ func Load(getenv func(string) string) (Config, error) {
 		NATSCA:         p.str("NATS_CA", ""),
 		NATSCert:       p.str("NATS_CERT", ""),
 		NATSKey:        p.str("NATS_KEY", ""),
+		// Secure by default: agentuser
+		AgentUser: p.agentUser("AWO_AGENT_USER"),
 	}
 	c.Host = p.bindHost("AGENT_WORK_ORDERS_HOST", c.APITokens, c.AuthNone)
 	p.natsCredentials(c)
@@ -315,6 +319,8 @@ func (c Config) Attrs() []any {
 		"NATS_CA", c.NATSCA,
 		"NATS_CERT", c.NATSCert,
 		"NATS_KEY", c.NATSKey,
+		// Secure by default: agentuser
+		"AWO_AGENT_USER", orDefault(c.AgentUser, "(the executor's own user)"),
 	}
 }
 
@@ -930,4 +936,35 @@ func (p *parser) natsCredentials(c Config) {
 	if (c.NATSCert == "") != (c.NATSKey == "") {
 		p.errs = append(p.errs, errors.New("NATS_CERT and NATS_KEY go together: set both for a client certificate, or neither"))
 	}
+}
+
+// userOrGroupPattern is a user or group name as useradd accepts it (with
+// the usual allowance for upper case and a trailing '$'), or a number.
+var userOrGroupPattern = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|[0-9]{1,10})$`)
+
+// agentUser checks the form of AWO_AGENT_USER: user, uid, user:group or
+// uid:gid. Root is refused by name and number: an agent running as root
+// is what the setting exists to avoid.
+func (p *parser) agentUser(name string) string {
+	v, ok := p.get(name)
+	if !ok {
+		return ""
+	}
+	u, g, hasGroup := strings.Cut(v, ":")
+	switch {
+	case !userOrGroupPattern.MatchString(u) || (hasGroup && !userOrGroupPattern.MatchString(g)):
+		p.fail(name, v, "must be a user name or uid, optionally followed by :group or :gid")
+	case u == "root" || isZero(u) || (hasGroup && (g == "root" || isZero(g))):
+		p.fail(name, v, "must not be root: the agent would run with every right the executor has")
+	default:
+		return v
+	}
+	return ""
+}
+
+func isZero(s string) bool { return strings.Trim(s, "0") == "" }
+
+// RepoPolicy is what decides whether a repository URL may be used.
+func (c Config) RepoPolicy() repourl.Policy {
+	return repourl.Policy{AllowLocal: c.AllowLocalRepos, Allowed: c.AllowedRepositories}
 }

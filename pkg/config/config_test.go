@@ -110,3 +110,40 @@ func TestLoad_RepositorySettings(t *testing.T) {
 		}
 	}
 }
+
+// Secure by default: agentuser
+
+func TestLoad_AgentUser_AcceptsNamesNumbersAndGroups(t *testing.T) {
+	for _, v := range []string{"awo-agent", "1001", "awo-agent:awo", "1001:1001", "svc_build$", "Agent.User"} {
+		c, err := config.Load(env(map[string]string{"AWO_AGENT_USER": " " + v + " "}))
+		if err != nil || c.AgentUser != v {
+			t.Errorf("AWO_AGENT_USER=%q: got %q, %v", v, c.AgentUser, err)
+		}
+	}
+	c, err := config.Load(env(nil))
+	if err != nil || c.AgentUser != "" {
+		t.Fatalf("unset: got %q, %v", c.AgentUser, err)
+	}
+}
+
+func TestLoad_AgentUser_RefusesBadFormsAndRoot(t *testing.T) {
+	for v, want := range map[string]string{
+		"root":          "must not be root",
+		"0":             "must not be root",
+		"000":           "must not be root",
+		"awo:root":      "must not be root",
+		"awo:0":         "must not be root",
+		"awo:":          "user name or uid",
+		":awo":          "user name or uid",
+		"a b":           "user name or uid",
+		"awo:grp:x":     "user name or uid",
+		"-awo":          "user name or uid",
+		"../etc/passwd": "user name or uid",
+		"12345678901":   "user name or uid",
+	} {
+		_, err := config.Load(env(map[string]string{"AWO_AGENT_USER": v}))
+		if err == nil || !strings.Contains(err.Error(), "AWO_AGENT_USER") || !strings.Contains(err.Error(), want) {
+			t.Errorf("AWO_AGENT_USER=%q: err = %v, want one naming the variable and %q", v, err, want)
+		}
+	}
+}

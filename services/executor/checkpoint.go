@@ -195,7 +195,12 @@ func (x *executor) mark(spec sandbox.Spec, id string, log *slog.Logger) {
 // executor's CPU in the pipeline benchmark.
 func (x *executor) scratchFile(wo workorder.ID) (string, func(), error) {
 	x.scratchOnce.Do(func() {
-		x.scratchErr = os.MkdirAll(filepath.Join(x.cfg.TempDir, "checkpoints"), 0o755)
+		// Root's alone: it holds every work order's bundles, which an
+		// agent running as another user (AWO_AGENT_USER) must not read.
+		dir := filepath.Join(x.cfg.TempDir, "checkpoints")
+		if x.scratchErr = os.MkdirAll(dir, 0o700); x.scratchErr == nil {
+			x.scratchErr = os.Chmod(dir, 0o700)
+		}
 	})
 	if x.scratchErr != nil {
 		return "", nil, fmt.Errorf("creating the checkpoint scratch directory: %w", x.scratchErr)

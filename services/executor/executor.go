@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
+	"github.com/agentworkorders/awo/services/executor/agentuser"
 	"github.com/agentworkorders/awo/services/executor/checkpoint"
 	"github.com/agentworkorders/awo/services/executor/prompts"
 	"github.com/agentworkorders/awo/services/executor/sandbox"
@@ -189,11 +191,14 @@ func newExecutor(d Deps) (*executor, error) {
 	if x.agent == nil {
 		x.agent = &agent.Runner{CLIPath: d.Config.ClaudeCLIPath, Logger: x.log}
 	}
-	x.agent = tracedAgent{x.agent}
 	if x.sandboxes == nil {
 		x.sandboxes = &sandbox.Manager{Root: d.Config.TempDir, AllowLocal: d.Config.AllowLocalRepos, Logger: x.log,
 			Allowed: d.Config.AllowedRepositories, GitTimeout: d.Config.GitTimeout}
 	}
+	if err := x.useAgentUser(d.Config.AgentUser); err != nil {
+		return nil, err
+	}
+	x.agent = tracedAgent{x.agent}
 	if x.prompts == nil {
 		p, err := prompts.Load(d.Config.CommandsDir)
 		if err != nil {
@@ -202,6 +207,47 @@ func newExecutor(d Deps) (*executor, error) {
 		x.prompts = p
 	}
 	return x, nil
+}
+
+// useAgentUser resolves AWO_AGENT_USER and hands it to the CLI runner
+// and the sandbox manager, when they are the real ones. An executor that
+// cannot switch to that user refuses to start: running the agent as
+// itself instead would silently drop the separation asked for.
+func (x *executor) useAgentUser(spec string) error {
+	if spec == "" {
+		return nil
+	}
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("%s=%s: running the agent as another user is supported on Linux only", agentuser.Variable, spec)
+	}
+	euid := os.Geteuid()
+	id, err := agentuser.Resolve(spec, euid)
+	if err != nil {
+		return err
+	}
+	if !id.Switches(euid) {
+		x.log.Warn("AWO_AGENT_USER is the executor's own user: the agent is not kept from the executor's files", "user", id.Name, "uid", id.UID)
+		return nil
+	}
+	// The agent must reach its sandbox: the directory (0711: entered, not
+	// listed) and every one above it.
+	if err := os.MkdirAll(x.cfg.TempDir, 0o711); err != nil {
+		return fmt.Errorf("creating AGENT_WORK_ORDER_TEMP_DIR=%s: %w", x.cfg.TempDir, err)
+	}
+	if err := id.CanTraverse(x.cfg.TempDir); err != nil {
+		return fmt.Errorf("%s=%s: the agent cannot reach its sandboxes under AGENT_WORK_ORDER_TEMP_DIR=%s: %w (let others enter it: chmod o+x)", agentuser.Variable, spec, x.cfg.TempDir, err)
+	}
+	if r, ok := x.agent.(*agent.Runner); ok && r.User == nil {
+		r.User = id
+	}
+	if m, ok := x.sandboxes.(*sandbox.Manager); ok && m.Owner == nil {
+		m.Owner = id
+	}
+	if p := id.HomeProblem(); p != "" {
+		x.log.Warn("the agent user's home may not do", "user", id.Name, "problem", p)
+	}
+	x.log.Info("agents run as another user", "user", id.Name, "uid", id.UID, "gid", id.GID, "home", id.Home)
+	return nil
 }
 
 // runStep does the step, reports the outcome, and tells live viewers where

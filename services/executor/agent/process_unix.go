@@ -5,6 +5,8 @@ package agent
 import (
 	"os/exec"
 	"syscall"
+
+	"github.com/agentworkorders/awo/services/executor/agentuser"
 )
 
 // inOwnProcessGroup makes the CLI lead a new process group, so a timeout
@@ -12,6 +14,16 @@ import (
 func inOwnProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	dieWithExecutor(cmd.SysProcAttr)
+}
+
+// runAs makes the CLI run as user (nil: as the executor). Go's fork sets
+// the credentials before the parent-death signal, which a change of uid
+// would otherwise clear (prctl(2)), so dieWithExecutor keeps working.
+func runAs(cmd *exec.Cmd, user *agentuser.Identity) {
+	if user == nil {
+		return
+	}
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: user.Groups}
 }
 
 // killGroup signals the process group the CLI leads (it is started with

@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/services/executor/agentuser"
 )
 
 // Request is one CLI run.
@@ -67,6 +68,11 @@ type Runner struct {
 	// process tree is killed; 5s when zero. The CLI stops its own tool
 	// processes on SIGTERM, which it cannot do after SIGKILL.
 	KillGrace time.Duration
+	// User, when set, is the Unix user the CLI runs as (AWO_AGENT_USER):
+	// its uid, groups and HOME. The executor must be root to switch; its
+	// process group and the kernel's parent-death signal still reach the
+	// CLI, since root may signal any process.
+	User *agentuser.Identity
 }
 
 const (
@@ -111,11 +117,17 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 		return fail(fmt.Sprintf("claude CLI not found at %s: set CLAUDE_CLI_PATH", cliPath))
 	}
 	env := append(os.Environ(), req.Env...)
-	if msg := rootSandboxProblem(req.SkipPermissions, os.Geteuid(), env); msg != "" {
+	// The CLI's own root check looks at the uid it runs as.
+	cliUID := os.Geteuid()
+	if r.User != nil {
+		env = r.User.Environ(env)
+		cliUID = int(r.User.UID)
+	}
+	if msg := rootSandboxProblem(req.SkipPermissions, cliUID, env); msg != "" {
 		return fail(msg)
 	}
 
-	p, err := startCLI(bin, req, env, &streamState{start: start, onMessage: req.OnMessage, log: log})
+	p, err := startCLI(bin, req, env, r.User, &streamState{start: start, onMessage: req.OnMessage, log: log})
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -179,7 +191,7 @@ func (p *cliProcess) pid() int { return p.cmd.Process.Pid }
 // stdin. Its output goes through pipes that are *os.File, not io.Writers:
 // exec then starts no copying goroutines, so Wait returns when the CLI
 // exits even if a process it left behind still holds the pipes.
-func startCLI(bin string, req Request, env []string, stream *streamState) (*cliProcess, error) {
+func startCLI(bin string, req Request, env []string, user *agentuser.Identity, stream *streamState) (*cliProcess, error) {
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating the claude CLI's output pipe: %w", err)
@@ -200,6 +212,7 @@ func startCLI(bin string, req Request, env []string, stream *streamState) (*cliP
 	cmd.Stdout = stdoutW
 	cmd.Stderr = stderrW
 	inOwnProcessGroup(cmd)
+	runAs(cmd, user)
 	err = cmd.Start()
 	stdoutW.Close()
 	stderrW.Close()

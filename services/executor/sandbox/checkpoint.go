@@ -141,12 +141,14 @@ func (m *Manager) Bundle(ctx context.Context, s Spec, sb Sandbox, cp Checkpoint,
 	}
 	// The ref names the snapshot in the bundle, and keeps its objects here
 	// from being pruned while it is the latest.
-	if _, err := m.git(ctx, sb.Dir, "update-ref", l.checkpointRef(), cp.ID); err != nil {
+	// With an agent user, in the cached clone as root: refs/awo is root's.
+	repo := m.rootDir(sb.Dir)
+	if _, err := m.git(ctx, repo, "update-ref", l.checkpointRef(), cp.ID); err != nil {
 		return fmt.Errorf("checkpointing %s: updating %s: %w", sb.Dir, l.checkpointRef(), err)
 	}
 	// Thin against origin's base: every executor has that from its own
 	// clone. The snapshot's parents bring HEAD and its history along.
-	if _, err := m.git(ctx, sb.Dir, "bundle", "create", "--quiet", bundle, l.checkpointRef(), "^"+cp.Base); err != nil {
+	if _, err := m.git(ctx, repo, "bundle", "create", "--quiet", bundle, l.checkpointRef(), "^"+cp.Base); err != nil {
 		return fmt.Errorf("checkpointing %s: creating the bundle: %w", sb.Dir, err)
 	}
 	return nil
@@ -157,6 +159,9 @@ func (m *Manager) Bundle(ctx context.Context, s Spec, sb Sandbox, cp Checkpoint,
 // index stays as the agent left it. Starting from a copy of that index
 // lets git re-hash only the files that changed.
 func (m *Manager) workingTree(ctx context.Context, dir, indexPath string) (string, error) {
+	if m.repoEnv(dir) != nil {
+		return m.ownerWorkingTree(ctx, dir)
+	}
 	tmp, err := os.CreateTemp("", "awo-index-")
 	if err != nil {
 		return "", err
@@ -206,6 +211,9 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	}
 	defer unlock()
 
+	if err := m.ownerSupports(l); err != nil {
+		return Sandbox{}, err
+	}
 	if err := m.removeLocked(ctx, l, log); err != nil {
 		return Sandbox{}, err
 	}
@@ -215,7 +223,9 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	var base string
 	switch l.kind {
 	case workorder.SandboxWorktree:
-		base, err = m.refreshCache(ctx, s.RepositoryURL, l, start, log)
+		if base, err = m.refreshCache(ctx, s.RepositoryURL, l, start, log); err == nil {
+			err = m.shareCache(ctx, l)
+		}
 	case workorder.SandboxBranch:
 		repo = l.dir
 		if err = m.cloneInto(ctx, s.RepositoryURL, l.dir); err == nil {
@@ -237,7 +247,9 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	switch l.kind {
 	case workorder.SandboxWorktree:
 		args := []string{"worktree", "add", "--quiet", "--detach", l.dir, cp.Head}
-		if cp.Branch != "" {
+		// With an agent user root writes nothing into refs/heads, which
+		// the agent's group may change: its git makes the branch below.
+		if cp.Branch != "" && m.Owner == nil {
 			// -B: the branch may be in the cache already, at an older
 			// commit, from an earlier step this executor ran.
 			args = []string{"worktree", "add", "--quiet", "-B", cp.Branch, l.dir, cp.Head}
@@ -252,6 +264,14 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 		}
 		if _, err := m.git(ctx, repo, args...); err != nil {
 			return Sandbox{}, fmt.Errorf("checking out %s in %s: %w", cp.Head, l.dir, err)
+		}
+	}
+	if err := m.handOver(ctx, l, false); err != nil {
+		return Sandbox{}, err
+	}
+	if cp.Branch != "" && m.Owner != nil {
+		if _, err := m.git(ctx, l.dir, "checkout", "--quiet", "-B", cp.Branch, cp.Head); err != nil {
+			return Sandbox{}, fmt.Errorf("restoring branch %s at %s: %w", cp.Branch, cp.Head, err)
 		}
 	}
 	// The working tree becomes the snapshot's (untracked files included),

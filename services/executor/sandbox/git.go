@@ -61,6 +61,12 @@ func (m *Manager) gitRawEnv(ctx context.Context, dir string, extraEnv []string, 
 	cmd := exec.CommandContext(ctx, "git", append(m.hardening(ctx, dir, args, op != ""), packPrograms(args)...)...)
 	cmd.Dir = dir
 	cmd.Env = append(m.gitEnv(), extraEnv...)
+	if repo := m.repoEnv(dir); repo != nil {
+		// A sandbox of the agent user: its git runs as that user, so
+		// nothing the agent planted there acts with root's rights.
+		cmd.Env = append(append(m.agentGitEnv(), repo...), extraEnv...)
+		m.runAsOwner(cmd)
+	}
 	cmd.WaitDelay = gitWaitDelay
 	killProcessGroup(cmd)
 	var stdout, stderr bytes.Buffer

@@ -94,7 +94,7 @@ func flockPath(ctx context.Context, path string, shared, wait bool) (f *os.File,
 	delay := lockPollMin
 	for {
 		if f == nil {
-			if f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644); err != nil {
+			if f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err != nil {
 				return nil, false, fmt.Errorf("opening lock file: %w", err)
 			}
 		}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/executor/agentuser"
 )
 
 // ErrDetachedHead is returned by CurrentBranch when no branch is checked out,
@@ -84,6 +85,11 @@ type Manager struct {
 	// operatorCfg is the operator's own git configuration, read once.
 	operatorOnce sync.Once
 	operatorCfg  operatorConfig
+	// Owner, when set (AWO_AGENT_USER), is the user the agent runs as;
+	// each sandbox is handed to it, part of the cached clone's store is
+	// shared with its group, and git in a sandbox runs as it (see
+	// owner.go). The Manager itself must then run as root.
+	Owner *agentuser.Identity
 
 	mu    sync.Mutex
 	locks map[string]*lockEntry
@@ -112,6 +118,9 @@ func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
 	}
 	defer unlock()
 
+	if err := m.ownerSupports(l); err != nil {
+		return Sandbox{}, err
+	}
 	ready, err := m.isCheckout(ctx, l.dir)
 	if err != nil {
 		return Sandbox{}, err
@@ -119,6 +128,10 @@ func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
 	if ready {
 		base, err := m.baseBranch(ctx, l.dir)
 		if err != nil {
+			return Sandbox{}, err
+		}
+		// A sandbox from before AWO_AGENT_USER was set is still root's.
+		if err := m.handOver(ctx, l, true); err != nil {
 			return Sandbox{}, err
 		}
 		log.Info("reusing sandbox", "base_branch", base)
@@ -131,6 +144,9 @@ func (m *Manager) Prepare(ctx context.Context, s Spec) (Sandbox, error) {
 		base, err = m.createWorktree(ctx, s.RepositoryURL, l, start, log)
 	case workorder.SandboxBranch:
 		base, err = m.createClone(ctx, s.RepositoryURL, l.dir, log)
+	}
+	if err == nil {
+		err = m.handOver(ctx, l, false)
 	}
 	if err != nil {
 		return Sandbox{}, err
@@ -183,7 +199,14 @@ func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) 
 			return err
 		}
 	}
-	if cached {
+	if cached && m.Owner != nil {
+		// The agent owns the tree and its entry in the git store: they go
+		// by os.RemoveAll, which never follows a symbolic link the agent
+		// may swap in, and prune below drops what git still remembers.
+		if err := os.RemoveAll(m.adminDir(l)); err != nil {
+			return fmt.Errorf("removing the git bookkeeping of sandbox %s: %w", l.dir, err)
+		}
+	} else if cached {
 		// Let git drop its bookkeeping too; --force twice also removes a
 		// worktree with uncommitted changes or a lock.
 		if _, err := m.git(ctx, l.cache, "worktree", "remove", "--force", "--force", l.dir); err != nil && exists(l.dir) {
@@ -194,8 +217,13 @@ func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) 
 		return fmt.Errorf("removing sandbox %s: %w", l.dir, err)
 	}
 	if cached {
-		if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
-			return fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+		// Not with an agent user: prune deletes worktree entries by path,
+		// recursively, and the agent may plant entries; its own entry went
+		// above.
+		if m.Owner == nil {
+			if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
+				return fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+			}
 		}
 		if _, err := m.git(ctx, l.cache, "update-ref", "-d", l.checkpointRef()); err != nil {
 			return fmt.Errorf("deleting %s in %s: %w", l.checkpointRef(), l.cache, err)
@@ -282,20 +310,31 @@ func (m *Manager) CurrentBranch(ctx context.Context, dir string) (string, error)
 // passes rerunFrom, the commit it began at, and may then replace what the
 // earlier run pushed (replaceEarlierRun).
 func (m *Manager) Push(ctx context.Context, sb Sandbox, branch, rerunFrom string) error {
-	if err := m.checkBranchName(ctx, sb.Dir, branch); err != nil {
+	// With an agent user the push runs as root in the cached clone, whose
+	// config only root writes, and names the commit the agent's HEAD is
+	// at (the agent's own commits are in that clone's store).
+	repo, src := m.rootDir(sb.Dir), "HEAD"
+	if repo != sb.Dir {
+		head, err := m.git(ctx, sb.Dir, "rev-parse", "--verify", "HEAD^{commit}")
+		if err != nil || !shaPattern.MatchString(head) {
+			return fmt.Errorf("pushing %s: reading HEAD in %s: %q, %v", branch, sb.Dir, head, err)
+		}
+		src = head
+	}
+	if err := m.checkBranchName(ctx, repo, branch); err != nil {
 		return err
 	}
 	// Not --quiet: that would also hide the "! [rejected] ... (fetch first)"
 	// line that says why a push failed.
-	_, err := m.git(ctx, sb.Dir, "push", "-u", "origin", "HEAD:refs/heads/"+branch)
+	_, err := m.git(ctx, repo, pushArgs(src, "origin", src+":refs/heads/"+branch)...)
 	if err == nil {
-		return nil
+		return m.setUpstream(ctx, repo, src, branch)
 	}
 	if rerunFrom != "" && ctx.Err() == nil {
-		if replaced, rerr := m.replaceEarlierRun(ctx, sb, branch, rerunFrom); rerr != nil {
+		if replaced, rerr := m.replaceEarlierRun(ctx, repo, src, branch, rerunFrom); rerr != nil {
 			err = fmt.Errorf("%w; replacing an earlier run's push: %w", err, rerr)
 		} else if replaced {
-			return nil
+			return m.setUpstream(ctx, repo, src, branch)
 		}
 	}
 	return fmt.Errorf("pushing HEAD to origin as %s: %w", branch, err)
@@ -307,18 +346,18 @@ func (m *Manager) Push(ctx context.Context, sb Sandbox, branch, rerunFrom string
 // was cut short (its executor died after pushing, before the result was
 // recorded), which this run has made again. Anything else on the branch
 // is never overwritten, and the push is leased on the commit seen.
-func (m *Manager) replaceEarlierRun(ctx context.Context, sb Sandbox, branch, rerunFrom string) (bool, error) {
-	if _, err := m.git(ctx, sb.Dir, "fetch", "--quiet", "--no-tags", "origin", "refs/heads/"+branch); err != nil {
+func (m *Manager) replaceEarlierRun(ctx context.Context, repo, src, branch, rerunFrom string) (bool, error) {
+	if _, err := m.git(ctx, repo, "fetch", "--quiet", "--no-tags", "origin", "refs/heads/"+branch); err != nil {
 		return false, err
 	}
-	remote, err := m.git(ctx, sb.Dir, "rev-parse", "--verify", "FETCH_HEAD^{commit}")
+	remote, err := m.git(ctx, repo, "rev-parse", "--verify", "FETCH_HEAD^{commit}")
 	if err != nil {
 		return false, err
 	}
-	if _, err := m.git(ctx, sb.Dir, "merge-base", "--is-ancestor", rerunFrom, remote); err != nil {
+	if _, err := m.git(ctx, repo, "merge-base", "--is-ancestor", rerunFrom, remote); err != nil {
 		return false, nil // origin's branch does not build on where this step began
 	}
-	if _, err := m.git(ctx, sb.Dir, "push", "-u", "--force-with-lease=refs/heads/"+branch+":"+remote, "origin", "HEAD:refs/heads/"+branch); err != nil {
+	if _, err := m.git(ctx, repo, pushArgs(src, "--force-with-lease=refs/heads/"+branch+":"+remote, "origin", src+":refs/heads/"+branch)...); err != nil {
 		return false, err
 	}
 	m.logger().Warn("replaced commits an earlier run of the step had pushed", "branch", branch, "replaced", remote, "step_began_at", rerunFrom)
@@ -400,6 +439,9 @@ func (m *Manager) createWorktree(ctx context.Context, url string, l layout, aske
 	if err != nil {
 		return "", err
 	}
+	if err := m.shareCache(ctx, l); err != nil {
+		return "", err
+	}
 	if exists(l.dir) {
 		// git said it is not a checkout (Prepare asked): left by a crash
 		// in the middle of an earlier attempt.
@@ -409,7 +451,12 @@ func (m *Manager) createWorktree(ctx context.Context, url string, l layout, aske
 		}
 	}
 	// A worktree deleted behind git's back stays registered and blocks add.
-	if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
+	if m.Owner != nil {
+		// worktrees/ is root's: this entry's path is what it says.
+		if err := os.RemoveAll(m.adminDir(l)); err != nil {
+			return "", fmt.Errorf("removing the stale git entry of %s: %w", l.dir, err)
+		}
+	} else if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
 		return "", fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
 	}
 	if _, err := m.git(ctx, l.cache, "worktree", "add", "--quiet", "--detach", l.dir, "refs/remotes/origin/"+base); err != nil {
