@@ -60,6 +60,20 @@ postgres:
 ## test: everything, with the race detector, against real git, NATS, Postgres and the Claude Code CLI
 test: tools postgres fmt-check vet
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) $(MODULE)/...
+	cd services/gateway && go test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime 10000x -fuzzminimizetime 1000x ./api
+
+## fuzz: the HTTP API fuzz target (real router, embedded JetStream, memory store) for FUZZTIME
+##       (default 2m, or a count such as 50000x); prints the inputs tried and the answers by class
+##       (go's "execs" leaves out the runs that minimise new inputs; the count here has them all).
+##       Any 5xx or panic fails it, and the failing input is saved under services/gateway/api/testdata
+FUZZTIME     ?= 2m
+FUZZMINIMIZE ?= 10s
+.PHONY: fuzz
+fuzz:
+	@report=$$(mktemp -d); trap 'rm -rf "$$report"' EXIT; \
+	(cd services/gateway && AWO_FUZZ_REPORT="$$report" go test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./api); status=$$?; \
+	cat "$$report"/* 2>/dev/null | awk '{ n[$$1] += $$2 } END { printf "FuzzAPI: %d requests tried: %d answered 2xx, %d 3xx, %d 4xx, %d 5xx\n", n["inputs"], n["2xx"], n["3xx"], n["4xx"], n["5xx"] }'; \
+	exit $$status
 
 ## bench: the benchmarks (Postgres projection next to a plain insert loop, CLI start-up), then the
 ##        pipeline benchmark: raw JetStream floor, work orders/s and step hand-off latency without and
