@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/repourl"
 )
 
 // Secure by default: input. parseCreate refuses control characters in the
@@ -36,7 +37,7 @@ func TestParseCreate_FreeText(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := parseCreate(createBody{RepositoryURL: str(tc.repo), UserRequest: str(tc.req)}, false, tc.max)
+			req, err := parseCreate(createBody{RepositoryURL: str(tc.repo), UserRequest: str(tc.req)}, repourl.Policy{}, tc.max)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
