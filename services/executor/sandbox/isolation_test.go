@@ -99,6 +99,7 @@ func TestIsolation_PlantedRepositoryConfigNeverRunsInAnotherWorkOrder(t *testing
 	if _, err := os.Stat(filepath.Join(b.Dir, "NEWS.md")); err != nil {
 		t.Fatalf("second sandbox lacks the fetched commit: %v", err)
 	}
+	checkNoneRan(t, markers) // the fetch and the checkout of the new worktree
 	writeFile(t, b.Dir, "greeting.txt", "hello\n")
 	// The test's own git, as the second agent would commit (with the
 	// planted programs switched off, so that only the executor's git is
@@ -134,11 +135,14 @@ func TestIsolation_PlantedRepositoryConfigNeverRunsInAnotherWorkOrder(t *testing
 	// inherit, but it must not fail either.
 	prepare(t, m, sandbox.Spec{WorkOrderID: "wo-0000000c", RepositoryURL: gitfixture.DefaultURL, Type: workorder.SandboxBranch})
 
-	if ran := markerFiles(t, markers); len(ran) > 0 {
-		for _, name := range ran {
-			b, _ := os.ReadFile(filepath.Join(markers, name))
-			t.Errorf("the executor ran a program planted by another work order's agent: %s (from %s)", name, b[strings.LastIndex(string(b), " -c ")+1:])
-		}
+	checkNoneRan(t, markers)
+}
+
+func checkNoneRan(t *testing.T, markers string) {
+	t.Helper()
+	for _, name := range markerFiles(t, markers) {
+		b, _ := os.ReadFile(filepath.Join(markers, name))
+		t.Errorf("the executor ran a program planted by another work order's agent: %s (from %s)", name, b[strings.LastIndex(string(b), " -c ")+1:])
 	}
 }
 
