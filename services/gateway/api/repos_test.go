@@ -92,7 +92,9 @@ func TestCreate_AllowedRepositories(t *testing.T) {
 // answer nor any log line, nor any event.
 func TestCreate_CredentialsNeverEcho(t *testing.T) {
 	var logs lockedBuffer
-	h := newHarness(t, func(o *api.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})) })
+	h := newHarness(t, func(o *api.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	for _, repo := range []string{
 		"https://user:hunter2@github.com/acme/demo", "https://hunter2@github.com/acme/demo",
 		"ssh://user:hunter2@github.com/acme/demo", "user:hunter2@github.com:acme/demo",
