@@ -241,11 +241,11 @@ var failureClasses = []struct {
 	{regexp.MustCompile(`(?i)operation too slow|timed out after|transfer rate`),
 		"timed out: the transfer stalled (less than 1000 bytes/s for 60s)"},
 	{regexp.MustCompile(`(?i)authentication failed|could not read (username|password)|terminal prompts disabled|permission denied \(|access denied|invalid username or password|HTTP Basic|returned error: 401|returned error: 403|401 Unauthorized|403 Forbidden|host key verification failed`),
-		"authentication failed: the host refused the executor's credentials, or it has none for it"},
+		"authentication failed: the host did not accept the executor's credentials, or there are none for it"},
 	{regexp.MustCompile(`(?i)repository not found|not found|does not appear to be a git repository|returned error: 404|no such repository|couldn't find remote ref|does not exist`),
 		"repository not found, or no access to it"},
 	{regexp.MustCompile(`(?i)\[rejected\]|\[remote rejected\]|non-fast-forward|fetch first|stale info`),
-		"rejected: origin's branch has commits this sandbox does not have, or the server refused the update (a protected branch or a hook)"},
+		"rejected: origin's branch has commits this sandbox does not have, or the server does not allow the update (a branch rule or a server hook)"},
 }
 
 // classify turns a failed clone, fetch or push into one fixed message

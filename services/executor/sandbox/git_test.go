@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -86,5 +88,90 @@ func TestGitEnv_SSHBatchModeUnlessConfigured(t *testing.T) {
 	env = (&Manager{Env: []string{"GIT_SSH=/opt/my ssh"}}).gitEnv()
 	if !slices.Contains(env, "GIT_SSH_COMMAND='/opt/my ssh'") {
 		t.Errorf("GIT_SSH not turned into GIT_SSH_COMMAND: %q", env)
+	}
+}
+
+func TestClassify_NamesTheFailureNotTheNetwork(t *testing.T) {
+	exit := exec.Command("false").Run()
+	tests := []struct{ stderr, want string }{
+		{"fatal: unable to access 'https://10.0.0.5:8080/a/b/': Failed to connect to 10.0.0.5 port 8080 after 3 ms: Connection refused\n", "could not connect"},
+		{"fatal: unable to access 'https://h/a/b/': Failed to connect to h port 443 after 130000 ms: Connection timed out\n", "could not connect"},
+		{"fatal: unable to access 'https://h/a/b/': Could not resolve host: internal.corp\n", "could not connect"},
+		{"fatal: unable to access 'https://h/': SSL certificate problem: self-signed certificate\n", "could not connect"},
+		{"fatal: unable to access 'https://h/': Received HTTP code 502 from proxy after CONNECT\n", "could not connect"},
+		{"ssh: connect to host 10.0.0.5 port 22: Connection refused\r\nfatal: Could not read from remote repository.\n", "could not connect"},
+		{"kex_exchange_identification: banner line contains invalid characters\r\nbanner exchange: Connection to 10.0.0.5 port 6379: invalid format\n", "could not connect"},
+		{"fatal: unable to access 'https://h/': Operation too slow. Less than 1000 bytes/sec transferred the last 60 seconds\n", "timed out"},
+		{"remote: Repository not found.\nfatal: repository 'https://github.com/acme/nope/' not found\n", "repository not found"},
+		{"fatal: '/x/missing' does not appear to be a git repository\n", "repository not found"},
+		{"fatal: could not read Username for 'https://github.com': terminal prompts disabled\n", "authentication failed"},
+		{"git@github.com: Permission denied (publickey).\r\nfatal: Could not read from remote repository.\n", "authentication failed"},
+		{"remote: HTTP Basic: Access denied\nfatal: Authentication failed for 'https://gitlab.com/a/b.git/'\n", "authentication failed"},
+		{"To file:///o\n ! [rejected]        HEAD -> feat/x (fetch first)\nerror: failed to push some refs to 'file:///o'\n", "rejected"},
+		{" ! [remote rejected] HEAD -> main (protected branch hook declined)\n", "rejected"},
+	}
+	for _, tt := range tests {
+		got := classify("clone", tt.stderr, exit)
+		if !strings.HasPrefix(got, "git clone failed: ") || !strings.Contains(got, tt.want) {
+			t.Errorf("classify(%q) = %q, want %q", tt.stderr, got, tt.want)
+		}
+		// Nothing the network or the server said survives: no address,
+		// port, host name, banner or reason.
+		for _, leak := range []string{"10.0.0.5", "8080", "6379", "refused", "Connection", "internal.corp", "banner", "SSL", "502", "protected", "github.com", "/x/missing"} {
+			if strings.Contains(got, leak) {
+				t.Errorf("classify(%q) = %q echoes %q", tt.stderr, got, leak)
+			}
+		}
+	}
+}
+
+func TestMaskURLs(t *testing.T) {
+	got := maskURLs("fatal: unable to access 'https://user:hunter2@h/a/b/': nope; also u:hunter2@host:a/b and ssh://git@h/x")
+	if strings.Contains(got, "hunter2") || !strings.Contains(got, "ssh://git@h/x") {
+		t.Errorf("maskURLs = %q", got)
+	}
+}
+
+// The repository's credential helpers (plain or URL-scoped) are dropped,
+// the operator's own come back: git credential fill asks only the
+// operator's.
+func TestHardening_CredentialHelpersAreTheOperatorsOnly(t *testing.T) {
+	tmp := t.TempDir()
+	global := filepath.Join(tmp, "gitconfig")
+	marker := filepath.Join(tmp, "planted-helper-ran")
+	for _, kv := range [][2]string{
+		{"credential.helper", "!f() { echo username=operator; echo password=operator-secret; }; f"},
+		{"credential.https://other.example.helper", "!f() { echo password=scoped; }; f"},
+	} {
+		if out, err := exec.Command("git", "config", "--file", global, "--add", kv[0], kv[1]).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	repo := filepath.Join(tmp, "repo")
+	env := append(os.Environ(), "GIT_CONFIG_GLOBAL="+global, "GIT_CONFIG_NOSYSTEM=1")
+	for _, args := range [][]string{
+		{"init", "--quiet", repo},
+		{"-C", repo, "config", "credential.helper", "!touch " + marker + "; echo password=planted #"},
+		{"-C", repo, "config", "credential.https://example.com.helper", "!touch " + marker + "; echo password=planted #"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+	}
+	m := &Manager{Env: []string{"GIT_CONFIG_GLOBAL=" + global, "GIT_CONFIG_NOSYSTEM=1"}}
+	cmd := exec.Command("git", append(m.hardening(t.Context(), repo, []string{"credential"}, true), "credential", "fill")...)
+	cmd.Dir, cmd.Env = repo, m.gitEnv()
+	cmd.Stdin = strings.NewReader("protocol=https\nhost=example.com\n\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("credential fill: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "password=operator-secret") || strings.Contains(string(out), "planted") {
+		t.Errorf("credential fill gave %q, want the operator's helper's answer only", out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the repository's credential helper ran")
 	}
 }

@@ -38,8 +38,8 @@ import (
 //     core.sshCommand is beaten by GIT_SSH_COMMAND the same way.
 //   - filter.<driver>.clean/smudge/process: drivers defined in the
 //     repository's configuration are read just before each git that may
-//     run them (add, checkout, read-tree, update-index, worktree, ...) and
-//     reset to the operator's definition or to nothing.
+//     run them (add, checkout, read-tree, write-tree, worktree, ...) and
+//     reset to the operator's definition or to nothing (see neverFilter).
 //
 // diff.external and textconv are not run because the only diff the
 // executor asks for lists names (and says --no-ext-diff --no-textconv).
@@ -128,12 +128,14 @@ func (m *Manager) configEnv() []string {
 	return append(env, "GIT_TERMINAL_PROMPT=0")
 }
 
-// mayRunFilters are the git commands the executor runs that may convert
-// file contents through a filter driver.
-var mayRunFilters = map[string]bool{
-	"add": true, "checkout": true, "read-tree": true, "update-index": true, "worktree": true,
-	"reset": true, "stash": true, "status": true, "diff": true, "restore": true, "switch": true,
-	"merge": true, "rebase": true, "cherry-pick": true, "apply": true, "am": true,
+// neverFilter are the git commands the executor runs that neither read
+// nor write a working tree or an index, so never convert file contents.
+// Anything else may: even write-tree re-hashes racily clean index entries
+// through the clean filter when it writes the index back.
+var neverFilter = map[string]bool{
+	"rev-parse": true, "symbolic-ref": true, "rev-list": true, "log": true, "cat-file": true,
+	"check-ref-format": true, "merge-base": true, "update-ref": true, "commit-tree": true,
+	"bundle": true, "push": true, "fetch": true, "ls-remote": true, "clone": true, "config": true,
 }
 
 // hardening returns the -c options that come before args (see above).
@@ -162,7 +164,7 @@ func (m *Manager) hardening(ctx context.Context, dir string, args []string, netw
 		// A transfer slower than 1000 bytes/s for a minute is given up.
 		h = append(h, "-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=60")
 	}
-	if mayRunFilters[args[0]] && ctx.Err() == nil {
+	if !neverFilter[args[0]] && ctx.Err() == nil {
 		seen := map[string]bool{}
 		for _, e := range m.configEntries(dir, `^filter\.`, "--includes") {
 			if e.scope == "system" || e.scope == "global" || e.scope == "command" {

@@ -25,7 +25,10 @@ func plantScript(markers string) string {
 	// The marker names the directory the program ran in: the agent's own
 	// CLI runs git in its worktree too (and so trips its own traps), which
 	// is not what is judged here.
-	touch := func(name string) string { return `touch "` + filepath.Join(markers, name) + `@$(basename "$PWD")"` }
+	// The marker holds the command line of the git that ran the program.
+	touch := func(name string) string {
+		return `(tr '\0' ' ' < /proc/$PPID/cmdline || echo unknown) > "` + filepath.Join(markers, name) + `@$(basename "$PWD")" 2>/dev/null`
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "set -e\ncommon=$(git rev-parse --git-common-dir)\nmkdir -p \"$common/hooks\" \"$common/info\"\n")
 	for _, hook := range []string{"post-checkout", "pre-push", "pre-commit", "post-index-change", "reference-transaction", "pre-auto-gc", "fsmonitor-watchman"} {
@@ -96,6 +99,7 @@ func TestIsolation_PlantedRepositoryConfigNeverRunsInAnotherWorkOrder(t *testing
 	if _, err := os.Stat(filepath.Join(b.Dir, "NEWS.md")); err != nil {
 		t.Fatalf("second sandbox lacks the fetched commit: %v", err)
 	}
+	checkNoneRan(t, markers) // the fetch and the checkout of the new worktree
 	writeFile(t, b.Dir, "greeting.txt", "hello\n")
 	// The test's own git, as the second agent would commit (with the
 	// planted programs switched off, so that only the executor's git is
@@ -131,8 +135,14 @@ func TestIsolation_PlantedRepositoryConfigNeverRunsInAnotherWorkOrder(t *testing
 	// inherit, but it must not fail either.
 	prepare(t, m, sandbox.Spec{WorkOrderID: "wo-0000000c", RepositoryURL: gitfixture.DefaultURL, Type: workorder.SandboxBranch})
 
-	if ran := markerFiles(t, markers); len(ran) > 0 {
-		t.Fatalf("the executor ran programs planted by another work order's agent: %v", ran)
+	checkNoneRan(t, markers)
+}
+
+func checkNoneRan(t *testing.T, markers string) {
+	t.Helper()
+	for _, name := range markerFiles(t, markers) {
+		b, _ := os.ReadFile(filepath.Join(markers, name))
+		t.Errorf("the executor ran a program planted by another work order's agent: %s (from %s)", name, b[strings.LastIndex(string(b), " -c ")+1:])
 	}
 }
 
