@@ -150,5 +150,8 @@ func shareDir(path string, gid int, sticky bool) error {
 
 // runAsOwner makes cmd run as the agent user.
 func (m *Manager) runAsOwner(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: m.Owner.UID, Gid: m.Owner.GID, Groups: m.Owner.Groups}}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: m.Owner.UID, Gid: m.Owner.GID, Groups: m.Owner.Groups}
 }
