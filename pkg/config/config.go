@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
@@ -72,6 +73,15 @@ type Config struct {
 	// Tracing is the OTLP trace export (OTEL_EXPORTER_OTLP_ENDPOINT and
 	// friends); off unless an endpoint is set.
 	Tracing tracing.Settings
+
+	// Secure by default: secrets
+	// AgentEnv (AWO_AGENT_ENV) names further variables the agent's
+	// environment takes from the service's (see AgentEnvNames); none of
+	// the service's own secrets can be named.
+	AgentEnv []string
+	// secrets are the values of the secrets in the environment, collected
+	// once by Load; see Secrets.
+	secrets []string
 }
 
 // Storage types.
@@ -121,6 +131,10 @@ func Load(getenv func(string) string) (Config, error) {
 		SandboxRetention: p.duration("AWO_SANDBOX_RETENTION", 24*time.Hour, 0),
 		MinFreeDisk:      p.size("AWO_MIN_FREE_DISK", 1<<30),
 		Tracing:          p.tracing(),
+
+		// Secure by default: secrets
+		AgentEnv: p.agentEnv("AWO_AGENT_ENV"),
+		secrets:  collectSecrets(getenv),
 	}
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -147,7 +161,7 @@ func (c Config) Attrs() []any {
 		"GH_CLI_PATH", c.GHCLIPath,
 		"GH_TOKEN", mask(c.GHToken),
 		"STATE_STORAGE_TYPE", c.StorageType,
-		"DATABASE_URL", maskURL(c.DatabaseURL),
+		"DATABASE_URL", redact.URL(c.DatabaseURL),
 		"AWO_REBUILD_READ_MODEL", c.RebuildReadModel,
 		"AGENT_WORK_ORDER_COMMANDS_DIR", orDefault(c.CommandsDir, "(embedded prompts)"),
 		"AGENT_WORK_ORDER_TIMEOUT", int(c.StepTimeout.Seconds()),
@@ -157,7 +171,7 @@ func (c Config) Attrs() []any {
 		"AWO_ACK_WAIT", c.AckWait.String(),
 		"AWO_MAX_DELIVER", c.MaxDeliver,
 		"AWO_SHUTDOWN_GRACE", c.ShutdownGrace.String(),
-		"NATS_URL", orDefault(maskURL(c.NATSURL), "(embedded server)"),
+		"NATS_URL", orDefault(redact.URL(c.NATSURL), "(embedded server)"),
 		"AWO_NATS_LISTEN", orDefault(c.NATSListen, "(in-process only)"),
 		"AWO_DATA_DIR", c.DataDir,
 		"AWO_EVENTS_MAX_AGE", c.EventsMaxAge.String(),
@@ -166,6 +180,9 @@ func (c Config) Attrs() []any {
 		"AWO_SANDBOX_RETENTION", retentionString(c.SandboxRetention),
 		"AWO_MIN_FREE_DISK", sizeString(c.MinFreeDisk),
 		"traces", tracingAttr(c.Tracing),
+		// Secure by default: secrets
+		"AWO_AGENT_ENV", strings.Join(c.AgentEnv, ","),
+		"redacted_values", len(c.secrets),
 	}
 }
 
@@ -295,7 +312,7 @@ func (p *parser) httpURL(name string) string {
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.fail(name, v, "must be an http:// or https:// URL")
+		p.fail(name, redact.URL(v), "must be an http:// or https:// URL")
 		return ""
 	}
 	return strings.TrimRight(v, "/")
@@ -323,18 +340,6 @@ func mask(s string) string {
 		return ""
 	}
 	return "****"
-}
-
-// maskURL hides the password of a connection URL.
-func maskURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "****")
-	}
-	return u.String()
 }
 
 func orDefault(s, def string) string {

@@ -114,7 +114,7 @@ func Run(ctx context.Context, d Deps) error {
 		if logger == nil {
 			logger = slog.Default()
 		}
-		p := logentry.NewPublisher(d.Bus.JS, logger, 0)
+		p := logentry.NewPublisher(d.Bus.JS, logger, 0, d.Redactor)
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logFlushTimeout)
 			defer cancel()
