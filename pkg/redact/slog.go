@@ -18,7 +18,10 @@ type Handler struct {
 	r    *Redactor
 }
 
-// NewHandler returns next behind r (Default when r is nil).
+// NewHandler returns next behind r. With r nil, each line is redacted by
+// the Default of the moment it is written, and attributes added with
+// WithAttrs by the Default of the moment they are added: main sets the
+// default before it builds its loggers.
 func NewHandler(next slog.Handler, r *Redactor) *Handler {
 	return &Handler{next: next, r: r}
 }
