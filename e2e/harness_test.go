@@ -91,6 +91,9 @@ type stack struct {
 	logPath string
 	cmd     *exec.Cmd
 	exited  chan error
+	// token, when set, goes with every API request as a bearer token (the
+	// stack then runs with AWO_API_TOKENS holding it).
+	token string
 }
 
 // ourVariables are dropped from the inherited environment: the test decides
@@ -334,6 +337,7 @@ func (s *stack) do(method, path string, body any) (int, []byte) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	s.authorize(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
@@ -341,6 +345,13 @@ func (s *stack) do(method, path string, body any) (int, []byte) {
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, out
+}
+
+// authorize adds the stack's bearer token, when it has one.
+func (s *stack) authorize(req *http.Request) {
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
 }
 
 // create POSTs a work order and returns its id.

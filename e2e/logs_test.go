@@ -39,6 +39,7 @@ func (s *stack) openLogStream(id string) <-chan sseFrame {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	s.authorize(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
