@@ -185,3 +185,19 @@ func BenchmarkString(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkJSON is one step.completed event's data through the bus's
+// redaction.
+func BenchmarkJSON(b *testing.B) {
+	r := redact.New("database-password-0123", "nats-token-0123456789", "api-token-one-0123456789")
+	doc, _ := json.Marshal(map[string]any{
+		"step": "execute", "attempt": 1, "agent_name": "Implementor", "success": true,
+		"output": "Added greeting.txt as the plan asks.\nRan the tests: ok.", "session_id": "0899655b-9da3-4892-8afc-56a9a93436bf",
+		"cost_usd": 0.0008, "num_turns": 2, "duration_seconds": 7.03, "git_commit_count": 1, "latest_commit_message": "feat: add greeting <x>",
+	})
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.JSON(doc)
+	}
+}
