@@ -9,7 +9,8 @@
 //   - well-known token shapes, whoever's they are: GitHub tokens (ghp_,
 //     gho_, ghu_, ghs_, ghr_, github_pat_), Anthropic (sk-ant-) and
 //     OpenAI-style (sk-) keys, AWS access key ids, PEM private key blocks,
-//     Authorization header values and passwords in URLs.
+//     NATS nkey seed blocks, JSON Web Tokens, Authorization header values,
+//     bearer tokens and passwords in URLs.
 //
 // A nil *Redactor knows no configured values and still removes the shapes,
 // so a component built without one (a test, a forgotten wire) leaks no

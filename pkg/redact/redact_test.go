@@ -47,6 +47,9 @@ func TestString_Shapes(t *testing.T) {
 		{"url password nats", "dial nats://u:p4ss@127.0.0.1:4222 failed", "dial nats://u:[REDACTED]@127.0.0.1:4222 failed"},
 		{"url password https", "https://x-access-token:tok123@github.com/a/b", "https://x-access-token:[REDACTED]@github.com/a/b"},
 
+		{"jwt", "apikey: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk4 ok", "apikey: [REDACTED] ok"},
+		{"nkey seed block", "-----BEGIN USER NKEY SEED-----\nSUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU\n------END USER NKEY SEED------\n", "[REDACTED]\n"},
+
 		// Not secrets: left alone.
 		{"plain text", "nothing to see here", "nothing to see here"},
 		{"short sk", "ANTHROPIC_API_KEY=sk-test", "ANTHROPIC_API_KEY=sk-test"},
@@ -56,6 +59,7 @@ func TestString_Shapes(t *testing.T) {
 		{"url without password", "https://github.com/acme/demo and ssh://git@github.com/a/b", "https://github.com/acme/demo and ssh://git@github.com/a/b"},
 		{"url port then at", "http://host:8080/path@x", "http://host:8080/path@x"},
 		{"bearer of news", "the bearer of bad news", "the bearer of bad news"},
+		{"eyJ alone", "eyJhbGciOiJIUzI1NiJ9 is just a header", "eyJhbGciOiJIUzI1NiJ9 is just a header"},
 		{"public key", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----"},
 		{"akia in a word", "XAKIAIOSFODNN7EXAMPLEX", "XAKIAIOSFODNN7EXAMPLEX"},
 	} {

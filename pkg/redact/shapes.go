@@ -78,6 +78,22 @@ var shapes = []shape{
 		re:      regexp.MustCompile(`(?s)-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|\z)`),
 	},
 	{
+		// A NATS credentials file's seed block (NATS_CREDS): the seed is
+		// the user's private key.
+		name:    "NATS nkey seed block",
+		anchors: []string{"NKEY SEED-"},
+		re:      regexp.MustCompile(`(?s)-{3,}BEGIN[A-Z ]*NKEY SEED-{3,}.*?(?:-{3,}END[A-Z ]*NKEY SEED-{3,}|\z)`),
+	},
+	{
+		// A JSON Web Token: Supabase's service keys, OAuth access tokens,
+		// NATS user JWTs. Header and payload are base64url JSON objects,
+		// so both start with "eyJ".
+		name:      "JSON Web Token",
+		anchors:   []string{"eyJ"},
+		re:        regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*`),
+		wordStart: true,
+	},
+	{
 		name:      "GitHub token",
 		anchors:   []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_"},
 		re:        regexp.MustCompile(`gh[pousr]_[A-Za-z0-9]{30,}`),
