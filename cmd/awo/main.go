@@ -27,6 +27,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/discovery"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/natsembed"
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/services/executor"
 	"github.com/agentworkorders/awo/services/gateway"
 	githubsvc "github.com/agentworkorders/awo/services/github"
@@ -59,6 +60,10 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	// The redactor app.Main built from the configuration: every service's
+	// events, live log and step results pass through it.
+	red := redact.Default()
+
 	// One registry for the whole process: /metrics on the gateway's port
 	// shows every service's series.
 	m := metrics.New()
@@ -73,10 +78,10 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m})
 		}},
 		{executor.MicroName, executor.MicroDescription, func(ctx context.Context, d deps) error {
-			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: d.bus, Logger: d.log, Metrics: m})
+			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: d.bus, Logger: d.log, Metrics: m, Redactor: red})
 		}},
 		{githubsvc.MicroName, githubsvc.MicroDescription, func(ctx context.Context, d deps) error {
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m})
+			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m, Redactor: red})
 		}},
 	}
 
@@ -106,7 +111,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			break
 		}
 		short := strings.TrimPrefix(s.name, "awo-")
-		d := deps{nc: nc, js: js, bus: bus.New(js, "awo/"+short), log: app.NewLogger(cfg.LogLevel).With("service", short)}
+		b := bus.New(js, "awo/"+short)
+		b.Redactor = red
+		d := deps{nc: nc, js: js, bus: b, log: app.NewLogger(cfg.LogLevel).With("service", short)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -188,7 +195,7 @@ func broker(ctx context.Context, cfg config.Config, log *slog.Logger) (func(name
 		flags = " " + flags
 	}
 	if cfg.NATSURL != "" {
-		url := app.RedactNATSURL(cfg.NATSURL)
+		url := redact.URL(cfg.NATSURL)
 		log.Info("using external NATS", "url", url)
 		return func(name string) (*nats.Conn, error) {
 			nc, err := nats.Connect(cfg.NATSURL, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1)}, auth...)...)

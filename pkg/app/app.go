@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
@@ -32,10 +34,16 @@ type RunFunc func(ctx context.Context, cfg config.Config, log *slog.Logger) erro
 func Main(name string, run RunFunc) {
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		// No configured secret is known yet: token shapes and URL
+		// passwords are still taken out of the values the error quotes.
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, redact.Default().String(err.Error()))
 		os.Exit(2)
 	}
+	// Built once: every logger, event and live-log entry of the process
+	// uses it (see redact.Default).
+	redact.SetDefault(cfg.Redactor())
 	log := NewLogger(cfg.LogLevel).With("service", name)
+	slog.SetDefault(log)
 	log.Info("starting", append([]any{"version", Version}, cfg.Attrs()...)...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,9 +76,15 @@ func TraceServiceName(binary string) string {
 	return "awo-" + binary
 }
 
-// NewLogger writes text lines to stderr at level.
-func NewLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+// NewLogger writes text lines to stderr at level, each redacted by the
+// process's redactor (redact.Default, set by Main from the configuration).
+// The handler looks the redactor up when it writes rather than taking it
+// here: every logger of the process, including those made before Main set
+// it and those libraries get through slog.Default, then redacts the same.
+func NewLogger(level slog.Level) *slog.Logger { return newLogger(os.Stderr, level) }
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(redact.NewHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}), nil))
 }
 
 // ConnectNATS connects a standalone service to cfg.NATSURL and makes sure
@@ -96,7 +110,7 @@ func ConnectNATS(ctx context.Context, cfg config.Config, name string, log *slog.
 		nats.ErrorHandler(LogNATSErrors(log)),
 	)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to NATS_URL=%s: %w", RedactNATSURL(cfg.NATSURL), err)
+		return nil, nil, fmt.Errorf("connecting to NATS_URL=%s: %w", redact.URL(cfg.NATSURL), err)
 	}
 	js, err := Setup(ctx, nc, cfg)
 	if err != nil {

@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 
@@ -103,21 +102,3 @@ func LogNATSErrors(log *slog.Logger) nats.ErrHandler {
 	}
 }
 
-// RedactNATSURL hides the password or token in a NATS URL for messages.
-func RedactNATSURL(s string) string {
-	var out []string
-	for _, one := range strings.Split(s, ",") {
-		u, err := url.Parse(strings.TrimSpace(one))
-		if err != nil || u.User == nil {
-			out = append(out, one)
-			continue
-		}
-		if _, has := u.User.Password(); has {
-			out = append(out, u.Redacted())
-			continue
-		}
-		u.User = url.User("xxxxx") // nats://token@host
-		out = append(out, u.String())
-	}
-	return strings.Join(out, ",")
-}

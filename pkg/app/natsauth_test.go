@@ -84,14 +84,3 @@ func TestNATSOptions(t *testing.T) {
 	}
 }
 
-func TestRedactNATSURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"nats://127.0.0.1:4222":                   "nats://127.0.0.1:4222",
-		"nats://u:secret@h:4222":                  "nats://u:xxxxx@h:4222",
-		"nats://tok3n@h:4222,nats://a:pw@h2:4222": "nats://xxxxx@h:4222,nats://a:xxxxx@h2:4222",
-	} {
-		if got := app.RedactNATSURL(in); got != want {
-			t.Errorf("%s → %s, want %s", in, got, want)
-		}
-	}
-}

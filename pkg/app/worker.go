@@ -8,6 +8,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/discovery"
 	"github.com/agentworkorders/awo/pkg/metrics"
+	"github.com/agentworkorders/awo/pkg/redact"
 )
 
 // Worker describes a standalone service binary without an HTTP API of its
@@ -40,7 +41,9 @@ func MainWorker(w Worker) {
 		defer svc.Stop()
 		m := metrics.New()
 		return m.ServeBeside(ctx, cfg.MetricsListen, log, func(ctx context.Context) error {
-			return w.Run(ctx, cfg, bus.New(js, "awo/"+w.Name), m, log)
+			b := bus.New(js, "awo/"+w.Name)
+			b.Redactor = redact.Default()
+			return w.Run(ctx, cfg, b, m, log)
 		})
 	})
 }

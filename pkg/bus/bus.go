@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -31,6 +32,10 @@ type Bus struct {
 
 	eventsMu sync.Mutex
 	events   jetstream.Stream // WORKORDERS_EVENTS, looked up once for direct gets
+
+	// Redactor removes secrets from every event's data before it is
+	// published (see publish); nil is redact.Default().
+	Redactor *redact.Redactor
 }
 
 // New returns a Bus whose events carry source as their CloudEvents source,
@@ -82,6 +87,10 @@ func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts 
 	if err != nil {
 		return nil, err
 	}
+	// Every event of the process passes here, so this is where secrets are
+	// taken out: a step's output or error, a user's request, a reason. The
+	// encoded JSON is redacted string by string, whatever its escaping.
+	msg.Data = redact.Or(b.Redactor).JSON(msg.Data)
 	ack, err := b.JS.PublishMsg(ctx, msg, opts...)
 	if err != nil {
 		var apiErr *jetstream.APIError

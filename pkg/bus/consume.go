@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
@@ -334,7 +335,7 @@ func (b *Bus) giveUp(ctx context.Context, d *Delivery, cause error, o ConsumeOpt
 		o.observe(d.NumDelivered(), OutcomeRetried)
 		return
 	}
-	if err := d.msg.TermWithReason(truncate(cause.Error(), 200)); err != nil {
+	if err := d.msg.TermWithReason(truncate(redact.Or(b.Redactor).String(cause.Error()), 200)); err != nil {
 		log.Warn("term failed", "err", err)
 	}
 	o.observe(d.NumDelivered(), OutcomeDeadLettered)

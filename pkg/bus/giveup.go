@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/redact"
 )
 
 // A command whose worker dies (or hangs) during its last allowed delivery
@@ -250,7 +251,9 @@ func dlqCopy(consumer, subject string, hdr nats.Header, data []byte, cause error
 		}
 		dl.Header[k] = vs
 	}
-	dl.Header.Set(HeaderDLQError, cause.Error())
+	// The process-wide redactor: the cause may quote what failed (an
+	// error naming a URL), and dead letters are NATS messages like any.
+	dl.Header.Set(HeaderDLQError, redact.Default().String(cause.Error()))
 	dl.Header.Set(HeaderDLQConsumer, consumer)
 	dl.Header.Set(HeaderDLQDelivered, strconv.Itoa(delivered))
 	dl.Header.Set(HeaderDLQSubject, subject)

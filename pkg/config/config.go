@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
@@ -156,6 +157,14 @@ type Config struct {
 	// the executor's own user. Only its form is checked here: the executor
 	// resolves it against the user database at start.
 	AgentUser string
+	// Secure by default: secrets
+	// AgentEnv (AWO_AGENT_ENV) names further variables the agent's
+	// environment takes from the service's (see AgentEnvNames); none of
+	// the service's own secrets can be named.
+	AgentEnv []string
+	// secrets are the values of the secrets in the environment, collected
+	// once by Load; see Secrets.
+	secrets []string
 }
 
 // Storage types.
@@ -239,8 +248,15 @@ func Load(getenv func(string) string) (Config, error) {
 		NATSKey:        p.str("NATS_KEY", ""),
 		// Secure by default: agentuser
 		AgentUser: p.agentUser("AWO_AGENT_USER"),
+		// Secure by default: secrets
+		AgentEnv: p.agentEnv("AWO_AGENT_ENV"),
+		secrets:  collectSecrets(getenv),
 	}
 	c.Host = p.bindHost("AGENT_WORK_ORDERS_HOST", c.APITokens, c.AuthNone)
+	c.secrets = append(c.secrets, c.APITokens...)
+	if c.MetricsToken != "" {
+		c.secrets = append(c.secrets, c.MetricsToken)
+	}
 	p.natsCredentials(c)
 	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
 		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
@@ -267,7 +283,7 @@ func (c Config) Attrs() []any {
 		"GH_CLI_PATH", c.GHCLIPath,
 		"GH_TOKEN", mask(c.GHToken),
 		"STATE_STORAGE_TYPE", c.StorageType,
-		"DATABASE_URL", maskURL(c.DatabaseURL),
+		"DATABASE_URL", redact.URL(c.DatabaseURL),
 		"AWO_REBUILD_READ_MODEL", c.RebuildReadModel,
 		"AGENT_WORK_ORDER_COMMANDS_DIR", orDefault(c.CommandsDir, "(embedded prompts)"),
 		"AGENT_WORK_ORDER_TIMEOUT", int(c.StepTimeout.Seconds()),
@@ -277,7 +293,7 @@ func (c Config) Attrs() []any {
 		"AWO_ACK_WAIT", c.AckWait.String(),
 		"AWO_MAX_DELIVER", c.MaxDeliver,
 		"AWO_SHUTDOWN_GRACE", c.ShutdownGrace.String(),
-		"NATS_URL", orDefault(maskURL(c.NATSURL), "(embedded server)"),
+		"NATS_URL", orDefault(redact.URL(c.NATSURL), "(embedded server)"),
 		"AWO_NATS_LISTEN", orDefault(c.NATSListen, "(in-process only)"),
 		"AWO_DATA_DIR", c.DataDir,
 		"AWO_EVENTS_MAX_AGE", c.EventsMaxAge.String(),
@@ -321,6 +337,9 @@ func (c Config) Attrs() []any {
 		"NATS_KEY", c.NATSKey,
 		// Secure by default: agentuser
 		"AWO_AGENT_USER", orDefault(c.AgentUser, "(the executor's own user)"),
+		// Secure by default: secrets
+		"AWO_AGENT_ENV", strings.Join(c.AgentEnv, ","),
+		"redacted_values", len(c.secrets),
 	}
 }
 
@@ -450,7 +469,7 @@ func (p *parser) httpURL(name string) string {
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.fail(name, v, "must be an http:// or https:// URL")
+		p.fail(name, redact.URL(v), "must be an http:// or https:// URL")
 		return ""
 	}
 	return strings.TrimRight(v, "/")
@@ -478,18 +497,6 @@ func mask(s string) string {
 		return ""
 	}
 	return "****"
-}
-
-// maskURL hides the password of a connection URL.
-func maskURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "****")
-	}
-	return u.String()
 }
 
 func orDefault(s, def string) string {

@@ -1,6 +1,9 @@
 package config
 
-import "github.com/agentworkorders/awo/pkg/tracing"
+import (
+	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/tracing"
+)
 
 // tracing reads the standard OpenTelemetry variables: traces are exported
 // over OTLP only when an endpoint is set and the SDK is not disabled.
@@ -28,7 +31,7 @@ func tracingAttr(s tracing.Settings) string {
 	case !s.Enabled():
 		return "off (no OTEL_EXPORTER_OTLP_ENDPOINT)"
 	case s.TracesEndpoint != "":
-		return s.Protocol + " " + maskURL(s.TracesEndpoint)
+		return s.Protocol + " " + redact.URL(s.TracesEndpoint)
 	}
-	return s.Protocol + " " + maskURL(s.Endpoint)
+	return s.Protocol + " " + redact.URL(s.Endpoint)
 }

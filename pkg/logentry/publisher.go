@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/redact"
 )
 
 // DefaultBuffer is how many entries may wait to be published before new
@@ -33,6 +35,7 @@ const maxUnacked = 256
 type Publisher struct {
 	js   jetstream.JetStream
 	log  *slog.Logger
+	red  *redact.Redactor
 	q    chan item
 	done chan struct{}
 
@@ -55,15 +58,16 @@ type item struct {
 }
 
 // NewPublisher starts a publisher with room for buffer waiting entries
-// (DefaultBuffer when <= 0). Close stops it.
-func NewPublisher(js jetstream.JetStream, log *slog.Logger, buffer int) *Publisher {
+// (DefaultBuffer when <= 0). Every entry is redacted with red
+// (redact.Default() when nil) before it is stored. Close stops it.
+func NewPublisher(js jetstream.JetStream, log *slog.Logger, buffer int, red *redact.Redactor) *Publisher {
 	if buffer <= 0 {
 		buffer = DefaultBuffer
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Publisher{js: js, log: log, q: make(chan item, buffer), done: make(chan struct{})}
+	p := &Publisher{js: js, log: log, red: redact.Or(red), q: make(chan item, buffer), done: make(chan struct{})}
 	go p.run()
 	return p
 }
@@ -158,7 +162,7 @@ func (p *Publisher) run() {
 }
 
 func (p *Publisher) send(e Entry) {
-	data, err := json.Marshal(e)
+	data, err := Encode(e, p.red)
 	if err != nil {
 		// Entries are plain structs; this cannot happen short of a bug.
 		p.failed.Add(1)
@@ -204,4 +208,19 @@ func (p *Publisher) fail(err error) {
 	if n == 1 || n%100 == 0 {
 		p.log.Warn("publishing live log entries", "failed_total", n, "err", err)
 	}
+}
+
+// Encode is an entry as stored: JSON, with every text field redacted by
+// red (the agent's text, a tool's input or result, an error). The fields
+// are redacted before encoding, as Go strings, so a secret is found
+// whatever JSON makes of its quotes and backslashes. The publisher runs it
+// on its own goroutine: the agent never waits for it.
+func Encode(e Entry, red *redact.Redactor) ([]byte, error) {
+	e.Message = red.String(e.Message)
+	e.InputSummary = red.String(e.InputSummary)
+	e.Tool = red.String(e.Tool)
+	e.ToolUseID = red.String(e.ToolUseID)
+	e.SessionID = red.String(e.SessionID)
+	e.Event = red.String(e.Event)
+	return json.Marshal(e)
 }

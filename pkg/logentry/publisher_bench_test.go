@@ -13,7 +13,7 @@ import (
 func BenchmarkPublisher(b *testing.B) {
 	env := natstest.Start(b)
 	ctx := context.Background()
-	p := logentry.NewPublisher(env.JS, nil, 0)
+	p := logentry.NewPublisher(env.JS, nil, 0, nil)
 	defer p.Close(ctx)
 	e := entry("a line the agent wrote")
 	b.ReportAllocs()

@@ -31,7 +31,7 @@ func ctxT(t *testing.T) context.Context {
 func TestPublisher_PublishesInOrder_ReadAndTailSeeThem(t *testing.T) {
 	env := natstest.Start(t)
 	ctx := ctxT(t)
-	p := logentry.NewPublisher(env.JS, nil, 0)
+	p := logentry.NewPublisher(env.JS, nil, 0, nil)
 	defer p.Close(ctx)
 	for i := range 3 {
 		p.Publish(entry(fmt.Sprint("line ", i)))
@@ -131,7 +131,7 @@ func (a stalledAck) Msg() *nats.Msg    { return nil }
 
 func TestPublisher_FullQueue_DropsInsteadOfBlocking(t *testing.T) {
 	js := stallingJS{sent: &atomic.Int64{}, release: make(chan struct{})}
-	p := logentry.NewPublisher(js, nil, 2)
+	p := logentry.NewPublisher(js, nil, 2, nil)
 	const total = 2000
 	start := time.Now()
 	for i := range total {
@@ -187,7 +187,7 @@ func (refusedAck) Msg() *nats.Msg { return nil }
 // Entries the stream refuses are counted as failed, and a flush still
 // returns: nothing waits on an answer that came back as an error.
 func TestPublisher_RefusedEntries_AreCountedAndFlushReturns(t *testing.T) {
-	p := logentry.NewPublisher(refusingJS{}, nil, 0)
+	p := logentry.NewPublisher(refusingJS{}, nil, 0, nil)
 	ctx := ctxT(t)
 	for i := range 5 {
 		p.Publish(entry(fmt.Sprint(i)))

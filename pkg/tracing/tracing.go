@@ -25,6 +25,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentworkorders/awo/pkg/redact"
 )
 
 // OTLP protocols (OTEL_EXPORTER_OTLP_PROTOCOL).
@@ -212,10 +214,12 @@ const (
 	KeyEventID     = attribute.Key("ce.id")
 )
 
-// Fail marks span as failed with err.
+// Fail marks span as failed with err, its text redacted (spans leave the
+// process for the trace collector).
 func Fail(span trace.Span, err error) {
-	span.RecordError(err)
-	span.SetStatus(codes.Error, err.Error())
+	msg := redact.Default().String(err.Error())
+	span.RecordError(errors.New(msg))
+	span.SetStatus(codes.Error, msg)
 }
 
 // Logger adds the trace id of the span in ctx to log, so log lines can be

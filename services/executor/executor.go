@@ -24,6 +24,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/metrics"
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/agentuser"
@@ -89,6 +90,9 @@ type Deps struct {
 	// FreeSpace measures free disk for the AWO_MIN_FREE_DISK guard; nil is
 	// statfs(2).
 	FreeSpace FreeSpaceFunc
+	// Redactor takes secrets out of the live log, the agent's output and
+	// every step result; nil is redact.Default().
+	Redactor *redact.Redactor
 }
 
 // logFlushTimeout bounds how long a finished step waits for its live log
@@ -116,7 +120,7 @@ func Run(ctx context.Context, d Deps) error {
 		if logger == nil {
 			logger = slog.Default()
 		}
-		p := logentry.NewPublisher(d.Bus.JS, logger, 0)
+		p := logentry.NewPublisher(d.Bus.JS, logger, 0, d.Redactor)
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logFlushTimeout)
 			defer cancel()
@@ -169,6 +173,7 @@ type executor struct {
 	checkpoints Checkpoints
 	disk        diskGuard
 	refused     func(reason string) // counts refused steps; may be nil
+	red         *redact.Redactor
 
 	scratchOnce sync.Once // the checkpoint scratch directory, made once
 	scratchErr  error
@@ -178,7 +183,8 @@ type executor struct {
 func newExecutor(d Deps) (*executor, error) {
 	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts, liveLog: d.LiveLog,
 		checkpoints: d.Checkpoints,
-		disk:        diskGuard{dir: d.Config.TempDir, min: d.Config.MinFreeDisk, free: d.FreeSpace}, refused: d.Metrics.StepRefusals()}
+		disk:        diskGuard{dir: d.Config.TempDir, min: d.Config.MinFreeDisk, free: d.FreeSpace}, refused: d.Metrics.StepRefusals(),
+		red: redact.Or(d.Redactor)}
 	if x.disk.free == nil {
 		x.disk.free = statfsFree
 	}
@@ -189,7 +195,7 @@ func newExecutor(d Deps) (*executor, error) {
 		x.liveLog = noLiveLog{}
 	}
 	if x.agent == nil {
-		x.agent = &agent.Runner{CLIPath: d.Config.ClaudeCLIPath, Logger: x.log}
+		x.agent = &agent.Runner{CLIPath: d.Config.ClaudeCLIPath, Logger: x.log, Redactor: x.red}
 	}
 	if x.sandboxes == nil {
 		x.sandboxes = &sandbox.Manager{Root: d.Config.TempDir, AllowLocal: d.Config.AllowLocalRepos, Logger: x.log,
@@ -255,9 +261,12 @@ func (x *executor) useAgentUser(spec string) error {
 // because we are shutting down"; every other failure is a failed step with
 // a reason.
 func (x *executor) runStep(ctx context.Context, cmd events.RunStep, log *slog.Logger) (events.StepResult, error) {
-	lb := newLogBuilder(cmd)
+	lb := newLogBuilder(cmd, x.red)
 	x.liveLog.Publish(lb.stepStarted(time.Now()))
 	res, err := x.doStep(ctx, cmd, log, lb)
+	// Whatever the step reports (the agent's answer, git's or the CLI's
+	// complaint) is an event others read: no secret in it.
+	res.Output, res.ErrorMessage = x.red.String(res.Output), x.red.String(res.ErrorMessage)
 	x.liveLog.Publish(lb.stepFinished(res, err, time.Now()))
 	// Stored before the result is published, so a viewer sees the step's
 	// last lines before the work order ends; a shutdown still gets them.
@@ -303,13 +312,15 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 	if err != nil {
 		return fail("rendering the %s prompt: %v", cmd.Step, err)
 	}
+	gitHub := stepUsesGitHub[cmd.Step]
 	var env []string
-	if x.cfg.GHToken != "" {
+	if gitHub && x.cfg.GHToken != "" {
 		env = append(env, "GH_TOKEN="+x.cfg.GHToken)
 	}
 	ar, err := x.agent.Run(ctx, agent.Request{
 		Dir: sb.Dir, Prompt: prompt, Model: x.cfg.ClaudeModel, MaxTurns: x.cfg.ClaudeMaxTurns,
 		SkipPermissions: x.cfg.ClaudeSkipPermissions, Timeout: x.cfg.StepTimeout, Env: env, Logger: log,
+		PassEnv: x.cfg.AgentEnv, GitHub: gitHub,
 		OnMessage: func(m agent.Message) {
 			for _, e := range lb.fromMessage(m, time.Now()) {
 				x.liveLog.Publish(e)
@@ -342,6 +353,21 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 	}
 	res.DurationSeconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// stepUsesGitHub is, per step, whether its agent pushes or calls GitHub and
+// so gets the GitHub credentials (GH_TOKEN and friends, see agent.Environ).
+// The others work in the sandbox alone: a prompt injected through an issue
+// or a file in the repository cannot make them push or publish elsewhere
+// with the service's token. create-pr runs in the github service, which
+// calls gh itself; it is here should an agent ever run it.
+var stepUsesGitHub = map[workorder.Step]bool{
+	workorder.StepCreateBranch: false,
+	workorder.StepPlanning:     false,
+	workorder.StepExecute:      false,
+	workorder.StepReview:       false,
+	workorder.StepCommit:       true,
+	workorder.StepCreatePR:     true,
 }
 
 // checkOutcome verifies what the step promised to leave behind and records
@@ -468,13 +494,22 @@ func (noLiveLog) Flush(context.Context) error { return nil }
 type logBuilder struct {
 	base  logentry.Entry
 	tools map[string]string
+	red   *redact.Redactor
 }
 
-func newLogBuilder(cmd events.RunStep) *logBuilder {
+func newLogBuilder(cmd events.RunStep, red *redact.Redactor) *logBuilder {
 	return &logBuilder{
 		base:  logentry.Entry{WorkOrderID: cmd.WorkOrderID, Step: cmd.Step, Attempt: cmd.Attempt},
 		tools: map[string]string{},
+		red:   red,
 	}
+}
+
+// text is s redacted, then cut to n bytes: in that order, so that a cut
+// cannot leave the head of a secret that its shape no longer matches. The
+// publisher redacts every entry again; that second pass finds nothing.
+func (b *logBuilder) text(s string, n int) string {
+	return logentry.Truncate(b.red.String(s), n)
 }
 
 func (b *logBuilder) entry(now time.Time, level logentry.Level, event, message string) logentry.Entry {
@@ -507,7 +542,7 @@ func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Tim
 		fmt.Sprintf("step %s completed in %.1fs", b.base.Step, res.DurationSeconds))
 	if !res.Success {
 		e.Level = logentry.LevelError
-		e.Message = logentry.Truncate(fmt.Sprintf("step %s failed: %s", b.base.Step, res.ErrorMessage), logentry.MaxTextBytes)
+		e.Message = b.text(fmt.Sprintf("step %s failed: %s", b.base.Step, res.ErrorMessage), logentry.MaxTextBytes)
 	}
 	e.Success = ptr(res.Success)
 	e.CostUSD = ptr(res.CostUSD)
@@ -535,12 +570,12 @@ func (b *logBuilder) fromMessage(m agent.Message, now time.Time) []logentry.Entr
 				if strings.TrimSpace(blk.Text) == "" {
 					continue
 				}
-				out = append(out, b.entry(now, logentry.LevelInfo, logentry.EventAssistantText, logentry.Truncate(blk.Text, logentry.MaxTextBytes)))
+				out = append(out, b.entry(now, logentry.LevelInfo, logentry.EventAssistantText, b.text(blk.Text, logentry.MaxTextBytes)))
 			case "thinking":
-				out = append(out, b.entry(now, logentry.LevelDebug, logentry.EventThinking, logentry.Truncate(blk.Text, logentry.MaxTextBytes)))
+				out = append(out, b.entry(now, logentry.LevelDebug, logentry.EventThinking, b.text(blk.Text, logentry.MaxTextBytes)))
 			case "tool_use", "server_tool_use":
 				b.tools[blk.ToolUseID] = blk.ToolName
-				summary := logentry.SummarizeInput(blk.Input)
+				summary := logentry.SummarizeInput(b.red.JSON(blk.Input))
 				e := b.entry(now, logentry.LevelInfo, logentry.EventToolCall, blk.ToolName+": "+summary)
 				e.Tool, e.ToolUseID, e.InputSummary = blk.ToolName, blk.ToolUseID, summary
 				out = append(out, e)
@@ -552,7 +587,7 @@ func (b *logBuilder) fromMessage(m agent.Message, now time.Time) []logentry.Entr
 			if tr.IsError {
 				level = logentry.LevelWarn
 			}
-			e := b.entry(now, level, logentry.EventToolResult, logentry.Truncate(tr.Content, logentry.MaxSummaryBytes))
+			e := b.entry(now, level, logentry.EventToolResult, b.text(tr.Content, logentry.MaxSummaryBytes))
 			e.Tool, e.ToolUseID, e.IsError = b.tools[tr.ToolUseID], tr.ToolUseID, ptr(tr.IsError)
 			out = append(out, e)
 		}
@@ -566,7 +601,7 @@ func (b *logBuilder) fromMessage(m agent.Message, now time.Time) []logentry.Entr
 			if detail == "" {
 				detail = strings.Join(r.Errors, "; ")
 			}
-			e.Message = logentry.Truncate(fmt.Sprintf("agent failed (%s): %s", r.TerminalReason, detail), logentry.MaxTextBytes)
+			e.Message = b.text(fmt.Sprintf("agent failed (%s): %s", r.TerminalReason, detail), logentry.MaxTextBytes)
 		}
 		e.IsError, e.CostUSD = ptr(r.IsError), ptr(r.TotalCostUSD)
 		e.NumTurns, e.SessionID, e.DurationMS = r.NumTurns, m.SessionID, r.DurationMS

@@ -341,7 +341,7 @@ func (r *recordingLog) Flush(context.Context) error {
 var t0 = time.Date(2026, 11, 24, 5, 0, 0, 0, time.UTC)
 
 func TestLogBuilder_RealCLIOutput_BecomesToolCallsResultsTextAndCost(t *testing.T) {
-	b := newLogBuilder(cmd(workorder.StepExecute))
+	b := newLogBuilder(cmd(workorder.StepExecute), nil)
 	var got []logentry.Entry
 	for _, l := range readLines(t, "bash-tool-success.jsonl") {
 		m, err := agent.ParseLine(l)
@@ -454,7 +454,7 @@ func TestLogBuilder_FromMessage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := newLogBuilder(cmd(workorder.StepPlanning)).fromMessage(m, t0)
+			got := newLogBuilder(cmd(workorder.StepPlanning), nil).fromMessage(m, t0)
 			if len(got) != 1 {
 				t.Fatalf("%d entries: %+v", len(got), got)
 			}
@@ -473,7 +473,7 @@ func TestLogBuilder_BlankTextAndUnknownBlocksAreSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := newLogBuilder(cmd(workorder.StepPlanning)).fromMessage(m, t0); len(got) != 0 {
+	if got := newLogBuilder(cmd(workorder.StepPlanning), nil).fromMessage(m, t0); len(got) != 0 {
 		t.Errorf("entries %+v", got)
 	}
 }

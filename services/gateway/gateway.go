@@ -23,6 +23,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/services/gateway/api"
 	"github.com/agentworkorders/awo/services/gateway/health"
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
@@ -257,7 +258,9 @@ func databaseProbe(db Database) health.Probe {
 			return health.Result{Fields: map[string]any{"status": "unhealthy", "tables_exist": tables, "error": msg}}
 		}
 		if err := db.Ping(ctx); err != nil {
-			return unhealthy(false, fmt.Sprintf("database unreachable (DATABASE_URL): %v", err))
+			// /health is an answer anyone may read: a driver error quoting
+			// the connection string must not carry its password.
+			return unhealthy(false, redact.Default().String(fmt.Sprintf("database unreachable (DATABASE_URL): %v", err)))
 		}
 		exists, err := db.TablesExist(ctx)
 		switch {

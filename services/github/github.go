@@ -17,6 +17,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/metrics"
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/github/gh"
@@ -57,13 +58,16 @@ type Deps struct {
 	// Metrics, when set, records step durations, deliveries and the
 	// consumer's backlog.
 	Metrics *metrics.Metrics
+	// Redactor takes secrets out of step results (gh's errors quote what
+	// it was told); nil is redact.Default().
+	Redactor *redact.Redactor
 }
 
 // Run consumes github step commands until ctx is cancelled. Calls in
 // progress get Config.ShutdownGrace to finish; after that they are stopped
 // and their command handed back to JetStream for another replica.
 func Run(ctx context.Context, d Deps) error {
-	s := &service{cfg: d.Config, bus: d.Bus, log: d.Logger, gh: d.GH}
+	s := &service{cfg: d.Config, bus: d.Bus, log: d.Logger, gh: d.GH, red: redact.Or(d.Redactor)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -118,6 +122,7 @@ type service struct {
 	bus *bus.Bus
 	log *slog.Logger
 	gh  CLI
+	red *redact.Redactor
 }
 
 // runStep does the step and reports the outcome. A failing gh fails the
@@ -146,6 +151,7 @@ func (s *service) runStep(ctx context.Context, cmd events.RunStep, _ *slog.Logge
 	} else {
 		res.Success = true
 	}
+	res.Output, res.ErrorMessage = s.red.String(res.Output), s.red.String(res.ErrorMessage)
 	res.DurationSeconds = time.Since(start).Seconds()
 	return res, nil
 }

@@ -380,3 +380,13 @@ func TestShutdown_CallPastGraceIsHandedBackToAnotherReplica(t *testing.T) {
 		t.Fatalf("second replica: %+v", res)
 	}
 }
+
+// gh's complaint may quote a token: the failed step's error carries none.
+func TestCreatePR_GhFailure_ErrorIsRedacted(t *testing.T) {
+	const token = "ghp_aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5"
+	h := start(t, fakegh.Options{PRCreateError: "HTTP 401: Bad credentials (token " + token + ")"}, nil)
+	_, res := h.run(t, createPR("wo-0000aa0f", events.StepArgs{UserRequest: "x", BranchName: "feat/secret", BaseBranch: "main"}))
+	if res.Success || strings.Contains(res.ErrorMessage, token) || !strings.Contains(res.ErrorMessage, "Bad credentials (token [REDACTED])") {
+		t.Fatalf("result = %+v", res)
+	}
+}

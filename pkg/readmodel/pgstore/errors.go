@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
-	"regexp"
 	"strings"
 	"syscall"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/jackc/puddle/v2"
 
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/redact"
 )
 
 // classify marks err as readmodel.ErrUnavailable when it means the database
@@ -71,23 +70,6 @@ func unavailable(err error) bool {
 		errors.Is(err, pgconn.ErrConnClosed)
 }
 
-var (
-	dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
-	// urlPassword also covers URLs that url.Parse rejects.
-	urlPassword = regexp.MustCompile(`(://[^:/@]*:)[^@]*@`)
-)
-
-// maskURL hides the password of a postgres:// URL or a key=value DSN, so
-// that the database location can be logged and put into errors.
-func maskURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return u.Redacted()
-	}
-	s = urlPassword.ReplaceAllString(s, "${1}xxxxx@")
-	return dsnPassword.ReplaceAllString(s, "${1}xxxxx")
-}
+// maskURL hides the credentials of a postgres:// URL or a key=value DSN,
+// so that the database location can be logged and put into errors.
+func maskURL(s string) string { return redact.URL(s) }

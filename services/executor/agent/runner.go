@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/services/executor/agentuser"
 )
 
@@ -30,7 +31,16 @@ type Request struct {
 	MaxTurns        int    // --max-turns when > 0
 	SkipPermissions bool   // --dangerously-skip-permissions
 	Timeout         time.Duration
-	Env             []string // added to os.Environ(); later entries win
+	// Env is added to the agent's environment (see Environ); later
+	// entries win.
+	Env []string
+	// PassEnv names further variables of the service's environment the
+	// agent gets (AWO_AGENT_ENV).
+	PassEnv []string
+	// GitHub gives the agent the GitHub credentials of the service's
+	// environment (GH_TOKEN, GITHUB_TOKEN, SSH_AUTH_SOCK, ...): only for
+	// the steps that push or call GitHub.
+	GitHub bool
 	// OnMessage is called for every stream-json line as it arrives, in
 	// order, from one goroutine, and never after Run returns. It should not
 	// block: the CLI stalls while its output is not read.
@@ -64,6 +74,9 @@ type Runner struct {
 	// (CLAUDE_CLI_PATH; "claude" when empty).
 	CLIPath string
 	Logger  *slog.Logger
+	// Redactor takes secrets out of what the run reports (result text,
+	// error message, stderr tail); nil is redact.Default().
+	Redactor *redact.Redactor
 	// KillGrace is how long the CLI gets to exit after SIGTERM before its
 	// process tree is killed; 5s when zero. The CLI stops its own tool
 	// processes on SIGTERM, which it cannot do after SIGKILL.
@@ -116,7 +129,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return fail(fmt.Sprintf("claude CLI not found at %s: set CLAUDE_CLI_PATH", cliPath))
 	}
-	env := append(os.Environ(), req.Env...)
+	env := append(Environ(os.Environ(), req.PassEnv, req.GitHub), req.Env...)
 	// The CLI's own root check looks at the uid it runs as.
 	cliUID := os.Geteuid()
 	if r.User != nil {
@@ -156,6 +169,10 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	if rl := p.stream.result; rl != nil {
 		res.ResultText, res.CostUSD, res.Usage, res.NumTurns = rl.Result, rl.TotalCostUSD, rl.Usage, rl.NumTurns
 	}
+	// What the agent printed goes into the step's output and error: a
+	// Bash `env` or a `cat` of a key file must not take a secret with it.
+	red := redact.Or(r.Redactor)
+	res.ResultText, res.StderrTail = red.String(res.ResultText), red.String(res.StderrTail)
 	switch {
 	case stopCause == errStepTimeout:
 		res.TimedOut = true
@@ -168,6 +185,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 		res.ErrorMessage = failureMessage(res.ExitCode, p.cmd.ProcessState.String(), p.stream.result, res.StderrTail)
 		res.Success = res.ErrorMessage == ""
 	}
+	res.ErrorMessage = red.String(res.ErrorMessage)
 	log.Info("claude CLI finished",
 		"success", res.Success, "exit_code", res.ExitCode, "timed_out", res.TimedOut,
 		"session_id", res.SessionID, "turns", res.NumTurns, "cost_usd", res.CostUSD,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/bus"
@@ -324,6 +325,12 @@ func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, 
 		defer bus.DropConsumer(s.LogStream, bus.StreamEvents, cons)
 		for {
 			msg, err := cons.Next(jetstream.FetchContext(ctx))
+			if err != nil && ctx.Err() == nil && errors.Is(err, nats.ErrTimeout) {
+				// Next gives up after 30s without a message even with a
+				// context: a work order running longer than that must still
+				// end its stream.
+				continue
+			}
 			if err != nil {
 				if !errors.Is(err, context.Canceled) {
 					s.log.Debug("log stream: stopped watching for the end", "work_order_id", string(id), "err", err)

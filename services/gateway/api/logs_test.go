@@ -22,7 +22,7 @@ import (
 // logWriter publishes entries as the executor does and waits until they
 // are stored.
 func (h *harness) logWriter() func(wo workorder.ID, step workorder.Step, level logentry.Level, msg string) {
-	p := logentry.NewPublisher(h.env.JS, quiet, 0)
+	p := logentry.NewPublisher(h.env.JS, quiet, 0, nil)
 	h.t.Cleanup(func() { _ = p.Close(context.Background()) })
 	return func(wo workorder.ID, step workorder.Step, level logentry.Level, msg string) {
 		h.t.Helper()
