@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,10 @@ func TestCheckpoint_ExecutorKilledMidStep_AnotherExecutorRestoresTheSandbox(t *t
 	s.startService("github")
 	s.waitHealthy()
 	dirA, dirB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
-	executorA := s.startService("executor", "AGENT_WORK_ORDER_TEMP_DIR="+dirA, "AWO_WORKER_ID=executor-a")
+	// The tag goes on to executor A's agent (AWO_AGENT_ENV), so the check
+	// below sees the agent too.
+	tagA := fmt.Sprintf("E2E_PROCESS_TAG=checkpoint-%d-executor-a", time.Now().UnixNano())
+	executorA := s.startService("executor", "AGENT_WORK_ORDER_TEMP_DIR="+dirA, "AWO_WORKER_ID=executor-a", tagA, "AWO_AGENT_ENV=E2E_PROCESS_TAG")
 
 	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Add a greeting file",
 		"selected_commands": []string{"create-branch", "planning", "execute", "commit"}})
@@ -46,9 +50,12 @@ func TestCheckpoint_ExecutorKilledMidStep_AnotherExecutorRestoresTheSandbox(t *t
 	})
 	// The second executor shares no directory with the first.
 	s.startService("executor", "AGENT_WORK_ORDER_TEMP_DIR="+dirB, "AWO_WORKER_ID=executor-b")
+	if n := len(processesWithEnv(tagA)); n < 2 {
+		t.Fatalf("%d processes of executor A, want it and its agent", n)
+	}
 	executorA.kill()
 	// Its agent dies with it instead of finishing the step behind B's back.
-	waitNoProcessWithEnv(t, "AGENT_WORK_ORDER_TEMP_DIR="+dirA, 6*time.Second)
+	waitNoProcessWithEnv(t, tagA, 6*time.Second)
 
 	wo := s.waitFinished(id, 3*time.Minute)
 	if wo.Status != "completed" {

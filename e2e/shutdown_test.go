@@ -41,11 +41,13 @@ func TestShutdown_ExecutorStoppedMidStep_AnotherExecutorFinishesTheWorkOrder(t *
 	s.cmd, s.exited = gateway.cmd, gateway.exited
 	s.startService("orchestrator")
 	s.startService("github")
-	// Worker ids unique to this run: other tests on the machine may run
-	// executors too, and the ids find this one's processes.
+	// A tag unique to this run, given to the executor and passed on to its
+	// agent through AWO_AGENT_ENV (the agent gets no AWO_* variable): other
+	// tests on the machine may run executors too, and the tag finds this
+	// one's processes.
 	run := fmt.Sprintf("shutdown-%d", time.Now().UnixNano())
-	firstEnv := "AWO_WORKER_ID=" + run + "-executor-1"
-	first := s.startService("executor", firstEnv)
+	firstEnv := "E2E_PROCESS_TAG=" + run + "-executor-1"
+	first := s.startService("executor", firstEnv, "AWO_AGENT_ENV=E2E_PROCESS_TAG", "AWO_WORKER_ID="+run+"-executor-1")
 	s.waitHealthy()
 
 	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Add a greeting file",
