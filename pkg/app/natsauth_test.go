@@ -83,4 +83,3 @@ func TestNATSOptions(t *testing.T) {
 		})
 	}
 }
-
