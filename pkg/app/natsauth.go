@@ -101,4 +101,3 @@ func LogNATSErrors(log *slog.Logger) nats.ErrHandler {
 		log.Error("NATS error", "err", err)
 	}
 }
-
