@@ -10,9 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +75,7 @@ type Config struct {
 	// friends); off unless an endpoint is set.
 	Tracing tracing.Settings
 
-	// Secure by default: access
+	// Who may call the API (access.go)
 	//
 	// Host (AGENT_WORK_ORDERS_HOST) is the address the gateway listens on:
 	// 127.0.0.1 by default without API tokens, all interfaces ("") with
@@ -105,7 +102,7 @@ type Config struct {
 	// concurrent /logs/stream connections per client and in all.
 	SSEMaxPerClient int
 	SSEMax          int
-	// Secure by default: poison (admission control and stream limits).
+	// Admission control and stream sizes (limits.go)
 	// MaxActiveWorkOrders (AWO_MAX_ACTIVE_WORK_ORDERS) caps the pending and
 	// running work orders of the whole system; a create over it is 429.
 	// 0 = no limit.
@@ -120,14 +117,14 @@ type Config struct {
 	LogsMaxBytes     int64
 	CommandsMaxBytes int64
 	DLQMaxBytes      int64
-	// Secure by default: input
+	// What a request may hold (input.go)
 	// MaxRequestBytes (AWO_MAX_REQUEST_BYTES) caps a work order's
 	// user_request, in bytes; longer is refused with a 422.
 	MaxRequestBytes int
 	// ListMax (AWO_LIST_MAX) caps how many work orders one list answer
 	// holds, with or without ?limit=; X-Total-Count still tells the total.
 	ListMax int
-	// Secure by default: repos
+	// Which repositories (repos.go)
 	//
 	// AllowedRepositories (AWO_ALLOWED_REPOSITORIES) are the repositories a
 	// work order may name (see repourl.Pattern); empty allows every one the
@@ -136,7 +133,7 @@ type Config struct {
 	// GitTimeout (AWO_GIT_TIMEOUT) bounds one git clone, fetch or push of
 	// the executor, so a server that never answers cannot hold a slot.
 	GitTimeout time.Duration
-	// Secure by default: natsauth
+	// NATS credentials (natsauth.go)
 	// NATSConfigFile (AWO_NATS_CONFIG) is a nats-server configuration file
 	// for the embedded server: users, nkeys, accounts, permissions, TLS.
 	NATSConfigFile string
@@ -151,13 +148,13 @@ type Config struct {
 	NATSCA       string // NATS_CA: CA file to verify the server's certificate
 	NATSCert     string // NATS_CERT: client certificate file (with NATS_KEY)
 	NATSKey      string // NATS_KEY: client key file (with NATS_CERT)
-	// Secure by default: agentuser
+	// The agent's Unix user (agentuser.go)
 	// AgentUser (AWO_AGENT_USER) is the Unix user, optionally user:group,
 	// by name or number, the executor runs the agent as; empty runs it as
 	// the executor's own user. Only its form is checked here: the executor
 	// resolves it against the user database at start.
 	AgentUser string
-	// Secure by default: secrets
+	// Secrets and the agent's environment (secrets.go)
 	// AgentEnv (AWO_AGENT_ENV) names further variables the agent's
 	// environment takes from the service's (see AgentEnvNames); none of
 	// the service's own secrets can be named.
@@ -215,7 +212,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MinFreeDisk:      p.size("AWO_MIN_FREE_DISK", 1<<30),
 		Tracing:          p.tracing(),
 
-		// Secure by default: access
+		// Who may call the API (access.go)
 		APITokens:       p.apiTokens("AWO_API_TOKENS", "AWO_API_TOKENS_FILE"),
 		MetricsToken:    p.token("AWO_METRICS_TOKEN"),
 		AuthNone:        p.oneOf("AWO_AUTH", "tokens", "tokens", "none") == "none",
@@ -223,20 +220,20 @@ func Load(getenv func(string) string) (Config, error) {
 		CreateRate:      p.rate("AWO_CREATE_RATE", DefaultCreateRate),
 		SSEMaxPerClient: p.intRange("AWO_SSE_MAX_PER_CLIENT", 16, 1, 100000),
 		SSEMax:          p.intRange("AWO_SSE_MAX", 256, 1, 1000000),
-		// Secure by default: poison
+		// Admission control and stream sizes (limits.go)
 		MaxActiveWorkOrders:    p.intRange("AWO_MAX_ACTIVE_WORK_ORDERS", 0, 0, 1_000_000),
 		MaxActivePerRepository: p.intRange("AWO_MAX_ACTIVE_PER_REPOSITORY", 0, 0, 1_000_000),
 		EventsMaxBytes:         p.streamSize("AWO_EVENTS_MAX_BYTES", DefaultEventsMaxBytes),
 		LogsMaxBytes:           p.streamSize("AWO_LOGS_MAX_BYTES", DefaultLogsMaxBytes),
 		CommandsMaxBytes:       p.streamSize("AWO_COMMANDS_MAX_BYTES", DefaultCommandsMaxBytes),
 		DLQMaxBytes:            p.streamSize("AWO_DLQ_MAX_BYTES", DefaultDLQMaxBytes),
-		// Secure by default: input
+		// What a request may hold (input.go)
 		MaxRequestBytes: p.sizeRange("AWO_MAX_REQUEST_BYTES", DefaultMaxRequestBytes, 1, MaxRequestBytesLimit),
 		ListMax:         p.intRange("AWO_LIST_MAX", DefaultListMax, 1, MaxListMaxSetting),
-		// Secure by default: repos
+		// Which repositories (repos.go)
 		AllowedRepositories: p.allowlist("AWO_ALLOWED_REPOSITORIES"),
 		GitTimeout:          p.duration("AWO_GIT_TIMEOUT", 10*time.Minute, time.Second),
-		// Secure by default: natsauth
+		// NATS credentials (natsauth.go)
 		NATSConfigFile: p.str("AWO_NATS_CONFIG", ""),
 		NATSCreds:      p.str("NATS_CREDS", ""),
 		NATSNKey:       p.str("NATS_NKEY", ""),
@@ -246,9 +243,9 @@ func Load(getenv func(string) string) (Config, error) {
 		NATSCA:         p.str("NATS_CA", ""),
 		NATSCert:       p.str("NATS_CERT", ""),
 		NATSKey:        p.str("NATS_KEY", ""),
-		// Secure by default: agentuser
+		// The agent's Unix user (agentuser.go)
 		AgentUser: p.agentUser("AWO_AGENT_USER"),
-		// Secure by default: secrets
+		// Secrets and the agent's environment (secrets.go)
 		AgentEnv: p.agentEnv("AWO_AGENT_ENV"),
 		secrets:  collectSecrets(getenv),
 	}
@@ -303,7 +300,7 @@ func (c Config) Attrs() []any {
 		"AWO_MIN_FREE_DISK", sizeString(c.MinFreeDisk),
 		"traces", tracingAttr(c.Tracing),
 
-		// Secure by default: access
+		// Who may call the API (access.go)
 		"AGENT_WORK_ORDERS_HOST", orDefault(c.Host, "(all interfaces)"),
 		"AWO_API_TOKENS", tokenCount(len(c.APITokens)),
 		"AWO_METRICS_TOKEN", orDefault(mask(c.MetricsToken), "(none: /metrics is open)"),
@@ -312,20 +309,20 @@ func (c Config) Attrs() []any {
 		"AWO_CREATE_RATE", c.CreateRate.String(),
 		"AWO_SSE_MAX_PER_CLIENT", c.SSEMaxPerClient,
 		"AWO_SSE_MAX", c.SSEMax,
-		// Secure by default: poison
+		// Admission control and stream sizes (limits.go)
 		"AWO_MAX_ACTIVE_WORK_ORDERS", limitString(c.MaxActiveWorkOrders),
 		"AWO_MAX_ACTIVE_PER_REPOSITORY", limitString(c.MaxActivePerRepository),
 		"AWO_EVENTS_MAX_BYTES", FormatSize(c.EventsMaxBytes),
 		"AWO_LOGS_MAX_BYTES", FormatSize(c.LogsMaxBytes),
 		"AWO_COMMANDS_MAX_BYTES", FormatSize(c.CommandsMaxBytes),
 		"AWO_DLQ_MAX_BYTES", FormatSize(c.DLQMaxBytes),
-		// Secure by default: input
+		// What a request may hold (input.go)
 		"AWO_MAX_REQUEST_BYTES", c.MaxRequestBytes,
 		"AWO_LIST_MAX", c.ListMax,
-		// Secure by default: repos
+		// Which repositories (repos.go)
 		"AWO_ALLOWED_REPOSITORIES", orDefault(c.AllowedRepositories.String(), "(any)"),
 		"AWO_GIT_TIMEOUT", c.GitTimeout.String(),
-		// Secure by default: natsauth
+		// NATS credentials (natsauth.go)
 		"AWO_NATS_CONFIG", orDefault(c.NATSConfigFile, "(none: no NATS authentication)"),
 		"NATS_CREDS", c.NATSCreds,
 		"NATS_NKEY", c.NATSNKey,
@@ -335,9 +332,9 @@ func (c Config) Attrs() []any {
 		"NATS_CA", c.NATSCA,
 		"NATS_CERT", c.NATSCert,
 		"NATS_KEY", c.NATSKey,
-		// Secure by default: agentuser
+		// The agent's Unix user (agentuser.go)
 		"AWO_AGENT_USER", orDefault(c.AgentUser, "(the executor's own user)"),
-		// Secure by default: secrets
+		// Secrets and the agent's environment (secrets.go)
 		"AWO_AGENT_ENV", strings.Join(c.AgentEnv, ","),
 		"redacted_values", len(c.secrets),
 	}
@@ -526,452 +523,4 @@ func RootSandboxProblem(skipPermissions bool, euid int, isSandbox string) string
 	return "running as root: the claude CLI refuses --dangerously-skip-permissions for root " +
 		"unless IS_SANDBOX=1 is set; set IS_SANDBOX=1 when running in a sandbox or container, " +
 		"run as another user, or set CLAUDE_CLI_SKIP_PERMISSIONS=false"
-}
-
-// Secure by default: access
-
-// DefaultCreateRate is AWO_CREATE_RATE's default: ten creates a second per
-// client with bursts of twenty. A work order runs an agent for minutes, so
-// no person and no sensible script comes near it; a runaway loop or a
-// hostile page does, and is cut down to what the executors could start
-// anyway. Benchmarks set AWO_CREATE_RATE=off.
-var DefaultCreateRate = Rate{Events: 10, Per: time.Second, Burst: 20}
-
-// Rate is Events per Per, with bursts of up to Burst; Per == 0 is no limit.
-type Rate struct {
-	Events int
-	Per    time.Duration
-	Burst  int
-}
-
-// Off tells that there is no limit.
-func (r Rate) Off() bool { return r.Per <= 0 || r.Events <= 0 }
-
-// PerSecond is the sustained rate in events per second.
-func (r Rate) PerSecond() float64 {
-	if r.Off() {
-		return 0
-	}
-	return float64(r.Events) / r.Per.Seconds()
-}
-
-func (r Rate) String() string {
-	if r.Off() {
-		return "off"
-	}
-	unit := map[time.Duration]string{time.Second: "s", time.Minute: "m", time.Hour: "h"}[r.Per]
-	return fmt.Sprintf("%d/%s,burst=%d", r.Events, unit, r.Burst)
-}
-
-// ParseRate reads "off" or N/UNIT[,burst=B]: UNIT is s, m or h (second,
-// minute, hour spelt out also work), B defaults to N.
-func ParseRate(s string) (Rate, error) {
-	s = strings.ToLower(strings.ReplaceAll(s, " ", ""))
-	if s == "off" || s == "0" || s == "none" {
-		return Rate{}, nil
-	}
-	spec, burst, hasBurst := strings.Cut(s, ",")
-	n, unit, ok := strings.Cut(spec, "/")
-	if !ok {
-		return Rate{}, errors.New("must be off or N/s, N/m or N/h with an optional ,burst=B (e.g. 10/s,burst=20)")
-	}
-	events, err := strconv.Atoi(n)
-	if err != nil || events < 1 || events > 1_000_000 {
-		return Rate{}, errors.New("the count before / must be a whole number from 1 to 1000000")
-	}
-	var per time.Duration
-	switch unit {
-	case "s", "sec", "second":
-		per = time.Second
-	case "m", "min", "minute":
-		per = time.Minute
-	case "h", "hour":
-		per = time.Hour
-	default:
-		return Rate{}, errors.New("the unit after / must be s, m or h")
-	}
-	r := Rate{Events: events, Per: per, Burst: events}
-	if hasBurst {
-		b, ok := strings.CutPrefix(burst, "burst=")
-		v, err := strconv.Atoi(b)
-		if !ok || err != nil || v < 1 || v > 1_000_000 {
-			return Rate{}, errors.New("the burst must be written burst=B with B a whole number from 1 to 1000000")
-		}
-		r.Burst = v
-	}
-	return r, nil
-}
-
-func (p *parser) rate(name string, def Rate) Rate {
-	v, ok := p.get(name)
-	if !ok {
-		return def
-	}
-	r, err := ParseRate(v)
-	if err != nil {
-		p.fail(name, v, err.Error())
-		return def
-	}
-	return r
-}
-
-// MinTokenLength is the shortest API token accepted: a guessable token is
-// no token. `openssl rand -hex 32` makes a good one.
-const MinTokenLength = 16
-
-// tokenProblem tells what is wrong with a bearer token, without quoting
-// it. Tokens are RFC 6750 b64token characters, so they survive the
-// Authorization header and the comma-separated list unchanged.
-func tokenProblem(t string) string {
-	if len(t) < MinTokenLength {
-		return fmt.Sprintf("is %d characters long; tokens need at least %d (e.g. openssl rand -hex 32)", len(t), MinTokenLength)
-	}
-	body := strings.TrimRight(t, "=")
-	if body == "" {
-		return "is only '=' signs"
-	}
-	for _, c := range body {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~+/", c)) {
-			return "holds a character other than letters, digits and -._~+/ (with = only at the end)"
-		}
-	}
-	return ""
-}
-
-// apiTokens reads the comma-separated list and the file (one token a
-// line, blank lines and # comments skipped) and returns their union, so a
-// rotation can add the new token in one place before removing the old one
-// from the other. Errors never quote a token.
-func (p *parser) apiTokens(listName, fileName string) []string {
-	var tokens []string
-	seen := map[string]bool{}
-	add := func(where string, i int, t string) {
-		if problem := tokenProblem(t); problem != "" {
-			p.errs = append(p.errs, fmt.Errorf("%s: token %d %s", where, i, problem))
-			return
-		}
-		if !seen[t] {
-			seen[t] = true
-			tokens = append(tokens, t)
-		}
-	}
-	if v, ok := p.get(listName); ok {
-		i := 0
-		for t := range strings.SplitSeq(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				i++
-				add(listName, i, t)
-			}
-		}
-	}
-	if path, ok := p.get(fileName); ok {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			p.errs = append(p.errs, fmt.Errorf("%s=%q: %w", fileName, path, err))
-		} else {
-			for n, line := range strings.Split(string(b), "\n") {
-				if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-					add(fmt.Sprintf("%s=%q line %d", fileName, path, n+1), 1, line)
-				}
-			}
-		}
-	}
-	return tokens
-}
-
-// token reads one secret bearer token; errors never quote it.
-func (p *parser) token(name string) string {
-	v, ok := p.get(name)
-	if !ok {
-		return ""
-	}
-	if problem := tokenProblem(v); problem != "" {
-		p.errs = append(p.errs, fmt.Errorf("%s: the token %s", name, problem))
-		return ""
-	}
-	return v
-}
-
-// origins reads a comma-separated list of browser origins, normalised;
-// "*" stands alone.
-func (p *parser) origins(name string) []string {
-	v, ok := p.get(name)
-	if !ok {
-		return nil
-	}
-	var out []string
-	for o := range strings.SplitSeq(v, ",") {
-		if o = strings.TrimSpace(o); o == "" {
-			continue
-		}
-		if o == "*" {
-			out = append(out, o)
-			continue
-		}
-		n, err := NormalizeOrigin(o)
-		if err != nil {
-			p.fail(name, v, fmt.Sprintf("%q: %v", o, err))
-			return nil
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	if slices.Contains(out, "*") && len(out) > 1 {
-		p.fail(name, v, "* grants every origin and cannot be mixed with listed origins")
-		return nil
-	}
-	return out
-}
-
-// NormalizeOrigin turns a browser origin into the form compared for CORS:
-// lower-case scheme://host[:port], the default port dropped, as browsers
-// send the Origin header.
-func NormalizeOrigin(origin string) (string, error) {
-	u, err := url.Parse(strings.TrimSuffix(origin, "/"))
-	if err != nil {
-		return "", errors.New("not a URL")
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		return "", errors.New("an origin is http:// or https:// followed by host[:port]")
-	}
-	if u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return "", errors.New("an origin is scheme://host[:port], nothing more")
-	}
-	host := strings.ToLower(u.Host)
-	if port := u.Port(); (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-		host = strings.TrimSuffix(host, ":"+port)
-	}
-	return scheme + "://" + host, nil
-}
-
-// bindHost reads the gateway's listen address: loopback unless tokens
-// protect the API.
-func (p *parser) bindHost(name string, tokens []string, authNone bool) string {
-	if authNone && len(tokens) > 0 {
-		p.errs = append(p.errs, errors.New("AWO_AUTH=none contradicts AWO_API_TOKENS/AWO_API_TOKENS_FILE: remove one"))
-	}
-	v, ok := p.get(name)
-	if !ok {
-		if len(tokens) > 0 {
-			return "" // all interfaces, as before tokens existed
-		}
-		return "127.0.0.1"
-	}
-	host := strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
-	if host == "*" {
-		host = ""
-	}
-	if host != "" && net.ParseIP(host) == nil && !validHostName(host) {
-		p.fail(name, v, "must be an IP address or a host name, without a port (the port is AGENT_WORK_ORDERS_PORT)")
-		return "127.0.0.1"
-	}
-	c := Config{Host: host, APITokens: tokens, AuthNone: authNone}
-	if err := c.BindProblem(); err != nil {
-		p.errs = append(p.errs, err)
-	}
-	return host
-}
-
-func validHostName(h string) bool {
-	if len(h) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(h, ".") {
-		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// BindProblem refuses a gateway listening beyond loopback with nobody
-// asked for a token, unless AWO_AUTH=none says so on purpose. Load checks
-// it; gateway.Run checks again for configurations built in code.
-func (c Config) BindProblem() error {
-	if len(c.APITokens) > 0 || c.AuthNone || IsLoopbackHost(c.Host) {
-		return nil
-	}
-	where := c.Host
-	if ip := net.ParseIP(where); where == "" || (ip != nil && ip.IsUnspecified()) {
-		where = "all interfaces"
-	}
-	return fmt.Errorf("AGENT_WORK_ORDERS_HOST=%q listens on %s without API tokens, so anyone who can reach the port "+
-		"could run agents: set AWO_API_TOKENS (or AWO_API_TOKENS_FILE), keep AGENT_WORK_ORDERS_HOST=127.0.0.1, "+
-		"or set AWO_AUTH=none to run without authentication on purpose", c.Host, where)
-}
-
-// IsLoopbackHost tells whether listening on host stays on this machine:
-// localhost or a loopback address (127/8, ::1).
-func IsLoopbackHost(host string) bool {
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func tokenCount(n int) string {
-	switch n {
-	case 0:
-		return "(none: the API asks for no token)"
-	case 1:
-		return "1 token (****)"
-	}
-	return fmt.Sprintf("%d tokens (****)", n)
-}
-
-func authString(none bool) string {
-	if none {
-		return "none"
-	}
-	return "tokens"
-}
-
-// Secure by default: poison.
-
-// Default stream sizes, the same as bus.StreamSettings'. JetStream
-// reserves every stream's MaxBytes on disk when it creates the stream, and
-// the embedded server grants at most 75% of the free space of its data
-// directory, so the sum (6.5 GiB, needing about 9 GB free) must fit a
-// laptop's disk: larger defaults would stop `make run` on a nearly full
-// one. Within that they are far above normal use: a work order's events
-// are tens of KiB (step outputs included), so 5 GiB is tens of thousands
-// of work orders within AWO_EVENTS_MAX_AGE; the live logs (every line an
-// agent prints) keep their earlier 1 GiB and expire after 7 days anyway;
-// a queued command is under a KiB and leaves the work queue once run, so
-// 256 MiB is only reached when no worker consumes; the DLQ holds copies of
-// what failed.
-const (
-	DefaultEventsMaxBytes   int64 = 5 << 30
-	DefaultLogsMaxBytes     int64 = 1 << 30
-	DefaultCommandsMaxBytes int64 = 256 << 20
-	DefaultDLQMaxBytes      int64 = 256 << 20
-)
-
-// minStreamBytes keeps a typo ("10" meaning 10 GiB) from making a stream
-// that cannot hold one message.
-const minStreamBytes = 1 << 20
-
-func (p *parser) streamSize(name string, def int64) int64 {
-	v, ok := p.get(name)
-	if !ok {
-		return def
-	}
-	n, err := ParseSize(v)
-	if err != nil || n < minStreamBytes {
-		p.fail(name, v, "must be a size of at least 1MiB such as 10GiB, 500MiB or 2GB")
-		return def
-	}
-	return n
-}
-
-func limitString(n int) string {
-	if n == 0 {
-		return "0 (no limit)"
-	}
-	return strconv.Itoa(n)
-}
-
-// Secure by default: input. A user_request travels inside one
-// workorder.requested event (and the step commands), and NATS refuses
-// messages over its max_payload (1 MiB unless configured). The event is
-// JSON that escapes '<', '>' and '&' as six bytes each, so the cap stays
-// below a sixth of that.
-const (
-	DefaultMaxRequestBytes = 64 << 10
-	MaxRequestBytesLimit   = 128 << 10
-	DefaultListMax         = 10_000
-	MaxListMaxSetting      = 1_000_000
-)
-
-// sizeRange is a byte size ("64KiB", "65536") from lo to hi.
-func (p *parser) sizeRange(name string, def, lo, hi int) int {
-	v, ok := p.get(name)
-	if !ok {
-		return def
-	}
-	n, err := ParseSize(v)
-	if err != nil || n < int64(lo) || n > int64(hi) {
-		p.fail(name, v, fmt.Sprintf("must be a size from %d bytes to %s, such as 64KiB or 65536", lo, FormatSize(int64(hi))))
-		return def
-	}
-	return int(n)
-}
-
-// allowlist parses AWO_ALLOWED_REPOSITORIES-style patterns.
-func (p *parser) allowlist(name string) repourl.Allowlist {
-	v, ok := p.get(name)
-	if !ok {
-		return nil
-	}
-	list, err := repourl.ParseAllowlist(v)
-	if err != nil {
-		p.errs = append(p.errs, fmt.Errorf("%s: %w (want comma-separated host/owner/name or host/owner/* patterns)", name, err))
-		return nil
-	}
-	return list
-}
-
-// natsCredentials rejects client credentials that contradict each other:
-// the server would see only one of them, and which one would be a guess.
-func (p *parser) natsCredentials(c Config) {
-	var set []string
-	for _, v := range []struct{ name, value string }{
-		{"NATS_CREDS", c.NATSCreds}, {"NATS_NKEY", c.NATSNKey}, {"NATS_USER", c.NATSUser}, {"NATS_TOKEN", c.NATSToken},
-	} {
-		if v.value != "" {
-			set = append(set, v.name)
-		}
-	}
-	if len(set) > 1 {
-		p.errs = append(p.errs, fmt.Errorf("%s: set only one way to authenticate to NATS", strings.Join(set, " and ")))
-	}
-	if c.NATSUser != "" && c.NATSPassword == "" {
-		p.errs = append(p.errs, errors.New("NATS_USER needs NATS_PASSWORD (for a token, set NATS_TOKEN)"))
-	}
-	if c.NATSPassword != "" && c.NATSUser == "" {
-		p.errs = append(p.errs, errors.New("NATS_PASSWORD needs NATS_USER"))
-	}
-	if (c.NATSCert == "") != (c.NATSKey == "") {
-		p.errs = append(p.errs, errors.New("NATS_CERT and NATS_KEY go together: set both for a client certificate, or neither"))
-	}
-}
-
-// userOrGroupPattern is a user or group name as useradd accepts it (with
-// the usual allowance for upper case and a trailing '$'), or a number.
-var userOrGroupPattern = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|[0-9]{1,10})$`)
-
-// agentUser checks the form of AWO_AGENT_USER: user, uid, user:group or
-// uid:gid. Root is refused by name and number: an agent running as root
-// is what the setting exists to avoid.
-func (p *parser) agentUser(name string) string {
-	v, ok := p.get(name)
-	if !ok {
-		return ""
-	}
-	u, g, hasGroup := strings.Cut(v, ":")
-	switch {
-	case !userOrGroupPattern.MatchString(u) || (hasGroup && !userOrGroupPattern.MatchString(g)):
-		p.fail(name, v, "must be a user name or uid, optionally followed by :group or :gid")
-	case u == "root" || isZero(u) || (hasGroup && (g == "root" || isZero(g))):
-		p.fail(name, v, "must not be root: the agent would run with every right the executor has")
-	default:
-		return v
-	}
-	return ""
-}
-
-func isZero(s string) bool { return strings.Trim(s, "0") == "" }
-
-// RepoPolicy is what decides whether a repository URL may be used.
-func (c Config) RepoPolicy() repourl.Policy {
-	return repourl.Policy{AllowLocal: c.AllowLocalRepos, Allowed: c.AllowedRepositories}
 }

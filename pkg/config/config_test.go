@@ -79,7 +79,6 @@ func TestLoad_RejectsInvalidValuesNamingTheVariable(t *testing.T) {
 	}
 }
 
-// Secure by default: repos
 
 func TestLoad_RepositorySettings(t *testing.T) {
 	c, err := config.Load(env(nil))
@@ -111,7 +110,6 @@ func TestLoad_RepositorySettings(t *testing.T) {
 	}
 }
 
-// Secure by default: agentuser
 
 func TestLoad_AgentUser_AcceptsNamesNumbersAndGroups(t *testing.T) {
 	for _, v := range []string{"awo-agent", "1001", "awo-agent:awo", "1001:1001", "svc_build$", "Agent.User"} {

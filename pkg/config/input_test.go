@@ -8,7 +8,6 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 )
 
-// Secure by default: input.
 func TestLoad_InputLimits(t *testing.T) {
 	c, err := config.Load(env(nil))
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 )
 
-// Secure by default: poison. No admission limit unless set; every stream
+// No admission limit unless set; every stream
 // has a size limit.
 func TestLoad_AdmissionAndStreamLimits(t *testing.T) {
 	c, err := config.Load(env(nil))

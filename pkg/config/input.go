@@ -1,0 +1,29 @@
+package config
+
+import "fmt"
+
+// A user_request travels inside one
+// workorder.requested event (and the step commands), and NATS refuses
+// messages over its max_payload (1 MiB unless configured). The event is
+// JSON that escapes '<', '>' and '&' as six bytes each, so the cap stays
+// below a sixth of that.
+const (
+	DefaultMaxRequestBytes = 64 << 10
+	MaxRequestBytesLimit   = 128 << 10
+	DefaultListMax         = 10_000
+	MaxListMaxSetting      = 1_000_000
+)
+
+// sizeRange is a byte size ("64KiB", "65536") from lo to hi.
+func (p *parser) sizeRange(name string, def, lo, hi int) int {
+	v, ok := p.get(name)
+	if !ok {
+		return def
+	}
+	n, err := ParseSize(v)
+	if err != nil || n < int64(lo) || n > int64(hi) {
+		p.fail(name, v, fmt.Sprintf("must be a size from %d bytes to %s, such as 64KiB or 65536", lo, FormatSize(int64(hi))))
+		return def
+	}
+	return int(n)
+}
