@@ -79,7 +79,6 @@ func TestLoad_RejectsInvalidValuesNamingTheVariable(t *testing.T) {
 	}
 }
 
-
 func TestLoad_RepositorySettings(t *testing.T) {
 	c, err := config.Load(env(nil))
 	if err != nil {
@@ -109,7 +108,6 @@ func TestLoad_RepositorySettings(t *testing.T) {
 		}
 	}
 }
-
 
 func TestLoad_AgentUser_AcceptsNamesNumbersAndGroups(t *testing.T) {
 	for _, v := range []string{"awo-agent", "1001", "awo-agent:awo", "1001:1001", "svc_build$", "Agent.User"} {

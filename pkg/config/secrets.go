@@ -10,7 +10,6 @@ import (
 	"github.com/agentworkorders/awo/pkg/redact"
 )
 
-
 // secretVariables hold a secret as their whole value. Some are not settings
 // of this project (ANTHROPIC_API_KEY is the CLI's) but pass through the
 // processes it starts. The API tokens are added from their parsed settings
