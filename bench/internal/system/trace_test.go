@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/testkit/syncbuf"
+
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -68,7 +70,7 @@ func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	fake := fakegh.Install(t, fakegh.Options{Issues: []events.Issue{{Number: 42, Title: "Login fails", Body: "It does."}}})
 	sys, err := system.Start(ctx, system.Options{
 		Config: cfg, Connect: func(name string) (*nats.Conn, error) { return srv.Connect(name) },
@@ -201,7 +203,7 @@ func TestTrace_OneWorkOrderIsOneTraceAcrossEveryService(t *testing.T) {
 	}
 	// Log lines about the work order name its trace.
 	for _, msg := range []string{"step started", "decided"} {
-		if !logs.hasLine(msg, "work_order_id="+string(id), "trace_id="+traceID.String()) {
+		if !hasLine(&logs, msg, "work_order_id="+string(id), "trace_id="+traceID.String()) {
 			t.Errorf("no %q log line with the work order's trace_id", msg)
 		}
 	}
@@ -281,23 +283,9 @@ func attrOf(s sdktrace.ReadOnlySpan, k string) string {
 	return ""
 }
 
-// syncBuffer collects the services' log lines, written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // hasLine reports whether a line contains msg=<msg> and every part.
-func (b *syncBuffer) hasLine(msg string, parts ...string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for line := range strings.Lines(b.buf.String()) {
+func hasLine(b *syncbuf.Buffer, msg string, parts ...string) bool {
+	for line := range strings.Lines(b.String()) {
 		if !strings.Contains(line, "msg=\""+msg+"\"") && !strings.Contains(line, "msg="+msg+" ") {
 			continue
 		}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/testkit/syncbuf"
+
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/testkit/gitfixture"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -554,30 +556,15 @@ func TestRemove_SandboxNotHere_TouchesNothing(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
+// count is how many times s stands in the log so far.
+func count(l *syncbuf.Buffer, s string) int { return strings.Count(l.String(), s) }
 
 // Work orders that queue on the repository lock share one fetch: a fetch
 // that began after a sandbox was asked for is as fresh as its own. One
 // asked for after that fetch began fetches again.
 func TestPrepare_QueuedWorkOrders_ShareOneFetch(t *testing.T) {
 	o := gitfixture.New(t)
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	m := &sandbox.Manager{Root: t.TempDir(), Env: o.Env(), Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	prepare(t, m, worktreeSpec("wo-00000001")) // clones the cache
 
@@ -610,7 +597,7 @@ func TestPrepare_QueuedWorkOrders_ShareOneFetch(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // all three wait for the lock
 	close(release)
 	wg.Wait()
-	if n := logs.count("fetching cached clone"); n != 1 {
+	if n := count(logs, "fetching cached clone"); n != 1 {
 		t.Errorf("%d fetches for three work orders queued together, want 1", n)
 	}
 	for _, d := range dirs {
@@ -620,7 +607,7 @@ func TestPrepare_QueuedWorkOrders_ShareOneFetch(t *testing.T) {
 	}
 
 	prepare(t, m, worktreeSpec("wo-00000009"))
-	if n := logs.count("fetching cached clone"); n != 2 {
+	if n := count(logs, "fetching cached clone"); n != 2 {
 		t.Errorf("%d fetches after a later work order, want 2: it was asked for after the last fetch began", n)
 	}
 }

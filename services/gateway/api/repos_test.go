@@ -1,34 +1,16 @@
 package api_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/agentworkorders/awo/pkg/testkit/syncbuf"
 
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/services/gateway/api"
 )
-
-// lockedBuffer collects log output written from the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Secure by default: repos. A repository on the gateway's or executor's own
 // network (the cloud metadata service, loopback, RFC 1918) is refused
@@ -85,7 +67,7 @@ func TestCreate_AllowedRepositories(t *testing.T) {
 // A URL carrying credentials is refused, and the secret is in neither the
 // answer nor any log line, nor any event.
 func TestCreate_CredentialsNeverEcho(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	h := newHarness(t, func(o *api.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
