@@ -4,14 +4,11 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/agentworkorders/awo/services/gateway/idempotency"
 )
 
 // unmatchedRoute labels requests no route matched (404, and 405, for which
@@ -98,35 +95,5 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 			}
 		}()
 		next.ServeHTTP(ww, r)
-	})
-}
-
-// cors allows every origin, as the seed's CORSMiddleware with
-// allow_origins=["*"], allow_credentials=True and all methods and headers.
-// With credentials a browser rejects "*", so the origin is echoed back.
-func cors(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		if origin == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		h := w.Header()
-		h.Add("Vary", "Origin")
-		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Allow-Credentials", "true")
-		// Browsers hide response headers from scripts unless listed.
-		h.Set("Access-Control-Expose-Headers", totalCountHeader+", "+idempotency.ReplayedHeader)
-		if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		// A preflight: answer it here, before routing.
-		h.Set("Access-Control-Allow-Methods", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT")
-		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
-			h.Set("Access-Control-Allow-Headers", strings.TrimSpace(req))
-		}
-		h.Set("Access-Control-Max-Age", "600")
-		w.WriteHeader(http.StatusOK)
 	})
 }
