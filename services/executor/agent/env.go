@@ -10,8 +10,8 @@ import "strings"
 
 // agentVariables pass by exact name.
 var agentVariables = set(
-	// A shell's own.
-	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "LANG", "LANGUAGE",
+	// A shell's own (SHLVL: see Environ).
+	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "SHLVL", "TMPDIR", "TZ", "LANG", "LANGUAGE",
 	"TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLUMNS", "LINES",
 	"XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR",
 	// The CLI's: root check, network, certificates, limits.
@@ -42,6 +42,11 @@ var gitHubVariables = set("GH_TOKEN", "GITHUB_TOKEN", "GH_HOST", "GH_ENTERPRISE_
 // in passThrough (AWO_AGENT_ENV, validated by config), and the GitHub
 // credentials when gitHub is set. Order and duplicates are kept, so the
 // last entry of a key still wins.
+//
+// SHLVL is set to 1 when the parent has none (a service started by
+// systemd or a container runtime): without SHLVL of 1 or more, every Bash
+// call of the CLI (2.1.328) takes about a second longer — 3.2 s against
+// 2.2 s for a one-call run against the scripted model.
 func Environ(parent, passThrough []string, gitHub bool) []string {
 	extra := set(passThrough...)
 	var env []string
@@ -53,6 +58,9 @@ func Environ(parent, passThrough []string, gitHub bool) []string {
 		if agentVariables[k] || extra[k] || (gitHub && gitHubVariables[k]) || hasAnyPrefix(k, agentPrefixes) {
 			env = append(env, kv)
 		}
+	}
+	if lvl := lookupEnv(env, "SHLVL"); lvl == "" || strings.Trim(lvl, "0") == "" {
+		env = append(env, "SHLVL=1")
 	}
 	return env
 }

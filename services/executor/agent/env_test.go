@@ -13,7 +13,7 @@ import (
 
 func TestEnviron(t *testing.T) {
 	parent := []string{
-		"PATH=/usr/bin", "HOME=/home/awo", "USER=awo", "LOGNAME=awo", "SHELL=/bin/bash", "TMPDIR=/tmp",
+		"PATH=/usr/bin", "HOME=/home/awo", "USER=awo", "LOGNAME=awo", "SHELL=/bin/bash", "SHLVL=2", "TMPDIR=/tmp",
 		"LANG=C.UTF-8", "LANGUAGE=en", "LC_ALL=C.UTF-8", "LC_CTYPE=C", "TZ=UTC", "TERM=xterm", "COLORTERM=truecolor", "NO_COLOR=1",
 		"ANTHROPIC_API_KEY=sk-ant-x", "ANTHROPIC_BASE_URL=http://127.0.0.1:1", "CLAUDE_CONFIG_DIR=/c", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
 		"DISABLE_TELEMETRY=1", "IS_SANDBOX=1", "HTTPS_PROXY=http://proxy:3128", "no_proxy=localhost",
@@ -26,7 +26,7 @@ func TestEnviron(t *testing.T) {
 		"GOPATH=/go", "npm_config_registry=http://r", "RANDOM_THING=1", "malformed",
 	}
 	base := []string{
-		"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "COLORTERM", "NO_COLOR",
+		"PATH", "HOME", "USER", "LOGNAME", "SHELL", "SHLVL", "TMPDIR", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "COLORTERM", "NO_COLOR",
 		"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "CLAUDE_CONFIG_DIR", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
 		"DISABLE_TELEMETRY", "IS_SANDBOX", "HTTPS_PROXY", "no_proxy", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR",
 		"GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_TERMINAL_PROMPT",
@@ -38,7 +38,7 @@ func TestEnviron(t *testing.T) {
 		want        []string
 	}{
 		{"an agent step", nil, false, base},
-		{"a step that pushes gets the GitHub credentials", nil, true, insertAt(base, 28, "GH_TOKEN", "GITHUB_TOKEN", "SSH_AUTH_SOCK")},
+		{"a step that pushes gets the GitHub credentials", nil, true, insertAt(base, 29, "GH_TOKEN", "GITHUB_TOKEN", "SSH_AUTH_SOCK")},
 		{"AWO_AGENT_ENV names pass", []string{"GOPATH", "npm_config_registry", "NOT_SET"}, false, append(slices.Clone(base), "GOPATH", "npm_config_registry")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,6 +51,16 @@ func TestEnviron(t *testing.T) {
 				t.Errorf("Environ names\n got %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+	// A parent without SHLVL (systemd, a container) gives the agent SHLVL=1:
+	// the CLI's Bash tool is a second slower per call without it.
+	for _, p := range [][]string{{"PATH=/bin"}, {"PATH=/bin", "SHLVL=0"}} {
+		if env := Environ(p, nil, false); lookupEnv(env, "SHLVL") != "1" {
+			t.Errorf("Environ(%q) = %q, want SHLVL=1", p, env)
+		}
+	}
+	if env := Environ([]string{"SHLVL=3"}, nil, false); !slices.Equal(env, []string{"SHLVL=3"}) {
+		t.Errorf("a parent's SHLVL is kept: %q", env)
 	}
 	// Later entries still win: the order is kept.
 	env := Environ([]string{"IS_SANDBOX=0", "IS_SANDBOX=1"}, nil, false)
