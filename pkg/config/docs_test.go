@@ -1,0 +1,91 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/agentworkorders/awo/pkg/config"
+)
+
+// readOutsideLoad are environment variables the services read themselves
+// rather than through Load. Each still needs its row in
+// docs/configuration.md.
+var readOutsideLoad = []string{
+	"IS_SANDBOX", // services/gateway: the root check of /health
+}
+
+// TestConfigurationDoc_ListsEveryVariableLoadReads keeps
+// docs/configuration.md and the loader in step: Load asks getenv for every
+// variable it knows (an empty environment takes every default path), and
+// the document names each variable in backticks in the first column of its
+// tables. A variable missing on either side fails the test by name.
+func TestConfigurationDoc_ListsEveryVariableLoadReads(t *testing.T) {
+	read := map[string]bool{}
+	if _, err := config.Load(func(name string) string { read[name] = true; return "" }); err != nil {
+		t.Fatalf("Load with an empty environment: %v", err)
+	}
+	for _, name := range readOutsideLoad {
+		read[name] = true
+	}
+
+	path := filepath.Join("..", "..", "docs", "configuration.md")
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := documentedVariables(string(doc))
+	if len(documented) == 0 {
+		t.Fatalf("%s: no variable found in the first column of its tables", path)
+	}
+
+	for _, name := range sortedKeys(read) {
+		if !documented[name] {
+			t.Errorf("%s is read by the configuration code but has no row in %s", name, path)
+		}
+	}
+	for _, name := range sortedKeys(documented) {
+		if !read[name] {
+			t.Errorf("%s has a row in %s but the configuration code does not read it", name, path)
+		}
+	}
+}
+
+var backticked = regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
+
+// documentedVariables returns the backticked NAMEs in the first cell of
+// every Markdown table row (header and separator rows hold none).
+func documentedVariables(doc string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(doc, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "|") {
+			continue
+		}
+		first, _, _ := strings.Cut(line[1:], "|")
+		for _, m := range backticked.FindAllStringSubmatch(first, -1) {
+			out[m[1]] = true
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func TestDocumentedVariables_ReadsOnlyTheFirstColumn(t *testing.T) {
+	doc := "text `NOT_A_ROW`\n| variable | default |\n|---|---|\n| `A_ONE` / `A_TWO` | `NOT_FIRST` |\n|`B`|x|\n"
+	got := sortedKeys(documentedVariables(doc))
+	if want := []string{"A_ONE", "A_TWO", "B"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
