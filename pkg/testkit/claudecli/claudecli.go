@@ -93,11 +93,17 @@ func WorkspaceRoot() (string, error) {
 //     ("true" is refused too).
 //   - CLAUDE_CONFIG_DIR: the CLI keeps .claude.json, session transcripts and
 //     shell snapshots there instead of ~/.claude, so tests neither read a
-//     developer's settings nor write into them. HOME is left alone because
-//     git (run by the agent's tools) reads its config from there. The
-//     directory is shared by all tests and kept between runs (it lives in the
-//     git-ignored .tools when the workspace root is found): transcripts in it
-//     help to debug a failed test.
+//     developer's settings nor write into them. The directory is shared by
+//     all tests and kept between runs (it lives in the git-ignored .tools
+//     when the workspace root is found): transcripts in it help to debug a
+//     failed test.
+//   - HOME: an empty directory beside it. The CLI's Bash tool runs a login
+//     shell, which would source the machine's profile: on a machine whose
+//     ~/.bashrc runs `pyenv init`, every Bash call paid a pyenv rehash, and
+//     an agent killed mid-call (timeouts, cancels, the fault tests) left
+//     pyenv's lock behind, after which every later Bash call waited a
+//     minute for it. git's identity comes from GIT_CONFIG_GLOBAL
+//     (gitfixture) or the command line, not from HOME.
 func Env(baseURL string) []string {
 	return []string{
 		"ANTHROPIC_BASE_URL=" + baseURL,
@@ -106,7 +112,16 @@ func Env(baseURL string) []string {
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
 		"IS_SANDBOX=1",
 		"CLAUDE_CONFIG_DIR=" + configDir(),
+		"HOME=" + homeDir(),
 	}
+}
+
+// homeDir is an empty home for the CLI and the commands its tools run; it
+// is created here because a login shell wants its HOME to exist.
+func homeDir() string {
+	dir := filepath.Join(filepath.Dir(configDir()), "claude-home")
+	_ = os.MkdirAll(dir, 0o700) // unwritable: the shell just finds no profile
+	return dir
 }
 
 // configDir needs no creation: the CLI makes the directory on first use.
