@@ -64,7 +64,9 @@ func Fold(wo WorkOrder, steps []StepRecord, e events.Event) (WorkOrder, []StepRe
 	// Clip so that appending never writes into the caller's backing array.
 	nextSteps := slices.Clip(steps)
 	if r.apply != nil && (r.from == nil || slices.Contains(r.from, wo.Status)) {
-		nextSteps = r.apply(&next, nextSteps, e, d)
+		// By value: a pointer through the table's func values would move
+		// every row to the heap.
+		next, nextSteps = r.apply(next, nextSteps, e, d)
 	}
 	next.UpdatedAt = e.Time
 	next.Version = e.Seq
@@ -79,11 +81,11 @@ func Fold(wo WorkOrder, steps []StepRecord, e events.Event) (WorkOrder, []StepRe
 type rule struct {
 	from   []workorder.Status
 	decode func(events.Event) (any, error) // nil: no payload is read
-	apply  func(wo *WorkOrder, steps []StepRecord, e events.Event, d any) []StepRecord
+	apply  func(wo WorkOrder, steps []StepRecord, e events.Event, d any) (WorkOrder, []StepRecord)
 }
 
 // on builds a rule whose apply gets the event's payload as a *T.
-func on[T any](from []workorder.Status, apply func(wo *WorkOrder, steps []StepRecord, e events.Event, d *T) []StepRecord) rule {
+func on[T any](from []workorder.Status, apply func(wo WorkOrder, steps []StepRecord, e events.Event, d *T) (WorkOrder, []StepRecord)) rule {
 	return rule{
 		from: from,
 		decode: func(e events.Event) (any, error) {
@@ -93,7 +95,7 @@ func on[T any](from []workorder.Status, apply func(wo *WorkOrder, steps []StepRe
 			}
 			return d, nil
 		},
-		apply: func(wo *WorkOrder, steps []StepRecord, e events.Event, d any) []StepRecord {
+		apply: func(wo WorkOrder, steps []StepRecord, e events.Event, d any) (WorkOrder, []StepRecord) {
 			return apply(wo, steps, e, d.(*T))
 		},
 	}
@@ -120,7 +122,7 @@ var rules = map[string]rule{
 	events.TypeRetryRequested: on([]workorder.Status{workorder.StatusFailed, workorder.StatusCancelled}, foldRetryRequested),
 }
 
-func foldStarted(wo *WorkOrder, steps []StepRecord, _ events.Event, d *events.Started) []StepRecord {
+func foldStarted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Started) (WorkOrder, []StepRecord) {
 	// A late start never reopens a work order that already ended.
 	if wo.Status == workorder.StatusPending {
 		wo.Status = workorder.StatusRunning
@@ -128,32 +130,32 @@ func foldStarted(wo *WorkOrder, steps []StepRecord, _ events.Event, d *events.St
 	if d.SandboxIdentifier != "" {
 		wo.SandboxIdentifier = d.SandboxIdentifier
 	}
-	return steps
+	return wo, steps
 }
 
-func foldStepStarted(wo *WorkOrder, steps []StepRecord, _ events.Event, d *events.StepStarted) []StepRecord {
+func foldStepStarted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.StepStarted) (WorkOrder, []StepRecord) {
 	wo.CurrentPhase = ptr(string(d.Step))
-	return steps
+	return wo, steps
 }
 
-func foldStepResult(wo *WorkOrder, steps []StepRecord, e events.Event, d *events.StepResult) []StepRecord {
-	*wo = withStepFacts(*wo, d)
+func foldStepResult(wo WorkOrder, steps []StepRecord, e events.Event, d *events.StepResult) (WorkOrder, []StepRecord) {
+	wo = withStepFacts(wo, d)
 	if !d.Step.Internal() {
 		steps = append(steps, stepRecord(e, d))
 	}
-	return steps
+	return wo, steps
 }
 
-func foldCompleted(wo *WorkOrder, steps []StepRecord, _ events.Event, d *events.Completed) []StepRecord {
+func foldCompleted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Completed) (WorkOrder, []StepRecord) {
 	wo.Status = workorder.StatusCompleted
 	wo.CurrentPhase = nil
 	if d.PullRequestURL != "" {
 		wo.GitHubPullRequestURL = ptr(d.PullRequestURL)
 	}
-	return steps
+	return wo, steps
 }
 
-func foldFailed(wo *WorkOrder, steps []StepRecord, _ events.Event, d *events.Failed) []StepRecord {
+func foldFailed(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Failed) (WorkOrder, []StepRecord) {
 	wo.Status = workorder.StatusFailed
 	msg := d.ErrorMessage
 	if msg == "" {
@@ -163,10 +165,10 @@ func foldFailed(wo *WorkOrder, steps []StepRecord, _ events.Event, d *events.Fai
 		}
 	}
 	wo.ErrorMessage = ptr(msg)
-	return steps
+	return wo, steps
 }
 
-func foldCancelled(wo *WorkOrder, steps []StepRecord, _ events.Event, d *events.Cancelled) []StepRecord {
+func foldCancelled(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Cancelled) (WorkOrder, []StepRecord) {
 	wo.Status = workorder.StatusCancelled
 	wo.CurrentPhase = nil
 	reason := d.Reason
@@ -174,16 +176,16 @@ func foldCancelled(wo *WorkOrder, steps []StepRecord, _ events.Event, d *events.
 		reason = "cancelled on request"
 	}
 	wo.ErrorMessage = ptr(reason)
-	return steps
+	return wo, steps
 }
 
 // foldRetryRequested reopens the row: the old reason goes, the step history
 // keeps every attempt.
-func foldRetryRequested(wo *WorkOrder, steps []StepRecord, _ events.Event, _ *events.RetryRequested) []StepRecord {
+func foldRetryRequested(wo WorkOrder, steps []StepRecord, _ events.Event, _ *events.RetryRequested) (WorkOrder, []StepRecord) {
 	wo.Status = workorder.StatusRunning
 	wo.ErrorMessage = nil
 	wo.CurrentPhase = nil
-	return steps
+	return wo, steps
 }
 
 func created(e events.Event, req *events.Requested) WorkOrder {

@@ -29,15 +29,15 @@ type rule struct {
 	already statuses
 	why     string // refusal in a live status outside from and already; an ended work order "has ended"
 	decode  func(events.Event) (any, error)
-	apply   func(s *State, e events.Event, data any) error
+	apply   func(s State, e events.Event, data any) (State, error)
 }
 
 // on builds a rule whose apply gets the event's payload as a *T.
-func on[T any](from, already statuses, why string, apply func(s *State, e events.Event, d *T) error) rule {
+func on[T any](from, already statuses, why string, apply func(s State, e events.Event, d *T) (State, error)) rule {
 	return rule{
 		from: from, already: already, why: why,
 		decode: func(e events.Event) (any, error) { return payload[T](e) },
-		apply:  func(s *State, e events.Event, d any) error { return apply(s, e, d.(*T)) },
+		apply:  func(s State, e events.Event, d any) (State, error) { return apply(s, e, d.(*T)) },
 	}
 }
 
@@ -85,8 +85,10 @@ func fold(s State, e events.Event) (State, error) {
 	if !slices.Contains(r.from, s.Status) {
 		return s, r.refuse(s, short, r.why)
 	}
-	s = s.clone()
-	if err := r.apply(&s, e, d); err != nil {
+	// s goes to apply and back by value: a pointer through the table's
+	// func values would move every State to the heap.
+	s, err = r.apply(s.clone(), e, d)
+	if err != nil {
 		return s, err
 	}
 	s.LastSeq = max(s.LastSeq, e.Seq)
@@ -101,7 +103,7 @@ func (r rule) refuse(s State, short, why string) error {
 	return reject(s, short, errors.New(why))
 }
 
-func applyRequested(s *State, e events.Event, r *events.Requested) error {
+func applyRequested(s State, e events.Event, r *events.Requested) (State, error) {
 	sandbox, err := workorder.ParseSandboxType(string(r.SandboxType))
 	if err != nil {
 		sandbox = r.SandboxType // kept as given; Pending fails the work order with the reason
@@ -116,119 +118,119 @@ func applyRequested(s *State, e events.Event, r *events.Requested) error {
 		Selected:      append([]workorder.Step(nil), r.SelectedCommands...),
 		IssueNumber:   strings.TrimSpace(r.GitHubIssueNumber),
 	}
-	return nil
+	return s, nil
 }
 
-func applyStarted(s *State, _ events.Event, st *events.Started) error {
+func applyStarted(s State, _ events.Event, st *events.Started) (State, error) {
 	s.Status = workorder.StatusRunning
 	s.SandboxIdentifier = st.SandboxIdentifier
 	s.Steps = make([]StepState, len(st.Steps))
 	for i, step := range st.Steps {
 		s.Steps[i] = StepState{Step: step, Status: StepPending}
 	}
-	return nil
+	return s, nil
 }
 
 // applyDispatched accepts only the next step of the plan at its next
 // attempt, and only once the step in hand has completed.
-func applyDispatched(s *State, e events.Event, d *events.StepDispatched) error {
+func applyDispatched(s State, e events.Event, d *events.StepDispatched) (State, error) {
 	short := events.ShortName(e.Type)
 	cur, ok := s.Current()
 	if ok && cur.Step == d.Step && cur.Attempt == d.Attempt {
-		return duplicate(*s, short)
+		return s, duplicate(s, short)
 	}
 	if ok && cur.Status != StepCompleted {
-		return reject(*s, short, fmt.Errorf("%s attempt %d dispatched while %s is %s", d.Step, d.Attempt, cur.Step, cur.Status))
+		return s, reject(s, short, fmt.Errorf("%s attempt %d dispatched while %s is %s", d.Step, d.Attempt, cur.Step, cur.Status))
 	}
 	next := s.Dispatched
 	if next >= len(s.Steps) || s.Steps[next].Step != d.Step || d.Attempt != s.Steps[next].Attempt+1 {
-		return reject(*s, short, fmt.Errorf("%s attempt %d is not the next step of the plan", d.Step, d.Attempt))
+		return s, reject(s, short, fmt.Errorf("%s attempt %d is not the next step of the plan", d.Step, d.Attempt))
 	}
 	s.Steps[next].Status = StepDispatched
 	s.Steps[next].Attempt = d.Attempt
 	s.Steps[next].DispatchSeq = e.Seq
 	s.Dispatched++
-	return nil
+	return s, nil
 }
 
-func applyStepStarted(s *State, e events.Event, st *events.StepStarted) error {
+func applyStepStarted(s State, e events.Event, st *events.StepStarted) (State, error) {
 	short := events.ShortName(e.Type)
 	cur, err := s.stepInHand(short, st.Step, st.Attempt)
 	if err != nil {
-		return err
+		return s, err
 	}
 	if cur.Status != StepDispatched {
-		return duplicate(*s, short)
+		return s, duplicate(s, short)
 	}
 	cur.Status = StepRunning
-	return nil
+	return s, nil
 }
 
 // finished is the effect of a worker's result, step.completed or
 // step.failed, on the step in hand.
-func finished(outcome StepStatus) func(*State, events.Event, *events.StepResult) error {
-	return func(s *State, e events.Event, r *events.StepResult) error {
+func finished(outcome StepStatus) func(State, events.Event, *events.StepResult) (State, error) {
+	return func(s State, e events.Event, r *events.StepResult) (State, error) {
 		short := events.ShortName(e.Type)
 		cur, err := s.stepInHand(short, r.Step, r.Attempt)
 		if err != nil {
-			return err
+			return s, err
 		}
 		switch cur.Status {
 		case StepDispatched, StepRunning:
 		case outcome:
-			return duplicate(*s, short)
+			return s, duplicate(s, short)
 		default:
-			return reject(*s, short, fmt.Errorf("%s attempt %d has already %s", r.Step, r.Attempt, cur.Status))
+			return s, reject(s, short, fmt.Errorf("%s attempt %d has already %s", r.Step, r.Attempt, cur.Status))
 		}
 		cur.Status = outcome
 		if outcome == StepFailed {
 			cur.Error = failureReason(r)
-			return nil
+			return s, nil
 		}
 		cur.Output = r.Output
 		s.Facts.record(r)
-		return nil
+		return s, nil
 	}
 }
 
-func applyCompleted(s *State, _ events.Event, c *events.Completed) error {
+func applyCompleted(s State, _ events.Event, c *events.Completed) (State, error) {
 	s.Status = workorder.StatusCompleted
 	if c.PullRequestURL != "" {
 		s.Facts.PullRequestURL = c.PullRequestURL
 	}
-	return nil
+	return s, nil
 }
 
-func applyFailed(s *State, _ events.Event, f *events.Failed) error {
+func applyFailed(s State, _ events.Event, f *events.Failed) (State, error) {
 	s.Status = workorder.StatusFailed
 	s.FailedStep = f.Step
 	s.Error = f.ErrorMessage
-	return nil
+	return s, nil
 }
 
-func applyCancelRequested(s *State, e events.Event, c *events.CancelRequested) error {
+func applyCancelRequested(s State, e events.Event, c *events.CancelRequested) (State, error) {
 	if s.CancelRequested {
-		return duplicate(*s, events.ShortName(e.Type))
+		return s, duplicate(s, events.ShortName(e.Type))
 	}
 	s.CancelRequested = true
 	s.CancelReason = c.Reason
-	return nil
+	return s, nil
 }
 
-func applyCancelled(s *State, _ events.Event, c *events.Cancelled) error {
+func applyCancelled(s State, _ events.Event, c *events.Cancelled) (State, error) {
 	s.Status = workorder.StatusCancelled
 	if c.Reason != "" {
 		s.CancelReason = c.Reason
 	}
-	return nil
+	return s, nil
 }
 
-func applyRetryRequested(s *State, e events.Event, _ *events.RetryRequested) error {
+func applyRetryRequested(s State, e events.Event, _ *events.RetryRequested) (State, error) {
 	if len(s.Steps) == 0 {
-		return reject(*s, events.ShortName(e.Type), errors.New("nothing to retry: the work order ended before it started"))
+		return s, reject(s, events.ShortName(e.Type), errors.New("nothing to retry: the work order ended before it started"))
 	}
 	s.retry()
-	return nil
+	return s, nil
 }
 
 // retry reopens a failed or cancelled work order for another round: the
