@@ -3,6 +3,7 @@ package events_test
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +136,17 @@ func TestNew_KeepsMicrosecondsLikePostgres(t *testing.T) {
 	e := events.New("id", events.TypeRequested, "s", "wo-1a2b3c4d", at, nil)
 	if want := time.Date(2026, 11, 24, 9, 0, 0, 123456000, time.UTC); !e.Time.Equal(want) || e.Time.Location() != time.UTC {
 		t.Fatalf("time %v, want %v in UTC", e.Time, want)
+	}
+}
+
+func TestTypes_ListsTheWholeCatalogueOnce(t *testing.T) {
+	got := events.Types()
+	want := []string{
+		events.TypeRequested, events.TypeStarted, events.TypeStepDispatched, events.TypeStepStarted, events.TypeStepCompleted, events.TypeStepFailed,
+		events.TypeCompleted, events.TypeFailed, events.TypeCancelRequested, events.TypeCancelled, events.TypeRetryRequested, events.TypeRunStep,
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("Types() = %v, want %v", got, want)
 	}
 }

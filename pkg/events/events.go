@@ -5,6 +5,8 @@ package events
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -197,6 +199,10 @@ var registry = map[string]func() any{
 
 // Known reports whether t is in the catalogue.
 func Known(t string) bool { _, ok := registry[t]; return ok }
+
+// Types lists every type of the catalogue, events and the command, sorted.
+// A fold's table is checked against it, so a new type cannot be forgotten.
+func Types() []string { return slices.Sorted(maps.Keys(registry)) }
 
 // ShortName is the type without prefix and version, e.g. "step.completed".
 // It is the last part of an event's subject.

@@ -49,104 +49,143 @@ func Fold(wo WorkOrder, steps []StepRecord, e events.Event) (WorkOrder, []StepRe
 		return wo, steps, nil
 	}
 
+	r, ok := rules[e.Type]
+	if !ok {
+		r = seen // a type added later: the row records it, nothing a client reads changes
+	}
+	var d any
+	if r.decode != nil {
+		var err error
+		if d, err = r.decode(e); err != nil {
+			return wo, steps, err
+		}
+	}
 	next := wo
 	// Clip so that appending never writes into the caller's backing array.
 	nextSteps := slices.Clip(steps)
-
-	switch e.Type {
-	case events.TypeStarted:
-		d, ok := e.Data.(*events.Started)
-		if !ok {
-			return wo, steps, payloadError(e, d)
-		}
-		// A late start never reopens a work order that already ended.
-		if next.Status == workorder.StatusPending {
-			next.Status = workorder.StatusRunning
-		}
-		if d.SandboxIdentifier != "" {
-			next.SandboxIdentifier = d.SandboxIdentifier
-		}
-
-	case events.TypeStepStarted:
-		d, ok := e.Data.(*events.StepStarted)
-		if !ok {
-			return wo, steps, payloadError(e, d)
-		}
-		if !next.Status.Terminal() {
-			next.CurrentPhase = ptr(string(d.Step))
-		}
-
-	case events.TypeStepCompleted, events.TypeStepFailed:
-		d, ok := e.Data.(*events.StepResult)
-		if !ok {
-			return wo, steps, payloadError(e, d)
-		}
-		next = withStepFacts(next, d)
-		if !d.Step.Internal() {
-			nextSteps = append(nextSteps, stepRecord(e, d))
-		}
-
-	case events.TypeCompleted:
-		d, ok := e.Data.(*events.Completed)
-		if !ok {
-			return wo, steps, payloadError(e, d)
-		}
-		next.Status = workorder.StatusCompleted
-		next.CurrentPhase = nil
-		if d.PullRequestURL != "" {
-			next.GitHubPullRequestURL = ptr(d.PullRequestURL)
-		}
-
-	case events.TypeFailed:
-		d, ok := e.Data.(*events.Failed)
-		if !ok {
-			return wo, steps, payloadError(e, d)
-		}
-		next.Status = workorder.StatusFailed
-		msg := d.ErrorMessage
-		if msg == "" {
-			msg = "failed"
-			if d.Step != "" {
-				msg = fmt.Sprintf("step %s failed", d.Step)
-			}
-		}
-		next.ErrorMessage = ptr(msg)
-
-	case events.TypeCancelled:
-		d, ok := e.Data.(*events.Cancelled)
-		if !ok {
-			return wo, steps, payloadError(e, d)
-		}
-		next.Status = workorder.StatusCancelled
-		next.CurrentPhase = nil
-		reason := d.Reason
-		if reason == "" {
-			reason = "cancelled on request"
-		}
-		next.ErrorMessage = ptr(reason)
-
-	case events.TypeRetryRequested:
-		if _, ok := e.Data.(*events.RetryRequested); !ok {
-			return wo, steps, payloadError(e, (*events.RetryRequested)(nil))
-		}
-		// The orchestrator accepts a retry only of a work order that failed
-		// or was cancelled (the gateway checks that it had started); the
-		// old reason goes, the step history keeps every attempt.
-		if next.Status == workorder.StatusFailed || next.Status == workorder.StatusCancelled {
-			next.Status = workorder.StatusRunning
-			next.ErrorMessage = nil
-			next.CurrentPhase = nil
-		}
-
-	default:
-		// requested again, step.dispatched, cancel_requested and types added
-		// later change nothing a client reads; the row still records that it
-		// has seen the event.
+	if r.apply != nil && (r.from == nil || slices.Contains(r.from, wo.Status)) {
+		// By value: a pointer through the table's func values would move
+		// every row to the heap.
+		next, nextSteps = r.apply(next, nextSteps, e, d)
 	}
-
 	next.UpdatedAt = e.Time
 	next.Version = e.Seq
 	return next, nextSteps, nil
+}
+
+// rule is what one event type does to a work order's row: the statuses in
+// which it changes the row (nil: all) and how. In any other status, and for
+// an event with no effect, the row only records that it saw the event (its
+// version and updated_at move); a payload of the wrong type is refused in
+// every status.
+type rule struct {
+	from   []workorder.Status
+	decode func(events.Event) (any, error) // nil: no payload is read
+	apply  func(wo WorkOrder, steps []StepRecord, e events.Event, d any) (WorkOrder, []StepRecord)
+}
+
+// on builds a rule whose apply gets the event's payload as a *T.
+func on[T any](from []workorder.Status, apply func(wo WorkOrder, steps []StepRecord, e events.Event, d *T) (WorkOrder, []StepRecord)) rule {
+	return rule{
+		from: from,
+		decode: func(e events.Event) (any, error) {
+			d, ok := e.Data.(*T)
+			if !ok {
+				return nil, payloadError(e, d)
+			}
+			return d, nil
+		},
+		apply: func(wo WorkOrder, steps []StepRecord, e events.Event, d any) (WorkOrder, []StepRecord) {
+			return apply(wo, steps, e, d.(*T))
+		},
+	}
+}
+
+// seen is the rule of an event that changes nothing a client reads.
+var seen = rule{}
+
+// rules is the read model: one entry per event type of the catalogue it
+// folds. workorder.requested creates the row (see Fold); here it is a repeat.
+var rules = map[string]rule{
+	events.TypeRequested:       seen,
+	events.TypeStarted:         on(nil, foldStarted),
+	events.TypeStepDispatched:  seen,
+	events.TypeStepStarted:     on([]workorder.Status{workorder.StatusPending, workorder.StatusRunning}, foldStepStarted),
+	events.TypeStepCompleted:   on(nil, foldStepResult),
+	events.TypeStepFailed:      on(nil, foldStepResult),
+	events.TypeCompleted:       on(nil, foldCompleted),
+	events.TypeFailed:          on(nil, foldFailed),
+	events.TypeCancelRequested: seen,
+	events.TypeCancelled:       on(nil, foldCancelled),
+	// The orchestrator accepts a retry only of a work order that failed or
+	// was cancelled (the gateway checks that it had started).
+	events.TypeRetryRequested: on([]workorder.Status{workorder.StatusFailed, workorder.StatusCancelled}, foldRetryRequested),
+}
+
+func foldStarted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Started) (WorkOrder, []StepRecord) {
+	// A late start never reopens a work order that already ended.
+	if wo.Status == workorder.StatusPending {
+		wo.Status = workorder.StatusRunning
+	}
+	if d.SandboxIdentifier != "" {
+		wo.SandboxIdentifier = d.SandboxIdentifier
+	}
+	return wo, steps
+}
+
+func foldStepStarted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.StepStarted) (WorkOrder, []StepRecord) {
+	wo.CurrentPhase = ptr(string(d.Step))
+	return wo, steps
+}
+
+func foldStepResult(wo WorkOrder, steps []StepRecord, e events.Event, d *events.StepResult) (WorkOrder, []StepRecord) {
+	wo = withStepFacts(wo, d)
+	if !d.Step.Internal() {
+		steps = append(steps, stepRecord(e, d))
+	}
+	return wo, steps
+}
+
+func foldCompleted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Completed) (WorkOrder, []StepRecord) {
+	wo.Status = workorder.StatusCompleted
+	wo.CurrentPhase = nil
+	if d.PullRequestURL != "" {
+		wo.GitHubPullRequestURL = ptr(d.PullRequestURL)
+	}
+	return wo, steps
+}
+
+func foldFailed(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Failed) (WorkOrder, []StepRecord) {
+	wo.Status = workorder.StatusFailed
+	msg := d.ErrorMessage
+	if msg == "" {
+		msg = "failed"
+		if d.Step != "" {
+			msg = fmt.Sprintf("step %s failed", d.Step)
+		}
+	}
+	wo.ErrorMessage = ptr(msg)
+	return wo, steps
+}
+
+func foldCancelled(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Cancelled) (WorkOrder, []StepRecord) {
+	wo.Status = workorder.StatusCancelled
+	wo.CurrentPhase = nil
+	reason := d.Reason
+	if reason == "" {
+		reason = "cancelled on request"
+	}
+	wo.ErrorMessage = ptr(reason)
+	return wo, steps
+}
+
+// foldRetryRequested reopens the row: the old reason goes, the step history
+// keeps every attempt.
+func foldRetryRequested(wo WorkOrder, steps []StepRecord, _ events.Event, _ *events.RetryRequested) (WorkOrder, []StepRecord) {
+	wo.Status = workorder.StatusRunning
+	wo.ErrorMessage = nil
+	wo.CurrentPhase = nil
+	return wo, steps
 }
 
 func created(e events.Event, req *events.Requested) WorkOrder {

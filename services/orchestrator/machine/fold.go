@@ -1,0 +1,313 @@
+package machine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+// statuses is a set of work-order statuses; "" is a work order nothing has
+// happened to yet.
+type statuses []workorder.Status
+
+var (
+	running = statuses{workorder.StatusRunning}
+	live    = statuses{workorder.StatusPending, workorder.StatusRunning} // requested and not ended
+)
+
+// rule is what one event type does to a work order: the statuses it applies
+// in, the statuses in which its effect is already there (a duplicate), why it
+// is refused in any other, and its effect. Status is checked once, in fold,
+// before apply runs; apply checks only what the status does not tell (the
+// step in hand, the plan) and then changes s.
+type rule struct {
+	from    statuses
+	already statuses
+	why     string // refusal in a live status outside from and already; an ended work order "has ended"
+	decode  func(events.Event) (any, error)
+	apply   func(s State, e events.Event, data any) (State, error)
+}
+
+// on builds a rule whose apply gets the event's payload as a *T.
+func on[T any](from, already statuses, why string, apply func(s State, e events.Event, d *T) (State, error)) rule {
+	return rule{
+		from: from, already: already, why: why,
+		decode: func(e events.Event) (any, error) { return payload[T](e) },
+		apply:  func(s State, e events.Event, d any) (State, error) { return apply(s, e, d.(*T)) },
+	}
+}
+
+const (
+	notRequested = "the work order was not requested"
+	notRunning   = "the work order is not running"
+)
+
+// rules is the machine: one entry per event type it folds. Types not here
+// (the run_step command) are refused.
+var rules = map[string]rule{
+	events.TypeRequested:       on(statuses{""}, live, "", applyRequested),
+	events.TypeStarted:         on(statuses{workorder.StatusPending}, running, notRequested, applyStarted),
+	events.TypeStepDispatched:  on(running, nil, notRunning, applyDispatched),
+	events.TypeStepStarted:     on(running, nil, notRunning, applyStepStarted),
+	events.TypeStepCompleted:   on(running, nil, notRunning, finished(StepCompleted)),
+	events.TypeStepFailed:      on(running, nil, notRunning, finished(StepFailed)),
+	events.TypeCompleted:       on(running, statuses{workorder.StatusCompleted}, notRunning, applyCompleted),
+	events.TypeFailed:          on(live, statuses{workorder.StatusFailed}, notRequested, applyFailed),
+	events.TypeCancelRequested: on(live, nil, notRequested, applyCancelRequested),
+	events.TypeCancelled:       on(live, statuses{workorder.StatusCancelled}, notRequested, applyCancelled),
+	events.TypeRetryRequested: on(statuses{workorder.StatusFailed, workorder.StatusCancelled}, nil,
+		"only a failed or cancelled work order can be retried", applyRetryRequested),
+}
+
+// fold applies e to a copy of s, as its rule says. An ended work order
+// refuses every event whose rule does not apply to an ended one before its
+// payload is looked at; every other refusal comes after it.
+func fold(s State, e events.Event) (State, error) {
+	short := events.ShortName(e.Type)
+	if s.Status != "" && e.WorkOrderID != s.WorkOrderID {
+		return s, reject(s, short, fmt.Errorf("event is about %s", e.WorkOrderID))
+	}
+	r, ok := rules[e.Type]
+	if !ok {
+		return s, reject(s, short, errors.New("not an event the orchestrator folds"))
+	}
+	if s.Status.Terminal() && !slices.ContainsFunc(r.from, workorder.Status.Terminal) {
+		return s, r.refuse(s, short, "the work order has ended")
+	}
+	d, err := r.decode(e)
+	if err != nil {
+		return s, reject(s, short, err)
+	}
+	if !slices.Contains(r.from, s.Status) {
+		return s, r.refuse(s, short, r.why)
+	}
+	// s goes to apply and back by value: a pointer through the table's
+	// func values would move every State to the heap.
+	s, err = r.apply(s.clone(), e, d)
+	if err != nil {
+		return s, err
+	}
+	s.LastSeq = max(s.LastSeq, e.Seq)
+	return s, nil
+}
+
+// refuse is the error for an event whose rule does not apply in s.
+func (r rule) refuse(s State, short, why string) error {
+	if slices.Contains(r.already, s.Status) {
+		return duplicate(s, short)
+	}
+	return reject(s, short, errors.New(why))
+}
+
+func applyRequested(s State, e events.Event, r *events.Requested) (State, error) {
+	sandbox, err := workorder.ParseSandboxType(string(r.SandboxType))
+	if err != nil {
+		sandbox = r.SandboxType // kept as given; Pending fails the work order with the reason
+	}
+	s.WorkOrderID = e.WorkOrderID
+	s.Status = workorder.StatusPending
+	s.TraceParent = e.TraceParent
+	s.Request = Request{
+		RepositoryURL: r.RepositoryURL,
+		SandboxType:   sandbox,
+		UserRequest:   r.UserRequest,
+		Selected:      append([]workorder.Step(nil), r.SelectedCommands...),
+		IssueNumber:   strings.TrimSpace(r.GitHubIssueNumber),
+	}
+	return s, nil
+}
+
+func applyStarted(s State, _ events.Event, st *events.Started) (State, error) {
+	s.Status = workorder.StatusRunning
+	s.SandboxIdentifier = st.SandboxIdentifier
+	s.Steps = make([]StepState, len(st.Steps))
+	for i, step := range st.Steps {
+		s.Steps[i] = StepState{Step: step, Status: StepPending}
+	}
+	return s, nil
+}
+
+// applyDispatched accepts only the next step of the plan at its next
+// attempt, and only once the step in hand has completed.
+func applyDispatched(s State, e events.Event, d *events.StepDispatched) (State, error) {
+	short := events.ShortName(e.Type)
+	cur, ok := s.Current()
+	if ok && cur.Step == d.Step && cur.Attempt == d.Attempt {
+		return s, duplicate(s, short)
+	}
+	if ok && cur.Status != StepCompleted {
+		return s, reject(s, short, fmt.Errorf("%s attempt %d dispatched while %s is %s", d.Step, d.Attempt, cur.Step, cur.Status))
+	}
+	next := s.Dispatched
+	if next >= len(s.Steps) || s.Steps[next].Step != d.Step || d.Attempt != s.Steps[next].Attempt+1 {
+		return s, reject(s, short, fmt.Errorf("%s attempt %d is not the next step of the plan", d.Step, d.Attempt))
+	}
+	s.Steps[next].Status = StepDispatched
+	s.Steps[next].Attempt = d.Attempt
+	s.Steps[next].DispatchSeq = e.Seq
+	s.Dispatched++
+	return s, nil
+}
+
+func applyStepStarted(s State, e events.Event, st *events.StepStarted) (State, error) {
+	short := events.ShortName(e.Type)
+	cur, err := s.stepInHand(short, st.Step, st.Attempt)
+	if err != nil {
+		return s, err
+	}
+	if cur.Status != StepDispatched {
+		return s, duplicate(s, short)
+	}
+	cur.Status = StepRunning
+	return s, nil
+}
+
+// finished is the effect of a worker's result, step.completed or
+// step.failed, on the step in hand.
+func finished(outcome StepStatus) func(State, events.Event, *events.StepResult) (State, error) {
+	return func(s State, e events.Event, r *events.StepResult) (State, error) {
+		short := events.ShortName(e.Type)
+		cur, err := s.stepInHand(short, r.Step, r.Attempt)
+		if err != nil {
+			return s, err
+		}
+		switch cur.Status {
+		case StepDispatched, StepRunning:
+		case outcome:
+			return s, duplicate(s, short)
+		default:
+			return s, reject(s, short, fmt.Errorf("%s attempt %d has already %s", r.Step, r.Attempt, cur.Status))
+		}
+		cur.Status = outcome
+		if outcome == StepFailed {
+			cur.Error = failureReason(r)
+			return s, nil
+		}
+		cur.Output = r.Output
+		s.Facts.record(r)
+		return s, nil
+	}
+}
+
+func applyCompleted(s State, _ events.Event, c *events.Completed) (State, error) {
+	s.Status = workorder.StatusCompleted
+	if c.PullRequestURL != "" {
+		s.Facts.PullRequestURL = c.PullRequestURL
+	}
+	return s, nil
+}
+
+func applyFailed(s State, _ events.Event, f *events.Failed) (State, error) {
+	s.Status = workorder.StatusFailed
+	s.FailedStep = f.Step
+	s.Error = f.ErrorMessage
+	return s, nil
+}
+
+func applyCancelRequested(s State, e events.Event, c *events.CancelRequested) (State, error) {
+	if s.CancelRequested {
+		return s, duplicate(s, events.ShortName(e.Type))
+	}
+	s.CancelRequested = true
+	s.CancelReason = c.Reason
+	return s, nil
+}
+
+func applyCancelled(s State, _ events.Event, c *events.Cancelled) (State, error) {
+	s.Status = workorder.StatusCancelled
+	if c.Reason != "" {
+		s.CancelReason = c.Reason
+	}
+	return s, nil
+}
+
+func applyRetryRequested(s State, e events.Event, _ *events.RetryRequested) (State, error) {
+	if len(s.Steps) == 0 {
+		return s, reject(s, events.ShortName(e.Type), errors.New("nothing to retry: the work order ended before it started"))
+	}
+	s.retry()
+	return s, nil
+}
+
+// retry reopens a failed or cancelled work order for another round: the
+// steps that completed stay completed, and the step in hand (failed, or
+// dispatched or running when cancelled) goes back to pending, so Pending
+// dispatches it again with the next attempt number.
+func (s *State) retry() {
+	s.Status = workorder.StatusRunning
+	s.Retries++
+	s.CancelRequested, s.CancelReason = false, ""
+	s.FailedStep, s.Error = "", ""
+	if cur, ok := s.Current(); ok && cur.Status != StepCompleted {
+		s.Steps[s.Dispatched-1].Status = StepPending
+		s.Steps[s.Dispatched-1].Error = ""
+		s.Dispatched--
+	}
+}
+
+// stepInHand returns the step a worker's event is about, which must be the
+// one most recently dispatched, at the same attempt: anything else is a late
+// or misdirected report. The rule has already checked that s is running.
+func (s *State) stepInHand(short string, step workorder.Step, attempt int) (*StepState, error) {
+	if s.stepIndex(step) < 0 {
+		return nil, reject(*s, short, fmt.Errorf("step %q is not in the plan", step))
+	}
+	cur, ok := s.Current()
+	if !ok || cur.Step != step || cur.Attempt != attempt {
+		return nil, reject(*s, short, fmt.Errorf("%s attempt %d is not the step in hand", step, attempt))
+	}
+	return &s.Steps[s.Dispatched-1], nil
+}
+
+// record keeps the facts a finished step established. Only non-empty values
+// count: a step that does not know the branch must not erase it.
+func (f *Facts) record(r *events.StepResult) {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&f.BranchName, r.BranchName)
+	set(&f.BaseBranch, r.BaseBranch)
+	set(&f.PlanFile, r.PlanFile)
+	set(&f.PullRequestURL, r.PullRequestURL)
+	if r.Issue != nil {
+		f.Issue = cloneIssue(r.Issue)
+	}
+}
+
+func failureReason(r *events.StepResult) string {
+	for _, s := range []string{r.ErrorMessage, r.Output} {
+		if s = strings.TrimSpace(s); s != "" {
+			return s
+		}
+	}
+	return "no reason given"
+}
+
+// payload returns e's data as a T. Decoded events carry a *T; events built
+// in memory may carry a T. Anything else is a malformed event, not a panic.
+func payload[T any](e events.Event) (*T, error) {
+	switch d := e.Data.(type) {
+	case *T:
+		if d != nil {
+			return d, nil
+		}
+	case T:
+		return &d, nil
+	}
+	var zero T
+	return nil, fmt.Errorf("event data is %T, want %T", e.Data, &zero)
+}
+
+func reject(s State, short string, why error) error {
+	return fmt.Errorf("%w: %s in state %s: %v", ErrInvalidTransition, short, s, why)
+}
+
+func duplicate(s State, short string) error {
+	return fmt.Errorf("%w: %s in state %s", ErrDuplicate, short, s)
+}
