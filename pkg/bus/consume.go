@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/textcut"
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
@@ -335,15 +336,8 @@ func (b *Bus) giveUp(ctx context.Context, d *Delivery, cause error, o ConsumeOpt
 		o.observe(d.NumDelivered(), OutcomeRetried)
 		return
 	}
-	if err := d.msg.TermWithReason(truncate(redact.Or(b.Redactor).String(cause.Error()), 200)); err != nil {
+	if err := d.msg.TermWithReason(textcut.Bytes(redact.Or(b.Redactor).String(cause.Error()), 200, "")); err != nil {
 		log.Warn("term failed", "err", err)
 	}
 	o.observe(d.NumDelivered(), OutcomeDeadLettered)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

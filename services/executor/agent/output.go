@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/agentworkorders/awo/pkg/textcut"
 )
 
 // drain waits briefly for the readers to reach EOF, then closes the pipes
@@ -63,7 +65,7 @@ func (s *streamState) read(rd io.Reader) {
 func (s *streamState) handle(line []byte) {
 	m, err := ParseLine(line)
 	if err != nil {
-		s.log.Warn("unexpected claude CLI output line", "err", err, "line", truncate(string(line), 300))
+		s.log.Warn("unexpected claude CLI output line", "err", err, "line", textcut.Bytes(string(line), 300, "…"))
 		if m.Type == "" {
 			return // not JSON: nothing to hand on
 		}
@@ -118,10 +120,3 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 func (t *tailBuffer) String() string { return string(t.buf) }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
