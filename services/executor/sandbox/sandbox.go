@@ -187,7 +187,8 @@ func (m *Manager) remove(ctx context.Context, l layout, log *slog.Logger) error 
 }
 
 // removeLocked deletes the sandbox, its checkpoint marker and its
-// checkpoint ref in the cached clone. The caller holds the lock.
+// checkpoint ref in the cached clone. The caller holds the lock and says
+// what it did: remove logs "sandbox removed", a restore its own line.
 func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) error {
 	if err := os.Remove(l.markerPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing checkpoint marker of %s: %w", l.dir, err)
@@ -242,7 +243,6 @@ func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) 
 			return fmt.Errorf("removing lock file %s: %w", l.lockPath, err)
 		}
 	}
-	log.Info("sandbox removed")
 	return nil
 }
 
