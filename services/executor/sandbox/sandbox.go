@@ -74,7 +74,7 @@ type Manager struct {
 	Root       string       // AGENT_WORK_ORDER_TEMP_DIR
 	AllowLocal bool         // accept file:// URLs, local paths and local hosts
 	Env        []string     // extra environment for git, e.g. GIT_CONFIG_GLOBAL
-	Logger     *slog.Logger // nil discards
+	Logger     *slog.Logger // nil: slog.Default() (see package app)
 	// Allowed (AWO_ALLOWED_REPOSITORIES) limits the repositories a sandbox
 	// may be made of; empty allows any.
 	Allowed repourl.Allowlist
@@ -630,7 +630,7 @@ func gitSaidNo(ctx context.Context, dir string, err error) error {
 
 func (m *Manager) logger() *slog.Logger {
 	if m.Logger == nil {
-		return slog.New(slog.DiscardHandler)
+		return slog.Default()
 	}
 	return m.Logger
 }

@@ -51,7 +51,7 @@ type Options struct {
 	Store      readmodel.Store // required
 	Projection Projection      // nil: reads do not wait for the projection
 	Health     health.Checker  // nil: /health reports no dependencies
-	Logger     *slog.Logger    // nil: discard
+	Logger     *slog.Logger    // nil: slog.Default() (see package app)
 	// LogStream reads the live logs (WORKORDERS_LOGS) and watches for a
 	// work order's end; nil: the log routes answer 503.
 	LogStream jetstream.JetStream
@@ -145,7 +145,7 @@ const idParam = "agent_work_order_id"
 // New returns the API's handler.
 func New(o Options) http.Handler {
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = slog.Default()
 	}
 	if o.NewID == nil {
 		o.NewID = workorder.NewID

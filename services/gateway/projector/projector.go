@@ -56,8 +56,12 @@ type Projector struct {
 	storeErr error
 }
 
-// New returns a projector writing to store. Call Run to start it.
+// New returns a projector writing to store and logging to log
+// (slog.Default() when nil). Call Run to start it.
 func New(js jetstream.JetStream, store readmodel.Store, log *slog.Logger) *Projector {
+	if log == nil {
+		log = slog.Default()
+	}
 	return &Projector{js: js, store: store, log: log, advanced: make(chan struct{})}
 }
 

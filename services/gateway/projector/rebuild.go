@@ -65,6 +65,9 @@ func Rebuild(ctx context.Context, js jetstream.JetStream, store TruncatableStore
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 1000
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	var stats RebuildStats
 	start := time.Now()
 	target, err := lastSequence(ctx, js)
