@@ -149,10 +149,9 @@ func (b *Bus) Consume(ctx context.Context, cons jetstream.Consumer, h Handler, o
 		return b.consumeWhenFree(ctx, cons, h, o, log)
 	}
 
-	// Pull requests expire after PullWait and are renewed: a pull lost
-	// under load (seen as a step hand-off stalled for tens of seconds, once
-	// in a few dozen test runs) then costs seconds, not the default half
-	// minute.
+	// Pull requests expire after PullWait and are renewed: a pull the
+	// server lost under load then stalls a hand-off for seconds, not the
+	// default half minute.
 	it, err := cons.Messages(jetstream.PullMaxMessages(o.Workers), jetstream.PullExpiry(PullWait))
 	if err != nil {
 		return fmt.Errorf("consuming %s: %w", o.Name, err)

@@ -1,5 +1,5 @@
 // Package pgstore is the Postgres readmodel.Store: the work-order rows and
-// step history in the seed's tables (archon_agent_work_orders,
+// step history in the Python service's tables (archon_agent_work_orders,
 // archon_agent_work_order_steps), so that an Archon user's Supabase
 // database shows the same rows, kept by folding events with
 // readmodel.Fold.
@@ -150,7 +150,7 @@ type applyState struct {
 	checkpoint    uint64
 	wo            readmodel.WorkOrder
 	found         bool
-	nextStepOrder int // continues the seed's 0-based step_order
+	nextStepOrder int // continues the Python service's 0-based step_order
 }
 
 // readForApply reads the checkpoint, the work order's row and its next step

@@ -1,4 +1,4 @@
-// Package api is the gateway's REST API, compatible with the seed's
+// Package api is the gateway's REST API, compatible with the Python service's
 // agent_work_orders service: create a work order (published as a
 // workorder.requested event), read work orders and their step history from
 // the read store, and report health.
