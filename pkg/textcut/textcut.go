@@ -36,3 +36,18 @@ func Runes(s string, n int, marker string) string {
 	}
 	return s[:i] + marker
 }
+
+// LastBytes is Bytes from the other end, for the tail of an output: it
+// returns s when it is at most n bytes long, and otherwise marker followed
+// by the longest suffix of s of at most n bytes that starts on a character
+// boundary.
+func LastBytes(s string, n int, marker string) string {
+	if len(s) <= n {
+		return s
+	}
+	i := len(s) - max(n, 0)
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return marker + s[i:]
+}

@@ -65,3 +65,33 @@ func TestRunes(t *testing.T) {
 		})
 	}
 }
+
+func TestLastBytes(t *testing.T) {
+	tests := []struct {
+		name, s string
+		n       int
+		marker  string
+		want    string
+	}{
+		{"short stays", "abc", 5, "…", "abc"},
+		{"exact stays", "abcde", 5, "…", "abcde"},
+		{"ascii cut", "abcdef", 3, "…", "…def"},
+		{"cut inside a two-byte character skips it", "éab", 3, "", "ab"},
+		{"cut before a two-byte character keeps it", "aéb", 3, "…", "…éb"},
+		{"cut inside a four-byte character skips it", "ab😀cd", 4, "", "cd"},
+		{"limit inside the last character", "a😀", 2, "…", "…"},
+		{"zero limit", "abc", 0, "…", "…"},
+		{"negative limit", "abc", -1, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := LastBytes(tt.s, tt.n, tt.marker)
+			if got != tt.want {
+				t.Errorf("LastBytes(%q, %d, %q) = %q, want %q", tt.s, tt.n, tt.marker, got, tt.want)
+			}
+			if !utf8.ValidString(got) {
+				t.Errorf("LastBytes(%q, %d) split a character: %q", tt.s, tt.n, got)
+			}
+		})
+	}
+}

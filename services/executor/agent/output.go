@@ -105,7 +105,8 @@ func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) 
 	}
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer keeps the last max bytes written to it, less the rest of a
+// character the cut went through.
 type tailBuffer struct {
 	max int
 	buf []byte
@@ -113,8 +114,8 @@ type tailBuffer struct {
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], textcut.LastBytes(string(t.buf), t.max, "")...)
 	}
 	return len(p), nil
 }
