@@ -38,10 +38,13 @@ type Store struct {
 var _ readmodel.Store = (*Store)(nil)
 
 // Open connects to the database at url (DATABASE_URL), checks that it
-// answers, and migrates the schema; log (not nil) gets the migrations. A database that cannot be reached is
-// reported as readmodel.ErrUnavailable, naming the URL with its password
-// masked.
+// answers, and migrates the schema; log (slog.Default() when nil) gets the
+// migrations. A database that cannot be reached is reported as
+// readmodel.ErrUnavailable, naming the URL with its password masked.
 func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	if url == "" {
 		return nil, errors.New("read store: DATABASE_URL is empty")
 	}
