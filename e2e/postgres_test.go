@@ -13,7 +13,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/testkit/pgtest"
 )
 
-// seedRow is what an Archon user sees in the seed's tables.
+// seedRow is what an Archon user sees in the Python service's tables.
 type seedRow struct {
 	Status, Branch string
 	Steps          []string

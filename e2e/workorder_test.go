@@ -57,7 +57,7 @@ func allSteps() []any {
 }
 
 // The happy path runs with each read store; with Postgres the rows must be
-// in the seed's tables too.
+// in the Python service's tables too.
 func TestWorkOrder_AllSixSteps_BranchPushedAndPROpened(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { allSixSteps(t, "") })
 	t.Run("postgres", func(t *testing.T) { allSixSteps(t, pgtest.New(t).URL) })

@@ -1,5 +1,12 @@
 // Package app is the start-up every binary shares: configuration from the
 // environment, the logger, signal handling and the connection to NATS.
+//
+// The logger rule: a constructor, Run function or Options given no logger
+// (nil) logs to slog.Default(), never to a discarding handler. Main
+// installs the process's logger (leveled, redacting) as slog.Default(), so
+// a component someone forgot to hand a logger still reports its warnings
+// and errors, with secrets masked, instead of failing silently; a test
+// that wants quiet passes a logger of its own.
 package app
 
 import (

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/textcut"
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
@@ -148,10 +149,9 @@ func (b *Bus) Consume(ctx context.Context, cons jetstream.Consumer, h Handler, o
 		return b.consumeWhenFree(ctx, cons, h, o, log)
 	}
 
-	// Pull requests expire after PullWait and are renewed: a pull lost
-	// under load (seen as a step hand-off stalled for tens of seconds, once
-	// in a few dozen test runs) then costs seconds, not the default half
-	// minute.
+	// Pull requests expire after PullWait and are renewed: a pull the
+	// server lost under load then stalls a hand-off for seconds, not the
+	// default half minute.
 	it, err := cons.Messages(jetstream.PullMaxMessages(o.Workers), jetstream.PullExpiry(PullWait))
 	if err != nil {
 		return fmt.Errorf("consuming %s: %w", o.Name, err)
@@ -335,15 +335,8 @@ func (b *Bus) giveUp(ctx context.Context, d *Delivery, cause error, o ConsumeOpt
 		o.observe(d.NumDelivered(), OutcomeRetried)
 		return
 	}
-	if err := d.msg.TermWithReason(truncate(redact.Or(b.Redactor).String(cause.Error()), 200)); err != nil {
+	if err := d.msg.TermWithReason(textcut.Bytes(redact.Or(b.Redactor).String(cause.Error()), 200, "")); err != nil {
 		log.Warn("term failed", "err", err)
 	}
 	o.observe(d.NumDelivered(), OutcomeDeadLettered)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -17,7 +17,7 @@ import (
 // benchmark's raw floor, to measure the same). A free worker always has
 // one pull outstanding, so a new message is handed over at once; the wait
 // only sets how often an idle consumer asks again, and how long a pull the
-// server lost (seen once in dozens of runs) can hold things up.
+// server lost can hold things up.
 const PullWait = 5 * time.Second
 
 // pullRetry is the pause after a pull failed for a passing reason (a

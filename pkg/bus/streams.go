@@ -84,7 +84,7 @@ func (s StreamSettings) withDefaults() StreamSettings {
 	return s
 }
 
-// StreamConfigs returns the four streams of ARCHITECTURE §3 and the
+// StreamConfigs returns the four streams of docs/architecture.md and the
 // checkpoint stream.
 func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 	s = s.withDefaults()

@@ -12,13 +12,13 @@ import (
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
-// Stream names (ARCHITECTURE §3).
+// Stream names (docs/architecture.md, "Streams").
 const (
 	StreamEvents   = "WORKORDERS_EVENTS"
 	StreamCommands = "WORKORDERS_COMMANDS"
 	StreamLogs     = "WORKORDERS_LOGS"
 	StreamDLQ      = "WORKORDERS_DLQ"
-	// StreamCheckpoints is not one of ARCHITECTURE §3's: it holds sandbox
+	// StreamCheckpoints is not one of the streams of docs/architecture.md: it holds sandbox
 	// checkpoints, not messages (see StreamConfigs).
 	StreamCheckpoints = "WORKORDERS_CHECKPOINTS"
 

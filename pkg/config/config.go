@@ -1,7 +1,7 @@
 // Package config reads the environment once, at start, into one struct.
-// Variable names are the seed's and the original Python service's where
-// they exist (ARCHITECTURE §7); invalid values are rejected with the
-// variable named.
+// Variable names are the Python service's where it has them (see
+// docs/configuration.md); invalid values are rejected with the variable
+// named.
 package config
 
 import (

@@ -8,7 +8,7 @@ import (
 
 // Filter selects entries; zero fields match everything.
 type Filter struct {
-	// Level keeps entries of exactly this level, as the seed's filter did.
+	// Level keeps entries of exactly this level, as the Python service's filter did.
 	Level Level
 	Step  workorder.Step
 	// Since keeps entries stamped strictly after it.

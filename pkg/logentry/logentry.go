@@ -27,7 +27,7 @@ const (
 	LevelError Level = "error"
 )
 
-// ParseLevel accepts the four levels and the seed's spelling "warning".
+// ParseLevel accepts the four levels and the Python service's spelling "warning".
 func ParseLevel(s string) (Level, error) {
 	switch l := Level(strings.ToLower(strings.TrimSpace(s))); l {
 	case LevelDebug, LevelInfo, LevelWarn, LevelError:
@@ -59,7 +59,7 @@ const (
 )
 
 // Entry is one line of a work order's live log. The first fields are the
-// seed's log entry; the rest are set by the events that have them.
+// Python service's log entry; the rest are set by the events that have them.
 type Entry struct {
 	Timestamp   time.Time      `json:"timestamp"`
 	Level       Level          `json:"level"`

@@ -58,14 +58,15 @@ type item struct {
 }
 
 // NewPublisher starts a publisher with room for buffer waiting entries
-// (DefaultBuffer when <= 0). Every entry is redacted with red
+// (DefaultBuffer when <= 0) that logs to log (slog.Default() when nil, the
+// rule stated in package app). Every entry is redacted with red
 // (redact.Default() when nil) before it is stored. Close stops it.
 func NewPublisher(js jetstream.JetStream, log *slog.Logger, buffer int, red *redact.Redactor) *Publisher {
 	if buffer <= 0 {
 		buffer = DefaultBuffer
 	}
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = slog.Default()
 	}
 	p := &Publisher{js: js, log: log, red: redact.Or(red), q: make(chan item, buffer), done: make(chan struct{})}
 	go p.run()

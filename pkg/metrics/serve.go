@@ -14,6 +14,9 @@ import (
 // services without an HTTP API of their own (orchestrator, executor,
 // github); the gateway mounts Handler on its router instead.
 func (m *Metrics) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	srv := &http.Server{
@@ -46,6 +49,9 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) 
 // run starts; a metrics server that fails later stops run too, since a
 // replica that cannot be watched should not pass for healthy.
 func (m *Metrics) ServeBeside(ctx context.Context, addr string, log *slog.Logger, run func(context.Context) error) error {
+	if log == nil {
+		log = slog.Default()
+	}
 	if addr == "" {
 		return run(ctx)
 	}

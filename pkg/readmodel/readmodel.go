@@ -27,7 +27,7 @@ var ErrUnavailable = errors.New("read store unavailable")
 // An outage is ErrUnavailable, never ErrRejected.
 var ErrRejected = errors.New("event rejected by the read store")
 
-// WorkOrder is a work order as clients read it. JSON names are the seed's
+// WorkOrder is a work order as clients read it. JSON names are the Python service's
 // AgentWorkOrder model; fields after ErrorMessage are additions.
 type WorkOrder struct {
 	AgentWorkOrderID     workorder.ID          `json:"agent_work_order_id"`
@@ -53,13 +53,13 @@ type WorkOrder struct {
 	InputTokens      int64            `json:"input_tokens"`
 	OutputTokens     int64            `json:"output_tokens"`
 	// LatestCommitMessage is the subject of the sandbox's newest commit,
-	// shown by git-progress rather than in the seed's work-order shape.
+	// shown by git-progress rather than in the Python service's work-order shape.
 	LatestCommitMessage *string `json:"-"`
 	// Version is the stream sequence of the last event folded into the row.
 	Version uint64 `json:"-"`
 }
 
-// StepRecord is one entry of a work order's step history (seed:
+// StepRecord is one entry of a work order's step history (Python service:
 // StepExecutionResult) plus attempt, cost and tokens.
 type StepRecord struct {
 	Step            workorder.Step `json:"step"`

@@ -18,6 +18,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/agentworkorders/awo/pkg/textcut"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -338,8 +339,5 @@ func invalid(raw, format string, args ...any) error {
 func quote(raw string) string {
 	raw = Mask(raw)
 	const maxRunes = 200
-	if utf8.RuneCountInString(raw) > maxRunes {
-		raw = string([]rune(raw)[:maxRunes]) + "…"
-	}
-	return strconv.Quote(raw)
+	return strconv.Quote(textcut.Runes(raw, maxRunes, "…"))
 }

@@ -76,6 +76,9 @@ func (s Settings) protocol() string {
 // one. The returned shutdown flushes the spans still buffered; call it
 // once, on exit, with a deadline.
 func Setup(ctx context.Context, s Settings, defaultService, version string, log *slog.Logger) (shutdown func(context.Context) error, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	if !s.Enabled() {
 		return func(context.Context) error { return nil }, nil

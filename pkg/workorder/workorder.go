@@ -16,7 +16,7 @@ import (
 // map it to a 4xx without string matching.
 var ErrInvalid = errors.New("invalid value")
 
-// ID is a work-order id: "wo-" followed by 8 lowercase hex digits, as the seed.
+// ID is a work-order id: "wo-" followed by 8 lowercase hex digits, as the Python service.
 type ID string
 
 var idPattern = regexp.MustCompile(`^wo-[0-9a-f]{8}$`)
@@ -43,7 +43,7 @@ func ParseID(s string) (ID, error) {
 
 func (id ID) String() string { return string(id) }
 
-// SandboxIdentifier is the seed's sandbox name for a work order.
+// SandboxIdentifier is the Python service's sandbox name for a work order.
 func (id ID) SandboxIdentifier() string { return "sandbox-" + string(id) }
 
 // Status is the lifecycle state of a work order as clients see it.
@@ -93,7 +93,7 @@ const (
 // Steps lists the user-selectable steps.
 var Steps = []Step{StepCreateBranch, StepPlanning, StepExecute, StepReview, StepCommit, StepCreatePR}
 
-// DefaultSteps is the seed's default selection.
+// DefaultSteps is the Python service's default selection.
 var DefaultSteps = []Step{StepCreateBranch, StepPlanning, StepExecute, StepCommit, StepCreatePR}
 
 // ParseStep validates a user-selectable step name.
@@ -147,7 +147,7 @@ const (
 	SandboxBranch   SandboxType = "git_branch"
 )
 
-// ParseSandboxType accepts the seed's names and the short forms; empty means
+// ParseSandboxType accepts the Python service's names and the short forms; empty means
 // the default, git_worktree.
 func ParseSandboxType(s string) (SandboxType, error) {
 	switch strings.TrimSpace(s) {

@@ -25,6 +25,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/textcut"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/agentuser"
@@ -392,7 +393,7 @@ func (x *executor) checkOutcome(ctx context.Context, cmd events.RunStep, sb sand
 	case workorder.StepPlanning:
 		plan, ok := findPlanFile(sb.Dir, res.Output)
 		if !ok {
-			failf("planning finished but named no plan file that exists in the sandbox (result: %q)", truncate(res.Output, 200))
+			failf("planning finished but named no plan file that exists in the sandbox (result: %q)", textcut.Bytes(res.Output, 200, "…"))
 			return
 		}
 		res.PlanFile = plan
@@ -473,13 +474,6 @@ func findPlanFile(dir, output string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // noLiveLog is the live log of an executor built without one.

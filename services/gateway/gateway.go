@@ -249,7 +249,7 @@ type Database interface {
 	TablesExist(ctx context.Context) (bool, error)
 }
 
-// databaseProbe reports the database as the seed does, {status,
+// databaseProbe reports the database as the Python service does, {status,
 // tables_exist}, plus error. Critical: without it reads fail and the
 // projection stalls.
 func databaseProbe(db Database) health.Probe {

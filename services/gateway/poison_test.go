@@ -16,10 +16,10 @@ import (
 	"github.com/agentworkorders/awo/services/gateway"
 )
 
-// The incident: one user_request holding a NUL byte, stored by a client
-// that bypassed the API, stopped the Postgres projection and every read
-// answered 503, even after a restart. Now the gateway keeps serving, and
-// /metrics counts the refused event. The admission limit from the
+// One user_request holding a NUL byte, stored by a client that bypassed
+// the API, must not stop the Postgres projection: the gateway keeps
+// serving reads (no 503, not even after a restart), and /metrics counts
+// the refused event. The admission limit from the
 // configuration applies too.
 func TestRun_Postgres_PoisonEventDoesNotStopReads(t *testing.T) {
 	env := natstest.Start(t)

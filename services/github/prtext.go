@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/textcut"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -31,7 +32,7 @@ func PRTitle(branch, userRequest string) string {
 	if prefix, rest, ok := strings.Cut(strings.TrimSpace(branch), "/"); ok {
 		if typ, known := branchTypes[strings.ToLower(prefix)]; known {
 			if desc := humanizeBranch(rest); desc != "" {
-				return typ + ": " + cutRunes(desc, maxTitleDescription)
+				return typ + ": " + strings.TrimSpace(textcut.Runes(desc, maxTitleDescription, ""))
 			}
 		}
 	}
@@ -42,7 +43,7 @@ func PRTitle(branch, userRequest string) string {
 	if desc == "" {
 		desc = "changes by Agent Work Orders"
 	}
-	return "feat: " + lowerFirst(strings.TrimSuffix(cutRunes(desc, maxTitleDescription), "."))
+	return "feat: " + lowerFirst(strings.TrimSuffix(strings.TrimSpace(textcut.Runes(desc, maxTitleDescription, "")), "."))
 }
 
 // humanizeBranch turns a branch slug into words, keeping ticket ids such as
@@ -106,19 +107,15 @@ func lowerFirst(s string) string {
 	return s
 }
 
-func cutRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return strings.TrimSpace(string([]rune(s)[:n]))
-}
-
 // GitHub refuses bodies over 65536 characters; sections are cut so the
 // whole stays well below that.
 const (
 	maxRequestChars = 8000
 	maxSectionChars = 12000
 )
+
+// sectionCut marks where a section of the body was cut.
+const sectionCut = "\n\n… (cut)"
 
 // PRBody writes the pull request description from what the earlier steps
 // established: the request, the plan, the implementation summary, the
@@ -127,7 +124,7 @@ func PRBody(a events.StepArgs) string {
 	var b strings.Builder
 	b.WriteString("## Summary\n\n")
 	if req := strings.TrimSpace(a.UserRequest); req != "" {
-		b.WriteString(cutSection(req, maxRequestChars))
+		b.WriteString(textcut.Runes(req, maxRequestChars, sectionCut))
 	} else {
 		b.WriteString("Changes made by Agent Work Orders.")
 	}
@@ -167,14 +164,7 @@ func section(b *strings.Builder, heading, text string) {
 	if text == "" {
 		return
 	}
-	fmt.Fprintf(b, "\n## %s\n\n%s\n", heading, cutSection(text, maxSectionChars))
-}
-
-func cutSection(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n]) + "\n\n… (cut)"
+	fmt.Fprintf(b, "\n## %s\n\n%s\n", heading, textcut.Runes(text, maxSectionChars, sectionCut))
 }
 
 // parseIssueNumber reads a GitHub issue number as clients send it: "42" or

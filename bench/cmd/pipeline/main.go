@@ -44,7 +44,7 @@ import (
 	"github.com/agentworkorders/awo/services/executor/sandbox"
 )
 
-// sixSteps is every selectable step, in the order the seed runs them.
+// sixSteps is every selectable step, in the order the Python service runs them.
 var sixSteps = []workorder.Step{
 	workorder.StepCreateBranch, workorder.StepPlanning, workorder.StepExecute,
 	workorder.StepReview, workorder.StepCommit, workorder.StepCreatePR,

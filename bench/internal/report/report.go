@@ -14,7 +14,7 @@ import (
 	"github.com/agentworkorders/awo/bench/internal/stats"
 )
 
-// Targets are issue 5's goals for this benchmark on a 2-core machine.
+// Targets are the goals for this benchmark on a 2-core machine.
 type Targets struct {
 	HandoffP50OverRTT   float64 `json:"handoff_p50_over_raw_rtt_p50_at_most"`
 	FakeWorkOrdersPerS  float64 `json:"fake_work_orders_per_sec_at_least"`

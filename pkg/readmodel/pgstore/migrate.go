@@ -64,6 +64,9 @@ func migrations() ([]migration, error) {
 // apply each migration exactly once; each migration and its record in
 // awo_schema_migrations commit together or not at all.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
 	all, err := migrations()
 	if err != nil {
 		return err

@@ -146,8 +146,8 @@ func TestSupabaseSchema_EqualsMigrations(t *testing.T) {
 	}
 }
 
-// A database where Archon's own SQL ran, with a row the seed wrote: the
-// migrations keep the row readable and stop the seed's trigger from
+// A database where Archon's own SQL ran, with a row the Python service wrote: the
+// migrations keep the row readable and stop the Python service's trigger from
 // rewriting updated_at.
 func TestMigrate_UpgradesASeedDatabase(t *testing.T) {
 	db := server.New(t)

@@ -1,5 +1,5 @@
 // Package pgstore is the Postgres readmodel.Store: the work-order rows and
-// step history in the seed's tables (archon_agent_work_orders,
+// step history in the Python service's tables (archon_agent_work_orders,
 // archon_agent_work_order_steps), so that an Archon user's Supabase
 // database shows the same rows, kept by folding events with
 // readmodel.Fold.
@@ -38,10 +38,13 @@ type Store struct {
 var _ readmodel.Store = (*Store)(nil)
 
 // Open connects to the database at url (DATABASE_URL), checks that it
-// answers, and migrates the schema; log (not nil) gets the migrations. A database that cannot be reached is
-// reported as readmodel.ErrUnavailable, naming the URL with its password
-// masked.
+// answers, and migrates the schema; log (slog.Default() when nil) gets the
+// migrations. A database that cannot be reached is reported as
+// readmodel.ErrUnavailable, naming the URL with its password masked.
 func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	if url == "" {
 		return nil, errors.New("read store: DATABASE_URL is empty")
 	}
@@ -150,7 +153,7 @@ type applyState struct {
 	checkpoint    uint64
 	wo            readmodel.WorkOrder
 	found         bool
-	nextStepOrder int // continues the seed's 0-based step_order
+	nextStepOrder int // continues the Python service's 0-based step_order
 }
 
 // readForApply reads the checkpoint, the work order's row and its next step

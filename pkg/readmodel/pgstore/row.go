@@ -8,7 +8,7 @@ import (
 )
 
 // metadata holds the fields of readmodel.WorkOrder that have no column of
-// their own, under the seed's key names where the seed has them
+// their own, under the Python service's key names where the Python service has them
 // (sandbox_type … error_message); the rest are this system's additions.
 type metadata struct {
 	SandboxType          workorder.SandboxType `json:"sandbox_type"`
@@ -78,7 +78,7 @@ func scanWorkOrder(row pgx.Row) (readmodel.WorkOrder, error) {
 	wo.UserRequest = md.UserRequest
 	wo.SelectedCommands = md.SelectedCommands
 	if wo.SelectedCommands == nil {
-		// Rows the seed wrote have none; clients expect a list.
+		// Rows the Python service wrote have none; clients expect a list.
 		wo.SelectedCommands = []workorder.Step{}
 	}
 	wo.BaseBranch = md.BaseBranch

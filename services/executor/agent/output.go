@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/agentworkorders/awo/pkg/textcut"
 )
 
 // drain waits briefly for the readers to reach EOF, then closes the pipes
@@ -63,7 +65,7 @@ func (s *streamState) read(rd io.Reader) {
 func (s *streamState) handle(line []byte) {
 	m, err := ParseLine(line)
 	if err != nil {
-		s.log.Warn("unexpected claude CLI output line", "err", err, "line", truncate(string(line), 300))
+		s.log.Warn("unexpected claude CLI output line", "err", err, "line", textcut.Bytes(string(line), 300, "…"))
 		if m.Type == "" {
 			return // not JSON: nothing to hand on
 		}
@@ -103,7 +105,8 @@ func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) 
 	}
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer keeps the last max bytes written to it, less the rest of a
+// character the cut went through.
 type tailBuffer struct {
 	max int
 	buf []byte
@@ -111,17 +114,10 @@ type tailBuffer struct {
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], textcut.LastBytes(string(t.buf), t.max, "")...)
 	}
 	return len(p), nil
 }
 
 func (t *tailBuffer) String() string { return string(t.buf) }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

@@ -20,6 +20,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/textcut"
 	"github.com/agentworkorders/awo/services/executor/agentuser"
 )
 
@@ -362,9 +363,5 @@ func stderrSuffix(tail string) string {
 	if tail == "" {
 		return " and printed nothing on stderr"
 	}
-	const max = 500
-	if len(tail) > max {
-		tail = "…" + tail[len(tail)-max:]
-	}
-	return ": " + tail
+	return ": " + textcut.LastBytes(tail, 500, "…")
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestCLIArgs(t *testing.T) {
@@ -143,5 +144,18 @@ func TestTailBuffer_KeepsTheEnd(t *testing.T) {
 	}
 	if got := tb.String(); got != "klmnopqr" {
 		t.Errorf("tail = %q, want %q", got, "klmnopqr")
+	}
+}
+
+func TestTailBuffer_NeverStartsInsideACharacter(t *testing.T) {
+	tb := &tailBuffer{max: 8}
+	for _, s := range []string{"ab", "😀", "xyzwv"} { // 2+4+5 bytes: the last 8 start inside 😀
+		tb.Write([]byte(s))
+	}
+	if got := tb.String(); got != "xyzwv" {
+		t.Errorf("tail = %q, want %q", got, "xyzwv")
+	}
+	if got := stderrSuffix(strings.Repeat("é", 300) + "x"); !utf8.ValidString(got) || !strings.HasPrefix(got, ": …é") {
+		t.Errorf("stderrSuffix cut inside a character: %q", got[:12])
 	}
 }

@@ -11,9 +11,9 @@
 // head is written last: a store cut short leaves the previous checkpoint
 // whole. Finding the latest checkpoint is one direct get of the head.
 //
-// This replaced a JetStream object store: its Put (an info lookup, chunk
-// and metadata publishes, a purge of the old chunks) took about 250 µs
-// against about 20 µs for a publish, and checkpoints were a third of the
+// It is not a JetStream object store: its Put (an info lookup, chunk and
+// metadata publishes, a purge of the old chunks) takes about 250 µs against
+// about 20 µs for a publish, which made checkpoints a third of the
 // pipeline's CPU.
 package checkpoint
 

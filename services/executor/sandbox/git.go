@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentworkorders/awo/pkg/repourl"
+	"github.com/agentworkorders/awo/pkg/textcut"
 )
 
 // gitWaitDelay bounds how long a cancelled git may keep its output pipes
@@ -222,10 +223,7 @@ func summarize(stderr string) string {
 		key = all
 	}
 	s := strings.Join(key, "; ")
-	if len(s) > maxErrorLen {
-		s = strings.ToValidUTF8(s[:maxErrorLen], "") + "…"
-	}
-	return s
+	return textcut.Bytes(s, maxErrorLen, "…")
 }
 
 // failureClasses map what git prints when a clone, fetch or push fails to

@@ -74,7 +74,7 @@ type Manager struct {
 	Root       string       // AGENT_WORK_ORDER_TEMP_DIR
 	AllowLocal bool         // accept file:// URLs, local paths and local hosts
 	Env        []string     // extra environment for git, e.g. GIT_CONFIG_GLOBAL
-	Logger     *slog.Logger // nil discards
+	Logger     *slog.Logger // nil: slog.Default() (see package app)
 	// Allowed (AWO_ALLOWED_REPOSITORIES) limits the repositories a sandbox
 	// may be made of; empty allows any.
 	Allowed repourl.Allowlist
@@ -187,7 +187,8 @@ func (m *Manager) remove(ctx context.Context, l layout, log *slog.Logger) error 
 }
 
 // removeLocked deletes the sandbox, its checkpoint marker and its
-// checkpoint ref in the cached clone. The caller holds the lock.
+// checkpoint ref in the cached clone. The caller holds the lock and says
+// what it did: remove logs "sandbox removed", a restore its own line.
 func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) error {
 	if err := os.Remove(l.markerPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing checkpoint marker of %s: %w", l.dir, err)
@@ -242,7 +243,6 @@ func (m *Manager) removeLocked(ctx context.Context, l layout, log *slog.Logger) 
 			return fmt.Errorf("removing lock file %s: %w", l.lockPath, err)
 		}
 	}
-	log.Info("sandbox removed")
 	return nil
 }
 
@@ -630,7 +630,7 @@ func gitSaidNo(ctx context.Context, dir string, err error) error {
 
 func (m *Manager) logger() *slog.Logger {
 	if m.Logger == nil {
-		return slog.New(slog.DiscardHandler)
+		return slog.Default()
 	}
 	return m.Logger
 }

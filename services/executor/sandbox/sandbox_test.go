@@ -510,6 +510,25 @@ func TestRemove_CleansUp(t *testing.T) {
 	}
 }
 
+// One removal is one "sandbox removed" line, for either kind of sandbox.
+func TestRemove_LogsOneLinePerRemoval(t *testing.T) {
+	o := gitfixture.New(t)
+	logs := &syncbuf.Buffer{}
+	m := &sandbox.Manager{Root: t.TempDir(), Env: o.Env(), Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	for i, s := range []sandbox.Spec{
+		worktreeSpec("wo-00000001"),
+		{WorkOrderID: "wo-00000002", RepositoryURL: o.URL, Type: workorder.SandboxBranch},
+	} {
+		prepare(t, m, s)
+		if err := m.Remove(t.Context(), s); err != nil {
+			t.Fatalf("Remove(%s): %v", s.Type, err)
+		}
+		if n := count(logs, `msg="sandbox removed"`); n != i+1 {
+			t.Errorf("after removing the %s sandbox: %d \"sandbox removed\" lines in all, want %d\n%s", s.Type, n, i+1, logs)
+		}
+	}
+}
+
 func TestLock_SecondProcessWaitsForTheFirst(t *testing.T) {
 	o := gitfixture.New(t)
 	a := newManager(t, o)

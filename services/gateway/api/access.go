@@ -24,8 +24,8 @@ import (
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
 )
 
-// Who may call the API, from where, and how much (issue 10, "Secure by
-// default"). The pieces, in the order a request meets them:
+// Who may call the API, from where, and how much (see SECURITY.md). The
+// pieces, in the order a request meets them:
 //
 //	checkHost     403 unless Host is a loopback name (DNS rebinding), when on
 //	cors          grants only AWO_CORS_ORIGINS; answers preflights itself

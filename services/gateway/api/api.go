@@ -1,4 +1,4 @@
-// Package api is the gateway's REST API, compatible with the seed's
+// Package api is the gateway's REST API, compatible with the Python service's
 // agent_work_orders service: create a work order (published as a
 // workorder.requested event), read work orders and their step history from
 // the read store, and report health.
@@ -51,7 +51,7 @@ type Options struct {
 	Store      readmodel.Store // required
 	Projection Projection      // nil: reads do not wait for the projection
 	Health     health.Checker  // nil: /health reports no dependencies
-	Logger     *slog.Logger    // nil: discard
+	Logger     *slog.Logger    // nil: slog.Default() (see package app)
 	// LogStream reads the live logs (WORKORDERS_LOGS) and watches for a
 	// work order's end; nil: the log routes answer 503.
 	LogStream jetstream.JetStream
@@ -145,7 +145,7 @@ const idParam = "agent_work_order_id"
 // New returns the API's handler.
 func New(o Options) http.Handler {
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = slog.Default()
 	}
 	if o.NewID == nil {
 		o.NewID = workorder.NewID

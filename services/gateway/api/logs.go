@@ -20,7 +20,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
-// logsPage is the seed's answer to GET /{id}/logs.
+// logsPage is the Python service's answer to GET /{id}/logs.
 type logsPage struct {
 	AgentWorkOrderID workorder.ID     `json:"agent_work_order_id"`
 	LogEntries       []logentry.Entry `json:"log_entries"`
@@ -29,7 +29,7 @@ type logsPage struct {
 	Offset           int              `json:"offset"`
 }
 
-// gitProgress is the seed's GitProgressSnapshot.
+// gitProgress is the Python service's GitProgressSnapshot.
 type gitProgress struct {
 	AgentWorkOrderID    workorder.ID `json:"agent_work_order_id"`
 	CurrentPhase        string       `json:"current_phase"`
@@ -39,7 +39,7 @@ type gitProgress struct {
 	GitBranchName       *string      `json:"git_branch_name"`
 }
 
-// Log paging, as the seed: 100 entries unless asked, at most 1000.
+// Log paging, as the Python service: 100 entries unless asked, at most 1000.
 const (
 	defaultLogLimit = 100
 	maxLogLimit     = 1000
@@ -57,7 +57,7 @@ func (s *server) gitProgress(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// gitProgressOf reads the snapshot off the row. The seed's phase is
+// gitProgressOf reads the snapshot off the row. The Python service's phase is
 // "planning" until something else is known; a finished work order reports
 // its status instead of an empty phase.
 func gitProgressOf(wo readmodel.WorkOrder) gitProgress {

@@ -9,10 +9,10 @@ import (
 	"github.com/agentworkorders/awo/services/gateway/health"
 )
 
-// serviceName is the seed's name for the service.
+// serviceName is the Python service's name for the service.
 const serviceName = "agent-work-orders"
 
-// serviceInfo answers GET /, the seed's fields plus the endpoint list.
+// serviceInfo answers GET /, the Python service's fields plus the endpoint list.
 type serviceInfo struct {
 	Service     string   `json:"service"`
 	Version     string   `json:"version"`
@@ -38,8 +38,8 @@ func (s *server) root(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
-// healthResponse is the seed's /health body (database only with the
-// Postgres store, as the seed's Supabase one) plus the projection's
+// healthResponse is the Python service's /health body (database only with the
+// Postgres store, as the Python service's Supabase one) plus the projection's
 // progress and the time of the (possibly cached) check.
 type healthResponse struct {
 	Status       string                       `json:"status"`
@@ -58,7 +58,7 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) error {
 	if s.Health != nil {
 		report = s.Health.Check(r.Context())
 	}
-	// 200 even when degraded, as the seed: the body says what is wrong, and
+	// 200 even when degraded, as the Python service: the body says what is wrong, and
 	// the service still answers reads.
 	writeJSON(w, http.StatusOK, healthResponse{
 		Status:       report.Status,

@@ -65,7 +65,7 @@ func TestHealth_Shape(t *testing.T) {
 }
 
 // The database and the projection's progress sit beside the status, as
-// the seed's database; without those probes the keys are absent.
+// the Python service's database; without those probes the keys are absent.
 func TestHealth_DatabaseAndReadModelSections(t *testing.T) {
 	probes := []health.Probe{
 		fakeProbe("git", true, true, nil),

@@ -32,7 +32,7 @@ func bodyLimit(maxRequestBytes int) int64 {
 	return max(minBodyLimit, 6*int64(maxRequestBytes)+64<<10)
 }
 
-// createBody is the seed's CreateAgentWorkOrderRequest. Pointers tell a
+// createBody is the Python service's CreateAgentWorkOrderRequest. Pointers tell a
 // missing field from an empty one.
 type createBody struct {
 	AgentWorkOrderID  *string         `json:"agent_work_order_id"`
@@ -50,7 +50,7 @@ type createRequest struct {
 	Requested events.Requested
 }
 
-// parseCreate validates a create request the way the seed does, naming
+// parseCreate validates a create request the way the Python service does, naming
 // every problem at once.
 func parseCreate(b createBody, repos repourl.Policy, maxRequestBytes int) (createRequest, error) {
 	var problems []string
@@ -170,7 +170,7 @@ func parseIssueNumber(raw json.RawMessage) (string, error) {
 }
 
 // issueMention finds "issue #42", "issue 42" or "#42" in a request, as the
-// seed's orchestrator did, so the planner gets the issue's text.
+// Python service's orchestrator did, so the planner gets the issue's text.
 var issueMention = regexp.MustCompile(`(?i)(?:\bissue\s*#?\s*|(?:^|\W)#)([1-9][0-9]{0,9})\b`)
 
 func issueMentioned(userRequest string) string {

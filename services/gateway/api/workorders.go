@@ -20,14 +20,14 @@ import (
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
 )
 
-// createdResponse is the seed's AgentWorkOrderResponse.
+// createdResponse is the Python service's AgentWorkOrderResponse.
 type createdResponse struct {
 	AgentWorkOrderID workorder.ID     `json:"agent_work_order_id"`
 	Status           workorder.Status `json:"status"`
 	Message          string           `json:"message"`
 }
 
-// stepHistory is the seed's StepHistory.
+// stepHistory is the Python service's StepHistory.
 type stepHistory struct {
 	AgentWorkOrderID workorder.ID           `json:"agent_work_order_id"`
 	Steps            []readmodel.StepRecord `json:"steps"`
@@ -193,15 +193,15 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 	if wos == nil {
 		wos = []readmodel.WorkOrder{}
 	}
-	// The body stays the seed's bare list; the total rides in a header.
+	// The body stays the Python service's bare list; the total rides in a header.
 	w.Header().Set(totalCountHeader, strconv.Itoa(total))
 	writeJSON(w, http.StatusOK, wos)
 	return nil
 }
 
 // Paging of the list. A client that sends no limit gets every work order, as
-// the seed did, up to AWO_LIST_MAX (Options.ListMax): clients written for
-// the seed must not silently miss the older ones, and nobody may make one
+// the Python service did, up to AWO_LIST_MAX (Options.ListMax): clients written for
+// the Python service must not silently miss the older ones, and nobody may make one
 // answer hold the whole store. A limit (at most MaxListLimit) plus
 // X-Total-Count pages instead.
 const (
@@ -241,7 +241,7 @@ func (s *server) listPages(ctx context.Context, f readmodel.Filter, want int) ([
 	return out, nil
 }
 
-// parseFilter reads the seed's ?status= plus repository_url, limit and
+// parseFilter reads the Python service's ?status= plus repository_url, limit and
 // offset.
 func parseFilter(r *http.Request) (readmodel.Filter, error) {
 	q := r.URL.Query()

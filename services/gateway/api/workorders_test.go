@@ -63,7 +63,7 @@ func TestCreate_ThenGetImmediately(t *testing.T) {
 	}
 }
 
-// The JSON names and nulls are the seed's AgentWorkOrder.
+// The JSON names and nulls are the Python service's AgentWorkOrder.
 func TestGet_SeedShape(t *testing.T) {
 	h := newHarness(t)
 	id := h.create(nil)
@@ -569,7 +569,7 @@ func (failingStore) Steps(context.Context, workorder.ID) ([]readmodel.StepRecord
 	return nil, errors.New("secret connection string in this message")
 }
 
-// Without a limit the list is whole, as the seed's (up to AWO_LIST_MAX);
+// Without a limit the list is whole, as the Python service's (up to AWO_LIST_MAX);
 // the store gets the filter as parsed, read in pages of at most 500 (one
 // page here: the store is empty).
 func TestList_DefaultLimit(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Overall statuses, as the seed.
+// Overall statuses, as the Python service.
 const (
 	StatusHealthy  = "healthy"
 	StatusDegraded = "degraded"
@@ -33,7 +33,7 @@ type Probe struct {
 	OKKey    string // key carrying Result.OK; "available" when empty, not shown when "-"
 	Critical bool   // when not OK, the service is degraded
 	// TopLevel puts the result in Report.Sections instead of
-	// Dependencies: the seed shows its database beside the status, not
+	// Dependencies: the Python service shows its database beside the status, not
 	// among the dependencies.
 	TopLevel bool
 	Check    func(ctx context.Context) Result
@@ -48,7 +48,7 @@ func (p Probe) okKey() string {
 
 // Names of the TopLevel sections the gateway reports.
 const (
-	SectionDatabase  = "database"   // the Postgres read store, as the seed
+	SectionDatabase  = "database"   // the Postgres read store, as the Python service
 	SectionReadModel = "read_model" // how far the projection has got
 )
 

@@ -32,7 +32,7 @@ type Sources struct {
 	HTTP              *http.Client // default: a client without its own timeout (the probe's applies)
 }
 
-// Probes returns the real probes: the seed's (claude_cli, git, github_cli,
+// Probes returns the real probes: the Python service's (claude_cli, git, github_cli,
 // archon_server and archon_mcp when configured) plus nats and jetstream.
 // The agent CLIs, git and the broker are critical: without them no work
 // order can make progress.
@@ -87,7 +87,7 @@ func claudeProbe(path, rootProblem string) func(context.Context) Result {
 }
 
 // ghProbe reports gh as available when the binary is found and as
-// authenticated when `gh auth status` succeeds, as the seed.
+// authenticated when `gh auth status` succeeds, as the Python service.
 func ghProbe(path string, tokenSet bool) func(context.Context) Result {
 	return func(ctx context.Context) Result {
 		fields := map[string]any{"authenticated": false, "token_configured": tokenSet}
@@ -174,7 +174,7 @@ func jetStreamProbe(js jetstream.JetStream) func(context.Context) Result {
 	}
 }
 
-// httpProbe expects 200 from <base>/health, as the seed.
+// httpProbe expects 200 from <base>/health, as the Python service.
 func httpProbe(client *http.Client, base string) func(context.Context) Result {
 	return func(ctx context.Context) Result {
 		fields := map[string]any{"url": base}

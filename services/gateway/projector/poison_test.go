@@ -70,8 +70,8 @@ func dlqMessages(t *testing.T, env *natstest.Env) uint64 {
 	return info.State.Msgs
 }
 
-// One event Postgres refuses used to stop the projection for ever (every
-// read then 503, even after a restart). Now it is dead-lettered with the
+// An event Postgres refuses must not stop the projection (every read
+// would answer 503, even after a restart): it is dead-lettered with the
 // reason, counted, skipped past in the store's checkpoint, and the events
 // after it are applied; a projector started later on the same database
 // does not touch it again.

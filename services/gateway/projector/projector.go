@@ -56,8 +56,12 @@ type Projector struct {
 	storeErr error
 }
 
-// New returns a projector writing to store. Call Run to start it.
+// New returns a projector writing to store and logging to log
+// (slog.Default() when nil). Call Run to start it.
 func New(js jetstream.JetStream, store readmodel.Store, log *slog.Logger) *Projector {
+	if log == nil {
+		log = slog.Default()
+	}
 	return &Projector{js: js, store: store, log: log, advanced: make(chan struct{})}
 }
 
@@ -105,43 +109,15 @@ func (p *Projector) Run(ctx context.Context) error {
 // consume reads the stream from after the last handled sequence until ctx
 // ends or the stream fails. A successful read resets *delay.
 func (p *Projector) consume(ctx context.Context, delay *time.Duration) error {
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.AllEvents},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	}
-	if after := p.Applied(); after > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = after + 1
-	}
-	cons, err := p.js.OrderedConsumer(ctx, bus.StreamEvents, cfg)
-	if err != nil {
-		return fmt.Errorf("creating ordered consumer on %s: %w", bus.StreamEvents, err)
-	}
-	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
-		p.markCaughtUp()
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", bus.StreamEvents, err)
-	}
-	defer it.Stop()
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", bus.StreamEvents, err)
-		}
+	idle := func() bool { p.markCaughtUp(); return false }
+	return readEvents(ctx, p.js, p.Applied(), idle, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		*delay = minRetry
-		meta, err := msg.Metadata()
-		if err != nil {
-			// An ordered consumer only hands out JetStream messages; this
-			// is a broken invariant, not a message to skip silently.
-			return fmt.Errorf("reading %s: message without metadata: %w", bus.StreamEvents, err)
-		}
 		if err := p.handle(ctx, msg, meta.Sequence.Stream); err != nil {
-			return err
+			return false, err
 		}
 		p.advance(meta.Sequence.Stream, meta.NumPending == 0)
-	}
+		return false, nil
+	})
 }
 
 // handle applies one message. It returns an error only when ctx ends;
@@ -159,19 +135,10 @@ func (p *Projector) handle(ctx context.Context, msg jetstream.Msg, seq uint64) e
 	defer span.End()
 	delay := minRetry
 	for {
-		err := p.store.Apply(ctx, e)
+		_, err := apply(ctx, p.js, p.store, log, msg, e, p.rejections)
 		switch {
 		case err == nil:
 			p.setStoreErr(nil)
-			return nil
-		case errors.Is(err, readmodel.ErrInvalidEvent):
-			p.setStoreErr(nil)
-			log.Warn("skipping event the read model cannot fold", "type", events.ShortName(e.Type), "err", err)
-			return nil
-		case errors.Is(err, readmodel.ErrRejected):
-			// The store has moved its checkpoint past the event already.
-			p.setStoreErr(nil)
-			reject(ctx, p.js, log, msg, e, err, p.rejections)
 			return nil
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -183,25 +150,6 @@ func (p *Projector) handle(ctx context.Context, msg jetstream.Msg, seq uint64) e
 		}
 		delay = min(delay*2, maxRetry)
 	}
-}
-
-// decode turns a stream message into an event with its sequence set, and
-// returns a logger carrying its work order. ok is false for a message to
-// skip: an unknown type (written by a newer version) or an undecodable
-// one, both logged.
-func decode(log *slog.Logger, msg jetstream.Msg, seq uint64) (e events.Event, _ *slog.Logger, ok bool) {
-	e, err := events.Decode(msg.Headers(), msg.Data())
-	log = log.With("work_order_id", string(e.WorkOrderID), "seq", seq, "subject", msg.Subject())
-	switch {
-	case errors.Is(err, events.ErrUnknownType):
-		log.Debug("skipping event of unknown type", "type", e.Type)
-		return e, log, false
-	case err != nil:
-		log.Warn("skipping undecodable event", "err", err)
-		return e, log, false
-	}
-	e.Seq = seq
-	return e, log, true
 }
 
 // Applied is the highest stream sequence handled so far.

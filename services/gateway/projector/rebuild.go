@@ -2,7 +2,6 @@ package projector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -66,6 +65,9 @@ func Rebuild(ctx context.Context, js jetstream.JetStream, store TruncatableStore
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 1000
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	var stats RebuildStats
 	start := time.Now()
 	target, err := lastSequence(ctx, js)
@@ -90,46 +92,26 @@ func Rebuild(ctx context.Context, js jetstream.JetStream, store TruncatableStore
 
 func replay(ctx context.Context, js jetstream.JetStream, store readmodel.Store, log *slog.Logger,
 	target uint64, o RebuildOptions, start time.Time, stats *RebuildStats) error {
-	cons, err := js.OrderedConsumer(ctx, bus.StreamEvents, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.AllEvents},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("creating ordered consumer on %s: %w", bus.StreamEvents, err)
-	}
-	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
-		// Every message up to target has been deleted (age limit) or
-		// matches no event subject: nothing to replay.
-		return nil
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", bus.StreamEvents, err)
-	}
-	defer it.Stop()
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", bus.StreamEvents, err)
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("reading %s: message without metadata: %w", bus.StreamEvents, err)
-		}
+	// Nothing pending at the start: every message up to target has been
+	// deleted (age limit) or matches no event subject.
+	idle := func() bool { return true }
+	return readEvents(ctx, js, 0, idle, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		seq := meta.Sequence.Stream
 		stats.Events++
 		stats.LastSeq = seq
-		if e, elog, ok := decode(log, msg, seq); !ok {
+		e, elog, ok := decode(log, msg, seq)
+		if ok {
+			out, err := apply(ctx, js, store, elog, msg, e, o.Rejections)
+			if err != nil {
+				return true, fmt.Errorf("applying %s: %w", events.ShortName(e.Type), err)
+			}
+			ok = out == applied
+			if out == refused {
+				stats.Rejected++
+			}
+		}
+		if !ok {
 			stats.Skipped++
-		} else if err := store.Apply(ctx, e); errors.Is(err, readmodel.ErrInvalidEvent) {
-			stats.Skipped++
-			elog.Warn("skipping event the read model cannot fold", "type", events.ShortName(e.Type), "err", err)
-		} else if errors.Is(err, readmodel.ErrRejected) {
-			stats.Skipped++
-			stats.Rejected++
-			reject(ctx, js, elog, msg, e, err, o.Rejections)
-		} else if err != nil {
-			return fmt.Errorf("applying %s: %w", events.ShortName(e.Type), err)
 		}
 		if stats.Events%o.ProgressEvery == 0 {
 			elapsed := time.Since(start)
@@ -137,10 +119,8 @@ func replay(ctx context.Context, js jetstream.JetStream, store readmodel.Store, 
 				"events_per_second", round(float64(stats.Events)/elapsed.Seconds()))
 		}
 		// NumPending 0 ends the replay even if target itself was deleted.
-		if seq >= target || meta.NumPending == 0 {
-			return nil
-		}
-	}
+		return seq >= target || meta.NumPending == 0, nil
+	})
 }
 
 func round(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

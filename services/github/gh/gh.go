@@ -17,9 +17,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/textcut"
 )
 
 // DefaultTimeout bounds one gh call when Client.Timeout is zero. gh only
@@ -98,7 +98,7 @@ func (c *Client) CreatePR(ctx context.Context, repo, head, base, title, body str
 	// gh prints progress on stderr and the URL as the last line of stdout.
 	url := pullURL.FindString(lastLine(out))
 	if url == "" {
-		return "", fmt.Errorf("gh pr create printed no pull request URL (stdout: %q)", capText(string(out), 200))
+		return "", fmt.Errorf("gh pr create printed no pull request URL (stdout: %q)", textcut.Bytes(string(out), 200, "…"))
 	}
 	return url, nil
 }
@@ -115,7 +115,7 @@ func (c *Client) openPRFor(ctx context.Context, repo, head string) (string, erro
 		URL string `json:"url"`
 	}
 	if err := json.Unmarshal(out, &prs); err != nil {
-		return "", fmt.Errorf("gh pr list printed unreadable JSON: %w (stdout: %q)", err, capText(string(out), 200))
+		return "", fmt.Errorf("gh pr list printed unreadable JSON: %w (stdout: %q)", err, textcut.Bytes(string(out), 200, "…"))
 	}
 	if len(prs) == 0 {
 		return "", nil
@@ -137,7 +137,7 @@ func (c *Client) ViewIssue(ctx context.Context, repo string, number int) (events
 	}
 	var is events.Issue
 	if err := json.Unmarshal(out, &is); err != nil {
-		return events.Issue{}, fmt.Errorf("gh issue view printed unreadable JSON: %w (stdout: %q)", err, capText(string(out), 200))
+		return events.Issue{}, fmt.Errorf("gh issue view printed unreadable JSON: %w (stdout: %q)", err, textcut.Bytes(string(out), 200, "…"))
 	}
 	return is, nil
 }
@@ -163,7 +163,7 @@ func (c *Client) ViewRepo(ctx context.Context, repo string) (RepoInfo, error) {
 		URL string `json:"url"`
 	}
 	if err := json.Unmarshal(out, &v); err != nil {
-		return RepoInfo{}, fmt.Errorf("gh repo view printed unreadable JSON: %w (stdout: %q)", err, capText(string(out), 200))
+		return RepoInfo{}, fmt.Errorf("gh repo view printed unreadable JSON: %w (stdout: %q)", err, textcut.Bytes(string(out), 200, "…"))
 	}
 	return RepoInfo{Owner: v.Owner.Login, Name: v.Name, DefaultBranch: v.DefaultBranchRef.Name, URL: v.URL}, nil
 }
@@ -189,7 +189,7 @@ func (c *Client) AuthStatus(ctx context.Context) (authenticated bool, detail str
 			return true, strings.TrimSpace(line[i:]), nil
 		}
 	}
-	return true, capText(strings.TrimSpace(out), 300), nil
+	return true, textcut.Bytes(strings.TrimSpace(out), 300, "…"), nil
 }
 
 // Version returns gh's version number, e.g. "2.62.0".
@@ -248,7 +248,7 @@ func (c *Client) run(ctx context.Context, stdin io.Reader, args ...string) (stdo
 		if said == "" {
 			said = strings.TrimSpace(out.String())
 		}
-		return nil, nil, &Error{Command: name, ExitCode: exitErr.ExitCode(), Stderr: capText(said, maxStderr)}
+		return nil, nil, &Error{Command: name, ExitCode: exitErr.ExitCode(), Stderr: textcut.Bytes(said, maxStderr, "…")}
 	default:
 		return nil, nil, fmt.Errorf("%w: running %s (GH_CLI_PATH=%s): %v", ErrNotStarted, name, path, runErr)
 	}
@@ -308,15 +308,4 @@ func lastLineOf(s string) string {
 		return s[i+1:]
 	}
 	return s
-}
-
-// capText cuts s to at most n bytes on a character boundary.
-func capText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
