@@ -10,7 +10,6 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
-	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
@@ -20,20 +19,7 @@ import (
 // their messages.
 func TestEnsureStreams_AddsLimitsToExistingStreams(t *testing.T) {
 	ctx := context.Background()
-	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.StartEmpty(t).JS
 	for _, cfg := range bus.StreamConfigs(bus.StreamSettings{}) {
 		cfg.MaxBytes, cfg.Discard = -1, jetstream.DiscardOld // as before the limits
 		if cfg.Name == bus.StreamLogs {

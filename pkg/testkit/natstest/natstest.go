@@ -24,6 +24,19 @@ type Env struct {
 // Start runs a server for the test's lifetime and ensures the streams.
 func Start(t testing.TB) *Env {
 	t.Helper()
+	e := StartEmpty(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bus.EnsureStreams(ctx, e.JS, bus.StreamSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// StartEmpty runs a server for the test's lifetime with no stream made,
+// for tests of how streams come to be.
+func StartEmpty(t testing.TB) *Env {
+	t.Helper()
 	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -36,11 +49,6 @@ func Start(t testing.TB) *Env {
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := bus.EnsureStreams(ctx, js, bus.StreamSettings{}); err != nil {
 		t.Fatal(err)
 	}
 	return &Env{Server: srv, NC: nc, JS: js}
