@@ -9,6 +9,14 @@ import (
 	"github.com/agentworkorders/awo/services/executor/sandbox"
 )
 
+// sandboxRemover is what the clean-up after a cancel asks of the
+// sandboxes.
+type sandboxRemover interface {
+	// Remove deletes a work order's sandbox; one that is not here is no
+	// error.
+	Remove(ctx context.Context, s sandbox.Spec) error
+}
+
 // removeCancelled removes a cancelled work order's sandbox if this executor
 // holds it. It runs once the work order's steps in hand here have stopped
 // (bus.StepWorker.OnCancelled). A retry that follows finds the sandbox

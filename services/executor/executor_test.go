@@ -94,6 +94,16 @@ func (f *fakeSandboxes) Push(ctx context.Context, sb sandbox.Sandbox, branch, re
 	return f.pushErr
 }
 
+// The rest of Sandboxes: no step needs the sandbox held against a
+// housekeeper that finds nothing to list.
+func (f *fakeSandboxes) Use(ctx context.Context, s sandbox.Spec) (func(), error) {
+	return func() {}, nil
+}
+func (f *fakeSandboxes) List(ctx context.Context) ([]sandbox.Entry, error) { return nil, nil }
+func (f *fakeSandboxes) RemoveIf(ctx context.Context, e sandbox.Entry, decide func(context.Context) (bool, error)) (bool, error) {
+	return false, nil
+}
+
 func newTestExecutor(t *testing.T, a AgentRunner, s Sandboxes) *executor {
 	t.Helper()
 	p, err := prompts.Load("")

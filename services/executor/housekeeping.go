@@ -128,23 +128,15 @@ func (h *Housekeeper) log() *slog.Logger {
 	return h.Logger
 }
 
-// sandboxUser marks a sandbox in use for the length of a step;
-// *sandbox.Manager is one. Sandboxes without it (test fakes) have no
-// housekeeping to fear.
-type sandboxUser interface {
-	Use(ctx context.Context, s sandbox.Spec) (release func(), err error)
-}
-
 // startHousekeeping runs the sandbox housekeeper beside the consumer when
-// AWO_SANDBOX_RETENTION is set and the sandboxes support it; the returned
-// function waits for it to stop after ctx is cancelled.
+// AWO_SANDBOX_RETENTION is set; the returned function waits for it to stop
+// after ctx is cancelled.
 func (x *executor) startHousekeeping(ctx context.Context, d Deps) (wait func()) {
-	store, ok := x.sandboxes.(SandboxStore)
-	if d.Config.SandboxRetention <= 0 || !ok {
+	if d.Config.SandboxRetention <= 0 {
 		x.log.Info("sandbox housekeeping off: sandboxes are kept", "retention", d.Config.SandboxRetention)
 		return func() {}
 	}
-	h := &Housekeeper{Sandboxes: store, Ending: d.Bus.Ending, Retention: d.Config.SandboxRetention, Logger: x.log}
+	h := &Housekeeper{Sandboxes: x.sandboxes, Ending: d.Bus.Ending, Retention: d.Config.SandboxRetention, Logger: x.log}
 	if count := d.Metrics.SandboxRemovals(); count != nil {
 		h.Removed = func(kind workorder.SandboxType) { count(string(kind)) }
 	}

@@ -137,6 +137,17 @@ func (f *FlatSandboxes) Marked(_ sandbox.Spec, base string) (sandbox.Sandbox, er
 // Remove keeps the shared directory: every work order uses it.
 func (f *FlatSandboxes) Remove(context.Context, sandbox.Spec) error { return nil }
 
+// Use holds nothing: no housekeeper removes the shared directory.
+func (f *FlatSandboxes) Use(context.Context, sandbox.Spec) (func(), error) { return func() {}, nil }
+
+// List finds no sandbox for housekeeping to judge.
+func (f *FlatSandboxes) List(context.Context) ([]sandbox.Entry, error) { return nil, nil }
+
+// RemoveIf keeps the shared directory.
+func (f *FlatSandboxes) RemoveIf(context.Context, sandbox.Entry, func(context.Context) (bool, error)) (bool, error) {
+	return false, nil
+}
+
 // GitAgent does the least a real agent must do in a real git sandbox for
 // the executor's checks to pass: create-branch switches to a new branch,
 // planning writes the plan, execute changes a file, commit commits it (the

@@ -1,0 +1,99 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/services/executor/checkpoint"
+	"github.com/agentworkorders/awo/services/executor/sandbox"
+)
+
+// sandboxSaver is what the save stage asks of the sandboxes: a checkpoint
+// of one, its bundle, and the marker saying the local one is at it.
+type sandboxSaver interface {
+	Snapshot(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, error)
+	Bundle(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error
+	Mark(s sandbox.Spec, id string) error
+}
+
+// saveStage stores the sandbox after a successful step, where every
+// executor replica finds it for the next one.
+type saveStage struct {
+	sandboxes sandboxSaver
+	// checkpoints is nil when checkpointing is off.
+	checkpoints Checkpoints
+	scratch     scratchFunc
+}
+
+// run stores the sandbox as the work order's latest checkpoint, unless the
+// step left it exactly as latest (what the restore stage found) has it: a
+// review that changed nothing stores no second copy. An error hands the
+// step back: a step whose result cannot be taken over by another executor
+// is not done.
+func (s saveStage) run(ctx context.Context, cmd events.RunStep, spec sandbox.Spec, sb sandbox.Sandbox, latest checkpoint.Saved, log *slog.Logger) error {
+	if s.checkpoints == nil {
+		return nil
+	}
+	if !laterStepUsesSandbox(cmd) {
+		log.Debug("no later step of the plan runs in the sandbox: not checkpointed")
+		return nil
+	}
+	start := time.Now()
+	cp, err := s.sandboxes.Snapshot(ctx, spec, sb)
+	if err != nil {
+		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
+	}
+	if cp.ID == latest.ID {
+		s.mark(spec, cp.ID, log)
+		log.Info("sandbox unchanged since its latest checkpoint", "checkpoint", cp.ID)
+		return nil
+	}
+	path, cleanup, err := s.scratch(cmd.WorkOrderID)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if err := s.sandboxes.Bundle(ctx, spec, sb, cp, path); err != nil {
+		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
+	}
+	saved, err := s.checkpoints.Put(ctx, cmd.WorkOrderID, cmd.Step, cmd.Attempt, cp, path)
+	if err != nil {
+		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
+	}
+	s.mark(spec, cp.ID, log)
+	log.Info("sandbox checkpointed", "checkpoint", cp.ID, "branch", cp.Branch, "head", cp.Head,
+		"bytes", saved.Size, "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// mark records that the sandbox is at checkpoint id. Failing costs only a
+// restore, should this executor run the next step.
+func (s saveStage) mark(spec sandbox.Spec, id string, log *slog.Logger) {
+	if err := s.sandboxes.Mark(spec, id); err != nil {
+		log.Warn("marking the sandbox as checkpointed", "err", err)
+	}
+}
+
+// laterStepUsesSandbox reports whether a step after cmd's in its work
+// order's plan runs in the sandbox. After the last one (commit, in the
+// usual plan, which has pushed the branch) no checkpoint would ever be
+// restored: create-pr works on the pushed branch, and this step run again
+// (a redelivery, a retry) starts from the checkpoint before it. A command
+// that does not name its plan keeps its checkpoint.
+func laterStepUsesSandbox(cmd events.RunStep) bool {
+	plan := cmd.Args.SelectedStep
+	i := slices.Index(plan, cmd.Step)
+	if i < 0 {
+		return true
+	}
+	for _, st := range plan[i+1:] {
+		if st.Service() == consumerName {
+			return true
+		}
+	}
+	return false
+}
