@@ -122,15 +122,31 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	if ctx.Err() != nil {
 		return Result{ExitCode: -1}, fmt.Errorf("not starting the claude CLI: %w", context.Cause(ctx))
 	}
+	bin, env, problem := r.command(req)
+	if problem != "" {
+		return fail(problem)
+	}
+	p, err := startCLI(bin, req, env, r.User, &streamState{start: start, onMessage: req.OnMessage, log: log})
+	if err != nil {
+		return fail(err.Error())
+	}
+	log.Debug("claude CLI started", "pid", p.pid(), "dir", req.Dir, "model", req.Model, "max_turns", req.MaxTurns)
+	stopCause := r.wait(ctx, p, req.Timeout, log)
+	return r.result(req, p, start, stopCause, log)
+}
+
+// command is the CLI binary to run and its environment, or the problem
+// that keeps it from running.
+func (r *Runner) command(req Request) (bin string, env []string, problem string) {
 	cliPath := r.CLIPath
 	if cliPath == "" {
 		cliPath = "claude"
 	}
 	bin, err := exec.LookPath(cliPath)
 	if err != nil {
-		return fail(fmt.Sprintf("claude CLI not found at %s: set CLAUDE_CLI_PATH", cliPath))
+		return "", nil, fmt.Sprintf("claude CLI not found at %s: set CLAUDE_CLI_PATH", cliPath)
 	}
-	env := append(Environ(os.Environ(), req.PassEnv, req.GitHub), req.Env...)
+	env = append(Environ(os.Environ(), req.PassEnv, req.GitHub), req.Env...)
 	// The CLI's own root check looks at the uid it runs as.
 	cliUID := os.Geteuid()
 	if r.User != nil {
@@ -138,21 +154,20 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 		cliUID = int(r.User.UID)
 	}
 	if msg := rootSandboxProblem(req.SkipPermissions, cliUID, env); msg != "" {
-		return fail(msg)
+		return "", nil, msg
 	}
+	return bin, env, ""
+}
 
-	p, err := startCLI(bin, req, env, r.User, &streamState{start: start, onMessage: req.OnMessage, log: log})
-	if err != nil {
-		return fail(err.Error())
-	}
-	log.Debug("claude CLI started", "pid", p.pid(), "dir", req.Dir, "model", req.Model, "max_turns", req.MaxTurns)
-
+// wait waits for the CLI to exit, stopping it when ctx ends or timeout
+// (when set) passes; it returns why it was stopped, nil when it exited by
+// itself.
+func (r *Runner) wait(ctx context.Context, p *cliProcess, timeout time.Duration, log *slog.Logger) (stopCause error) {
 	runCtx, cancel := ctx, context.CancelFunc(func() {})
-	if req.Timeout > 0 {
-		runCtx, cancel = context.WithTimeoutCause(ctx, req.Timeout, errStepTimeout)
+	if timeout > 0 {
+		runCtx, cancel = context.WithTimeoutCause(ctx, timeout, errStepTimeout)
 	}
 	defer cancel()
-	var stopCause error
 	select {
 	case <-p.waited:
 	case <-runCtx.Done():
@@ -160,7 +175,12 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 		r.stop(p, stopCause, log)
 	}
 	p.finish(log)
+	return stopCause
+}
 
+// result is what the finished CLI run comes to. A run stopped by the
+// caller (not by its timeout) is an error: it did not finish.
+func (r *Runner) result(req Request, p *cliProcess, start time.Time, stopCause error, log *slog.Logger) (Result, error) {
 	res := Result{
 		ExitCode:   p.cmd.ProcessState.ExitCode(),
 		SessionID:  p.stream.sessionID,

@@ -197,10 +197,8 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	if err != nil {
 		return Sandbox{}, err
 	}
-	for name, sha := range map[string]string{"ID": cp.ID, "Index": cp.Index, "Head": cp.Head, "Base": cp.Base} {
-		if !shaPattern.MatchString(sha) {
-			return Sandbox{}, fmt.Errorf("%w: checkpoint %s %q is not a commit id", workorder.ErrInvalid, name, sha)
-		}
+	if err := checkCommitIDs(cp); err != nil {
+		return Sandbox{}, err
 	}
 	log := m.logger().With("work_order_id", s.WorkOrderID, "repository", repourl.Mask(s.RepositoryURL),
 		"sandbox_type", l.kind, "sandbox", l.dir, "checkpoint", cp.ID)
@@ -211,27 +209,7 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	}
 	defer unlock()
 
-	if err := m.ownerSupports(l); err != nil {
-		return Sandbox{}, err
-	}
-	if err := m.removeLocked(ctx, l, log); err != nil {
-		return Sandbox{}, err
-	}
-	// The repository the objects go into: the cache for a worktree, the
-	// sandbox's own clone for a branch sandbox.
-	repo := l.cache
-	var base string
-	switch l.kind {
-	case workorder.SandboxWorktree:
-		if base, err = m.refreshCache(ctx, s.RepositoryURL, l, start, log); err == nil {
-			err = m.shareCache(ctx, l)
-		}
-	case workorder.SandboxBranch:
-		repo = l.dir
-		if err = m.cloneInto(ctx, s.RepositoryURL, l.dir); err == nil {
-			base, err = m.baseBranch(ctx, l.dir)
-		}
-	}
+	repo, base, err := m.renewRepository(ctx, s, l, start, log)
 	if err != nil {
 		return Sandbox{}, err
 	}
@@ -243,7 +221,64 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 	if err := m.fetchBundle(ctx, repo, l, cp, bundle, log); err != nil {
 		return Sandbox{}, err
 	}
+	if err := m.checkOutCheckpoint(ctx, repo, l, cp); err != nil {
+		return Sandbox{}, err
+	}
+	if err := m.restoreTrees(ctx, l, cp); err != nil {
+		return Sandbox{}, err
+	}
+	if err := writeMarker(l.markerPath(), cp.ID); err != nil {
+		return Sandbox{}, err
+	}
+	log.Info("sandbox restored from checkpoint", "branch", cp.Branch, "head", cp.Head,
+		"duration_ms", time.Since(start).Milliseconds())
+	return Sandbox{Dir: l.dir, BaseBranch: base}, nil
+}
 
+// checkCommitIDs refuses a checkpoint whose commits are not commit ids
+// before any of them reaches git's command line.
+func checkCommitIDs(cp Checkpoint) error {
+	for name, sha := range map[string]string{"ID": cp.ID, "Index": cp.Index, "Head": cp.Head, "Base": cp.Base} {
+		if !shaPattern.MatchString(sha) {
+			return fmt.Errorf("%w: checkpoint %s %q is not a commit id", workorder.ErrInvalid, name, sha)
+		}
+	}
+	return nil
+}
+
+// renewRepository removes whatever is left of the sandbox and brings back
+// the repository a checkpoint is restored into, fetched from origin: the
+// cache for a worktree, the sandbox's own clone for a branch sandbox. It
+// returns that repository and origin's base branch. The caller holds the
+// sandbox's lock.
+func (m *Manager) renewRepository(ctx context.Context, s Spec, l layout, asked time.Time, log *slog.Logger) (repo, base string, err error) {
+	if err := m.ownerSupports(l); err != nil {
+		return "", "", err
+	}
+	if err := m.removeLocked(ctx, l, log); err != nil {
+		return "", "", err
+	}
+	repo = l.cache
+	switch l.kind {
+	case workorder.SandboxWorktree:
+		if base, err = m.refreshCache(ctx, s.RepositoryURL, l, asked, log); err == nil {
+			err = m.shareCache(ctx, l)
+		}
+	case workorder.SandboxBranch:
+		repo = l.dir
+		if err = m.cloneInto(ctx, s.RepositoryURL, l.dir); err == nil {
+			base, err = m.baseBranch(ctx, l.dir)
+		}
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return repo, base, nil
+}
+
+// checkOutCheckpoint makes the sandbox a checkout of the checkpoint's HEAD,
+// on its branch when it had one, and hands it to the agent's user.
+func (m *Manager) checkOutCheckpoint(ctx context.Context, repo string, l layout, cp Checkpoint) error {
 	switch l.kind {
 	case workorder.SandboxWorktree:
 		args := []string{"worktree", "add", "--quiet", "--detach", l.dir, cp.Head}
@@ -255,7 +290,7 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 			args = []string{"worktree", "add", "--quiet", "-B", cp.Branch, l.dir, cp.Head}
 		}
 		if _, err := m.git(ctx, repo, args...); err != nil {
-			return Sandbox{}, fmt.Errorf("restoring the worktree at %s: %w", cp.Head, err)
+			return fmt.Errorf("restoring the worktree at %s: %w", cp.Head, err)
 		}
 	case workorder.SandboxBranch:
 		args := []string{"checkout", "--quiet", "--detach", cp.Head}
@@ -263,36 +298,35 @@ func (m *Manager) Restore(ctx context.Context, s Spec, cp Checkpoint, bundle str
 			args = []string{"checkout", "--quiet", "-B", cp.Branch, cp.Head}
 		}
 		if _, err := m.git(ctx, repo, args...); err != nil {
-			return Sandbox{}, fmt.Errorf("checking out %s in %s: %w", cp.Head, l.dir, err)
+			return fmt.Errorf("checking out %s in %s: %w", cp.Head, l.dir, err)
 		}
 	}
 	if err := m.handOver(ctx, l, false); err != nil {
-		return Sandbox{}, err
+		return err
 	}
 	if cp.Branch != "" && m.Owner != nil {
 		if _, err := m.git(ctx, l.dir, "checkout", "--quiet", "-B", cp.Branch, cp.Head); err != nil {
-			return Sandbox{}, fmt.Errorf("restoring branch %s at %s: %w", cp.Branch, cp.Head, err)
+			return fmt.Errorf("restoring branch %s at %s: %w", cp.Branch, cp.Head, err)
 		}
 	}
-	// The working tree becomes the snapshot's (untracked files included),
-	// then the index the staged tree, leaving the rest uncommitted.
+	return nil
+}
+
+// restoreTrees makes the working tree the snapshot's (untracked files
+// included), then the index the staged tree, leaving the rest uncommitted.
+func (m *Manager) restoreTrees(ctx context.Context, l layout, cp Checkpoint) error {
 	if _, err := m.git(ctx, l.dir, "read-tree", "--reset", "-u", cp.ID); err != nil {
-		return Sandbox{}, fmt.Errorf("restoring the working tree of checkpoint %s: %w", cp.ID, err)
+		return fmt.Errorf("restoring the working tree of checkpoint %s: %w", cp.ID, err)
 	}
 	if _, err := m.git(ctx, l.dir, "read-tree", cp.Index); err != nil {
-		return Sandbox{}, fmt.Errorf("restoring the index of checkpoint %s: %w", cp.ID, err)
+		return fmt.Errorf("restoring the index of checkpoint %s: %w", cp.ID, err)
 	}
 	// Refresh the stat data read-tree left empty; exit 1 only says files
 	// differ from the index, which is the point.
 	if _, err := m.git(ctx, l.dir, "update-index", "-q", "--refresh"); err != nil && ctx.Err() != nil {
-		return Sandbox{}, ctx.Err()
+		return ctx.Err()
 	}
-	if err := writeMarker(l.markerPath(), cp.ID); err != nil {
-		return Sandbox{}, err
-	}
-	log.Info("sandbox restored from checkpoint", "branch", cp.Branch, "head", cp.Head,
-		"duration_ms", time.Since(start).Milliseconds())
-	return Sandbox{Dir: l.dir, BaseBranch: base}, nil
+	return nil
 }
 
 // fetchBundle brings the checkpoint's objects into repo. The bundle needs
