@@ -62,7 +62,7 @@ func (c Config) GitHub() GitHub { return GitHub{Shared: c.Shared} }
 
 // Shared holds the settings of the process itself (logging, NATS, tracing,
 // streams, metrics) and those that more than one service reads. The
-// environment variable of each field is in variables.go.
+// environment variable of each field is in the variables table.
 type Shared struct {
 	LogLevel slog.Level
 
