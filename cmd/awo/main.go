@@ -39,7 +39,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	store, closeStore, err := gateway.OpenStore(ctx, cfg, log)
+	store, closeStore, err := gateway.OpenStore(ctx, cfg.Gateway(), log)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	_, err = app.Setup(ctx, setupConn, cfg)
+	_, err = app.Setup(ctx, setupConn, cfg.Shared)
 	setupConn.Close()
 	if err != nil {
 		return err
@@ -72,16 +72,16 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// others, as when they run as separate binaries.
 	services := []service{
 		{gateway.MicroName, gateway.MicroDescription, func(ctx context.Context, d deps) error {
-			return gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: d.bus, JS: d.js, NC: d.nc, Store: store, Logger: d.log, Metrics: m})
+			return gateway.Run(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, JS: d.js, NC: d.nc, Store: store, Logger: d.log, Metrics: m})
 		}},
 		{orchestrator.MicroName, orchestrator.MicroDescription, func(ctx context.Context, d deps) error {
-			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m})
+			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m})
 		}},
 		{executor.MicroName, executor.MicroDescription, func(ctx context.Context, d deps) error {
-			return executor.Run(ctx, executor.Deps{Config: cfg, Bus: d.bus, Logger: d.log, Metrics: m, Redactor: red})
+			return executor.Run(ctx, executor.Deps{Config: cfg.Executor(), Bus: d.bus, Logger: d.log, Metrics: m, Redactor: red})
 		}},
 		{githubsvc.MicroName, githubsvc.MicroDescription, func(ctx context.Context, d deps) error {
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg, Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m, Redactor: red})
+			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m, Redactor: red})
 		}},
 	}
 
@@ -144,7 +144,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // stream into it. With the embedded broker, stop the running awo first:
 // both would open the same AWO_DATA_DIR.
 func rebuildReadModel(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	return gateway.RebuildReadModel(ctx, cfg, log, func(ctx context.Context) (jetstream.JetStream, func(), error) {
+	return gateway.RebuildReadModel(ctx, cfg.Gateway(), log, func(ctx context.Context) (jetstream.JetStream, func(), error) {
 		connect, shutdownNATS, err := broker(ctx, cfg, log)
 		if err != nil {
 			return nil, nil, err
@@ -154,7 +154,7 @@ func rebuildReadModel(ctx context.Context, cfg config.Config, log *slog.Logger) 
 			shutdownNATS()
 			return nil, nil, err
 		}
-		js, err := app.Setup(ctx, nc, cfg)
+		js, err := app.Setup(ctx, nc, cfg.Shared)
 		if err != nil {
 			nc.Close()
 			shutdownNATS()
@@ -185,12 +185,12 @@ type service struct {
 // example's admin user, or a user of its own); per-service users are for
 // the separate binaries.
 func broker(ctx context.Context, cfg config.Config, log *slog.Logger) (func(name string) (*nats.Conn, error), func(), error) {
-	auth, err := app.NATSOptions(cfg)
+	auth, err := app.NATSOptions(cfg.Shared)
 	if err != nil {
 		return nil, nil, err
 	}
 	auth = append(auth, nats.ErrorHandler(app.LogNATSErrors(log)))
-	flags := app.NATSCLIFlags(cfg)
+	flags := app.NATSCLIFlags(cfg.Shared)
 	if flags != "" {
 		flags = " " + flags
 	}
@@ -209,7 +209,7 @@ func broker(ctx context.Context, cfg config.Config, log *slog.Logger) (func(name
 	if err != nil {
 		return nil, nil, fmt.Errorf("AWO_DATA_DIR=%s: %w", cfg.DataDir, err)
 	}
-	if srv.RequiresAuthentication() && !app.HasNATSCredentials(cfg) {
+	if srv.RequiresAuthentication() && !app.HasNATSCredentials(cfg.Shared) {
 		srv.Shutdown()
 		return nil, nil, fmt.Errorf("AWO_NATS_CONFIG=%s requires clients to authenticate, and the all-in-one's own connections "+
 			"go through it too: set NATS_USER and NATS_PASSWORD (or NATS_CREDS, NATS_NKEY, NATS_TOKEN) to a user allowed "+

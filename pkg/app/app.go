@@ -96,7 +96,7 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 
 // ConnectNATS connects a standalone service to cfg.NATSURL and makes sure
 // the streams exist.
-func ConnectNATS(ctx context.Context, cfg config.Config, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+func ConnectNATS(ctx context.Context, cfg config.Shared, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	if cfg.NATSURL == "" {
 		return nil, nil, fmt.Errorf("NATS_URL is not set: a standalone %s needs a NATS server with JetStream (or run the all-in-one binary, which embeds one)", name)
 	}
@@ -128,7 +128,7 @@ func ConnectNATS(ctx context.Context, cfg config.Config, name string, log *slog.
 }
 
 // Setup opens JetStream on nc and ensures the streams.
-func Setup(ctx context.Context, nc *nats.Conn, cfg config.Config) (jetstream.JetStream, error) {
+func Setup(ctx context.Context, nc *nats.Conn, cfg config.Shared) (jetstream.JetStream, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("opening JetStream: %w", err)
@@ -142,7 +142,7 @@ func Setup(ctx context.Context, nc *nats.Conn, cfg config.Config) (jetstream.Jet
 }
 
 // StreamSettings are the stream limits cfg asks for.
-func StreamSettings(cfg config.Config) bus.StreamSettings {
+func StreamSettings(cfg config.Shared) bus.StreamSettings {
 	return bus.StreamSettings{
 		EventsMaxAge:     cfg.EventsMaxAge,
 		EventsMaxBytes:   cfg.EventsMaxBytes,

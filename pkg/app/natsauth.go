@@ -15,7 +15,7 @@ import (
 // this process uses, read from the NATS_* variables the way the nats CLI
 // reads them. Files are checked here, so a wrong path is reported at start
 // naming its variable rather than as a failed handshake.
-func NATSOptions(cfg config.Config) ([]nats.Option, error) {
+func NATSOptions(cfg config.Shared) ([]nats.Option, error) {
 	var opts []nats.Option
 	readable := func(name, path string) error {
 		f, err := os.Open(path)
@@ -61,14 +61,14 @@ func NATSOptions(cfg config.Config) ([]nats.Option, error) {
 }
 
 // HasNATSCredentials reports whether any client credential is configured.
-func HasNATSCredentials(cfg config.Config) bool {
+func HasNATSCredentials(cfg config.Shared) bool {
 	return cfg.NATSCreds != "" || cfg.NATSNKey != "" || cfg.NATSUser != "" || cfg.NATSToken != "" || cfg.NATSCert != ""
 }
 
 // NATSCLIFlags are the nats CLI flags that connect as this process does,
 // for the hints printed at start. Secrets are referred to by their
 // variable, never printed.
-func NATSCLIFlags(cfg config.Config) string {
+func NATSCLIFlags(cfg config.Shared) string {
 	var f []string
 	switch {
 	case cfg.NATSCreds != "":

@@ -31,27 +31,27 @@ func TestNATSOptions(t *testing.T) {
 
 	cases := []struct {
 		name    string
-		cfg     config.Config
+		cfg     config.Shared
 		check   func(o *nats.Options) bool
 		wantErr string
 		flags   string
 	}{
-		{"nothing", config.Config{}, func(o *nats.Options) bool {
+		{"nothing", config.Shared{}, func(o *nats.Options) bool {
 			return o.User == "" && o.Token == "" && o.Nkey == "" && o.UserJWT == nil && o.TLSConfig == nil
 		}, "", ""},
-		{"user and password", config.Config{NATSUser: "gateway", NATSPassword: "pw"}, func(o *nats.Options) bool {
+		{"user and password", config.Shared{NATSUser: "gateway", NATSPassword: "pw"}, func(o *nats.Options) bool {
 			return o.User == "gateway" && o.Password == "pw"
 		}, "", `--user gateway --password "$NATS_PASSWORD"`},
-		{"token", config.Config{NATSToken: "tok"}, func(o *nats.Options) bool { return o.Token == "tok" }, "", `--user "$NATS_TOKEN"`},
-		{"nkey seed file", config.Config{NATSNKey: seedFile}, func(o *nats.Options) bool {
+		{"token", config.Shared{NATSToken: "tok"}, func(o *nats.Options) bool { return o.Token == "tok" }, "", `--user "$NATS_TOKEN"`},
+		{"nkey seed file", config.Shared{NATSNKey: seedFile}, func(o *nats.Options) bool {
 			return o.Nkey == pub && o.SignatureCB != nil
 		}, "", "--nkey " + seedFile},
-		{"creds file", config.Config{NATSCreds: credsFile}, func(o *nats.Options) bool { return o.UserJWT != nil }, "", "--creds " + credsFile},
-		{"missing creds", config.Config{NATSCreds: missing}, nil, "NATS_CREDS=" + missing, ""},
-		{"missing nkey", config.Config{NATSNKey: missing}, nil, "NATS_NKEY=" + missing, ""},
-		{"missing CA", config.Config{NATSCA: missing}, nil, "NATS_CA=" + missing, ""},
-		{"missing cert", config.Config{NATSCert: missing, NATSKey: seedFile}, nil, "NATS_CERT=" + missing, ""},
-		{"missing key", config.Config{NATSCert: seedFile, NATSKey: missing}, nil, "NATS_KEY=" + missing, ""},
+		{"creds file", config.Shared{NATSCreds: credsFile}, func(o *nats.Options) bool { return o.UserJWT != nil }, "", "--creds " + credsFile},
+		{"missing creds", config.Shared{NATSCreds: missing}, nil, "NATS_CREDS=" + missing, ""},
+		{"missing nkey", config.Shared{NATSNKey: missing}, nil, "NATS_NKEY=" + missing, ""},
+		{"missing CA", config.Shared{NATSCA: missing}, nil, "NATS_CA=" + missing, ""},
+		{"missing cert", config.Shared{NATSCert: missing, NATSKey: seedFile}, nil, "NATS_CERT=" + missing, ""},
+		{"missing key", config.Shared{NATSCert: seedFile, NATSKey: missing}, nil, "NATS_KEY=" + missing, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,7 +26,7 @@ type Worker struct {
 // AWO_METRICS_LISTEN when set, and runs the service.
 func MainWorker(w Worker) {
 	Main(w.Name, func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-		nc, js, err := ConnectNATS(ctx, cfg, w.Name, log)
+		nc, js, err := ConnectNATS(ctx, cfg.Shared, w.Name, log)
 		if err != nil {
 			return err
 		}

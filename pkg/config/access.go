@@ -252,7 +252,7 @@ func (p *parser) bindHost(name string, tokens []string, authNone bool) string {
 		p.fail(name, v, "must be an IP address or a host name, without a port (the port is AGENT_WORK_ORDERS_PORT)")
 		return "127.0.0.1"
 	}
-	c := Config{Host: host, APITokens: tokens, AuthNone: authNone}
+	c := GatewayOnly{Host: host, APITokens: tokens, AuthNone: authNone}
 	if err := c.BindProblem(); err != nil {
 		p.errs = append(p.errs, err)
 	}
@@ -279,7 +279,7 @@ func validHostName(h string) bool {
 // BindProblem refuses a gateway listening beyond loopback with nobody
 // asked for a token, unless AWO_AUTH=none says so on purpose. Load checks
 // it; gateway.Run checks again for configurations built in code.
-func (c Config) BindProblem() error {
+func (c GatewayOnly) BindProblem() error {
 	if len(c.APITokens) > 0 || c.AuthNone || IsLoopbackHost(c.Host) {
 		return nil
 	}
@@ -318,4 +318,35 @@ func authString(none bool) string {
 		return "none"
 	}
 	return "tokens"
+}
+
+// accessVariables are who may call the API. The tokens' values join the
+// secrets from their parsed settings (see Load), the file's lines included.
+var accessVariables = []variable{
+	{names: []string{"AGENT_WORK_ORDERS_HOST"}, late: true,
+		load: func(p *parser, n []string, c *Config) { c.Host = p.bindHost(n[0], c.APITokens, c.AuthNone) },
+		show: func(c *Config) any { return orDefault(c.Host, "(all interfaces)") }},
+	{names: []string{"AWO_API_TOKENS", "AWO_API_TOKENS_FILE"},
+		load: func(p *parser, n []string, c *Config) { c.APITokens = p.apiTokens(n[0], n[1]) },
+		show: func(c *Config) any { return tokenCount(len(c.APITokens)) }},
+	{names: []string{"AWO_METRICS_TOKEN"},
+		load: func(p *parser, n []string, c *Config) { c.MetricsToken = p.token(n[0]) },
+		show: func(c *Config) any { return orDefault(mask(c.MetricsToken), "(none: /metrics is open)") }},
+	{names: []string{"AWO_AUTH"},
+		load: func(p *parser, n []string, c *Config) {
+			c.AuthNone = p.oneOf(n[0], "tokens", "tokens", "none") == "none"
+		},
+		show: func(c *Config) any { return authString(c.AuthNone) }},
+	{names: []string{"AWO_CORS_ORIGINS"},
+		load: func(p *parser, n []string, c *Config) { c.CORSOrigins = p.origins(n[0]) },
+		show: func(c *Config) any { return orDefault(strings.Join(c.CORSOrigins, ","), "(none: no CORS grant)") }},
+	{names: []string{"AWO_CREATE_RATE"},
+		load: func(p *parser, n []string, c *Config) { c.CreateRate = p.rate(n[0], DefaultCreateRate) },
+		show: func(c *Config) any { return c.CreateRate.String() }},
+	{names: []string{"AWO_SSE_MAX_PER_CLIENT"},
+		load: func(p *parser, n []string, c *Config) { c.SSEMaxPerClient = p.intRange(n[0], 16, 1, 100000) },
+		show: func(c *Config) any { return c.SSEMaxPerClient }},
+	{names: []string{"AWO_SSE_MAX"},
+		load: func(p *parser, n []string, c *Config) { c.SSEMax = p.intRange(n[0], 256, 1, 1000000) },
+		show: func(c *Config) any { return c.SSEMax }},
 }

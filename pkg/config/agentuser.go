@@ -30,3 +30,9 @@ func (p *parser) agentUser(name string) string {
 }
 
 func isZero(s string) bool { return strings.Trim(s, "0") == "" }
+
+var agentUserVariables = []variable{
+	{names: []string{"AWO_AGENT_USER"},
+		load: func(p *parser, n []string, c *Config) { c.AgentUser = p.agentUser(n[0]) },
+		show: func(c *Config) any { return orDefault(c.AgentUser, "(the executor's own user)") }},
+}

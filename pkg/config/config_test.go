@@ -143,3 +143,32 @@ func TestLoad_AgentUser_RefusesBadFormsAndRoot(t *testing.T) {
 		}
 	}
 }
+
+func TestConfig_ServicePartsShareOneSharedPart(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"AWO_ACK_WAIT": "12s", "AGENT_WORK_ORDERS_PORT": "9000", "AWO_EXECUTOR_CONCURRENCY": "7", "IS_SANDBOX": "1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, x, o, h := c.Gateway(), c.Executor(), c.Orchestrator(), c.GitHub()
+	for _, s := range []config.Shared{g.Shared, x.Shared, o.Shared, h.Shared} {
+		if s.AckWait != 12*time.Second || len(s.Secrets()) != len(c.Secrets()) {
+			t.Fatalf("a service's shared part differs from Load's: %+v", s)
+		}
+	}
+	if g.Port != 9000 || x.ExecConcurrency != 7 || g.IsSandbox != "1" {
+		t.Fatalf("own parts: gateway %+v, executor %+v", g.GatewayOnly, x.ExecutorOnly)
+	}
+}
+
+func TestLoad_IsSandboxIsKeptAsGiven(t *testing.T) {
+	// The CLI accepts exactly "1": " 1" must not pass the root check.
+	c, err := config.Load(env(map[string]string{"IS_SANDBOX": " 1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IsSandbox != " 1" || config.RootSandboxProblem(true, 0, c.IsSandbox) == "" {
+		t.Fatalf("IS_SANDBOX=%q", c.IsSandbox)
+	}
+}

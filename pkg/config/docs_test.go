@@ -11,27 +11,14 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 )
 
-// readOutsideLoad are environment variables the services read themselves
-// rather than through Load. Each still needs its row in
-// docs/configuration.md.
-var readOutsideLoad = []string{
-	"IS_SANDBOX", // services/gateway: the root check of /health
-}
-
-// TestConfigurationDoc_ListsEveryVariableLoadReads keeps
-// docs/configuration.md and the loader in step: Load asks getenv for every
-// variable it knows (an empty environment takes every default path), and
-// the document names each variable in backticks in the first column of its
-// tables. A variable missing on either side fails the test by name. A
-// variable Load would ask for only when another one is set escapes the
-// recording: read it unconditionally, or list it in readOutsideLoad.
-func TestConfigurationDoc_ListsEveryVariableLoadReads(t *testing.T) {
-	read := map[string]bool{}
-	if _, err := config.Load(func(name string) string { read[name] = true; return "" }); err != nil {
-		t.Fatalf("Load with an empty environment: %v", err)
-	}
-	for _, name := range readOutsideLoad {
-		read[name] = true
+// TestConfigurationDoc_ListsEveryVariable keeps docs/configuration.md and
+// the variables table in step: the document names each variable in
+// backticks in the first column of its tables, and a variable missing on
+// either side fails the test by name.
+func TestConfigurationDoc_ListsEveryVariable(t *testing.T) {
+	known := map[string]bool{}
+	for _, name := range config.Variables() {
+		known[name] = true
 	}
 
 	path := filepath.Join("..", "..", "docs", "configuration.md")
@@ -44,14 +31,38 @@ func TestConfigurationDoc_ListsEveryVariableLoadReads(t *testing.T) {
 		t.Fatalf("%s: no variable found in the first column of its tables", path)
 	}
 
-	for _, name := range sortedKeys(read) {
+	for _, name := range sortedKeys(known) {
 		if !documented[name] {
 			t.Errorf("%s is read by the configuration code but has no row in %s", name, path)
 		}
 	}
 	for _, name := range sortedKeys(documented) {
-		if !read[name] {
+		if !known[name] {
 			t.Errorf("%s has a row in %s but the configuration code does not read it", name, path)
+		}
+	}
+}
+
+// TestLoad_ReadsOnlyTheTablesVariables records what Load asks getenv for
+// (an empty environment takes every default path): a variable read outside
+// the table would escape the documentation test above.
+func TestLoad_ReadsOnlyTheTablesVariables(t *testing.T) {
+	read := map[string]bool{}
+	if _, err := config.Load(func(name string) string { read[name] = true; return "" }); err != nil {
+		t.Fatalf("Load with an empty environment: %v", err)
+	}
+	known := map[string]bool{}
+	for _, name := range config.Variables() {
+		known[name] = true
+	}
+	for _, name := range sortedKeys(read) {
+		if !known[name] {
+			t.Errorf("Load reads %s, which is not in the variables table", name)
+		}
+	}
+	for _, name := range sortedKeys(known) {
+		if !read[name] {
+			t.Errorf("%s is in the variables table but Load does not read it with an empty environment", name)
 		}
 	}
 }

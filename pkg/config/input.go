@@ -27,3 +27,17 @@ func (p *parser) sizeRange(name string, def, lo, hi int) int {
 	}
 	return int(n)
 }
+
+// inputVariables are what a request may hold.
+var inputVariables = []variable{
+	{names: []string{"AWO_MAX_REQUEST_BYTES"},
+		load: func(p *parser, n []string, c *Config) {
+			c.MaxRequestBytes = p.sizeRange(n[0], DefaultMaxRequestBytes, 1, MaxRequestBytesLimit)
+		},
+		show: func(c *Config) any { return c.MaxRequestBytes }},
+	{names: []string{"AWO_LIST_MAX"},
+		load: func(p *parser, n []string, c *Config) {
+			c.ListMax = p.intRange(n[0], DefaultListMax, 1, MaxListMaxSetting)
+		},
+		show: func(c *Config) any { return c.ListMax }},
+}

@@ -46,3 +46,27 @@ func limitString(n int) string {
 	}
 	return strconv.Itoa(n)
 }
+
+// limitVariables are admission control and stream sizes.
+var limitVariables = []variable{
+	{names: []string{"AWO_MAX_ACTIVE_WORK_ORDERS"},
+		load: func(p *parser, n []string, c *Config) { c.MaxActiveWorkOrders = p.intRange(n[0], 0, 0, 1_000_000) },
+		show: func(c *Config) any { return limitString(c.MaxActiveWorkOrders) }},
+	{names: []string{"AWO_MAX_ACTIVE_PER_REPOSITORY"},
+		load: func(p *parser, n []string, c *Config) { c.MaxActivePerRepository = p.intRange(n[0], 0, 0, 1_000_000) },
+		show: func(c *Config) any { return limitString(c.MaxActivePerRepository) }},
+	{names: []string{"AWO_EVENTS_MAX_BYTES"},
+		load: func(p *parser, n []string, c *Config) { c.EventsMaxBytes = p.streamSize(n[0], DefaultEventsMaxBytes) },
+		show: func(c *Config) any { return FormatSize(c.EventsMaxBytes) }},
+	{names: []string{"AWO_LOGS_MAX_BYTES"},
+		load: func(p *parser, n []string, c *Config) { c.LogsMaxBytes = p.streamSize(n[0], DefaultLogsMaxBytes) },
+		show: func(c *Config) any { return FormatSize(c.LogsMaxBytes) }},
+	{names: []string{"AWO_COMMANDS_MAX_BYTES"},
+		load: func(p *parser, n []string, c *Config) {
+			c.CommandsMaxBytes = p.streamSize(n[0], DefaultCommandsMaxBytes)
+		},
+		show: func(c *Config) any { return FormatSize(c.CommandsMaxBytes) }},
+	{names: []string{"AWO_DLQ_MAX_BYTES"},
+		load: func(p *parser, n []string, c *Config) { c.DLQMaxBytes = p.streamSize(n[0], DefaultDLQMaxBytes) },
+		show: func(c *Config) any { return FormatSize(c.DLQMaxBytes) }},
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/repourl"
 )
@@ -21,6 +22,16 @@ func (p *parser) allowlist(name string) repourl.Allowlist {
 }
 
 // RepoPolicy is what decides whether a repository URL may be used.
-func (c Config) RepoPolicy() repourl.Policy {
+func (c Shared) RepoPolicy() repourl.Policy {
 	return repourl.Policy{AllowLocal: c.AllowLocalRepos, Allowed: c.AllowedRepositories}
+}
+
+// repoVariables are which repositories, and how long git may take.
+var repoVariables = []variable{
+	{names: []string{"AWO_ALLOWED_REPOSITORIES"},
+		load: func(p *parser, n []string, c *Config) { c.AllowedRepositories = p.allowlist(n[0]) },
+		show: func(c *Config) any { return orDefault(c.AllowedRepositories.String(), "(any)") }},
+	{names: []string{"AWO_GIT_TIMEOUT"},
+		load: func(p *parser, n []string, c *Config) { c.GitTimeout = p.duration(n[0], 10*time.Minute, time.Second) },
+		show: func(c *Config) any { return c.GitTimeout.String() }},
 }

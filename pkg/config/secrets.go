@@ -10,27 +10,21 @@ import (
 	"github.com/agentworkorders/awo/pkg/redact"
 )
 
-// secretVariables hold a secret as their whole value. Some are not settings
-// of this project (ANTHROPIC_API_KEY is the CLI's) but pass through the
-// processes it starts. The API tokens are added from their parsed settings
-// (APITokens, MetricsToken) by Load.
-var secretVariables = []string{
-	"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN",
-	"GH_TOKEN", "GITHUB_TOKEN",
-	"NATS_PASSWORD", "NATS_TOKEN",
-}
-
 // Secrets returns the value of every secret the environment held at Load:
-// the variables above, each of the comma-separated AWO_API_TOKENS and the
+// the variables the table marks wholeSecret (some, like ANTHROPIC_API_KEY,
+// are not settings of this project but pass through the processes it
+// starts), each of the comma-separated AWO_API_TOKENS and the
 // lines of AWO_API_TOKENS_FILE, the database password (DATABASE_URL,
 // SUPABASE_DB_URL: URL, query or key/value form), the NATS_URL passwords
 // and tokens, and the values of the OTLP header variables. They are what
 // the redactor replaces wherever text leaves the process.
-func (c Config) Secrets() []string { return slices.Clone(c.secrets) }
+func (c Shared) Secrets() []string { return slices.Clone(c.secrets) }
 
 // Redactor builds the redactor for c's secrets. Main builds it once.
-func (c Config) Redactor() *redact.Redactor { return redact.New(c.secrets...) }
+func (c Shared) Redactor() *redact.Redactor { return redact.New(c.secrets...) }
 
+// collectSecrets reads the secret values of the variables the table marks
+// secret: whole values first, then the others in table order.
 func collectSecrets(getenv func(string) string) []string {
 	var out []string
 	add := func(vs ...string) {
@@ -40,20 +34,22 @@ func collectSecrets(getenv func(string) string) []string {
 			}
 		}
 	}
-	for _, name := range secretVariables {
+	for _, name := range variableNames(wholeSecret) {
 		add(getenv(name))
 	}
-	for _, name := range []string{"DATABASE_URL", "SUPABASE_DB_URL"} {
-		add(connSecrets(getenv(name))...)
-	}
-	for _, u := range strings.Split(getenv("NATS_URL"), ",") {
-		add(connSecrets(u)...)
-	}
-	for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
-		add(headerValues(getenv(name))...)
-	}
-	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
-		add(connSecrets(getenv(name))...)
+	for _, v := range variables {
+		for _, name := range v.names {
+			switch v.secret {
+			case connSecret:
+				add(connSecrets(getenv(name))...)
+			case connListSecret:
+				for _, u := range strings.Split(getenv(name), ",") {
+					add(connSecrets(u)...)
+				}
+			case headerSecret:
+				add(headerValues(getenv(name))...)
+			}
+		}
 	}
 	return out
 }
@@ -158,4 +154,10 @@ func (p *parser) agentEnv(name string) []string {
 		names = append(names, n)
 	}
 	return names
+}
+
+var agentEnvVariables = []variable{
+	{names: []string{"AWO_AGENT_ENV"},
+		load: func(p *parser, n []string, c *Config) { c.AgentEnv = p.agentEnv(n[0]) },
+		show: func(c *Config) any { return strings.Join(c.AgentEnv, ",") }},
 }

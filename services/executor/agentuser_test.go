@@ -26,7 +26,7 @@ import (
 func TestNewExecutor_UnknownAgentUserRefusesToStart(t *testing.T) {
 	cfg, _ := config.Load(func(string) string { return "" })
 	cfg.AgentUser = "awo-no-such-user"
-	_, err := newExecutor(Deps{Config: cfg, Agent: &fakeAgent{}, Sandboxes: &fakeSandboxes{}})
+	_, err := newExecutor(Deps{Config: cfg.Executor(), Agent: &fakeAgent{}, Sandboxes: &fakeSandboxes{}})
 	if err == nil || !strings.Contains(err.Error(), "AWO_AGENT_USER=awo-no-such-user") || !strings.Contains(err.Error(), "no user named") {
 		t.Fatalf("err = %v, want one naming AWO_AGENT_USER and the unknown user", err)
 	}
@@ -97,7 +97,7 @@ func TestRunStep_AgentUser_RealCLI_SeparatedFromTheExecutorAndStillCommits(t *te
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	runner := &agent.Runner{CLIPath: claudecli.Path(t), Logger: log}
 	sandboxes := &sandbox.Manager{Root: tempDir, Env: o.Env(), Logger: log}
-	x, err := newExecutor(Deps{Config: cfg, Logger: log, Agent: runner, Sandboxes: sandboxes, Prompts: p})
+	x, err := newExecutor(Deps{Config: cfg.Executor(), Logger: log, Agent: runner, Sandboxes: sandboxes, Prompts: p})
 	if err != nil {
 		t.Fatal(err)
 	}

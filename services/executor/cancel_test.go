@@ -50,7 +50,7 @@ func TestRun_CancelStopsTheRunningAgentAcksAndRemovesTheSandbox(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, Deps{Config: cfg, Bus: env.Bus("awo/executor"), Prompts: p, Agent: ag, Sandboxes: sbs})
+		done <- Run(runCtx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p, Agent: ag, Sandboxes: sbs})
 	}()
 
 	c := cmd(workorder.StepExecute)

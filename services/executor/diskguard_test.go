@@ -99,7 +99,7 @@ func TestRun_LowDisk_RefusesTheStepUntilItFailsWithTheReason(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, Deps{Config: cfg, Bus: env.Bus("awo/executor"), Prompts: p, Agent: a, Logger: testLogger(t),
+		done <- Run(runCtx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p, Agent: a, Logger: testLogger(t),
 			Sandboxes: &fakeSandboxes{dir: t.TempDir()}, FreeSpace: free, Metrics: m})
 	}()
 	c := cmd(workorder.StepExecute)
@@ -151,7 +151,7 @@ func TestRun_LowDiskThenRoom_RunsTheStepOnRedelivery(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, Deps{Config: cfg, Bus: env.Bus("awo/executor"), Prompts: p, Agent: a, Logger: testLogger(t),
+		done <- Run(runCtx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p, Agent: a, Logger: testLogger(t),
 			Sandboxes: &fakeSandboxes{dir: t.TempDir()}, FreeSpace: free})
 	}()
 	c := cmd(workorder.StepExecute)

@@ -59,7 +59,7 @@ type LiveLog interface {
 // are built from Config. A nil LiveLog is a publisher on Bus for Run, and
 // no live log for tests that build the executor directly.
 type Deps struct {
-	Config    config.Config
+	Config    config.Executor
 	Bus       *bus.Bus
 	Logger    *slog.Logger
 	Agent     AgentRunner
@@ -148,7 +148,7 @@ func Run(ctx context.Context, d Deps) error {
 }
 
 type executor struct {
-	cfg       config.Config
+	cfg       config.Executor
 	bus       *bus.Bus
 	log       *slog.Logger
 	agent     AgentRunner

@@ -111,7 +111,7 @@ func newTestExecutor(t *testing.T, a AgentRunner, s Sandboxes) *executor {
 		t.Fatal(err)
 	}
 	cfg, _ := config.Load(func(string) string { return "" })
-	x, err := newExecutor(Deps{Config: cfg, Agent: a, Sandboxes: s, Prompts: p})
+	x, err := newExecutor(Deps{Config: cfg.Executor(), Agent: a, Sandboxes: s, Prompts: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestRun_ConsumesACommandAndPublishesStartedAndCompleted(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, Deps{Config: cfg, Bus: env.Bus("awo/executor"), Prompts: p,
+		done <- Run(runCtx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p,
 			Agent:     &fakeAgent{result: agent.Result{Success: true, ResultText: "implemented"}, lines: readLines(t, "bash-tool-success.jsonl")},
 			Sandboxes: &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}})
 	}()

@@ -212,7 +212,7 @@ func TestRun_SweepsSandboxesAtStartUnlessRetentionIsZero(t *testing.T) {
 			ctx, stop := context.WithCancel(t.Context())
 			done := make(chan error, 1)
 			go func() {
-				done <- Run(ctx, Deps{Config: cfg, Bus: env.Bus("awo/executor"), Prompts: p, Logger: testLogger(t), Agent: &fakeAgent{}})
+				done <- Run(ctx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p, Logger: testLogger(t), Agent: &fakeAgent{}})
 			}()
 			// Enabled, the first sweep comes at once; disabled, a second
 			// is ample time for a sweep that should not happen.

@@ -32,7 +32,7 @@ import (
 
 // Deps is everything the gateway needs, built by the caller.
 type Deps struct {
-	Config config.Config
+	Config config.Gateway
 	Bus    *bus.Bus
 	JS     jetstream.JetStream
 	NC     *nats.Conn // for /health; may be nil
@@ -87,7 +87,7 @@ func Run(ctx context.Context, d Deps) error {
 	if checker == nil {
 		probes := append(health.Probes(health.Sources{
 			ClaudeCLIPath:     d.Config.ClaudeCLIPath,
-			ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), os.Getenv("IS_SANDBOX")),
+			ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), d.Config.IsSandbox),
 			GHCLIPath:         d.Config.GHCLIPath,
 			GHTokenSet:        d.Config.GHToken != "",
 			ArchonServerURL:   d.Config.ArchonServerURL,
@@ -276,7 +276,7 @@ func databaseProbe(db Database) health.Probe {
 // RebuildReadModel is the rebuild-read-model subcommand of the gateway and
 // the all-in-one: it refuses the memory store (rebuilt at every start
 // anyway), opens the configured store, connects with connect and rebuilds.
-func RebuildReadModel(ctx context.Context, cfg config.Config, log *slog.Logger,
+func RebuildReadModel(ctx context.Context, cfg config.Gateway, log *slog.Logger,
 	connect func(context.Context) (jetstream.JetStream, func(), error)) error {
 	if cfg.StorageType == config.StorageMemory {
 		return fmt.Errorf("STATE_STORAGE_TYPE=memory: nothing to rebuild; the memory read model lives in the gateway process and is rebuilt from the stream at every start")

@@ -30,14 +30,14 @@ import (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-func testConfig(t *testing.T) config.Config {
+func testConfig(t *testing.T) config.Gateway {
 	t.Helper()
 	cfg, err := config.Load(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.ShutdownGrace = 5 * time.Second
-	return cfg
+	return cfg.Gateway()
 }
 
 // running is a gateway.Run in the background on a random local port.

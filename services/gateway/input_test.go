@@ -32,12 +32,12 @@ func TestRun_Postgres_BadInputIs4xxAndListsAreCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, closeStore, err := gateway.OpenStore(context.Background(), cfg, quiet)
+	store, closeStore, err := gateway.OpenStore(context.Background(), cfg.Gateway(), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeStore()
-	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: store, Logger: quiet})
+	g := start(t, gateway.Deps{Config: cfg.Gateway(), Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: store, Logger: quiet})
 
 	do := func(method, path, body string) (int, http.Header, string) {
 		t.Helper()

@@ -15,7 +15,7 @@ import (
 // from the stream; a Postgres store must be reachable now, so a wrong
 // DATABASE_URL stops the start with the variable named rather than
 // surfacing later as 503s.
-func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (readmodel.Store, func(), error) {
+func OpenStore(ctx context.Context, cfg config.Gateway, log *slog.Logger) (readmodel.Store, func(), error) {
 	switch cfg.StorageType {
 	case config.StorageMemory:
 		return readmodel.NewMemory(), func() {}, nil

@@ -50,7 +50,7 @@ type CLI interface {
 // Deps are the service's collaborators. A nil GH is the gh at
 // Config.GHCLIPath, authenticated with Config.GHToken.
 type Deps struct {
-	Config config.Config
+	Config config.GitHub
 	Bus    *bus.Bus
 	JS     jetstream.JetStream
 	Logger *slog.Logger
@@ -118,7 +118,7 @@ func reportCLI(ctx context.Context, c *gh.Client, log *slog.Logger) {
 }
 
 type service struct {
-	cfg config.Config
+	cfg config.GitHub
 	bus *bus.Bus
 	log *slog.Logger
 	gh  CLI

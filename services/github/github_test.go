@@ -28,7 +28,7 @@ type harness struct {
 	fake *fakegh.FakeGH
 }
 
-func start(t *testing.T, opts fakegh.Options, tweak func(*config.Config)) *harness {
+func start(t *testing.T, opts fakegh.Options, tweak func(*config.GitHub)) *harness {
 	t.Helper()
 	env := natstest.Start(t)
 	fake := fakegh.Install(t, opts)
@@ -40,17 +40,17 @@ func start(t *testing.T, opts fakegh.Options, tweak func(*config.Config)) *harne
 	return &harness{env: env, bus: env.Bus("test"), fake: fake}
 }
 
-func testConfig(ghPath string) config.Config {
-	return config.Config{
+func testConfig(ghPath string) config.GitHub {
+	return config.GitHub{Shared: config.Shared{
 		GHCLIPath: ghPath, GHToken: "ghp_test",
 		AckWait: 5 * time.Second, MaxDeliver: 3, ShutdownGrace: time.Second,
 		WorkerIdentifier: "test-worker",
-	}
+	}}
 }
 
 // runService runs the service until the returned stop is called (or the
 // test ends) and checks that it then returns cleanly.
-func runService(t *testing.T, env *natstest.Env, cfg config.Config, cli github.CLI) (stop func()) {
+func runService(t *testing.T, env *natstest.Env, cfg config.GitHub, cli github.CLI) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -298,7 +298,7 @@ func TestFetchIssue_Failures(t *testing.T) {
 
 func TestMissingGh_IsRetriedThenFailsVisibly(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-gh-here")
-	h := start(t, fakegh.Options{}, func(c *config.Config) { c.GHCLIPath = missing; c.MaxDeliver = 2 })
+	h := start(t, fakegh.Options{}, func(c *config.GitHub) { c.GHCLIPath = missing; c.MaxDeliver = 2 })
 	hist, res := h.run(t, createPR("wo-0000cc01", events.StepArgs{UserRequest: "x", BranchName: "feat/x", BaseBranch: "main"}))
 	if res.Success || !strings.HasPrefix(res.ErrorMessage, "the github service gave up on create-pr after 2 deliveries: gh could not be started") ||
 		!strings.Contains(res.ErrorMessage, missing) {

@@ -49,7 +49,7 @@ const (
 
 // Deps is everything Run needs, built by main.
 type Deps struct {
-	Config config.Config
+	Config config.Orchestrator
 	Bus    *bus.Bus // its Source stamps the events the orchestrator appends
 	JS     jetstream.JetStream
 	Logger *slog.Logger

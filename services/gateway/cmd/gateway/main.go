@@ -27,12 +27,12 @@ func main() {
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	store, closeStore, err := gateway.OpenStore(ctx, cfg, log)
+	store, closeStore, err := gateway.OpenStore(ctx, cfg.Gateway(), log)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	nc, js, err := app.ConnectNATS(ctx, cfg, "gateway", log)
+	nc, js, err := app.ConnectNATS(ctx, cfg.Shared, "gateway", log)
 	if err != nil {
 		return err
 	}
@@ -43,14 +43,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer svc.Stop()
 	return gateway.Run(ctx, gateway.Deps{
-		Config: cfg, Bus: bus.New(js, "awo/gateway"), JS: js, NC: nc,
+		Config: cfg.Gateway(), Bus: bus.New(js, "awo/gateway"), JS: js, NC: nc,
 		Store: store, Logger: log, Metrics: metrics.New(),
 	})
 }
 
 func rebuild(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	return gateway.RebuildReadModel(ctx, cfg, log, func(ctx context.Context) (jetstream.JetStream, func(), error) {
-		nc, js, err := app.ConnectNATS(ctx, cfg, "gateway-rebuild", log)
+	return gateway.RebuildReadModel(ctx, cfg.Gateway(), log, func(ctx context.Context) (jetstream.JetStream, func(), error) {
+		nc, js, err := app.ConnectNATS(ctx, cfg.Shared, "gateway-rebuild", log)
 		if err != nil {
 			return nil, nil, err
 		}

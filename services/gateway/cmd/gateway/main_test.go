@@ -35,7 +35,7 @@ func TestRebuild_Postgres(t *testing.T) {
 	}
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	nc, js, err := app.ConnectNATS(ctx, cfg, "test", log)
+	nc, js, err := app.ConnectNATS(ctx, cfg.Shared, "test", log)
 	if err != nil {
 		t.Fatal(err)
 	}
