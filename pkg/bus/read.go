@@ -32,11 +32,12 @@ func orderedAfter(subjects []string, after uint64) jetstream.OrderedConsumerConf
 	return cfg
 }
 
-// Read hands fn every message stored so far on subjects of stream, oldest
-// first. It reads through an ordered consumer made for this read and
-// deleted after it, which leaves no state on the server.
-func (b *Bus) Read(ctx context.Context, stream string, subjects []string, fn func(Message)) error {
-	cfg := orderedAfter(subjects, 0)
+// Read hands fn every message on subjects of stream stored so far after
+// sequence after (0: from the start), oldest first. It reads through an
+// ordered consumer made for this read and deleted after it, which is cheap
+// and leaves no state on the server.
+func (b *Bus) Read(ctx context.Context, stream string, subjects []string, after uint64, fn func(Message)) error {
+	cfg := orderedAfter(subjects, after)
 	cfg.InactiveThreshold = OneShotThreshold
 	cons, err := b.JS.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {

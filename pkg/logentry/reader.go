@@ -10,7 +10,7 @@ import (
 
 // StreamReader reads stored messages back from a stream; *bus.Bus is one.
 type StreamReader interface {
-	Read(ctx context.Context, stream string, subjects []string, fn func(bus.Message)) error
+	Read(ctx context.Context, stream string, subjects []string, after uint64, fn func(bus.Message)) error
 	Follow(ctx context.Context, stream string, subjects []string, after uint64) (<-chan bus.Message, error)
 	LastSeq(ctx context.Context, stream, subject string) (uint64, error)
 }
@@ -35,7 +35,7 @@ func decodeStored(m bus.Message) (Entry, error) {
 // must not hide the rest of a log.
 func Read(ctx context.Context, r StreamReader, wo workorder.ID) ([]Entry, error) {
 	var out []Entry
-	err := r.Read(ctx, Stream, []string{Subject(wo)}, func(m bus.Message) {
+	err := r.Read(ctx, Stream, []string{Subject(wo)}, 0, func(m bus.Message) {
 		if e, err := decodeStored(m); err == nil {
 			out = append(out, e)
 		}

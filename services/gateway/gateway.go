@@ -67,7 +67,6 @@ func Run(ctx context.Context, d Deps) error {
 	if d.Bus == nil || d.Bus.JS == nil || d.Store == nil {
 		return errors.New("gateway: Bus (with its JetStream) and Store are required")
 	}
-	js := d.Bus.JS
 	log := d.Logger
 	if log == nil {
 		log = slog.Default()
@@ -76,12 +75,12 @@ func Run(ctx context.Context, d Deps) error {
 	if d.Config.RebuildReadModel {
 		// Before the projector starts: it resumes after the rebuilt
 		// store's AppliedSequence instead of racing the replay.
-		if err := Rebuild(ctx, js, d.Store, log); err != nil {
+		if err := Rebuild(ctx, d.Bus.JS, d.Store, log); err != nil {
 			return fmt.Errorf("gateway: AWO_REBUILD_READ_MODEL=true: %w", err)
 		}
 	}
 
-	proj := projector.New(js, d.Store, log.With("component", "projector"))
+	proj := projector.New(d.Bus.JS, d.Store, log.With("component", "projector"))
 	if d.Metrics != nil { // no typed nils in the interfaces
 		proj.CountRejections(d.Metrics)
 	}
@@ -95,7 +94,7 @@ func Run(ctx context.Context, d Deps) error {
 			ArchonServerURL:   d.Config.ArchonServerURL,
 			ArchonMCPURL:      d.Config.ArchonMCPURL,
 			NC:                d.NC,
-			JS:                js,
+			JS:                d.Bus.JS,
 		}), readModelProbe(proj))
 		if db, ok := d.Store.(Database); ok {
 			probes = append(probes, databaseProbe(db))
@@ -115,7 +114,7 @@ func Run(ctx context.Context, d Deps) error {
 	if d.Metrics != nil { // no typed nils in the interfaces
 		httpMetrics, metricsHandler = d.Metrics, d.Metrics.Handler()
 	}
-	keys, err := idempotency.Open(ctx, js, 1)
+	keys, err := idempotency.Open(ctx, d.Bus.JS, 1)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

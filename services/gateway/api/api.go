@@ -44,8 +44,9 @@ type Projection interface {
 // (WORKORDERS_LOGS), and the events that end a work order and with it its
 // log stream. *bus.Bus is one; it also serves logentry.Read and Tail.
 type LogReader interface {
-	// Read hands fn every message stored so far on subjects, oldest first.
-	Read(ctx context.Context, stream string, subjects []string, fn func(bus.Message)) error
+	// Read hands fn every message on subjects stored so far after
+	// sequence after, oldest first.
+	Read(ctx context.Context, stream string, subjects []string, after uint64, fn func(bus.Message)) error
 	// Follow delivers the messages on subjects stored after sequence
 	// after, then each new one, until ctx ends.
 	Follow(ctx context.Context, stream string, subjects []string, after uint64) (<-chan bus.Message, error)
