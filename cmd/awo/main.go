@@ -72,10 +72,10 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// others, as when they run as separate binaries.
 	services := []service{
 		{gateway.MicroName, gateway.MicroDescription, func(ctx context.Context, d deps) error {
-			return gateway.Run(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, JS: d.js, NC: d.nc, Store: store, Logger: d.log, Metrics: m})
+			return gateway.Run(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, NC: d.nc, Store: store, Logger: d.log, Metrics: m})
 		}},
 		{orchestrator.MicroName, orchestrator.MicroDescription, func(ctx context.Context, d deps) error {
-			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m})
+			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, Logger: d.log, Metrics: m})
 		}},
 		{executor.MicroName, executor.MicroDescription, func(ctx context.Context, d deps) error {
 			return executor.Run(ctx, executor.Deps{Config: cfg.Executor(), Bus: d.bus, Logger: d.log, Metrics: m, Redactor: red})

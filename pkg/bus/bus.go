@@ -148,51 +148,19 @@ type History struct {
 // after, each with its stream sequence. Messages of unknown type or that
 // cannot be decoded are skipped rather than failing the read: the consumer
 // wrapper skipped or dead-lettered them when they were delivered, and one
-// bad message must not block a work order for good. It reads through an
-// ordered consumer, which is cheap and leaves no state on the server.
+// bad message must not block a work order for good.
 func (b *Bus) History(ctx context.Context, wo workorder.ID, after uint64) (History, error) {
 	h := History{LastSeq: after}
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{WorkOrderFilter(wo)},
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: OneShotThreshold,
-	}
-	if after > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = after + 1
-	}
-	cons, err := b.JS.OrderedConsumer(ctx, StreamEvents, cfg)
+	err := b.Read(ctx, StreamEvents, []string{WorkOrderFilter(wo)}, after, func(m Message) {
+		h.LastSeq = m.Seq
+		e, err := decodeStored(m.Header, m.Data, m.Seq)
+		if err != nil {
+			return // unknown type or undecodable: see above
+		}
+		h.Events = append(h.Events, e)
+	})
 	if err != nil {
 		return h, fmt.Errorf("reading history of %s: %w", wo, err)
-	}
-	defer DropConsumer(b.JS, StreamEvents, cons)
-	pending := cons.CachedInfo().NumPending
-	for pending > 0 {
-		batch, err := cons.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return h, fmt.Errorf("reading history of %s: %w", wo, err)
-		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			meta, err := msg.Metadata()
-			if err != nil {
-				return h, fmt.Errorf("reading history of %s: %w", wo, err)
-			}
-			pending = meta.NumPending
-			h.LastSeq = meta.Sequence.Stream
-			e, err := decodeStored(msg.Headers(), msg.Data(), meta.Sequence.Stream)
-			if err != nil {
-				continue // unknown type or undecodable: see above
-			}
-			h.Events = append(h.Events, e)
-		}
-		if err := batch.Error(); err != nil {
-			return h, fmt.Errorf("reading history of %s: %w", wo, err)
-		}
-		if n == 0 {
-			return h, fmt.Errorf("reading history of %s: %d messages pending but none delivered", wo, pending)
-		}
 	}
 	return h, nil
 }

@@ -44,7 +44,7 @@ func TestPublisher_PublishesInOrder_ReadAndTailSeeThem(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := logentry.Read(ctx, env.JS, wo)
+	got, err := logentry.Read(ctx, env.Bus("awo/test"), wo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +59,14 @@ func TestPublisher_PublishesInOrder_ReadAndTailSeeThem(t *testing.T) {
 
 	// Tail after the first entry: the two stored ones, then a live one.
 	tctx, stop := context.WithCancel(ctx)
-	ch, err := logentry.Tail(tctx, env.JS, wo, got[0].Seq)
+	ch, err := logentry.Tail(tctx, env.Bus("awo/test"), wo, got[0].Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last, err := logentry.LastSeq(ctx, env.JS, wo); err != nil || last != got[2].Seq {
+	if last, err := logentry.LastSeq(ctx, env.Bus("awo/test"), wo); err != nil || last != got[2].Seq {
 		t.Errorf("LastSeq = %d, %v; want %d", last, err, got[2].Seq)
 	}
-	if last, err := logentry.LastSeq(ctx, env.JS, "wo-00000000"); err != nil || last != 0 {
+	if last, err := logentry.LastSeq(ctx, env.Bus("awo/test"), "wo-00000000"); err != nil || last != 0 {
 		t.Errorf("LastSeq of a work order without entries = %d, %v; want 0", last, err)
 	}
 	next := func() logentry.Delivery {

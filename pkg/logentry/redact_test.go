@@ -22,7 +22,7 @@ func TestPublisher_StoresEntriesRedacted(t *testing.T) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := logentry.Read(ctx, env.JS, wo)
+	got, err := logentry.Read(ctx, env.Bus("awo/test"), wo)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("Read: %+v, %v", got, err)
 	}

@@ -258,7 +258,7 @@ func TestRun_ConsumesACommandAndPublishesStartedAndCompleted(t *testing.T) {
 	}
 	// The live log was stored before the result was published, so it is
 	// complete by the time step.completed is.
-	entries, err := logentry.Read(ctx, env.JS, c.WorkOrderID)
+	entries, err := logentry.Read(ctx, env.Bus("awo/test"), c.WorkOrderID)
 	if err != nil {
 		t.Fatal(err)
 	}

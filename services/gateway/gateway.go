@@ -33,8 +33,9 @@ import (
 // Deps is everything the gateway needs, built by the caller.
 type Deps struct {
 	Config config.Gateway
+	// Bus is the gateway's JetStream: it publishes, serves the log routes,
+	// and its JS feeds the projector, the idempotency store and /health.
 	Bus    *bus.Bus
-	JS     jetstream.JetStream
 	NC     *nats.Conn // for /health; may be nil
 	Store  readmodel.Store
 	Logger *slog.Logger
@@ -63,8 +64,8 @@ const servicesWait = 500 * time.Millisecond
 // shuts the HTTP server down gracefully (within Config.ShutdownGrace) and
 // stops the projector. It returns an error if either fails on its own.
 func Run(ctx context.Context, d Deps) error {
-	if d.Bus == nil || d.JS == nil || d.Store == nil {
-		return errors.New("gateway: Bus, JS and Store are required")
+	if d.Bus == nil || d.Bus.JS == nil || d.Store == nil {
+		return errors.New("gateway: Bus (with its JetStream) and Store are required")
 	}
 	log := d.Logger
 	if log == nil {
@@ -74,12 +75,12 @@ func Run(ctx context.Context, d Deps) error {
 	if d.Config.RebuildReadModel {
 		// Before the projector starts: it resumes after the rebuilt
 		// store's AppliedSequence instead of racing the replay.
-		if err := Rebuild(ctx, d.JS, d.Store, log); err != nil {
+		if err := Rebuild(ctx, d.Bus.JS, d.Store, log); err != nil {
 			return fmt.Errorf("gateway: AWO_REBUILD_READ_MODEL=true: %w", err)
 		}
 	}
 
-	proj := projector.New(d.JS, d.Store, log.With("component", "projector"))
+	proj := projector.New(d.Bus.JS, d.Store, log.With("component", "projector"))
 	if d.Metrics != nil { // no typed nils in the interfaces
 		proj.CountRejections(d.Metrics)
 	}
@@ -93,7 +94,7 @@ func Run(ctx context.Context, d Deps) error {
 			ArchonServerURL:   d.Config.ArchonServerURL,
 			ArchonMCPURL:      d.Config.ArchonMCPURL,
 			NC:                d.NC,
-			JS:                d.JS,
+			JS:                d.Bus.JS,
 		}), readModelProbe(proj))
 		if db, ok := d.Store.(Database); ok {
 			probes = append(probes, databaseProbe(db))
@@ -113,7 +114,7 @@ func Run(ctx context.Context, d Deps) error {
 	if d.Metrics != nil { // no typed nils in the interfaces
 		httpMetrics, metricsHandler = d.Metrics, d.Metrics.Handler()
 	}
-	keys, err := idempotency.Open(ctx, d.JS, 1)
+	keys, err := idempotency.Open(ctx, d.Bus.JS, 1)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -149,7 +150,7 @@ func Run(ctx context.Context, d Deps) error {
 		Projection:      proj,
 		Health:          checker,
 		Logger:          log,
-		LogStream:       d.JS,
+		LogStream:       d.Bus,
 		AllowLocalRepos: d.Config.AllowLocalRepos,
 		StorageType:     d.Config.StorageType,
 		Version:         app.Version,

@@ -108,7 +108,7 @@ func TestRun_RebuildsReadModelFromStream(t *testing.T) {
 		}
 	}
 
-	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), NC: env.NC,
 		Store: readmodel.NewMemory(), Logger: quiet})
 	var wo readmodel.WorkOrder
 	// The listener is open before Run starts, so the first request is
@@ -136,7 +136,7 @@ func TestRun_RealHealthProbes(t *testing.T) {
 	// Whether the test runs as root must not decide the status (as root
 	// without IS_SANDBOX=1 skip-permissions makes claude unusable).
 	cfg.ClaudeSkipPermissions = false
-	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), NC: env.NC,
 		Store: readmodel.NewMemory(), Logger: quiet})
 
 	var body struct {
@@ -180,7 +180,7 @@ func TestRun_HealthShowsLagAndStoreOutage(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("awo/test")
 	store := &pgLike{Store: readmodel.NewMemory()}
-	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), NC: env.NC,
 		Store: store, Logger: quiet, Health: nil})
 	// Wait for the projector to be up before the outage.
 	if status := get(t, g.base+"/api/agent-work-orders/", nil); status != http.StatusOK {
@@ -252,7 +252,7 @@ func TestRun_HealthDatabaseHealthy(t *testing.T) {
 	env := natstest.Start(t)
 	cfg := testConfig(t)
 	cfg.StorageType = config.StoragePostgres
-	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), NC: env.NC,
 		Store: &pgLike{Store: readmodel.NewMemory()}, Logger: quiet})
 	var body struct {
 		StorageType string         `json:"storage_type"`
@@ -286,7 +286,7 @@ func TestRun_RebuildAtStart(t *testing.T) {
 
 	cfg := testConfig(t)
 	cfg.RebuildReadModel = true
-	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: store, Logger: quiet})
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), NC: env.NC, Store: store, Logger: quiet})
 	var list []readmodel.WorkOrder
 	if status := get(t, g.base+"/api/agent-work-orders/", &list); status != http.StatusOK {
 		t.Fatalf("GET list: %d", status)
@@ -299,7 +299,7 @@ func TestRun_RebuildAtStart(t *testing.T) {
 	}
 
 	// A store that cannot be emptied is a start error, not a silent skip.
-	err := gateway.Run(context.Background(), gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS,
+	err := gateway.Run(context.Background(), gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"),
 		Store: brokenStore{readmodel.NewMemory()}, Logger: quiet, Listener: mustListen(t)})
 	if err == nil || !strings.Contains(err.Error(), "AWO_REBUILD_READ_MODEL") {
 		t.Errorf("rebuild with a store that cannot truncate = %v, want an error naming AWO_REBUILD_READ_MODEL", err)
@@ -347,7 +347,7 @@ func TestRun_Postgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeStore()
-	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: store, Logger: quiet})
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), NC: env.NC, Store: store, Logger: quiet})
 
 	var ids []string
 	for range 3 {
@@ -402,7 +402,7 @@ func TestRun_Postgres(t *testing.T) {
 	// A restarted gateway resumes after the checkpoint: it applies nothing
 	// it has already stored.
 	rec := &applyCounter{Store: store}
-	g2 := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: rec, Logger: quiet})
+	g2 := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), NC: env.NC, Store: rec, Logger: quiet})
 	if status := get(t, g2.base+"/api/agent-work-orders/"+ids[0], nil); status != http.StatusOK {
 		t.Fatalf("GET after restart: %d", status)
 	}
@@ -434,7 +434,7 @@ func (s *applyCounter) count() int {
 func TestRun_GracefulShutdown(t *testing.T) {
 	env := natstest.Start(t)
 	slow := &slowStore{Store: readmodel.NewMemory(), entered: make(chan struct{}), release: make(chan struct{})}
-	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), NC: env.NC,
 		Store: slow, Logger: quiet})
 
 	got := make(chan int, 1)
@@ -480,7 +480,7 @@ func TestRun_ReportsStartFailures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	if err := gateway.Run(ctx, gateway.Deps{Config: testConfig(t), JS: env.JS, Logger: quiet}); err == nil {
+	if err := gateway.Run(ctx, gateway.Deps{Config: testConfig(t), Logger: quiet}); err == nil {
 		t.Error("Run without Bus and Store succeeded")
 	}
 
@@ -491,14 +491,14 @@ func TestRun_ReportsStartFailures(t *testing.T) {
 	defer busy.Close()
 	cfg := testConfig(t)
 	cfg.Port = busy.Addr().(*net.TCPAddr).Port
-	err = gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: bus.New(env.JS, "awo/gateway"), JS: env.JS,
+	err = gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: bus.New(env.JS, "awo/gateway"),
 		Store: readmodel.NewMemory(), Logger: quiet})
 	if err == nil || !strings.Contains(err.Error(), "AGENT_WORK_ORDERS_PORT") {
 		t.Errorf("Run on a busy port = %v, want an error naming AGENT_WORK_ORDERS_PORT", err)
 	}
 
 	// A store that cannot say where to resume stops the gateway.
-	err = gateway.Run(ctx, gateway.Deps{Config: testConfig(t), Bus: bus.New(env.JS, "awo/gateway"), JS: env.JS,
+	err = gateway.Run(ctx, gateway.Deps{Config: testConfig(t), Bus: bus.New(env.JS, "awo/gateway"),
 		Store: brokenStore{readmodel.NewMemory()}, Logger: quiet, Listener: mustListen(t)})
 	if err == nil || !strings.Contains(err.Error(), "applied sequence") {
 		t.Errorf("Run with a broken store = %v, want the projector's error", err)

@@ -37,7 +37,7 @@ func TestRun_Postgres_BadInputIs4xxAndListsAreCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeStore()
-	g := start(t, gateway.Deps{Config: cfg.Gateway(), Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: store, Logger: quiet})
+	g := start(t, gateway.Deps{Config: cfg.Gateway(), Bus: env.Bus("awo/gateway"), NC: env.NC, Store: store, Logger: quiet})
 
 	do := func(method, path, body string) (int, http.Header, string) {
 		t.Helper()

@@ -23,7 +23,7 @@ func TestRun_MetricsAndRegisteredServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = exec.Stop() }()
-	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC,
+	g := start(t, gateway.Deps{Config: testConfig(t), Bus: env.Bus("awo/gateway"), NC: env.NC,
 		Store: readmodel.NewMemory(), Logger: quiet, Metrics: metrics.New()})
 
 	var health struct {

@@ -43,7 +43,7 @@ func TestRun_Postgres_PoisonEventDoesNotStopReads(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), JS: env.JS, NC: env.NC, Store: store, Logger: quiet, Metrics: metrics.New()})
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), NC: env.NC, Store: store, Logger: quiet, Metrics: metrics.New()})
 	post := func() *http.Response {
 		resp, err := http.Post(g.base+"/api/agent-work-orders/", "application/json",
 			strings.NewReader(`{"repository_url": "https://github.com/acme/demo", "user_request": "Fix authentication bug"}`))

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/tracing"
@@ -27,7 +25,7 @@ import (
 // That is what makes a step's hand-off one append and one command.
 type handler struct {
 	bus    *bus.Bus
-	stream jetstream.Stream // WORKORDERS_EVENTS: gap checks and history reads
+	events sequences // WORKORDERS_EVENTS, for gap checks
 	cache  *lru.Cache[workorder.ID, machine.State]
 	// sent holds the ids of commands this process sent straight after
 	// appending their dispatch, so the dispatch event coming back does not
@@ -36,6 +34,13 @@ type handler struct {
 	sent *lru.Cache[string, struct{}]
 	log  *slog.Logger
 	now  func() time.Time
+}
+
+// sequences finds where messages are in a stream; *bus.Stream is one.
+type sequences interface {
+	// NextSeq is the sequence of the first message on subjects matching
+	// filter stored after sequence after; ok is false when there is none.
+	NextSeq(ctx context.Context, filter string, after uint64) (seq uint64, ok bool, err error)
 }
 
 func (h *handler) handle(ctx context.Context, d *bus.Delivery) error {
@@ -180,14 +185,14 @@ func (h *handler) follows(ctx context.Context, st machine.State, e events.Event)
 	if e.Prev != nil {
 		return *e.Prev == st.LastSeq, nil
 	}
-	msg, err := h.stream.GetMsg(ctx, st.LastSeq+1, jetstream.WithGetMsgSubject(bus.WorkOrderFilter(e.WorkOrderID)))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, nil // e itself is gone (stream limits): let the history say what is left
-	}
+	next, ok, err := h.events.NextSeq(ctx, bus.WorkOrderFilter(e.WorkOrderID), st.LastSeq)
 	if err != nil {
 		return false, fmt.Errorf("looking up the event after seq %d of %s: %w", st.LastSeq, e.WorkOrderID, err)
 	}
-	return msg.Sequence == e.Seq, nil
+	if !ok {
+		return false, nil // e itself is gone (stream limits): let the history say what is left
+	}
+	return next == e.Seq, nil
 }
 
 // act carries out dec: it appends the decided events, each guarded by the

@@ -27,12 +27,13 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	h := newHarness(t)
-	stream, err := h.env.JS.Stream(context.Background(), bus.StreamEvents)
+	b := h.env.Bus("awo/orchestrator")
+	stream, err := b.OpenStream(context.Background(), bus.StreamEvents)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return &rig{harness: h, h: newHandler(h.env.Bus("awo/orchestrator"), stream, log), wo: "wo-0000abcd"}
+	return &rig{harness: h, h: newHandler(b, stream, log), wo: "wo-0000abcd"}
 }
 
 // deliverNext hands the handler the first event after the last delivered.
@@ -337,9 +338,13 @@ func TestHandler_ManyWorkOrders_LeaveNoConsumersBehind(t *testing.T) {
 	// best effort: an ordered consumer that reset itself under load just
 	// before may leave its new incarnation to the server's inactivity
 	// threshold. So: none, or at most a stray one or two — never one per read.
+	stream, err := r.env.JS.Stream(context.Background(), bus.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var left int
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		info, err := r.h.stream.Info(context.Background())
+		info, err := stream.Info(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ func (h *harness) startOrchestrator(name string) (stop func()) {
 	done := make(chan error, 1)
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("replica", name)
 	go func() {
-		done <- Run(ctx, Deps{Config: h.cfg.Orchestrator(), Bus: h.env.Bus("awo/orchestrator"), JS: h.env.JS, Logger: log})
+		done <- Run(ctx, Deps{Config: h.cfg.Orchestrator(), Bus: h.env.Bus("awo/orchestrator"), Logger: log})
 	}()
 	var once sync.Once
 	stop = func() {

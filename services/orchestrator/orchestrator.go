@@ -7,7 +7,6 @@ package orchestrator
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -50,8 +49,9 @@ const (
 // Deps is everything Run needs, built by main.
 type Deps struct {
 	Config config.Orchestrator
-	Bus    *bus.Bus // its Source stamps the events the orchestrator appends
-	JS     jetstream.JetStream
+	// Bus is the orchestrator's JetStream; its Source stamps the events
+	// the orchestrator appends.
+	Bus    *bus.Bus
 	Logger *slog.Logger
 	// Metrics, when set, records deliveries and the consumer's backlog.
 	Metrics *metrics.Metrics
@@ -60,18 +60,18 @@ type Deps struct {
 // Run consumes WORKORDERS_EVENTS through the durable "orchestrator" consumer
 // until ctx is cancelled, then lets the decisions in hand finish and returns.
 func Run(ctx context.Context, d Deps) error {
-	if d.Bus == nil || d.JS == nil {
-		return errors.New("orchestrator: Deps.Bus and Deps.JS are required")
+	if d.Bus == nil || d.Bus.JS == nil {
+		return errors.New("orchestrator: Deps.Bus (with its JetStream) is required")
 	}
 	log := d.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	stream, err := d.JS.Stream(ctx, bus.StreamEvents)
+	stream, err := d.Bus.OpenStream(ctx, bus.StreamEvents)
 	if err != nil {
-		return startErr(ctx, fmt.Errorf("opening stream %s: %w", bus.StreamEvents, err))
+		return startErr(ctx, err)
 	}
-	cons, err := d.JS.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
+	cons, err := d.Bus.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
 		Description:   "Decides what happens next for every work order",
 		FilterSubject: bus.AllEvents,
@@ -81,10 +81,10 @@ func Run(ctx context.Context, d Deps) error {
 		MaxDeliver:    d.Config.MaxDeliver,
 	})
 	if err != nil {
-		return startErr(ctx, fmt.Errorf("creating consumer %s: %w", ConsumerName, err))
+		return startErr(ctx, err)
 	}
 	h := newHandler(d.Bus, stream, log)
-	d.Metrics.WatchConsumer(d.JS, bus.StreamEvents, ConsumerName)
+	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamEvents, ConsumerName)
 	log.Info("orchestrator consuming events", "consumer", ConsumerName, "workers", workers)
 	return d.Bus.Consume(ctx, cons, h.handle, bus.ConsumeOptions{
 		Name:       ConsumerName,
@@ -109,7 +109,7 @@ func startErr(ctx context.Context, err error) error {
 	return err
 }
 
-func newHandler(b *bus.Bus, stream jetstream.Stream, log *slog.Logger) *handler {
-	return &handler{bus: b, stream: stream, cache: lru.New[workorder.ID, machine.State](cacheSize),
+func newHandler(b *bus.Bus, seqs sequences, log *slog.Logger) *handler {
+	return &handler{bus: b, events: seqs, cache: lru.New[workorder.ID, machine.State](cacheSize),
 		sent: lru.New[string, struct{}](cacheSize), log: log, now: time.Now}
 }

@@ -69,10 +69,10 @@ func Start(ctx context.Context, o Options) (*System, error) {
 		run  func(context.Context, deps) error
 	}{
 		{"gateway", func(ctx context.Context, d deps) error {
-			return gateway.Run(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, JS: d.js, NC: d.nc, Store: store, Logger: d.log, Listener: ln})
+			return gateway.Run(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, NC: d.nc, Store: store, Logger: d.log, Listener: ln})
 		}},
 		{"orchestrator", func(ctx context.Context, d deps) error {
-			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, JS: d.js, Logger: d.log})
+			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, Logger: d.log})
 		}},
 		{"executor", func(ctx context.Context, d deps) error {
 			return executor.Run(ctx, executor.Deps{Config: cfg.Executor(), Bus: d.bus, Logger: d.log, Agent: o.Agent, Sandboxes: o.Sandboxes})

@@ -14,8 +14,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
@@ -40,6 +40,20 @@ type Projection interface {
 	WaitFor(ctx context.Context, seq uint64) error
 }
 
+// LogReader reads stored messages back from the streams: the live logs
+// (WORKORDERS_LOGS), and the events that end a work order and with it its
+// log stream. *bus.Bus is one; it also serves logentry.Read and Tail.
+type LogReader interface {
+	// Read hands fn every message on subjects stored so far after
+	// sequence after, oldest first.
+	Read(ctx context.Context, stream string, subjects []string, after uint64, fn func(bus.Message)) error
+	// Follow delivers the messages on subjects stored after sequence
+	// after, then each new one, until ctx ends.
+	Follow(ctx context.Context, stream string, subjects []string, after uint64) (<-chan bus.Message, error)
+	// LastSeq is the sequence of the newest message on subject; 0: none.
+	LastSeq(ctx context.Context, stream, subject string) (uint64, error)
+}
+
 // HTTPObserver records one request's duration under its route pattern.
 type HTTPObserver interface {
 	ObserveHTTP(route, method string, code int, d time.Duration)
@@ -54,7 +68,7 @@ type Options struct {
 	Logger     *slog.Logger    // nil: slog.Default() (see package app)
 	// LogStream reads the live logs (WORKORDERS_LOGS) and watches for a
 	// work order's end; nil: the log routes answer 503.
-	LogStream jetstream.JetStream
+	LogStream LogReader
 
 	// Idempotency remembers Idempotency-Key headers for every replica; nil:
 	// a create that sends one is refused (501). *idempotency.Store is the

@@ -86,7 +86,7 @@ func newFuzzTarget(tb testing.TB, configure ...func(*api.Options)) *fuzzTarget {
 		tb.Fatal(err)
 	}
 	o := api.Options{
-		Publisher: b, Store: store, Projection: proj, LogStream: env.JS, Idempotency: keys,
+		Publisher: b, Store: store, Projection: proj, LogStream: b, Idempotency: keys,
 		Logger: quiet, StorageType: "memory", Version: "fuzz", ListMax: 50,
 	}
 	for _, c := range configure {

@@ -44,7 +44,7 @@ func newHarness(t *testing.T, configure ...func(*api.Options)) *harness {
 		c(&o)
 	}
 	if o.LogStream == nil {
-		o.LogStream = env.JS
+		o.LogStream = h.bus
 	}
 	if o.Idempotency == nil {
 		keys, err := idempotency.Open(context.Background(), env.JS, 1)

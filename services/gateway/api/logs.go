@@ -3,15 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
@@ -237,72 +235,102 @@ func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLogStream, err)
 	}
+	out, ok := openSSE(w)
+	if !ok {
+		return nil // the client is gone; nothing can be answered
+	}
+	log := s.log.With("work_order_id", string(id))
+	log.Debug("log stream opened", "after", q.after)
+	s.sendLogs(ctx, out, logFeed{id: id, filter: q.filter, entries: entries, ended: ended}, q.after, log)
+	return nil
+}
 
+// sse writes the frames of one event stream, each flushed at once.
+type sse struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+// openSSE answers 200 with the stream's headers. ok is false when the
+// client is gone already.
+func openSSE(w http.ResponseWriter) (out sse, ok bool) {
 	// The server's write timeout is for ordinary answers; a stream lives
 	// as long as its work order.
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	setStreamHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
-		return nil // the client is gone; nothing can be answered
-	}
-	log := s.log.With("work_order_id", string(id))
-	log.Debug("log stream opened", "after", q.after)
+	return sse{w: w, rc: rc}, rc.Flush() == nil
+}
 
+// send writes frame; false means the client is gone.
+func (o sse) send(frame string) bool {
+	if _, err := fmt.Fprint(o.w, frame); err != nil {
+		return false
+	}
+	return o.rc.Flush() == nil
+}
+
+// logFeed is what one log stream sends from: the work order's entries and
+// its final status once it has one.
+type logFeed struct {
+	id      workorder.ID
+	filter  logentry.Filter
+	entries <-chan logentry.Delivery
+	ended   <-chan string
+}
+
+// sendLogs sends the entries after sequence after that pass the filter,
+// and heartbeats, until the client leaves, the reading fails, or the work
+// order has ended and every entry stored before its end has been read.
+func (s *server) sendLogs(ctx context.Context, out sse, f logFeed, after uint64, log *slog.Logger) {
 	heartbeat := time.NewTicker(s.SSEHeartbeat)
 	defer heartbeat.Stop()
 	var (
-		sent     = q.after // sequence of the last entry read, shown or filtered out
-		endSeq   uint64    // the last entry stored when the work order ended
-		status   string    // the work order's final status, once known
+		sent     = after // sequence of the last entry read, shown or filtered out
+		endSeq   uint64  // the last entry stored when the work order ended
+		status   string  // the work order's final status, once known
 		endKnown bool
 	)
-	send := func(frame string) bool {
-		if _, err := fmt.Fprint(w, frame); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
 	for {
 		if endKnown && sent >= endSeq {
-			data, _ := json.Marshal(map[string]string{"agent_work_order_id": string(id), "status": status})
-			send("event: end\ndata: " + string(data) + "\n\n")
+			data, _ := json.Marshal(map[string]string{"agent_work_order_id": string(f.id), "status": status})
+			out.send("event: end\ndata: " + string(data) + "\n\n")
 			log.Debug("log stream ended", "status", status)
-			return nil
+			return
 		}
 		select {
-		case d, ok := <-entries:
+		case d, ok := <-f.entries:
 			if !ok {
-				return nil // the consumer failed for good or ctx ended
+				return // the reading failed for good or ctx ended
 			}
 			sent = d.Entry.Seq
-			if !q.filter.Match(d.Entry) {
+			if !f.filter.Match(d.Entry) {
 				continue
 			}
 			data, err := json.Marshal(d.Entry)
 			if err != nil {
 				continue
 			}
-			if !send(fmt.Sprintf("id: %d\ndata: %s\n\n", d.Entry.Seq, data)) {
-				return nil
+			if !out.send(fmt.Sprintf("id: %d\ndata: %s\n\n", d.Entry.Seq, data)) {
+				return
 			}
-		case st := <-ended:
-			ended = nil
+		case st := <-f.ended:
+			f.ended = nil
 			// Entries the executor stored before the work order ended are
 			// still sent; then the stream ends.
-			last, err := logentry.LastSeq(ctx, s.LogStream, id)
+			last, err := logentry.LastSeq(ctx, s.LogStream, f.id)
 			if err != nil {
 				log.Warn("log stream: finding the last entry; ending now", "err", err)
 				last = 0
 			}
 			endSeq, status, endKnown = last, st, true
 		case <-heartbeat.C:
-			if !send(": ping\n\n") {
-				return nil
+			if !out.send(": ping\n\n") {
+				return
 			}
 		case <-ctx.Done():
-			return nil
+			return
 		}
 	}
 }
@@ -316,37 +344,22 @@ func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, 
 	for _, t := range terminalTypes {
 		subjects = append(subjects, bus.EventSubject(id, t))
 	}
-	cons, err := s.LogStream.OrderedConsumer(ctx, bus.StreamEvents, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
+	msgs, err := s.LogStream.Follow(ctx, bus.StreamEvents, subjects, 0)
 	if err != nil {
 		return nil, fmt.Errorf("watching work order %s for its end: %w", id, err)
 	}
 	out := make(chan string, 1)
 	go func() {
-		defer bus.DropConsumer(s.LogStream, bus.StreamEvents, cons)
-		for {
-			msg, err := cons.Next(jetstream.FetchContext(ctx))
-			if err != nil && ctx.Err() == nil && errors.Is(err, nats.ErrTimeout) {
-				// Next gives up after 30s without a message even with a
-				// context: a work order running longer than that must still
-				// end its stream.
-				continue
-			}
-			if err != nil {
-				if !errors.Is(err, context.Canceled) {
-					s.log.Debug("log stream: stopped watching for the end", "work_order_id", string(id), "err", err)
-				}
-				return
-			}
-			subject := msg.Subject()
-			short := subject[strings.LastIndex(subject, ".")+1:]
-			if short == "retry_requested" {
-				continue
-			}
-			if meta, err := msg.Metadata(); err == nil && meta.NumPending > 0 {
+		for msg := range msgs {
+			short := msg.Subject[strings.LastIndex(msg.Subject, ".")+1:]
+			if short == "retry_requested" || msg.Pending > 0 {
 				continue // a retry or a later end follows
 			}
 			out <- short
 			return
+		}
+		if ctx.Err() == nil {
+			s.log.Debug("log stream: stopped watching for the end", "work_order_id", string(id))
 		}
 	}()
 	return out, nil

@@ -43,7 +43,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer svc.Stop()
 	return gateway.Run(ctx, gateway.Deps{
-		Config: cfg.Gateway(), Bus: bus.New(js, "awo/gateway"), JS: js, NC: nc,
+		Config: cfg.Gateway(), Bus: bus.New(js, "awo/gateway"), NC: nc,
 		Store: store, Logger: log, Metrics: metrics.New(),
 	})
 }

@@ -19,7 +19,7 @@ func main() {
 	app.MainWorker(app.Worker{
 		Name: "orchestrator", MicroName: orchestrator.MicroName, Description: orchestrator.MicroDescription,
 		Run: func(ctx context.Context, cfg config.Config, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
-			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: b, JS: b.JS, Logger: log, Metrics: m})
+			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: b, Logger: log, Metrics: m})
 		},
 	})
 }
