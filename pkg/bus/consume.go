@@ -326,7 +326,7 @@ func (b *Bus) giveUp(ctx context.Context, d *Delivery, cause error, o ConsumeOpt
 	if o.OnGiveUp != nil && d.Event.Type != "" && !isRejected(cause) {
 		o.OnGiveUp(ctx, d, cause)
 	}
-	dl := dlqCopy(o.Name, d.Subject, d.msg.Headers(), d.msg.Data(), cause, d.NumDelivered(), d.Meta.Sequence.Stream)
+	dl := DLQCopy(o.Name, d.Subject, d.msg.Headers(), d.msg.Data(), cause, d.NumDelivered(), d.Meta.Sequence.Stream)
 	if _, err := b.JS.PublishMsg(ctx, dl); err != nil {
 		// Without the DLQ copy, terminating would lose the message: leave it
 		// to be redelivered instead.

@@ -1,4 +1,4 @@
-package bus_test
+package worker_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -21,7 +22,7 @@ func TestCancelled_FollowsTheLatestCancelAndRetry(t *testing.T) {
 	wo := workorder.ID("wo-0000c0de")
 	check := func(want bool, after string) {
 		t.Helper()
-		got, err := b.Cancelled(ctx, wo)
+		got, err := worker.Cancelled(ctx, b, wo)
 		if err != nil || got != want {
 			t.Fatalf("after %s: Cancelled = %t, %v; want %t", after, got, err, want)
 		}
@@ -77,7 +78,7 @@ func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- b.ConsumeSteps(runCtx, bus.StepWorker{
+		done <- worker.Run(runCtx, b, worker.Config{
 			Service: "github", Workers: 2, AckWait: 5 * time.Second, MaxDeliver: 3,
 			OnCancelled: func(ctx context.Context, got workorder.ID, c events.Cancelled, _ *slog.Logger) {
 				if got == wo && c.Reason == "stop" {
@@ -89,7 +90,7 @@ func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing
 	}()
 
 	first := events.RunStep{WorkOrderID: wo, Step: workorder.StepCreatePR, Attempt: 1}
-	if err := b.PublishCommand(ctx, first); err != nil {
+	if err := worker.PublishCommand(ctx, b, first); err != nil {
 		t.Fatal(err)
 	}
 	waitEvent(t, ctx, b, wo, events.TypeStepStarted)
@@ -98,7 +99,7 @@ func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing
 	}
 	select {
 	case cause := <-firstStopped:
-		if !errors.Is(cause, bus.ErrWorkOrderCancelled) {
+		if !errors.Is(cause, worker.ErrWorkOrderCancelled) {
 			t.Fatalf("step stopped with %v", cause)
 		}
 	case <-ctx.Done():
@@ -116,7 +117,7 @@ func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing
 	}
 	second := first
 	second.Attempt = 2
-	if err := b.PublishCommand(ctx, second); err != nil {
+	if err := worker.PublishCommand(ctx, b, second); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -169,14 +170,14 @@ func TestConsumeSteps_SupersededCommandIsSkipped(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- b.ConsumeSteps(runCtx, bus.StepWorker{Service: "github", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
+		done <- worker.Run(runCtx, b, worker.Config{Service: "github", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
 			func(_ context.Context, cmd events.RunStep, _ *slog.Logger) (events.StepResult, error) {
 				ran <- cmd.Attempt
 				return events.StepResult{Success: true}, nil
 			})
 	}()
 	for _, attempt := range []int{1, 2} {
-		if err := b.PublishCommand(ctx, events.RunStep{WorkOrderID: wo, Step: workorder.StepCreatePR, Attempt: attempt}); err != nil {
+		if err := worker.PublishCommand(ctx, b, events.RunStep{WorkOrderID: wo, Step: workorder.StepCreatePR, Attempt: attempt}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -212,17 +213,17 @@ func TestConsumeSteps_CompletedCommandIsNotRunAgain(t *testing.T) {
 		&events.StepDispatched{Step: cmd.Step, Attempt: 1}), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.FinishStep(ctx, cmd, events.StepResult{Success: true}, 0); err != nil {
+	if err := worker.FinishStep(ctx, b, cmd, events.StepResult{Success: true}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.PublishCommand(ctx, cmd); err != nil {
+	if err := worker.PublishCommand(ctx, b, cmd); err != nil {
 		t.Fatal(err)
 	}
 	ran := make(chan struct{}, 1)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- b.ConsumeSteps(runCtx, bus.StepWorker{Service: "executor", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
+		done <- worker.Run(runCtx, b, worker.Config{Service: "executor", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
 			func(context.Context, events.RunStep, *slog.Logger) (events.StepResult, error) {
 				ran <- struct{}{}
 				return events.StepResult{Success: true}, nil
@@ -265,7 +266,7 @@ func BenchmarkStale(b *testing.B) {
 	cmd := events.RunStep{WorkOrderID: "wo-00000007", Step: workorder.StepExecute, Attempt: 1}
 	b.ResetTimer()
 	for b.Loop() {
-		if why, err := bb.Stale(ctx, cmd); err != nil || why != "" {
+		if why, err := worker.Stale(ctx, bb, cmd); err != nil || why != "" {
 			b.Fatalf("%q, %v", why, err)
 		}
 	}
