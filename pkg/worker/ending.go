@@ -63,3 +63,9 @@ func ReadEnding(ctx context.Context, b *bus.Bus, wo workorder.ID) (Ending, error
 	}
 	return Ending{Known: latest != nil}, nil
 }
+
+// EndingReader is ReadEnding on b, for whoever takes it as a function (the
+// executor's sandbox housekeeping).
+func EndingReader(b *bus.Bus) func(context.Context, workorder.ID) (Ending, error) {
+	return func(ctx context.Context, wo workorder.ID) (Ending, error) { return ReadEnding(ctx, b, wo) }
+}

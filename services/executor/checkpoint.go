@@ -10,8 +10,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/checkpoint"
 	"github.com/agentworkorders/awo/services/executor/sandbox"
@@ -70,7 +70,7 @@ func (x *executor) prepareSandbox(ctx context.Context, cmd events.RunStep, spec 
 		if err != nil {
 			return sandbox.Sandbox{}, checkpoint.Saved{}, err
 		}
-		reason = restoreReason(bus.Delivered(ctx), cmd.Attempt, marker, latest.ID)
+		reason = restoreReason(worker.Delivered(ctx), cmd.Attempt, marker, latest.ID)
 	}
 	switch {
 	case reason == "" && ok && latest.BaseBranch != "":

@@ -26,6 +26,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/textcut"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/agentuser"
@@ -147,7 +148,7 @@ func Run(ctx context.Context, d Deps) error {
 	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamCommands, consumerName)
 	d.Metrics.WatchFreeDisk(x.disk.measure)
 	defer x.startHousekeeping(ctx, d)()
-	return d.Bus.ConsumeSteps(ctx, bus.StepWorker{
+	return worker.Run(ctx, d.Bus, worker.Config{
 		Service:     consumerName,
 		Description: "Agent steps, shared by every executor replica",
 		Workers:     d.Config.ExecConcurrency,
@@ -436,7 +437,7 @@ func (x *executor) checkOutcome(ctx context.Context, cmd events.RunStep, sb sand
 // replace; "" otherwise. Not for a new attempt: between a failure and the
 // client's retry, someone may have pushed to the branch on purpose.
 func rerunFrom(ctx context.Context, latest checkpoint.Saved) string {
-	if bus.Delivered(ctx) > 1 {
+	if worker.Delivered(ctx) > 1 {
 		return latest.Head
 	}
 	return ""
@@ -520,7 +521,7 @@ func (b *logBuilder) stepStarted(now time.Time) logentry.Entry {
 // stepFinished reports the step's outcome; err is a step interrupted by a
 // shutdown, which is handed back and run again.
 func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Time) logentry.Entry {
-	if errors.Is(err, bus.ErrWorkOrderCancelled) {
+	if errors.Is(err, worker.ErrWorkOrderCancelled) {
 		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
 			fmt.Sprintf("step %s stopped: %v", b.base.Step, err))
 		e.Success = ptr(false)
