@@ -148,7 +148,12 @@ func (b *Bus) Consume(ctx context.Context, cons jetstream.Consumer, h Handler, o
 	if o.PullWhenFree {
 		return b.consumeWhenFree(ctx, cons, h, o, log)
 	}
+	return b.consumeBatched(ctx, cons, h, o, log)
+}
 
+// consumeBatched is Consume for event consumers: one batched iterator, its
+// messages spread over the workers (by OrderKey when set).
+func (b *Bus) consumeBatched(ctx context.Context, cons jetstream.Consumer, h Handler, o ConsumeOptions, log *slog.Logger) error {
 	// Pull requests expire after PullWait and are renewed: a pull the
 	// server lost under load then stalls a hand-off for seconds, not the
 	// default half minute.

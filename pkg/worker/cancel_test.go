@@ -55,7 +55,7 @@ func TestCancelled_FollowsTheLatestCancelAndRetry(t *testing.T) {
 // A cancel stops the step in hand, and a step of the same work order that
 // arrives while the clean-up runs waits for it: it never runs in a sandbox
 // being removed.
-func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing.T) {
+func TestRun_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -153,7 +153,7 @@ func waitEvent(t *testing.T, ctx context.Context, b *bus.Bus, wo workorder.ID, t
 // A command overtaken by a later dispatch (left in the queue by a cancel,
 // then a retry dispatched the next attempt) is acknowledged without
 // running; the current one runs.
-func TestConsumeSteps_SupersededCommandIsSkipped(t *testing.T) {
+func TestRun_SupersededCommandIsSkipped(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -202,7 +202,7 @@ func TestConsumeSteps_SupersededCommandIsSkipped(t *testing.T) {
 
 // A command whose result is already recorded (its worker died before the
 // ack) is acked without running again.
-func TestConsumeSteps_CompletedCommandIsNotRunAgain(t *testing.T) {
+func TestRun_CompletedCommandIsNotRunAgain(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

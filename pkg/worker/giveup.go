@@ -21,8 +21,8 @@ import (
 // order would wait in running for ever. The advisory goes out when the
 // server would deliver the command once more, that is at the first pull
 // after the last delivery's AckWait (an idle replica always has one
-// outstanding, see intake.go; a replica starting up pulls at once). Every
-// step-worker replica listens for it, from before its first pull, and
+// outstanding, see bus.ConsumeOptions.PullWhenFree; a replica starting up
+// pulls at once). Every step-worker replica listens for it, from before its first pull, and
 // settles the command as the wrapper would have: a DLQ copy with the
 // reason, step.failed, and the message removed from the work queue. All
 // replicas hear the advisory; the DLQ copy and step.failed carry

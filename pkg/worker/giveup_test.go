@@ -64,7 +64,7 @@ func watchAdvisory(t *testing.T, env *natstest.Env) chan *nats.Msg {
 // reason, one step.failed naming the step, the command gone from the work
 // queue, and the step never run again. Both replicas hear the advisory;
 // each effect happens once.
-func TestConsumeSteps_SettlesACommandItsWorkerDiedOn(t *testing.T) {
+func TestRun_SettlesACommandItsWorkerDiedOn(t *testing.T) {
 	env := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

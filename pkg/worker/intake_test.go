@@ -38,7 +38,7 @@ func replicaBus(t *testing.T, env *natstest.Env, name string) *bus.Bus {
 // running: the consumer never has more un-acked messages than there are
 // workers, so a queued command waits on the server, where the first free
 // replica takes it.
-func TestConsumeSteps_TakesNoMoreThanItCanRun(t *testing.T) {
+func TestRun_TakesNoMoreThanItCanRun(t *testing.T) {
 	env := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

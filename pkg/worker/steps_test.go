@@ -18,7 +18,7 @@ import (
 
 // A step handler learns whether an earlier run of its command was cut
 // short, so it can distrust what that run left behind.
-func TestConsumeSteps_HandlerSeesTheDeliveryCount(t *testing.T) {
+func TestRun_HandlerSeesTheDeliveryCount(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -66,7 +66,7 @@ func TestConsumeSteps_HandlerSeesTheDeliveryCount(t *testing.T) {
 // only worker is busy is not run (it stays on the server, or is handed back
 // if it was already pulled): no step.started, no handler. The next worker
 // runs it.
-func TestConsumeSteps_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
+func TestRun_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
