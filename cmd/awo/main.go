@@ -81,7 +81,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return executor.Run(ctx, executor.Deps{Config: cfg.Executor(), Bus: d.bus, Logger: d.log, Metrics: m, Redactor: red})
 		}},
 		{githubsvc.MicroName, githubsvc.MicroDescription, func(ctx context.Context, d deps) error {
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: d.bus, JS: d.js, Logger: d.log, Metrics: m, Redactor: red})
+			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: d.bus, Logger: d.log, Metrics: m, Redactor: red})
 		}},
 	}
 

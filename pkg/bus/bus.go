@@ -54,17 +54,17 @@ func (b *Bus) Event(id, typ string, wo workorder.ID, data any) events.Event {
 // has sequence *guard (0: no event yet); otherwise ErrConflict.
 // It returns the stream sequence of the stored event.
 func (b *Bus) PublishEvent(ctx context.Context, e events.Event, guard *uint64) (uint64, error) {
-	ack, err := b.appendEvent(ctx, e, guard)
+	ack, err := b.Append(ctx, e, guard)
 	if err != nil {
 		return 0, err
 	}
 	return ack.Sequence, nil
 }
 
-// appendEvent is PublishEvent with the stream's whole answer: Duplicate
-// says e's id was already stored (inside the duplicate window), in which
-// case the guard was not checked and Sequence is the earlier copy's.
-func (b *Bus) appendEvent(ctx context.Context, e events.Event, guard *uint64) (*jetstream.PubAck, error) {
+// Append is PublishEvent with the stream's whole answer: Duplicate says
+// e's id was already stored (inside the duplicate window), in which case
+// the guard was not checked and Sequence is the earlier copy's.
+func (b *Bus) Append(ctx context.Context, e events.Event, guard *uint64) (*jetstream.PubAck, error) {
 	var opts []jetstream.PublishOpt
 	if guard != nil {
 		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(*guard, WorkOrderFilter(e.WorkOrderID)))
@@ -72,12 +72,11 @@ func (b *Bus) appendEvent(ctx context.Context, e events.Event, guard *uint64) (*
 	return b.publish(ctx, EventSubject(e.WorkOrderID, e.Type), e, opts...)
 }
 
-// PublishCommand queues a step command for the service that performs it.
-// The command id is deterministic, so re-emitting one inside the duplicate
-// window is dropped by JetStream.
-func (b *Bus) PublishCommand(ctx context.Context, cmd events.RunStep) error {
-	e := b.Event(cmd.ID(), events.TypeRunStep, cmd.WorkOrderID, cmd)
-	_, err := b.publish(ctx, CommandSubject(cmd.Step), e)
+// Publish stores e on subject, unguarded: a command on the commands
+// stream, whose subject names the service that takes it. An event id seen
+// inside the duplicate window is dropped by JetStream.
+func (b *Bus) Publish(ctx context.Context, subject string, e events.Event) error {
+	_, err := b.publish(ctx, subject, e)
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -78,7 +79,7 @@ func TestConsume_RetriesThenDeadLettersAndReportsGiveUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := events.RunStep{WorkOrderID: "wo-0000d00d", Step: workorder.StepPlanning, Attempt: 1}
-	if err := b.PublishCommand(ctx, cmd); err != nil {
+	if err := worker.PublishCommand(ctx, b, cmd); err != nil {
 		t.Fatal(err)
 	}
 	calls := 0
@@ -168,7 +169,7 @@ func TestConsume_MissedHeartbeat_KeepsConsuming(t *testing.T) {
 			return nil
 		}, bus.ConsumeOptions{Name: "executor"})
 	}()
-	if err := b.PublishCommand(ctx, events.RunStep{WorkOrderID: "wo-0000beef", Step: workorder.StepPlanning, Attempt: 1}); err != nil {
+	if err := worker.PublishCommand(ctx, b, events.RunStep{WorkOrderID: "wo-0000beef", Step: workorder.StepPlanning, Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
 	select {

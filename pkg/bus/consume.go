@@ -148,7 +148,12 @@ func (b *Bus) Consume(ctx context.Context, cons jetstream.Consumer, h Handler, o
 	if o.PullWhenFree {
 		return b.consumeWhenFree(ctx, cons, h, o, log)
 	}
+	return b.consumeBatched(ctx, cons, h, o, log)
+}
 
+// consumeBatched is Consume for event consumers: one batched iterator, its
+// messages spread over the workers (by OrderKey when set).
+func (b *Bus) consumeBatched(ctx context.Context, cons jetstream.Consumer, h Handler, o ConsumeOptions, log *slog.Logger) error {
 	// Pull requests expire after PullWait and are renewed: a pull the
 	// server lost under load then stalls a hand-off for seconds, not the
 	// default half minute.
@@ -326,7 +331,7 @@ func (b *Bus) giveUp(ctx context.Context, d *Delivery, cause error, o ConsumeOpt
 	if o.OnGiveUp != nil && d.Event.Type != "" && !isRejected(cause) {
 		o.OnGiveUp(ctx, d, cause)
 	}
-	dl := dlqCopy(o.Name, d.Subject, d.msg.Headers(), d.msg.Data(), cause, d.NumDelivered(), d.Meta.Sequence.Stream)
+	dl := DLQCopy(o.Name, d.Subject, d.msg.Headers(), d.msg.Data(), cause, d.NumDelivered(), d.Meta.Sequence.Stream)
 	if _, err := b.JS.PublishMsg(ctx, dl); err != nil {
 		// Without the DLQ copy, terminating would lose the message: leave it
 		// to be redelivered instead.

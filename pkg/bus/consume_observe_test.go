@@ -12,6 +12,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -33,7 +34,7 @@ func TestConsume_ObserveReportsRedeliveriesAndDeadLetters(t *testing.T) {
 	failing := events.RunStep{WorkOrderID: "wo-0000bad1", Step: workorder.StepPlanning, Attempt: 1}
 	fine := events.RunStep{WorkOrderID: "wo-0000f1e1", Step: workorder.StepPlanning, Attempt: 1}
 	for _, c := range []events.RunStep{failing, fine} {
-		if err := b.PublishCommand(ctx, c); err != nil {
+		if err := worker.PublishCommand(ctx, b, c); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -24,7 +25,7 @@ func TestPublish_RedactsEventData(t *testing.T) {
 	ctx := context.Background()
 	wo := workorder.ID("wo-00005ec7")
 	cmd := events.RunStep{WorkOrderID: wo, Step: workorder.StepExecute, Attempt: 1}
-	if err := b.FinishStep(ctx, cmd, events.StepResult{Output: "DATABASE_PASSWORD=" + secret, ErrorMessage: "GH_TOKEN=" + ghp}, 0); err != nil {
+	if err := worker.FinishStep(ctx, b, cmd, events.StepResult{Output: "DATABASE_PASSWORD=" + secret, ErrorMessage: "GH_TOKEN=" + ghp}, 0); err != nil {
 		t.Fatal(err)
 	}
 	stream, err := env.JS.Stream(ctx, bus.StreamEvents)

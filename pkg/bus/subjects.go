@@ -52,9 +52,10 @@ func WorkOrderFilter(wo workorder.ID) string { return eventsPrefix + string(wo) 
 // AllEvents matches every event of every work order.
 const AllEvents = eventsPrefix + ">"
 
-// CommandSubject is workorders.commands.<service>.<step>.
-func CommandSubject(step workorder.Step) string {
-	return commandsPrefix + step.Service() + "." + string(step)
+// CommandSubject is workorders.commands.<service>.<name>: a command
+// named name for the service that takes it.
+func CommandSubject(service, name string) string {
+	return commandsPrefix + service + "." + name
 }
 
 // CommandFilter matches every command for one service.

@@ -4,17 +4,16 @@ import (
 	"context"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/tracing"
 )
 
-// Every consumer and step worker traces through this package, so each
-// service gets the same spans without code of its own: one span per
-// delivery, the child of the traceparent its event carries, and one per
-// step a worker performs. What a handler publishes carries the current
+// Every consumer traces through this package, so each service gets the
+// same spans without code of its own: one span per delivery, the child of
+// the traceparent its event carries (a step worker adds one per step, see
+// pkg/worker). What a handler publishes carries the current
 // span's traceparent on (see stampTrace), which is how one trace follows a
 // work order from the HTTP request through every service.
 var tracer = tracing.Tracer("pkg/bus")
@@ -52,53 +51,6 @@ func endDelivery(span trace.Span, err error) {
 		tracing.Fail(span, err)
 	}
 	span.End()
-}
-
-// traceStep starts the span of one step a worker performs, inside the
-// delivery span of its command. The step runs under the worker's own
-// context (which outlives a shutdown by the grace period), so the span is
-// moved onto it.
-func traceStep(stepCtx, deliveryCtx context.Context, service string, cmd *events.RunStep) (context.Context, trace.Span) {
-	ctx := trace.ContextWithSpan(stepCtx, trace.SpanFromContext(deliveryCtx))
-	ctx, span := tracer.Start(ctx, "step")
-	if span.IsRecording() {
-		span.SetName(service + " step " + string(cmd.Step))
-		span.SetAttributes(
-			tracing.KeyWorkOrderID.String(string(cmd.WorkOrderID)),
-			tracing.KeyStep.String(string(cmd.Step)),
-			tracing.KeyAttempt.Int(cmd.Attempt),
-			attribute.String("awo.service", service),
-		)
-	}
-	return ctx, span
-}
-
-// endStep closes a step's span: completed, failed with the step's reason,
-// or interrupted (handed back for another delivery).
-func endStep(span trace.Span, res events.StepResult, err error) {
-	defer span.End()
-	if !span.IsRecording() {
-		return
-	}
-	switch {
-	case err != nil:
-		span.SetAttributes(tracing.KeyOutcome.String("interrupted"))
-		tracing.Fail(span, err)
-	case res.Success:
-		span.SetAttributes(tracing.KeyOutcome.String("completed"))
-	default:
-		span.SetAttributes(tracing.KeyOutcome.String("failed"))
-		span.SetStatus(codes.Error, res.ErrorMessage)
-	}
-}
-
-// skipStep closes the span of a step that was not run because its command
-// must not run (see stale).
-func skipStep(span trace.Span, why string) {
-	defer span.End()
-	if span.IsRecording() {
-		span.SetAttributes(tracing.KeyOutcome.String("skipped"), attribute.String("awo.skip_reason", why))
-	}
 }
 
 // stampTrace makes e carry the span context of ctx, so whoever consumes e

@@ -9,9 +9,10 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 )
 
-// BenchmarkTraceHooks_Off is everything tracing adds to one step hand-off
-// when no provider is installed (no OTLP endpoint): the delivery span, the
-// step span inside it and the traceparent stamped on the outgoing event.
+// BenchmarkTraceHooks_Off is what tracing adds to one hand-off when no
+// provider is installed (no OTLP endpoint): the delivery span and the
+// traceparent stamped on the outgoing event (a step worker's step span is
+// pkg/worker's BenchmarkStepSpan_Off).
 func BenchmarkTraceHooks_Off(b *testing.B) {
 	b.Run("no traceparent", func(b *testing.B) { benchmarkTraceHooks(b, "") })
 	b.Run("traceparent from upstream", func(b *testing.B) {
@@ -31,10 +32,8 @@ func benchmarkTraceHooks(b *testing.B, traceparent string) {
 	b.ReportAllocs()
 	for b.Loop() {
 		ctx, span := traceDelivery(base, "executor", d)
-		sctx, step := traceStep(base, ctx, "executor", cmd)
 		out := events.Event{ID: outID}
-		stampTrace(sctx, &out)
-		endStep(step, events.StepResult{Success: true}, nil)
+		stampTrace(ctx, &out)
 		endDelivery(span, nil)
 		if out.TraceParent != traceparent {
 			b.Fatalf("traceparent %q carried on as %q", traceparent, out.TraceParent)

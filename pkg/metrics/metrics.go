@@ -117,7 +117,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // ObserveDelivery records what a consumer did with one delivery; pass it as
-// bus.ConsumeOptions.Observe or bus.StepWorker.Observe. Nil for a nil
+// bus.ConsumeOptions.Observe or worker.Config.Observe. Nil for a nil
 // Metrics, which the bus treats as "no observer".
 func (m *Metrics) ObserveDelivery() func(bus.Observation) {
 	if m == nil {

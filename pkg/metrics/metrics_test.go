@@ -21,6 +21,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -176,7 +177,7 @@ func TestWatchConsumer_ReportsPendingAndAckPending(t *testing.T) {
 	}
 	b := env.Bus("test")
 	for i, s := range []workorder.Step{workorder.StepPlanning, workorder.StepExecute, workorder.StepCommit} {
-		if err := b.PublishCommand(ctx, events.RunStep{WorkOrderID: workorder.ID("wo-0000000" + string(rune('1'+i))), Step: s, Attempt: 1}); err != nil {
+		if err := worker.PublishCommand(ctx, b, events.RunStep{WorkOrderID: workorder.ID("wo-0000000" + string(rune('1'+i))), Step: s, Attempt: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,15 +4,15 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/worker"
 )
 
 // ObserveSteps wraps a step handler so every step it reports records its
 // duration, and for agent steps the cost and tokens the CLI reported. A
 // step that could not be carried out (an error: it is handed back and run
 // again) records nothing, so a redelivered step is not counted twice.
-func (m *Metrics) ObserveSteps(h bus.StepHandler) bus.StepHandler {
+func (m *Metrics) ObserveSteps(h worker.Handler) worker.Handler {
 	if m == nil {
 		return h
 	}

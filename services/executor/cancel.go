@@ -19,7 +19,7 @@ type sandboxRemover interface {
 
 // removeCancelled removes a cancelled work order's sandbox if this executor
 // holds it. It runs once the work order's steps in hand here have stopped
-// (bus.StepWorker.OnCancelled). A retry that follows finds the sandbox
+// (worker.Config.OnCancelled). A retry that follows finds the sandbox
 // missing and prepares it again (from a checkpoint where there is one).
 func (x *executor) removeCancelled(ctx context.Context, wo workorder.ID, c events.Cancelled, log *slog.Logger) {
 	if c.RepositoryURL == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/prompts"
@@ -54,7 +55,7 @@ func TestRun_CancelStopsTheRunningAgentAcksAndRemovesTheSandbox(t *testing.T) {
 	}()
 
 	c := cmd(workorder.StepExecute)
-	if err := b.PublishCommand(ctx, c); err != nil {
+	if err := worker.PublishCommand(ctx, b, c); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -67,7 +68,7 @@ func TestRun_CancelStopsTheRunningAgentAcksAndRemovesTheSandbox(t *testing.T) {
 
 	select {
 	case cause := <-ag.stopped:
-		var ce *bus.CancelledError
+		var ce *worker.CancelledError
 		if !errors.As(cause, &ce) || ce.Reason != "enough" {
 			t.Fatalf("agent stopped with %v, want the cancellation with its reason", cause)
 		}
@@ -91,7 +92,7 @@ func TestRun_CancelStopsTheRunningAgentAcksAndRemovesTheSandbox(t *testing.T) {
 
 	// A command of the cancelled work order that arrives late never runs.
 	late := cmd(workorder.StepCommit)
-	if err := b.PublishCommand(ctx, late); err != nil {
+	if err := worker.PublishCommand(ctx, b, late); err != nil {
 		t.Fatal(err)
 	}
 	waitEmpty(t, ctx, env.JS)
@@ -103,7 +104,7 @@ func TestRun_CancelStopsTheRunningAgentAcksAndRemovesTheSandbox(t *testing.T) {
 	publish(t, b, c.WorkOrderID, c.WorkOrderID.String()+".retry_requested.r1", events.TypeRetryRequested, &events.RetryRequested{Round: 1})
 	again := cmd(workorder.StepExecute)
 	again.Attempt = 2
-	if err := b.PublishCommand(ctx, again); err != nil {
+	if err := worker.PublishCommand(ctx, b, again); err != nil {
 		t.Fatal(err)
 	}
 	done2 := waitFor(t, ctx, b, c.WorkOrderID, events.TypeStepCompleted)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/checkpoint"
@@ -121,7 +121,7 @@ func TestRunStep_Checkpoints_SameExecutorUsesItsSandbox(t *testing.T) {
 	a := &fakeAgent{result: agent.Result{Success: true, ResultText: "feat/greeting"}, do: func(string) { markerWhileRunning = sb.marker }}
 	x := newCheckpointingExecutor(t, a, sb, store)
 
-	ctx := bus.WithDelivered(t.Context(), 1)
+	ctx := worker.WithDelivered(t.Context(), 1)
 	if res, err := x.runStep(ctx, cmd(workorder.StepCreateBranch), x.log); err != nil || !res.Success {
 		t.Fatalf("create-branch: %+v, %v", res, err)
 	}
@@ -154,7 +154,7 @@ func TestRunStep_Checkpoints_UnchangedSandboxIsNotStoredAgain(t *testing.T) {
 	store := &fakeStore{}
 	a := &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}
 	x := newCheckpointingExecutor(t, a, sb, store)
-	ctx := bus.WithDelivered(t.Context(), 1)
+	ctx := worker.WithDelivered(t.Context(), 1)
 	if res, err := x.runStep(ctx, cmd(workorder.StepExecute), x.log); err != nil || !res.Success {
 		t.Fatalf("execute: %+v, %v", res, err)
 	}
@@ -195,7 +195,7 @@ func TestRunStep_Checkpoints_RestoresWhenTheSandboxCannotBeTrusted(t *testing.T)
 			x := newCheckpointingExecutor(t, &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}, sb, store)
 			c2 := cmd(workorder.StepExecute)
 			c2.Attempt = c.attempt
-			res, err := x.runStep(bus.WithDelivered(t.Context(), c.delivered), c2, x.log)
+			res, err := x.runStep(worker.WithDelivered(t.Context(), c.delivered), c2, x.log)
 			if err != nil || !res.Success {
 				t.Fatalf("execute: %+v, %v", res, err)
 			}
@@ -213,7 +213,7 @@ func TestRunStep_Checkpoints_StoreFailureHandsTheStepBack(t *testing.T) {
 	sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
 	store := &fakeStore{putErr: errors.New("nats: timeout")}
 	x := newCheckpointingExecutor(t, &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}, sb, store)
-	_, err := x.runStep(bus.WithDelivered(t.Context(), 1), cmd(workorder.StepExecute), x.log)
+	_, err := x.runStep(worker.WithDelivered(t.Context(), 1), cmd(workorder.StepExecute), x.log)
 	if err == nil || !strings.Contains(err.Error(), "checkpointing the sandbox after execute") || !strings.Contains(err.Error(), "nats: timeout") {
 		t.Fatalf("err = %v", err)
 	}
@@ -222,7 +222,7 @@ func TestRunStep_Checkpoints_StoreFailureHandsTheStepBack(t *testing.T) {
 	store = &fakeStore{getErr: errors.New("nats: no responders")}
 	a := &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}
 	x = newCheckpointingExecutor(t, a, sb, store)
-	if _, err := x.runStep(bus.WithDelivered(t.Context(), 1), cmd(workorder.StepExecute), x.log); err == nil || !strings.Contains(err.Error(), "no responders") {
+	if _, err := x.runStep(worker.WithDelivered(t.Context(), 1), cmd(workorder.StepExecute), x.log); err == nil || !strings.Contains(err.Error(), "no responders") {
 		t.Fatalf("unreachable store before the step: err = %v", err)
 	}
 	if len(a.got) != 0 {
@@ -234,7 +234,7 @@ func TestRunStep_Checkpoints_BrokenCheckpointFailsTheStepWithTheReason(t *testin
 	sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting", restoreErr: errors.New("Repository lacks these prerequisite commits")}
 	store := &fakeStore{latest: &checkpoint.Saved{Checkpoint: sandbox.Checkpoint{ID: "cp-7"}, Step: workorder.StepPlanning}}
 	x := newCheckpointingExecutor(t, &fakeAgent{result: agent.Result{Success: true}}, sb, store)
-	res, err := x.runStep(bus.WithDelivered(t.Context(), 1), cmd(workorder.StepExecute), x.log)
+	res, err := x.runStep(worker.WithDelivered(t.Context(), 1), cmd(workorder.StepExecute), x.log)
 	if err != nil || res.Success || !strings.Contains(res.ErrorMessage, "restoring checkpoint cp-7 (saved after planning)") ||
 		!strings.Contains(res.ErrorMessage, "prerequisite") {
 		t.Fatalf("result %+v, err %v", res, err)
@@ -245,7 +245,7 @@ func TestRunStep_Checkpoints_FailedStepIsNotCheckpointed(t *testing.T) {
 	sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
 	store := &fakeStore{}
 	x := newCheckpointingExecutor(t, &fakeAgent{result: agent.Result{ErrorMessage: "API Error: 400"}}, sb, store)
-	res, err := x.runStep(bus.WithDelivered(t.Context(), 1), cmd(workorder.StepExecute), x.log)
+	res, err := x.runStep(worker.WithDelivered(t.Context(), 1), cmd(workorder.StepExecute), x.log)
 	if err != nil || res.Success {
 		t.Fatalf("result %+v, err %v", res, err)
 	}
@@ -274,7 +274,7 @@ func TestRunStep_Checkpoints_NoneAfterTheLastSandboxStep(t *testing.T) {
 		x := newCheckpointingExecutor(t, &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}, sb, store)
 		c2 := cmd(c.step)
 		c2.Args.SelectedStep = c.plan
-		if res, err := x.runStep(bus.WithDelivered(t.Context(), 1), c2, x.log); err != nil || !res.Success {
+		if res, err := x.runStep(worker.WithDelivered(t.Context(), 1), c2, x.log); err != nil || !res.Success {
 			t.Fatalf("%s: %+v, %v", c.step, res, err)
 		}
 		if saved := store.puts == 1; saved != c.saved {
@@ -302,7 +302,7 @@ func TestRunStep_Commit_RedeliveryMayReplaceItsEarlierPush(t *testing.T) {
 			x := newCheckpointingExecutor(t, &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}, sb, store)
 			cm := cmd(workorder.StepCommit)
 			cm.Attempt = c.attempt
-			if res, err := x.runStep(bus.WithDelivered(t.Context(), c.delivered), cm, x.log); err != nil || !res.Success {
+			if res, err := x.runStep(worker.WithDelivered(t.Context(), c.delivered), cm, x.log); err != nil || !res.Success {
 				t.Fatalf("commit: %+v, %v", res, err)
 			}
 			if len(sb.rerunFrom) != 1 || sb.rerunFrom[0] != c.want {

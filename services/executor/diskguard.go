@@ -72,7 +72,7 @@ func (g diskGuard) measure() (uint64, error) {
 	return free, nil
 }
 
-// admit is the executor's bus.StepWorker.Admit: a step is refused, and
+// admit is the executor's worker.Config.Admit: a step is refused, and
 // handed back, while the sandboxes' disk is nearly full. When free space
 // cannot be measured the step runs: the guard is a safety margin, not a
 // reason to stop all work.

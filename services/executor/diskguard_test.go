@@ -15,6 +15,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/prompts"
@@ -103,7 +104,7 @@ func TestRun_LowDisk_RefusesTheStepUntilItFailsWithTheReason(t *testing.T) {
 			Sandboxes: &fakeSandboxes{dir: t.TempDir()}, FreeSpace: free, Metrics: m})
 	}()
 	c := cmd(workorder.StepExecute)
-	if err := b.PublishCommand(ctx, c); err != nil {
+	if err := worker.PublishCommand(ctx, b, c); err != nil {
 		t.Fatal(err)
 	}
 	hist := waitHistory(t, ctx, b, c.WorkOrderID, 1)
@@ -155,7 +156,7 @@ func TestRun_LowDiskThenRoom_RunsTheStepOnRedelivery(t *testing.T) {
 			Sandboxes: &fakeSandboxes{dir: t.TempDir()}, FreeSpace: free})
 	}()
 	c := cmd(workorder.StepExecute)
-	if err := b.PublishCommand(ctx, c); err != nil {
+	if err := worker.PublishCommand(ctx, b, c); err != nil {
 		t.Fatal(err)
 	}
 	hist := waitHistory(t, ctx, b, c.WorkOrderID, 2)

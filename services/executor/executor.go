@@ -20,6 +20,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/agentuser"
 	"github.com/agentworkorders/awo/services/executor/checkpoint"
@@ -132,7 +133,7 @@ func Run(ctx context.Context, d Deps) error {
 	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamCommands, consumerName)
 	d.Metrics.WatchFreeDisk(x.disk.measure)
 	defer x.startHousekeeping(ctx, d)()
-	return d.Bus.ConsumeSteps(ctx, bus.StepWorker{
+	return worker.Run(ctx, d.Bus, worker.Config{
 		Service:     consumerName,
 		Description: "Agent steps, shared by every executor replica",
 		Workers:     d.Config.ExecConcurrency,

@@ -18,6 +18,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/prompts"
@@ -234,7 +235,7 @@ func TestRun_ConsumesACommandAndPublishesStartedAndCompleted(t *testing.T) {
 			Sandboxes: &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}})
 	}()
 	c := cmd(workorder.StepExecute)
-	if err := b.PublishCommand(ctx, c); err != nil {
+	if err := worker.PublishCommand(ctx, b, c); err != nil {
 		t.Fatal(err)
 	}
 	var hist []events.Event
@@ -538,7 +539,7 @@ func TestRunStep_LiveLog_InterruptedStepSaysItWillRunAgain(t *testing.T) {
 
 func TestRunStep_LiveLog_CancelledStepSaysItStopped(t *testing.T) {
 	live := &recordingLog{}
-	x := newTestExecutor(t, &fakeAgent{err: &bus.CancelledError{Reason: "wrong repository"}}, &fakeSandboxes{dir: t.TempDir()})
+	x := newTestExecutor(t, &fakeAgent{err: &worker.CancelledError{Reason: "wrong repository"}}, &fakeSandboxes{dir: t.TempDir()})
 	x.liveLog = live
 	if _, err := x.runStep(context.Background(), cmd(workorder.StepPlanning), x.log); err == nil {
 		t.Fatal("want the agent's error")

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/sandbox"
 )
@@ -25,8 +25,8 @@ type SandboxStore interface {
 // is never touched.
 type Housekeeper struct {
 	Sandboxes SandboxStore
-	// Ending says whether a work order ended and when; (*bus.Bus).Ending.
-	Ending    func(ctx context.Context, wo workorder.ID) (bus.Ending, error)
+	// Ending says whether a work order ended and when; worker.ReadEnding.
+	Ending    func(ctx context.Context, wo workorder.ID) (worker.Ending, error)
 	Retention time.Duration
 	Now       func() time.Time // time.Now when nil
 	Logger    *slog.Logger
@@ -136,7 +136,7 @@ func (x *executor) startHousekeeping(ctx context.Context, d Deps) (wait func()) 
 		x.log.Info("sandbox housekeeping off: sandboxes are kept", "retention", d.Config.SandboxRetention)
 		return func() {}
 	}
-	h := &Housekeeper{Sandboxes: x.sandboxes, Ending: d.Bus.Ending, Retention: d.Config.SandboxRetention, Logger: x.log}
+	h := &Housekeeper{Sandboxes: x.sandboxes, Ending: worker.EndingReader(d.Bus), Retention: d.Config.SandboxRetention, Logger: x.log}
 	if count := d.Metrics.SandboxRemovals(); count != nil {
 		h.Removed = func(kind workorder.SandboxType) { count(string(kind)) }
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/gitfixture"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/prompts"
 	"github.com/agentworkorders/awo/services/executor/sandbox"
@@ -102,7 +103,7 @@ func TestHousekeeper_RemovesOnlyWhatIsDue(t *testing.T) {
 
 	now := time.Now()
 	var kinds []workorder.SandboxType
-	h := &Housekeeper{Sandboxes: m, Ending: b.Ending, Retention: retention, Logger: testLogger(t),
+	h := &Housekeeper{Sandboxes: m, Ending: worker.EndingReader(b), Retention: retention, Logger: testLogger(t),
 		Now:     func() time.Time { return now },
 		Removed: func(k workorder.SandboxType) { kinds = append(kinds, k) }}
 	present := func(dirs ...string) {
@@ -171,7 +172,7 @@ func TestHousekeeper_StreamError_KeepsTheSandbox(t *testing.T) {
 	}
 	broken := errors.New("nats: timeout")
 	h := &Housekeeper{Sandboxes: m, Retention: time.Nanosecond, Logger: testLogger(t),
-		Ending: func(context.Context, workorder.ID) (bus.Ending, error) { return bus.Ending{}, broken }}
+		Ending: func(context.Context, workorder.ID) (worker.Ending, error) { return worker.Ending{}, broken }}
 	if n, err := h.Sweep(t.Context()); !errors.Is(err, broken) || n != 0 {
 		t.Fatalf("sweep = %d, %v; want 0 and the stream's error", n, err)
 	}

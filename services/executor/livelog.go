@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/services/executor/agent"
 )
 
@@ -58,7 +58,7 @@ func (b *logBuilder) stepStarted(now time.Time) logentry.Entry {
 // stepFinished reports the step's outcome; err is a step interrupted by a
 // shutdown, which is handed back and run again.
 func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Time) logentry.Entry {
-	if errors.Is(err, bus.ErrWorkOrderCancelled) {
+	if errors.Is(err, worker.ErrWorkOrderCancelled) {
 		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
 			fmt.Sprintf("step %s stopped: %v", b.base.Step, err))
 		e.Success = ptr(false)

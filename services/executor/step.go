@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/prompts"
@@ -54,7 +54,7 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 		WorkOrderID: cmd.WorkOrderID, RepositoryURL: cmd.RepositoryURL,
 		Type: cmd.SandboxType, Identifier: cmd.SandboxIdentifier,
 	}
-	delivered := bus.Delivered(ctx)
+	delivered := worker.Delivered(ctx)
 	release, err := x.sandboxes.Use(ctx, spec) // held to the end of the step
 	if err != nil {
 		return start.finish(preparingFailed(ctx, cmd, err))

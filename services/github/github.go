@@ -11,14 +11,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/repourl"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/github/gh"
 )
@@ -52,7 +51,6 @@ type CLI interface {
 type Deps struct {
 	Config config.GitHub
 	Bus    *bus.Bus
-	JS     jetstream.JetStream
 	Logger *slog.Logger
 	GH     CLI
 	// Metrics, when set, records step durations, deliveries and the
@@ -72,7 +70,7 @@ func Run(ctx context.Context, d Deps) error {
 		s.log = slog.Default()
 	}
 	if s.bus == nil {
-		s.bus = bus.New(d.JS, "awo/github")
+		return errors.New("running the github service: Deps.Bus is required")
 	}
 	if s.gh == nil {
 		c := &gh.Client{Path: d.Config.GHCLIPath, Token: d.Config.GHToken}
@@ -82,7 +80,7 @@ func Run(ctx context.Context, d Deps) error {
 
 	s.log.Info("github service consuming step commands")
 	d.Metrics.WatchConsumer(s.bus.JS, bus.StreamCommands, ConsumerName)
-	return s.bus.ConsumeSteps(ctx, bus.StepWorker{
+	return worker.Run(ctx, s.bus, worker.Config{
 		Service:     serviceName,
 		Description: "GitHub operations (create-pr, fetch-issue), shared by every github replica",
 		Workers:     concurrency,

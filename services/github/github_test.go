@@ -15,6 +15,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/fakegh"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	github "github.com/agentworkorders/awo/services/github"
 	"github.com/agentworkorders/awo/services/github/gh"
@@ -55,7 +56,7 @@ func runService(t *testing.T, env *natstest.Env, cfg config.GitHub, cli github.C
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- github.Run(ctx, github.Deps{Config: cfg, Bus: env.Bus("awo/github"), JS: env.JS, Logger: testLogger(t), GH: cli})
+		done <- github.Run(ctx, github.Deps{Config: cfg, Bus: env.Bus("awo/github"), Logger: testLogger(t), GH: cli})
 	}()
 	var once sync.Once
 	stop = func() {
@@ -92,7 +93,7 @@ func (h *harness) run(t *testing.T, cmd events.RunStep) ([]events.Event, events.
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := h.bus.PublishCommand(ctx, cmd); err != nil {
+	if err := worker.PublishCommand(ctx, h.bus, cmd); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -314,7 +315,7 @@ func TestMissingGh_IsRetriedThenFailsVisibly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := stream.GetLastMsgForSubject(ctx, bus.DLQSubject(github.ConsumerName, bus.CommandSubject(workorder.StepCreatePR)))
+	msg, err := stream.GetLastMsgForSubject(ctx, bus.DLQSubject(github.ConsumerName, worker.CommandSubject(workorder.StepCreatePR)))
 	if err != nil {
 		t.Fatalf("no dead letter: %v", err)
 	}
@@ -354,7 +355,7 @@ func TestShutdown_CallPastGraceIsHandedBackToAnotherReplica(t *testing.T) {
 	cmd := createPR("wo-0000dd01", events.StepArgs{UserRequest: "x", BranchName: "feat/x", BaseBranch: "main"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := b.PublishCommand(ctx, cmd); err != nil {
+	if err := worker.PublishCommand(ctx, b, cmd); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -10,6 +10,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/tracing"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/orchestrator/internal/lru"
 	"github.com/agentworkorders/awo/services/orchestrator/machine"
@@ -225,7 +226,7 @@ func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decisio
 		}
 	}
 	for _, cmd := range dec.Commands {
-		if err := h.bus.PublishCommand(ctx, cmd); err != nil {
+		if err := worker.PublishCommand(ctx, h.bus, cmd); err != nil {
 			h.sent.Remove(cmd.ID())
 			return st, fmt.Errorf("sending command %s: %w", cmd.ID(), err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -188,7 +189,7 @@ func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, b
 			w.mu.Lock()
 			w.received = append(w.received, cmd)
 			w.mu.Unlock()
-			started, why, err := b.StartStep(ctx, cmd, "fake")
+			started, why, err := worker.StartStep(ctx, b, cmd, "fake")
 			if err != nil || why != "" {
 				return err
 			}
@@ -197,7 +198,7 @@ func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, b
 				w.held <- cmd
 				return nil
 			}
-			return b.FinishStep(ctx, cmd, r, started)
+			return worker.FinishStep(ctx, b, cmd, r, started)
 		}, bus.ConsumeOptions{Name: fakeWorkersName, Workers: 4, Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
 	}()
 	h.t.Cleanup(func() {
@@ -212,7 +213,7 @@ func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, b
 // finish answers a held command as its worker would.
 func (w *fakeWorkers) finish(cmd events.RunStep, r events.StepResult) {
 	w.h.t.Helper()
-	if err := w.h.env.Bus(events.StepSource(cmd.Step)).FinishStep(context.Background(), cmd, r, 0); err != nil {
+	if err := worker.FinishStep(context.Background(), w.h.env.Bus(events.StepSource(cmd.Step)), cmd, r, 0); err != nil {
 		w.h.t.Fatal(err)
 	}
 }

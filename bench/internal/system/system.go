@@ -78,7 +78,7 @@ func Start(ctx context.Context, o Options) (*System, error) {
 			return executor.Run(ctx, executor.Deps{Config: cfg.Executor(), Bus: d.bus, Logger: d.log, Agent: o.Agent, Sandboxes: o.Sandboxes})
 		}},
 		{"github", func(ctx context.Context, d deps) error {
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: d.bus, JS: d.js, Logger: d.log, GH: o.GH})
+			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: d.bus, Logger: d.log, GH: o.GH})
 		}},
 	}
 

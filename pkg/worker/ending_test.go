@@ -1,4 +1,4 @@
-package bus_test
+package worker_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -25,9 +26,9 @@ func TestEnding_FollowsTerminalAndRetryEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ending := func() bus.Ending {
+	ending := func() worker.Ending {
 		t.Helper()
-		e, err := b.Ending(ctx, wo)
+		e, err := worker.ReadEnding(ctx, b, wo)
 		if err != nil {
 			t.Fatal(err)
 		}

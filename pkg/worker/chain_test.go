@@ -1,4 +1,4 @@
-package bus_test
+package worker_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -38,7 +39,7 @@ func TestStartStep_GuardedByTheDispatch(t *testing.T) {
 			publish(t, b, wo, "d2", events.TypeStepDispatched, &events.StepDispatched{Step: cmd.Step, Attempt: 2})
 		}},
 		{name: "already completed", why: "already completed", reads: true, since: func(wo workorder.ID, cmd events.RunStep) {
-			if err := b.FinishStep(ctx, cmd, events.StepResult{Success: true}, 0); err != nil {
+			if err := worker.FinishStep(ctx, b, cmd, events.StepResult{Success: true}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -57,12 +58,12 @@ func TestStartStep_GuardedByTheDispatch(t *testing.T) {
 				c.since(wo, cmd)
 			}
 			if c.startTwice {
-				if _, why, err := b.StartStep(ctx, cmd, "w"); err != nil || why != "" {
+				if _, why, err := worker.StartStep(ctx, b, cmd, "w"); err != nil || why != "" {
 					t.Fatalf("first start: %q, %v", why, err)
 				}
 			}
 			reads := env.CountDirectGets(t)
-			seq, why, err := b.StartStep(ctx, cmd, "w")
+			seq, why, err := worker.StartStep(ctx, b, cmd, "w")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,14 +104,14 @@ func TestFinishStep_GuardedByTheStart(t *testing.T) {
 		wo := workorder.ID("wo-0000f1a" + string(rune('0'+i)))
 		cmd := events.RunStep{WorkOrderID: wo, Step: workorder.StepPlanning, Attempt: 1}
 		cmd.DispatchSeq = publish(t, b, wo, "d1", events.TypeStepDispatched, &events.StepDispatched{Step: cmd.Step, Attempt: 1})
-		started, why, err := b.StartStep(ctx, cmd, "w")
+		started, why, err := worker.StartStep(ctx, b, cmd, "w")
 		if err != nil || why != "" {
 			t.Fatalf("start: %q, %v", why, err)
 		}
 		if between {
 			publish(t, b, wo, "c", events.TypeCancelled, &events.Cancelled{})
 		}
-		if err := b.FinishStep(ctx, cmd, events.StepResult{Success: true}, started); err != nil {
+		if err := worker.FinishStep(ctx, b, cmd, events.StepResult{Success: true}, started); err != nil {
 			t.Fatal(err)
 		}
 		done, ok, err := b.LastEvent(ctx, wo, events.TypeStepCompleted)

@@ -1,4 +1,4 @@
-package bus
+package worker
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
@@ -23,11 +24,12 @@ type Ending struct {
 	At    time.Time // when that terminal event was stored; zero unless Ended
 }
 
-// Ending reads a work order's last terminal and retry events directly from
-// the stream (one direct get per subject), without replaying its history.
-func (b *Bus) Ending(ctx context.Context, wo workorder.ID) (Ending, error) {
+// ReadEnding reads a work order's last terminal and retry events directly
+// from the stream (one direct get per subject), without replaying its
+// history.
+func ReadEnding(ctx context.Context, b *bus.Bus, wo workorder.ID) (Ending, error) {
 	last := func(subject string) (*jetstream.RawStreamMsg, error) {
-		m, err := b.lastMsg(ctx, subject)
+		m, err := b.LastMsg(ctx, subject)
 		if err != nil {
 			return nil, fmt.Errorf("reading whether %s ended: %w", wo, err)
 		}
@@ -36,7 +38,7 @@ func (b *Bus) Ending(ctx context.Context, wo workorder.ID) (Ending, error) {
 	var end Ending
 	var endSeq uint64
 	for _, typ := range []string{events.TypeCompleted, events.TypeFailed, events.TypeCancelled} {
-		m, err := last(EventSubject(wo, typ))
+		m, err := last(bus.EventSubject(wo, typ))
 		if err != nil {
 			return Ending{}, err
 		}
@@ -44,7 +46,7 @@ func (b *Bus) Ending(ctx context.Context, wo workorder.ID) (Ending, error) {
 			endSeq, end.At = m.Sequence, m.Time
 		}
 	}
-	retry, err := last(EventSubject(wo, events.TypeRetryRequested))
+	retry, err := last(bus.EventSubject(wo, events.TypeRetryRequested))
 	if err != nil {
 		return Ending{}, err
 	}
@@ -55,9 +57,15 @@ func (b *Bus) Ending(ctx context.Context, wo workorder.ID) (Ending, error) {
 		end.Known, end.Ended = true, true
 		return end, nil
 	}
-	latest, err := last(WorkOrderFilter(wo))
+	latest, err := last(bus.WorkOrderFilter(wo))
 	if err != nil {
 		return Ending{}, err
 	}
 	return Ending{Known: latest != nil}, nil
+}
+
+// EndingReader is ReadEnding on b, for whoever takes it as a function (the
+// executor's sandbox housekeeping).
+func EndingReader(b *bus.Bus) func(context.Context, workorder.ID) (Ending, error) {
+	return func(ctx context.Context, wo workorder.ID) (Ending, error) { return ReadEnding(ctx, b, wo) }
 }

@@ -1,4 +1,4 @@
-package bus
+package worker
 
 import (
 	"context"
@@ -6,15 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
-	"github.com/agentworkorders/awo/pkg/redact"
 )
 
 // A command whose worker dies (or hangs) during its last allowed delivery
@@ -23,8 +21,8 @@ import (
 // order would wait in running for ever. The advisory goes out when the
 // server would deliver the command once more, that is at the first pull
 // after the last delivery's AckWait (an idle replica always has one
-// outstanding, see intake.go; a replica starting up pulls at once). Every
-// step-worker replica listens for it, from before its first pull, and
+// outstanding, see bus.ConsumeOptions.PullWhenFree; a replica starting up
+// pulls at once). Every step-worker replica listens for it, from before its first pull, and
 // settles the command as the wrapper would have: a DLQ copy with the
 // reason, step.failed, and the message removed from the work queue. All
 // replicas hear the advisory; the DLQ copy and step.failed carry
@@ -69,9 +67,9 @@ const abandonedSettle = 2 * time.Second
 // WatchAbandoned settles the worker's commands that JetStream gave up on
 // after MaxDeliver deliveries with no worker answering. It returns once it
 // listens for the advisory, and keeps at it until ctx is cancelled or stop
-// is called (which waits for it to end). ConsumeSteps calls it before it
+// is called (which waits for it to end). Run calls it before it
 // pulls; it is exported for tests that play a dead worker.
-func (b *Bus) WatchAbandoned(ctx context.Context, w StepWorker) (stop func(), err error) {
+func WatchAbandoned(ctx context.Context, b *bus.Bus, w Config) (stop func(), err error) {
 	if w.MaxDeliver <= 0 {
 		return func() {}, nil // unlimited deliveries: JetStream never gives up
 	}
@@ -82,7 +80,7 @@ func (b *Bus) WatchAbandoned(ctx context.Context, w StepWorker) (stop func(), er
 	log = log.With("consumer", w.Service)
 	nc := b.JS.Conn()
 	advisories := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe(maxDeliveriesAdvisory(StreamCommands, w.Service), advisories)
+	sub, err := nc.ChanSubscribe(maxDeliveriesAdvisory(bus.StreamCommands, w.Service), advisories)
 	if err != nil {
 		return nil, fmt.Errorf("listening for %s's abandoned commands: %w", w.Service, err)
 	}
@@ -99,12 +97,12 @@ func (b *Bus) WatchAbandoned(ctx context.Context, w StepWorker) (stop func(), er
 	go func() {
 		defer close(done)
 		defer func() { _ = sub.Unsubscribe() }()
-		b.settleAbandonedUntil(ctx, w, advisories, log)
+		settleAbandonedUntil(ctx, b, w, advisories, log)
 	}()
 	return func() { cancel(); <-done }, nil
 }
 
-func (b *Bus) settleAbandonedUntil(ctx context.Context, w StepWorker, advisories <-chan *nats.Msg, log *slog.Logger) {
+func settleAbandonedUntil(ctx context.Context, b *bus.Bus, w Config, advisories <-chan *nats.Msg, log *slog.Logger) {
 	sweep := time.NewTimer(0)
 	defer sweep.Stop()
 	for {
@@ -117,11 +115,11 @@ func (b *Bus) settleAbandonedUntil(ctx context.Context, w StepWorker, advisories
 				log.Warn("ignoring an unreadable max-deliveries advisory", "err", err, "data", string(m.Data))
 				continue
 			}
-			if err := b.settleAbandoned(ctx, w, adv.StreamSeq, int(adv.Deliveries), log); err != nil && ctx.Err() == nil {
+			if err := settleAbandoned(ctx, b, w, adv.StreamSeq, int(adv.Deliveries), log); err != nil && ctx.Err() == nil {
 				log.Error("settling an abandoned command failed; the next sweep tries again", "seq", adv.StreamSeq, "err", err)
 			}
 		case <-sweep.C:
-			if err := b.sweepAbandoned(ctx, w, log); err != nil && ctx.Err() == nil {
+			if err := sweepAbandoned(ctx, b, w, log); err != nil && ctx.Err() == nil {
 				log.Warn("looking for abandoned commands failed", "err", err)
 			}
 			sweep.Reset(abandonedSweepEvery)
@@ -131,8 +129,8 @@ func (b *Bus) settleAbandonedUntil(ctx context.Context, w StepWorker, advisories
 
 // sweepAbandoned settles the stored commands it can prove abandoned (see
 // above).
-func (b *Bus) sweepAbandoned(ctx context.Context, w StepWorker, log *slog.Logger) error {
-	cons, err := b.JS.Consumer(ctx, StreamCommands, w.Service)
+func sweepAbandoned(ctx context.Context, b *bus.Bus, w Config, log *slog.Logger) error {
+	cons, err := b.JS.Consumer(ctx, bus.StreamCommands, w.Service)
 	if err != nil {
 		return fmt.Errorf("reading the %s consumer: %w", w.Service, err)
 	}
@@ -144,18 +142,18 @@ func (b *Bus) sweepAbandoned(ctx context.Context, w StepWorker, log *slog.Logger
 	if floor == 0 {
 		return nil
 	}
-	stream, err := b.JS.Stream(ctx, StreamCommands)
+	stream, err := b.JS.Stream(ctx, bus.StreamCommands)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", StreamCommands, err)
+		return fmt.Errorf("opening %s: %w", bus.StreamCommands, err)
 	}
 	var stuck []uint64
 	for seq := uint64(1); seq <= floor; {
-		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(CommandFilter(w.Service)))
+		m, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.CommandFilter(w.Service)))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("scanning %s for abandoned commands: %w", StreamCommands, err)
+			return fmt.Errorf("scanning %s for abandoned commands: %w", bus.StreamCommands, err)
 		}
 		if m.Sequence > floor {
 			break
@@ -172,7 +170,7 @@ func (b *Bus) sweepAbandoned(ctx context.Context, w StepWorker, log *slog.Logger
 	case <-time.After(abandonedSettle):
 	}
 	for _, seq := range stuck {
-		if err := b.settleAbandoned(ctx, w, seq, w.MaxDeliver, log); err != nil {
+		if err := settleAbandoned(ctx, b, w, seq, w.MaxDeliver, log); err != nil {
 			return err
 		}
 	}
@@ -185,10 +183,10 @@ func (b *Bus) sweepAbandoned(ctx context.Context, w StepWorker, log *slog.Logger
 // failure is recorded before the command is deleted, so a crash in between
 // leaves the command for the next sweep rather than a work order waiting
 // for ever.
-func (b *Bus) settleAbandoned(ctx context.Context, w StepWorker, seq uint64, deliveries int, log *slog.Logger) error {
-	stream, err := b.JS.Stream(ctx, StreamCommands)
+func settleAbandoned(ctx context.Context, b *bus.Bus, w Config, seq uint64, deliveries int, log *slog.Logger) error {
+	stream, err := b.JS.Stream(ctx, bus.StreamCommands)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", StreamCommands, err)
+		return fmt.Errorf("opening %s: %w", bus.StreamCommands, err)
 	}
 	m, err := stream.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -200,13 +198,13 @@ func (b *Bus) settleAbandoned(ctx context.Context, w StepWorker, seq uint64, del
 	cause := fmt.Errorf("no worker answered within AWO_ACK_WAIT (%s) (it died or hung)", w.AckWait)
 	e, decodeErr := events.Decode(m.Header, m.Data)
 	cmd, isStep := e.Data.(*events.RunStep)
-	slog := log.With("seq", seq, "subject", m.Subject, "delivered", deliveries)
+	cmdLog := log.With("seq", seq, "subject", m.Subject, "delivered", deliveries)
 	if decodeErr == nil && isStep {
-		slog = slog.With("work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "attempt", cmd.Attempt)
+		cmdLog = cmdLog.With("work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "attempt", cmd.Attempt)
 	}
-	slog.Error("JetStream gave up on a command no worker answered; dead-lettering it and failing its step", "err", cause)
+	cmdLog.Error("JetStream gave up on a command no worker answered; dead-lettering it and failing its step", "err", cause)
 
-	dl := dlqCopy(w.Service, m.Subject, m.Header, m.Data, cause, deliveries, seq)
+	dl := bus.DLQCopy(w.Service, m.Subject, m.Header, m.Data, cause, deliveries, seq)
 	// Every replica hears the advisory: one DLQ copy per stored command.
 	dl.Header.Set(nats.MsgIdHdr, fmt.Sprintf("abandoned.%s.%d.%s", w.Service, seq, m.Header.Get(nats.MsgIdHdr)))
 	if _, err := b.JS.PublishMsg(ctx, dl); err != nil {
@@ -214,7 +212,7 @@ func (b *Bus) settleAbandoned(ctx context.Context, w StepWorker, seq uint64, del
 	}
 	if decodeErr == nil && isStep {
 		msg := giveUpMessage(w.Service, *cmd, deliveries, cause)
-		if err := b.FinishStep(ctx, *cmd, events.StepResult{ErrorMessage: msg}, 0); err != nil {
+		if err := FinishStep(ctx, b, *cmd, events.StepResult{ErrorMessage: msg}, 0); err != nil {
 			return fmt.Errorf("failing the step of abandoned command %d: %w", seq, err)
 		}
 	}
@@ -237,27 +235,17 @@ func giveUpMessage(service string, cmd events.RunStep, deliveries int, cause err
 	return fmt.Sprintf("the %s service gave up on %s after %d %s: %v", service, cmd.Step, deliveries, times, cause)
 }
 
-// dlqCopy is the dead-letter copy of a message consumer could not
-// process: its headers and data, plus why, how often it was delivered and
-// where it was stored.
-func dlqCopy(consumer, subject string, hdr nats.Header, data []byte, cause error, delivered int, seq uint64) *nats.Msg {
-	dl := nats.NewMsg(DLQSubject(consumer, subject))
-	for k, vs := range hdr {
-		// Nats-Msg-Id: the DLQ keeps every failure, even of the same
-		// message. The other Nats-* headers are the server's (a direct get
-		// adds the stream, sequence and time) or publish directives.
-		if strings.HasPrefix(k, "Nats-") {
-			continue
+// reportGiveUp records step.failed for a command the consumer gives up
+// on, with the reason.
+func reportGiveUp(b *bus.Bus, service string, log *slog.Logger) bus.GiveUpFunc {
+	return func(ctx context.Context, d *bus.Delivery, cause error) {
+		cmd, ok := d.Event.Data.(*events.RunStep)
+		if !ok {
+			return
 		}
-		dl.Header[k] = vs
+		msg := giveUpMessage(service, *cmd, d.NumDelivered(), cause)
+		if err := FinishStep(ctx, b, *cmd, events.StepResult{ErrorMessage: msg}, 0); err != nil {
+			log.Error("publishing the step failure after giving up", "work_order_id", string(cmd.WorkOrderID), "step", string(cmd.Step), "err", err)
+		}
 	}
-	// The process-wide redactor: the cause may quote what failed (an
-	// error naming a URL), and dead letters are NATS messages like any.
-	dl.Header.Set(HeaderDLQError, redact.Default().String(cause.Error()))
-	dl.Header.Set(HeaderDLQConsumer, consumer)
-	dl.Header.Set(HeaderDLQDelivered, strconv.Itoa(delivered))
-	dl.Header.Set(HeaderDLQSubject, subject)
-	dl.Header.Set(HeaderDLQSequence, strconv.FormatUint(seq, 10))
-	dl.Data = data
-	return dl
 }

@@ -1,4 +1,4 @@
-package bus_test
+package worker_test
 
 import (
 	"context"
@@ -15,15 +15,16 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
 // deadWorker is an executor that dies during every delivery: it takes the
 // command and never answers, so JetStream redelivers it after AckWait
 // until MaxDeliver.
-func deadWorker(t *testing.T, ctx context.Context, env *natstest.Env, w bus.StepWorker) {
+func deadWorker(t *testing.T, ctx context.Context, env *natstest.Env, w worker.Config) {
 	t.Helper()
-	cons, err := env.JS.CreateOrUpdateConsumer(ctx, bus.StreamCommands, bus.StepConsumerConfig(w))
+	cons, err := env.JS.CreateOrUpdateConsumer(ctx, bus.StreamCommands, worker.ConsumerConfig(w))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func deadWorker(t *testing.T, ctx context.Context, env *natstest.Env, w bus.Step
 }
 
 // stepWorker is the executor's step worker with a short AckWait.
-var stepWorker = bus.StepWorker{Service: "executor", AckWait: 500 * time.Millisecond, MaxDeliver: 2, Grace: time.Second, Logger: quiet}
+var stepWorker = worker.Config{Service: "executor", AckWait: 500 * time.Millisecond, MaxDeliver: 2, Grace: time.Second, Logger: quiet}
 
 // watchAdvisory records the max-deliveries advisories the server sends.
 func watchAdvisory(t *testing.T, env *natstest.Env) chan *nats.Msg {
@@ -63,14 +64,14 @@ func watchAdvisory(t *testing.T, env *natstest.Env) chan *nats.Msg {
 // reason, one step.failed naming the step, the command gone from the work
 // queue, and the step never run again. Both replicas hear the advisory;
 // each effect happens once.
-func TestConsumeSteps_SettlesACommandItsWorkerDiedOn(t *testing.T) {
+func TestRun_SettlesACommandItsWorkerDiedOn(t *testing.T) {
 	env := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	advisories := watchAdvisory(t, env)
 
 	cmd := events.RunStep{WorkOrderID: "wo-0000dead", Step: workorder.StepExecute, Attempt: 1}
-	if err := env.Bus("awo/orchestrator").PublishCommand(ctx, cmd); err != nil {
+	if err := worker.PublishCommand(ctx, env.Bus("awo/orchestrator"), cmd); err != nil {
 		t.Fatal(err)
 	}
 	deadWorker(t, ctx, env, stepWorker)
@@ -80,7 +81,7 @@ func TestConsumeSteps_SettlesACommandItsWorkerDiedOn(t *testing.T) {
 	for _, name := range []string{"replica-a", "replica-b"} {
 		b := replicaBus(t, env, name)
 		wg.Go(func() {
-			err := b.ConsumeSteps(runCtx, stepWorker, func(context.Context, events.RunStep, *slog.Logger) (events.StepResult, error) {
+			err := worker.Run(runCtx, b, stepWorker, func(context.Context, events.RunStep, *slog.Logger) (events.StepResult, error) {
 				t.Errorf("%s ran a step JetStream had given up on", name)
 				return events.StepResult{Success: true}, nil
 			})
@@ -108,7 +109,7 @@ func TestWatchAbandoned_SweepsWhatNobodyHeard(t *testing.T) {
 	advisories := watchAdvisory(t, env)
 
 	cmd := events.RunStep{WorkOrderID: "wo-0000beef", Step: workorder.StepPlanning, Attempt: 2}
-	if err := env.Bus("awo/orchestrator").PublishCommand(ctx, cmd); err != nil {
+	if err := worker.PublishCommand(ctx, env.Bus("awo/orchestrator"), cmd); err != nil {
 		t.Fatal(err)
 	}
 	deadWorker(t, ctx, env, stepWorker)
@@ -128,11 +129,11 @@ func TestWatchAbandoned_SweepsWhatNobodyHeard(t *testing.T) {
 	}
 	// A command that is merely queued is left alone by the sweep.
 	queued := events.RunStep{WorkOrderID: "wo-0000f00d", Step: workorder.StepPlanning, Attempt: 1}
-	if err := env.Bus("awo/orchestrator").PublishCommand(ctx, queued); err != nil {
+	if err := worker.PublishCommand(ctx, env.Bus("awo/orchestrator"), queued); err != nil {
 		t.Fatal(err)
 	}
 
-	stop, err := env.Bus("awo/executor").WatchAbandoned(ctx, stepWorker)
+	stop, err := worker.WatchAbandoned(ctx, env.Bus("awo/executor"), stepWorker)
 	if err != nil {
 		t.Fatal(err)
 	}

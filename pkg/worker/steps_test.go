@@ -1,4 +1,4 @@
-package bus_test
+package worker_test
 
 import (
 	"context"
@@ -12,30 +12,31 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
 // A step handler learns whether an earlier run of its command was cut
 // short, so it can distrust what that run left behind.
-func TestConsumeSteps_HandlerSeesTheDeliveryCount(t *testing.T) {
+func TestRun_HandlerSeesTheDeliveryCount(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if got := bus.Delivered(ctx); got != 0 {
+	if got := worker.Delivered(ctx); got != 0 {
 		t.Fatalf("Delivered outside a handler = %d", got)
 	}
 	cmd := events.RunStep{WorkOrderID: "wo-0000d00e", Step: workorder.StepExecute, Attempt: 1}
-	if err := b.PublishCommand(ctx, cmd); err != nil {
+	if err := worker.PublishCommand(ctx, b, cmd); err != nil {
 		t.Fatal(err)
 	}
 	seen := make(chan int, 4)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- b.ConsumeSteps(runCtx, bus.StepWorker{Service: "executor", AckWait: 5 * time.Second, MaxDeliver: 3, Grace: time.Second},
+		done <- worker.Run(runCtx, b, worker.Config{Service: "executor", AckWait: 5 * time.Second, MaxDeliver: 3, Grace: time.Second},
 			func(ctx context.Context, cmd events.RunStep, log *slog.Logger) (events.StepResult, error) {
-				n := bus.Delivered(ctx)
+				n := worker.Delivered(ctx)
 				seen <- n
 				if n == 1 {
 					return events.StepResult{}, errors.New("interrupted")
@@ -65,7 +66,7 @@ func TestConsumeSteps_HandlerSeesTheDeliveryCount(t *testing.T) {
 // only worker is busy is not run (it stays on the server, or is handed back
 // if it was already pulled): no step.started, no handler. The next worker
 // runs it.
-func TestConsumeSteps_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
+func TestRun_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -73,7 +74,7 @@ func TestConsumeSteps_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
 	first := events.RunStep{WorkOrderID: "wo-00000a01", Step: workorder.StepPlanning, Attempt: 1}
 	second := events.RunStep{WorkOrderID: "wo-00000a02", Step: workorder.StepPlanning, Attempt: 1}
 	for _, c := range []events.RunStep{first, second} {
-		if err := b.PublishCommand(ctx, c); err != nil {
+		if err := worker.PublishCommand(ctx, b, c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,7 +83,7 @@ func TestConsumeSteps_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
 	var ran []workorder.ID
 	var outcomes []bus.Outcome
 	started, release := make(chan struct{}), make(chan struct{})
-	w := bus.StepWorker{Service: "executor", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 5, Grace: 10 * time.Second,
+	w := worker.Config{Service: "executor", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 5, Grace: 10 * time.Second,
 		Observe: func(o bus.Observation) { mu.Lock(); outcomes = append(outcomes, o.Outcome); mu.Unlock() }}
 	h := func(ctx context.Context, cmd events.RunStep, _ *slog.Logger) (events.StepResult, error) {
 		mu.Lock()
@@ -96,7 +97,7 @@ func TestConsumeSteps_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- b.ConsumeSteps(runCtx, w, h) }()
+	go func() { done <- worker.Run(runCtx, b, w, h) }()
 	<-started
 	time.Sleep(300 * time.Millisecond) // the second command waits for the busy worker
 	stop()
@@ -117,7 +118,7 @@ func TestConsumeSteps_AfterShutdownBegan_StartsNothingNew(t *testing.T) {
 	// The next worker takes it.
 	runCtx, stop = context.WithCancel(ctx)
 	defer stop()
-	go func() { done <- b.ConsumeSteps(runCtx, w, h) }()
+	go func() { done <- worker.Run(runCtx, b, w, h) }()
 	for ctx.Err() == nil {
 		if h, _ := b.History(ctx, second.WorkOrderID, 0); len(h.Events) == 2 {
 			break

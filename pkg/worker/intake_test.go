@@ -1,4 +1,4 @@
-package bus_test
+package worker_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -37,7 +38,7 @@ func replicaBus(t *testing.T, env *natstest.Env, name string) *bus.Bus {
 // running: the consumer never has more un-acked messages than there are
 // workers, so a queued command waits on the server, where the first free
 // replica takes it.
-func TestConsumeSteps_TakesNoMoreThanItCanRun(t *testing.T) {
+func TestRun_TakesNoMoreThanItCanRun(t *testing.T) {
 	env := natstest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -50,7 +51,7 @@ func TestConsumeSteps_TakesNoMoreThanItCanRun(t *testing.T) {
 		overlap bool // a replica running two steps at once
 		done    atomic.Int32
 	)
-	worker := func(name string) bus.StepHandler {
+	handler := func(name string) worker.Handler {
 		return func(ctx context.Context, cmd events.RunStep, log *slog.Logger) (events.StepResult, error) {
 			mu.Lock()
 			running[name]++
@@ -70,10 +71,10 @@ func TestConsumeSteps_TakesNoMoreThanItCanRun(t *testing.T) {
 	for _, name := range []string{"replica-a", "replica-b"} {
 		b := replicaBus(t, env, name)
 		wg.Go(func() {
-			err := b.ConsumeSteps(runCtx, bus.StepWorker{
+			err := worker.Run(runCtx, b, worker.Config{
 				Service: "executor", Workers: 1, AckWait: 10 * time.Second, MaxDeliver: 3,
 				Grace: time.Second, Worker: name, Logger: quiet,
-			}, worker(name))
+			}, handler(name))
 			if err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
@@ -89,7 +90,7 @@ func TestConsumeSteps_TakesNoMoreThanItCanRun(t *testing.T) {
 	b := env.Bus("awo/orchestrator")
 	for i := range commands {
 		cmd := events.RunStep{WorkOrderID: workorder.ID(fmt.Sprintf("wo-0000%04x", i)), Step: workorder.StepPlanning, Attempt: 1}
-		if err := b.PublishCommand(ctx, cmd); err != nil {
+		if err := worker.PublishCommand(ctx, b, cmd); err != nil {
 			t.Fatal(err)
 		}
 	}

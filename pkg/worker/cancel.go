@@ -1,4 +1,4 @@
-package bus
+package worker
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
@@ -32,97 +32,7 @@ func (e *CancelledError) Error() string {
 func (e *CancelledError) Unwrap() error { return ErrWorkOrderCancelled }
 
 // cancelledSubject matches workorder.cancelled of every work order.
-var cancelledSubject = EventSubject("*", events.TypeCancelled)
-
-// LastEvent returns the newest stored event of type typ about wo, read with
-// a direct get (no consumer); ok is false when there is none.
-func (b *Bus) LastEvent(ctx context.Context, wo workorder.ID, typ string) (e events.Event, ok bool, err error) {
-	msg, err := b.lastMsg(ctx, EventSubject(wo, typ))
-	if err != nil || msg == nil {
-		return events.Event{}, false, err
-	}
-	e, err = decodeStored(msg.Header, msg.Data, msg.Sequence)
-	if err != nil {
-		return events.Event{}, false, fmt.Errorf("decoding the last %s of %s: %w", events.ShortName(typ), wo, err)
-	}
-	return e, true, nil
-}
-
-// lastMsg is the last message stored on subject of the events stream, nil
-// when there is none: one direct get.
-func (b *Bus) lastMsg(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
-	stream, err := b.eventsStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := stream.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the last message on %s: %w", subject, err)
-	}
-	return msg, nil
-}
-
-// eventsStream is the events stream's handle, looked up on first use: its
-// cached config tells the client to use direct gets, so a read is then one
-// round trip.
-func (b *Bus) eventsStream(ctx context.Context) (jetstream.Stream, error) {
-	b.eventsMu.Lock()
-	defer b.eventsMu.Unlock()
-	if b.events == nil {
-		s, err := b.JS.Stream(ctx, StreamEvents)
-		if err != nil {
-			return nil, fmt.Errorf("opening stream %s: %w", StreamEvents, err)
-		}
-		b.events = s
-	}
-	return b.events, nil
-}
-
-// Cancelled reports whether wo stands cancelled: its latest
-// workorder.cancelled is newer than its latest retry request. Two direct
-// gets, cheap enough to ask before every step.
-func (b *Bus) Cancelled(ctx context.Context, wo workorder.ID) (bool, error) {
-	c, ok, err := b.LastEvent(ctx, wo, events.TypeCancelled)
-	if err != nil || !ok {
-		return false, err
-	}
-	r, ok, err := b.LastEvent(ctx, wo, events.TypeRetryRequested)
-	if err != nil {
-		return false, err
-	}
-	return !ok || c.Seq > r.Seq, nil
-}
-
-// stale says why cmd must not run, or "" when it may: its work order stands
-// cancelled, a later dispatch superseded it (a command left in the queue by
-// a cancel, then overtaken by the retry's new attempt, must not run beside
-// it in the same sandbox), or it has already completed (its worker died
-// between recording the result and acking: running it again would redo the
-// step on top of its own work, maybe beside the next step).
-func (b *Bus) stale(ctx context.Context, cmd events.RunStep) (string, error) {
-	cancelled, err := b.Cancelled(ctx, cmd.WorkOrderID)
-	if err != nil || cancelled {
-		return "its work order is cancelled", err
-	}
-	last, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeStepDispatched)
-	if err != nil || !ok {
-		return "", err
-	}
-	if d, _ := last.Data.(*events.StepDispatched); d != nil && (d.Step != cmd.Step || d.Attempt != cmd.Attempt) {
-		return fmt.Sprintf("superseded by the dispatch of %s attempt %d", d.Step, d.Attempt), nil
-	}
-	done, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeStepCompleted)
-	if err != nil || !ok {
-		return "", err
-	}
-	if r, _ := done.Data.(*events.StepResult); r != nil && r.Step == cmd.Step && r.Attempt == cmd.Attempt {
-		return "it has already completed", nil
-	}
-	return "", nil
-}
+var cancelledSubject = bus.EventSubject("*", events.TypeCancelled)
 
 // OnCancelledFunc runs after a work order was cancelled and every step of it
 // this worker had in hand has ended; no new step of it starts meanwhile.
@@ -226,7 +136,7 @@ func (w *cancelWatch) stop(wo workorder.ID, cause error, clean func()) {
 // workorder.cancelled and stops the steps in hand of that work order, then
 // runs onCancelled, unless a retry has been requested since. The returned
 // function unsubscribes and waits for clean-ups in progress.
-func (b *Bus) watchCancellations(ctx context.Context, w *cancelWatch, onCancelled OnCancelledFunc, log *slog.Logger) (func(), error) {
+func watchCancellations(ctx context.Context, b *bus.Bus, w *cancelWatch, onCancelled OnCancelledFunc, log *slog.Logger) (func(), error) {
 	var wg sync.WaitGroup
 	sub, err := b.JS.Conn().Subscribe(cancelledSubject, func(msg *nats.Msg) {
 		e, err := events.Decode(msg.Header, msg.Data)
@@ -243,7 +153,7 @@ func (b *Bus) watchCancellations(ctx context.Context, w *cancelWatch, onCancelle
 		if onCancelled != nil {
 			clean = func() {
 				// A retry requested meanwhile owns the sandbox again.
-				if still, err := b.Cancelled(ctx, e.WorkOrderID); err != nil || !still {
+				if still, err := Cancelled(ctx, b, e.WorkOrderID); err != nil || !still {
 					wlog.Info("not cleaning up after the cancel: retried since, or unknown", "err", err)
 					return
 				}
@@ -271,4 +181,43 @@ func (b *Bus) watchCancellations(ctx context.Context, w *cancelWatch, onCancelle
 		_ = sub.Unsubscribe()
 		wg.Wait()
 	}, nil
+}
+
+// watchCancel registers each step with w before anything checks that its
+// command may run, so a cancel that arrives after the check still stops
+// the step: next runs under a context the cancel cancels.
+func watchCancel(w *cancelWatch) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, cmd events.RunStep, log *slog.Logger) (events.StepResult, error) {
+			cmdCtx, end, err := w.begin(ctx, cmd.WorkOrderID)
+			if err != nil {
+				return events.StepResult{}, err
+			}
+			defer end()
+			return next(cmdCtx, cmd, log)
+		}
+	}
+}
+
+// recordStop records the outcome of a step its work order's cancel
+// stopped, "stopped: <cause>", and settles the command (errStopped): it is
+// not handed back, since nothing of a cancelled work order runs again
+// unless it is retried, which sends a new command. The stop is recorded so
+// the step history shows where the work order ended.
+func recordStop(s steps) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, cmd events.RunStep, log *slog.Logger) (events.StepResult, error) {
+			res, err := next(ctx, cmd, log)
+			cause := context.Cause(ctx)
+			if !errors.Is(cause, ErrWorkOrderCancelled) {
+				return res, err
+			}
+			res = events.StepResult{ErrorMessage: "stopped: " + cause.Error(), DurationSeconds: res.DurationSeconds}
+			if err := s.finish(context.WithoutCancel(ctx), cmd, res, 0); err != nil {
+				log.Warn("recording the stopped step", "err", err)
+			}
+			log.Info("step stopped: its work order was cancelled", "cause", cause)
+			return res, errStopped
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package bus_test
+package worker_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -21,7 +22,7 @@ func TestCancelled_FollowsTheLatestCancelAndRetry(t *testing.T) {
 	wo := workorder.ID("wo-0000c0de")
 	check := func(want bool, after string) {
 		t.Helper()
-		got, err := b.Cancelled(ctx, wo)
+		got, err := worker.Cancelled(ctx, b, wo)
 		if err != nil || got != want {
 			t.Fatalf("after %s: Cancelled = %t, %v; want %t", after, got, err, want)
 		}
@@ -54,7 +55,7 @@ func TestCancelled_FollowsTheLatestCancelAndRetry(t *testing.T) {
 // A cancel stops the step in hand, and a step of the same work order that
 // arrives while the clean-up runs waits for it: it never runs in a sandbox
 // being removed.
-func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing.T) {
+func TestRun_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -77,7 +78,7 @@ func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- b.ConsumeSteps(runCtx, bus.StepWorker{
+		done <- worker.Run(runCtx, b, worker.Config{
 			Service: "github", Workers: 2, AckWait: 5 * time.Second, MaxDeliver: 3,
 			OnCancelled: func(ctx context.Context, got workorder.ID, c events.Cancelled, _ *slog.Logger) {
 				if got == wo && c.Reason == "stop" {
@@ -89,7 +90,7 @@ func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing
 	}()
 
 	first := events.RunStep{WorkOrderID: wo, Step: workorder.StepCreatePR, Attempt: 1}
-	if err := b.PublishCommand(ctx, first); err != nil {
+	if err := worker.PublishCommand(ctx, b, first); err != nil {
 		t.Fatal(err)
 	}
 	waitEvent(t, ctx, b, wo, events.TypeStepStarted)
@@ -98,7 +99,7 @@ func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing
 	}
 	select {
 	case cause := <-firstStopped:
-		if !errors.Is(cause, bus.ErrWorkOrderCancelled) {
+		if !errors.Is(cause, worker.ErrWorkOrderCancelled) {
 			t.Fatalf("step stopped with %v", cause)
 		}
 	case <-ctx.Done():
@@ -116,7 +117,7 @@ func TestConsumeSteps_CancelStopsTheStepAndHoldsNewOnesUntilCleanedUp(t *testing
 	}
 	second := first
 	second.Attempt = 2
-	if err := b.PublishCommand(ctx, second); err != nil {
+	if err := worker.PublishCommand(ctx, b, second); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -152,7 +153,7 @@ func waitEvent(t *testing.T, ctx context.Context, b *bus.Bus, wo workorder.ID, t
 // A command overtaken by a later dispatch (left in the queue by a cancel,
 // then a retry dispatched the next attempt) is acknowledged without
 // running; the current one runs.
-func TestConsumeSteps_SupersededCommandIsSkipped(t *testing.T) {
+func TestRun_SupersededCommandIsSkipped(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -169,14 +170,14 @@ func TestConsumeSteps_SupersededCommandIsSkipped(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- b.ConsumeSteps(runCtx, bus.StepWorker{Service: "github", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
+		done <- worker.Run(runCtx, b, worker.Config{Service: "github", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
 			func(_ context.Context, cmd events.RunStep, _ *slog.Logger) (events.StepResult, error) {
 				ran <- cmd.Attempt
 				return events.StepResult{Success: true}, nil
 			})
 	}()
 	for _, attempt := range []int{1, 2} {
-		if err := b.PublishCommand(ctx, events.RunStep{WorkOrderID: wo, Step: workorder.StepCreatePR, Attempt: attempt}); err != nil {
+		if err := worker.PublishCommand(ctx, b, events.RunStep{WorkOrderID: wo, Step: workorder.StepCreatePR, Attempt: attempt}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,7 +202,7 @@ func TestConsumeSteps_SupersededCommandIsSkipped(t *testing.T) {
 
 // A command whose result is already recorded (its worker died before the
 // ack) is acked without running again.
-func TestConsumeSteps_CompletedCommandIsNotRunAgain(t *testing.T) {
+func TestRun_CompletedCommandIsNotRunAgain(t *testing.T) {
 	env := natstest.Start(t)
 	b := env.Bus("test")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -212,17 +213,17 @@ func TestConsumeSteps_CompletedCommandIsNotRunAgain(t *testing.T) {
 		&events.StepDispatched{Step: cmd.Step, Attempt: 1}), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.FinishStep(ctx, cmd, events.StepResult{Success: true}, 0); err != nil {
+	if err := worker.FinishStep(ctx, b, cmd, events.StepResult{Success: true}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.PublishCommand(ctx, cmd); err != nil {
+	if err := worker.PublishCommand(ctx, b, cmd); err != nil {
 		t.Fatal(err)
 	}
 	ran := make(chan struct{}, 1)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- b.ConsumeSteps(runCtx, bus.StepWorker{Service: "executor", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
+		done <- worker.Run(runCtx, b, worker.Config{Service: "executor", Workers: 1, AckWait: 5 * time.Second, MaxDeliver: 3},
 			func(context.Context, events.RunStep, *slog.Logger) (events.StepResult, error) {
 				ran <- struct{}{}
 				return events.StepResult{Success: true}, nil
@@ -265,7 +266,7 @@ func BenchmarkStale(b *testing.B) {
 	cmd := events.RunStep{WorkOrderID: "wo-00000007", Step: workorder.StepExecute, Attempt: 1}
 	b.ResetTimer()
 	for b.Loop() {
-		if why, err := bb.Stale(ctx, cmd); err != nil || why != "" {
+		if why, err := worker.Stale(ctx, bb, cmd); err != nil || why != "" {
 			b.Fatalf("%q, %v", why, err)
 		}
 	}
