@@ -12,6 +12,7 @@ require (
 	github.com/agentworkorders/awo/services/github v0.0.0
 	github.com/agentworkorders/awo/services/orchestrator v0.0.0
 	github.com/nats-io/nats.go v1.55.0
+	golang.org/x/sync v0.24.0
 )
 
 require (
@@ -56,7 +57,6 @@ require (
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect

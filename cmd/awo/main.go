@@ -15,16 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/agentworkorders/awo/pkg/app"
-	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
-	"github.com/agentworkorders/awo/pkg/discovery"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/pkg/redact"
@@ -49,7 +46,6 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer shutdownNATS()
-
 	setupConn, err := connect("awo-setup")
 	if err != nil {
 		return err
@@ -63,81 +59,68 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// The redactor app.Main built from the configuration: every service's
 	// events, live log and step results pass through it.
 	red := redact.Default()
-
 	// One registry for the whole process: /metrics on the gateway's port
 	// shows every service's series.
 	m := metrics.New()
+	return runAll(ctx, cfg, connectTo(connect), []app.Service{
+		{Name: "gateway", MicroName: gateway.MicroName, Description: gateway.MicroDescription,
+			Run: func(ctx context.Context, c app.Conn) error {
+				g, err := gateway.New(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m})
+				if err != nil {
+					return err
+				}
+				return g.Run(ctx)
+			}},
+		{Name: "orchestrator", MicroName: orchestrator.MicroName, Description: orchestrator.MicroDescription,
+			Run: func(ctx context.Context, c app.Conn) error {
+				return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: c.Bus, Logger: c.Log, Metrics: m})
+			}},
+		{Name: "executor", MicroName: executor.MicroName, Description: executor.MicroDescription,
+			Run: func(ctx context.Context, c app.Conn) error {
+				return executor.Run(ctx, executor.Deps{Config: cfg.Executor(), Bus: c.Bus, Logger: c.Log, Metrics: m, Redactor: red})
+			}},
+		{Name: "github", MicroName: githubsvc.MicroName, Description: githubsvc.MicroDescription,
+			Run: func(ctx context.Context, c app.Conn) error {
+				return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: c.Bus, Logger: c.Log, Metrics: m, Redactor: red})
+			}},
+	})
+}
 
-	// One connection per service: a slow consumer in one cannot stall the
-	// others, as when they run as separate binaries.
-	services := []service{
-		{gateway.MicroName, gateway.MicroDescription, func(ctx context.Context, d deps) error {
-			return gateway.Run(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, NC: d.nc, Store: store, Logger: d.log, Metrics: m})
-		}},
-		{orchestrator.MicroName, orchestrator.MicroDescription, func(ctx context.Context, d deps) error {
-			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, Logger: d.log, Metrics: m})
-		}},
-		{executor.MicroName, executor.MicroDescription, func(ctx context.Context, d deps) error {
-			return executor.Run(ctx, executor.Deps{Config: cfg.Executor(), Bus: d.bus, Logger: d.log, Metrics: m, Redactor: red})
-		}},
-		{githubsvc.MicroName, githubsvc.MicroDescription, func(ctx context.Context, d deps) error {
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: d.bus, Logger: d.log, Metrics: m, Redactor: red})
-		}},
+// runAll runs every service on a connection of its own (a slow consumer
+// in one cannot stall the others, as when they run as separate binaries)
+// until ctx is cancelled. The first service to fail stops the others: a
+// half-running system would accept work it cannot do.
+func runAll(ctx context.Context, cfg config.Config, connect app.Connector, services []app.Service) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, s := range services {
+		g.Go(func() error {
+			err := app.RunService(ctx, connect, s, app.NewLogger(cfg.LogLevel).With("service", s.Name))
+			// A service that stops on the shutdown signal, even mid-start,
+			// is not an error.
+			if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+				return fmt.Errorf("%s: %w", s.Name, err)
+			}
+			return nil
+		})
 	}
+	return g.Wait()
+}
 
-	// The first service to fail stops the others: a half-running system
-	// would accept work it cannot do.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	errs := make([]error, len(services))
-	for i, s := range services {
-		nc, err := connect(s.name)
+// connectTo opens a service's connection, named awo-<name>, on the
+// broker; the streams were ensured once at start.
+func connectTo(connect func(name string) (*nats.Conn, error)) app.Connector {
+	return func(_ context.Context, name string) (*nats.Conn, jetstream.JetStream, error) {
+		nc, err := connect("awo-" + name)
 		if err != nil {
-			cancel(err)
-			break
-		}
-		svc, err := discovery.Register(nc, discovery.Config{Name: s.name, Version: app.Version, Description: s.description})
-		if err != nil {
-			nc.Close()
-			cancel(err)
-			break
+			return nil, nil, err
 		}
 		js, err := jetstream.New(nc)
 		if err != nil {
-			_ = svc.Stop()
 			nc.Close()
-			cancel(err)
-			break
+			return nil, nil, fmt.Errorf("opening JetStream: %w", err)
 		}
-		short := strings.TrimPrefix(s.name, "awo-")
-		b := bus.New(js, "awo/"+short)
-		b.Redactor = red
-		d := deps{nc: nc, js: js, bus: b, log: app.NewLogger(cfg.LogLevel).With("service", short)}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				_ = svc.Stop() // gone from `nats micro ls` before the connection
-				_ = nc.Flush() // acks of the last messages
-				nc.Close()
-			}()
-			// A service that stops on the shutdown signal, even mid-start, is
-			// not an error.
-			if err := s.run(ctx, d); err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
-				errs[i] = fmt.Errorf("%s: %w", short, err)
-				cancel(errs[i])
-			}
-		}()
+		return nc, js, nil
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	return nil
 }
 
 // rebuildReadModel empties the Postgres read store and replays the event
@@ -162,19 +145,6 @@ func rebuildReadModel(ctx context.Context, cfg config.Config, log *slog.Logger) 
 		}
 		return js, func() { nc.Close(); shutdownNATS() }, nil
 	})
-}
-
-type deps struct {
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	bus *bus.Bus
-	log *slog.Logger
-}
-
-type service struct {
-	name        string // the micro service name, e.g. awo-executor
-	description string
-	run         func(ctx context.Context, d deps) error
 }
 
 // broker returns how to connect to NATS: the embedded server unless NATS_URL

@@ -6,9 +6,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
-	"github.com/agentworkorders/awo/pkg/discovery"
 	"github.com/agentworkorders/awo/pkg/metrics"
-	"github.com/agentworkorders/awo/pkg/redact"
 )
 
 // Worker describes a standalone service binary without an HTTP API of its
@@ -23,27 +21,17 @@ type Worker struct {
 
 // MainWorker is the whole of such a binary's main: it connects to
 // NATS_URL, registers the NATS micro service, serves /metrics on
-// AWO_METRICS_LISTEN when set, and runs the service.
+// AWO_METRICS_LISTEN when set, and runs the service (RunService).
 func MainWorker(w Worker) {
 	Main(w.Name, func(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-		nc, js, err := ConnectNATS(ctx, cfg.Shared, w.Name, log)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			_ = nc.Flush() // acks of the last messages
-			nc.Close()
-		}()
-		svc, err := discovery.Register(nc, discovery.Config{Name: w.MicroName, Version: Version, Description: w.Description})
-		if err != nil {
-			return err
-		}
-		defer svc.Stop()
 		m := metrics.New()
-		return m.ServeBeside(ctx, cfg.MetricsListen, log, func(ctx context.Context) error {
-			b := bus.New(js, "awo/"+w.Name)
-			b.Redactor = redact.Default()
-			return w.Run(ctx, cfg, b, m, log)
-		})
+		return RunService(ctx, Standalone(cfg.Shared, log), Service{
+			Name: w.Name, MicroName: w.MicroName, Description: w.Description,
+			Run: func(ctx context.Context, c Conn) error {
+				return m.ServeBeside(ctx, cfg.MetricsListen, c.Log, func(ctx context.Context) error {
+					return w.Run(ctx, cfg, c.Bus, m, c.Log)
+				})
+			},
+		}, log)
 	})
 }

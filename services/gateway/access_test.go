@@ -44,7 +44,7 @@ func TestRun_DefaultBindIsLoopback(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- gateway.Run(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: env.Bus("awo/gateway"),
+		done <- runGateway(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: env.Bus("awo/gateway"),
 			Store: readmodel.NewMemory(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	}()
 	defer func() {
@@ -91,7 +91,7 @@ func TestRun_DefaultBindIsLoopback(t *testing.T) {
 	// Every interface, without tokens: refused before listening.
 	wide := cfg
 	wide.Host = "0.0.0.0"
-	err = gateway.Run(context.Background(), gateway.Deps{Config: wide.Gateway(), Bus: env.Bus("awo/gateway"),
+	err = runGateway(context.Background(), gateway.Deps{Config: wide.Gateway(), Bus: env.Bus("awo/gateway"),
 		Store: readmodel.NewMemory(), Logger: quiet})
 	if err == nil || !strings.Contains(err.Error(), "AGENT_WORK_ORDERS_HOST") || !strings.Contains(err.Error(), "AWO_API_TOKENS") {
 		t.Fatalf("gateway.Run on 0.0.0.0 without tokens: %v, want a refusal naming AGENT_WORK_ORDERS_HOST and AWO_API_TOKENS", err)
@@ -135,7 +135,7 @@ func TestRun_AuthNoneWarnsBeyondLoopback(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- gateway.Run(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: env.Bus("awo/gateway"), Listener: ln,
+		done <- runGateway(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: env.Bus("awo/gateway"), Listener: ln,
 			Store: readmodel.NewMemory(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	}()
 	defer func() {

@@ -1,6 +1,6 @@
 // Package gateway wires the REST API, the projector that keeps the read
 // store current, and the health probes into one runnable service. The
-// all-in-one binary and cmd/gateway both call Run.
+// all-in-one binary and cmd/gateway both build it with New and call Run.
 package gateway
 
 import (
@@ -12,11 +12,11 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/bus"
@@ -30,7 +30,8 @@ import (
 	"github.com/agentworkorders/awo/services/gateway/projector"
 )
 
-// Deps is everything the gateway needs, built by the caller.
+// Deps is what the caller has built: configuration, connections and the
+// read store. New builds the rest of the gateway from it.
 type Deps struct {
 	Config config.Gateway
 	// Bus is the gateway's JetStream: it publishes, serves the log routes,
@@ -60,78 +61,54 @@ const (
 // $SRV.PING: replicas on one broker answer within milliseconds.
 const servicesWait = 500 * time.Millisecond
 
-// Run serves the API and runs the projector until ctx is cancelled, then
-// shuts the HTTP server down gracefully (within Config.ShutdownGrace) and
-// stops the projector. It returns an error if either fails on its own.
-func Run(ctx context.Context, d Deps) error {
+// Gateway is a gateway built and ready to serve: New builds it from Deps,
+// Run serves it.
+type Gateway struct {
+	log   *slog.Logger
+	grace time.Duration
+	proj  *projector.Projector
+	ln    net.Listener
+	srv   *http.Server
+}
+
+// New builds the gateway from d: it rebuilds the read store first when
+// AWO_REBUILD_READ_MODEL asks, then makes the projector, the health probes
+// (unless d.Health is set), the idempotency keys and the API, and opens
+// the listener (unless d.Listener is set). Run the result: it holds the
+// listener.
+func New(ctx context.Context, d Deps) (*Gateway, error) {
 	if d.Bus == nil || d.Bus.JS == nil || d.Store == nil {
-		return errors.New("gateway: Bus (with its JetStream) and Store are required")
+		return nil, errors.New("gateway: Bus (with its JetStream) and Store are required")
 	}
 	log := d.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-
 	if d.Config.RebuildReadModel {
 		// Before the projector starts: it resumes after the rebuilt
 		// store's AppliedSequence instead of racing the replay.
 		if err := Rebuild(ctx, d.Bus.JS, d.Store, log); err != nil {
-			return fmt.Errorf("gateway: AWO_REBUILD_READ_MODEL=true: %w", err)
+			return nil, fmt.Errorf("gateway: AWO_REBUILD_READ_MODEL=true: %w", err)
 		}
 	}
-
 	proj := projector.New(d.Bus.JS, d.Store, log.With("component", "projector"))
 	if d.Metrics != nil { // no typed nils in the interfaces
 		proj.CountRejections(d.Metrics)
 	}
 	checker := d.Health
 	if checker == nil {
-		probes := append(health.Probes(health.Sources{
-			ClaudeCLIPath:     d.Config.ClaudeCLIPath,
-			ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), d.Config.IsSandbox),
-			GHCLIPath:         d.Config.GHCLIPath,
-			GHTokenSet:        d.Config.GHToken != "",
-			ArchonServerURL:   d.Config.ArchonServerURL,
-			ArchonMCPURL:      d.Config.ArchonMCPURL,
-			NC:                d.NC,
-			JS:                d.Bus.JS,
-		}), readModelProbe(proj))
-		if db, ok := d.Store.(Database); ok {
-			probes = append(probes, databaseProbe(db))
-		}
-		if d.NC != nil {
-			probes = append(probes, health.ServicesProbe(d.NC, servicesWait))
-		}
-		checker = health.NewMonitor(probes, health.Options{})
+		checker = newMonitor(d, proj)
 	}
 	if err := d.Metrics.WatchWorkOrders(d.Store); err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	var (
-		httpMetrics    api.HTTPObserver
-		metricsHandler http.Handler
-	)
-	if d.Metrics != nil { // no typed nils in the interfaces
-		httpMetrics, metricsHandler = d.Metrics, d.Metrics.Handler()
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	keys, err := idempotency.Open(ctx, d.Bus.JS, 1)
 	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	if d.Listener == nil {
-		// Checked again here for configurations built in code; Load has
-		// refused it already for every binary.
-		if err := d.Config.BindProblem(); err != nil {
-			return fmt.Errorf("gateway: %w", err)
-		}
-	}
-	ln := d.Listener
-	if ln == nil {
-		var err error
-		addr := net.JoinHostPort(d.Config.Host, strconv.Itoa(d.Config.Port))
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("gateway: listening on %s (AGENT_WORK_ORDERS_HOST, AGENT_WORK_ORDERS_PORT): %w", addr, err)
-		}
+	ln, err := listen(d.Config, d.Listener)
+	if err != nil {
+		return nil, err
 	}
 	loopback := listensOnLoopback(ln)
 	switch {
@@ -141,7 +118,66 @@ func Run(ctx context.Context, d Deps) error {
 		log.Warn("the API asks for no token and listens beyond loopback (AWO_AUTH=none): anyone who can reach "+
 			ln.Addr().String()+" can run agents; set AWO_API_TOKENS to require a token", "addr", ln.Addr().String())
 	}
-	handler := api.New(api.Options{
+	handler := api.New(apiOptions(d, log, keys, proj, checker, loopback))
+	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, ln: ln, srv: &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}, nil
+}
+
+// newMonitor runs the real dependency probes, plus the read model's
+// progress and, for a store kept in a database, the database.
+func newMonitor(d Deps, proj *projector.Projector) health.Checker {
+	probes := append(health.Probes(health.Sources{
+		ClaudeCLIPath:     d.Config.ClaudeCLIPath,
+		ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), os.Getenv("IS_SANDBOX")),
+		GHCLIPath:         d.Config.GHCLIPath,
+		GHTokenSet:        d.Config.GHToken != "",
+		ArchonServerURL:   d.Config.ArchonServerURL,
+		ArchonMCPURL:      d.Config.ArchonMCPURL,
+		NC:                d.NC,
+		JS:                d.Bus.JS,
+	}), readModelProbe(proj))
+	if db, ok := d.Store.(Database); ok {
+		probes = append(probes, databaseProbe(db))
+	}
+	if d.NC != nil {
+		probes = append(probes, health.ServicesProbe(d.NC, servicesWait))
+	}
+	return health.NewMonitor(probes, health.Options{})
+}
+
+// listen returns ln, or a listener on the configured host and port.
+func listen(cfg config.Gateway, ln net.Listener) (net.Listener, error) {
+	if ln != nil {
+		return ln, nil
+	}
+	// Checked again here for configurations built in code; Load has
+	// refused it already for every binary.
+	if err := cfg.BindProblem(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: listening on %s (AGENT_WORK_ORDERS_HOST, AGENT_WORK_ORDERS_PORT): %w", addr, err)
+	}
+	return ln, nil
+}
+
+func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *projector.Projector, checker health.Checker, loopback bool) api.Options {
+	var (
+		httpMetrics    api.HTTPObserver
+		metricsHandler http.Handler
+	)
+	if d.Metrics != nil { // no typed nils in the interfaces
+		httpMetrics, metricsHandler = d.Metrics, d.Metrics.Handler()
+	}
+	return api.Options{
 		Idempotency:     keys,
 		Metrics:         httpMetrics,
 		MetricsHandler:  metricsHandler,
@@ -171,54 +207,49 @@ func Run(ctx context.Context, d Deps) error {
 		ListMax:         d.Config.ListMax,
 
 		AllowedRepositories: d.Config.AllowedRepositories,
-	})
-
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
 
+// Run serves the API and runs the projector until ctx is cancelled, then
+// shuts the HTTP server down gracefully (within Config.ShutdownGrace) and
+// stops the projector. It returns an error if either fails on its own.
+func (g *Gateway) Run(ctx context.Context) error {
 	// Either half failing stops the whole gateway; a gateway that answers
 	// but never projects would serve stale reads forever.
-	runCtx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
+	group, runCtx := errgroup.WithContext(ctx)
 	// The projector outlives ctx until the HTTP server has drained, so the
 	// last reads can still wait for it.
 	projCtx, stopProjector := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopProjector()
-
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := proj.Run(projCtx); err != nil {
-			fail(fmt.Errorf("gateway: %w", err))
+	group.Go(func() error {
+		if err := g.proj.Run(projCtx); err != nil {
+			return fmt.Errorf("gateway: %w", err)
 		}
+		return nil
 	})
-	wg.Go(func() {
-		log.Info("gateway listening", "addr", ln.Addr().String())
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fail(fmt.Errorf("gateway: serving HTTP: %w", err))
+	group.Go(func() error {
+		g.log.Info("gateway listening", "addr", g.ln.Addr().String())
+		if err := g.srv.Serve(g.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("gateway: serving HTTP: %w", err)
 		}
+		return nil
 	})
 
 	<-runCtx.Done()
-	log.Info("gateway shutting down", "grace", d.Config.ShutdownGrace.String())
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.Config.ShutdownGrace)
+	g.log.Info("gateway shutting down", "grace", g.grace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.grace)
 	defer cancel()
-	shutdownErr := srv.Shutdown(shutdownCtx)
+	shutdownErr := g.srv.Shutdown(shutdownCtx)
 	if shutdownErr != nil {
 		// Grace ran out: cut the remaining connections.
-		_ = srv.Close()
+		_ = g.srv.Close()
 		shutdownErr = fmt.Errorf("gateway: HTTP shutdown: %w", shutdownErr)
 	}
 	stopProjector()
-	wg.Wait()
-
-	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
-		return errors.Join(cause, shutdownErr)
+	// The first error is what stopped the gateway before ctx did; what
+	// fails after ctx is cancelled is part of stopping.
+	if err := group.Wait(); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		return errors.Join(err, shutdownErr)
 	}
 	return shutdownErr
 }

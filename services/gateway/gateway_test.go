@@ -40,7 +40,17 @@ func testConfig(t *testing.T) config.Gateway {
 	return cfg.Gateway()
 }
 
-// running is a gateway.Run in the background on a random local port.
+// runGateway builds the gateway from d and runs it until ctx is cancelled,
+// as the binaries do.
+func runGateway(ctx context.Context, d gateway.Deps) error {
+	g, err := gateway.New(ctx, d)
+	if err != nil {
+		return err
+	}
+	return g.Run(ctx)
+}
+
+// running is a gateway in the background on a random local port.
 type running struct {
 	base string
 	stop func() error
@@ -55,7 +65,7 @@ func start(t *testing.T, d gateway.Deps) running {
 	d.Listener = ln
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- gateway.Run(ctx, d) }()
+	go func() { done <- runGateway(ctx, d) }()
 	stopped := false
 	var result error
 	stop := func() error {
@@ -299,7 +309,7 @@ func TestRun_RebuildAtStart(t *testing.T) {
 	}
 
 	// A store that cannot be emptied is a start error, not a silent skip.
-	err := gateway.Run(context.Background(), gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"),
+	err := runGateway(context.Background(), gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"),
 		Store: brokenStore{readmodel.NewMemory()}, Logger: quiet, Listener: mustListen(t)})
 	if err == nil || !strings.Contains(err.Error(), "AWO_REBUILD_READ_MODEL") {
 		t.Errorf("rebuild with a store that cannot truncate = %v, want an error naming AWO_REBUILD_READ_MODEL", err)
@@ -480,7 +490,7 @@ func TestRun_ReportsStartFailures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	if err := gateway.Run(ctx, gateway.Deps{Config: testConfig(t), Logger: quiet}); err == nil {
+	if err := runGateway(ctx, gateway.Deps{Config: testConfig(t), Logger: quiet}); err == nil {
 		t.Error("Run without Bus and Store succeeded")
 	}
 
@@ -491,14 +501,14 @@ func TestRun_ReportsStartFailures(t *testing.T) {
 	defer busy.Close()
 	cfg := testConfig(t)
 	cfg.Port = busy.Addr().(*net.TCPAddr).Port
-	err = gateway.Run(ctx, gateway.Deps{Config: cfg, Bus: bus.New(env.JS, "awo/gateway"),
+	err = runGateway(ctx, gateway.Deps{Config: cfg, Bus: bus.New(env.JS, "awo/gateway"),
 		Store: readmodel.NewMemory(), Logger: quiet})
 	if err == nil || !strings.Contains(err.Error(), "AGENT_WORK_ORDERS_PORT") {
 		t.Errorf("Run on a busy port = %v, want an error naming AGENT_WORK_ORDERS_PORT", err)
 	}
 
 	// A store that cannot say where to resume stops the gateway.
-	err = gateway.Run(ctx, gateway.Deps{Config: testConfig(t), Bus: bus.New(env.JS, "awo/gateway"),
+	err = runGateway(ctx, gateway.Deps{Config: testConfig(t), Bus: bus.New(env.JS, "awo/gateway"),
 		Store: brokenStore{readmodel.NewMemory()}, Logger: quiet, Listener: mustListen(t)})
 	if err == nil || !strings.Contains(err.Error(), "applied sequence") {
 		t.Errorf("Run with a broken store = %v, want the projector's error", err)

@@ -94,14 +94,8 @@ func main() {
 const maxWorkOrdersPerServer = 950
 
 func run(ctx context.Context, f flags) error {
-	for _, phase := range []struct {
-		name                   string
-		count, inFlight, idleN int
-	}{{"-n", f.fakeN, f.inFlight, f.idleN}, {"-git-n", f.gitN, f.gitInFlight, max(1, f.idleN/10)}} {
-		if total := phase.count + min(phase.inFlight, phase.count) + phase.idleN; total > maxWorkOrdersPerServer {
-			return fmt.Errorf("%s: %d work orders on one server (warm-up and one-at-a-time runs included) exceed %d, "+
-				"beyond which the orchestrator's history reads hit nats-server's 1000-consumers-per-stream cap", phase.name, total, maxWorkOrdersPerServer)
-		}
+	if err := checkPhaseSizes(f); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -121,18 +115,7 @@ func run(ctx context.Context, f flags) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
-
-	rep := &report.Report{
-		StartedAt: time.Now().UTC().Format(time.RFC3339),
-		Machine:   map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH},
-		Settings: map[string]any{
-			"AWO_EXECUTOR_CONCURRENCY": f.concurrency, "raw_n": f.rawN,
-			"fake_n": f.fakeN, "idle_n": f.idleN, "fake_in_flight": f.inFlight, "git_n": f.gitN, "git_in_flight": f.gitInFlight,
-			"steps": sixSteps, "read_store": "memory", "nats": "embedded, in-process connections, file storage",
-			"log_level": level.String(), "gomaxprocs": runtime.GOMAXPROCS(0),
-		},
-		Targets: report.DefaultTargets,
-	}
+	rep := newReport(f, level)
 
 	// (a) and (b) share a server, so the floor is measured where the
 	// pipeline runs.
@@ -146,18 +129,8 @@ func run(ctx context.Context, f flags) error {
 		srv.Shutdown()
 		return err
 	}
-
 	fmt.Fprintf(os.Stderr, "(b) pipeline, instant agent, no git: %d work orders …\n", f.fakeN)
-	sandboxes, err := fakes.NewFlatSandboxes(filepath.Join(tmp, "flat-sandbox"))
-	if err != nil {
-		srv.Shutdown()
-		return err
-	}
-	fake, err := pipeline(ctx, phaseSpec{
-		name: "fake", srv: srv, tmp: tmp, outDir: outDir, log: log, concurrency: f.concurrency,
-		count: f.fakeN, inFlight: f.inFlight, idleCount: f.idleN, repoURL: "https://github.com/acme/demo",
-		agent: fakes.InstantAgent{}, sandboxes: sandboxes,
-	})
+	fake, err := fakePhase(ctx, f, srv, tmp, outDir, log)
 	srv.Shutdown()
 	if err != nil {
 		return fmt.Errorf("(b): %w", err)
@@ -168,26 +141,7 @@ func run(ctx context.Context, f flags) error {
 
 	if f.gitN > 0 {
 		fmt.Fprintf(os.Stderr, "(c) pipeline, instant agent, real git worktrees: %d work orders …\n", f.gitN)
-		// A fresh server: the events of (b) would otherwise be replayed
-		// into (c)'s new read store while it is being measured.
-		srv, err := startNATS(ctx, filepath.Join(tmp, "nats-c"))
-		if err != nil {
-			return err
-		}
-		origin, err := gitorigin.Create(filepath.Join(tmp, "git"))
-		if err != nil {
-			srv.Shutdown()
-			return err
-		}
-		git, err := pipeline(ctx, phaseSpec{
-			name: "git", srv: srv, tmp: tmp, outDir: outDir, log: log, concurrency: f.concurrency,
-			count: f.gitN, inFlight: f.gitInFlight, idleCount: max(1, f.idleN/10), repoURL: origin.URL,
-			agent: fakes.GitAgent{Env: origin.Env},
-			sandboxes: &sandbox.Manager{
-				Root: filepath.Join(tmp, "sandboxes"), AllowLocal: true, Env: origin.Env, Logger: log,
-			},
-		})
-		srv.Shutdown()
+		git, err := gitPhase(ctx, f, tmp, outDir, log)
 		if err != nil {
 			return fmt.Errorf("(c): %w", err)
 		}
@@ -204,6 +158,73 @@ func run(ctx context.Context, f flags) error {
 	}
 	fmt.Printf("\nwritten to %s; CPU and block profiles of the throughput runs beside it (go tool pprof -top %s)\n", f.out, filepath.Join(outDir, "cpu-fake.pprof"))
 	return nil
+}
+
+// checkPhaseSizes refuses flags that would put more work orders on one
+// server than maxWorkOrdersPerServer.
+func checkPhaseSizes(f flags) error {
+	for _, phase := range []struct {
+		name                   string
+		count, inFlight, idleN int
+	}{{"-n", f.fakeN, f.inFlight, f.idleN}, {"-git-n", f.gitN, f.gitInFlight, max(1, f.idleN/10)}} {
+		if total := phase.count + min(phase.inFlight, phase.count) + phase.idleN; total > maxWorkOrdersPerServer {
+			return fmt.Errorf("%s: %d work orders on one server (warm-up and one-at-a-time runs included) exceed %d, "+
+				"beyond which the orchestrator's history reads hit nats-server's 1000-consumers-per-stream cap", phase.name, total, maxWorkOrdersPerServer)
+		}
+	}
+	return nil
+}
+
+func newReport(f flags, level slog.Level) *report.Report {
+	return &report.Report{
+		StartedAt: time.Now().UTC().Format(time.RFC3339),
+		Machine:   map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH},
+		Settings: map[string]any{
+			"AWO_EXECUTOR_CONCURRENCY": f.concurrency, "raw_n": f.rawN,
+			"fake_n": f.fakeN, "idle_n": f.idleN, "fake_in_flight": f.inFlight, "git_n": f.gitN, "git_in_flight": f.gitInFlight,
+			"steps": sixSteps, "read_store": "memory", "nats": "embedded, in-process connections, file storage",
+			"log_level": level.String(), "gomaxprocs": runtime.GOMAXPROCS(0),
+		},
+		Targets: report.DefaultTargets,
+	}
+}
+
+// fakePhase is (b): the pipeline on srv with an instant agent and flat
+// directories for sandboxes.
+func fakePhase(ctx context.Context, f flags, srv *natsembed.Server, tmp, outDir string, log *slog.Logger) (report.Phase, error) {
+	sandboxes, err := fakes.NewFlatSandboxes(filepath.Join(tmp, "flat-sandbox"))
+	if err != nil {
+		return report.Phase{}, err
+	}
+	return pipeline(ctx, phaseSpec{
+		name: "fake", srv: srv, tmp: tmp, outDir: outDir, log: log, concurrency: f.concurrency,
+		count: f.fakeN, inFlight: f.inFlight, idleCount: f.idleN, repoURL: "https://github.com/acme/demo",
+		agent: fakes.InstantAgent{}, sandboxes: sandboxes,
+	})
+}
+
+// gitPhase is (c): the pipeline with real git worktrees of a local
+// repository, on a server of its own.
+func gitPhase(ctx context.Context, f flags, tmp, outDir string, log *slog.Logger) (report.Phase, error) {
+	// A fresh server: the events of (b) would otherwise be replayed into
+	// (c)'s new read store while it is being measured.
+	srv, err := startNATS(ctx, filepath.Join(tmp, "nats-c"))
+	if err != nil {
+		return report.Phase{}, err
+	}
+	defer srv.Shutdown()
+	origin, err := gitorigin.Create(filepath.Join(tmp, "git"))
+	if err != nil {
+		return report.Phase{}, err
+	}
+	return pipeline(ctx, phaseSpec{
+		name: "git", srv: srv, tmp: tmp, outDir: outDir, log: log, concurrency: f.concurrency,
+		count: f.gitN, inFlight: f.gitInFlight, idleCount: max(1, f.idleN/10), repoURL: origin.URL,
+		agent: fakes.GitAgent{Env: origin.Env},
+		sandboxes: &sandbox.Manager{
+			Root: filepath.Join(tmp, "sandboxes"), AllowLocal: true, Env: origin.Env, Logger: log,
+		},
+	})
 }
 
 func startNATS(ctx context.Context, dir string) (*natsembed.Server, error) {

@@ -15,9 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/app"
-	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
-	"github.com/agentworkorders/awo/pkg/discovery"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/services/gateway"
 )
@@ -32,20 +30,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeStore()
-	nc, js, err := app.ConnectNATS(ctx, cfg.Shared, "gateway", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Drain()
-	svc, err := discovery.Register(nc, discovery.Config{Name: gateway.MicroName, Version: app.Version, Description: gateway.MicroDescription})
-	if err != nil {
-		return err
-	}
-	defer svc.Stop()
-	return gateway.Run(ctx, gateway.Deps{
-		Config: cfg.Gateway(), Bus: bus.New(js, "awo/gateway"), NC: nc,
-		Store: store, Logger: log, Metrics: metrics.New(),
-	})
+	m := metrics.New()
+	return app.RunService(ctx, app.Standalone(cfg.Shared, log), app.Service{
+		Name: "gateway", MicroName: gateway.MicroName, Description: gateway.MicroDescription,
+		Run: func(ctx context.Context, c app.Conn) error {
+			g, err := gateway.New(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m})
+			if err != nil {
+				return err
+			}
+			return g.Run(ctx)
+		},
+	}, log)
 }
 
 func rebuild(ctx context.Context, cfg config.Config, log *slog.Logger) error {

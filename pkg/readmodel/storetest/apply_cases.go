@@ -1,0 +1,247 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
+
+func testEmpty(t *testing.T, s readmodel.Store) {
+	ctx := context.Background()
+	if seq := applied(t, s); seq != 0 {
+		t.Errorf("AppliedSequence = %d, want 0", seq)
+	}
+	if _, err := s.Get(ctx, "wo-00000000"); !errors.Is(err, readmodel.ErrNotFound) {
+		t.Errorf("Get unknown: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Steps(ctx, "wo-00000000"); !errors.Is(err, readmodel.ErrNotFound) {
+		t.Errorf("Steps unknown: err = %v, want ErrNotFound", err)
+	}
+	if ids := list(t, s, readmodel.Filter{}); len(ids) != 0 {
+		t.Errorf("List = %v, want nothing", ids)
+	}
+}
+
+func testLifecycle(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-0000000a")
+	evs := st.lifecycle(id, "https://github.com/acme/demo")
+
+	// The row after the first event already reads as pending.
+	apply(t, s, evs[0])
+	wantWO, _ := fold(t, evs[:1])
+	if got := get(t, s, id); !reflect.DeepEqual(got, wantWO) {
+		t.Fatalf("after requested:\n got  %+v\n want %+v", got, wantWO)
+	}
+	if got := steps(t, s, id); len(got) != 0 {
+		t.Fatalf("steps after requested = %+v, want none", got)
+	}
+
+	apply(t, s, evs[1:]...)
+	wantWO, wantSteps := fold(t, evs)
+	if got := get(t, s, id); !reflect.DeepEqual(got, wantWO) {
+		t.Errorf("after lifecycle:\n got  %+v\n want %+v", got, wantWO)
+	}
+	gotSteps := steps(t, s, id)
+	if !reflect.DeepEqual(gotSteps, wantSteps) {
+		t.Errorf("steps:\n got  %+v\n want %+v", gotSteps, wantSteps)
+	}
+	// Spelled out, so the suite does not only trust Fold.
+	var order []string
+	for _, r := range gotSteps {
+		order = append(order, fmt.Sprintf("%s#%d:%t", r.Step, r.Attempt, r.Success))
+	}
+	wantOrder := []string{"create-branch#1:true", "planning#1:false", "planning#2:true", "create-pr#1:true"}
+	if !reflect.DeepEqual(order, wantOrder) {
+		t.Errorf("step order = %v, want %v (internal steps hidden, execution order)", order, wantOrder)
+	}
+	got := get(t, s, id)
+	if got.Status != workorder.StatusCompleted || got.CostUSD != 0.75 || got.GitCommitCount != 2 ||
+		got.AgentSessionID == nil || *got.AgentSessionID != "session-3" {
+		t.Errorf("row = %+v: want completed, cost 0.75, 2 commits, latest session session-3", got)
+	}
+	if seq := applied(t, s); seq != evs[len(evs)-1].Seq {
+		t.Errorf("AppliedSequence = %d, want %d", seq, evs[len(evs)-1].Seq)
+	}
+}
+
+func testReplay(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-0000000b")
+	evs := st.lifecycle(id, "https://github.com/acme/demo")
+	apply(t, s, evs...)
+	wantWO, wantSteps, wantSeq := get(t, s, id), steps(t, s, id), applied(t, s)
+
+	apply(t, s, evs...)              // a full replay from sequence 1
+	apply(t, s, evs[len(evs)-3:]...) // a redelivered tail
+	if got := get(t, s, id); !reflect.DeepEqual(got, wantWO) {
+		t.Errorf("row changed by replay:\n got  %+v\n want %+v", got, wantWO)
+	}
+	if got := steps(t, s, id); !reflect.DeepEqual(got, wantSteps) {
+		t.Errorf("steps changed by replay: got %d records, want %d", len(got), len(wantSteps))
+	}
+	if seq := applied(t, s); seq != wantSeq {
+		t.Errorf("AppliedSequence = %d after replay, want %d", seq, wantSeq)
+	}
+}
+
+// testLateEvent delivers an older event after a newer one (seq 5, then 3),
+// as a redelivery racing the stream would: the row stays at 5.
+func testLateEvent(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-0000000f")
+	apply(t, s, st.requested(id, "https://github.com/acme/demo")) // seq 1
+	st.seq = 2
+	late := st.next(id, events.TypeStarted, &events.Started{SandboxIdentifier: "late-sandbox"}) // seq 3
+	st.seq = 4
+	failed := st.next(id, events.TypeFailed, &events.Failed{ErrorMessage: "boom"}) // seq 5
+	apply(t, s, failed)
+	want := get(t, s, id)
+	apply(t, s, late)
+	if got := get(t, s, id); !reflect.DeepEqual(got, want) {
+		t.Errorf("a late event changed the row:\n got  %+v\n want %+v", got, want)
+	}
+	if got := get(t, s, id); got.Version != 5 || got.Status != workorder.StatusFailed {
+		t.Errorf("row at version %d, status %s; want 5, failed", got.Version, got.Status)
+	}
+	if seq := applied(t, s); seq != 5 {
+		t.Errorf("AppliedSequence = %d, want 5", seq)
+	}
+}
+
+func testUnknownWorkOrder(t *testing.T, s readmodel.Store) {
+	var st stream
+	e := st.next("wo-0000000c", events.TypeStepStarted, &events.StepStarted{Step: workorder.StepPlanning, Attempt: 1})
+	apply(t, s, e)
+	if seq := applied(t, s); seq != e.Seq {
+		t.Errorf("AppliedSequence = %d, want %d", seq, e.Seq)
+	}
+	if _, err := s.Get(context.Background(), "wo-0000000c"); !errors.Is(err, readmodel.ErrNotFound) {
+		t.Errorf("Get: err = %v, want ErrNotFound (no row without its requested event)", err)
+	}
+}
+
+func testInvalidEvent(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-0000000d")
+	req := st.requested(id, "https://github.com/acme/demo")
+	apply(t, s, req)
+	want := get(t, s, id)
+
+	bad := st.next(id, events.TypeStepCompleted, &events.Completed{})
+	if err := s.Apply(context.Background(), bad); !errors.Is(err, readmodel.ErrInvalidEvent) {
+		t.Fatalf("Apply(bad payload): err = %v, want ErrInvalidEvent", err)
+	}
+	if seq := applied(t, s); seq != bad.Seq {
+		t.Errorf("AppliedSequence = %d, want %d: a bad event must not stall the projection", seq, bad.Seq)
+	}
+	if got := get(t, s, id); !reflect.DeepEqual(got, want) {
+		t.Errorf("bad event changed the row:\n got  %+v\n want %+v", got, want)
+	}
+	// The projection goes on after it.
+	apply(t, s, st.next(id, events.TypeStarted, &events.Started{}))
+	if got := get(t, s, id); got.Status != workorder.StatusRunning {
+		t.Errorf("status = %s after started, want running", got.Status)
+	}
+}
+
+// testConcurrent reads while one writer applies, as the gateway does with
+// the projector; run it with -race.
+func testConcurrent(t *testing.T, s readmodel.Store) {
+	var st stream
+	var evs []events.Event
+	ids := make([]workorder.ID, 10)
+	for i := range ids {
+		ids[i] = workorder.ID(fmt.Sprintf("wo-%08x", 0x100+i))
+		evs = append(evs, st.lifecycle(ids[i], "https://github.com/acme/demo")...)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if _, err := s.List(ctx, readmodel.Filter{}); err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+				for _, id := range ids {
+					if _, err := s.Get(ctx, id); err != nil && !errors.Is(err, readmodel.ErrNotFound) && ctx.Err() == nil {
+						errs <- err
+						return
+					}
+					if _, err := s.Steps(ctx, id); err != nil && !errors.Is(err, readmodel.ErrNotFound) && ctx.Err() == nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	apply(t, s, evs...)
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent read: %v", err)
+	}
+	if got := list(t, s, readmodel.Filter{Status: workorder.StatusCompleted}); len(got) != len(ids) {
+		t.Errorf("%d completed work orders, want %d", len(got), len(ids))
+	}
+}
+
+// testRetry: a work order that failed, was retried and completed reads as
+// completed without the old error, and its history shows both attempts of
+// the step that failed.
+func testRetry(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-0000000f")
+	evs := []events.Event{
+		st.requested(id, "https://github.com/acme/demo"),
+		st.next(id, events.TypeStarted, &events.Started{SandboxIdentifier: id.SandboxIdentifier()}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepExecute, Attempt: 1, ErrorMessage: "tests are red"}),
+		st.next(id, events.TypeFailed, &events.Failed{Step: workorder.StepExecute, ErrorMessage: "execute failed: tests are red"}),
+	}
+	apply(t, s, evs...)
+	if got := get(t, s, id); got.Status != workorder.StatusFailed || got.ErrorMessage == nil {
+		t.Fatalf("before the retry: %+v, want failed with a reason", got)
+	}
+	retry := st.next(id, events.TypeRetryRequested, &events.RetryRequested{Round: 1})
+	apply(t, s, retry)
+	if got := get(t, s, id); got.Status != workorder.StatusRunning || got.ErrorMessage != nil {
+		t.Fatalf("after the retry: status %s, error %v; want running without the old error", got.Status, got.ErrorMessage)
+	}
+	rest := []events.Event{
+		st.stepResult(id, events.StepResult{Step: workorder.StepExecute, Attempt: 2, Success: true, Output: "done"}),
+		st.next(id, events.TypeCompleted, &events.Completed{}),
+	}
+	apply(t, s, rest...)
+	all := append(append(evs, retry), rest...)
+	wantWO, wantSteps := fold(t, all)
+	if got := get(t, s, id); !reflect.DeepEqual(got, wantWO) {
+		t.Errorf("after the retried run:\n got  %+v\n want %+v", got, wantWO)
+	}
+	gotSteps := steps(t, s, id)
+	if !reflect.DeepEqual(gotSteps, wantSteps) {
+		t.Errorf("steps:\n got  %+v\n want %+v", gotSteps, wantSteps)
+	}
+	var order []string
+	for _, r := range gotSteps {
+		order = append(order, fmt.Sprintf("%s#%d:%t", r.Step, r.Attempt, r.Success))
+	}
+	if want := []string{"execute#1:false", "execute#2:true"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("step history = %v, want %v", order, want)
+	}
+	if got := get(t, s, id); got.Status != workorder.StatusCompleted || got.ErrorMessage != nil {
+		t.Errorf("final row: status %s, error %v; want completed without error", got.Status, got.ErrorMessage)
+	}
+}
