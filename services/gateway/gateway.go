@@ -134,7 +134,7 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 func newMonitor(d Deps, proj *projector.Projector) health.Checker {
 	probes := append(health.Probes(health.Sources{
 		ClaudeCLIPath:     d.Config.ClaudeCLIPath,
-		ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), os.Getenv("IS_SANDBOX")),
+		ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), d.Config.IsSandbox),
 		GHCLIPath:         d.Config.GHCLIPath,
 		GHTokenSet:        d.Config.GHToken != "",
 		ArchonServerURL:   d.Config.ArchonServerURL,
