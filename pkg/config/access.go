@@ -278,7 +278,7 @@ func validHostName(h string) bool {
 
 // BindProblem refuses a gateway listening beyond loopback with nobody
 // asked for a token, unless AWO_AUTH=none says so on purpose. Load checks
-// it; gateway.Run checks again for configurations built in code.
+// it; gateway.New checks again for configurations built in code.
 func (c GatewayOnly) BindProblem() error {
 	if len(c.APITokens) > 0 || c.AuthNone || IsLoopbackHost(c.Host) {
 		return nil
