@@ -23,8 +23,8 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
-	"github.com/agentworkorders/awo/pkg/natsembed"
 	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
+	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -75,22 +75,9 @@ type clusterSize struct{ Orchestrators, Executors, GitHubs int }
 func newCluster(t *testing.T, w *world, size clusterSize, extra ...string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := natsembed.Start(natsembed.Options{DataDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("awo-e2e-observer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newStack(t, w, append([]string{"NATS_URL=" + srv.ClientURL()}, extra...)...)
-	c := &cluster{stack: s, js: js, bus: bus.New(js, "awo/e2e"), procs: map[string]*proc{}}
+	broker := natstest.StartListening(t, "awo-e2e-observer")
+	s := newStack(t, w, append([]string{"NATS_URL=" + broker.Server.ClientURL()}, extra...)...)
+	c := &cluster{stack: s, js: broker.JS, bus: bus.New(broker.JS, "awo/e2e"), procs: map[string]*proc{}}
 
 	add := func(service string, n int) {
 		for i := 1; i <= n; i++ {

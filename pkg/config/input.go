@@ -16,16 +16,8 @@ const (
 
 // sizeRange is a byte size ("64KiB", "65536") from lo to hi.
 func (p *parser) sizeRange(name string, def, lo, hi int) int {
-	v, ok := p.get(name)
-	if !ok {
-		return def
-	}
-	n, err := ParseSize(v)
-	if err != nil || n < int64(lo) || n > int64(hi) {
-		p.fail(name, v, fmt.Sprintf("must be a size from %d bytes to %s, such as 64KiB or 65536", lo, FormatSize(int64(hi))))
-		return def
-	}
-	return int(n)
+	return int(p.sizeIn(name, int64(def), int64(lo), int64(hi),
+		fmt.Sprintf("must be a size from %d bytes to %s, such as 64KiB or 65536", lo, FormatSize(int64(hi)))))
 }
 
 // inputVariables are what a request may hold.

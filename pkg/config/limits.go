@@ -1,6 +1,9 @@
 package config
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 // Admission control and stream sizes.
 
@@ -28,16 +31,7 @@ const (
 const minStreamBytes = 1 << 20
 
 func (p *parser) streamSize(name string, def int64) int64 {
-	v, ok := p.get(name)
-	if !ok {
-		return def
-	}
-	n, err := ParseSize(v)
-	if err != nil || n < minStreamBytes {
-		p.fail(name, v, "must be a size of at least 1MiB such as 10GiB, 500MiB or 2GB")
-		return def
-	}
-	return n
+	return p.sizeIn(name, def, minStreamBytes, math.MaxInt64, "must be a size of at least 1MiB such as 10GiB, 500MiB or 2GB")
 }
 
 func limitString(n int) string {

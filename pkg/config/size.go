@@ -56,13 +56,19 @@ func FormatSize(b int64) string {
 }
 
 func (p *parser) size(name string, def int64) int64 {
+	return p.sizeIn(name, def, 0, math.MaxInt64, "must be a size such as 1GiB, 500MiB, 2GB or a number of bytes (0 turns the check off)")
+}
+
+// sizeIn is a byte size from lo to hi; rule says what a value must be when
+// it is not one.
+func (p *parser) sizeIn(name string, def, lo, hi int64, rule string) int64 {
 	v, ok := p.get(name)
 	if !ok {
 		return def
 	}
 	n, err := ParseSize(v)
-	if err != nil {
-		p.fail(name, v, "must be a size such as 1GiB, 500MiB, 2GB or a number of bytes (0 turns the check off)")
+	if err != nil || n < lo || n > hi {
+		p.fail(name, v, rule)
 		return def
 	}
 	return n

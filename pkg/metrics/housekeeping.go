@@ -23,32 +23,30 @@ func (m *Metrics) counterVec(opts prometheus.CounterOpts, labels ...string) *pro
 	return c
 }
 
+// countBy returns a function that counts one more of the counter name,
+// under a value of its one label. Nil for a nil Metrics.
+func (m *Metrics) countBy(name, help, label string) func(value string) {
+	if m == nil {
+		return nil
+	}
+	c := m.counterVec(prometheus.CounterOpts{Name: name, Help: help}, label)
+	return func(value string) { c.WithLabelValues(value).Inc() }
+}
+
 // SandboxRemovals returns a function that counts sandboxes removed by
 // housekeeping, as awo_sandboxes_removed_total{sandbox_type}. Nil for a nil
 // Metrics.
 func (m *Metrics) SandboxRemovals() func(sandboxType string) {
-	if m == nil {
-		return nil
-	}
-	c := m.counterVec(prometheus.CounterOpts{
-		Name: "awo_sandboxes_removed_total",
-		Help: "Sandboxes of finished work orders removed after AWO_SANDBOX_RETENTION.",
-	}, "sandbox_type")
-	return func(sandboxType string) { c.WithLabelValues(sandboxType).Inc() }
+	return m.countBy("awo_sandboxes_removed_total",
+		"Sandboxes of finished work orders removed after AWO_SANDBOX_RETENTION.", "sandbox_type")
 }
 
 // StepRefusals returns a function that counts step commands an executor
 // handed back without running them, as awo_steps_refused_total{reason}
 // (low_disk). Nil for a nil Metrics.
 func (m *Metrics) StepRefusals() func(reason string) {
-	if m == nil {
-		return nil
-	}
-	c := m.counterVec(prometheus.CounterOpts{
-		Name: "awo_steps_refused_total",
-		Help: "Step commands handed back to JetStream without being run, by reason (low_disk).",
-	}, "reason")
-	return func(reason string) { c.WithLabelValues(reason).Inc() }
+	return m.countBy("awo_steps_refused_total",
+		"Step commands handed back to JetStream without being run, by reason (low_disk).", "reason")
 }
 
 // WatchFreeDisk exposes awo_sandbox_disk_free_bytes, measured by free at

@@ -21,12 +21,26 @@ var loopbackNames = map[string]bool{
 	"localhost": true, "localhost.localdomain": true, "ip6-localhost": true, "ip6-loopback": true,
 }
 
-// v4Ranges are the IPv4 ranges a repository host must not be in, with the
-// word the refusal uses.
-var v4Ranges = []struct {
+// refusedRanges are address ranges a repository host must not be in, each
+// with the word the refusal uses.
+type refusedRanges []struct {
 	prefix netip.Prefix
 	kind   string
-}{
+}
+
+// kindOf is the word for the first range holding a; empty when none does.
+func (rs refusedRanges) kindOf(a netip.Addr) string {
+	for _, r := range rs {
+		if r.prefix.Contains(a) {
+			return r.kind
+		}
+	}
+	return ""
+}
+
+// v4Ranges are the IPv4 ranges a repository host must not be in, with the
+// word the refusal uses.
+var v4Ranges = refusedRanges{
 	{netip.MustParsePrefix("0.0.0.0/8"), "unspecified"},
 	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
 	{netip.MustParsePrefix("10.0.0.0/8"), "private"},
@@ -41,10 +55,7 @@ var v4Ranges = []struct {
 }
 
 // v6Ranges are the IPv6 ranges refused outright.
-var v6Ranges = []struct {
-	prefix netip.Prefix
-	kind   string
-}{
+var v6Ranges = refusedRanges{
 	{netip.MustParsePrefix("::/128"), "unspecified"},
 	{netip.MustParsePrefix("::1/128"), "loopback"},
 	{netip.MustParsePrefix("fc00::/7"), "private"},
@@ -170,17 +181,10 @@ func addrKind(a netip.Addr) string {
 		return "link-local"
 	}
 	if a.Is4() {
-		for _, r := range v4Ranges {
-			if r.prefix.Contains(a) {
-				return r.kind
-			}
-		}
-		return ""
+		return v4Ranges.kindOf(a)
 	}
-	for _, r := range v6Ranges {
-		if r.prefix.Contains(a) {
-			return r.kind
-		}
+	if kind := v6Ranges.kindOf(a); kind != "" {
+		return kind
 	}
 	b := a.As16()
 	for _, e := range embeddedV4 {

@@ -21,15 +21,7 @@ import (
 // replicaBus is a Bus on a connection of its own, as another replica has.
 func replicaBus(t *testing.T, env *natstest.Env, name string) *bus.Bus {
 	t.Helper()
-	nc, err := env.Server.Connect(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := env.Client(t, name)
 	return bus.New(js, "awo/"+name)
 }
 

@@ -61,14 +61,7 @@ const (
 var Statuses = []Status{StatusPending, StatusRunning, StatusCompleted, StatusFailed, StatusCancelled}
 
 // ParseStatus validates a status string (used by the ?status= filter).
-func ParseStatus(s string) (Status, error) {
-	for _, st := range Statuses {
-		if string(st) == s {
-			return st, nil
-		}
-	}
-	return "", fmt.Errorf("%w: status %q must be one of %s", ErrInvalid, s, joinStrings(Statuses))
-}
+func ParseStatus(s string) (Status, error) { return oneOf(s, Statuses, "status") }
 
 // Terminal reports whether no further step will run.
 func (s Status) Terminal() bool {
@@ -97,14 +90,7 @@ var Steps = []Step{StepCreateBranch, StepPlanning, StepExecute, StepReview, Step
 var DefaultSteps = []Step{StepCreateBranch, StepPlanning, StepExecute, StepCommit, StepCreatePR}
 
 // ParseStep validates a user-selectable step name.
-func ParseStep(s string) (Step, error) {
-	for _, st := range Steps {
-		if string(st) == s {
-			return st, nil
-		}
-	}
-	return "", fmt.Errorf("%w: command %q must be one of %s", ErrInvalid, s, joinStrings(Steps))
-}
+func ParseStep(s string) (Step, error) { return oneOf(s, Steps, "command") }
 
 // AgentName is the name of the agent that runs a step, as the original.
 func (s Step) AgentName() string {
@@ -157,6 +143,17 @@ func ParseSandboxType(s string) (SandboxType, error) {
 		return SandboxBranch, nil
 	}
 	return "", fmt.Errorf("%w: sandbox_type %q must be one of git_worktree, git_branch (or worktree, branch)", ErrInvalid, s)
+}
+
+// oneOf returns the value of all that s names exactly; what names the kind
+// of value in the error.
+func oneOf[T ~string](s string, all []T, what string) (T, error) {
+	for _, v := range all {
+		if string(v) == s {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %s %q must be one of %s", ErrInvalid, what, s, joinStrings(all))
 }
 
 func joinStrings[T ~string](vs []T) string {

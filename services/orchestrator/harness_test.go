@@ -1,7 +1,6 @@
 package orchestrator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/testkit/syncbuf"
 	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
@@ -280,10 +280,7 @@ func countIDs(hist []events.Event) map[string]int {
 
 // logSink collects JSON log lines from every component of a test and shows
 // them when the test fails.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type logSink struct{ syncbuf.Buffer }
 
 func newLogSink(t *testing.T) *logSink {
 	s := &logSink{}
@@ -293,18 +290,6 @@ func newLogSink(t *testing.T) *logSink {
 		}
 	})
 	return s
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // records returns the parsed log lines whose msg is msg (all when empty).

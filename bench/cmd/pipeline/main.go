@@ -45,10 +45,7 @@ import (
 )
 
 // sixSteps is every selectable step, in the order the Python service runs them.
-var sixSteps = []workorder.Step{
-	workorder.StepCreateBranch, workorder.StepPlanning, workorder.StepExecute,
-	workorder.StepReview, workorder.StepCommit, workorder.StepCreatePR,
-}
+var sixSteps = workorder.Steps
 
 type flags struct {
 	out         string

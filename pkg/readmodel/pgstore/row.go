@@ -10,6 +10,8 @@ import (
 // metadata holds the fields of readmodel.WorkOrder that have no column of
 // their own, under the Python service's key names where the Python service has them
 // (sandbox_type … error_message); the rest are this system's additions.
+// Its own type on purpose: the stored jsonb shape must not follow changes
+// to the API struct silently.
 type metadata struct {
 	SandboxType          workorder.SandboxType `json:"sandbox_type"`
 	GitHubIssueNumber    *string               `json:"github_issue_number"`

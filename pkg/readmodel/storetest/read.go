@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/agentworkorders/awo/pkg/events"
@@ -37,6 +39,26 @@ func steps(t *testing.T, s readmodel.Store, id workorder.ID) []readmodel.StepRec
 		got[i].Timestamp = got[i].Timestamp.UTC()
 	}
 	return got
+}
+
+// matchesFold checks the row and the step history of id against Fold of
+// evs (when says at which point, in the error), and returns the history as
+// step#attempt:success for the caller to spell out.
+func matchesFold(t *testing.T, s readmodel.Store, id workorder.ID, evs []events.Event, when string) []string {
+	t.Helper()
+	wantWO, wantSteps := fold(t, evs)
+	if got := get(t, s, id); !reflect.DeepEqual(got, wantWO) {
+		t.Errorf("%s:\n got  %+v\n want %+v", when, got, wantWO)
+	}
+	gotSteps := steps(t, s, id)
+	if !reflect.DeepEqual(gotSteps, wantSteps) {
+		t.Errorf("steps:\n got  %+v\n want %+v", gotSteps, wantSteps)
+	}
+	var order []string
+	for _, r := range gotSteps {
+		order = append(order, fmt.Sprintf("%s#%d:%t", r.Step, r.Attempt, r.Success))
+	}
+	return order
 }
 
 func list(t *testing.T, s readmodel.Store, f readmodel.Filter) []workorder.ID {

@@ -1,5 +1,6 @@
 // Package natstest starts an embedded JetStream server per test, in a temp
-// directory, reachable in-process only (it never takes a TCP port).
+// directory, reachable in-process only (it never takes a TCP port) unless
+// the test asks for a listening one.
 package natstest
 
 import (
@@ -37,12 +38,35 @@ func Start(t testing.TB) *Env {
 // for tests of how streams come to be.
 func StartEmpty(t testing.TB) *Env {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir()})
+	return start(t, natsembed.Options{}, "test")
+}
+
+// StartListening is StartEmpty with the server also listening on a free
+// local TCP port (Server.ClientURL), for tests that run services as
+// processes of their own; name is the env's connection's.
+func StartListening(t testing.TB, name string) *Env {
+	t.Helper()
+	return start(t, natsembed.Options{Listen: "127.0.0.1:0"}, name)
+}
+
+func start(t testing.TB, opts natsembed.Options, name string) *Env {
+	t.Helper()
+	opts.DataDir = t.TempDir()
+	srv, err := natsembed.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect("test")
+	e := &Env{Server: srv}
+	e.NC, e.JS = e.Client(t, name)
+	return e
+}
+
+// Client is a connection of its own to the env's server, as another
+// replica or process has, closed when the test ends.
+func (e *Env) Client(t testing.TB, name string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := e.Server.Connect(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +75,7 @@ func StartEmpty(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{Server: srv, NC: nc, JS: js}
+	return nc, js
 }
 
 // Bus returns a Bus on the env's connection.

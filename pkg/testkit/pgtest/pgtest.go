@@ -130,22 +130,24 @@ func (db *DB) Fresh(t testing.TB) *DB {
 // own throwaway cluster.
 func (db *DB) Stop(t testing.TB) {
 	t.Helper()
-	if db.cluster == nil {
-		t.Fatal("pgtest: Stop needs a throwaway cluster; use pgtest.NewCluster")
-	}
-	if err := db.cluster.stop(); err != nil {
-		t.Fatalf("pgtest: stopping the cluster: %v", err)
-	}
+	db.onCluster(t, "Stop", "stopping the cluster", (*cluster).stop)
 }
 
 // Start brings a stopped cluster back on the same port.
 func (db *DB) Start(t testing.TB) {
 	t.Helper()
+	db.onCluster(t, "Start", "starting the cluster again", (*cluster).start)
+}
+
+// onCluster runs do on the database's own throwaway cluster; method names
+// the caller in the failure when there is none.
+func (db *DB) onCluster(t testing.TB, method, doing string, do func(*cluster) error) {
+	t.Helper()
 	if db.cluster == nil {
-		t.Fatal("pgtest: Start needs a throwaway cluster; use pgtest.NewCluster")
+		t.Fatalf("pgtest: %s needs a throwaway cluster; use pgtest.NewCluster", method)
 	}
-	if err := db.cluster.start(); err != nil {
-		t.Fatalf("pgtest: starting the cluster again: %v", err)
+	if err := do(db.cluster); err != nil {
+		t.Fatalf("pgtest: %s: %v", doing, err)
 	}
 }
 

@@ -124,33 +124,28 @@ func (id *Identity) Environ(env []string) []string {
 }
 
 func lookupUser(name string) (*user.User, error) {
-	if isNumber(name) {
-		u, err := user.LookupId(name)
-		if err != nil {
-			return nil, fmt.Errorf("no user with uid %s (%v)", name, err)
-		}
-		return u, nil
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, fmt.Errorf("no user named %s (%v)", name, err)
-	}
-	return u, nil
+	return lookup(name, "user", "uid", user.LookupId, user.Lookup)
 }
 
 func lookupGroup(name string) (*user.Group, error) {
+	return lookup(name, "group", "gid", user.LookupGroupId, user.LookupGroup)
+}
+
+// lookup finds an account by number when name is one, else by name; what
+// and idKind name the account kind and its number in the error.
+func lookup[T any](name, what, idKind string, byID, byName func(string) (*T, error)) (*T, error) {
 	if isNumber(name) {
-		g, err := user.LookupGroupId(name)
+		v, err := byID(name)
 		if err != nil {
-			return nil, fmt.Errorf("no group with gid %s (%v)", name, err)
+			return nil, fmt.Errorf("no %s with %s %s (%v)", what, idKind, name, err)
 		}
-		return g, nil
+		return v, nil
 	}
-	g, err := user.LookupGroup(name)
+	v, err := byName(name)
 	if err != nil {
-		return nil, fmt.Errorf("no group named %s (%v)", name, err)
+		return nil, fmt.Errorf("no %s named %s (%v)", what, name, err)
 	}
-	return g, nil
+	return v, nil
 }
 
 func isNumber(s string) bool {

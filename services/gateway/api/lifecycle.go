@@ -47,19 +47,29 @@ func parseReason(w http.ResponseWriter, r *http.Request, def string, limit int64
 	return reason, nil
 }
 
+// lifecycleRequest reads what cancel and retry start from, in this order:
+// the id, the reason (def when none is given), the work order as known now.
+func (s *server) lifecycleRequest(w http.ResponseWriter, r *http.Request, def string) (workorder.ID, string, readmodel.WorkOrder, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return "", "", readmodel.WorkOrder{}, err
+	}
+	reason, err := parseReason(w, r, def, s.bodyLimit)
+	if err != nil {
+		return "", "", readmodel.WorkOrder{}, err
+	}
+	wo, err := s.current(r.Context(), id)
+	if err != nil {
+		return "", "", readmodel.WorkOrder{}, err
+	}
+	return id, reason, wo, nil
+}
+
 // cancel records workorder.cancel_requested for a pending or running work
 // order. The orchestrator then decides workorder.cancelled, and the workers
 // stop its steps in hand; the answer shows the work order as known now.
 func (s *server) cancel(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	reason, err := parseReason(w, r, defaultCancelReason, s.bodyLimit)
-	if err != nil {
-		return err
-	}
-	wo, err := s.current(r.Context(), id)
+	id, reason, wo, err := s.lifecycleRequest(w, r, defaultCancelReason)
 	if err != nil {
 		return err
 	}
@@ -87,15 +97,7 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) error {
 // order that had started: the orchestrator runs it again from the step
 // that failed or was in hand, as that step's next attempt.
 func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r)
-	if err != nil {
-		return err
-	}
-	reason, err := parseReason(w, r, defaultRetryReason, s.bodyLimit)
-	if err != nil {
-		return err
-	}
-	wo, err := s.current(r.Context(), id)
+	id, reason, wo, err := s.lifecycleRequest(w, r, defaultRetryReason)
 	if err != nil {
 		return err
 	}

@@ -83,27 +83,30 @@ func (s *server) workOrder(r *http.Request) (readmodel.WorkOrder, error) {
 	if err != nil {
 		return readmodel.WorkOrder{}, err
 	}
-	if err := s.caughtUp(r.Context()); err != nil {
-		return readmodel.WorkOrder{}, err
-	}
-	wo, err := s.Store.Get(r.Context(), id)
+	return s.current(r.Context(), id)
+}
+
+// logRequest reads what both log routes start from, in this order: the
+// work order, the query (paged for the page route), a log stream to read.
+func (s *server) logRequest(r *http.Request, paged bool) (readmodel.WorkOrder, logQuery, error) {
+	wo, err := s.workOrder(r)
 	if err != nil {
-		return readmodel.WorkOrder{}, fmt.Errorf("reading work order %s: %w", id, err)
+		return readmodel.WorkOrder{}, logQuery{}, err
 	}
-	return wo, nil
+	q, err := parseLogQuery(r, paged)
+	if err != nil {
+		return readmodel.WorkOrder{}, logQuery{}, err
+	}
+	if s.LogStream == nil {
+		return readmodel.WorkOrder{}, logQuery{}, errNoLogStream
+	}
+	return wo, q, nil
 }
 
 func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
-	wo, err := s.workOrder(r)
+	wo, q, err := s.logRequest(r, true)
 	if err != nil {
 		return err
-	}
-	q, err := parseLogQuery(r, true)
-	if err != nil {
-		return err
-	}
-	if s.LogStream == nil {
-		return errNoLogStream
 	}
 	all, err := logentry.Read(r.Context(), s.LogStream, wo.AgentWorkOrderID)
 	if err != nil {
@@ -201,16 +204,9 @@ var terminalTypes = []string{events.TypeCompleted, events.TypeFailed, events.Typ
 // before that has been sent. Each viewer reads through its own ordered
 // consumer, so viewers are independent and leave nothing on the server.
 func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
-	wo, err := s.workOrder(r)
+	wo, q, err := s.logRequest(r, false)
 	if err != nil {
 		return err
-	}
-	q, err := parseLogQuery(r, false)
-	if err != nil {
-		return err
-	}
-	if s.LogStream == nil {
-		return errNoLogStream
 	}
 	if r.Method == http.MethodHead {
 		// A probe (curl -I, a proxy's check) gets the stream's headers, not a

@@ -293,16 +293,9 @@ func parsePaging(q url.Values, maxLimit int, limit, offset *int) []string {
 }
 
 func (s *server) get(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r)
+	wo, err := s.workOrder(r)
 	if err != nil {
 		return err
-	}
-	if err := s.caughtUp(r.Context()); err != nil {
-		return err
-	}
-	wo, err := s.Store.Get(r.Context(), id)
-	if err != nil {
-		return fmt.Errorf("reading work order %s: %w", id, err)
 	}
 	writeJSON(w, http.StatusOK, wo)
 	return nil
