@@ -127,12 +127,7 @@ func (s *System) runOne(ctx context.Context, client *http.Client, l Load) (time.
 // commands. Stop it with the returned function once nc is flushed: it
 // returns when every message received was observed.
 func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
-	completions, err := nc.Subscribe(bus.EventSubject("*", events.TypeStepCompleted), func(msg *nats.Msg) {
-		arrived := time.Now()
-		e, err := events.Decode(msg.Header, msg.Data)
-		if err != nil {
-			return
-		}
+	completions, err := subscribeEvents(nc, bus.EventSubject("*", events.TypeStepCompleted), func(e events.Event, arrived time.Time) {
 		if r, ok := e.Data.(*events.StepResult); ok {
 			m.Completed(e.WorkOrderID, r.Step, e.Time, arrived)
 		}
@@ -140,12 +135,7 @@ func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("observing step completions: %w", err)
 	}
-	commands, err := nc.Subscribe(bus.CommandFilter("*"), func(msg *nats.Msg) {
-		arrived := time.Now()
-		e, err := events.Decode(msg.Header, msg.Data)
-		if err != nil {
-			return
-		}
+	commands, err := subscribeEvents(nc, bus.CommandFilter("*"), func(e events.Event, arrived time.Time) {
 		if c, ok := e.Data.(*events.RunStep); ok {
 			m.Command(c.WorkOrderID, c.Step, c.Attempt, arrived)
 		}
@@ -161,6 +151,17 @@ func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
 	return func() error {
 		return errors.Join(drain(completions), drain(commands))
 	}, nil
+}
+
+// subscribeEvents calls f with every decodable event published on subject
+// and the moment it arrived, taken before decoding.
+func subscribeEvents(nc *nats.Conn, subject string, f func(e events.Event, arrived time.Time)) (*nats.Subscription, error) {
+	return nc.Subscribe(subject, func(msg *nats.Msg) {
+		arrived := time.Now()
+		if e, err := events.Decode(msg.Header, msg.Data); err == nil {
+			f(e, arrived)
+		}
+	})
 }
 
 // drain stops sub once the callbacks have seen every message it received:
