@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -32,7 +33,7 @@ import (
 // the checkpoint store does not open.
 func Build(ctx context.Context, cfg config.Executor, b *bus.Bus, log *slog.Logger, red *redact.Redactor) (d Deps, closeLiveLog func(), err error) {
 	if b == nil || b.JS == nil {
-		return Deps{}, nil, fmt.Errorf("building the executor: %w", errMissing("Bus (with its JetStream)"))
+		return Deps{}, nil, errors.New("building the executor: a bus with its JetStream is required")
 	}
 	if log == nil {
 		log = slog.Default()
