@@ -77,11 +77,19 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			}},
 		{Name: "executor", MicroName: executor.MicroName, Description: executor.MicroDescription,
 			Run: func(ctx context.Context, c app.Conn) error {
-				return executor.Run(ctx, executor.Deps{Config: cfg.Executor(), Bus: c.Bus, Logger: c.Log, Metrics: m, Redactor: red})
+				d, closeLiveLog, err := executor.Build(ctx, cfg.Executor(), c.Bus, c.Log, red)
+				if err != nil {
+					return err
+				}
+				defer closeLiveLog()
+				d.Metrics = m
+				return executor.Run(ctx, d)
 			}},
 		{Name: "github", MicroName: githubsvc.MicroName, Description: githubsvc.MicroDescription,
 			Run: func(ctx context.Context, c app.Conn) error {
-				return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: c.Bus, Logger: c.Log, Metrics: m, Redactor: red})
+				d := githubsvc.Build(ctx, cfg.GitHub(), c.Bus, c.Log, red)
+				d.Metrics = m
+				return githubsvc.Run(ctx, d)
 			}},
 	})
 }

@@ -11,11 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/pkg/testkit/claudecli"
 	"github.com/agentworkorders/awo/pkg/testkit/fakemodel"
 	"github.com/agentworkorders/awo/pkg/testkit/gitfixture"
+	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/testkit/unixuser"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
@@ -23,10 +27,10 @@ import (
 	"github.com/agentworkorders/awo/services/executor/sandbox"
 )
 
-func TestNewExecutor_UnknownAgentUserRefusesToStart(t *testing.T) {
+func TestBuild_UnknownAgentUserRefusesToStart(t *testing.T) {
 	cfg, _ := config.Load(func(string) string { return "" })
 	cfg.AgentUser = "awo-no-such-user"
-	_, err := newExecutor(Deps{Config: cfg.Executor(), Agent: &fakeAgent{}, Sandboxes: &fakeSandboxes{}})
+	_, _, err := Build(t.Context(), cfg.Executor(), natstest.Start(t).Bus("awo/executor"), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "AWO_AGENT_USER=awo-no-such-user") || !strings.Contains(err.Error(), "no user named") {
 		t.Fatalf("err = %v, want one naming AWO_AGENT_USER and the unknown user", err)
 	}
@@ -85,7 +89,8 @@ func TestRunStep_AgentUser_RealCLI_SeparatedFromTheExecutorAndStillCommits(t *te
 	t.Setenv("AWO_EXECUTOR_SECRET_PROBE", "executor-env-"+strconv.Itoa(os.Getpid()))
 
 	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"AWO_AGENT_USER": u.Name, "AGENT_WORK_ORDER_TEMP_DIR": tempDir, "AGENT_WORK_ORDER_TIMEOUT": "120"}[k]
+		return map[string]string{"AWO_AGENT_USER": u.Name, "AGENT_WORK_ORDER_TEMP_DIR": tempDir, "AGENT_WORK_ORDER_TIMEOUT": "120",
+			"AWO_CHECKPOINTS": "false"}[k] // no checkpoint stream on this server
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,9 +100,26 @@ func TestRunStep_AgentUser_RealCLI_SeparatedFromTheExecutorAndStillCommits(t *te
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	runner := &agent.Runner{CLIPath: claudecli.Path(t), Logger: log}
-	sandboxes := &sandbox.Manager{Root: tempDir, Env: o.Env(), Logger: log}
-	x, err := newExecutor(Deps{Config: cfg.Executor(), Logger: log, Agent: runner, Sandboxes: sandboxes, Prompts: p})
+	// The runner and the sandbox manager Build makes, pointed at the test's
+	// CLI and origin.
+	nc, err := srv.Connect("awo-executor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, closeLiveLog, err := Build(t.Context(), cfg.Executor(), bus.New(js, "awo/executor"), log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeLiveLog)
+	runner, sandboxes := built.Agent.(*agent.Runner), built.Sandboxes.(*sandbox.Manager)
+	runner.CLIPath, sandboxes.Env = claudecli.Path(t), o.Env()
+	x, err := newExecutor(Deps{Config: cfg.Executor(), Logger: log, Agent: runner, Sandboxes: sandboxes, Prompts: p,
+		LiveLog: noLiveLog{}, FreeSpace: statfsFree})
 	if err != nil {
 		t.Fatal(err)
 	}

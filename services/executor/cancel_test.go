@@ -51,7 +51,7 @@ func TestRun_CancelStopsTheRunningAgentAcksAndRemovesTheSandbox(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p, Agent: ag, Sandboxes: sbs})
+		done <- runAsMains(runCtx, cfg.Executor(), env.Bus("awo/executor"), nil, func(d *Deps) { d.Prompts, d.Agent, d.Sandboxes = p, ag, sbs })
 	}()
 
 	c := cmd(workorder.StepExecute)

@@ -100,8 +100,9 @@ func TestRun_LowDisk_RefusesTheStepUntilItFailsWithTheReason(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p, Agent: a, Logger: testLogger(t),
-			Sandboxes: &fakeSandboxes{dir: t.TempDir()}, FreeSpace: free, Metrics: m})
+		done <- runAsMains(runCtx, cfg.Executor(), env.Bus("awo/executor"), testLogger(t), func(d *Deps) {
+			d.Prompts, d.Agent, d.Sandboxes, d.FreeSpace, d.Metrics = p, a, &fakeSandboxes{dir: t.TempDir()}, free, m
+		})
 	}()
 	c := cmd(workorder.StepExecute)
 	if err := worker.PublishCommand(ctx, b, c); err != nil {
@@ -152,8 +153,9 @@ func TestRun_LowDiskThenRoom_RunsTheStepOnRedelivery(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p, Agent: a, Logger: testLogger(t),
-			Sandboxes: &fakeSandboxes{dir: t.TempDir()}, FreeSpace: free})
+		done <- runAsMains(runCtx, cfg.Executor(), env.Bus("awo/executor"), testLogger(t), func(d *Deps) {
+			d.Prompts, d.Agent, d.Sandboxes, d.FreeSpace = p, a, &fakeSandboxes{dir: t.TempDir()}, free
+		})
 	}()
 	c := cmd(workorder.StepExecute)
 	if err := worker.PublishCommand(ctx, b, c); err != nil {

@@ -9,8 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,10 +20,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/services/executor/agent"
-	"github.com/agentworkorders/awo/services/executor/agentuser"
-	"github.com/agentworkorders/awo/services/executor/checkpoint"
 	"github.com/agentworkorders/awo/services/executor/prompts"
-	"github.com/agentworkorders/awo/services/executor/sandbox"
 )
 
 // AgentRunner runs the Claude Code CLI once.
@@ -56,30 +51,37 @@ type LiveLog interface {
 	Flush(ctx context.Context) error
 }
 
-// Deps are the executor's collaborators; nil Agent, Sandboxes or Prompts
-// are built from Config. A nil LiveLog is a publisher on Bus for Run, and
-// no live log for tests that build the executor directly.
+// Deps are the executor's collaborators, all built by the caller: Build
+// makes the real ones from the configuration, tests replace the parts they
+// fake. Run refuses Deps missing a required part (errMissing) rather than
+// building one itself.
 type Deps struct {
-	Config    config.Executor
-	Bus       *bus.Bus
+	Config config.Executor
+	Bus    *bus.Bus // required
+	// Logger: nil is slog.Default() (the logger rule of pkg/app).
 	Logger    *slog.Logger
-	Agent     AgentRunner
-	Sandboxes Sandboxes
-	Prompts   *prompts.Set
-	LiveLog   LiveLog
+	Agent     AgentRunner  // required
+	Sandboxes Sandboxes    // required
+	Prompts   *prompts.Set // required
+	LiveLog   LiveLog      // required
 	// Checkpoints, when set, stores the sandbox after each successful step
-	// and brings it back wherever the next step runs; Run opens the
+	// and brings it back wherever the next step runs; Build opens the
 	// WORKORDERS_CHECKPOINTS stream when Config.Checkpoints is on.
 	Checkpoints Checkpoints
 	// Metrics, when set, records step durations, agent cost and tokens,
 	// deliveries and the consumer's backlog.
 	Metrics *metrics.Metrics
-	// FreeSpace measures free disk for the AWO_MIN_FREE_DISK guard; nil is
-	// statfs(2).
+	// FreeSpace measures free disk for the AWO_MIN_FREE_DISK guard
+	// (required; Build's is statfs(2)).
 	FreeSpace FreeSpaceFunc
 	// Redactor takes secrets out of the live log, the agent's output and
 	// every step result; nil is redact.Default().
 	Redactor *redact.Redactor
+}
+
+// errMissing names a required part of Deps that was not given.
+func errMissing(field string) error {
+	return fmt.Errorf("no Deps.%s given (executor.Build makes it)", field)
 }
 
 // logFlushTimeout bounds how long a finished step waits for its live log
@@ -100,30 +102,11 @@ const consumerName = "executor"
 
 // Run consumes step commands until ctx is cancelled. Steps in progress get
 // Config.ShutdownGrace to finish; after that their agent is killed and the
-// command handed back to JetStream, so the next executor re-runs it.
+// command handed back to JetStream, so the next executor re-runs it. Run
+// uses what d holds and builds nothing: see Build.
 func Run(ctx context.Context, d Deps) error {
-	if d.LiveLog == nil {
-		logger := d.Logger
-		if logger == nil {
-			logger = slog.Default()
-		}
-		p := logentry.NewPublisher(d.Bus.JS, logger, 0, d.Redactor)
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logFlushTimeout)
-			defer cancel()
-			_ = p.Close(cctx) // what is not stored by then is dropped
-			if n := p.Dropped(); n > 0 {
-				logger.Warn("live log entries dropped", "dropped_total", n, "failed_total", p.Failed())
-			}
-		}()
-		d.LiveLog = p
-	}
-	if d.Checkpoints == nil && d.Config.Checkpoints {
-		store, err := checkpoint.Open(ctx, d.Bus.JS)
-		if err != nil {
-			return err
-		}
-		d.Checkpoints = store
+	if d.Bus == nil || d.Bus.JS == nil {
+		return fmt.Errorf("running the executor: %w", errMissing("Bus (with its JetStream)"))
 	}
 	x, err := newExecutor(d)
 	if err != nil {
@@ -167,78 +150,31 @@ type executor struct {
 	scratchSeq  atomic.Uint64
 }
 
+// newExecutor assembles the executor from d, which must hold every
+// required part but the Bus (tests run steps without one).
 func newExecutor(d Deps) (*executor, error) {
-	x := &executor{cfg: d.Config, bus: d.Bus, log: d.Logger, agent: d.Agent, sandboxes: d.Sandboxes, prompts: d.Prompts, liveLog: d.LiveLog,
-		checkpoints: d.Checkpoints,
-		disk:        diskGuard{dir: d.Config.TempDir, min: d.Config.MinFreeDisk, free: d.FreeSpace}, refused: d.Metrics.StepRefusals(),
-		red: redact.Or(d.Redactor)}
-	if x.disk.free == nil {
-		x.disk.free = statfsFree
+	missing := ""
+	switch {
+	case d.Agent == nil:
+		missing = "Agent"
+	case d.Sandboxes == nil:
+		missing = "Sandboxes"
+	case d.Prompts == nil:
+		missing = "Prompts"
+	case d.LiveLog == nil:
+		missing = "LiveLog"
+	case d.FreeSpace == nil:
+		missing = "FreeSpace"
 	}
-	if x.log == nil {
-		x.log = slog.Default()
+	if missing != "" {
+		return nil, fmt.Errorf("running the executor: %w", errMissing(missing))
 	}
-	if x.liveLog == nil {
-		x.liveLog = noLiveLog{}
+	log := d.Logger
+	if log == nil {
+		log = slog.Default()
 	}
-	if x.agent == nil {
-		x.agent = &agent.Runner{CLIPath: d.Config.ClaudeCLIPath, Logger: x.log, Redactor: x.red}
-	}
-	if x.sandboxes == nil {
-		x.sandboxes = &sandbox.Manager{Root: d.Config.TempDir, AllowLocal: d.Config.AllowLocalRepos, Logger: x.log,
-			Allowed: d.Config.AllowedRepositories, GitTimeout: d.Config.GitTimeout}
-	}
-	if err := x.useAgentUser(d.Config.AgentUser); err != nil {
-		return nil, err
-	}
-	x.agent = tracedAgent{x.agent}
-	if x.prompts == nil {
-		p, err := prompts.Load(d.Config.CommandsDir)
-		if err != nil {
-			return nil, err
-		}
-		x.prompts = p
-	}
-	return x, nil
-}
-
-// useAgentUser resolves AWO_AGENT_USER and hands it to the CLI runner
-// and the sandbox manager, when they are the real ones. An executor that
-// cannot switch to that user refuses to start: running the agent as
-// itself instead would silently drop the separation asked for.
-func (x *executor) useAgentUser(spec string) error {
-	if spec == "" {
-		return nil
-	}
-	if runtime.GOOS != "linux" {
-		return fmt.Errorf("%s=%s: running the agent as another user is supported on Linux only", agentuser.Variable, spec)
-	}
-	euid := os.Geteuid()
-	id, err := agentuser.Resolve(spec, euid)
-	if err != nil {
-		return err
-	}
-	if !id.Switches(euid) {
-		x.log.Warn("AWO_AGENT_USER is the executor's own user: the agent is not kept from the executor's files", "user", id.Name, "uid", id.UID)
-		return nil
-	}
-	// The agent must reach its sandbox: the directory (0711: entered, not
-	// listed) and every one above it.
-	if err := os.MkdirAll(x.cfg.TempDir, 0o711); err != nil {
-		return fmt.Errorf("creating AGENT_WORK_ORDER_TEMP_DIR=%s: %w", x.cfg.TempDir, err)
-	}
-	if err := id.CanTraverse(x.cfg.TempDir); err != nil {
-		return fmt.Errorf("%s=%s: the agent cannot reach its sandboxes under AGENT_WORK_ORDER_TEMP_DIR=%s: %w (let others enter it: chmod o+x)", agentuser.Variable, spec, x.cfg.TempDir, err)
-	}
-	if r, ok := x.agent.(*agent.Runner); ok && r.User == nil {
-		r.User = id
-	}
-	if m, ok := x.sandboxes.(*sandbox.Manager); ok && m.Owner == nil {
-		m.Owner = id
-	}
-	if p := id.HomeProblem(); p != "" {
-		x.log.Warn("the agent user's home may not do", "user", id.Name, "problem", p)
-	}
-	x.log.Info("agents run as another user", "user", id.Name, "uid", id.UID, "gid", id.GID, "home", id.Home)
-	return nil
+	return &executor{cfg: d.Config, bus: d.Bus, log: log, agent: tracedAgent{d.Agent}, sandboxes: d.Sandboxes,
+		prompts: d.Prompts, liveLog: d.LiveLog, checkpoints: d.Checkpoints,
+		disk:    diskGuard{dir: d.Config.TempDir, min: d.Config.MinFreeDisk, free: d.FreeSpace},
+		refused: d.Metrics.StepRefusals(), red: redact.Or(d.Redactor)}, nil
 }

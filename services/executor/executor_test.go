@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -105,6 +106,26 @@ func (f *fakeSandboxes) RemoveIf(ctx context.Context, e sandbox.Entry, decide fu
 	return false, nil
 }
 
+// noLiveLog is the live log of a test that does not look at it.
+type noLiveLog struct{}
+
+func (noLiveLog) Publish(logentry.Entry)      {}
+func (noLiveLog) Flush(context.Context) error { return nil }
+
+// runAsMains runs the executor as the mains do, Build then Run, with the
+// test's doubles put in place of what Build made by fake; the live log is
+// closed once Run returns.
+func runAsMains(ctx context.Context, cfg config.Executor, b *bus.Bus, log *slog.Logger, fake func(*Deps)) error {
+	d, closeLiveLog, err := Build(ctx, cfg, b, log, nil)
+	if err != nil {
+		return err
+	}
+	fake(&d)
+	err = Run(ctx, d)
+	closeLiveLog()
+	return err
+}
+
 func newTestExecutor(t *testing.T, a AgentRunner, s Sandboxes) *executor {
 	t.Helper()
 	p, err := prompts.Load("")
@@ -112,7 +133,7 @@ func newTestExecutor(t *testing.T, a AgentRunner, s Sandboxes) *executor {
 		t.Fatal(err)
 	}
 	cfg, _ := config.Load(func(string) string { return "" })
-	x, err := newExecutor(Deps{Config: cfg.Executor(), Agent: a, Sandboxes: s, Prompts: p})
+	x, err := newExecutor(Deps{Config: cfg.Executor(), Agent: a, Sandboxes: s, Prompts: p, LiveLog: noLiveLog{}, FreeSpace: statfsFree})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,9 +251,11 @@ func TestRun_ConsumesACommandAndPublishesStartedAndCompleted(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p,
-			Agent:     &fakeAgent{result: agent.Result{Success: true, ResultText: "implemented"}, lines: readLines(t, "bash-tool-success.jsonl")},
-			Sandboxes: &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}})
+		done <- runAsMains(runCtx, cfg.Executor(), env.Bus("awo/executor"), nil, func(d *Deps) {
+			d.Prompts = p
+			d.Agent = &fakeAgent{result: agent.Result{Success: true, ResultText: "implemented"}, lines: readLines(t, "bash-tool-success.jsonl")}
+			d.Sandboxes = &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
+		})
 	}()
 	c := cmd(workorder.StepExecute)
 	if err := worker.PublishCommand(ctx, b, c); err != nil {
@@ -547,5 +570,20 @@ func TestRunStep_LiveLog_CancelledStepSaysItStopped(t *testing.T) {
 	fin := live.entries[len(live.entries)-1]
 	if fin.Level != logentry.LevelWarn || fin.Message != "step planning stopped: the work order was cancelled: wrong repository" || *fin.Success {
 		t.Errorf("step_finished = %+v", fin)
+	}
+}
+
+// Run builds nothing itself: a part missing from Deps is an error naming it.
+func TestRun_MissingPartIsAnErrorNamingIt(t *testing.T) {
+	env := natstest.Start(t)
+	p, _ := prompts.Load("")
+	cfg, _ := config.Load(func(string) string { return "" })
+	err := Run(t.Context(), Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p, Agent: &fakeAgent{},
+		Sandboxes: &fakeSandboxes{}, FreeSpace: statfsFree})
+	if err == nil || !strings.Contains(err.Error(), "Deps.LiveLog") {
+		t.Fatalf("err = %v, want one naming Deps.LiveLog", err)
+	}
+	if err := Run(t.Context(), Deps{}); err == nil || !strings.Contains(err.Error(), "Deps.Bus") {
+		t.Fatalf("err = %v, want one naming Deps.Bus", err)
 	}
 }

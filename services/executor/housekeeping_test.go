@@ -213,7 +213,7 @@ func TestRun_SweepsSandboxesAtStartUnlessRetentionIsZero(t *testing.T) {
 			ctx, stop := context.WithCancel(t.Context())
 			done := make(chan error, 1)
 			go func() {
-				done <- Run(ctx, Deps{Config: cfg.Executor(), Bus: env.Bus("awo/executor"), Prompts: p, Logger: testLogger(t), Agent: &fakeAgent{}})
+				done <- runAsMains(ctx, cfg.Executor(), env.Bus("awo/executor"), testLogger(t), func(d *Deps) { d.Prompts, d.Agent = p, &fakeAgent{} })
 			}()
 			// Enabled, the first sweep comes at once; disabled, a second
 			// is ample time for a sweep that should not happen.

@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,12 +12,6 @@ import (
 	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/services/executor/agent"
 )
-
-// noLiveLog is the live log of an executor built without one.
-type noLiveLog struct{}
-
-func (noLiveLog) Publish(logentry.Entry)      {}
-func (noLiveLog) Flush(context.Context) error { return nil }
 
 // logBuilder turns one step's CLI output into live log entries. It
 // remembers tool names by call id, because a tool's result names only the

@@ -25,7 +25,7 @@ func executorWith(t *testing.T, vars map[string]string, a AgentRunner, s Sandbox
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := newExecutor(Deps{Config: cfg.Executor(), Agent: a, Sandboxes: s, Prompts: p, Redactor: cfg.Redactor()})
+	x, err := newExecutor(Deps{Config: cfg.Executor(), Agent: a, Sandboxes: s, Prompts: p, Redactor: cfg.Redactor(), LiveLog: noLiveLog{}, FreeSpace: statfsFree})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,13 +46,14 @@ type CLI interface {
 	ViewRepo(ctx context.Context, repo string) (gh.RepoInfo, error)
 }
 
-// Deps are the service's collaborators. A nil GH is the gh at
-// Config.GHCLIPath, authenticated with Config.GHToken.
+// Deps are the service's collaborators, built by the caller: Build makes
+// the real ones, tests pass a fake GH.
 type Deps struct {
 	Config config.GitHub
-	Bus    *bus.Bus
+	Bus    *bus.Bus // required
+	// Logger: nil is slog.Default() (the logger rule of pkg/app).
 	Logger *slog.Logger
-	GH     CLI
+	GH     CLI // required
 	// Metrics, when set, records step durations, deliveries and the
 	// consumer's backlog.
 	Metrics *metrics.Metrics
@@ -61,9 +62,22 @@ type Deps struct {
 	Redactor *redact.Redactor
 }
 
+// Build makes the real service from cfg, for Run: the gh at
+// Config.GHCLIPath, authenticated with Config.GHToken, whose state it
+// reports (reportCLI). Every binary that runs the service builds it here.
+func Build(ctx context.Context, cfg config.GitHub, b *bus.Bus, log *slog.Logger, red *redact.Redactor) Deps {
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &gh.Client{Path: cfg.GHCLIPath, Token: cfg.GHToken}
+	reportCLI(ctx, c, log)
+	return Deps{Config: cfg, Bus: b, Logger: log, GH: c, Redactor: red}
+}
+
 // Run consumes github step commands until ctx is cancelled. Calls in
 // progress get Config.ShutdownGrace to finish; after that they are stopped
-// and their command handed back to JetStream for another replica.
+// and their command handed back to JetStream for another replica. Run
+// uses what d holds and builds nothing: see Build.
 func Run(ctx context.Context, d Deps) error {
 	s := &service{cfg: d.Config, bus: d.Bus, log: d.Logger, gh: d.GH, red: redact.Or(d.Redactor)}
 	if s.log == nil {
@@ -73,9 +87,7 @@ func Run(ctx context.Context, d Deps) error {
 		return errors.New("running the github service: Deps.Bus is required")
 	}
 	if s.gh == nil {
-		c := &gh.Client{Path: d.Config.GHCLIPath, Token: d.Config.GHToken}
-		s.gh = c
-		reportCLI(ctx, c, s.log)
+		return errors.New("running the github service: Deps.GH is required (github.Build makes the gh client)")
 	}
 
 	s.log.Info("github service consuming step commands")

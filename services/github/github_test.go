@@ -49,14 +49,19 @@ func testConfig(ghPath string) config.GitHub {
 	}}
 }
 
-// runService runs the service until the returned stop is called (or the
-// test ends) and checks that it then returns cleanly.
+// runService runs the service, with cli or else Build's gh client, until
+// the returned stop is called (or the test ends) and checks that it then
+// returns cleanly.
 func runService(t *testing.T, env *natstest.Env, cfg config.GitHub, cli github.CLI) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- github.Run(ctx, github.Deps{Config: cfg, Bus: env.Bus("awo/github"), Logger: testLogger(t), GH: cli})
+		d := github.Deps{Config: cfg, Bus: env.Bus("awo/github"), Logger: testLogger(t), GH: cli}
+		if cli == nil { // the gh at cfg.GHCLIPath, as the mains build it
+			d = github.Build(ctx, cfg, d.Bus, d.Logger, nil)
+		}
+		done <- github.Run(ctx, d)
 	}()
 	var once sync.Once
 	stop = func() {

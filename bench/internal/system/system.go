@@ -79,7 +79,13 @@ func Start(ctx context.Context, o Options) (*System, error) {
 			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, Logger: d.log})
 		}},
 		{"executor", func(ctx context.Context, d deps) error {
-			return executor.Run(ctx, executor.Deps{Config: cfg.Executor(), Bus: d.bus, Logger: d.log, Agent: o.Agent, Sandboxes: o.Sandboxes})
+			x, closeLiveLog, err := executor.Build(ctx, cfg.Executor(), d.bus, d.log, nil)
+			if err != nil {
+				return err
+			}
+			defer closeLiveLog()
+			x.Agent, x.Sandboxes = o.Agent, o.Sandboxes
+			return executor.Run(ctx, x)
 		}},
 		{"github", func(ctx context.Context, d deps) error {
 			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: d.bus, Logger: d.log, GH: o.GH})

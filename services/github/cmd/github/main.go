@@ -19,7 +19,9 @@ func main() {
 	app.MainWorker(app.Worker{
 		Name: "github", MicroName: githubsvc.MicroName, Description: githubsvc.MicroDescription,
 		Run: func(ctx context.Context, cfg config.Config, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: b, Logger: log, Metrics: m, Redactor: b.Redactor})
+			d := githubsvc.Build(ctx, cfg.GitHub(), b, log, b.Redactor)
+			d.Metrics = m
+			return githubsvc.Run(ctx, d)
 		},
 	})
 }
