@@ -56,20 +56,13 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	// The redactor app.Main built from the configuration: every service's
-	// events, live log and step results pass through it.
-	red := redact.Default()
 	// One registry for the whole process: /metrics on the gateway's port
 	// shows every service's series.
 	m := metrics.New()
 	return runAll(ctx, cfg, connectTo(connect), []app.Service{
 		{Name: "gateway", MicroName: gateway.MicroName, Description: gateway.MicroDescription,
 			Run: func(ctx context.Context, c app.Conn) error {
-				g, err := gateway.New(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m})
-				if err != nil {
-					return err
-				}
-				return g.Run(ctx)
+				return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m})
 			}},
 		{Name: "orchestrator", MicroName: orchestrator.MicroName, Description: orchestrator.MicroDescription,
 			Run: func(ctx context.Context, c app.Conn) error {
@@ -77,19 +70,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			}},
 		{Name: "executor", MicroName: executor.MicroName, Description: executor.MicroDescription,
 			Run: func(ctx context.Context, c app.Conn) error {
-				d, closeLiveLog, err := executor.Build(ctx, cfg.Executor(), c.Bus, c.Log, red)
-				if err != nil {
-					return err
-				}
-				defer closeLiveLog()
-				d.Metrics = m
-				return executor.Run(ctx, d)
+				return executor.Serve(ctx, cfg.Executor(), c.Bus, m, c.Log)
 			}},
 		{Name: "github", MicroName: githubsvc.MicroName, Description: githubsvc.MicroDescription,
 			Run: func(ctx context.Context, c app.Conn) error {
-				d := githubsvc.Build(ctx, cfg.GitHub(), c.Bus, c.Log, red)
-				d.Metrics = m
-				return githubsvc.Run(ctx, d)
+				return githubsvc.Serve(ctx, cfg.GitHub(), c.Bus, m, c.Log)
 			}},
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/logentry"
+	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/redact"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/agentuser"
@@ -104,4 +105,17 @@ func agentUser(cfg config.Executor, log *slog.Logger) (*agentuser.Identity, erro
 	}
 	log.Info("agents run as another user", "user", id.Name, "uid", id.UID, "gid", id.GID, "home", id.Home)
 	return id, nil
+}
+
+// Serve builds the executor (Build) and runs it until ctx is cancelled,
+// then stores what its live log still holds: the executor binary and the
+// all-in-one both run it so.
+func Serve(ctx context.Context, cfg config.Executor, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
+	d, closeLiveLog, err := Build(ctx, cfg, b, log, b.Redactor)
+	if err != nil {
+		return err
+	}
+	defer closeLiveLog()
+	d.Metrics = m
+	return Run(ctx, d)
 }

@@ -210,6 +210,16 @@ func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *project
 	}
 }
 
+// Serve builds the gateway (New) and runs it until ctx is cancelled: the
+// gateway binary and the all-in-one both run it so.
+func Serve(ctx context.Context, d Deps) error {
+	g, err := New(ctx, d)
+	if err != nil {
+		return err
+	}
+	return g.Run(ctx)
+}
+
 // Run serves the API and runs the projector until ctx is cancelled, then
 // shuts the HTTP server down gracefully (within Config.ShutdownGrace) and
 // stops the projector. It returns an error if either fails on its own.

@@ -43,11 +43,7 @@ func testConfig(t *testing.T) config.Gateway {
 // runGateway builds the gateway from d and runs it until ctx is cancelled,
 // as the binaries do.
 func runGateway(ctx context.Context, d gateway.Deps) error {
-	g, err := gateway.New(ctx, d)
-	if err != nil {
-		return err
-	}
-	return g.Run(ctx)
+	return gateway.Serve(ctx, d)
 }
 
 // running is a gateway in the background on a random local port.

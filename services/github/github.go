@@ -74,6 +74,14 @@ func Build(ctx context.Context, cfg config.GitHub, b *bus.Bus, log *slog.Logger,
 	return Deps{Config: cfg, Bus: b, Logger: log, GH: c, Redactor: red}
 }
 
+// Serve builds the service (Build) and runs it until ctx is cancelled:
+// the github binary and the all-in-one both run it so.
+func Serve(ctx context.Context, cfg config.GitHub, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
+	d := Build(ctx, cfg, b, log, b.Redactor)
+	d.Metrics = m
+	return Run(ctx, d)
+}
+
 // Run consumes github step commands until ctx is cancelled. Calls in
 // progress get Config.ShutdownGrace to finish; after that they are stopped
 // and their command handed back to JetStream for another replica. Run

@@ -69,11 +69,7 @@ func Start(ctx context.Context, o Options) (*System, error) {
 		run  func(context.Context, deps) error
 	}{
 		{"gateway", func(ctx context.Context, d deps) error {
-			g, err := gateway.New(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, NC: d.nc, Store: store, Logger: d.log, Listener: ln})
-			if err != nil {
-				return err
-			}
-			return g.Run(ctx)
+			return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, NC: d.nc, Store: store, Logger: d.log, Listener: ln})
 		}},
 		{"orchestrator", func(ctx context.Context, d deps) error {
 			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, Logger: d.log})

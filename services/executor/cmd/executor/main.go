@@ -18,13 +18,7 @@ func main() {
 	app.MainWorker(app.Worker{
 		Name: "executor", MicroName: executor.MicroName, Description: executor.MicroDescription,
 		Run: func(ctx context.Context, cfg config.Config, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
-			d, closeLiveLog, err := executor.Build(ctx, cfg.Executor(), b, log, b.Redactor)
-			if err != nil {
-				return err
-			}
-			defer closeLiveLog()
-			d.Metrics = m
-			return executor.Run(ctx, d)
+			return executor.Serve(ctx, cfg.Executor(), b, m, log)
 		},
 	})
 }

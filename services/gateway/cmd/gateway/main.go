@@ -34,11 +34,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return app.RunService(ctx, app.Standalone(cfg.Shared, log), app.Service{
 		Name: "gateway", MicroName: gateway.MicroName, Description: gateway.MicroDescription,
 		Run: func(ctx context.Context, c app.Conn) error {
-			g, err := gateway.New(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m})
-			if err != nil {
-				return err
-			}
-			return g.Run(ctx)
+			return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m})
 		},
 	}, log)
 }

@@ -19,9 +19,7 @@ func main() {
 	app.MainWorker(app.Worker{
 		Name: "github", MicroName: githubsvc.MicroName, Description: githubsvc.MicroDescription,
 		Run: func(ctx context.Context, cfg config.Config, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
-			d := githubsvc.Build(ctx, cfg.GitHub(), b, log, b.Redactor)
-			d.Metrics = m
-			return githubsvc.Run(ctx, d)
+			return githubsvc.Serve(ctx, cfg.GitHub(), b, m, log)
 		},
 	})
 }
