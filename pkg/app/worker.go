@@ -16,7 +16,17 @@ type Worker struct {
 	MicroName   string // NATS micro service name
 	Description string
 	// Run runs the service until ctx is cancelled.
-	Run func(ctx context.Context, cfg config.Config, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error
+	Run func(ctx context.Context, env Env) error
+}
+
+// Env is what a worker's Run is given: the configuration, the bus of its
+// connection (sending as awo/<name>), its logger and the metrics registry
+// /metrics serves.
+type Env struct {
+	Config  config.Config
+	Bus     *bus.Bus
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
 }
 
 // MainWorker is the whole of such a binary's main: it connects to
@@ -29,7 +39,7 @@ func MainWorker(w Worker) {
 			Name: w.Name, MicroName: w.MicroName, Description: w.Description,
 			Run: func(ctx context.Context, c Conn) error {
 				return m.ServeBeside(ctx, cfg.MetricsListen, c.Log, func(ctx context.Context) error {
-					return w.Run(ctx, cfg, c.Bus, m, c.Log)
+					return w.Run(ctx, Env{Config: cfg, Bus: c.Bus, Log: c.Log, Metrics: m})
 				})
 			},
 		}, log)

@@ -5,20 +5,16 @@ package main
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/agentworkorders/awo/pkg/app"
-	"github.com/agentworkorders/awo/pkg/bus"
-	"github.com/agentworkorders/awo/pkg/config"
-	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/services/executor"
 )
 
 func main() {
 	app.MainWorker(app.Worker{
 		Name: "executor", MicroName: executor.MicroName, Description: executor.MicroDescription,
-		Run: func(ctx context.Context, cfg config.Config, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
-			return executor.Serve(ctx, cfg.Executor(), b, m, log)
+		Run: func(ctx context.Context, env app.Env) error {
+			return executor.Serve(ctx, env.Config.Executor(), env.Bus, env.Metrics, env.Log)
 		},
 	})
 }

@@ -6,20 +6,16 @@ package main
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/agentworkorders/awo/pkg/app"
-	"github.com/agentworkorders/awo/pkg/bus"
-	"github.com/agentworkorders/awo/pkg/config"
-	"github.com/agentworkorders/awo/pkg/metrics"
 	githubsvc "github.com/agentworkorders/awo/services/github"
 )
 
 func main() {
 	app.MainWorker(app.Worker{
 		Name: "github", MicroName: githubsvc.MicroName, Description: githubsvc.MicroDescription,
-		Run: func(ctx context.Context, cfg config.Config, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
-			return githubsvc.Serve(ctx, cfg.GitHub(), b, m, log)
+		Run: func(ctx context.Context, env app.Env) error {
+			return githubsvc.Serve(ctx, env.Config.GitHub(), env.Bus, env.Metrics, env.Log)
 		},
 	})
 }

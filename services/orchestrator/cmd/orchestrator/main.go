@@ -6,20 +6,16 @@ package main
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/agentworkorders/awo/pkg/app"
-	"github.com/agentworkorders/awo/pkg/bus"
-	"github.com/agentworkorders/awo/pkg/config"
-	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/services/orchestrator"
 )
 
 func main() {
 	app.MainWorker(app.Worker{
 		Name: "orchestrator", MicroName: orchestrator.MicroName, Description: orchestrator.MicroDescription,
-		Run: func(ctx context.Context, cfg config.Config, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
-			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: b, Logger: log, Metrics: m})
+		Run: func(ctx context.Context, env app.Env) error {
+			return orchestrator.Run(ctx, orchestrator.Deps{Config: env.Config.Orchestrator(), Bus: env.Bus, Logger: env.Log, Metrics: env.Metrics})
 		},
 	})
 }
