@@ -16,10 +16,16 @@ func CommandSubject(step workorder.Step) string {
 	return bus.CommandSubject(step.Service(), string(step))
 }
 
+// CommandPublisher sends events to a subject; *bus.Bus is one.
+type CommandPublisher interface {
+	Event(id, typ string, wo workorder.ID, data any) events.Event
+	Publish(ctx context.Context, subject string, e events.Event) error
+}
+
 // PublishCommand queues a step command for the service that performs it.
 // The command id is deterministic, so re-emitting one inside the duplicate
 // window is dropped by JetStream.
-func PublishCommand(ctx context.Context, b *bus.Bus, cmd events.RunStep) error {
+func PublishCommand(ctx context.Context, b CommandPublisher, cmd events.RunStep) error {
 	return b.Publish(ctx, CommandSubject(cmd.Step), b.Event(cmd.ID(), events.TypeRunStep, cmd.WorkOrderID, cmd))
 }
 

@@ -25,7 +25,8 @@ import (
 // need to wait for it to come back through the consumer before acting on it.
 // That is what makes a step's hand-off one append and one command.
 type handler struct {
-	bus    *bus.Bus
+	bus    eventStore
+	source string    // the CloudEvents source of the decisions (machine.Env)
 	events sequences // WORKORDERS_EVENTS, for gap checks
 	cache  *lru.Cache[workorder.ID, machine.State]
 	// sent holds the ids of commands this process sent straight after
@@ -35,6 +36,14 @@ type handler struct {
 	sent *lru.Cache[string, struct{}]
 	log  *slog.Logger
 	now  func() time.Time
+}
+
+// eventStore reads a work order's history and appends to it, and sends
+// step commands; *bus.Bus is one.
+type eventStore interface {
+	History(ctx context.Context, wo workorder.ID, after uint64) (bus.History, error)
+	PublishEvent(ctx context.Context, e events.Event, guard *uint64) (uint64, error)
+	worker.CommandPublisher
 }
 
 // sequences finds where messages are in a stream; *bus.Stream is one.
@@ -81,7 +90,7 @@ func (h *handler) decide(ctx context.Context, e events.Event, firstTry bool, log
 	if err != nil {
 		return err
 	}
-	env := machine.Env{Source: h.bus.Source, Now: h.now()}
+	env := machine.Env{Source: h.source, Now: h.now()}
 
 	var dec machine.Decision
 	if e.Seq > st.LastSeq {
@@ -249,7 +258,7 @@ func (h *handler) giveUp(ctx context.Context, d *bus.Delivery, cause error) {
 		return
 	}
 	reason := fmt.Sprintf("orchestrator could not process %s: %v", events.ShortName(d.Event.Type), cause)
-	env := machine.Env{Source: h.bus.Source, Now: h.now()}
+	env := machine.Env{Source: h.source, Now: h.now()}
 	if _, err := h.act(ctx, st, machine.Abort(st, reason, env), env, log); err != nil {
 		log.Error("cannot fail the work order after giving up on its event", "err", err)
 	}

@@ -110,6 +110,6 @@ func startErr(ctx context.Context, err error) error {
 }
 
 func newHandler(b *bus.Bus, seqs sequences, log *slog.Logger) *handler {
-	return &handler{bus: b, events: seqs, cache: lru.New[workorder.ID, machine.State](cacheSize),
+	return &handler{bus: b, source: b.Source, events: seqs, cache: lru.New[workorder.ID, machine.State](cacheSize),
 		sent: lru.New[string, struct{}](cacheSize), log: log, now: time.Now}
 }
