@@ -133,7 +133,6 @@ func Run(ctx context.Context, d Deps) error {
 
 type executor struct {
 	cfg       config.Executor
-	bus       *bus.Bus
 	log       *slog.Logger
 	agent     AgentRunner
 	sandboxes Sandboxes
@@ -173,7 +172,7 @@ func newExecutor(d Deps) (*executor, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &executor{cfg: d.Config, bus: d.Bus, log: log, agent: tracedAgent{d.Agent}, sandboxes: d.Sandboxes,
+	return &executor{cfg: d.Config, log: log, agent: tracedAgent{d.Agent}, sandboxes: d.Sandboxes,
 		prompts: d.Prompts, liveLog: d.LiveLog, checkpoints: d.Checkpoints,
 		disk:    diskGuard{dir: d.Config.TempDir, min: d.Config.MinFreeDisk, free: d.FreeSpace},
 		refused: d.Metrics.StepRefusals(), red: redact.Or(d.Redactor)}, nil
