@@ -154,6 +154,15 @@ type StepArgs struct {
 	PlanFile     string                    `json:"plan_file,omitempty"`
 	StepOutputs  map[workorder.Step]string `json:"step_outputs,omitempty"` // earlier steps' result texts (PR body)
 	SelectedStep []workorder.Step          `json:"selected_steps,omitempty"`
+
+	// A follow-up round's (POST /{id}/prompt): its number (1 is the
+	// work order's first run, which carries none of these), the reviewer's
+	// prompt, the agent session to resume (the last agent step's) and the
+	// pull request the round updates, when there is one.
+	Round           int    `json:"round,omitempty"`
+	FollowUpPrompt  string `json:"follow_up_prompt,omitempty"`
+	ResumeSessionID string `json:"resume_session_id,omitempty"`
+	PullRequestURL  string `json:"pull_request_url,omitempty"`
 }
 
 // RunStep is the command to run one step of a work order.

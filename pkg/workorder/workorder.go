@@ -81,6 +81,14 @@ const (
 	// StepFetchIssue is internal: the github service reads the issue named
 	// in the request before planning. It never appears in the step history.
 	StepFetchIssue Step = "fetch-issue"
+	// StepFollowUp is a follow-up round's agent step (POST /{id}/prompt):
+	// the agent works on the reviewer's prompt in the work order's sandbox,
+	// resuming its session. Not user-selectable.
+	StepFollowUp Step = "follow-up"
+	// StepCommentPR ends a follow-up round on a work order that has a pull
+	// request: the github service comments on it with what the round did.
+	// Not user-selectable.
+	StepCommentPR Step = "comment-pr"
 )
 
 // Steps lists the user-selectable steps.
@@ -109,6 +117,10 @@ func (s Step) AgentName() string {
 		return "PrCreator"
 	case StepFetchIssue:
 		return "IssueReader"
+	case StepFollowUp:
+		return "Implementor"
+	case StepCommentPR:
+		return "PrCommenter"
 	}
 	return string(s)
 }
@@ -116,7 +128,7 @@ func (s Step) AgentName() string {
 // Service is the worker service that performs a step.
 func (s Step) Service() string {
 	switch s {
-	case StepCreatePR, StepFetchIssue:
+	case StepCreatePR, StepFetchIssue, StepCommentPR:
 		return "github"
 	}
 	return "executor"
