@@ -75,6 +75,21 @@ func retryRequested(round int) events.Event {
 	return ev(fmt.Sprintf("%s.retry_requested.r%d", wo, round), events.TypeRetryRequested, &events.RetryRequested{Reason: "try again", Round: round})
 }
 
+func followUpRequested(round int) events.Event {
+	return ev(fmt.Sprintf("%s.follow_up_requested.%d", wo, round), events.TypeFollowUpRequested,
+		&events.FollowUpRequested{PromptText: "also handle the empty case", Round: round})
+}
+
+// failedIn and completedIn are the terminal events of a follow-up round,
+// under its ids.
+func failedIn(round int) events.Event {
+	return ev(fmt.Sprintf("%s.failed.f%d", wo, round), events.TypeFailed, &events.Failed{ErrorMessage: "boom"})
+}
+
+func completedIn(round int) events.Event {
+	return ev(fmt.Sprintf("%s.completed.f%d", wo, round), events.TypeCompleted, &events.Completed{})
+}
+
 // fold applies events in order, numbering them as a stream would, and fails
 // the test on any rejection.
 func fold(t *testing.T, evs ...events.Event) machine.State {
