@@ -103,6 +103,15 @@ CREATE TABLE IF NOT EXISTS awo_projection_state (
     last_seq BIGINT NOT NULL DEFAULT 0
 );
 
+-- ===== 004_follow_up_rounds.sql =====
+
+-- Follow-up rounds (POST /{id}/prompt): every step record names the run it
+-- belongs to, 1 for the work order's first, 2, 3, ... for follow-ups.
+-- Records written before rounds existed were all of the first run.
+-- (The work order's round in hand is kept in metadata, as "round".)
+ALTER TABLE archon_agent_work_order_steps
+    ADD COLUMN IF NOT EXISTS round INT NOT NULL DEFAULT 1;
+
 -- ===== migration bookkeeping =====
 
 CREATE TABLE IF NOT EXISTS awo_schema_migrations (
@@ -112,7 +121,8 @@ CREATE TABLE IF NOT EXISTS awo_schema_migrations (
 );
 INSERT INTO awo_schema_migrations (version, name) VALUES
     (1, 'work_orders'),
-    (2, 'projection')
+    (2, 'projection'),
+    (4, 'follow_up_rounds')
 ON CONFLICT (version) DO NOTHING;
 
 COMMIT;
