@@ -228,6 +228,7 @@ func (s *server) routes() chi.Router {
 		r.Get(base+"/{"+idParam+"}/steps", s.handle(s.steps))
 		r.Post(base+"/{"+idParam+"}/cancel", s.handle(s.cancel))
 		r.Post(base+"/{"+idParam+"}/retry", s.handle(s.retry))
+		r.Post(base+"/{"+idParam+"}/prompt", s.handle(s.prompt))
 		r.Get(base+"/{"+idParam+"}/git-progress", s.handle(s.gitProgress))
 		r.Get(base+"/{"+idParam+"}/logs", s.handle(s.logs))
 		r.Get(base+"/{"+idParam+"}/logs/stream", s.handle(s.streamLogs))

@@ -81,9 +81,14 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// One id per retry round: a second cancel in the same round is the
-	// same request, a cancel after a retry is a new one.
-	eid := roundID(string(id)+".cancel_requested", round)
+	followUp, err := s.followUpRound(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	// One id per retry and follow-up round: a second cancel in the same
+	// round is the same request, a cancel after a retry or in a follow-up
+	// round is a new one.
+	eid := roundID(string(id)+".cancel_requested"+roundSuffix(followUp), round)
 	wo, err = s.publishAndRead(r.Context(), wo, s.Publisher.Event(eid, events.TypeCancelRequested, id, &events.CancelRequested{Reason: reason}))
 	if err != nil {
 		return err

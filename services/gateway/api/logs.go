@@ -334,9 +334,9 @@ func (s *server) sendLogs(ctx context.Context, out sse, f logFeed, after uint64,
 // watchEnd delivers the work order's final status once it has one: at
 // once for a finished work order, else when the event arrives.
 func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, error) {
-	// A retry reopens a work order that ended, so the end is the last
-	// terminal event with no retry request after it.
-	subjects := []string{bus.EventSubject(id, events.TypeRetryRequested)}
+	// A retry or a follow-up prompt reopens a work order that ended, so
+	// the end is the last terminal event with no reopening after it.
+	subjects := []string{bus.EventSubject(id, events.TypeRetryRequested), bus.EventSubject(id, events.TypeFollowUpRequested)}
 	for _, t := range terminalTypes {
 		subjects = append(subjects, bus.EventSubject(id, t))
 	}
@@ -348,8 +348,8 @@ func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, 
 	go func() {
 		for msg := range msgs {
 			short := msg.Subject[strings.LastIndex(msg.Subject, ".")+1:]
-			if short == "retry_requested" || msg.Pending > 0 {
-				continue // a retry or a later end follows
+			if short == "retry_requested" || short == "follow_up_requested" || msg.Pending > 0 {
+				continue // a reopening or a later end follows
 			}
 			out <- short
 			return

@@ -81,6 +81,7 @@ func TestOpenAPI_SchemasMatchTypes(t *testing.T) {
 		"LogsPage":                    logsPage{},
 		"LogEntry":                    logentry.Entry{},
 		"ReasonRequest":               reasonBody{},
+		"PromptRequest":               promptBody{},
 	}
 	for name, v := range tests {
 		schema, ok := doc.Components.Schemas[name]
