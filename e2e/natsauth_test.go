@@ -58,6 +58,13 @@ func TestNATSAuth_ExampleConfig_RunsAWorkOrderAndRefusesForbiddenPublishes(t *te
 	if wo.Status != "completed" || !strings.Contains(deref(wo.PRURL), "/pull/") {
 		t.Fatalf("work order %+v, error %q", wo, deref(wo.ErrorMessage))
 	}
+	// A follow-up prompt is the gateway's to record, and its round the
+	// orchestrator's and the workers' to run (how it ends does not matter
+	// here, only that nobody is refused a subject).
+	if code, out := s.do("POST", "/api/agent-work-orders/"+id+"/prompt", map[string]any{"prompt_text": "Say it twice"}); code != 202 {
+		t.Fatalf("follow-up prompt: %d %s", code, out)
+	}
+	s.waitFinished(id, 2*time.Minute)
 	if log, _ := os.ReadFile(s.logPath); strings.Contains(strings.ToLower(string(log)), "permissions violation") {
 		t.Errorf("a service was refused something it needs:\n%s", grepLines(string(log), "ermissions"))
 	}
@@ -70,6 +77,7 @@ func TestNATSAuth_ExampleConfig_RunsAWorkOrderAndRefusesForbiddenPublishes(t *te
 		{"gateway", "workorders.commands.executor.planning"},
 		{"executor", "workorders.events." + id + ".workorder.requested"},
 		{"executor", "workorders.events." + id + ".workorder.completed"},
+		{"executor", "workorders.events." + id + ".workorder.follow_up_requested"},
 		{"github", "workorders.events." + id + ".workorder.cancelled"},
 		{"orchestrator", "workorders.events." + id + ".step.completed"},
 		{"orchestrator", "$JS.API.STREAM.DELETE.WORKORDERS_EVENTS"},
