@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,28 +11,10 @@ import (
 	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
 )
 
-// roundStep is a /steps record with its round.
-type roundStep struct {
-	Step    string `json:"step"`
-	Success bool   `json:"success"`
-	Attempt int    `json:"attempt"`
-	Round   int    `json:"round"`
-}
-
-func (s *stack) roundSteps(id string) []string {
-	s.t.Helper()
-	code, out := s.do("GET", "/api/agent-work-orders/"+id+"/steps", nil)
-	if code != http.StatusOK {
-		s.t.Fatalf("GET steps %s: %d %s", id, code, out)
-	}
-	var h struct {
-		Steps []roundStep `json:"steps"`
-	}
-	if err := json.Unmarshal(out, &h); err != nil {
-		s.t.Fatalf("steps answer %s: %v", out, err)
-	}
+// rounds is the step history as step#attempt@round:success.
+func rounds(steps []attemptStep) []string {
 	var got []string
-	for _, st := range h.Steps {
+	for _, st := range steps {
 		got = append(got, fmt.Sprintf("%s#%d@%d:%t", st.Step, st.Attempt, st.Round, st.Success))
 	}
 	return got
@@ -82,7 +63,7 @@ func TestFollowUp_ResumesTheSessionAndUpdatesTheSamePR(t *testing.T) {
 
 	want := []string{"create-branch#1@1:true", "execute#1@1:true", "commit#1@1:true", "create-pr#1@1:true",
 		"follow-up#1@2:true", "commit#2@2:true", "comment-pr#1@2:true"}
-	if got := s.roundSteps(id); !slices.Equal(got, want) {
+	if got := rounds(s.attempts(id)); !slices.Equal(got, want) {
 		t.Errorf("steps %v, want %v", got, want)
 	}
 	// The commit session went on with the prompt: only --resume of the

@@ -111,14 +111,8 @@ func followUpAllowed(id workorder.ID, status workorder.Status, hasBranch bool) e
 // followUpRound is the round of the work order's latest follow-up request;
 // 1 (its first run) before any.
 func (s *server) followUpRound(ctx context.Context, id workorder.ID) (int, error) {
-	last, ok, err := s.Publisher.LastEvent(ctx, id, events.TypeFollowUpRequested)
-	if err != nil {
-		return 0, fmt.Errorf("reading the last follow-up of %s: %w: %w", id, errPublish, err)
-	}
-	if fu, _ := last.Data.(*events.FollowUpRequested); ok && fu != nil && fu.Round > 1 {
-		return fu.Round, nil
-	}
-	return 1, nil
+	round, err := s.lastRound(ctx, id, events.TypeFollowUpRequested)
+	return max(round, 1), err
 }
 
 // roundSuffix names the follow-up round in the id of a request made during

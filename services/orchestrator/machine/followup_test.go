@@ -147,16 +147,7 @@ func TestFollowUp_RetryAndCancelInsideARound(t *testing.T) {
 	// A cancel while the third round's follow-up runs ends the work order
 	// under the round's id.
 	s := retried.State
-	step := func(e events.Event) machine.Decision {
-		t.Helper()
-		e.Seq = s.LastSeq + 1
-		next, dec, err := machine.Transition(s, e, env)
-		if err != nil {
-			t.Fatalf("%s: %v", events.ShortName(e.Type), err)
-		}
-		s = next
-		return dec
-	}
+	step := stepper(t, &s)
 	if got := summary(step(followUpRequested(3))); got != "step.dispatched(follow-up#3)" {
 		t.Fatalf("round 3 began with %s", got)
 	}

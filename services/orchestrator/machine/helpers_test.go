@@ -106,6 +106,22 @@ func fold(t *testing.T, evs ...events.Event) machine.State {
 	return s
 }
 
+// stepper returns a function that feeds one event at a time into *s, as
+// the next of the stream, and returns the decision; a rejection fails the
+// test.
+func stepper(t *testing.T, s *machine.State) func(events.Event) machine.Decision {
+	return func(e events.Event) machine.Decision {
+		t.Helper()
+		e.Seq = s.LastSeq + 1
+		next, dec, err := machine.Transition(*s, e, env)
+		if err != nil {
+			t.Fatalf("%s: %v", events.ShortName(e.Type), err)
+		}
+		*s = next
+		return dec
+	}
+}
+
 // summary renders a decision compactly: "step.dispatched(planning#1)",
 // "run(execute#1)", "workorder.failed(execute failed: boom)".
 func summary(d machine.Decision) string {
