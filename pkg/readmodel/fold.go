@@ -196,7 +196,7 @@ func foldRetryRequested(wo WorkOrder, steps []StepRecord, _ events.Event, _ *eve
 // foldFollowUpRequested reopens the row for the next round: the old
 // reason goes, the step history keeps every round.
 func foldFollowUpRequested(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.FollowUpRequested) (WorkOrder, []StepRecord) {
-	if wo.GitBranchName == nil || d.Round != wo.round()+1 {
+	if wo.GitBranchName == nil || d.Round <= wo.round() {
 		return wo, steps
 	}
 	wo.Status = workorder.StatusRunning

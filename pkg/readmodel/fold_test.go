@@ -349,9 +349,9 @@ func TestFold(t *testing.T) {
 			},
 		},
 		{
-			name:    "FollowUpRequested_SkippingARound_ChangesNothing",
+			name:    "FollowUpRequested_OfAnEarlierRound_ChangesNothing",
 			history: append(slices.Clone(branchDone), ev(5, events.TypeCompleted, &events.Completed{})),
-			event:   ev(6, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "x", Round: 3}),
+			event:   ev(6, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "x", Round: 1}),
 			want: func(wo *WorkOrder, _ *[]StepRecord) {
 				wo.UpdatedAt, wo.Version = at(6), 6
 			},

@@ -43,8 +43,11 @@ func RoundPlan(selected []workorder.Step, pullRequestURL string) []workorder.Ste
 // second commit.1 the stream would drop as a duplicate).
 func applyFollowUpRequested(s State, e events.Event, d *events.FollowUpRequested) (State, error) {
 	short := events.ShortName(e.Type)
-	if d.Round != s.round()+1 {
-		return s, reject(s, short, fmt.Errorf("round %d is not the next round (%d)", d.Round, s.round()+1))
+	// Any later round will do, not only the next: a request the machine
+	// refused (a retry got there first) still took its number, and the
+	// gateway numbers the next request after it.
+	if d.Round <= s.round() {
+		return s, reject(s, short, fmt.Errorf("round %d is not after round %d", d.Round, s.round()))
 	}
 	if s.Facts.BranchName == "" {
 		return s, reject(s, short, errors.New("the work order has no branch to follow up on"))

@@ -175,11 +175,11 @@ func TestFollowUp_IsRejectedWhereItCannotRun(t *testing.T) {
 		history []events.Event
 		e       events.Event
 	}{
-		"no branch yet": {[]events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepFailed(cb, 1, "boom"), failed()}, followUpRequested(2)},
-		"cancelled":     {append(slices.Clone(withBranch[:4]), cancelRequested(), cancelled()), followUpRequested(2)},
-		"running":       {withBranch[:5], followUpRequested(2)},
-		"skips a round": {withBranch, followUpRequested(3)},
-		"repeats round": {append(slices.Clone(withBranch), followUpRequested(2)), followUpRequested(2)},
+		"no branch yet":  {[]events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepFailed(cb, 1, "boom"), failed()}, followUpRequested(2)},
+		"cancelled":      {append(slices.Clone(withBranch[:4]), cancelRequested(), cancelled()), followUpRequested(2)},
+		"running":        {withBranch[:5], followUpRequested(2)},
+		"the first run":  {withBranch, followUpRequested(1)},
+		"an ended round": {append(slices.Clone(withBranch), followUpRequested(3), dispatched(fu, 1), stepFailed(fu, 1, "boom"), failedIn(3)), followUpRequested(2)},
 		"empty prompt": {withBranch, ev(string(wo)+".follow_up_requested.2", events.TypeFollowUpRequested,
 			&events.FollowUpRequested{PromptText: "  ", Round: 2})},
 	} {
@@ -209,5 +209,28 @@ func TestFollowUp_ReplayRebuildsTheRound(t *testing.T) {
 	d := machine.Pending(s, env)
 	if len(d.Commands) != 1 || d.Commands[0].ID() != string(wo)+".commit.2" || d.Commands[0].Args.Round != 2 {
 		t.Fatalf("rebuilt state owes %s, want run(commit#2) of round 2", summary(d))
+	}
+}
+
+// A prompt that lost the race to a retry is refused, but its round number
+// is taken (the gateway numbers the next prompt after it): the next round
+// runs under the later number.
+func TestFollowUp_ARefusedRoundsNumberIsSkipped(t *testing.T) {
+	first := drive(t, failing(ex, 1), requested("", cb, ex, co, cpr))
+	s := first.State
+	step := stepper(t, &s)
+	step(retryRequested(1))
+	lost := followUpRequested(2)
+	lost.Seq = s.LastSeq + 1
+	if _, d, err := machine.Transition(s, lost, env); err == nil || !d.Empty() {
+		t.Fatalf("a follow-up while the retry runs: err=%v decision=%s", err, summary(d))
+	}
+	retried := driveFrom(t, answer, s, dispatched(ex, 2))
+	if retried.State.Status != workorder.StatusCompleted {
+		t.Fatalf("the retry ended %s", retried.State)
+	}
+	round := driveFrom(t, answer, retried.State, followUpRequested(3))
+	if c := round.command(t, fu); c.Args.Round != 3 || lastEvent(round).ID != string(wo)+".completed.f3.r1" {
+		t.Fatalf("round 3 ran with round %d and ended with %s", c.Args.Round, lastEvent(round).ID)
 	}
 }
