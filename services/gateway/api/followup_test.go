@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
@@ -138,4 +139,29 @@ func TestPrompt_BodyValidation(t *testing.T) {
 	if n := h.eventCount(); n != before {
 		t.Errorf("refused prompts recorded %d events", n-before)
 	}
+}
+
+// A follow-up round reopens the live log like a retry: the first run's end
+// is not the end any more.
+func TestLogsStream_FollowedUpWorkOrder_EndsAtTheRoundsEndOnly(t *testing.T) {
+	h := newHarness(t)
+	id := h.create(nil)
+	write := h.logWriter()
+	write(id, workorder.StepCommit, logentry.LevelInfo, "round 1")
+	h.publish(id, events.TypeCompleted, &events.Completed{})
+	h.publish(id, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "more", Round: 2})
+
+	s := h.openStream(id, "")
+	if e, _ := s.nextEntry(); e.Message != "round 1" {
+		t.Fatalf("backlog: %q", e.Message)
+	}
+	write(id, workorder.StepFollowUp, logentry.LevelInfo, "round 2")
+	if e, _ := s.nextEntry(); e.Message != "round 2" {
+		t.Fatalf("live entry in the round: %q (the stream ended at the first run's end?)", e.Message)
+	}
+	h.publish(id, events.TypeFailed, &events.Failed{Step: workorder.StepFollowUp, ErrorMessage: "boom"})
+	if f := s.next(); f.event != "end" || !strings.Contains(f.data, `"status":"failed"`) {
+		t.Fatalf("end event: %+v", f)
+	}
+	s.closed()
 }
