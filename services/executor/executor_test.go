@@ -60,6 +60,12 @@ type fakeSandboxes struct {
 	// noCommits: the branch holds nothing beyond the base branch.
 	noCommits bool
 
+	// followup_test.go
+	caughtUp   []string
+	catchUpErr error
+	diff       string
+	diffErr    error
+
 	// checkpoint_test.go
 	marker        string
 	checkpoints   int
