@@ -36,8 +36,8 @@ type Request struct {
 	// prompt is the next user message of a conversation the agent
 	// remembers. The CLI finds the session under its config directory,
 	// by working directory, so only on the machine that ran it.
-	Resume string
-	Timeout         time.Duration
+	Resume  string
+	Timeout time.Duration
 	// Env is added to the agent's environment (see Environ); later
 	// entries win.
 	Env []string
@@ -68,11 +68,14 @@ type Result struct {
 	SessionID    string
 	ResultText   string
 	ErrorMessage string
-	CostUSD      float64
-	Usage        events.Usage
-	NumTurns     int
-	Duration     time.Duration
-	StderrTail   string
+	// CostUSD is the CLI's total_cost_usd: for a resumed session, the
+	// session's cost over all its runs so far (2.1.328), not this run's
+	// alone; Usage and NumTurns are this run's.
+	CostUSD    float64
+	Usage      events.Usage
+	NumTurns   int
+	Duration   time.Duration
+	StderrTail string
 	// ResumeFailed is set when Request.Resume named a session the CLI
 	// could not continue (not on this machine, not for this directory):
 	// it stopped before starting a session, and the agent did nothing.

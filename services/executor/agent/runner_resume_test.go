@@ -42,6 +42,14 @@ func TestRun_ResumeContinuesTheSession(t *testing.T) {
 	if second.ResultText != "Extended note.txt" || second.SessionID != first.SessionID {
 		t.Errorf("resumed run = %q in session %q; want the script's answer in session %q", second.ResultText, second.SessionID, first.SessionID)
 	}
+	t.Logf("first run: cost %v, usage %+v, turns %d; resumed run: cost %v, usage %+v, turns %d",
+		first.CostUSD, first.Usage, first.NumTurns, second.CostUSD, second.Usage, second.NumTurns)
+	// The CLI (2.1.328) reports a resumed session's cost summed over all its
+	// runs, while usage and turns are this run's (see Result.CostUSD).
+	if second.Usage != first.Usage || second.CostUSD <= first.CostUSD {
+		t.Errorf("resumed run's usage %+v and cost %v; want this run's usage (as the first's, %+v) and the session's cost (over %v)",
+			second.Usage, second.CostUSD, first.Usage, first.CostUSD)
+	}
 	conv := srv.Conversation("work")
 	if len(conv) != 4 {
 		t.Fatalf("model saw %d requests of the conversation, want 4: %+v", len(conv), conv)
