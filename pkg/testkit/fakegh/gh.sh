@@ -5,6 +5,8 @@
 #   pr-create-delay: options
 #   issues/<n>.json  answers of `gh issue view <n> --json ...`
 #   prs/<n>/         pull requests opened by `gh pr create`
+#   prs/<n>/comments/<k>/  comments added by `gh pr comment`; pr-comment-error
+#                    makes it fail
 # It never touches the network. Output formats and messages follow gh 2.x.
 
 set -u
@@ -202,8 +204,38 @@ pr)
 	sub=${2-}
 	if [ $# -ge 2 ]; then shift 2; else shift $#; fi
 	parse_flags "$@"
+	if [ "$sub" = comment ]; then
+		# gh takes the pull request as a URL, which names its repository.
+		case "$pos" in
+		https://github.com/*/*/pull/*)
+			rest=${pos#https://github.com/}
+			repo=${rest%/pull/*}
+			pos=${rest##*/pull/}
+			;;
+		esac
+	fi
 	need_repo
 	case "$sub" in
+	comment)
+		[ "$body_set" = 1 ] || fail 'must provide `--body` or `--body-file` when not running interactively'
+		n=${pos#\#}
+		case "$n" in
+		'' | *[!0-9]*) fail "invalid pull request format: \"$pos\"" ;;
+		esac
+		d="$STATE/prs/$n"
+		if ! [ -f "$d/done" ] || [ "$(cat "$d/repo")" != "$repo" ]; then
+			fail "GraphQL: Could not resolve to a PullRequest with the number of $n. (repository.pullRequest)"
+		fi
+		if [ -f "$STATE/pr-comment-error" ]; then
+			cat "$STATE/pr-comment-error" >&2
+			exit 1
+		fi
+		mkdir -p "$d/comments"
+		k=1
+		while ! mkdir "$d/comments/$k" 2>/dev/null; do k=$((k + 1)); done
+		json_str <"$TMP/body" >"$d/comments/$k/body.json"
+		printf 'https://github.com/%s/pull/%s#issuecomment-%s\n' "$repo" "$n" "$((1000 + k))"
+		;;
 	list)
 		out=""
 		for d in "$STATE"/prs/*/; do
