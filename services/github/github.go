@@ -44,6 +44,7 @@ type CLI interface {
 	CreatePR(ctx context.Context, repo, head, base, title, body string) (url string, err error)
 	ViewIssue(ctx context.Context, repo string, number int) (events.Issue, error)
 	ViewRepo(ctx context.Context, repo string) (gh.RepoInfo, error)
+	CommentPR(ctx context.Context, url, body string) (commentURL string, err error)
 }
 
 // Deps are the service's collaborators, built by the caller: Build makes
@@ -158,6 +159,8 @@ func (s *service) runStep(ctx context.Context, cmd events.RunStep, _ *slog.Logge
 		res, err = s.createPR(ctx, cmd)
 	case workorder.StepFetchIssue:
 		res, err = s.fetchIssue(ctx, cmd)
+	case workorder.StepCommentPR:
+		res, err = s.commentPR(ctx, cmd)
 	default:
 		err = fmt.Errorf("the github service does not run step %s", cmd.Step)
 	}
