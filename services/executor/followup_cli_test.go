@@ -119,10 +119,12 @@ func (r *followUpRig) step(t *testing.T, step workorder.Step, args events.StepAr
 }
 
 // roundOne runs execute and commit, which pushes feat/greeting with one
-// commit, and returns execute's session. The sandbox is then removed, as
-// housekeeping or another executor would leave it: round 2 starts from the
-// checkpoint after execute, from before the commit.
-func (r *followUpRig) roundOne(t *testing.T) string {
+// commit, and returns execute's session. Round 2 starts from the
+// checkpoint after execute, from before the commit (none is stored after
+// the plan's last sandbox step): the sandbox here is marked as changed
+// since, or, with elsewhere, removed, as on another executor or after
+// housekeeping.
+func (r *followUpRig) roundOne(t *testing.T, elsewhere bool) string {
 	t.Helper()
 	args := events.StepArgs{UserRequest: "add a greeting", PlanFile: "PRPs/plan.md", SelectedStep: r.plan}
 	exec := r.step(t, workorder.StepExecute, args)
@@ -130,6 +132,9 @@ func (r *followUpRig) roundOne(t *testing.T) string {
 	r.step(t, workorder.StepCommit, args)
 	if n := r.o.CommitCount(t, "feat/greeting"); n != 2 {
 		t.Fatalf("origin's feat/greeting after round 1 has %d commits, want 2", n)
+	}
+	if !elsewhere {
+		return exec.SessionID
 	}
 	spec := sandbox.Spec{WorkOrderID: cmd("").WorkOrderID, RepositoryURL: r.o.URL, Type: workorder.SandboxWorktree, Identifier: cmd("").SandboxIdentifier}
 	if err := r.m.Remove(t.Context(), spec); err != nil {
@@ -164,7 +169,7 @@ func TestFollowUp_RealCLI_ResumesTheSessionAndPushesASecondCommit(t *testing.T) 
 		fakemodel.Rule{Name: "execute", Prompt: executePrompt, Turns: executeTurns},
 		fakemodel.Rule{Name: "commit", Prompt: commitPrompt, Turns: commitTurns},
 	)
-	session := r.roundOne(t)
+	session := r.roundOne(t, false)
 	res := r.roundTwo(t, session)
 	if res.SessionID != session || res.Output != "Handled the empty case in greeting.txt" {
 		t.Errorf("follow-up: session %q, output %q; want session %s resumed", res.SessionID, res.Output, session)
@@ -194,7 +199,7 @@ func TestFollowUp_RealCLI_FreshSessionWithThePlanAndTheDiffWhenResumeFails(t *te
 		fakemodel.Rule{Name: "commit", Prompt: commitPrompt, Turns: commitTurns},
 		fakemodel.Rule{Name: "fresh", Prompt: followUpPrompt, Turns: executeTurns[2:]},
 	)
-	session := r.roundOne(t)
+	session := r.roundOne(t, true)
 	elsewhere := "5d1f6c1e-7a0b-4b8e-9f62-2c4e1a7b9d03"
 	if elsewhere == session {
 		t.Fatal("the made-up session is the real one")
