@@ -35,12 +35,23 @@ func Serve(nc *nats.Conn, check CheckFunc) (stop func(), err error) {
 		return nil, errors.New("serving repository checks: a NATS connection and a check function are required")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex // orders wg.Add before stop's wg.Wait
+		stopped bool
+	)
 	slots := make(chan struct{}, serveConcurrency)
 	// The handler returns at once: a slow gh must not hold up the
 	// subscription's other messages.
 	sub, err := nc.QueueSubscribe(Subject, QueueGroup, func(m *nats.Msg) {
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			respond(m, reply{Unavailable: "the github service is shutting down"})
+			return
+		}
 		wg.Add(1)
+		mu.Unlock()
 		go func() {
 			defer wg.Done()
 			select {
@@ -61,6 +72,9 @@ func Serve(nc *nats.Conn, check CheckFunc) (stop func(), err error) {
 	return func() {
 		once.Do(func() {
 			_ = sub.Unsubscribe()
+			mu.Lock()
+			stopped = true
+			mu.Unlock()
 			cancel()
 			wg.Wait()
 		})
