@@ -8,25 +8,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/repocheck"
 	"github.com/agentworkorders/awo/pkg/testkit/fakegh"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	github "github.com/agentworkorders/awo/services/github"
 )
 
-// verify asks the running service about url as the gateway does, waiting
-// out the moment before Run has subscribed.
+// verify asks the running service about url as the gateway does, once
+// the service has started: it pulls commands (so a test ending right after
+// does not stop it half-way through its start).
 func verify(t *testing.T, env *natstest.Env, url string) (repocheck.Result, error) {
 	t.Helper()
-	c := repocheck.NewClient(env.NC, 10*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	for {
-		res, err := c.Verify(context.Background(), url)
-		if err == nil || !strings.Contains(err.Error(), "no github service is running") || time.Now().After(deadline) {
-			return res, err
+		cons, err := env.JS.Consumer(ctx, bus.StreamCommands, github.ConsumerName)
+		if err == nil {
+			if info, err := cons.Info(ctx); err == nil && info.NumWaiting > 0 {
+				break
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Fatal("the github service did not start pulling commands")
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
+	return repocheck.NewClient(env.NC, 10*time.Second).Verify(context.Background(), url)
 }
 
 func TestVerifyRepository_AccessibleAndNotFound(t *testing.T) {
