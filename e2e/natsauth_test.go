@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/natsembed"
+	"github.com/agentworkorders/awo/pkg/repocheck"
 	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
 )
 
@@ -60,6 +61,15 @@ func TestNATSAuth_ExampleConfig_RunsAWorkOrderAndRefusesForbiddenPublishes(t *te
 	}
 	if log, _ := os.ReadFile(s.logPath); strings.Contains(strings.ToLower(string(log)), "permissions violation") {
 		t.Errorf("a service was refused something it needs:\n%s", grepLines(string(log), "ermissions"))
+	}
+
+	// The gateway's user may ask the github service about a repository,
+	// and the github service's user may answer.
+	gw, _ := connectAs(t, srv.ClientURL(), "gateway", passwords["gateway"])
+	check, err := repocheck.NewClient(gw, 10*time.Second).Verify(context.Background(), repoURL)
+	gw.Close()
+	if err != nil || !check.Accessible {
+		t.Errorf("repository check as the gateway user: %+v, %v", check, err)
 	}
 
 	// What each user must not do.

@@ -212,6 +212,30 @@ func TestRunStep_Commit_PushesTheBranchAndReportsProgress(t *testing.T) {
 	}
 }
 
+// The commit step hands the repository's pull request template on to
+// create-pr, redacted like everything else it reports.
+func TestRunStep_Commit_CarriesThePRTemplate(t *testing.T) {
+	sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
+	const token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+	tmpl := "## Description\n\n<!-- what and why -->\n\n## Checklist\n\n- [ ] Tests (token " + token + ")\n"
+	if err := os.MkdirAll(filepath.Join(sb.dir, ".github"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sb.dir, ".github", "PULL_REQUEST_TEMPLATE.md"), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	x := newTestExecutor(t, &fakeAgent{result: agent.Result{Success: true, ResultText: "feat: greeting"}}, sb)
+	res, _ := x.runStep(context.Background(), cmd(workorder.StepCommit), x.log)
+	if !res.Success || !strings.HasPrefix(res.PRTemplate, "## Description\n\n<!-- what and why -->") ||
+		!strings.Contains(res.PRTemplate, "- [ ] Tests") || strings.Contains(res.PRTemplate, token) {
+		t.Fatalf("result %+v; want the template, without the token", res)
+	}
+	res, _ = x.runStep(context.Background(), cmd(workorder.StepExecute), x.log)
+	if res.PRTemplate != "" {
+		t.Fatalf("execute carried the template: %+v", res)
+	}
+}
+
 // An agent that says it committed but left nothing beyond the base branch
 // fails the step: pushing would make a branch with no change to propose.
 func TestRunStep_Commit_FailsWhenNothingWasCommitted(t *testing.T) {

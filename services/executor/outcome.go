@@ -103,6 +103,9 @@ func (o outcomeStage) checkPromise(ctx context.Context, cmd events.RunStep, sb s
 			return
 		}
 		res.BranchName = branch
+		// create-pr runs elsewhere, without the checkout: it gets the
+		// repository's pull request template from here.
+		res.PRTemplate = findPRTemplate(sb.Dir)
 	}
 }
 

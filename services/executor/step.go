@@ -32,6 +32,7 @@ func (x *executor) runStep(ctx context.Context, cmd events.RunStep, log *slog.Lo
 	// Whatever the step reports (the agent's answer, git's or the CLI's
 	// complaint) is an event others read: no secret in it.
 	res.Output, res.ErrorMessage = x.red.String(res.Output), x.red.String(res.ErrorMessage)
+	res.PRTemplate = x.red.String(res.PRTemplate)
 	x.liveLog.Publish(lb.stepFinished(res, err, time.Now()))
 	// Stored before the result is published, so a viewer sees the step's
 	// last lines before the work order ends; a shutdown still gets them.

@@ -137,6 +137,7 @@ func newMonitor(d Deps, proj *projector.Projector) health.Checker {
 		ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), d.Config.IsSandbox),
 		GHCLIPath:         d.Config.GHCLIPath,
 		GHTokenSet:        d.Config.GHToken != "",
+		GHToken:           d.Config.GHToken,
 		ArchonServerURL:   d.Config.ArchonServerURL,
 		ArchonMCPURL:      d.Config.ArchonMCPURL,
 		NC:                d.NC,

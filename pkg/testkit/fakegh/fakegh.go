@@ -3,7 +3,8 @@
 // Agent Work Orders uses the way gh 2.x does, and records every invocation
 // so a test can check what was asked of it. Point GH_CLI_PATH at Path.
 //
-// Supported: `gh --version`, `gh auth status`, `gh repo view R --json ...`,
+// Supported: `gh --version`, `gh auth status`, `gh repo view R --json ...`
+// (fields name, nameWithOwner, owner, defaultBranchRef, url),
 // `gh issue view N --repo R --json ...`, `gh pr list --repo R --head H
 // --json ...`, `gh pr create --repo R --head H [--base B] --title T
 // (--body B | --body-file F|-)` and `gh pr comment URL|N (--body B |
@@ -56,7 +57,19 @@ type Options struct {
 	// PRCommentError, when set, makes `gh pr comment` on an existing pull
 	// request print it on stderr and exit 1.
 	PRCommentError string
+	// APIError, when set, makes every command that talks to GitHub (all
+	// but --version and auth status) print it on stderr and exit 1, as gh
+	// does when GitHub is down or refuses the token: see GitHubDown,
+	// Unreachable and BadCredentials.
+	APIError string
 }
+
+// gh's words when GitHub cannot answer, for Options.APIError.
+const (
+	GitHubDown     = "HTTP 503: Service Unavailable (https://api.github.com/graphql)"
+	Unreachable    = "error connecting to api.github.com\ncheck your internet connection or https://githubstatus.com"
+	BadCredentials = "HTTP 401: Bad credentials (https://api.github.com/graphql)\nTry authenticating with:  gh auth login"
+)
 
 // FakeGH is an installed fake.
 type FakeGH struct {
@@ -108,6 +121,9 @@ func Install(t testing.TB, opts Options) *FakeGH {
 	}
 	if opts.PRCreateDelay > 0 {
 		write("pr-create-delay", strconv.FormatFloat(opts.PRCreateDelay.Seconds(), 'f', 3, 64))
+	}
+	if opts.APIError != "" {
+		write("api-error", opts.APIError+"\n")
 	}
 	if opts.PRCreateError != "" {
 		write("pr-create-error", opts.PRCreateError+"\n")

@@ -2,7 +2,7 @@
 # STATE='<dir>'; everything it knows and remembers lives in $STATE:
 #   calls.jsonl      one JSON line per invocation (args, stdin, env)
 #   version, default-branch, repos, unauthenticated, pr-create-error,
-#   pr-create-delay: options
+#   pr-create-delay, api-error: options
 #   issues/<n>.json  answers of `gh issue view <n> --json ...`
 #   prs/<n>/         pull requests opened by `gh pr create`
 #   prs/<n>/comments/<k>/  comments added by `gh pr comment`; pr-comment-error
@@ -158,6 +158,17 @@ need_repo() {
 	fi
 }
 
+# GitHub down or refusing the token: every API call fails alike.
+case "${1-}" in
+--version | version | auth) ;;
+*)
+	if [ -f "$STATE/api-error" ]; then
+		cat "$STATE/api-error" >&2
+		exit 1
+	fi
+	;;
+esac
+
 case "${1-}" in
 --version | version)
 	v=$(opt version)
@@ -180,10 +191,24 @@ repo)
 	parse_flags "$@"
 	[ -n "$pos" ] && repo=$pos
 	need_repo
+	[ -n "$fields" ] || fields=defaultBranchRef,name,owner,url
 	owner=${repo%/*}
+	owner=${owner##*/}
 	name=${repo##*/}
-	printf '{"defaultBranchRef":{"name":%s},"name":%s,"owner":{"id":"MDQ6VXNlcjE=","login":%s},"url":%s}\n' \
-		"$(quote "$(opt default-branch)")" "$(quote "$name")" "$(quote "$owner")" "$(quote "https://github.com/$repo")"
+	obj=""
+	# gh prints the fields asked for, in key order.
+	for f in $(printf '%s' "$fields" | tr ',' '\n' | sort -u); do
+		case "$f" in
+		name) val=$(quote "$name") ;;
+		nameWithOwner) val=$(quote "$owner/$name") ;;
+		owner) val="{\"id\":\"MDQ6VXNlcjE=\",\"login\":$(quote "$owner")}" ;;
+		defaultBranchRef) val="{\"name\":$(quote "$(opt default-branch)")}" ;;
+		url) val=$(quote "https://github.com/$repo") ;;
+		*) fail "Unknown JSON field: \"$f\" (the fake knows name, nameWithOwner, owner, defaultBranchRef, url)" ;;
+		esac
+		obj="$obj${obj:+,}\"$f\":$val"
+	done
+	printf '{%s}\n' "$obj"
 	;;
 
 issue)

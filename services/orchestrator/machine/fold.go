@@ -275,6 +275,7 @@ func (f *Facts) record(r *events.StepResult) {
 	set(&f.BaseBranch, r.BaseBranch)
 	set(&f.PlanFile, r.PlanFile)
 	set(&f.PullRequestURL, r.PullRequestURL)
+	set(&f.PRTemplate, r.PRTemplate)
 	if r.Issue != nil {
 		f.Issue = cloneIssue(r.Issue)
 	}

@@ -52,6 +52,7 @@ type Facts struct {
 	PlanFile       string        // planning
 	PullRequestURL string        // create-pr
 	Issue          *events.Issue // fetch-issue
+	PRTemplate     string        // commit: the repository's pull request template
 }
 
 // State is a work order as far as the orchestrator needs to know it: the fold
@@ -177,6 +178,7 @@ func (s State) command(st StepState) events.RunStep {
 			PlanFile:     s.Facts.PlanFile,
 			StepOutputs:  outputs,
 			SelectedStep: slices.Clone(s.Request.Selected),
+			PRTemplate:   s.Facts.PRTemplate,
 		},
 	}
 }
