@@ -70,6 +70,15 @@ type Options struct {
 	// work order's end; nil: the log routes answer 503.
 	LogStream LogReader
 
+	// Repositories is the configured-repository bucket every replica
+	// shares (*repositories.Store), listed from Store (which must then be
+	// a readmodel.RepositoryStore) once RepositoryProjection has mirrored
+	// it; nil: the repository routes answer 503. Verifier asks the github
+	// service about a repository; nil: verification answers 503.
+	Repositories         Repositories
+	RepositoryProjection Projection
+	Verifier             RepositoryVerifier
+
 	// Idempotency remembers Idempotency-Key headers for every replica; nil:
 	// a create that sends one is refused (501). *idempotency.Store is the
 	// real one.
@@ -139,6 +148,8 @@ type server struct {
 	// Reads wait for the projection to reach it, so a GET right after a
 	// POST sees the new work order (read-your-writes).
 	lastPublished atomic.Uint64
+	// lastRepoRevision is the same for the configured-repository bucket.
+	lastRepoRevision atomic.Uint64
 	admission     admitter
 	spec          []byte // OpenAPI document, rendered once
 	endpoints     []string
@@ -231,6 +242,13 @@ func (s *server) routes() chi.Router {
 		r.Get(base+"/{"+idParam+"}/git-progress", s.handle(s.gitProgress))
 		r.Get(base+"/{"+idParam+"}/logs", s.handle(s.logs))
 		r.Get(base+"/{"+idParam+"}/logs/stream", s.handle(s.streamLogs))
+
+		r.Get(base+"/repositories", s.handle(s.listRepositories))
+		r.Post(base+"/repositories", s.handle(s.createRepository))
+		r.Patch(base+"/repositories/{"+repoIDParam+"}", s.handle(s.updateRepository))
+		r.Delete(base+"/repositories/{"+repoIDParam+"}", s.handle(s.deleteRepository))
+		r.Post(base+"/repositories/{"+repoIDParam+"}/verify", s.handle(s.verifyConfiguredRepository))
+		r.Post(base+"/github/verify-repository", s.handle(s.verifyGitHubRepository))
 	})
 	return r
 }
