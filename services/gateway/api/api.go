@@ -150,9 +150,9 @@ type server struct {
 	lastPublished atomic.Uint64
 	// lastRepoRevision is the same for the configured-repository bucket.
 	lastRepoRevision atomic.Uint64
-	admission     admitter
-	spec          []byte // OpenAPI document, rendered once
-	endpoints     []string
+	admission        admitter
+	spec             []byte // OpenAPI document, rendered once
+	endpoints        []string
 
 	apiTokens     tokenSet
 	metricsTokens tokenSet // empty: /metrics is open

@@ -418,4 +418,3 @@ func matchConfigured(b *createBody, rec readmodel.ConfiguredRepository, allowLoc
 	}
 	return nil
 }
-
