@@ -320,3 +320,161 @@ func TestRepositories_NotConfigured(t *testing.T) {
 	// Creates that name no configured repository still work.
 	h.create(nil)
 }
+
+// configure registers url with the given defaults and returns its id.
+func configure(t *testing.T, h *harness, url, patch string) string {
+	t.Helper()
+	r := h.post(reposPath, fmt.Sprintf(`{"repository_url": %q, "verify": false}`, url))
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST repository: %d %s", r.status, r.body)
+	}
+	rec := decodeRepo(t, r)
+	if r := h.send(http.MethodPatch, reposPath+"/"+rec.ID, patch); r.status != http.StatusOK {
+		t.Fatalf("PATCH repository: %d %s", r.status, r.body)
+	}
+	return rec.ID
+}
+
+func (h *harness) workOrder(id workorder.ID) readmodel.WorkOrder {
+	h.t.Helper()
+	r := h.get("/api/agent-work-orders/" + string(id))
+	if r.status != http.StatusOK {
+		h.t.Fatalf("GET %s: %d %s", id, r.status, r.body)
+	}
+	var wo readmodel.WorkOrder
+	r.json(h.t, &wo)
+	return wo
+}
+
+// A create for a configured repository takes its defaults when it leaves
+// them out, whether it names the repository by repository_id (as Archon's
+// UI does) or by its URL; what the request sets wins.
+func TestCreate_TakesConfiguredRepositoryDefaults(t *testing.T) {
+	forEachStore(t, func(t *testing.T, h *harness, _ *fakeVerifier) {
+		id := configure(t, h, "https://github.com/acme/app", `{"default_sandbox_type": "git_branch", "default_commands": ["create-branch", "execute"]}`)
+		configured := []workorder.Step{workorder.StepCreateBranch, workorder.StepExecute}
+		tests := []struct {
+			name        string
+			fields      map[string]any
+			wantSandbox workorder.SandboxType
+			wantSteps   []workorder.Step
+		}{
+			{"by repository_id", map[string]any{"repository_id": id}, workorder.SandboxBranch, configured},
+			{"by repository_id without a URL", map[string]any{"repository_id": id, "repository_url": nil}, workorder.SandboxBranch, configured},
+			{"by URL", map[string]any{"repository_url": "https://github.com/acme/app.git"}, workorder.SandboxBranch, configured},
+			{"request wins", map[string]any{"repository_id": id, "sandbox_type": "worktree", "selected_commands": []string{"planning"}},
+				workorder.SandboxWorktree, []workorder.Step{workorder.StepPlanning}},
+			{"another repository", map[string]any{"repository_url": "https://github.com/acme/other"}, workorder.SandboxWorktree, workorder.DefaultSteps},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				fields := map[string]any{"repository_url": "https://github.com/acme/app", "user_request": "Fix it"}
+				for k, v := range tc.fields {
+					fields[k] = v
+				}
+				if fields["repository_url"] == nil {
+					delete(fields, "repository_url")
+				}
+				r := h.do(http.MethodPost, "/api/agent-work-orders/", jsonBody(fields), "Content-Type", "application/json")
+				var created struct {
+					ID workorder.ID `json:"agent_work_order_id"`
+				}
+				r.json(t, &created)
+				if r.status != http.StatusCreated {
+					t.Fatalf("create: %d %s", r.status, r.body)
+				}
+				wo := h.workOrder(created.ID)
+				if wo.SandboxType != tc.wantSandbox || !slices.Equal(wo.SelectedCommands, tc.wantSteps) {
+					t.Errorf("sandbox %s, steps %v; want %s, %v", wo.SandboxType, wo.SelectedCommands, tc.wantSandbox, tc.wantSteps)
+				}
+			})
+		}
+	})
+}
+
+func TestCreate_RefusesUnknownOrMismatchedRepositoryID(t *testing.T) {
+	h := newRepoHarness(t, readmodel.NewMemory(), nil)
+	id := configure(t, h, "https://github.com/acme/app", `{"default_sandbox_type": "git_branch"}`)
+	for _, tc := range []struct{ body, detail string }{
+		{`{"repository_id": "6f1f7d3a-0b5c-5e4e-9d61-1c2b3a4d5e6f", "repository_url": "https://github.com/acme/app", "user_request": "x"}`,
+			"repository_id: no configured repository has id"},
+		{`{"repository_id": "does-not-exist", "repository_url": "https://github.com/acme/app", "user_request": "x"}`, "repository_id"},
+		{`{"repository_id": "` + id + `", "repository_url": "https://github.com/acme/other", "user_request": "x"}`, "not the repository_url"},
+		{`{"repository_id": 7, "repository_url": "https://github.com/acme/app", "user_request": "x"}`, "repository_id: must be a string"},
+	} {
+		r := h.post("/api/agent-work-orders/", tc.body)
+		if r.status != http.StatusUnprocessableEntity {
+			t.Errorf("%s: %d %s, want 422", tc.body, r.status, r.body)
+			continue
+		}
+		if d := r.detail(t); !strings.Contains(d, tc.detail) {
+			t.Errorf("%s: detail %q does not name %q", tc.body, d, tc.detail)
+		}
+	}
+	if n := h.eventCount(); n != 0 {
+		t.Errorf("refused creates recorded %d events", n)
+	}
+}
+
+// Archon's UI may send the issue number as a number; answers keep it a
+// string.
+func TestCreate_IssueNumberAsNumber_AnswersAString(t *testing.T) {
+	h := newHarness(t)
+	r := h.get("/api/agent-work-orders/" + string(h.create(map[string]any{"github_issue_number": 42})))
+	var raw map[string]any
+	r.json(t, &raw)
+	if raw["github_issue_number"] != "42" {
+		t.Errorf("github_issue_number = %#v, want \"42\"", raw["github_issue_number"])
+	}
+}
+
+// Two gateway replicas on one NATS: what one configures the other lists,
+// and the same repository configured on both at once is created once.
+func TestRepositories_TwoReplicasShareOneList(t *testing.T) {
+	env := natstest.Start(t)
+	storeA, storeB := readmodel.NewMemory(), readmodel.NewMemory()
+	a := newHarnessOn(t, env, withRepositories(t, env, storeA, nil))
+	b := newHarnessOn(t, env, withRepositories(t, env, storeB, nil))
+
+	r := a.post(reposPath, `{"repository_url": "https://github.com/acme/app", "verify": false}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST on A: %d %s", r.status, r.body)
+	}
+	id := decodeRepo(t, r).ID
+	eventually(t, func() bool { l := listRepos(t, b); return len(l) == 1 && l[0].ID == id })
+	if r := b.send(http.MethodPatch, reposPath+"/"+id, `{"default_sandbox_type": "branch"}`); r.status != http.StatusOK {
+		t.Fatalf("PATCH on B: %d %s", r.status, r.body)
+	}
+	eventually(t, func() bool { l := listRepos(t, a); return len(l) == 1 && l[0].DefaultSandboxType == workorder.SandboxBranch })
+
+	const rounds = 5
+	for i := range rounds {
+		body := fmt.Sprintf(`{"repository_url": "https://github.com/acme/race%d", "verify": false}`, i)
+		statuses := make([]int, 2)
+		var wg sync.WaitGroup
+		for j, h := range []*harness{a, b} {
+			wg.Add(1)
+			go func() { defer wg.Done(); statuses[j] = h.post(reposPath, body).status }()
+		}
+		wg.Wait()
+		slices.Sort(statuses)
+		if !slices.Equal(statuses, []int{http.StatusCreated, http.StatusConflict}) {
+			t.Errorf("round %d: statuses %v, want one 201 and one 409", i, statuses)
+		}
+	}
+	if r := a.do(http.MethodDelete, reposPath+"/"+id, nil); r.status != http.StatusNoContent {
+		t.Fatalf("DELETE on A: %d", r.status)
+	}
+	eventually(t, func() bool { return len(listRepos(t, b)) == rounds })
+}
+
+func eventually(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
