@@ -445,7 +445,10 @@ func TestRepositories_TwoReplicasShareOneList(t *testing.T) {
 	if r := b.send(http.MethodPatch, reposPath+"/"+id, `{"default_sandbox_type": "branch"}`); r.status != http.StatusOK {
 		t.Fatalf("PATCH on B: %d %s", r.status, r.body)
 	}
-	eventually(t, func() bool { l := listRepos(t, a); return len(l) == 1 && l[0].DefaultSandboxType == workorder.SandboxBranch })
+	eventually(t, func() bool {
+		l := listRepos(t, a)
+		return len(l) == 1 && l[0].DefaultSandboxType == workorder.SandboxBranch
+	})
 
 	const rounds = 5
 	for i := range rounds {
