@@ -110,7 +110,7 @@ CREATE TABLE IF NOT EXISTS awo_projection_state (
 -- mirrored from the gateway's AWO_REPOSITORIES key-value bucket, the
 -- source of truth; kv_revision is the bucket revision a row was written
 -- at, so a replica that mirrors late never moves a row back. Archon's own
--- rows (kv_revision 0) are left alone.
+-- rows (kv_revision 0) are imported into the bucket when a gateway starts.
 
 CREATE TABLE IF NOT EXISTS archon_configured_repositories (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -156,7 +156,7 @@ func openRepositories(ctx context.Context, d Deps, log *slog.Logger) (*repositor
 	if err != nil {
 		return nil, nil, fmt.Errorf("gateway: %w", err)
 	}
-	return bucket, projector.NewRepositories(bucket.KV(), rs, log.With("component", "repositories")), nil
+	return bucket, projector.NewRepositories(bucket, rs, log.With("component", "repositories")), nil
 }
 
 // newMonitor runs the real dependency probes, plus the read model's

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/repocheck"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/testkit/pgtest"
+	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/gateway"
 	"github.com/agentworkorders/awo/services/gateway/repositories"
 )
@@ -81,11 +83,43 @@ func TestRun_ConfiguredRepositoriesInPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	g2 := start(t, deps)
-	if code := get(t, g2.base+"/api/agent-work-orders/repositories", &list); code != http.StatusOK || len(list) != 1 || list[0].ID != app["id"] {
-		t.Fatalf("GET after restart: %d %+v", code, list)
+	// A row Archon wrote (no bucket revision, a random id) is imported
+	// into the bucket under its repository's id.
+	const archonID = "3b241101-e2bb-4255-8caf-4136c566a962"
+	legacy := readmodel.ConfiguredRepository{ID: archonID, RepositoryURL: "https://github.com/acme/legacy",
+		DefaultSandboxType: workorder.SandboxBranch, DefaultCommands: []workorder.Step{workorder.StepExecute},
+		CreatedAt: time.Now().Add(time.Hour), UpdatedAt: time.Now()}
+	if err := store.(readmodel.RepositoryStore).PutRepository(context.Background(), legacy); err != nil {
+		t.Fatal(err)
 	}
-	if rows, err := store.(readmodel.RepositoryStore).Repositories(context.Background()); err != nil || len(rows) != 1 {
-		t.Errorf("archon_configured_repositories after restart: %+v, %v", rows, err)
+
+	g2 := start(t, deps)
+	legacyID := ""
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code := get(t, g2.base+"/api/agent-work-orders/repositories", &list)
+		if code == http.StatusOK && len(list) == 2 && list[0].ID == app["id"] && list[1].ID != archonID {
+			legacyID = list[1].ID
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET after restart: %d %+v; want app and the imported legacy row", code, list)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if list[1].RepositoryURL != legacy.RepositoryURL || list[1].DefaultSandboxType != workorder.SandboxBranch {
+		t.Errorf("imported row: %+v", list[1])
+	}
+	req, _ := http.NewRequest(http.MethodDelete, g2.base+"/api/agent-work-orders/repositories/"+legacyID, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE of the imported row: %d", resp.StatusCode)
+	}
+	if code := get(t, g2.base+"/api/agent-work-orders/repositories", &list); code != http.StatusOK || len(list) != 1 || list[0].ID != app["id"] {
+		t.Errorf("GET after deleting the imported row: %d %+v", code, list)
 	}
 }

@@ -80,7 +80,7 @@ func withRepositories(t *testing.T, env *natstest.Env, store readmodel.Store, v 
 	if err != nil {
 		t.Fatal(err)
 	}
-	mirror := projector.NewRepositories(bucket.KV(), store.(readmodel.RepositoryStore), quiet)
+	mirror := projector.NewRepositories(bucket, store.(readmodel.RepositoryStore), quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/services/gateway/repositories"
 )
 
@@ -21,7 +22,8 @@ import (
 // watches the bucket; the store keeps a row's newest revision, so
 // replicas mirroring into one database never move a row back.
 type Repositories struct {
-	kv    jetstream.KeyValue
+	bucket *repositories.Store
+	kv     jetstream.KeyValue
 	store readmodel.RepositoryStore
 	log   *slog.Logger
 
@@ -33,12 +35,12 @@ type Repositories struct {
 	advanced chan struct{} // closed and replaced on every change
 }
 
-// NewRepositories returns the mirror of kv into store; call Run.
-func NewRepositories(kv jetstream.KeyValue, store readmodel.RepositoryStore, log *slog.Logger) *Repositories {
+// NewRepositories returns the mirror of bucket into store; call Run.
+func NewRepositories(bucket *repositories.Store, store readmodel.RepositoryStore, log *slog.Logger) *Repositories {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Repositories{kv: kv, store: store, log: log, advanced: make(chan struct{})}
+	return &Repositories{bucket: bucket, kv: bucket.KV(), store: store, log: log, advanced: make(chan struct{})}
 }
 
 // Run mirrors the bucket until ctx ends, then returns nil; a lost watch is
@@ -60,8 +62,8 @@ func (p *Repositories) Run(ctx context.Context) error {
 }
 
 // watch mirrors every entry of the bucket, then each change. Once the
-// entries present at start are mirrored, rows the bucket no longer holds
-// (deleted while no gateway watched) are removed from the store.
+// entries present at start are mirrored, the store is reconciled with
+// them (see reconcile).
 func (p *Repositories) watch(ctx context.Context, delay *time.Duration) error {
 	before, err := p.lastRevision(ctx)
 	if err != nil {
@@ -87,7 +89,7 @@ func (p *Repositories) watch(ctx context.Context, delay *time.Duration) error {
 		}
 		*delay = minRetry
 		if entry == nil { // the contents at start are all delivered
-			if err := p.retry(ctx, func() error { return p.dropUnseen(ctx, seen, before) }); err != nil {
+			if err := p.retry(ctx, func() error { return p.reconcile(ctx, seen, before) }); err != nil {
 				return err
 			}
 			initial = false
@@ -119,20 +121,48 @@ func (p *Repositories) apply(ctx context.Context, entry jetstream.KeyValueEntry)
 	return p.store.PutRepository(ctx, r)
 }
 
-// dropUnseen removes the rows mirrored from the bucket (revision > 0)
-// that the bucket did not hold at start (revision at most before).
-func (p *Repositories) dropUnseen(ctx context.Context, seen map[string]bool, before uint64) error {
+// reconcile removes the rows mirrored from the bucket (revision > 0)
+// that the bucket did not hold at start (revision at most before): they
+// were deleted while no gateway watched. Rows that never came from the
+// bucket (revision 0: Archon's own, in a database it used) are imported
+// into it under their repository's id; the mirrored copy then replaces
+// them. Every replica may import at once: the bucket's create lets one in.
+func (p *Repositories) reconcile(ctx context.Context, seen map[string]bool, before uint64) error {
 	rows, err := p.store.Repositories(ctx)
 	if err != nil {
 		return err
 	}
 	for _, r := range rows {
-		if !seen[r.ID] && r.Revision > 0 {
+		switch {
+		case seen[r.ID]:
+		case r.Revision > 0:
 			if err := p.store.DeleteRepository(ctx, r.ID, before+1); err != nil {
+				return err
+			}
+		default:
+			if err := p.importRow(ctx, r); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
+
+// importRow puts a row the bucket never held into it.
+func (p *Repositories) importRow(ctx context.Context, r readmodel.ConfiguredRepository) error {
+	repo, err := repourl.Parse(r.RepositoryURL, true)
+	if err != nil {
+		p.log.Warn("not importing a configured repository whose URL cannot be read; it stays as it is",
+			"repository_id", r.ID, "err", err)
+		return nil
+	}
+	old := r.ID
+	r.ID = repositories.IDFor(repo)
+	if _, err := p.bucket.Create(ctx, r); err != nil && !errors.Is(err, repositories.ErrExists) {
+		return err
+	}
+	p.log.Info("imported a configured repository into the bucket", "old_id", old, "repository_id", r.ID,
+		"repository_url", repourl.Mask(r.RepositoryURL))
 	return nil
 }
 
