@@ -24,8 +24,8 @@ import (
 type Repositories struct {
 	bucket *repositories.Store
 	kv     jetstream.KeyValue
-	store readmodel.RepositoryStore
-	log   *slog.Logger
+	store  readmodel.RepositoryStore
+	log    *slog.Logger
 
 	mu       sync.Mutex
 	applied  uint64 // highest bucket revision mirrored
