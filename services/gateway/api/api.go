@@ -148,11 +148,9 @@ type server struct {
 	// Reads wait for the projection to reach it, so a GET right after a
 	// POST sees the new work order (read-your-writes).
 	lastPublished atomic.Uint64
-	// lastRepoRevision is the same for the configured-repository bucket.
-	lastRepoRevision atomic.Uint64
-	admission        admitter
-	spec             []byte // OpenAPI document, rendered once
-	endpoints        []string
+	admission     admitter
+	spec          []byte // OpenAPI document, rendered once
+	endpoints     []string
 
 	apiTokens     tokenSet
 	metricsTokens tokenSet // empty: /metrics is open
@@ -162,6 +160,10 @@ type server struct {
 	streams       *streamCaps
 	bodyLimit     int64 // the most a request body may hold
 	listPage      int   // how many work orders a list reads from the store at a time
+
+	// lastRepoRevision is lastPublished for the configured-repository
+	// bucket: a list waits for its mirror to reach it.
+	lastRepoRevision atomic.Uint64
 }
 
 // Route parameter carrying a work-order id.
