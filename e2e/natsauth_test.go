@@ -59,6 +59,13 @@ func TestNATSAuth_ExampleConfig_RunsAWorkOrderAndRefusesForbiddenPublishes(t *te
 	if wo.Status != "completed" || !strings.Contains(deref(wo.PRURL), "/pull/") {
 		t.Fatalf("work order %+v, error %q", wo, deref(wo.ErrorMessage))
 	}
+	// The gateway user writes and watches the configured-repository bucket.
+	if code, out := s.do("POST", "/api/agent-work-orders/repositories", map[string]any{"repository_url": repoURL, "verify": false}); code != 201 {
+		t.Errorf("POST /repositories as the gateway user: %d %s", code, out)
+	}
+	if code, out := s.do("GET", "/api/agent-work-orders/repositories", nil); code != 200 || !strings.Contains(string(out), `"is_verified":false`) {
+		t.Errorf("GET /repositories as the gateway user: %d %s", code, out)
+	}
 	if log, _ := os.ReadFile(s.logPath); strings.Contains(strings.ToLower(string(log)), "permissions violation") {
 		t.Errorf("a service was refused something it needs:\n%s", grepLines(string(log), "ermissions"))
 	}
