@@ -106,6 +106,9 @@ type StepResult struct {
 	FilesChanged        *int   `json:"files_changed,omitempty"`         // against the base branch
 	LatestCommitMessage string `json:"latest_commit_message,omitempty"` // git progress
 	Issue               *Issue `json:"issue,omitempty"`                 // fetch-issue
+	// PRTemplate is the repository's pull request template, read by the
+	// commit step (which has the checkout) for create-pr to fill.
+	PRTemplate string `json:"pr_template,omitempty"`
 }
 
 // Completed ends a work order successfully.
@@ -166,6 +169,7 @@ type StepArgs struct {
 	PlanFile     string                    `json:"plan_file,omitempty"`
 	StepOutputs  map[workorder.Step]string `json:"step_outputs,omitempty"` // earlier steps' result texts (PR body)
 	SelectedStep []workorder.Step          `json:"selected_steps,omitempty"`
+	PRTemplate   string                    `json:"pr_template,omitempty"` // the repository's pull request template (create-pr fills it)
 
 	// A follow-up round's (POST /{id}/prompt): its number (1 is the
 	// work order's first run, which carries none of these), the reviewer's

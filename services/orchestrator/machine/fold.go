@@ -279,6 +279,7 @@ func (f *Facts) record(r *events.StepResult) {
 	set(&f.PlanFile, r.PlanFile)
 	set(&f.PullRequestURL, r.PullRequestURL)
 	set(&f.SessionID, r.SessionID)
+	set(&f.PRTemplate, r.PRTemplate)
 	if r.Issue != nil {
 		f.Issue = cloneIssue(r.Issue)
 	}

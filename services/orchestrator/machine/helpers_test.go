@@ -149,6 +149,9 @@ func summary(d machine.Decision) string {
 // command with the events a real worker would publish.
 type worker func(cmd events.RunStep) events.Event
 
+// prTemplate is the pull request template answer's commit step reports.
+const prTemplate = "## Description\n\n## Checklist\n- [ ] Tests\n"
+
 // answer is the default worker: every step succeeds and reports the facts
 // the real one would.
 func answer(cmd events.RunStep) events.Event {
@@ -160,6 +163,8 @@ func answer(cmd events.RunStep) events.Event {
 		r = events.StepResult{Issue: &events.Issue{Number: 42, Title: "Login fails", Body: "Token expires early"}}
 	case workorder.StepPlanning:
 		r = events.StepResult{Output: "PRPs/fix-auth.md", PlanFile: "PRPs/fix-auth.md"}
+	case workorder.StepCommit:
+		r = events.StepResult{Output: "commit done", PRTemplate: prTemplate}
 	case workorder.StepCreatePR:
 		r = events.StepResult{Output: "https://github.com/acme/demo/pull/7", PullRequestURL: "https://github.com/acme/demo/pull/7"}
 	default:

@@ -53,6 +53,7 @@ type Facts struct {
 	PullRequestURL string        // create-pr
 	SessionID      string        // the last agent step that recorded one; a follow-up round resumes it
 	Issue          *events.Issue // fetch-issue
+	PRTemplate     string        // commit: the repository's pull request template
 }
 
 // State is a work order as far as the orchestrator needs to know it: the fold
@@ -188,6 +189,7 @@ func (s State) command(st StepState) events.RunStep {
 			PlanFile:     s.Facts.PlanFile,
 			StepOutputs:  outputs,
 			SelectedStep: slices.Clone(s.Request.Selected),
+			PRTemplate:   s.Facts.PRTemplate,
 		},
 	}
 	s.roundArgs(&cmd.Args)
