@@ -179,9 +179,19 @@ func TestFollowUp_ExecutorKilledMidStep_AnotherExecutorFinishesTheRound(t *testi
 	if trees, _ := filepath.Glob(filepath.Join(dirB, "repos", "*", "trees", "sandbox-"+wo.ID)); len(trees) != 1 {
 		t.Errorf("no sandbox of %s under executor b's directory %s", wo.ID, dirB)
 	}
-	// The first run ran on A alone, so only the round restored a sandbox.
+	// B took the interrupted follow-up over and restored its sandbox in
+	// its own directory.
 	log, _ := os.ReadFile(s.logPath)
-	if !strings.Contains(string(log), "sandbox restored from its checkpoint") {
-		t.Error("the log does not say the sandbox was restored from its checkpoint")
+	tookOver, restored := false, false
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, "step=follow-up") && strings.Contains(line, `msg="step started"`) && strings.Contains(line, "worker=executor-b") {
+			tookOver = true
+		}
+		if strings.Contains(line, `msg="sandbox restored from checkpoint"`) && strings.Contains(line, dirB) {
+			restored = true
+		}
+	}
+	if !tookOver || !restored {
+		t.Errorf("the log does not show executor b taking the follow-up over (%t) and restoring its sandbox (%t)", tookOver, restored)
 	}
 }
