@@ -28,20 +28,29 @@ const (
 	followUpPrompt = "Also handle the empty case"
 )
 
-// commitThenFollowUp answers the commit step's conversation (turns 0-1)
-// and, when that session is resumed with the follow-up prompt, goes on:
-// the change (turn 2, held back resumedDelay), the change again (turn 3:
-// a session resumed after its executor died mid-turn holds one more
-// assistant message, the CLI's stand-in for the interrupted turn, so its
-// next request is turn 3; writing the file twice is harmless), then the
-// summary.
-func commitThenFollowUp(resumedDelay time.Duration) fm.Rule {
-	return fm.Rule{Name: "commit", Prompt: "# Commit and push", Turns: []fm.Turn{
-		fm.Bash("git add -A && git commit -m 'feat: add greeting' && git push -u origin "+followUpBranch, "commit and push"),
-		fm.Text("feat: add greeting"),
+// executeThenFollowUp answers the execute step's conversation (turns 0-1)
+// and, when that session (the Implementor's, which a follow-up round
+// resumes) is resumed with the follow-up prompt, goes on: the change (turn
+// 2, held back resumedDelay), the change again (turn 3: a session resumed
+// after its executor died mid-turn holds one more assistant message, the
+// CLI's stand-in for the interrupted turn, so its next request is turn 3;
+// writing the file twice is harmless), then the summary.
+func executeThenFollowUp(resumedDelay time.Duration) fm.Rule {
+	return fm.Rule{Name: "execute", Prompt: "# Implement the plan", Turns: []fm.Turn{
+		writeGreeting,
+		fm.Text("Added greeting.txt as the plan asks."),
 		handleEmptyCase.After(resumedDelay),
 		handleEmptyCase,
 		fm.Text("Handled the empty case in empty-case.txt."),
+	}}
+}
+
+// commitAndPush answers every commit step: the first run's, and the
+// round's in a session of its own.
+func commitAndPush() fm.Rule {
+	return fm.Rule{Name: "commit", Prompt: "# Commit and push", Turns: []fm.Turn{
+		fm.Bash("git add -A && git commit -m 'feat: add greeting' && git push -u origin "+followUpBranch, "commit and push"),
+		fm.Text("feat: add greeting"),
 	}}
 }
 
@@ -96,10 +105,10 @@ func firstRunThenPrompt(t *testing.T, s *stack, w *world) (workOrder, int) {
 	return wo, commits
 }
 
-// resumed reports whether the commit step's session went on with the
+// resumed reports whether the execute step's session went on with the
 // follow-up prompt: only --resume of that session sends its history back.
 func resumed(w *world) bool {
-	for _, r := range w.Model.Conversation("commit") {
+	for _, r := range w.Model.Conversation("execute") {
 		if r.Turn >= 2 {
 			return true
 		}
@@ -108,15 +117,15 @@ func resumed(w *world) bool {
 }
 
 // A work order completes with a pull request; a follow-up prompt then
-// resumes the last agent session (the commit step's: its conversation goes
-// on at turn 2 with the prompt), the agent changes the branch, the round's
+// resumes the Implementor's session (the execute step's: its conversation
+// goes on at turn 2 with the prompt), the agent changes the branch, the round's
 // commit pushes a second commit to the same branch, and comment-pr comments
 // on the same pull request. gh pr create runs once in all.
 //
 // Needs the executor's follow-up step and the github service's comment-pr
 // (the other half of issue 12).
 func TestFollowUp_ResumesTheSessionAndUpdatesTheSamePR(t *testing.T) {
-	w := newWorld(t, createBranch(followUpBranch), execute(writeGreeting), commitThenFollowUp(0))
+	w := newWorld(t, createBranch(followUpBranch), executeThenFollowUp(0), commitAndPush())
 	s := newStack(t, w)
 	s.start()
 
@@ -129,7 +138,7 @@ func TestFollowUp_ResumesTheSessionAndUpdatesTheSamePR(t *testing.T) {
 		t.Fatalf("after the follow-up: status %s, error %q", wo.Status, deref(wo.ErrorMessage))
 	}
 	if !resumed(w) {
-		t.Errorf("the follow-up did not resume the first run's session (commit conversation: %+v)", w.Model.Conversation("commit"))
+		t.Errorf("the follow-up did not resume the first run's session (execute conversation: %+v)", w.Model.Conversation("execute"))
 	}
 	checkRound(t, s, w, wo.ID, commits)
 	s.stop()
@@ -152,7 +161,7 @@ func TestFollowUp_ExecutorKilledMidStep_AnotherExecutorFinishesTheRound(t *testi
 		handleEmptyCase, fm.Text("Handled the empty case in empty-case.txt."),
 	}}
 	// Resumed on executor A, the follow-up takes 8 s: long enough to kill A.
-	w := newWorld(t, createBranch(followUpBranch), execute(writeGreeting), commitThenFollowUp(8*time.Second), fresh)
+	w := newWorld(t, createBranch(followUpBranch), executeThenFollowUp(8*time.Second), commitAndPush(), fresh)
 	s := newStack(t, w, "NATS_URL="+srv.ClientURL())
 	gateway := s.startService("gateway")
 	s.cmd, s.exited = gateway.cmd, gateway.exited

@@ -173,7 +173,7 @@ type StepArgs struct {
 
 	// A follow-up round's (POST /{id}/prompt): its number (1 is the
 	// work order's first run, which carries none of these), the reviewer's
-	// prompt, the agent session to resume (the last agent step's) and the
+	// prompt, the agent session to resume (the Implementor's: execute's or the previous round's follow-up) and the
 	// pull request the round updates, when there is one.
 	Round           int    `json:"round,omitempty"`
 	FollowUpPrompt  string `json:"follow_up_prompt,omitempty"`

@@ -87,8 +87,8 @@ func TestRun_FollowUp_RoundRunsUnderItsOwnIDsThroughARestart(t *testing.T) {
 			t.Errorf("%s args = %+v", c.ID(), a)
 		}
 	}
-	if got := round[0].Args.ResumeSessionID; got != "sess-commit-1" {
-		t.Errorf("follow-up resumes %q, want the first run's last agent session sess-commit-1", got)
+	if got := round[0].Args.ResumeSessionID; got != "sess-execute-1" {
+		t.Errorf("follow-up resumes %q, want the first run's Implementor session sess-execute-1", got)
 	}
 	if got := round[2].Args.StepOutputs[workorder.StepFollowUp]; got != "follow-up done" {
 		t.Errorf("comment-pr gets the follow-up's output %q", got)

@@ -278,7 +278,12 @@ func (f *Facts) record(r *events.StepResult) {
 	set(&f.BaseBranch, r.BaseBranch)
 	set(&f.PlanFile, r.PlanFile)
 	set(&f.PullRequestURL, r.PullRequestURL)
-	set(&f.SessionID, r.SessionID)
+	if r.SessionID != "" {
+		implementor := r.Step.AgentName() == workorder.StepExecute.AgentName()
+		if implementor || !f.implementorSession {
+			f.SessionID, f.implementorSession = r.SessionID, implementor
+		}
+	}
 	set(&f.PRTemplate, r.PRTemplate)
 	if r.Issue != nil {
 		f.Issue = cloneIssue(r.Issue)

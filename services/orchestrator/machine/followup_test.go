@@ -70,10 +70,10 @@ func TestFollowUp_RunsARoundThatCommentsOnThePullRequest(t *testing.T) {
 			t.Errorf("%s args = %+v, want round 2's prompt, PR and branch", cmd.Step, a)
 		}
 	}
-	// The session resumed is the last agent step's that recorded one (the
-	// first run's commit); the round's later steps see the follow-up's own.
-	if got := round.command(t, fu).Args.ResumeSessionID; got != "sess-commit-1" {
-		t.Errorf("follow-up resumes %q, want the first run's last session sess-commit-1", got)
+	// The session resumed is the Implementor's (the first run's execute,
+	// which read the plan and made the change), not the later commit's.
+	if got := round.command(t, fu).Args.ResumeSessionID; got != "sess-execute-1" {
+		t.Errorf("follow-up resumes %q, want the first run's Implementor session sess-execute-1", got)
 	}
 	if got := round.command(t, cmt).Args.StepOutputs[fu]; got != "follow-up done" {
 		t.Errorf("comment-pr gets follow-up output %q, want the summary it comments", got)
@@ -98,8 +98,8 @@ func TestFollowUp_RunsARoundThatCommentsOnThePullRequest(t *testing.T) {
 	if c := third.command(t, co); c.Attempt != 3 || c.Args.Round != 3 {
 		t.Errorf("round 3 commit = attempt %d round %d, want 3 and 3", c.Attempt, c.Args.Round)
 	}
-	if got := third.command(t, fu).Args.ResumeSessionID; got != "sess-commit-2" {
-		t.Errorf("round 3 resumes %q, want round 2's last session", got)
+	if got := third.command(t, fu).Args.ResumeSessionID; got != "sess-follow-up-1" {
+		t.Errorf("round 3 resumes %q, want round 2's follow-up session", got)
 	}
 	if lastEvent(third).ID != string(wo)+".completed.f3" {
 		t.Errorf("round 3 ended with %s", lastEvent(third).ID)
@@ -232,5 +232,18 @@ func TestFollowUp_ARefusedRoundsNumberIsSkipped(t *testing.T) {
 	round := driveFrom(t, answer, retried.State, followUpRequested(3))
 	if c := round.command(t, fu); c.Args.Round != 3 || lastEvent(round).ID != string(wo)+".completed.f3.r1" {
 		t.Fatalf("round 3 ran with round %d and ended with %s", c.Args.Round, lastEvent(round).ID)
+	}
+}
+
+// Without an Implementor step in the first run, the round resumes the last
+// agent session recorded: some memory of the work beats none.
+func TestFollowUp_ResumesTheLastSessionWhenNoImplementorRan(t *testing.T) {
+	first := drive(t, withSessions(answer), requested("", cb, pl, co, cpr))
+	if first.State.Status != workorder.StatusCompleted {
+		t.Fatalf("first run ended %s", first.State)
+	}
+	round := driveFrom(t, withSessions(answer), first.State, followUpRequested(2))
+	if got := round.command(t, fu).Args.ResumeSessionID; got != "sess-commit-1" {
+		t.Errorf("follow-up resumes %q, want the last session recorded, sess-commit-1", got)
 	}
 }

@@ -47,13 +47,18 @@ type Request struct {
 
 // Facts are what finished steps established for the steps after them.
 type Facts struct {
-	BranchName     string        // create-branch
-	BaseBranch     string        // create-branch
-	PlanFile       string        // planning
-	PullRequestURL string        // create-pr
-	SessionID      string        // the last agent step that recorded one; a follow-up round resumes it
-	Issue          *events.Issue // fetch-issue
-	PRTemplate     string        // commit: the repository's pull request template
+	BranchName     string // create-branch
+	BaseBranch     string // create-branch
+	PlanFile       string // planning
+	PullRequestURL string // create-pr
+	// SessionID is the agent session a follow-up round resumes: the last
+	// Implementor's (execute, or an earlier round's follow-up), whose
+	// session read the plan and made the change; until one has recorded a
+	// session, the last agent step's that did.
+	SessionID          string
+	implementorSession bool          // SessionID is an Implementor's
+	Issue              *events.Issue // fetch-issue
+	PRTemplate         string        // commit: the repository's pull request template
 }
 
 // State is a work order as far as the orchestrator needs to know it: the fold
