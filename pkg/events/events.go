@@ -178,7 +178,11 @@ type StepArgs struct {
 	Round           int    `json:"round,omitempty"`
 	FollowUpPrompt  string `json:"follow_up_prompt,omitempty"`
 	ResumeSessionID string `json:"resume_session_id,omitempty"`
-	PullRequestURL  string `json:"pull_request_url,omitempty"`
+	// ResumeSessionCostUSD is what the session to resume has cost so far:
+	// the CLI reports a resumed session's cost summed over all its runs,
+	// so the follow-up takes this off to record its own.
+	ResumeSessionCostUSD float64 `json:"resume_session_cost_usd,omitempty"`
+	PullRequestURL       string  `json:"pull_request_url,omitempty"`
 }
 
 // RunStep is the command to run one step of a work order.

@@ -65,7 +65,10 @@ func (x *executor) followUp(ctx context.Context, cmd events.RunStep, sb sandbox.
 		}
 		if !ar.ResumeFailed {
 			log.Info("agent session resumed", "session_id", a.ResumeSessionID)
-			return stepResult(ar), nil
+			res := stepResult(ar)
+			// The CLI reports the session's cost over all its runs.
+			res.CostUSD = max(0, res.CostUSD-a.ResumeSessionCostUSD)
+			return res, nil
 		}
 		reason = fmt.Sprintf("session %s could not be resumed here: %s", a.ResumeSessionID, ar.ErrorMessage)
 	}

@@ -138,3 +138,17 @@ func TestRunStep_FollowUp_BranchThatCannotBeCaughtUpFailsWithTheReason(t *testin
 		t.Errorf("the agent ran %d times on a sandbox off the pushed branch", len(a.got))
 	}
 }
+
+// The CLI reports a resumed session's cost over all its runs: the
+// follow-up records its own run's, the session's earlier cost taken off.
+func TestRunStep_FollowUp_RecordsItsOwnRunsCost(t *testing.T) {
+	sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
+	a := &seqAgent{results: []agent.Result{{Success: true, ResultText: "done", SessionID: sessionID, CostUSD: 1.0}}}
+	x := newTestExecutor(t, a, sb)
+	c := followUpCmd(sessionID)
+	c.Args.ResumeSessionCostUSD = 0.75
+	res, err := x.runStep(t.Context(), c, x.log)
+	if err != nil || !res.Success || res.CostUSD != 0.25 {
+		t.Fatalf("follow-up: cost %v (%+v, %v), want 0.25: 1.00 for the session less the 0.75 it had cost", res.CostUSD, res, err)
+	}
+}

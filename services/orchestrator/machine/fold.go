@@ -281,7 +281,12 @@ func (f *Facts) record(r *events.StepResult) {
 	if r.SessionID != "" {
 		implementor := r.Step.AgentName() == workorder.StepExecute.AgentName()
 		if implementor || !f.implementorSession {
+			// A resumed session's step records its own run's cost.
+			if r.SessionID != f.SessionID {
+				f.SessionCostUSD = 0
+			}
 			f.SessionID, f.implementorSession = r.SessionID, implementor
+			f.SessionCostUSD += r.CostUSD
 		}
 	}
 	set(&f.PRTemplate, r.PRTemplate)

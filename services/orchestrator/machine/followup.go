@@ -90,5 +90,6 @@ func (s State) roundArgs(a *events.StepArgs) {
 	a.Round = s.Round
 	a.FollowUpPrompt = s.FollowUpPrompt
 	a.ResumeSessionID = s.Facts.SessionID
+	a.ResumeSessionCostUSD = s.Facts.SessionCostUSD
 	a.PullRequestURL = s.Facts.PullRequestURL
 }

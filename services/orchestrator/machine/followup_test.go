@@ -247,3 +247,32 @@ func TestFollowUp_ResumesTheLastSessionWhenNoImplementorRan(t *testing.T) {
 		t.Errorf("follow-up resumes %q, want the last session recorded, sess-commit-1", got)
 	}
 }
+
+// Each round hands on what the resumed session has cost so far, so the
+// follow-up can record its own run's cost: the CLI reports a resumed
+// session's over all its runs.
+func TestFollowUp_CarriesTheSessionsCostSoFar(t *testing.T) {
+	costs := func(cmd events.RunStep) events.Event {
+		e := answer(cmd)
+		if r, ok := e.Data.(*events.StepResult); ok {
+			switch cmd.Step {
+			case ex:
+				r.SessionID, r.CostUSD = "sess-impl", 0.5
+			case fu:
+				r.SessionID, r.CostUSD = "sess-impl", 0.25 // resumed: its own run's cost
+			case co:
+				r.SessionID, r.CostUSD = "sess-commit-"+string(rune('0'+cmd.Attempt)), 0.1
+			}
+		}
+		return e
+	}
+	first := drive(t, costs, requested("", cb, ex, co, cpr))
+	round := driveFrom(t, costs, first.State, followUpRequested(2))
+	if a := round.command(t, fu).Args; a.ResumeSessionID != "sess-impl" || a.ResumeSessionCostUSD != 0.5 {
+		t.Errorf("round 2 resumes %q having cost %v, want sess-impl and 0.5", a.ResumeSessionID, a.ResumeSessionCostUSD)
+	}
+	third := driveFrom(t, costs, round.State, followUpRequested(3))
+	if a := third.command(t, fu).Args; a.ResumeSessionID != "sess-impl" || a.ResumeSessionCostUSD != 0.75 {
+		t.Errorf("round 3 resumes %q having cost %v, want sess-impl and 0.75", a.ResumeSessionID, a.ResumeSessionCostUSD)
+	}
+}

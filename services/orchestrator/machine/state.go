@@ -57,6 +57,7 @@ type Facts struct {
 	// session, the last agent step's that did.
 	SessionID          string
 	implementorSession bool          // SessionID is an Implementor's
+	SessionCostUSD     float64       // what SessionID has cost over all its runs
 	Issue              *events.Issue // fetch-issue
 	PRTemplate         string        // commit: the repository's pull request template
 }
