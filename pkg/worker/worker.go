@@ -71,11 +71,28 @@ func Chain(h Handler, mw ...Middleware) Handler {
 // step.completed or step.failed. A command the consumer gives up on is
 // reported as step.failed with the reason, so the work order ends visibly
 // instead of waiting forever.
+//
+// A ctx cancelled while Run is still starting (creating the consumer,
+// subscribing) is a shutdown, not a failure: Run then returns nil, as it
+// does for a shutdown once it is consuming. Start errors with ctx alive are
+// returned.
 func Run(ctx context.Context, b *bus.Bus, c Config, h Handler) error {
 	log := c.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	err := run(ctx, b, c, h, log)
+	if err != nil && ctx.Err() != nil {
+		// What failed was cut short by the shutdown itself (a request
+		// whose context ended); a service stopped on its signal mid-start
+		// has nothing to report.
+		log.Info("step worker stopped while starting", "service", c.Service, "err", err)
+		return nil
+	}
+	return err
+}
+
+func run(ctx context.Context, b *bus.Bus, c Config, h Handler, log *slog.Logger) error {
 	cons, err := b.JS.CreateOrUpdateConsumer(ctx, bus.StreamCommands, ConsumerConfig(c))
 	if err != nil {
 		return fmt.Errorf("creating the %s consumer: %w", c.Service, err)
