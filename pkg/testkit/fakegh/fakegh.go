@@ -8,7 +8,9 @@
 // `gh issue view N --repo R --json ...`, `gh pr list --repo R --head H
 // --json ...`, `gh pr create --repo R --head H [--base B] --title T
 // (--body B | --body-file F|-)` and `gh pr comment URL|N (--body B |
-// --body-file F|-)` on a pull request it opened. Flags may be written `--flag value` or
+// --body-file F|-)` and `gh pr view URL|N --json ...` (fields comments, url,
+// number, headRefName, baseRefName, title, state) on a pull request it
+// opened. Flags may be written `--flag value` or
 // `--flag=value`. Anything else fails with gh's "unknown command" message.
 package fakegh
 
@@ -57,6 +59,9 @@ type Options struct {
 	// PRCommentError, when set, makes `gh pr comment` on an existing pull
 	// request print it on stderr and exit 1.
 	PRCommentError string
+	// PRViewError, when set, makes `gh pr view` of an existing pull
+	// request print it on stderr and exit 1.
+	PRViewError string
 	// APIError, when set, makes every command that talks to GitHub (all
 	// but --version and auth status) print it on stderr and exit 1, as gh
 	// does when GitHub is down or refuses the token: see GitHubDown,
@@ -130,6 +135,9 @@ func Install(t testing.TB, opts Options) *FakeGH {
 	}
 	if opts.PRCommentError != "" {
 		write("pr-comment-error", opts.PRCommentError+"\n")
+	}
+	if opts.PRViewError != "" {
+		write("pr-view-error", opts.PRViewError+"\n")
 	}
 	if len(opts.Repos) > 0 {
 		write("repos", strings.Join(opts.Repos, "\n")+"\n")

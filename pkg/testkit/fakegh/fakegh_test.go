@@ -208,6 +208,7 @@ func TestFake_APIErrorFailsEveryGitHubCall(t *testing.T) {
 		{"repo", "view", "acme/demo", "--json", "name"},
 		{"issue", "view", "1", "--repo", "acme/demo", "--json", "number"},
 		{"pr", "list", "--repo", "acme/demo", "--head", "x", "--json", "url"},
+		{"pr", "view", "https://github.com/acme/demo/pull/1", "--json", "comments"},
 		{"pr", "create", "--repo", "acme/demo", "--head", "x", "--title", "t", "--body", "b"},
 	} {
 		if r := run(t, f, "", nil, args...); r.code != 1 || !strings.Contains(r.stderr, "HTTP 503") {

@@ -7,6 +7,7 @@
 #   prs/<n>/         pull requests opened by `gh pr create`
 #   prs/<n>/comments/<k>/  comments added by `gh pr comment`; pr-comment-error
 #                    makes it fail
+#   pr-view-error    makes `gh pr view` fail
 # It never touches the network. Output formats and messages follow gh 2.x.
 
 set -u
@@ -169,6 +170,32 @@ case "${1-}" in
 	;;
 esac
 
+# pr_field prints field $2 of the pull request in directory $1 as JSON.
+pr_field() {
+	case "$2" in
+	url) quote "$(cat "$1/url")" ;;
+	number) cat "$1/number" ;;
+	headRefName) quote "$(cat "$1/head")" ;;
+	baseRefName) quote "$(cat "$1/base")" ;;
+	title) cat "$1/title.json" ;;
+	state) printf '"OPEN"' ;;
+	*) fail "Unknown JSON field: \"$2\" (the fake knows url, number, headRefName, baseRefName, title, state, and comments for pr view)" ;;
+	esac
+}
+
+# pr_comments prints the comments of the pull request in directory $1 as
+# gh's JSON array, oldest first (as `gh pr comment` numbered them).
+pr_comments() {
+	out=""
+	for k in $(ls "$1/comments" 2>/dev/null | sort -n); do
+		# A comment still being written by a running `gh pr comment` is
+		# not there yet.
+		[ -f "$1/comments/$k/body.json" ] || continue
+		out="$out${out:+,}{\"author\":{\"login\":\"fake-user\"},\"body\":$(cat "$1/comments/$k/body.json"),\"url\":$(quote "$(cat "$1/url")#issuecomment-$((1000 + k))")}"
+	done
+	printf '[%s]' "$out"
+}
+
 case "${1-}" in
 --version | version)
 	v=$(opt version)
@@ -229,7 +256,7 @@ pr)
 	sub=${2-}
 	if [ $# -ge 2 ]; then shift 2; else shift $#; fi
 	parse_flags "$@"
-	if [ "$sub" = comment ]; then
+	if [ "$sub" = comment ] || [ "$sub" = view ]; then
 		# gh takes the pull request as a URL, which names its repository.
 		case "$pos" in
 		https://github.com/*/*/pull/*)
@@ -261,6 +288,31 @@ pr)
 		json_str <"$TMP/body" >"$d/comments/$k/body.json"
 		printf 'https://github.com/%s/pull/%s#issuecomment-%s\n' "$repo" "$n" "$((1000 + k))"
 		;;
+	view)
+		n=${pos#\#}
+		case "$n" in
+		'' | *[!0-9]*) fail "invalid pull request format: \"$pos\" (the fake takes a number or a URL)" ;;
+		esac
+		d="$STATE/prs/$n"
+		if ! [ -f "$d/done" ] || [ "$(cat "$d/repo")" != "$repo" ]; then
+			fail "GraphQL: Could not resolve to a PullRequest with the number of $n. (repository.pullRequest)"
+		fi
+		if [ -f "$STATE/pr-view-error" ]; then
+			cat "$STATE/pr-view-error" >&2
+			exit 1
+		fi
+		[ -n "$fields" ] || fail "fake gh: pr view needs --json (the fake has no human-readable view)"
+		obj=""
+		# gh prints the fields asked for, in key order.
+		for f in $(printf '%s' "$fields" | tr ',' '\n' | sort -u); do
+			case "$f" in
+			comments) val=$(pr_comments "$d") ;;
+			*) val=$(pr_field "$d" "$f") || exit 1 ;;
+			esac
+			obj="$obj${obj:+,}\"$f\":$val"
+		done
+		printf '{%s}\n' "$obj"
+		;;
 	list)
 		out=""
 		for d in "$STATE"/prs/*/; do
@@ -273,15 +325,7 @@ pr)
 			fi
 			obj=""
 			for f in $(printf '%s' "$fields" | tr ',' ' '); do
-				case "$f" in
-				url) val=$(quote "$(cat "$d/url")") ;;
-				number) val=$(cat "$d/number") ;;
-				headRefName) val=$(quote "$(cat "$d/head")") ;;
-				baseRefName) val=$(quote "$(cat "$d/base")") ;;
-				title) val=$(cat "$d/title.json") ;;
-				state) val='"OPEN"' ;;
-				*) fail "Unknown JSON field: \"$f\" (the fake knows url, number, headRefName, baseRefName, title, state)" ;;
-				esac
+				val=$(pr_field "$d" "$f") || exit 1
 				obj="$obj${obj:+,}\"$f\":$val"
 			done
 			out="$out${out:+,}{$obj}"
