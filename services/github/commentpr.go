@@ -9,6 +9,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/textcut"
+	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -28,13 +29,54 @@ func (s *service) commentPR(ctx context.Context, cmd events.RunStep) (events.Ste
 	if !pullRequestOf(pr, repo) {
 		return events.StepResult{}, fmt.Errorf("comment-pr: %s is not a pull request of %s", pr, repo)
 	}
+	done := events.StepResult{PullRequestURL: pr, Output: pr}
+	if worker.Delivered(ctx) > 1 {
+		// An earlier delivery may have posted the comment and been stopped
+		// before its result was recorded: post it once only.
+		posted, err := s.postedComment(ctx, pr, commentMarker(cmd.WorkOrderID, cmd.Args.Round))
+		if err != nil {
+			return events.StepResult{}, err
+		}
+		if posted != "" {
+			s.log.Info("comment-pr: the round's comment is already on the pull request; not posting it again",
+				"work_order_id", string(cmd.WorkOrderID), "round", cmd.Args.Round, "comment", posted)
+			return done, nil
+		}
+	}
 	// The body is published where the service's readers are not the only
 	// ones to see it: no secret the prompt or the agent let slip.
 	body := s.red.String(PRComment(cmd.WorkOrderID, cmd.Args))
 	if _, err := s.gh.CommentPR(ctx, pr, body); err != nil {
 		return events.StepResult{}, fmt.Errorf("commenting on %s: %w", pr, err)
 	}
-	return events.StepResult{PullRequestURL: pr, Output: pr}, nil
+	return done, nil
+}
+
+// postedComment returns the URL of pr's comment carrying marker ("" when
+// none does; a comment gh gives no URL for is named by pr).
+func (s *service) postedComment(ctx context.Context, pr, marker string) (string, error) {
+	comments, err := s.gh.PRComments(ctx, pr)
+	if err != nil {
+		return "", fmt.Errorf("reading the comments of %s (to post the round's comment once only): %w", pr, err)
+	}
+	for _, c := range comments {
+		for _, line := range strings.Split(c.Body, "\n") {
+			if strings.TrimSpace(line) == marker {
+				if c.URL == "" {
+					return pr, nil
+				}
+				return c.URL, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// commentMarker is the hidden line that ends a round's comment: it names
+// the work order and the round, so a redelivered comment-pr finds the
+// comment an earlier delivery posted.
+func commentMarker(wo workorder.ID, round int) string {
+	return fmt.Sprintf("<!-- awo work_order_id=%s round=%d -->", wo, round)
 }
 
 // pullRequestOf reports whether url is a pull request of repo
@@ -83,6 +125,6 @@ func PRComment(wo workorder.ID, a events.StepArgs) string {
 		fmt.Fprintf(&b, ", pushed to `%s`", a.BranchName)
 	}
 	b.WriteString("._\n")
-	fmt.Fprintf(&b, "<!-- awo work_order_id=%s round=%d -->\n", wo, a.Round)
+	b.WriteString(commentMarker(wo, a.Round) + "\n")
 	return b.String()
 }

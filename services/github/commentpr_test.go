@@ -71,6 +71,7 @@ func TestCommentPR_CommentsTheRoundOnThePullRequest(t *testing.T) {
 	if !opened.Success {
 		t.Fatalf("create-pr: %+v", opened)
 	}
+	callsBefore := len(h.fake.Calls(t))
 	hist, res := h.runComment(t, commentPR(wo, roundArgs(opened.PullRequestURL)))
 	if got := types(hist); got[len(got)-2] != "step.started" || got[len(got)-1] != "step.completed" {
 		t.Fatalf("events = %v", got)
@@ -98,6 +99,10 @@ func TestCommentPR_CommentsTheRoundOnThePullRequest(t *testing.T) {
 	}
 	if n := h.ghCalls(t, "pr create"); n != 1 {
 		t.Errorf("gh pr create ran %d times, want once", n)
+	}
+	// A first delivery posts without reading the comments: one gh call.
+	if calls := h.fake.Calls(t)[callsBefore:]; len(calls) != 1 || calls[0].Args[1] != "comment" {
+		t.Errorf("gh calls of comment-pr = %+v, want one gh pr comment", calls)
 	}
 }
 

@@ -47,6 +47,7 @@ type CLI interface {
 	ViewIssue(ctx context.Context, repo string, number int) (events.Issue, error)
 	ViewRepo(ctx context.Context, repo string) (gh.RepoInfo, error)
 	CommentPR(ctx context.Context, url, body string) (commentURL string, err error)
+	PRComments(ctx context.Context, url string) ([]gh.Comment, error)
 }
 
 // Deps are the service's collaborators, built by the caller: Build makes

@@ -349,6 +349,10 @@ func (s *stubCLI) ViewRepo(context.Context, string) (gh.RepoInfo, error) {
 	return gh.RepoInfo{}, errors.New("not used")
 }
 
+func (s *stubCLI) PRComments(context.Context, string) ([]gh.Comment, error) {
+	return nil, errors.New("not used")
+}
+
 func TestShutdown_CallPastGraceIsHandedBackToAnotherReplica(t *testing.T) {
 	env := natstest.Start(t)
 	cfg := testConfig("")

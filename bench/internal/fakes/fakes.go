@@ -255,6 +255,11 @@ func (g *InstantGH) CommentPR(_ context.Context, url, _ string) (string, error) 
 	return url + "#issuecomment-1", nil
 }
 
+// PRComments says no comment was posted yet.
+func (g *InstantGH) PRComments(context.Context, string) ([]gh.Comment, error) {
+	return nil, nil
+}
+
 // ViewRepo says the default branch is main.
 func (g *InstantGH) ViewRepo(_ context.Context, repo string) (gh.RepoInfo, error) {
 	return gh.RepoInfo{Name: repo, DefaultBranch: "main"}, nil

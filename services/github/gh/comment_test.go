@@ -55,3 +55,40 @@ func TestCommentPR_FailureCarriesGhStderr(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestPRComments_ReadsThemInOrder(t *testing.T) {
+	fake := fakegh.Install(t, fakegh.Options{})
+	c := &gh.Client{Path: fake.Path}
+	pr, err := c.CreatePR(context.Background(), "acme/demo", "feat/x", "main", "t", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.PRComments(context.Background(), pr); err != nil || len(got) != 0 {
+		t.Fatalf("PRComments before any = %+v, %v", got, err)
+	}
+	for _, body := range []string{"one\n<!-- marker -->\n", "two"} {
+		if _, err := c.CommentPR(context.Background(), pr, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.PRComments(context.Background(), pr)
+	want := []gh.Comment{{Body: "one\n<!-- marker -->\n", URL: pr + "#issuecomment-1001"}, {Body: "two", URL: pr + "#issuecomment-1002"}}
+	if err != nil || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("PRComments = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := c.PRComments(context.Background(), "--help"); err == nil || !strings.Contains(err.Error(), "not a pull request URL") {
+		t.Errorf("PRComments(--help) = %v", err)
+	}
+}
+
+func TestPRComments_FailureCarriesGhStderr(t *testing.T) {
+	fake := fakegh.Install(t, fakegh.Options{PRViewError: "HTTP 502: Server Error"})
+	c := &gh.Client{Path: fake.Path}
+	pr, err := c.CreatePR(context.Background(), "acme/demo", "feat/x", "main", "t", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PRComments(context.Background(), pr); err == nil || !strings.Contains(err.Error(), "gh pr view failed: HTTP 502") {
+		t.Fatalf("err = %v", err)
+	}
+}

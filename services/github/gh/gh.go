@@ -106,7 +106,7 @@ func (c *Client) CreatePR(ctx context.Context, repo, head, base, title, body str
 var pullURL = regexp.MustCompile(`https?://\S+/pull/[0-9]+`)
 
 // pullURLWhole is a pull request's URL and nothing else: what CommentPR
-// hands gh as its argument.
+// and PRComments hand gh as their argument.
 var pullURLWhole = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/pull/[0-9]+$`)
 
 // CommentPR adds a comment to the pull request at url (as create-pr
@@ -121,6 +121,32 @@ func (c *Client) CommentPR(ctx context.Context, url, body string) (string, error
 		return "", err
 	}
 	return strings.TrimSpace(lastLine(out)), nil
+}
+
+// Comment is a pull request's comment as `gh pr view --json comments`
+// reports it.
+type Comment struct {
+	Body string `json:"body"`
+	URL  string `json:"url"`
+}
+
+// PRComments reads the comments of the pull request at url (as create-pr
+// returned it), oldest first.
+func (c *Client) PRComments(ctx context.Context, url string) ([]Comment, error) {
+	if !pullURLWhole.MatchString(url) {
+		return nil, fmt.Errorf("gh pr view: %q is not a pull request URL (https://HOST/OWNER/REPO/pull/N)", url)
+	}
+	out, _, err := c.run(ctx, nil, "pr", "view", url, "--json=comments")
+	if err != nil {
+		return nil, err
+	}
+	var v struct {
+		Comments []Comment `json:"comments"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		return nil, fmt.Errorf("gh pr view printed unreadable JSON: %w (stdout: %q)", err, textcut.Bytes(string(out), 200, "…"))
+	}
+	return v.Comments, nil
 }
 
 // openPRFor returns the URL of an open pull request from head, or "".
