@@ -86,7 +86,7 @@ func Run(ctx context.Context, b *bus.Bus, c Config, h Handler) error {
 		// What failed was cut short by the shutdown itself (a request
 		// whose context ended); a service stopped on its signal mid-start
 		// has nothing to report.
-		log.Info("step worker stopped while starting", "service", c.Service, "err", err)
+		log.Info("step worker stopped by the shutdown", "service", c.Service, "err", err)
 		return nil
 	}
 	return err
