@@ -114,7 +114,7 @@ func Run(ctx context.Context, d Deps) error {
 	d.Metrics.WatchConsumer(s.bus.JS, bus.StreamCommands, ConsumerName)
 	return worker.Run(ctx, s.bus, worker.Config{
 		Service:     serviceName,
-		Description: "GitHub operations (create-pr, fetch-issue), shared by every github replica",
+		Description: "GitHub operations (create-pr, fetch-issue, comment-pr), shared by every github replica",
 		Workers:     concurrency,
 		AckWait:     d.Config.AckWait,
 		MaxDeliver:  d.Config.MaxDeliver,
