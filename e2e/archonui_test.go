@@ -83,9 +83,9 @@ func checkUIEntries(t *testing.T, where string, entries []uiEntry) {
 	if pct, _ := entries[len(entries)-1].num("progress_pct"); pct != 100 {
 		t.Errorf("%s: workflow_completed progress_pct %d, want 100", where, pct)
 	}
-	// The agent steps, in the plan of five (create-pr is the github
-	// service's, which keeps no live log).
-	agentSteps := []string{"create-branch", "planning", "execute", "commit"}
+	// Every step of the plan of five: the executor's, and create-pr (the
+	// github service's, rendered from its step events).
+	agentSteps := []string{"create-branch", "planning", "execute", "commit", "create-pr"}
 	var started, completed []string
 	lastElapsed := 0
 	for _, e := range entries {

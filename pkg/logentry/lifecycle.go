@@ -3,6 +3,7 @@ package logentry
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,15 +19,40 @@ import (
 // the same entries, on a replay too, and none is lost to a crash between
 // the event and its log line.
 
-// LifecycleTypes are the events a work order's log shows.
+// LifecycleTypes are the events a work order's log shows: its start and
+// end, and the boundaries of the steps whose worker keeps no live log.
 var LifecycleTypes = []string{events.TypeStarted, events.TypeRetryRequested,
-	events.TypeCompleted, events.TypeFailed, events.TypeCancelled}
+	events.TypeCompleted, events.TypeFailed, events.TypeCancelled,
+	events.TypeStepStarted, events.TypeStepCompleted}
 
 // Lifecycle renders one of LifecycleTypes as the entry Archon's UI reads;
-// ok is false for any other event. Only workflow_failed is an error.
-func Lifecycle(ev events.Event) (e Entry, ok bool) {
+// ok is false for any other event, and for the step events of a step
+// whose worker logs its own boundaries. plan is the work order's selected
+// steps, which number a step as the executor numbers its own. Only
+// workflow_failed is an error.
+func Lifecycle(ev events.Event, plan []workorder.Step) (e Entry, ok bool) {
 	e = Entry{Timestamp: ev.Time.UTC(), Level: LevelInfo, WorkOrderID: ev.WorkOrderID}
 	switch d := ev.Data.(type) {
+	case *events.StepStarted:
+		if !logless(d.Step) {
+			return Entry{}, false
+		}
+		e.Event, e.Step, e.Attempt = EventStepStarted, d.Step, d.Attempt
+		e.Message = fmt.Sprintf("step %s started (attempt %d)", d.Step, d.Attempt)
+		e.SetProgress(slices.Index(plan, d.Step)+1, len(plan))
+	case *events.StepResult:
+		if ev.Type != events.TypeStepCompleted || !logless(d.Step) {
+			return Entry{}, false
+		}
+		e.Event, e.Step, e.Attempt = EventStepCompleted, d.Step, d.Attempt
+		e.Message = fmt.Sprintf("step %s completed in %.1fs", d.Step, d.DurationSeconds)
+		succeeded := true
+		e.Success, e.DurationMS = &succeeded, int64(d.DurationSeconds*1000)
+		if n := slices.Index(plan, d.Step) + 1; n > 0 {
+			e.SetProgress(n, len(plan))
+			pct := n * 100 / len(plan)
+			e.ProgressPct = &pct
+		}
 	case *events.Started:
 		e.Event = EventWorkflowStarted
 		e.Message = fmt.Sprintf("work order started: %d steps (%s)", len(d.Steps), joinSteps(d.Steps))
@@ -50,6 +76,13 @@ func Lifecycle(ev events.Event) (e Entry, ok bool) {
 		return Entry{}, false
 	}
 	return e, true
+}
+
+// logless says whether a step's worker keeps no live log of its own: the
+// github service's (create-pr, comment-pr); the internal fetch-issue is
+// not shown at all.
+func logless(st workorder.Step) bool {
+	return st.Service() == "github" && !st.Internal()
 }
 
 func joinSteps(steps []workorder.Step) string {
@@ -79,14 +112,14 @@ func LifecycleSubjects(wo workorder.ID) []string {
 // ReadLifecycle returns wo's lifecycle entries stored so far, oldest first,
 // and the event stream sequence read up to (to follow on from). Events
 // that do not decode are skipped, as log entries are.
-func ReadLifecycle(ctx context.Context, r StreamReader, wo workorder.ID) ([]Entry, uint64, error) {
+func ReadLifecycle(ctx context.Context, r StreamReader, wo workorder.ID, plan []workorder.Step) ([]Entry, uint64, error) {
 	var (
 		out  []Entry
 		last uint64
 	)
 	err := r.Read(ctx, bus.StreamEvents, LifecycleSubjects(wo), 0, func(m bus.Message) {
 		last = m.Seq
-		if e, ok := DecodeLifecycle(m); ok {
+		if e, ok := DecodeLifecycle(m, plan); ok {
 			out = append(out, e)
 		}
 	})
@@ -97,12 +130,12 @@ func ReadLifecycle(ctx context.Context, r StreamReader, wo workorder.ID) ([]Entr
 }
 
 // DecodeLifecycle is the lifecycle entry of a stored event message.
-func DecodeLifecycle(m bus.Message) (Entry, bool) {
+func DecodeLifecycle(m bus.Message, plan []workorder.Step) (Entry, bool) {
 	ev, err := events.Decode(m.Header, m.Data)
 	if err != nil {
 		return Entry{}, false
 	}
-	return Lifecycle(ev)
+	return Lifecycle(ev, plan)
 }
 
 // Clock stamps entries with the seconds since their work order started:
@@ -115,6 +148,9 @@ func (c *Clock) Observe(e Entry) {
 		c.start = e.Timestamp
 	}
 }
+
+// Started reports whether the clock has seen the work order's start.
+func (c *Clock) Started() bool { return !c.start.IsZero() }
 
 // Stamp sets e's elapsed seconds when it has none and the clock runs.
 func (c *Clock) Stamp(e *Entry) {

@@ -23,12 +23,12 @@ func TestLifecycle_RendersTheWorkOrdersEvents(t *testing.T) {
 		{&events.Cancelled{Reason: "wrong repository"}, "workflow_cancelled", "warning", "work order cancelled: wrong repository"},
 	}
 	for _, tc := range tests {
-		e, ok := logentry.Lifecycle(events.Event{WorkOrderID: "wo-00000001", Time: t0, Data: tc.data})
+		e, ok := logentry.Lifecycle(events.Event{WorkOrderID: "wo-00000001", Time: t0, Data: tc.data}, nil)
 		if !ok || e.Event != tc.event || string(e.Level) != tc.level || e.Message != tc.message || e.WorkOrderID != "wo-00000001" || !e.Timestamp.Equal(t0) {
 			t.Errorf("%T: %+v, want %s %s %q", tc.data, e, tc.event, tc.level, tc.message)
 		}
 	}
-	if _, ok := logentry.Lifecycle(events.Event{Data: &events.StepStarted{}}); ok {
+	if _, ok := logentry.Lifecycle(events.Event{Type: events.TypeStepStarted, Data: &events.StepStarted{Step: workorder.StepExecute}}, workorder.DefaultSteps); ok {
 		t.Error("a step event rendered as a lifecycle entry")
 	}
 }
@@ -70,5 +70,30 @@ func TestSetProgressAndLevels(t *testing.T) {
 	}
 	if e, err := logentry.Decode([]byte(`{"level":"warn","event":"tool_result"}`)); err != nil || e.Level != "warning" {
 		t.Errorf("an entry stored as warn decodes as %q, %v; want warning", e.Level, err)
+	}
+}
+
+// The github service keeps no live log, so its steps' boundaries come
+// from their events, numbered in the plan as the executor numbers its own.
+func TestLifecycle_GithubStepsFromTheirEvents(t *testing.T) {
+	plan := workorder.DefaultSteps // create-branch, planning, execute, commit, create-pr
+	started, ok := logentry.Lifecycle(events.Event{Type: events.TypeStepStarted,
+		Data: &events.StepStarted{Step: workorder.StepCreatePR, Attempt: 1}}, plan)
+	if !ok || started.Event != "step_started" || started.StepNumber != 5 || started.TotalSteps != 5 || *started.ProgressPct != 80 {
+		t.Errorf("create-pr started: %+v, %v; want step_started 5/5 at 80%%", started, ok)
+	}
+	done, ok := logentry.Lifecycle(events.Event{Type: events.TypeStepCompleted,
+		Data: &events.StepResult{Step: workorder.StepCreatePR, Attempt: 1, Success: true, DurationSeconds: 2}}, plan)
+	if !ok || done.Event != "step_completed" || done.StepNumber != 5 || *done.ProgressPct != 100 || !*done.Success {
+		t.Errorf("create-pr completed: %+v, %v; want step_completed 5/5 at 100%%", done, ok)
+	}
+	for _, ev := range []events.Event{
+		{Type: events.TypeStepStarted, Data: &events.StepStarted{Step: workorder.StepFetchIssue}},
+		{Type: events.TypeStepFailed, Data: &events.StepResult{Step: workorder.StepCreatePR}},
+		{Type: events.TypeStepCompleted, Data: &events.StepResult{Step: workorder.StepCommit, Success: true}},
+	} {
+		if e, ok := logentry.Lifecycle(ev, plan); ok {
+			t.Errorf("%s rendered: %+v", ev.Type, e)
+		}
 	}
 }

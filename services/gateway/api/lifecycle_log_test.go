@@ -1,13 +1,16 @@
 package api_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/gateway/api"
 )
 
 // The work order's start and end are entries of its log, in time order
@@ -69,4 +72,58 @@ func eventNames(es []logentry.Entry) []string {
 		out = append(out, e.Event)
 	}
 	return out
+}
+
+// slowEvents delays what a log stream follows on the event stream, so the
+// executor's entries overtake the work order's start as they can when the
+// two consumers race.
+type slowEvents struct {
+	api.LogReader
+	delay time.Duration
+}
+
+func (s *slowEvents) Follow(ctx context.Context, stream string, subjects []string, after uint64) (<-chan bus.Message, error) {
+	in, err := s.LogReader.Follow(ctx, stream, subjects, after)
+	if err != nil || stream != bus.StreamEvents {
+		return in, err
+	}
+	out := make(chan bus.Message)
+	go func() {
+		for m := range in {
+			select {
+			case <-time.After(s.delay):
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case out <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func TestLogsStream_StartComesFirstWhenAnEntryOvertakesIt(t *testing.T) {
+	slow := &slowEvents{delay: time.Second}
+	h := newHarness(t, func(o *api.Options) { o.LogStream = slow })
+	slow.LogReader = h.bus
+	id := h.create(nil)
+	s := h.openStream(id, "")
+	h.publish(id, events.TypeStarted, &events.Started{Steps: []workorder.Step{workorder.StepPlanning}})
+	write := h.logWriter()
+	write(id, workorder.StepPlanning, logentry.LevelInfo, "first line")
+
+	if e, eid := s.nextEntry(); e.Event != logentry.EventWorkflowStarted || eid != "" || e.ElapsedSeconds == nil {
+		t.Fatalf("first entry %+v (id %q), want workflow_started", e, eid)
+	}
+	if e, _ := s.nextEntry(); e.Message != "first line" || e.ElapsedSeconds == nil {
+		t.Fatalf("second entry %+v, want the line with elapsed_seconds", e)
+	}
+	time.Sleep(1500 * time.Millisecond) // the start arrives late through the slow follow
+	write(id, workorder.StepPlanning, logentry.LevelInfo, "second line")
+	if e, _ := s.nextEntry(); e.Message != "second line" {
+		t.Fatalf("%+v, want the second line (the start sent twice?)", e)
+	}
 }

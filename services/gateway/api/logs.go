@@ -107,7 +107,7 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLogStream, err)
 	}
-	life, _, err := logentry.ReadLifecycle(r.Context(), s.LogStream, wo.AgentWorkOrderID)
+	life, _, err := logentry.ReadLifecycle(r.Context(), s.LogStream, wo.AgentWorkOrderID, wo.SelectedCommands)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLogStream, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
@@ -42,7 +43,7 @@ func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
 	defer release()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	f, err := s.openFeed(ctx, wo.AgentWorkOrderID, q)
+	f, err := s.openFeed(ctx, wo.AgentWorkOrderID, wo.SelectedCommands, q)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLogStream, err)
 	}
@@ -70,6 +71,13 @@ type logFeed struct {
 	// life delivers the lifecycle entries stored later.
 	life  <-chan lifeUpdate
 	clock logentry.Clock
+	plan  []workorder.Step
+	// startLooked says the start was looked up for an entry that came
+	// before it (see catchStart); startSent is the start then sent.
+	startLooked bool
+	startSent   time.Time
+	// held are the lifecycle entries waiting for earlier log entries.
+	held []heldEntry
 }
 
 // lifeUpdate is a lifecycle entry read live; final marks the work order's
@@ -80,17 +88,18 @@ type lifeUpdate struct {
 }
 
 // openFeed starts reading the work order's log after sequence after, and
-// its lifecycle: what is stored now at once, then what comes.
-func (s *server) openFeed(ctx context.Context, id workorder.ID, q logQuery) (*logFeed, error) {
+// its lifecycle: what is stored now at once, then what comes. plan is the
+// work order's selected steps.
+func (s *server) openFeed(ctx context.Context, id workorder.ID, plan []workorder.Step, q logQuery) (*logFeed, error) {
 	entries, err := logentry.Tail(ctx, s.LogStream, id, q.after)
 	if err != nil {
 		return nil, err
 	}
-	hist, seq, err := logentry.ReadLifecycle(ctx, s.LogStream, id)
+	hist, seq, err := logentry.ReadLifecycle(ctx, s.LogStream, id, plan)
 	if err != nil {
 		return nil, err
 	}
-	f := &logFeed{id: id, filter: q.filter, entries: entries}
+	f := &logFeed{id: id, filter: q.filter, entries: entries, plan: plan}
 	for _, e := range hist {
 		f.clock.Observe(e)
 	}
@@ -102,7 +111,7 @@ func (s *server) openFeed(ctx context.Context, id workorder.ID, q logQuery) (*lo
 		f.history = hist
 	}
 	if f.end == nil {
-		if f.life, err = s.followLifecycle(ctx, id, seq); err != nil {
+		if f.life, err = s.followLifecycle(ctx, id, plan, seq); err != nil {
 			return nil, err
 		}
 	}
@@ -111,7 +120,7 @@ func (s *server) openFeed(ctx context.Context, id workorder.ID, q logQuery) (*lo
 
 // followLifecycle delivers the lifecycle entries stored after sequence
 // after, until the work order's end.
-func (s *server) followLifecycle(ctx context.Context, id workorder.ID, after uint64) (<-chan lifeUpdate, error) {
+func (s *server) followLifecycle(ctx context.Context, id workorder.ID, plan []workorder.Step, after uint64) (<-chan lifeUpdate, error) {
 	msgs, err := s.LogStream.Follow(ctx, bus.StreamEvents, logentry.LifecycleSubjects(id), after)
 	if err != nil {
 		return nil, fmt.Errorf("watching work order %s for its end: %w", id, err)
@@ -119,7 +128,7 @@ func (s *server) followLifecycle(ctx context.Context, id workorder.ID, after uin
 	out := make(chan lifeUpdate)
 	go func() {
 		for m := range msgs {
-			e, ok := logentry.DecodeLifecycle(m)
+			e, ok := logentry.DecodeLifecycle(m, plan)
 			if !ok {
 				continue
 			}
@@ -152,17 +161,25 @@ func (s *server) sendLogs(ctx context.Context, out sse, f *logFeed, after uint64
 	heartbeat := time.NewTicker(s.SSEHeartbeat)
 	defer heartbeat.Stop()
 	sent := after // sequence of the last entry read, shown or filtered out
-	// endSeq is the last entry stored when the work order ended (read
-	// again once it ends, if it has not yet).
-	endSeq := s.lastEntry(ctx, f.id, log)
+	last := s.lastEntry(ctx, f.id, log)
 	// Nothing stored to replay: the lifecycle so far goes out now.
-	if endSeq <= after && !f.sendHistory(out, time.Time{}) {
+	if last <= after && !f.sendHistory(out, time.Time{}) {
 		return
 	}
+	if f.end != nil {
+		f.held = append(f.held, heldEntry{entry: *f.end, after: last, final: true})
+	}
 	for {
-		if f.end != nil && sent >= endSeq {
-			f.finish(out, log)
-			return
+		for len(f.held) > 0 && sent >= f.held[0].after {
+			h := f.held[0]
+			f.held = f.held[1:]
+			if h.final {
+				f.finish(out, h.entry, log)
+				return
+			}
+			if !f.send(out, h.entry) {
+				return
+			}
 		}
 		select {
 		case d, ok := <-f.entries:
@@ -170,7 +187,7 @@ func (s *server) sendLogs(ctx context.Context, out sse, f *logFeed, after uint64
 				return // the reading failed for good or ctx ended
 			}
 			sent = d.Entry.Seq
-			if !f.sendHistory(out, d.Entry.Timestamp) || !f.send(out, d.Entry) {
+			if !s.catchStart(ctx, out, f, log) || !f.sendHistory(out, d.Entry.Timestamp) || !f.send(out, d.Entry) {
 				return
 			}
 			// Caught up: the rest of the history is older than what comes.
@@ -178,14 +195,7 @@ func (s *server) sendLogs(ctx context.Context, out sse, f *logFeed, after uint64
 				return
 			}
 		case u := <-f.life:
-			f.clock.Observe(u.entry)
-			if u.final {
-				// Entries the executor stored before the work order ended
-				// are still sent; then the end, and the stream ends.
-				f.life, f.end, endSeq = nil, &u.entry, s.lastEntry(ctx, f.id, log)
-				continue
-			}
-			if !f.send(out, u.entry) {
+			if !s.lifeUpdate(ctx, out, f, u, log) {
 				return
 			}
 		case <-heartbeat.C:
@@ -196,6 +206,57 @@ func (s *server) sendLogs(ctx context.Context, out sse, f *logFeed, after uint64
 			return
 		}
 	}
+}
+
+// heldEntry is a lifecycle entry waiting for the log entries stored
+// before it (up to sequence after) to be sent; final ends the stream.
+type heldEntry struct {
+	entry logentry.Entry
+	after uint64
+	final bool
+}
+
+// lifeUpdate sends a start at once (nothing of its round is stored before
+// it) and holds a step's boundary or the work order's end until the
+// entries the executor stored before it have gone out: the log and the
+// events are read through different consumers. false means the client is
+// gone.
+func (s *server) lifeUpdate(ctx context.Context, out sse, f *logFeed, u lifeUpdate, log *slog.Logger) bool {
+	if u.entry.Event == logentry.EventWorkflowStarted {
+		if u.entry.Timestamp.Equal(f.startSent) {
+			return true // sent already by catchStart
+		}
+		f.clock.Observe(u.entry)
+		return f.send(out, u.entry)
+	}
+	if u.final {
+		f.life = nil
+	}
+	f.held = append(f.held, heldEntry{entry: u.entry, after: s.lastEntry(ctx, f.id, log), final: u.final})
+	return true
+}
+
+// catchStart sends the work order's start before a log entry that
+// overtook it: the two are read through different consumers, and a step's
+// entry is stored after the start, so the start is there to look up (once
+// per stream). false means the client is gone.
+func (s *server) catchStart(ctx context.Context, out sse, f *logFeed, log *slog.Logger) bool {
+	if f.clock.Started() || f.startLooked {
+		return true
+	}
+	f.startLooked = true
+	ev, ok, err := s.Publisher.LastEvent(ctx, f.id, events.TypeStarted)
+	if err != nil {
+		log.Warn("log stream: looking up the work order's start", "err", err)
+		return true
+	}
+	if !ok {
+		return true
+	}
+	e, _ := logentry.Lifecycle(ev, f.plan)
+	f.clock.Observe(e)
+	f.startSent = e.Timestamp
+	return f.send(out, e)
 }
 
 // lastEntry is the sequence of the work order's newest log entry; 0 when
@@ -240,11 +301,11 @@ func (f *logFeed) send(out sse, e logentry.Entry) bool {
 
 // finish sends what is left of the history, the work order's end as an
 // entry, and the named end event.
-func (f *logFeed) finish(out sse, log *slog.Logger) {
-	if !f.sendHistory(out, time.Time{}) || !f.send(out, *f.end) {
+func (f *logFeed) finish(out sse, end logentry.Entry, log *slog.Logger) {
+	if !f.sendHistory(out, time.Time{}) || !f.send(out, end) {
 		return
 	}
-	status := strings.TrimPrefix(f.end.Event, "workflow_")
+	status := strings.TrimPrefix(end.Event, "workflow_")
 	data, _ := json.Marshal(map[string]string{"agent_work_order_id": string(f.id), "status": status})
 	out.send("event: end\ndata: " + string(data) + "\n\n")
 	log.Debug("log stream ended", "status", status)
