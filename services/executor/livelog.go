@@ -61,23 +61,22 @@ func (b *logBuilder) stepStarted(now time.Time) logentry.Entry {
 	return e
 }
 
-// stepFinished reports the step's outcome, and a step_completed entry
-// after it when the step succeeded; err is a step interrupted by a
+// stepFinished reports the step's outcome; err is a step interrupted by a
 // shutdown, which is handed back and run again. A failed step is a
 // warning: whether the work order fails is the orchestrator's decision,
 // and its workflow_failed is the one error entry Archon's UI should see.
-func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Time) []logentry.Entry {
+func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Time) logentry.Entry {
 	if errors.Is(err, worker.ErrWorkOrderCancelled) {
 		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
 			fmt.Sprintf("step %s stopped: %v", b.base.Step, err))
 		e.Success = ptr(false)
-		return []logentry.Entry{e}
+		return e
 	}
 	if err != nil {
 		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
 			fmt.Sprintf("step %s interrupted, to be run again: %v", b.base.Step, err))
 		e.Success = ptr(false)
-		return []logentry.Entry{e}
+		return e
 	}
 	e := b.entry(now, logentry.LevelInfo, logentry.EventStepFinished,
 		fmt.Sprintf("step %s completed in %.1fs", b.base.Step, res.DurationSeconds))
@@ -89,17 +88,24 @@ func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Tim
 	e.CostUSD = ptr(res.CostUSD)
 	e.NumTurns, e.SessionID = res.NumTurns, res.SessionID
 	e.DurationMS = int64(res.DurationSeconds * 1000)
-	if !res.Success {
-		return []logentry.Entry{e}
+	return e
+}
+
+// stepCompleted is the entry Archon's UI reads after a step that
+// succeeded, with the plan done up to it; ok is false for any other end.
+func (b *logBuilder) stepCompleted(res events.StepResult, err error, now time.Time) (e logentry.Entry, ok bool) {
+	if err != nil || !res.Success {
+		return logentry.Entry{}, false
 	}
-	done := b.entry(now, logentry.LevelInfo, logentry.EventStepCompleted, e.Message)
-	done.SetProgress(b.number, b.total)
-	if done.StepNumber > 0 {
+	e = b.entry(now, logentry.LevelInfo, logentry.EventStepCompleted,
+		fmt.Sprintf("step %s completed in %.1fs", b.base.Step, res.DurationSeconds))
+	e.SetProgress(b.number, b.total)
+	if e.StepNumber > 0 {
 		pct := b.number * 100 / b.total
-		done.ProgressPct = &pct
+		e.ProgressPct = &pct
 	}
-	done.Success, done.DurationMS = ptr(true), e.DurationMS
-	return []logentry.Entry{e, done}
+	e.Success, e.DurationMS = ptr(true), int64(res.DurationSeconds*1000)
+	return e, true
 }
 
 // fromMessage is what a viewer should see of one stream-json line: one

@@ -32,7 +32,8 @@ func (x *executor) runStep(ctx context.Context, cmd events.RunStep, log *slog.Lo
 	// Whatever the step reports (the agent's answer, git's or the CLI's
 	// complaint) is an event others read: no secret in it.
 	res.Output, res.ErrorMessage = x.red.String(res.Output), x.red.String(res.ErrorMessage)
-	for _, e := range lb.stepFinished(res, err, time.Now()) {
+	x.liveLog.Publish(lb.stepFinished(res, err, time.Now()))
+	if e, ok := lb.stepCompleted(res, err, time.Now()); ok {
 		x.liveLog.Publish(e)
 	}
 	// Stored before the result is published, so a viewer sees the step's
