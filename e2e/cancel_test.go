@@ -18,6 +18,7 @@ type attemptStep struct {
 	Attempt      int     `json:"attempt"`
 	Success      bool    `json:"success"`
 	ErrorMessage *string `json:"error_message"`
+	Round        int     `json:"round"`
 }
 
 func (s *stack) attempts(id string) []attemptStep {

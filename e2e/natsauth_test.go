@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/natsembed"
+	"github.com/agentworkorders/awo/pkg/repocheck"
 	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
 )
 
@@ -58,8 +59,31 @@ func TestNATSAuth_ExampleConfig_RunsAWorkOrderAndRefusesForbiddenPublishes(t *te
 	if wo.Status != "completed" || !strings.Contains(deref(wo.PRURL), "/pull/") {
 		t.Fatalf("work order %+v, error %q", wo, deref(wo.ErrorMessage))
 	}
+	// The gateway user writes and watches the configured-repository bucket.
+	if code, out := s.do("POST", "/api/agent-work-orders/repositories", map[string]any{"repository_url": repoURL, "verify": false}); code != 201 {
+		t.Errorf("POST /repositories as the gateway user: %d %s", code, out)
+	}
+	if code, out := s.do("GET", "/api/agent-work-orders/repositories", nil); code != 200 || !strings.Contains(string(out), `"is_verified":false`) {
+		t.Errorf("GET /repositories as the gateway user: %d %s", code, out)
+	}
+	// A follow-up prompt is the gateway's to record, and its round the
+	// orchestrator's and the workers' to run (how it ends does not matter
+	// here, only that nobody is refused a subject).
+	if code, out := s.do("POST", "/api/agent-work-orders/"+id+"/prompt", map[string]any{"prompt_text": "Say it twice"}); code != 202 {
+		t.Fatalf("follow-up prompt: %d %s", code, out)
+	}
+	s.waitFinished(id, 2*time.Minute)
 	if log, _ := os.ReadFile(s.logPath); strings.Contains(strings.ToLower(string(log)), "permissions violation") {
 		t.Errorf("a service was refused something it needs:\n%s", grepLines(string(log), "ermissions"))
+	}
+
+	// The gateway's user may ask the github service about a repository,
+	// and the github service's user may answer.
+	gw, _ := connectAs(t, srv.ClientURL(), "gateway", passwords["gateway"])
+	check, err := repocheck.NewClient(gw, 10*time.Second).Verify(context.Background(), repoURL)
+	gw.Close()
+	if err != nil || !check.Accessible {
+		t.Errorf("repository check as the gateway user: %+v, %v", check, err)
 	}
 
 	// What each user must not do.
@@ -70,6 +94,7 @@ func TestNATSAuth_ExampleConfig_RunsAWorkOrderAndRefusesForbiddenPublishes(t *te
 		{"gateway", "workorders.commands.executor.planning"},
 		{"executor", "workorders.events." + id + ".workorder.requested"},
 		{"executor", "workorders.events." + id + ".workorder.completed"},
+		{"executor", "workorders.events." + id + ".workorder.follow_up_requested"},
 		{"github", "workorders.events." + id + ".workorder.cancelled"},
 		{"orchestrator", "workorders.events." + id + ".step.completed"},
 		{"orchestrator", "$JS.API.STREAM.DELETE.WORKORDERS_EVENTS"},

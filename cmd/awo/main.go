@@ -25,6 +25,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/repocheck"
 	"github.com/agentworkorders/awo/services/executor"
 	"github.com/agentworkorders/awo/services/gateway"
 	githubsvc "github.com/agentworkorders/awo/services/github"
@@ -62,7 +63,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return runAll(ctx, cfg, connectTo(connect), []app.Service{
 		{Name: "gateway", MicroName: gateway.MicroName, Description: gateway.MicroDescription,
 			Run: func(ctx context.Context, c app.Conn) error {
-				return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m})
+				return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m,
+					RepoVerifier: repocheck.NewClient(c.NC, 0)})
 			}},
 		{Name: "orchestrator", MicroName: orchestrator.MicroName, Description: orchestrator.MicroDescription,
 			Run: func(ctx context.Context, c app.Conn) error {

@@ -103,6 +103,45 @@ CREATE TABLE IF NOT EXISTS awo_projection_state (
     last_seq BIGINT NOT NULL DEFAULT 0
 );
 
+-- ===== 003_configured_repositories.sql =====
+
+-- Archon's configured repositories (its archon_configured_repositories
+-- table), so that an Archon user sees awo's rows in Supabase. The rows are
+-- mirrored from the gateway's AWO_REPOSITORIES key-value bucket, the
+-- source of truth; kv_revision is the bucket revision a row was written
+-- at, so a replica that mirrors late never moves a row back. Archon's own
+-- rows (kv_revision 0) are imported into the bucket when a gateway starts.
+
+CREATE TABLE IF NOT EXISTS archon_configured_repositories (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    repository_url TEXT NOT NULL UNIQUE,
+    display_name TEXT,
+    owner TEXT,
+    default_branch TEXT,
+    is_verified BOOLEAN NOT NULL DEFAULT FALSE,
+    last_verified_at TIMESTAMP WITH TIME ZONE,
+    default_sandbox_type TEXT NOT NULL DEFAULT 'git_worktree'
+        CHECK (default_sandbox_type IN ('git_worktree', 'git_branch', 'e2b', 'dagger')),
+    default_commands JSONB NOT NULL DEFAULT '["create-branch", "planning", "execute", "commit", "create-pr"]'::jsonb,
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW(),
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW()
+);
+
+ALTER TABLE archon_configured_repositories
+    ADD COLUMN IF NOT EXISTS kv_revision BIGINT NOT NULL DEFAULT 0;
+
+CREATE INDEX IF NOT EXISTS idx_configured_repositories_created_at
+    ON archon_configured_repositories(created_at);
+
+-- ===== 004_follow_up_rounds.sql =====
+
+-- Follow-up rounds (POST /{id}/prompt): every step record names the run it
+-- belongs to, 1 for the work order's first, 2, 3, ... for follow-ups.
+-- Records written before rounds existed were all of the first run.
+-- (The work order's round in hand is kept in metadata, as "round".)
+ALTER TABLE archon_agent_work_order_steps
+    ADD COLUMN IF NOT EXISTS round INT NOT NULL DEFAULT 1;
+
 -- ===== migration bookkeeping =====
 
 CREATE TABLE IF NOT EXISTS awo_schema_migrations (
@@ -112,7 +151,10 @@ CREATE TABLE IF NOT EXISTS awo_schema_migrations (
 );
 INSERT INTO awo_schema_migrations (version, name) VALUES
     (1, 'work_orders'),
-    (2, 'projection')
+    (2, 'projection'),
+    (2, 'projection'),
+    (3, 'configured_repositories'),
+    (4, 'follow_up_rounds')
 ON CONFLICT (version) DO NOTHING;
 
 COMMIT;

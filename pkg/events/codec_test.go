@@ -46,6 +46,25 @@ func TestCodec_RoundTripsEveryAttributeAndPayload(t *testing.T) {
 	}
 }
 
+func TestCodec_RoundTripsAFollowUpRequest(t *testing.T) {
+	in := events.New("wo-1a2b3c4d.follow_up_requested.2", events.TypeFollowUpRequested, "awo/gateway", "wo-1a2b3c4d",
+		time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC), &events.FollowUpRequested{PromptText: "also handle the empty case", Round: 2})
+	msg, err := events.Encode(in, "workorders.events.wo-1a2b3c4d.workorder.follow_up_requested")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(msg.Data), `"prompt_text":"also handle the empty case"`) || !strings.Contains(string(msg.Data), `"round":2`) {
+		t.Errorf("payload %s, want prompt_text and round", msg.Data)
+	}
+	out, err := events.Decode(msg.Header, msg.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out.Data, in.Data) || out.Type != events.TypeFollowUpRequested {
+		t.Errorf("decoded %+v, want %+v", out, in)
+	}
+}
+
 func TestCodec_PercentEncodesHeaderValues(t *testing.T) {
 	in := events.Event{ID: "id with spaces %and \"quotes\" é", Type: events.TypeRequested, Source: "awo/gateway",
 		WorkOrderID: "wo-1a2b3c4d", Time: time.Now(), Data: &events.Requested{}}
@@ -144,6 +163,7 @@ func TestTypes_ListsTheWholeCatalogueOnce(t *testing.T) {
 	want := []string{
 		events.TypeRequested, events.TypeStarted, events.TypeStepDispatched, events.TypeStepStarted, events.TypeStepCompleted, events.TypeStepFailed,
 		events.TypeCompleted, events.TypeFailed, events.TypeCancelRequested, events.TypeCancelled, events.TypeRetryRequested, events.TypeRunStep,
+		events.TypeFollowUpRequested,
 	}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {

@@ -17,17 +17,18 @@ const typePrefix = "io.archon.workorders."
 // Event types. The short name (without prefix and version) is also the tail
 // of the NATS subject: workorders.events.<woID>.<short>.
 const (
-	TypeRequested       = typePrefix + "workorder.requested.v1"
-	TypeStarted         = typePrefix + "workorder.started.v1"
-	TypeStepDispatched  = typePrefix + "step.dispatched.v1"
-	TypeStepStarted     = typePrefix + "step.started.v1"
-	TypeStepCompleted   = typePrefix + "step.completed.v1"
-	TypeStepFailed      = typePrefix + "step.failed.v1"
-	TypeCompleted       = typePrefix + "workorder.completed.v1"
-	TypeFailed          = typePrefix + "workorder.failed.v1"
-	TypeCancelRequested = typePrefix + "workorder.cancel_requested.v1"
-	TypeCancelled       = typePrefix + "workorder.cancelled.v1"
-	TypeRetryRequested  = typePrefix + "workorder.retry_requested.v1"
+	TypeRequested         = typePrefix + "workorder.requested.v1"
+	TypeStarted           = typePrefix + "workorder.started.v1"
+	TypeStepDispatched    = typePrefix + "step.dispatched.v1"
+	TypeStepStarted       = typePrefix + "step.started.v1"
+	TypeStepCompleted     = typePrefix + "step.completed.v1"
+	TypeStepFailed        = typePrefix + "step.failed.v1"
+	TypeCompleted         = typePrefix + "workorder.completed.v1"
+	TypeFailed            = typePrefix + "workorder.failed.v1"
+	TypeCancelRequested   = typePrefix + "workorder.cancel_requested.v1"
+	TypeCancelled         = typePrefix + "workorder.cancelled.v1"
+	TypeRetryRequested    = typePrefix + "workorder.retry_requested.v1"
+	TypeFollowUpRequested = typePrefix + "workorder.follow_up_requested.v1"
 
 	// TypeRunStep is the one command: run a step of a work order.
 	TypeRunStep = typePrefix + "command.run_step.v1"
@@ -105,6 +106,9 @@ type StepResult struct {
 	FilesChanged        *int   `json:"files_changed,omitempty"`         // against the base branch
 	LatestCommitMessage string `json:"latest_commit_message,omitempty"` // git progress
 	Issue               *Issue `json:"issue,omitempty"`                 // fetch-issue
+	// PRTemplate is the repository's pull request template, read by the
+	// commit step (which has the checkout) for create-pr to fill.
+	PRTemplate string `json:"pr_template,omitempty"`
 }
 
 // Completed ends a work order successfully.
@@ -143,6 +147,17 @@ type RetryRequested struct {
 	Round  int    `json:"round"`
 }
 
+// FollowUpRequested asks the orchestrator to run a follow-up round on a
+// completed or failed work order whose branch exists (POST /{id}/prompt):
+// the agent resumes its session with PromptText, commits to the same
+// branch and updates the pull request. Round numbers the work order's runs
+// (the first run is 1, so a follow-up is 2, 3, ...) and makes the event id
+// unique per round.
+type FollowUpRequested struct {
+	PromptText string `json:"prompt_text"`
+	Round      int    `json:"round"`
+}
+
 // StepArgs is everything a worker needs to run a step without looking
 // anything up.
 type StepArgs struct {
@@ -154,6 +169,7 @@ type StepArgs struct {
 	PlanFile     string                    `json:"plan_file,omitempty"`
 	StepOutputs  map[workorder.Step]string `json:"step_outputs,omitempty"` // earlier steps' result texts (PR body)
 	SelectedStep []workorder.Step          `json:"selected_steps,omitempty"`
+	PRTemplate   string                    `json:"pr_template,omitempty"` // the repository's pull request template (create-pr fills it)
 
 	// A follow-up round's (POST /{id}/prompt): its number (1 is the
 	// work order's first run, which carries none of these), the reviewer's
@@ -192,18 +208,19 @@ func (c RunStep) ID() string { return CommandID(c.WorkOrderID, c.Step, c.Attempt
 
 // registry maps type strings to a constructor of the payload they carry.
 var registry = map[string]func() any{
-	TypeRequested:       func() any { return &Requested{} },
-	TypeStarted:         func() any { return &Started{} },
-	TypeStepDispatched:  func() any { return &StepDispatched{} },
-	TypeStepStarted:     func() any { return &StepStarted{} },
-	TypeStepCompleted:   func() any { return &StepResult{} },
-	TypeStepFailed:      func() any { return &StepResult{} },
-	TypeCompleted:       func() any { return &Completed{} },
-	TypeFailed:          func() any { return &Failed{} },
-	TypeCancelRequested: func() any { return &CancelRequested{} },
-	TypeCancelled:       func() any { return &Cancelled{} },
-	TypeRetryRequested:  func() any { return &RetryRequested{} },
-	TypeRunStep:         func() any { return &RunStep{} },
+	TypeRequested:         func() any { return &Requested{} },
+	TypeStarted:           func() any { return &Started{} },
+	TypeStepDispatched:    func() any { return &StepDispatched{} },
+	TypeStepStarted:       func() any { return &StepStarted{} },
+	TypeStepCompleted:     func() any { return &StepResult{} },
+	TypeStepFailed:        func() any { return &StepResult{} },
+	TypeCompleted:         func() any { return &Completed{} },
+	TypeFailed:            func() any { return &Failed{} },
+	TypeCancelRequested:   func() any { return &CancelRequested{} },
+	TypeCancelled:         func() any { return &Cancelled{} },
+	TypeRetryRequested:    func() any { return &RetryRequested{} },
+	TypeFollowUpRequested: func() any { return &FollowUpRequested{} },
+	TypeRunStep:           func() any { return &RunStep{} },
 }
 
 // Known reports whether t is in the catalogue.

@@ -22,15 +22,16 @@ var ErrForged = errors.New("event from a source that may not produce it")
 // gateway, decisions from the orchestrator. The step events are missing:
 // they belong to the worker that runs the step's kind (StepSource).
 var producers = map[string]string{
-	TypeRequested:       SourceGateway,
-	TypeCancelRequested: SourceGateway,
-	TypeRetryRequested:  SourceGateway,
-	TypeStarted:         SourceOrchestrator,
-	TypeStepDispatched:  SourceOrchestrator,
-	TypeCompleted:       SourceOrchestrator,
-	TypeFailed:          SourceOrchestrator,
-	TypeCancelled:       SourceOrchestrator,
-	TypeRunStep:         SourceOrchestrator,
+	TypeRequested:         SourceGateway,
+	TypeCancelRequested:   SourceGateway,
+	TypeRetryRequested:    SourceGateway,
+	TypeFollowUpRequested: SourceGateway,
+	TypeStarted:           SourceOrchestrator,
+	TypeStepDispatched:    SourceOrchestrator,
+	TypeCompleted:         SourceOrchestrator,
+	TypeFailed:            SourceOrchestrator,
+	TypeCancelled:         SourceOrchestrator,
+	TypeRunStep:           SourceOrchestrator,
 }
 
 // StepSource is the source of the worker that runs step: the github

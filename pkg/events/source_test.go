@@ -25,6 +25,8 @@ func TestCheckSource(t *testing.T) {
 		{ev(events.TypeCancelRequested, "awo/orchestrator", &events.CancelRequested{}), true},
 		{ev(events.TypeRetryRequested, "awo/gateway", &events.RetryRequested{}), false},
 		{ev(events.TypeRetryRequested, "awo/github", &events.RetryRequested{}), true},
+		{ev(events.TypeFollowUpRequested, "awo/gateway", &events.FollowUpRequested{}), false},
+		{ev(events.TypeFollowUpRequested, "awo/executor", &events.FollowUpRequested{}), true},
 		{ev(events.TypeStarted, "awo/orchestrator", &events.Started{}), false},
 		{ev(events.TypeStarted, "awo/gateway", &events.Started{}), true},
 		{ev(events.TypeStepDispatched, "awo/orchestrator", &events.StepDispatched{}), false},

@@ -21,7 +21,7 @@ import (
 
 // LifecycleTypes are the events a work order's log shows: its start and
 // end, and the boundaries of the steps whose worker keeps no live log.
-var LifecycleTypes = []string{events.TypeStarted, events.TypeRetryRequested,
+var LifecycleTypes = []string{events.TypeStarted, events.TypeRetryRequested, events.TypeFollowUpRequested,
 	events.TypeCompleted, events.TypeFailed, events.TypeCancelled,
 	events.TypeStepStarted, events.TypeStepCompleted}
 
@@ -59,6 +59,9 @@ func Lifecycle(ev events.Event, plan []workorder.Step) (e Entry, ok bool) {
 	case *events.RetryRequested:
 		e.Event = EventWorkflowStarted
 		e.Message = withReason(fmt.Sprintf("work order retried (round %d)", d.Round), d.Reason)
+	case *events.FollowUpRequested:
+		e.Event = EventWorkflowStarted
+		e.Message = Truncate(fmt.Sprintf("follow-up round %d: %s", d.Round, d.PromptText), MaxTextBytes)
 	case *events.Completed:
 		e.Event, e.Message = EventWorkflowCompleted, "work order completed"
 		if d.PullRequestURL != "" {

@@ -120,6 +120,9 @@ var rules = map[string]rule{
 	// The orchestrator accepts a retry only of a work order that failed or
 	// was cancelled (the gateway checks that it had started).
 	events.TypeRetryRequested: on([]workorder.Status{workorder.StatusFailed, workorder.StatusCancelled}, foldRetryRequested),
+	// As the orchestrator: a follow-up of a completed or failed work order
+	// that has a branch, and only the next round.
+	events.TypeFollowUpRequested: on([]workorder.Status{workorder.StatusCompleted, workorder.StatusFailed}, foldFollowUpRequested),
 }
 
 func foldStarted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Started) (WorkOrder, []StepRecord) {
@@ -141,7 +144,9 @@ func foldStepStarted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events
 func foldStepResult(wo WorkOrder, steps []StepRecord, e events.Event, d *events.StepResult) (WorkOrder, []StepRecord) {
 	wo = withStepFacts(wo, d)
 	if !d.Step.Internal() {
-		steps = append(steps, stepRecord(e, d))
+		rec := stepRecord(e, d)
+		rec.Round = wo.round()
+		steps = append(steps, rec)
 	}
 	return wo, steps
 }
@@ -187,6 +192,23 @@ func foldRetryRequested(wo WorkOrder, steps []StepRecord, _ events.Event, _ *eve
 	wo.CurrentPhase = nil
 	return wo, steps
 }
+
+// foldFollowUpRequested reopens the row for the next round: the old
+// reason goes, the step history keeps every round.
+func foldFollowUpRequested(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.FollowUpRequested) (WorkOrder, []StepRecord) {
+	if wo.GitBranchName == nil || d.Round <= wo.round() {
+		return wo, steps
+	}
+	wo.Status = workorder.StatusRunning
+	wo.Round = d.Round
+	wo.ErrorMessage = nil
+	wo.CurrentPhase = nil
+	return wo, steps
+}
+
+// round is the row's run in hand, counting rows from before rounds as the
+// first.
+func (wo WorkOrder) round() int { return max(wo.Round, 1) }
 
 func created(e events.Event, req *events.Requested) WorkOrder {
 	wo := WorkOrder{

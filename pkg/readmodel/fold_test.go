@@ -134,7 +134,7 @@ func TestFold(t *testing.T) {
 				*steps = append(*steps, StepRecord{
 					Step: workorder.StepCreateBranch, AgentName: "BranchCreator", Success: true,
 					Output: ptr("feat/auth"), SessionID: ptr("s-1"), Timestamp: at(4), Attempt: 1,
-					CostUSD: 0.5, InputTokens: 100, OutputTokens: 10,
+					CostUSD: 0.5, InputTokens: 100, OutputTokens: 10, Round: 1,
 				})
 			},
 		},
@@ -153,7 +153,7 @@ func TestFold(t *testing.T) {
 				*steps = append(*steps, StepRecord{
 					Step: workorder.StepPlanning, AgentName: "Planner", Success: true,
 					Output: ptr("PRPs/features/auth.md"), DurationSeconds: 12.5, SessionID: ptr("s-2"),
-					Timestamp: at(5), Attempt: 1, CostUSD: 0.25, InputTokens: 50, OutputTokens: 5, NumTurns: 3,
+					Timestamp: at(5), Attempt: 1, CostUSD: 0.25, InputTokens: 50, OutputTokens: 5, NumTurns: 3, Round: 1,
 				})
 			},
 		},
@@ -168,7 +168,7 @@ func TestFold(t *testing.T) {
 				wo.UpdatedAt, wo.Version = at(5), 5
 				*steps = append(*steps, StepRecord{
 					Step: workorder.StepExecute, AgentName: "Implementor", ErrorMessage: ptr("claude exited 1: api_error"),
-					DurationSeconds: 1, Timestamp: at(5), Attempt: 2,
+					DurationSeconds: 1, Timestamp: at(5), Attempt: 2, Round: 1,
 				})
 			},
 		},
@@ -184,7 +184,7 @@ func TestFold(t *testing.T) {
 				wo.LatestCommitMessage = ptr("feat: greet")
 				wo.UpdatedAt, wo.Version = at(5), 5
 				*steps = append(*steps, StepRecord{
-					Step: workorder.StepCommit, AgentName: "Committer", Success: true, Timestamp: at(5), Attempt: 1,
+					Step: workorder.StepCommit, AgentName: "Committer", Success: true, Timestamp: at(5), Attempt: 1, Round: 1,
 				})
 			},
 		},
@@ -201,7 +201,7 @@ func TestFold(t *testing.T) {
 				wo.GitHubPullRequestURL = ptr("https://github.com/acme/demo/pull/7")
 				wo.UpdatedAt, wo.Version = at(6), 6
 				*steps = append(*steps, StepRecord{
-					Step: workorder.StepCreatePR, AgentName: "PrCreator", Success: true, Timestamp: at(6), Attempt: 1,
+					Step: workorder.StepCreatePR, AgentName: "PrCreator", Success: true, Timestamp: at(6), Attempt: 1, Round: 1,
 				})
 			},
 		},
@@ -309,6 +309,65 @@ func TestFold(t *testing.T) {
 			event:   ev(6, events.TypeRetryRequested, &events.RetryRequested{Round: 1}),
 			want: func(wo *WorkOrder, _ *[]StepRecord) {
 				wo.UpdatedAt, wo.Version = at(6), 6
+			},
+		},
+		{
+			name:    "FollowUpRequested_AfterCompletion_ReopensAsRunningInTheNextRound",
+			history: append(slices.Clone(branchDone), ev(5, events.TypeCompleted, &events.Completed{})),
+			event:   ev(6, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "also the empty case", Round: 2}),
+			want: func(wo *WorkOrder, _ *[]StepRecord) {
+				wo.Status = workorder.StatusRunning
+				wo.Round = 2
+				wo.UpdatedAt, wo.Version = at(6), 6
+			},
+		},
+		{
+			name:    "FollowUpRequested_AfterFailure_DropsTheOldReason",
+			history: append(slices.Clone(branchDone), ev(5, events.TypeFailed, &events.Failed{ErrorMessage: "execute failed: boom"})),
+			event:   ev(6, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "try it this way", Round: 2}),
+			want: func(wo *WorkOrder, _ *[]StepRecord) {
+				wo.Status = workorder.StatusRunning
+				wo.Round = 2
+				wo.ErrorMessage, wo.CurrentPhase = nil, nil
+				wo.UpdatedAt, wo.Version = at(6), 6
+			},
+		},
+		{
+			name:    "FollowUpRequested_WithoutABranch_ChangesNothing",
+			history: append(slices.Clone(running), ev(3, events.TypeFailed, &events.Failed{ErrorMessage: "create-branch failed"})),
+			event:   ev(4, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "x", Round: 2}),
+			want: func(wo *WorkOrder, _ *[]StepRecord) {
+				wo.UpdatedAt, wo.Version = at(4), 4
+			},
+		},
+		{
+			name:    "FollowUpRequested_OfCancelled_ChangesNothing",
+			history: append(slices.Clone(branchDone), ev(5, events.TypeCancelled, &events.Cancelled{Reason: "stop"})),
+			event:   ev(6, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "x", Round: 2}),
+			want: func(wo *WorkOrder, _ *[]StepRecord) {
+				wo.UpdatedAt, wo.Version = at(6), 6
+			},
+		},
+		{
+			name:    "FollowUpRequested_OfAnEarlierRound_ChangesNothing",
+			history: append(slices.Clone(branchDone), ev(5, events.TypeCompleted, &events.Completed{})),
+			event:   ev(6, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "x", Round: 1}),
+			want: func(wo *WorkOrder, _ *[]StepRecord) {
+				wo.UpdatedAt, wo.Version = at(6), 6
+			},
+		},
+		{
+			name: "FollowUpRound_StepsCarryTheRound",
+			history: append(slices.Clone(branchDone), ev(5, events.TypeCompleted, &events.Completed{}),
+				ev(6, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "x", Round: 2}),
+				ev(7, events.TypeStepStarted, &events.StepStarted{Step: workorder.StepFollowUp, Attempt: 1})),
+			event: stepDone(8, events.StepResult{Step: workorder.StepFollowUp, Attempt: 1, Success: true, Output: "handled", SessionID: "s-1"}),
+			want: func(wo *WorkOrder, steps *[]StepRecord) {
+				wo.UpdatedAt, wo.Version = at(8), 8
+				*steps = append(*steps, StepRecord{
+					Step: workorder.StepFollowUp, AgentName: "Implementor", Success: true, Output: ptr("handled"),
+					SessionID: ptr("s-1"), Timestamp: at(8), Attempt: 1, Round: 2,
+				})
 			},
 		},
 		{

@@ -18,6 +18,7 @@ type Memory struct {
 	mu      sync.RWMutex
 	rows    map[workorder.ID]*memoryRow
 	applied uint64
+	repos   map[string]ConfiguredRepository // by id; see repositories.go
 }
 
 type memoryRow struct {

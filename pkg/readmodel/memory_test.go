@@ -52,3 +52,7 @@ func TestMemory_CountIgnoresPaging(t *testing.T) {
 		t.Errorf("after Truncate: AppliedSequence = %d, want 0", seq)
 	}
 }
+
+func TestMemory_RepositoryContract(t *testing.T) {
+	storetest.RunRepositories(t, func(t *testing.T) readmodel.RepositoryStore { return readmodel.NewMemory() })
+}

@@ -52,6 +52,10 @@ type WorkOrder struct {
 	CostUSD          float64          `json:"cost_usd"`
 	InputTokens      int64            `json:"input_tokens"`
 	OutputTokens     int64            `json:"output_tokens"`
+	// Round is the work order's run in hand or last: 1 for the first, 2, 3,
+	// ... for follow-up rounds (POST /{id}/prompt); 0 in rows written
+	// before rounds existed, which means 1.
+	Round int `json:"-"`
 	// LatestCommitMessage is the subject of the sandbox's newest commit,
 	// shown by git-progress rather than in the Python service's work-order shape.
 	LatestCommitMessage *string `json:"-"`
@@ -75,6 +79,9 @@ type StepRecord struct {
 	InputTokens     int64          `json:"input_tokens"`
 	OutputTokens    int64          `json:"output_tokens"`
 	NumTurns        int            `json:"num_turns"`
+	// Round is the run the step belongs to: 1 for the work order's first,
+	// 2, 3, ... for follow-up rounds.
+	Round int `json:"round"`
 }
 
 // Filter narrows List. Zero values match everything.

@@ -100,6 +100,9 @@ func TestRestoreReason(t *testing.T) {
 		{"behind: another executor ran a step since", 1, 1, "cp-1", "cp-2", true, "cp-1"},
 		{"redelivered", 2, 1, "cp-2", "cp-2", true, "delivered"},
 		{"a later attempt", 1, 2, "cp-2", "cp-2", true, "attempt 2"},
+		// The round's commit before stored no checkpoint (the plan's last
+		// sandbox step) but left its mark: "changing".
+		{"a follow-up round after the commit", 1, 1, "", "cp-2", true, "changed since"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

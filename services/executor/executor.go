@@ -32,12 +32,14 @@ type AgentRunner interface {
 // of them; *sandbox.Manager is one. Each part is declared by the part of
 // the executor that uses it: a step holds its sandbox (sandboxHolder), the
 // stages restore it, check the outcome in it and save it (sandboxRestorer,
-// outcomeSandboxes, sandboxSaver), a cancel removes it (sandboxRemover)
+// outcomeSandboxes, sandboxSaver), a follow-up brings it up to the pushed
+// branch and reads its diff (followUpSandboxes), a cancel removes it (sandboxRemover)
 // and housekeeping lists and removes those due (SandboxStore).
 type Sandboxes interface {
 	sandboxHolder
 	sandboxRestorer
 	outcomeSandboxes
+	followUpSandboxes
 	sandboxSaver
 	sandboxRemover
 	SandboxStore

@@ -60,6 +60,12 @@ type fakeSandboxes struct {
 	// noCommits: the branch holds nothing beyond the base branch.
 	noCommits bool
 
+	// followup_test.go
+	caughtUp   []string
+	catchUpErr error
+	diff       string
+	diffErr    error
+
 	// checkpoint_test.go
 	marker        string
 	checkpoints   int
@@ -203,6 +209,30 @@ func TestRunStep_Commit_PushesTheBranchAndReportsProgress(t *testing.T) {
 	res, _ = x.runStep(context.Background(), cmd(workorder.StepCommit), x.log)
 	if res.Success || !strings.Contains(res.ErrorMessage, "pushing branch feat/greeting to origin: remote rejected") {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// The commit step hands the repository's pull request template on to
+// create-pr, redacted like everything else it reports.
+func TestRunStep_Commit_CarriesThePRTemplate(t *testing.T) {
+	sb := &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
+	const token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+	tmpl := "## Description\n\n<!-- what and why -->\n\n## Checklist\n\n- [ ] Tests (token " + token + ")\n"
+	if err := os.MkdirAll(filepath.Join(sb.dir, ".github"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sb.dir, ".github", "PULL_REQUEST_TEMPLATE.md"), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	x := newTestExecutor(t, &fakeAgent{result: agent.Result{Success: true, ResultText: "feat: greeting"}}, sb)
+	res, _ := x.runStep(context.Background(), cmd(workorder.StepCommit), x.log)
+	if !res.Success || !strings.HasPrefix(res.PRTemplate, "## Description\n\n<!-- what and why -->") ||
+		!strings.Contains(res.PRTemplate, "- [ ] Tests") || strings.Contains(res.PRTemplate, token) {
+		t.Fatalf("result %+v; want the template, without the token", res)
+	}
+	res, _ = x.runStep(context.Background(), cmd(workorder.StepExecute), x.log)
+	if res.PRTemplate != "" {
+		t.Fatalf("execute carried the template: %+v", res)
 	}
 }
 

@@ -36,13 +36,13 @@ type outcomeStage struct {
 // check verifies what a successful step promised (a broken promise fails
 // it with the reason) and records what later steps need; then it reports
 // the branch's progress when the step succeeded or was one whose progress
-// matters even when it failed (execute, commit). rerunFrom is passed to a
+// matters even when it failed (execute, follow-up, commit). rerunFrom is passed to a
 // commit's push.
 func (o outcomeStage) check(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, rerunFrom string, res *events.StepResult, log *slog.Logger) {
 	if res.Success {
 		o.checkPromise(ctx, cmd, sb, rerunFrom, res)
 	}
-	if res.CommitCount == nil && (res.Success || cmd.Step == workorder.StepCommit || cmd.Step == workorder.StepExecute) {
+	if res.CommitCount == nil && (res.Success || cmd.Step == workorder.StepCommit || cmd.Step == workorder.StepExecute || cmd.Step == workorder.StepFollowUp) {
 		o.addProgress(ctx, sb, res, log)
 	}
 }
@@ -103,6 +103,9 @@ func (o outcomeStage) checkPromise(ctx context.Context, cmd events.RunStep, sb s
 			return
 		}
 		res.BranchName = branch
+		// create-pr runs elsewhere, without the checkout: it gets the
+		// repository's pull request template from here.
+		res.PRTemplate = findPRTemplate(sb.Dir)
 	}
 }
 

@@ -32,6 +32,7 @@ func (x *executor) runStep(ctx context.Context, cmd events.RunStep, log *slog.Lo
 	// Whatever the step reports (the agent's answer, git's or the CLI's
 	// complaint) is an event others read: no secret in it.
 	res.Output, res.ErrorMessage = x.red.String(res.Output), x.red.String(res.ErrorMessage)
+	res.PRTemplate = x.red.String(res.PRTemplate)
 	x.liveLog.Publish(lb.stepFinished(res, err, time.Now()))
 	if e, ok := lb.stepCompleted(res, err, time.Now()); ok {
 		x.liveLog.Publish(e)
@@ -67,11 +68,7 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 	if err != nil {
 		return start.finish(preparingFailed(ctx, cmd, err))
 	}
-	prompt, err := x.prompts.Render(cmd.Step, prompts.Arguments(cmd.Step, cmd.Args))
-	if err != nil {
-		return start.finish(failed("rendering the %s prompt: %v", cmd.Step, err))
-	}
-	res, err := x.runAgent(ctx, cmd, in.sandbox, prompt, lb, log)
+	res, err := x.runStepAgent(ctx, cmd, in.sandbox, lb, log)
 	if err != nil {
 		return events.StepResult{}, err
 	}
@@ -115,16 +112,40 @@ func preparingFailed(ctx context.Context, cmd events.RunStep, err error) (events
 	return failed("preparing the %s sandbox: %v", cmd.SandboxType, err)
 }
 
+// runStepAgent runs the step's agent with the step's prompt; a follow-up
+// has its own way (followUp). A prompt that cannot be rendered fails the
+// step; an error is a run that did not finish.
+func (x *executor) runStepAgent(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, lb *logBuilder, log *slog.Logger) (events.StepResult, error) {
+	if cmd.Step == workorder.StepFollowUp {
+		return x.followUp(ctx, cmd, sb, lb, log)
+	}
+	prompt, err := x.prompts.Render(cmd.Step, prompts.Arguments(cmd.Step, cmd.Args))
+	if err != nil {
+		return failed("rendering the %s prompt: %v", cmd.Step, err)
+	}
+	return x.runAgent(ctx, cmd, sb, prompt, lb, log)
+}
+
 // runAgent runs the agent on prompt in the sandbox, showing what it does
 // in the live log, and returns its answer as the step's result. An error
 // is a run that did not finish (a shutdown, a cancel).
 func (x *executor) runAgent(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, prompt string, lb *logBuilder, log *slog.Logger) (events.StepResult, error) {
+	ar, err := x.agent.Run(ctx, x.agentRequest(cmd, sb, prompt, lb, log))
+	if err != nil {
+		return events.StepResult{}, err
+	}
+	return stepResult(ar), nil
+}
+
+// agentRequest is the CLI run of the step: prompt in the sandbox, with
+// what the agent does shown in the live log.
+func (x *executor) agentRequest(cmd events.RunStep, sb sandbox.Sandbox, prompt string, lb *logBuilder, log *slog.Logger) agent.Request {
 	gitHub := stepUsesGitHub[cmd.Step]
 	var env []string
 	if gitHub && x.cfg.GHToken != "" {
 		env = append(env, "GH_TOKEN="+x.cfg.GHToken)
 	}
-	ar, err := x.agent.Run(ctx, agent.Request{
+	return agent.Request{
 		Dir: sb.Dir, Prompt: prompt, Model: x.cfg.ClaudeModel, MaxTurns: x.cfg.ClaudeMaxTurns,
 		SkipPermissions: x.cfg.ClaudeSkipPermissions, Timeout: x.cfg.StepTimeout, Env: env, Logger: log,
 		PassEnv: x.cfg.AgentEnv, GitHub: gitHub,
@@ -133,10 +154,11 @@ func (x *executor) runAgent(ctx context.Context, cmd events.RunStep, sb sandbox.
 				x.liveLog.Publish(e)
 			}
 		},
-	})
-	if err != nil {
-		return events.StepResult{}, err
 	}
+}
+
+// stepResult is the agent's answer as the step's result.
+func stepResult(ar agent.Result) events.StepResult {
 	return events.StepResult{
 		Success:      ar.Success,
 		Output:       ar.ResultText,
@@ -145,7 +167,7 @@ func (x *executor) runAgent(ctx context.Context, cmd events.RunStep, sb sandbox.
 		CostUSD:      ar.CostUSD,
 		NumTurns:     ar.NumTurns,
 		Usage:        &ar.Usage,
-	}, nil
+	}
 }
 
 // stepUsesGitHub is, per step, whether its agent pushes or calls GitHub and
@@ -161,6 +183,7 @@ var stepUsesGitHub = map[workorder.Step]bool{
 	workorder.StepReview:       false,
 	workorder.StepCommit:       true,
 	workorder.StepCreatePR:     true,
+	workorder.StepFollowUp:     false, // the round's commit pushes
 }
 
 // The stages of a step, each given only what it uses of the executor's

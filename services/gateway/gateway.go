@@ -28,6 +28,7 @@ import (
 	"github.com/agentworkorders/awo/services/gateway/health"
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
 	"github.com/agentworkorders/awo/services/gateway/projector"
+	"github.com/agentworkorders/awo/services/gateway/repositories"
 )
 
 // Deps is what the caller has built: configuration, connections and the
@@ -49,6 +50,10 @@ type Deps struct {
 	// requests and the read store's work orders by status. The all-in-one
 	// passes the registry every service shares.
 	Metrics *metrics.Metrics
+	// RepoVerifier asks the github service whether a repository is
+	// accessible (the repocheck request/reply); nil: the verify routes
+	// answer 503 "repository verification is not available".
+	RepoVerifier api.RepositoryVerifier
 }
 
 // Micro service identity, as `nats micro ls` shows it.
@@ -67,6 +72,7 @@ type Gateway struct {
 	log   *slog.Logger
 	grace time.Duration
 	proj  *projector.Projector
+	repos *projector.Repositories // nil: the store keeps no repositories
 	ln    net.Listener
 	srv   *http.Server
 }
@@ -106,6 +112,10 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	repos, mirror, err := openRepositories(ctx, d, log)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := listen(d.Config, d.Listener)
 	if err != nil {
 		return nil, err
@@ -118,8 +128,12 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 		log.Warn("the API asks for no token and listens beyond loopback (AWO_AUTH=none): anyone who can reach "+
 			ln.Addr().String()+" can run agents; set AWO_API_TOKENS to require a token", "addr", ln.Addr().String())
 	}
-	handler := api.New(apiOptions(d, log, keys, proj, checker, loopback))
-	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, ln: ln, srv: &http.Server{
+	opts := apiOptions(d, log, keys, proj, checker, loopback)
+	if mirror != nil { // no typed nils in the interfaces
+		opts.Repositories, opts.RepositoryProjection = repos, mirror
+	}
+	handler := api.New(opts)
+	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, ln: ln, srv: &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -127,6 +141,22 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}}, nil
+}
+
+// openRepositories opens the configured-repository bucket and the mirror
+// that keeps the read store's copy; none when the store keeps no
+// repositories (a test's wrapper), and the routes answer 503.
+func openRepositories(ctx context.Context, d Deps, log *slog.Logger) (*repositories.Store, *projector.Repositories, error) {
+	rs, ok := d.Store.(readmodel.RepositoryStore)
+	if !ok {
+		log.Warn("the read store keeps no configured repositories; the /repositories routes answer 503", "store", fmt.Sprintf("%T", d.Store))
+		return nil, nil, nil
+	}
+	bucket, err := repositories.Open(ctx, d.Bus.JS, 1)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway: %w", err)
+	}
+	return bucket, projector.NewRepositories(bucket, rs, log.With("component", "repositories")), nil
 }
 
 // newMonitor runs the real dependency probes, plus the read model's
@@ -137,6 +167,7 @@ func newMonitor(d Deps, proj *projector.Projector) health.Checker {
 		ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), d.Config.IsSandbox),
 		GHCLIPath:         d.Config.GHCLIPath,
 		GHTokenSet:        d.Config.GHToken != "",
+		GHToken:           d.Config.GHToken,
 		ArchonServerURL:   d.Config.ArchonServerURL,
 		ArchonMCPURL:      d.Config.ArchonMCPURL,
 		NC:                d.NC,
@@ -179,6 +210,7 @@ func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *project
 	}
 	return api.Options{
 		Idempotency:     keys,
+		Verifier:        d.RepoVerifier,
 		Metrics:         httpMetrics,
 		MetricsHandler:  metricsHandler,
 		Publisher:       d.Bus,
@@ -237,6 +269,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if g.repos != nil {
+		group.Go(func() error {
+			if err := g.repos.Run(projCtx); err != nil {
+				return fmt.Errorf("gateway: %w", err)
+			}
+			return nil
+		})
+	}
 	group.Go(func() error {
 		g.log.Info("gateway listening", "addr", g.ln.Addr().String())
 		if err := g.srv.Serve(g.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,7 +1,8 @@
 // Package github does the GitHub side of work orders with the gh CLI: it
 // opens the pull request (step create-pr) and reads the issue a work order
 // names (internal step fetch-issue). It takes step commands from JetStream
-// and publishes step.started, then step.completed or step.failed.
+// and publishes step.started, then step.completed or step.failed. It also
+// answers the gateway's repository checks (pkg/repocheck).
 package github
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/repocheck"
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -44,6 +46,7 @@ type CLI interface {
 	CreatePR(ctx context.Context, repo, head, base, title, body string) (url string, err error)
 	ViewIssue(ctx context.Context, repo string, number int) (events.Issue, error)
 	ViewRepo(ctx context.Context, repo string) (gh.RepoInfo, error)
+	CommentPR(ctx context.Context, url, body string) (commentURL string, err error)
 }
 
 // Deps are the service's collaborators, built by the caller: Build makes
@@ -97,6 +100,14 @@ func Run(ctx context.Context, d Deps) error {
 	if s.gh == nil {
 		return errors.New("running the github service: Deps.GH is required (github.Build makes the gh client)")
 	}
+
+	// Repository checks (POST /repositories and friends) come by
+	// request/reply, answered by one replica of the queue group.
+	stopChecks, err := repocheck.Serve(s.bus.JS.Conn(), s.verifyRepository)
+	if err != nil {
+		return fmt.Errorf("running the github service: %w", err)
+	}
+	defer stopChecks()
 
 	s.log.Info("github service consuming step commands")
 	d.Metrics.WatchConsumer(s.bus.JS, bus.StreamCommands, ConsumerName)
@@ -158,6 +169,8 @@ func (s *service) runStep(ctx context.Context, cmd events.RunStep, _ *slog.Logge
 		res, err = s.createPR(ctx, cmd)
 	case workorder.StepFetchIssue:
 		res, err = s.fetchIssue(ctx, cmd)
+	case workorder.StepCommentPR:
+		res, err = s.commentPR(ctx, cmd)
 	default:
 		err = fmt.Errorf("the github service does not run step %s", cmd.Step)
 	}

@@ -118,19 +118,23 @@ const (
 const sectionCut = "\n\n… (cut)"
 
 // PRBody writes the pull request description from what the earlier steps
-// established: the request, the plan, the implementation summary, the
-// review and the commit, then "Closes #N" for the issue it resolves.
+// established: the request with "Closes #N" for the issue it resolves (in
+// the first section of the repository's pull request template when it has
+// one), then the plan, the implementation summary, the review and the
+// commit.
 func PRBody(a events.StepArgs) string {
-	var b strings.Builder
-	b.WriteString("## Summary\n\n")
+	summary := "Changes made by Agent Work Orders."
 	if req := strings.TrimSpace(a.UserRequest); req != "" {
-		b.WriteString(textcut.Runes(req, maxRequestChars, sectionCut))
-	} else {
-		b.WriteString("Changes made by Agent Work Orders.")
+		summary = textcut.Runes(req, maxRequestChars, sectionCut)
 	}
-	b.WriteString("\n")
 	if n, ok := parseIssueNumber(a.IssueNumber); ok {
-		fmt.Fprintf(&b, "\nCloses #%d\n", n)
+		summary += fmt.Sprintf("\n\nCloses #%d", n)
+	}
+	var b strings.Builder
+	if strings.TrimSpace(a.PRTemplate) != "" {
+		b.WriteString(fillTemplate(a.PRTemplate, summary))
+	} else {
+		b.WriteString("## Summary\n\n" + summary + "\n")
 	}
 
 	plan := strings.TrimSpace(a.StepOutputs[workorder.StepPlanning])

@@ -91,6 +91,14 @@ func (f *FlatSandboxes) CurrentBranch(context.Context, string) (string, error) {
 // Push succeeds without a remote.
 func (f *FlatSandboxes) Push(context.Context, sandbox.Sandbox, string, string) error { return nil }
 
+// CatchUp finds nothing newer on a remote it does not have.
+func (f *FlatSandboxes) CatchUp(context.Context, sandbox.Sandbox, string) (bool, error) {
+	return false, nil
+}
+
+// Diff is empty: the bench's branches change nothing.
+func (f *FlatSandboxes) Diff(context.Context, sandbox.Sandbox) (string, error) { return "", nil }
+
 // Snapshot names a new checkpoint of the work order: every step changed it.
 func (f *FlatSandboxes) Snapshot(_ context.Context, s sandbox.Spec, _ sandbox.Sandbox) (sandbox.Checkpoint, error) {
 	f.mu.Lock()
@@ -240,6 +248,11 @@ func (g *InstantGH) CreatePR(_ context.Context, repo, _, _, _, _ string) (string
 // ViewIssue returns an issue titled after its number.
 func (g *InstantGH) ViewIssue(_ context.Context, _ string, number int) (events.Issue, error) {
 	return events.Issue{Number: number, Title: fmt.Sprintf("Issue %d", number)}, nil
+}
+
+// CommentPR accepts every comment.
+func (g *InstantGH) CommentPR(_ context.Context, url, _ string) (string, error) {
+	return url + "#issuecomment-1", nil
 }
 
 // ViewRepo says the default branch is main.

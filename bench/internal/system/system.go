@@ -19,6 +19,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/repocheck"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor"
 	"github.com/agentworkorders/awo/services/gateway"
@@ -69,7 +70,8 @@ func Start(ctx context.Context, o Options) (*System, error) {
 		run  func(context.Context, deps) error
 	}{
 		{"gateway", func(ctx context.Context, d deps) error {
-			return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, NC: d.nc, Store: store, Logger: d.log, Listener: ln})
+			return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, NC: d.nc, Store: store, Logger: d.log, Listener: ln,
+				RepoVerifier: repocheck.NewClient(d.nc, 0)})
 		}},
 		{"orchestrator", func(ctx context.Context, d deps) error {
 			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, Logger: d.log})

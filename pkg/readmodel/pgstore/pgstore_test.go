@@ -288,3 +288,7 @@ func TestStore_SameJSONAsMemory(t *testing.T) {
 		}
 	}
 }
+
+func TestStore_RepositoryContract(t *testing.T) {
+	storetest.RunRepositories(t, func(t *testing.T) readmodel.RepositoryStore { return open(t, server.New(t)) })
+}

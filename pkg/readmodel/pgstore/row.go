@@ -29,6 +29,8 @@ type metadata struct {
 	OutputTokens     int64            `json:"output_tokens"`
 	// Absent from rows written before it existed, which read as nil.
 	LatestCommitMessage *string `json:"latest_commit_message,omitempty"`
+	// The follow-up round in hand; absent (0, the first run) until one.
+	Round int `json:"round,omitempty"`
 }
 
 func metadataOf(wo readmodel.WorkOrder) metadata {
@@ -47,6 +49,7 @@ func metadataOf(wo readmodel.WorkOrder) metadata {
 		InputTokens:          wo.InputTokens,
 		OutputTokens:         wo.OutputTokens,
 		LatestCommitMessage:  wo.LatestCommitMessage,
+		Round:                wo.Round,
 	}
 }
 
@@ -88,5 +91,6 @@ func scanWorkOrder(row pgx.Row) (readmodel.WorkOrder, error) {
 	wo.InputTokens = md.InputTokens
 	wo.OutputTokens = md.OutputTokens
 	wo.LatestCommitMessage = md.LatestCommitMessage
+	wo.Round = md.Round
 	return wo, nil
 }

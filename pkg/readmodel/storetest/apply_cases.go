@@ -223,3 +223,42 @@ func testRetry(t *testing.T, s readmodel.Store) {
 		t.Errorf("final row: status %s, error %v; want completed without error", got.Status, got.ErrorMessage)
 	}
 }
+
+// testFollowUp: a follow-up round reopens a completed work order, its
+// steps are kept with their round next to the first run's, and a store
+// rebuilt from the events knows the round (Postgres keeps it in the row's
+// metadata, so a step applied later is stamped with it).
+func testFollowUp(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-0000001f")
+	evs := []events.Event{
+		st.requested(id, "https://github.com/acme/demo"),
+		st.next(id, events.TypeStarted, &events.Started{SandboxIdentifier: id.SandboxIdentifier()}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepCreateBranch, Attempt: 1, Success: true, BranchName: "feat/x"}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepCommit, Attempt: 1, Success: true}),
+		st.next(id, events.TypeCompleted, &events.Completed{}),
+		st.next(id, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "also the empty case", Round: 2}),
+	}
+	apply(t, s, evs...)
+	if got := get(t, s, id); got.Status != workorder.StatusRunning || got.Round != 2 {
+		t.Fatalf("after the follow-up request: status %s round %d, want running in round 2", got.Status, got.Round)
+	}
+	rest := []events.Event{
+		st.next(id, events.TypeStepStarted, &events.StepStarted{Step: workorder.StepFollowUp, Attempt: 1}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepFollowUp, Attempt: 1, Success: true, Output: "handled"}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepCommit, Attempt: 2, Success: true}),
+		st.next(id, events.TypeCompleted, &events.Completed{}),
+	}
+	apply(t, s, rest...)
+	matchesFold(t, s, id, append(evs, rest...), "after the round")
+	var rounds []string
+	for _, r := range steps(t, s, id) {
+		rounds = append(rounds, fmt.Sprintf("%s#%d@%d", r.Step, r.Attempt, r.Round))
+	}
+	if want := []string{"create-branch#1@1", "commit#1@1", "follow-up#1@2", "commit#2@2"}; !reflect.DeepEqual(rounds, want) {
+		t.Errorf("step history = %v, want %v", rounds, want)
+	}
+	if got := get(t, s, id); got.Status != workorder.StatusCompleted || got.CurrentPhase != nil {
+		t.Errorf("final row: status %s phase %v; want completed", got.Status, got.CurrentPhase)
+	}
+}

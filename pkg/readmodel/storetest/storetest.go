@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) readmodel.Store) {
 		{"Results_AreCopies", testCopies},
 		{"ConcurrentReadsDuringApply", testConcurrent},
 		{"Retry_ReopensAndKeepsEveryAttempt", testRetry},
+		{"FollowUp_KeepsEveryRoundsSteps", testFollowUp},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,10 +3,12 @@
 // Agent Work Orders uses the way gh 2.x does, and records every invocation
 // so a test can check what was asked of it. Point GH_CLI_PATH at Path.
 //
-// Supported: `gh --version`, `gh auth status`, `gh repo view R --json ...`,
+// Supported: `gh --version`, `gh auth status`, `gh repo view R --json ...`
+// (fields name, nameWithOwner, owner, defaultBranchRef, url),
 // `gh issue view N --repo R --json ...`, `gh pr list --repo R --head H
-// --json ...` and `gh pr create --repo R --head H [--base B] --title T
-// (--body B | --body-file F|-)`. Flags may be written `--flag value` or
+// --json ...`, `gh pr create --repo R --head H [--base B] --title T
+// (--body B | --body-file F|-)` and `gh pr comment URL|N (--body B |
+// --body-file F|-)` on a pull request it opened. Flags may be written `--flag value` or
 // `--flag=value`. Anything else fails with gh's "unknown command" message.
 package fakegh
 
@@ -52,7 +54,22 @@ type Options struct {
 	// (`gh pr list` shows it), as when GitHub has opened it and the answer
 	// is slow: a caller killed meanwhile never learns the URL.
 	PRCreateDelay time.Duration
+	// PRCommentError, when set, makes `gh pr comment` on an existing pull
+	// request print it on stderr and exit 1.
+	PRCommentError string
+	// APIError, when set, makes every command that talks to GitHub (all
+	// but --version and auth status) print it on stderr and exit 1, as gh
+	// does when GitHub is down or refuses the token: see GitHubDown,
+	// Unreachable and BadCredentials.
+	APIError string
 }
+
+// gh's words when GitHub cannot answer, for Options.APIError.
+const (
+	GitHubDown     = "HTTP 503: Service Unavailable (https://api.github.com/graphql)"
+	Unreachable    = "error connecting to api.github.com\ncheck your internet connection or https://githubstatus.com"
+	BadCredentials = "HTTP 401: Bad credentials (https://api.github.com/graphql)\nTry authenticating with:  gh auth login"
+)
 
 // FakeGH is an installed fake.
 type FakeGH struct {
@@ -76,6 +93,8 @@ type PR struct {
 	Base   string
 	Title  string
 	Body   string
+	// Comments are the bodies `gh pr comment` added, in order.
+	Comments []string
 }
 
 // Install writes the fake into a temporary directory that lives as long as
@@ -103,8 +122,14 @@ func Install(t testing.TB, opts Options) *FakeGH {
 	if opts.PRCreateDelay > 0 {
 		write("pr-create-delay", strconv.FormatFloat(opts.PRCreateDelay.Seconds(), 'f', 3, 64))
 	}
+	if opts.APIError != "" {
+		write("api-error", opts.APIError+"\n")
+	}
 	if opts.PRCreateError != "" {
 		write("pr-create-error", opts.PRCreateError+"\n")
+	}
+	if opts.PRCommentError != "" {
+		write("pr-comment-error", opts.PRCommentError+"\n")
 	}
 	if len(opts.Repos) > 0 {
 		write("repos", strings.Join(opts.Repos, "\n")+"\n")
@@ -191,11 +216,43 @@ func (f *FakeGH) PRs(t testing.TB) []PR {
 		}
 		prs = append(prs, PR{
 			Number: n, URL: read("url"), Repo: read("repo"), Head: read("head"), Base: read("base"),
-			Title: readJSON("title.json"), Body: readJSON("body.json"),
+			Title: readJSON("title.json"), Body: readJSON("body.json"), Comments: comments(t, dir),
 		})
 	}
 	sort.Slice(prs, func(i, j int) bool { return prs[i].Number < prs[j].Number })
 	return prs
+}
+
+// comments reads the bodies of a pull request's comments, in order.
+func comments(t testing.TB, pr string) []string {
+	dirs, err := os.ReadDir(filepath.Join(pr, "comments"))
+	if err != nil {
+		return nil // none yet
+	}
+	byNumber := map[int]string{}
+	var numbers []int
+	for _, d := range dirs {
+		k, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(pr, "comments", d.Name(), "body.json"))
+		if err != nil {
+			continue // being written by a running `gh pr comment`
+		}
+		var body string
+		if err := json.Unmarshal(b, &body); err != nil {
+			t.Fatalf("fakegh: comment %s of %s: %v", d.Name(), pr, err)
+		}
+		byNumber[k] = body
+		numbers = append(numbers, k)
+	}
+	sort.Ints(numbers)
+	out := make([]string, 0, len(numbers))
+	for _, k := range numbers {
+		out = append(out, byNumber[k])
+	}
+	return out
 }
 
 // shellQuote makes s one single-quoted sh word.

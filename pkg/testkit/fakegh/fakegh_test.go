@@ -192,6 +192,38 @@ func TestFake_RepoViewAndUnknownRepos(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "Could not resolve to a Repository with the name 'acme/nope'") {
 		t.Fatalf("unknown repo: %+v", r)
 	}
+	r = run(t, f, "", nil, "repo", "view", "acme/demo", "--json", "owner,nameWithOwner,defaultBranchRef")
+	want = `{"defaultBranchRef":{"name":"main"},"nameWithOwner":"acme/demo","owner":{"id":"MDQ6VXNlcjE=","login":"acme"}}`
+	if r.code != 0 || strings.TrimSpace(r.stdout) != want {
+		t.Fatalf("repo view, fields asked for: %+v", r)
+	}
+	if r = run(t, f, "", nil, "repo", "view", "acme/demo", "--json", "name,stars"); r.code != 1 || !strings.Contains(r.stderr, `Unknown JSON field: "stars"`) {
+		t.Fatalf("unknown field: %+v", r)
+	}
+}
+
+func TestFake_APIErrorFailsEveryGitHubCall(t *testing.T) {
+	f := fakegh.Install(t, fakegh.Options{APIError: fakegh.GitHubDown, Issues: []events.Issue{{Number: 1, Title: "t"}}})
+	for _, args := range [][]string{
+		{"repo", "view", "acme/demo", "--json", "name"},
+		{"issue", "view", "1", "--repo", "acme/demo", "--json", "number"},
+		{"pr", "list", "--repo", "acme/demo", "--head", "x", "--json", "url"},
+		{"pr", "create", "--repo", "acme/demo", "--head", "x", "--title", "t", "--body", "b"},
+	} {
+		if r := run(t, f, "", nil, args...); r.code != 1 || !strings.Contains(r.stderr, "HTTP 503") {
+			t.Errorf("gh %v with GitHub down: %+v", args, r)
+		}
+	}
+	if f.PRCreates(t) != 0 {
+		t.Error("a pull request was opened while GitHub was down")
+	}
+	// What does not talk to GitHub still works.
+	if r := run(t, f, "", nil, "--version"); r.code != 0 {
+		t.Errorf("--version with GitHub down: %+v", r)
+	}
+	if r := run(t, f, "", []string{"GH_TOKEN=x"}, "auth", "status"); r.code != 0 {
+		t.Errorf("auth status with GitHub down: %+v", r)
+	}
 }
 
 func TestFake_VersionAuthAndUnknownCommands(t *testing.T) {

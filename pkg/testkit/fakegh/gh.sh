@@ -2,9 +2,11 @@
 # STATE='<dir>'; everything it knows and remembers lives in $STATE:
 #   calls.jsonl      one JSON line per invocation (args, stdin, env)
 #   version, default-branch, repos, unauthenticated, pr-create-error,
-#   pr-create-delay: options
+#   pr-create-delay, api-error: options
 #   issues/<n>.json  answers of `gh issue view <n> --json ...`
 #   prs/<n>/         pull requests opened by `gh pr create`
+#   prs/<n>/comments/<k>/  comments added by `gh pr comment`; pr-comment-error
+#                    makes it fail
 # It never touches the network. Output formats and messages follow gh 2.x.
 
 set -u
@@ -156,6 +158,17 @@ need_repo() {
 	fi
 }
 
+# GitHub down or refusing the token: every API call fails alike.
+case "${1-}" in
+--version | version | auth) ;;
+*)
+	if [ -f "$STATE/api-error" ]; then
+		cat "$STATE/api-error" >&2
+		exit 1
+	fi
+	;;
+esac
+
 case "${1-}" in
 --version | version)
 	v=$(opt version)
@@ -178,10 +191,24 @@ repo)
 	parse_flags "$@"
 	[ -n "$pos" ] && repo=$pos
 	need_repo
+	[ -n "$fields" ] || fields=defaultBranchRef,name,owner,url
 	owner=${repo%/*}
+	owner=${owner##*/}
 	name=${repo##*/}
-	printf '{"defaultBranchRef":{"name":%s},"name":%s,"owner":{"id":"MDQ6VXNlcjE=","login":%s},"url":%s}\n' \
-		"$(quote "$(opt default-branch)")" "$(quote "$name")" "$(quote "$owner")" "$(quote "https://github.com/$repo")"
+	obj=""
+	# gh prints the fields asked for, in key order.
+	for f in $(printf '%s' "$fields" | tr ',' '\n' | sort -u); do
+		case "$f" in
+		name) val=$(quote "$name") ;;
+		nameWithOwner) val=$(quote "$owner/$name") ;;
+		owner) val="{\"id\":\"MDQ6VXNlcjE=\",\"login\":$(quote "$owner")}" ;;
+		defaultBranchRef) val="{\"name\":$(quote "$(opt default-branch)")}" ;;
+		url) val=$(quote "https://github.com/$repo") ;;
+		*) fail "Unknown JSON field: \"$f\" (the fake knows name, nameWithOwner, owner, defaultBranchRef, url)" ;;
+		esac
+		obj="$obj${obj:+,}\"$f\":$val"
+	done
+	printf '{%s}\n' "$obj"
 	;;
 
 issue)
@@ -202,8 +229,38 @@ pr)
 	sub=${2-}
 	if [ $# -ge 2 ]; then shift 2; else shift $#; fi
 	parse_flags "$@"
+	if [ "$sub" = comment ]; then
+		# gh takes the pull request as a URL, which names its repository.
+		case "$pos" in
+		https://github.com/*/*/pull/*)
+			rest=${pos#https://github.com/}
+			repo=${rest%/pull/*}
+			pos=${rest##*/pull/}
+			;;
+		esac
+	fi
 	need_repo
 	case "$sub" in
+	comment)
+		[ "$body_set" = 1 ] || fail 'must provide `--body` or `--body-file` when not running interactively'
+		n=${pos#\#}
+		case "$n" in
+		'' | *[!0-9]*) fail "invalid pull request format: \"$pos\"" ;;
+		esac
+		d="$STATE/prs/$n"
+		if ! [ -f "$d/done" ] || [ "$(cat "$d/repo")" != "$repo" ]; then
+			fail "GraphQL: Could not resolve to a PullRequest with the number of $n. (repository.pullRequest)"
+		fi
+		if [ -f "$STATE/pr-comment-error" ]; then
+			cat "$STATE/pr-comment-error" >&2
+			exit 1
+		fi
+		mkdir -p "$d/comments"
+		k=1
+		while ! mkdir "$d/comments/$k" 2>/dev/null; do k=$((k + 1)); done
+		json_str <"$TMP/body" >"$d/comments/$k/body.json"
+		printf 'https://github.com/%s/pull/%s#issuecomment-%s\n' "$repo" "$n" "$((1000 + k))"
+		;;
 	list)
 		out=""
 		for d in "$STATE"/prs/*/; do

@@ -55,9 +55,13 @@ type Request struct {
 	Model  string
 	// Prompt is the user's text in the first user message (see
 	// Rule.Prompt).
-	Prompt   string
-	HasTools bool
-	Stream   bool
+	Prompt string
+	// LatestPrompt is the user's own text in the last user message that
+	// has text: in a session resumed with --resume, the new prompt (Prompt
+	// stays the session's first one, and Turn counts on from its turns).
+	LatestPrompt string
+	HasTools     bool
+	Stream       bool
 	// Turn is the number of assistant messages in the conversation so far.
 	Turn int
 	// ToolResults are the tool results in the last user message: the output
@@ -152,6 +156,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.Model, rec.HasTools, rec.Stream = body.Model, len(body.Tools) > 0, body.Stream
 	rec.Prompt, rec.Turn, rec.ToolResults = body.prompt(), body.assistantTurns(), body.lastToolResults()
+	rec.LatestPrompt = body.latestPrompt()
 
 	// The main conversation always offers tools; title generation and other
 	// helper calls do not, and must not be taken for a turn of the script.

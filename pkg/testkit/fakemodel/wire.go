@@ -64,21 +64,41 @@ const reminderPrefix = "<system-reminder>"
 // attribution). Should every block be a reminder, all of them are used.
 func (r messagesRequest) prompt() string {
 	for _, m := range r.Messages {
-		if m.Role != "user" {
-			continue
+		if m.Role == "user" {
+			return m.ownText()
 		}
-		var own content
-		for _, b := range m.Content {
-			if b.Type == "text" && !strings.HasPrefix(strings.TrimSpace(b.Text), reminderPrefix) {
-				own = append(own, b)
-			}
-		}
-		if len(own) == 0 {
-			return m.Content.text()
-		}
-		return own.text()
 	}
 	return ""
+}
+
+// latestPrompt is the user's own text of the last user message that has
+// any: in a resumed session (claude --resume), the new prompt, while
+// prompt stays the first one.
+func (r messagesRequest) latestPrompt() string {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		if m := r.Messages[i]; m.Role == "user" {
+			if t := m.ownText(); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
+// ownText is a user message's text without the <system-reminder> blocks
+// the CLI puts in front of it (git status, commit attribution). Should
+// every block be a reminder, all of them are used.
+func (m message) ownText() string {
+	var own content
+	for _, b := range m.Content {
+		if b.Type == "text" && !strings.HasPrefix(strings.TrimSpace(b.Text), reminderPrefix) {
+			own = append(own, b)
+		}
+	}
+	if len(own) == 0 {
+		return m.Content.text()
+	}
+	return own.text()
 }
 
 func (r messagesRequest) assistantTurns() int {

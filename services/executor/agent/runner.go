@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,7 +32,12 @@ type Request struct {
 	Model           string // --model; empty lets the CLI choose
 	MaxTurns        int    // --max-turns when > 0
 	SkipPermissions bool   // --dangerously-skip-permissions
-	Timeout         time.Duration
+	// Resume, when set, continues that earlier session (--resume): the
+	// prompt is the next user message of a conversation the agent
+	// remembers. The CLI finds the session under its config directory,
+	// by working directory, so only on the machine that ran it.
+	Resume  string
+	Timeout time.Duration
 	// Env is added to the agent's environment (see Environ); later
 	// entries win.
 	Env []string
@@ -62,11 +68,18 @@ type Result struct {
 	SessionID    string
 	ResultText   string
 	ErrorMessage string
-	CostUSD      float64
-	Usage        events.Usage
-	NumTurns     int
-	Duration     time.Duration
-	StderrTail   string
+	// CostUSD is the CLI's total_cost_usd: for a resumed session, the
+	// session's cost over all its runs so far (2.1.328), not this run's
+	// alone; Usage and NumTurns are this run's.
+	CostUSD    float64
+	Usage      events.Usage
+	NumTurns   int
+	Duration   time.Duration
+	StderrTail string
+	// ResumeFailed is set when Request.Resume named a session the CLI
+	// could not continue (not on this machine, not for this directory):
+	// it stopped before starting a session, and the agent did nothing.
+	ResumeFailed bool
 }
 
 // Runner starts the CLI.
@@ -103,6 +116,10 @@ const (
 
 var errStepTimeout = errors.New("step timeout")
 
+// sessionIDPattern is the CLI's session id, a UUID: nothing else is
+// passed to --resume (an id from an event must not become a flag).
+var sessionIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
 // Run runs the CLI once and reports how it went. The error is non-nil only
 // when ctx was cancelled by the caller (a shutdown): the CLI's process tree
 // has then been stopped and the step can be handed back to be run again.
@@ -121,6 +138,11 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	}
 	if ctx.Err() != nil {
 		return Result{ExitCode: -1}, fmt.Errorf("not starting the claude CLI: %w", context.Cause(ctx))
+	}
+	if req.Resume != "" && !sessionIDPattern.MatchString(req.Resume) {
+		res, err := fail(fmt.Sprintf("cannot resume session %q: not a session id", textcut.Bytes(req.Resume, 80, "…")))
+		res.ResumeFailed = true
+		return res, err
 	}
 	bin, env, problem := r.command(req)
 	if problem != "" {
@@ -205,11 +227,15 @@ func (r *Runner) result(req Request, p *cliProcess, start time.Time, stopCause e
 	default:
 		res.ErrorMessage = failureMessage(res.ExitCode, p.cmd.ProcessState.String(), p.stream.result, res.StderrTail)
 		res.Success = res.ErrorMessage == ""
+		// A session that starts says so first (system/init); a resume the
+		// CLI refuses ends with only a result line ("No conversation found
+		// with session ID").
+		res.ResumeFailed = req.Resume != "" && !res.Success && !p.stream.readyOnce
 	}
 	res.ErrorMessage = red.String(res.ErrorMessage)
 	log.Info("claude CLI finished",
 		"success", res.Success, "exit_code", res.ExitCode, "timed_out", res.TimedOut,
-		"session_id", res.SessionID, "turns", res.NumTurns, "cost_usd", res.CostUSD,
+		"session_id", res.SessionID, "resumed", req.Resume != "" && !res.ResumeFailed, "turns", res.NumTurns, "cost_usd", res.CostUSD,
 		"duration_ms", res.Duration.Milliseconds(), "error", res.ErrorMessage)
 	return res, nil
 }
@@ -332,6 +358,9 @@ func cliArgs(req Request) []string {
 	}
 	if req.SkipPermissions {
 		args = append(args, "--dangerously-skip-permissions")
+	}
+	if req.Resume != "" {
+		args = append(args, "--resume", req.Resume)
 	}
 	return args
 }

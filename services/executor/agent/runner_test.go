@@ -22,6 +22,8 @@ func TestCLIArgs(t *testing.T) {
 		{"model", Request{Model: "sonnet"}, append(base[:4:4], "--model", "sonnet")},
 		{"every option", Request{Model: "opus", MaxTurns: 7, SkipPermissions: true, Timeout: time.Minute},
 			append(base[:4:4], "--model", "opus", "--max-turns", "7", "--dangerously-skip-permissions")},
+		{"resume", Request{SkipPermissions: true, Resume: "3f0c8a59-4a77-4c8e-9d3e-0b1a7c1e2f00"},
+			append(base[:4:4], "--dangerously-skip-permissions", "--resume", "3f0c8a59-4a77-4c8e-9d3e-0b1a7c1e2f00")},
 		{"zero max turns means no limit", Request{MaxTurns: 0, SkipPermissions: true}, append(base[:4:4], "--dangerously-skip-permissions")},
 	}
 	for _, tt := range tests {

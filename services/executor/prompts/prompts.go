@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,7 +23,8 @@ import (
 //go:embed *.md
 var embedded embed.FS
 
-// Set is the prompt of every user-selectable step.
+// Set is the prompt of every step an agent runs: the user-selectable ones
+// and a follow-up round's (see promptSteps).
 type Set struct {
 	templates map[workorder.Step]string
 	sources   map[workorder.Step]string
@@ -43,7 +45,7 @@ func Load(dir string) (*Set, error) {
 			return nil, fmt.Errorf("AGENT_WORK_ORDER_COMMANDS_DIR %s is not a directory", dir)
 		}
 	}
-	for _, step := range workorder.Steps {
+	for _, step := range promptSteps() {
 		name := string(step) + ".md"
 		if dir != "" {
 			path := filepath.Join(dir, name)
@@ -63,6 +65,12 @@ func Load(dir string) (*Set, error) {
 		s.templates[step], s.sources[step] = string(b), "embedded:"+name
 	}
 	return s, nil
+}
+
+// promptSteps are the steps with a prompt: the user-selectable ones and
+// follow-up, which only a follow-up round (POST /{id}/prompt) runs.
+func promptSteps() []workorder.Step {
+	return append(slices.Clone(workorder.Steps), workorder.StepFollowUp)
 }
 
 // Source says where a step's prompt came from: a file path or
@@ -125,6 +133,7 @@ func Substitute(tmpl string, args []string) string {
 //	prp-review     $1 plan file, $2 branch
 //	commit         $1 branch, $2 plan file
 //	create-pr      $1 branch, $2 plan file
+//	follow-up      $1 the reviewer's prompt, $2 plan file, $3 branch
 func Arguments(step workorder.Step, a events.StepArgs) []string {
 	switch step {
 	case workorder.StepCreateBranch:
@@ -137,6 +146,8 @@ func Arguments(step workorder.Step, a events.StepArgs) []string {
 		return []string{a.PlanFile, a.BranchName}
 	case workorder.StepCommit, workorder.StepCreatePR:
 		return []string{a.BranchName, a.PlanFile}
+	case workorder.StepFollowUp:
+		return []string{a.FollowUpPrompt, a.PlanFile, a.BranchName}
 	}
 	return nil
 }

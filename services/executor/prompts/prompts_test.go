@@ -71,6 +71,11 @@ func TestArguments(t *testing.T) {
 		{"prp-review", workorder.StepReview, base, []string{"PRPs/features/fix-login.md", "fix/login"}},
 		{"commit", workorder.StepCommit, base, []string{"fix/login", "PRPs/features/fix-login.md"}},
 		{"create-pr", workorder.StepCreatePR, base, []string{"fix/login", "PRPs/features/fix-login.md"}},
+		{"follow-up", workorder.StepFollowUp, func() events.StepArgs {
+			a := base
+			a.FollowUpPrompt, a.Round = "Also handle the empty case", 2
+			return a
+		}(), []string{"Also handle the empty case", "PRPs/features/fix-login.md", "fix/login"}},
 		{"internal step has none", workorder.StepFetchIssue, base, nil},
 	}
 	for _, tt := range tests {
@@ -91,9 +96,10 @@ func TestEmbeddedPrompts_RenderEveryArgument(t *testing.T) {
 	}
 	args := events.StepArgs{
 		UserRequest: "USER-REQUEST", IssueNumber: "4242", BranchName: "feat/BRANCH", PlanFile: "PRPs/features/PLAN.md",
+		FollowUpPrompt: "FOLLOW-UP-PROMPT",
 	}
 	placeholder := regexp.MustCompile(`\$(\d+|ARGUMENTS)`)
-	for _, step := range workorder.Steps {
+	for _, step := range promptSteps() {
 		t.Run(string(step), func(t *testing.T) {
 			if got := s.Source(step); got != "embedded:"+string(step)+".md" {
 				t.Errorf("Source = %q", got)
@@ -123,6 +129,10 @@ func TestLoad_OverridesFromDirectory(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "unrelated.md"), []byte("ignored"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The follow-up round's prompt is overridable like the others.
+	if err := os.WriteFile(filepath.Join(dir, "follow-up.md"), []byte("our follow-up: $1 on $3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +143,9 @@ func TestLoad_OverridesFromDirectory(t *testing.T) {
 	}
 	if src := s.Source(workorder.StepCommit); src != filepath.Join(dir, "commit.md") {
 		t.Errorf("commit source = %q", src)
+	}
+	if got, err := s.Render(workorder.StepFollowUp, []string{"add tests", "plan.md", "fix/x"}); err != nil || got != "our follow-up: add tests on fix/x" {
+		t.Errorf("follow-up = %q, %v", got, err)
 	}
 	// Steps without a file keep the embedded prompt.
 	got, err = s.Render(workorder.StepExecute, []string{"PRPs/features/x.md"})

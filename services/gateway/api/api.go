@@ -70,6 +70,15 @@ type Options struct {
 	// work order's end; nil: the log routes answer 503.
 	LogStream LogReader
 
+	// Repositories is the configured-repository bucket every replica
+	// shares (*repositories.Store), listed from Store (which must then be
+	// a readmodel.RepositoryStore) once RepositoryProjection has mirrored
+	// it; nil: the repository routes answer 503. Verifier asks the github
+	// service about a repository; nil: verification answers 503.
+	Repositories         Repositories
+	RepositoryProjection Projection
+	Verifier             RepositoryVerifier
+
 	// Idempotency remembers Idempotency-Key headers for every replica; nil:
 	// a create that sends one is refused (501). *idempotency.Store is the
 	// real one.
@@ -151,6 +160,10 @@ type server struct {
 	streams       *streamCaps
 	bodyLimit     int64 // the most a request body may hold
 	listPage      int   // how many work orders a list reads from the store at a time
+
+	// lastRepoRevision is lastPublished for the configured-repository
+	// bucket: a list waits for its mirror to reach it.
+	lastRepoRevision atomic.Uint64
 }
 
 // Route parameter carrying a work-order id.
@@ -228,9 +241,17 @@ func (s *server) routes() chi.Router {
 		r.Get(base+"/{"+idParam+"}/steps", s.handle(s.steps))
 		r.Post(base+"/{"+idParam+"}/cancel", s.handle(s.cancel))
 		r.Post(base+"/{"+idParam+"}/retry", s.handle(s.retry))
+		r.Post(base+"/{"+idParam+"}/prompt", s.handle(s.prompt))
 		r.Get(base+"/{"+idParam+"}/git-progress", s.handle(s.gitProgress))
 		r.Get(base+"/{"+idParam+"}/logs", s.handle(s.logs))
 		r.Get(base+"/{"+idParam+"}/logs/stream", s.handle(s.streamLogs))
+
+		r.Get(base+"/repositories", s.handle(s.listRepositories))
+		r.Post(base+"/repositories", s.handle(s.createRepository))
+		r.Patch(base+"/repositories/{"+repoIDParam+"}", s.handle(s.updateRepository))
+		r.Delete(base+"/repositories/{"+repoIDParam+"}", s.handle(s.deleteRepository))
+		r.Post(base+"/repositories/{"+repoIDParam+"}/verify", s.handle(s.verifyConfiguredRepository))
+		r.Post(base+"/github/verify-repository", s.handle(s.verifyGitHubRepository))
 	})
 	return r
 }

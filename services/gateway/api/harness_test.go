@@ -37,7 +37,13 @@ var quiet = slog.New(slog.DiscardHandler)
 
 func newHarness(t *testing.T, configure ...func(*api.Options)) *harness {
 	t.Helper()
-	env := natstest.Start(t)
+	return newHarnessOn(t, natstest.Start(t), configure...)
+}
+
+// newHarnessOn is newHarness on a JetStream of the caller's, so that
+// several gateways can share one.
+func newHarnessOn(t *testing.T, env *natstest.Env, configure ...func(*api.Options)) *harness {
+	t.Helper()
 	h := &harness{t: t, env: env, bus: env.Bus("awo/gateway"), store: readmodel.NewMemory()}
 	o := api.Options{Publisher: h.bus, Logger: quiet, StorageType: "memory", Version: "1.2.3-test"}
 	for _, c := range configure {

@@ -81,9 +81,14 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// One id per retry round: a second cancel in the same round is the
-	// same request, a cancel after a retry is a new one.
-	eid := roundID(string(id)+".cancel_requested", round)
+	followUp, err := s.followUpRound(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	// One id per retry and follow-up round: a second cancel in the same
+	// round is the same request, a cancel after a retry or in a follow-up
+	// round is a new one.
+	eid := roundID(string(id)+".cancel_requested"+roundSuffix(followUp), round)
 	wo, err = s.publishAndRead(r.Context(), wo, s.Publisher.Event(eid, events.TypeCancelRequested, id, &events.CancelRequested{Reason: reason}))
 	if err != nil {
 		return err
@@ -150,15 +155,24 @@ func (s *server) current(ctx context.Context, id workorder.ID) (readmodel.WorkOr
 // retryRound is the round of the work order's latest retry request; 0
 // before any.
 func (s *server) retryRound(ctx context.Context, id workorder.ID) (int, error) {
-	last, ok, err := s.Publisher.LastEvent(ctx, id, events.TypeRetryRequested)
+	return s.lastRound(ctx, id, events.TypeRetryRequested)
+}
+
+// lastRound is the round the work order's latest request of type typ (a
+// retry or a follow-up) names; 0 before any.
+func (s *server) lastRound(ctx context.Context, id workorder.ID, typ string) (int, error) {
+	last, ok, err := s.Publisher.LastEvent(ctx, id, typ)
 	if err != nil {
-		return 0, fmt.Errorf("reading the last retry of %s: %w: %w", id, errPublish, err)
+		return 0, fmt.Errorf("reading the last %s of %s: %w: %w", events.ShortName(typ), id, errPublish, err)
 	}
 	if !ok {
 		return 0, nil
 	}
-	if rr, _ := last.Data.(*events.RetryRequested); rr != nil {
-		return rr.Round, nil
+	switch d := last.Data.(type) {
+	case *events.RetryRequested:
+		return d.Round, nil
+	case *events.FollowUpRequested:
+		return d.Round, nil
 	}
 	return 0, nil
 }

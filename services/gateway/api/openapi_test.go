@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/repocheck"
 )
 
 type specDoc struct {
@@ -70,17 +71,24 @@ func TestOpenAPI_DescribesEveryRoute(t *testing.T) {
 func TestOpenAPI_SchemasMatchTypes(t *testing.T) {
 	doc := loadSpec(t)
 	tests := map[string]any{
-		"AgentWorkOrder":              readmodel.WorkOrder{},
-		"StepExecutionResult":         readmodel.StepRecord{},
-		"StepHistory":                 stepHistory{},
-		"CreateAgentWorkOrderRequest": createBody{},
-		"AgentWorkOrderResponse":      createdResponse{},
-		"HealthResponse":              healthResponse{},
-		"ServiceInfo":                 serviceInfo{},
-		"GitProgressSnapshot":         gitProgress{},
-		"LogsPage":                    logsPage{},
-		"LogEntry":                    logentry.Entry{},
-		"ReasonRequest":               reasonBody{},
+		"AgentWorkOrder":               readmodel.WorkOrder{},
+		"StepExecutionResult":          readmodel.StepRecord{},
+		"StepHistory":                  stepHistory{},
+		"CreateAgentWorkOrderRequest":  createBody{},
+		"AgentWorkOrderResponse":       createdResponse{},
+		"HealthResponse":               healthResponse{},
+		"ServiceInfo":                  serviceInfo{},
+		"GitProgressSnapshot":          gitProgress{},
+		"LogsPage":                     logsPage{},
+		"LogEntry":                     logentry.Entry{},
+		"ReasonRequest":                reasonBody{},
+		"ConfiguredRepository":         readmodel.ConfiguredRepository{},
+		"CreateRepositoryRequest":      createRepositoryBody{},
+		"UpdateRepositoryRequest":      updateRepositoryBody{},
+		"RepositoryVerified":           repositoryVerified{},
+		"VerifyRepositoryRequest":      verifyRepositoryBody{},
+		"GitHubRepositoryVerification": repocheck.Result{},
+		"PromptRequest":                promptBody{},
 	}
 	for name, v := range tests {
 		schema, ok := doc.Components.Schemas[name]

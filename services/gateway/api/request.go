@@ -41,6 +41,9 @@ type createBody struct {
 	UserRequest       *string         `json:"user_request"`
 	SelectedCommands  *[]string       `json:"selected_commands"`
 	GitHubIssueNumber json.RawMessage `json:"github_issue_number"` // a string or a number
+	// RepositoryID names a configured repository whose defaults apply
+	// (Archon's UI sends it); see configuredDefaults.
+	RepositoryID *string `json:"repository_id"`
 }
 
 // createRequest is a validated request: every value in it is legal.

@@ -51,6 +51,9 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &body, s.bodyLimit); err != nil {
 		return err
 	}
+	if err := s.configuredDefaults(r.Context(), &body); err != nil {
+		return err
+	}
 	req, err := parseCreate(body, repourl.Policy{AllowLocal: s.AllowLocalRepos, Allowed: s.AllowedRepositories}, s.MaxRequestBytes)
 	if err != nil {
 		return err

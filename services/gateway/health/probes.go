@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -25,11 +26,15 @@ type Sources struct {
 	GitPath           string // "git" unless set
 	GHCLIPath         string // GH_CLI_PATH
 	GHTokenSet        bool   // GH_TOKEN or GITHUB_TOKEN configured
-	ArchonServerURL   string // probed only when set
-	ArchonMCPURL      string // probed only when set
-	NC                *nats.Conn
-	JS                jetstream.JetStream
-	HTTP              *http.Client // default: a client without its own timeout (the probe's applies)
+	// GHToken, when set, is given to `gh auth status` as GH_TOKEN, so the
+	// probe checks the token the services use even when it came from a
+	// file rather than this process's environment.
+	GHToken         string
+	ArchonServerURL string // probed only when set
+	ArchonMCPURL    string // probed only when set
+	NC              *nats.Conn
+	JS              jetstream.JetStream
+	HTTP            *http.Client // default: a client without its own timeout (the probe's applies)
 }
 
 // Probes returns the real probes: the Python service's (claude_cli, git, github_cli,
@@ -46,7 +51,7 @@ func Probes(s Sources) []Probe {
 	probes := []Probe{
 		{Name: "claude_cli", Critical: true, Check: claudeProbe(s.ClaudeCLIPath, s.ClaudeRootProblem)},
 		{Name: "git", Critical: true, Check: versionProbe(s.GitPath, "")},
-		{Name: "github_cli", Check: ghProbe(s.GHCLIPath, s.GHTokenSet)},
+		{Name: "github_cli", Check: ghProbe(s.GHCLIPath, s.GHToken, s.GHTokenSet || s.GHToken != "")},
 		{Name: "nats", OKKey: "connected", Critical: true, Check: natsProbe(s.NC)},
 		{Name: "jetstream", Critical: true, Check: jetStreamProbe(s.JS)},
 	}
@@ -86,22 +91,45 @@ func claudeProbe(path, rootProblem string) func(context.Context) Result {
 	}
 }
 
-// ghProbe reports gh as available when the binary is found and as
-// authenticated when `gh auth status` succeeds, as the Python service.
-func ghProbe(path string, tokenSet bool) func(context.Context) Result {
+// ghProbe reports gh as available when the binary is found, its version,
+// and whether it is authenticated (`gh auth status` succeeds), as the
+// Python service. gh is not critical: only create-pr and fetch-issue need
+// it.
+func ghProbe(path, token string, tokenSet bool) func(context.Context) Result {
+	var env []string
+	if token != "" {
+		env = append(os.Environ(), "GH_TOKEN="+token, "GH_PROMPT_DISABLED=1")
+	}
 	return func(ctx context.Context) Result {
-		fields := map[string]any{"authenticated": false, "token_configured": tokenSet}
+		fields := map[string]any{"version": nil, "authenticated": false, "token_configured": tokenSet}
 		if _, err := exec.LookPath(path); err != nil {
 			fields["error"] = describe(path, "GH_CLI_PATH", err)
 			return Result{Fields: fields}
 		}
-		if _, err := run(ctx, path, "auth", "status"); err != nil {
+		if out, err := runEnv(ctx, env, path, "--version"); err == nil {
+			fields["version"] = firstLine(out)
+		}
+		// `gh auth status` asks GitHub; leave time to report what is known
+		// should it be slow, rather than lose the whole entry to the
+		// probe's timeout.
+		actx, cancel := shorter(ctx)
+		defer cancel()
+		if _, err := runEnv(actx, env, path, "auth", "status"); err != nil {
 			fields["error"] = describe(path, "GH_CLI_PATH", err)
 		} else {
 			fields["authenticated"] = true
 		}
 		return Result{OK: true, Fields: fields}
 	}
+}
+
+// shorter is ctx with a fifth of its remaining time taken off.
+func shorter(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/5))
 }
 
 func natsProbe(nc *nats.Conn) func(context.Context) Result {
@@ -200,7 +228,13 @@ func httpProbe(client *http.Client, base string) func(context.Context) Result {
 // run executes a CLI with an argument list (never a shell) and returns its
 // standard output.
 func run(ctx context.Context, path string, args ...string) (string, error) {
+	return runEnv(ctx, nil, path, args...)
+}
+
+// runEnv is run with env as the CLI's environment (nil: this process's).
+func runEnv(ctx context.Context, env []string, path string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// A CLI that leaves a child holding its pipes open must not keep the

@@ -15,6 +15,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/natsembed"
+	"github.com/agentworkorders/awo/pkg/testkit/fakegh"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 )
 
@@ -96,22 +97,86 @@ func TestVersionProbe_HangingCLIIsKilledAtDeadline(t *testing.T) {
 }
 
 func TestGHProbe(t *testing.T) {
+	authed := fakegh.Install(t, fakegh.Options{Version: "2.62.0"})
+	unauthed := fakegh.Install(t, fakegh.Options{Unauthenticated: true})
 	tests := []struct {
 		name            string
-		path            string
-		token           bool
+		path, token     string
+		tokenSet        bool
 		wantOK, wantAut bool
+		wantVersion     any
 	}{
-		{"Authenticated", script(t, "gh", `[ "$1 $2" = "auth status" ] || exit 9; echo "Logged in"`), true, true, true},
-		{"NotAuthenticated", script(t, "gh", `echo "You are not logged in" >&2; exit 1`), false, true, false},
-		{"Missing", filepath.Join(t.TempDir(), "gh"), false, false, false},
+		{"Authenticated", authed.Path, "", false, true, true, "gh version 2.62.0 (2025-01-01)"},
+		{"AuthenticatedWithTheConfiguredToken", authed.Path, "ghp_probe", true, true, true, "gh version 2.62.0 (2025-01-01)"},
+		{"NotAuthenticated", unauthed.Path, "", false, true, false, "gh version 2.62.0 (2025-01-01)"},
+		{"VersionUnreadable", script(t, "gh", `[ "$1" = --version ] && exit 3; echo "Logged in"`), "", false, true, true, nil},
+		{"Missing", filepath.Join(t.TempDir(), "gh"), "", false, false, false, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := check(ghProbe(tc.path, tc.token))
-			if r.OK != tc.wantOK || r.Fields["authenticated"] != tc.wantAut || r.Fields["token_configured"] != tc.token {
-				t.Errorf("got OK=%v fields=%v, want available=%v authenticated=%v token_configured=%v",
-					r.OK, r.Fields, tc.wantOK, tc.wantAut, tc.token)
+			r := check(ghProbe(tc.path, tc.token, tc.tokenSet))
+			if r.OK != tc.wantOK || r.Fields["authenticated"] != tc.wantAut || r.Fields["token_configured"] != tc.tokenSet ||
+				r.Fields["version"] != tc.wantVersion {
+				t.Errorf("got OK=%v fields=%v, want available=%v authenticated=%v token_configured=%v version=%v",
+					r.OK, r.Fields, tc.wantOK, tc.wantAut, tc.tokenSet, tc.wantVersion)
+			}
+			if msg, _ := r.Fields["error"].(string); tc.wantAut == (msg != "") {
+				t.Errorf("error = %q with authenticated=%v", msg, tc.wantAut)
+			}
+		})
+	}
+	var sawToken bool
+	for _, c := range authed.Calls(t) {
+		sawToken = sawToken || (len(c.Args) == 2 && c.Args[0] == "auth" && c.Env["GH_TOKEN"] == "ghp_probe")
+	}
+	if !sawToken {
+		t.Error("gh auth status never ran with the configured token")
+	}
+}
+
+// A gh whose auth status hangs (GitHub slow) still shows its version and
+// presence, as not authenticated, rather than losing the whole entry to
+// the probe's timeout.
+func TestGHProbe_SlowAuthStatusKeepsWhatIsKnown(t *testing.T) {
+	gh := script(t, "gh", `[ "$1" = --version ] && { echo "gh version 2.62.0"; exit 0; }; exec sleep 30`)
+	m := NewMonitor([]Probe{{Name: "github_cli", Check: ghProbe(gh, "", false)}}, Options{Timeout: time.Second})
+	dep := m.Check(context.Background()).Dependencies["github_cli"]
+	if dep["available"] != true || dep["version"] != "gh version 2.62.0" || dep["authenticated"] != false || dep["error"] == nil {
+		t.Fatalf("github_cli = %v", dep)
+	}
+}
+
+// As the Python service: degraded when claude or git is missing, not when
+// gh is; every CLI shows its version.
+func TestProbes_DegradedWhenClaudeOrGitIsMissing(t *testing.T) {
+	env := natstest.Start(t)
+	claude := script(t, "claude", `echo "2.1.328 (Claude Code)"`)
+	git := script(t, "git", `echo "git version 2.43.0"`)
+	gh := fakegh.Install(t, fakegh.Options{}).Path
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, tc := range []struct {
+		name, claude, git, gh string
+		want                  string
+	}{
+		{"AllThere", claude, git, gh, StatusHealthy},
+		{"ClaudeMissing", missing, git, gh, StatusDegraded},
+		{"GitMissing", claude, missing, gh, StatusDegraded},
+		{"GHMissing", claude, git, missing, StatusHealthy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewMonitor(Probes(Sources{ClaudeCLIPath: tc.claude, GitPath: tc.git, GHCLIPath: tc.gh, NC: env.NC, JS: env.JS}),
+				Options{}).Check(context.Background())
+			if r.Status != tc.want {
+				t.Fatalf("status = %s, want %s; dependencies %v", r.Status, tc.want, r.Dependencies)
+			}
+			for name, path := range map[string]string{"claude_cli": tc.claude, "git": tc.git, "github_cli": tc.gh} {
+				dep := r.Dependencies[name]
+				if present := path != missing; dep["available"] != present || (dep["version"] != nil) != present {
+					t.Errorf("%s = %v, want available and a version exactly when present (%v)", name, dep, present)
+				}
+			}
+			if gh := r.Dependencies["github_cli"]; tc.gh != missing && gh["authenticated"] != true {
+				t.Errorf("github_cli = %v, want authenticated", gh)
 			}
 		})
 	}

@@ -105,6 +105,24 @@ func (c *Client) CreatePR(ctx context.Context, repo, head, base, title, body str
 
 var pullURL = regexp.MustCompile(`https?://\S+/pull/[0-9]+`)
 
+// pullURLWhole is a pull request's URL and nothing else: what CommentPR
+// hands gh as its argument.
+var pullURLWhole = regexp.MustCompile(`^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/pull/[0-9]+$`)
+
+// CommentPR adds a comment to the pull request at url (as create-pr
+// returned it) and returns the comment's URL, "" when gh printed none.
+// The body goes through stdin, like a pull request's.
+func (c *Client) CommentPR(ctx context.Context, url, body string) (string, error) {
+	if !pullURLWhole.MatchString(url) {
+		return "", fmt.Errorf("gh pr comment: %q is not a pull request URL (https://HOST/OWNER/REPO/pull/N)", url)
+	}
+	out, _, err := c.run(ctx, strings.NewReader(body), "pr", "comment", url, "--body-file=-")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(lastLine(out)), nil
+}
+
 // openPRFor returns the URL of an open pull request from head, or "".
 func (c *Client) openPRFor(ctx context.Context, repo, head string) (string, error) {
 	out, _, err := c.run(ctx, nil, "pr", "list", "--repo="+repo, "--head="+head, "--state=open", "--json=url")

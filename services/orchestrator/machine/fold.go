@@ -61,6 +61,9 @@ var rules = map[string]rule{
 	events.TypeCancelled:       on(live, statuses{workorder.StatusCancelled}, notRequested, applyCancelled),
 	events.TypeRetryRequested: on(statuses{workorder.StatusFailed, workorder.StatusCancelled}, nil,
 		"only a failed or cancelled work order can be retried", applyRetryRequested),
+	// A cancelled work order's sandbox is gone: it can be retried, not followed up.
+	events.TypeFollowUpRequested: on(statuses{workorder.StatusCompleted, workorder.StatusFailed}, nil,
+		"only a completed or failed work order can be followed up", applyFollowUpRequested),
 }
 
 // fold applies e to a copy of s, as its rule says. An ended work order
@@ -275,6 +278,8 @@ func (f *Facts) record(r *events.StepResult) {
 	set(&f.BaseBranch, r.BaseBranch)
 	set(&f.PlanFile, r.PlanFile)
 	set(&f.PullRequestURL, r.PullRequestURL)
+	set(&f.SessionID, r.SessionID)
+	set(&f.PRTemplate, r.PRTemplate)
 	if r.Issue != nil {
 		f.Issue = cloneIssue(r.Issue)
 	}

@@ -75,6 +75,21 @@ func retryRequested(round int) events.Event {
 	return ev(fmt.Sprintf("%s.retry_requested.r%d", wo, round), events.TypeRetryRequested, &events.RetryRequested{Reason: "try again", Round: round})
 }
 
+func followUpRequested(round int) events.Event {
+	return ev(fmt.Sprintf("%s.follow_up_requested.%d", wo, round), events.TypeFollowUpRequested,
+		&events.FollowUpRequested{PromptText: "also handle the empty case", Round: round})
+}
+
+// failedIn and completedIn are the terminal events of a follow-up round,
+// under its ids.
+func failedIn(round int) events.Event {
+	return ev(fmt.Sprintf("%s.failed.f%d", wo, round), events.TypeFailed, &events.Failed{ErrorMessage: "boom"})
+}
+
+func completedIn(round int) events.Event {
+	return ev(fmt.Sprintf("%s.completed.f%d", wo, round), events.TypeCompleted, &events.Completed{})
+}
+
 // fold applies events in order, numbering them as a stream would, and fails
 // the test on any rejection.
 func fold(t *testing.T, evs ...events.Event) machine.State {
@@ -89,6 +104,22 @@ func fold(t *testing.T, evs ...events.Event) machine.State {
 		s = next
 	}
 	return s
+}
+
+// stepper returns a function that feeds one event at a time into *s, as
+// the next of the stream, and returns the decision; a rejection fails the
+// test.
+func stepper(t *testing.T, s *machine.State) func(events.Event) machine.Decision {
+	return func(e events.Event) machine.Decision {
+		t.Helper()
+		e.Seq = s.LastSeq + 1
+		next, dec, err := machine.Transition(*s, e, env)
+		if err != nil {
+			t.Fatalf("%s: %v", events.ShortName(e.Type), err)
+		}
+		*s = next
+		return dec
+	}
 }
 
 // summary renders a decision compactly: "step.dispatched(planning#1)",
@@ -118,6 +149,9 @@ func summary(d machine.Decision) string {
 // command with the events a real worker would publish.
 type worker func(cmd events.RunStep) events.Event
 
+// prTemplate is the pull request template answer's commit step reports.
+const prTemplate = "## Description\n\n## Checklist\n- [ ] Tests\n"
+
 // answer is the default worker: every step succeeds and reports the facts
 // the real one would.
 func answer(cmd events.RunStep) events.Event {
@@ -129,6 +163,8 @@ func answer(cmd events.RunStep) events.Event {
 		r = events.StepResult{Issue: &events.Issue{Number: 42, Title: "Login fails", Body: "Token expires early"}}
 	case workorder.StepPlanning:
 		r = events.StepResult{Output: "PRPs/fix-auth.md", PlanFile: "PRPs/fix-auth.md"}
+	case workorder.StepCommit:
+		r = events.StepResult{Output: "commit done", PRTemplate: prTemplate}
 	case workorder.StepCreatePR:
 		r = events.StepResult{Output: "https://github.com/acme/demo/pull/7", PullRequestURL: "https://github.com/acme/demo/pull/7"}
 	default:

@@ -36,6 +36,23 @@ var matrixStates = []struct {
 	{"cancelled while a step ran", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepStarted(cb, 1), cancelRequested(), cancelled()}},
 	{"cancelled between steps", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepCompleted(cb, 1, events.StepResult{}), cancelRequested(), cancelled()}},
 	{"retried", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepFailed(cb, 1, "boom"), failed(), retryRequested(1)}},
+	{"completed with a branch", completedWithBranch()},
+	{"failed after the branch", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepCompleted(cb, 1, events.StepResult{BranchName: "b"}),
+		dispatched(pl, 1), stepFailed(pl, 1, "boom"), failed()}},
+	{"followed up", append(completedWithBranch(), followUpRequested(2))},
+	{"follow-up running", append(completedWithBranch(), followUpRequested(2), dispatched(fu, 1), stepStarted(fu, 1))},
+	{"follow-up failed", append(completedWithBranch(), followUpRequested(2), dispatched(fu, 1), stepFailed(fu, 1, "boom"), failedIn(2))},
+	{"follow-up completed", append(completedWithBranch(), followUpRequested(2), dispatched(fu, 1), stepCompleted(fu, 1, events.StepResult{}),
+		dispatched(workorder.StepCommit, 1), stepCompleted(workorder.StepCommit, 1, events.StepResult{}), completedIn(2))},
+}
+
+const fu = workorder.StepFollowUp
+
+// completedWithBranch is a two-step work order that created its branch
+// and completed: one a follow-up may go on with.
+func completedWithBranch() []events.Event {
+	return []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepCompleted(cb, 1, events.StepResult{BranchName: "b"}),
+		dispatched(pl, 1), stepCompleted(pl, 1, events.StepResult{}), completed()}
 }
 
 // matrixEvents are the event kinds, each made the natural one for the state
@@ -65,6 +82,9 @@ var matrixEvents = []struct {
 	{"cancel_requested", func(o outcomes) string { return o.cancelRequested }, func(machine.State) events.Event { return cancelRequested() }},
 	{"workorder.cancelled", func(o outcomes) string { return o.cancelled }, func(machine.State) events.Event { return cancelled() }},
 	{"retry_requested", func(o outcomes) string { return o.retryRequested }, func(machine.State) events.Event { return retryRequested(1) }},
+	{"follow_up_requested", func(o outcomes) string { return o.followUp }, func(s machine.State) events.Event {
+		return followUpRequested(max(s.Round, 1) + 1)
+	}},
 }
 
 func inHand(s machine.State) (workorder.Step, int) {
@@ -79,7 +99,7 @@ func inHand(s machine.State) (workorder.Step, int) {
 // a kind of it); anything else is "<status after>: <decision>".
 type outcomes struct {
 	requested, started, dispatched, stepStarted, stepCompleted, stepFailed,
-	completed, failed, cancelRequested, cancelled, retryRequested string
+	completed, failed, cancelRequested, cancelled, retryRequested, followUp string
 }
 
 const (
@@ -92,19 +112,19 @@ var matrix = map[string]outcomes{
 		requested: "pending: workorder.started", started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: inv,
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"pending": {
 		requested: dup, started: "running: step.dispatched(create-branch#1)", dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: "failed: -", cancelRequested: "pending: workorder.cancelled", cancelled: "cancelled: -",
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"running, nothing dispatched": {
 		requested: dup, started: dup, dispatched: "running: run(create-branch#1)",
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"step dispatched": {
 		requested: dup, started: dup, dispatched: inv,
@@ -112,7 +132,7 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: step.dispatched(planning#1)",
 		stepFailed:    "running: workorder.failed(create-branch failed: boom)",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"step running": {
 		requested: dup, started: dup, dispatched: inv,
@@ -120,19 +140,19 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: step.dispatched(planning#1)",
 		stepFailed:    "running: workorder.failed(create-branch failed: boom)",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"step completed": {
 		requested: dup, started: dup, dispatched: "running: run(planning#1)",
 		stepStarted: dup, stepCompleted: dup, stepFailed: inv,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"step failed": {
 		requested: dup, started: dup, dispatched: inv,
 		stepStarted: dup, stepCompleted: inv, stepFailed: dup,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"cancel requested": {
 		requested: dup, started: dup, dispatched: inv,
@@ -140,49 +160,87 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: workorder.cancelled",
 		stepFailed:    "running: workorder.cancelled",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: dup, cancelled: "cancelled: -",
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"completed": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: dup, failed: inv, cancelRequested: inv, cancelled: inv,
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"failed": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
-		retryRequested: "running: step.dispatched(create-branch#2)",
+		retryRequested: "running: step.dispatched(create-branch#2)", followUp: inv,
 	},
 	"cancelled": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: dup,
-		retryRequested: "running: step.dispatched(create-branch#1)",
+		retryRequested: "running: step.dispatched(create-branch#1)", followUp: inv,
 	},
 	"failed before it started": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
 	},
 	"cancelled while a step ran": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: dup,
-		retryRequested: "running: step.dispatched(create-branch#2)",
+		retryRequested: "running: step.dispatched(create-branch#2)", followUp: inv,
 	},
 	"cancelled between steps": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: dup,
-		retryRequested: "running: step.dispatched(planning#1)",
+		retryRequested: "running: step.dispatched(planning#1)", followUp: inv,
 	},
 	"retried": {
 		requested: dup, started: dup, dispatched: "running: run(create-branch#2)",
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
-		retryRequested: inv,
+		retryRequested: inv, followUp: inv,
+	},
+	"completed with a branch": {
+		requested: inv, started: inv, dispatched: inv,
+		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
+		completed: dup, failed: inv, cancelRequested: inv, cancelled: inv,
+		retryRequested: inv, followUp: "running: step.dispatched(follow-up#1)",
+	},
+	"failed after the branch": {
+		requested: inv, started: inv, dispatched: inv,
+		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
+		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
+		retryRequested: "running: step.dispatched(planning#2)", followUp: "running: step.dispatched(follow-up#1)",
+	},
+	"followed up": {
+		requested: dup, started: dup, dispatched: "running: run(follow-up#1)",
+		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
+		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: inv, followUp: inv,
+	},
+	"follow-up running": {
+		requested: dup, started: dup, dispatched: inv,
+		stepStarted:   dup,
+		stepCompleted: "running: step.dispatched(commit#1)",
+		stepFailed:    "running: workorder.failed(follow-up failed: boom)",
+		completed:     "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: inv, followUp: inv,
+	},
+	"follow-up failed": {
+		requested: inv, started: inv, dispatched: inv,
+		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
+		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
+		retryRequested: "running: step.dispatched(follow-up#2)", followUp: "running: step.dispatched(follow-up#2)",
+	},
+	"follow-up completed": {
+		requested: inv, started: inv, dispatched: inv,
+		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
+		completed: dup, failed: inv, cancelRequested: inv, cancelled: inv,
+		retryRequested: inv, followUp: "running: step.dispatched(follow-up#2)",
 	},
 }
 

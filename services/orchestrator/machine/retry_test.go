@@ -70,16 +70,7 @@ func TestRetry_EachRoundDecidesUnderItsOwnIDs(t *testing.T) {
 
 	// Round 2 is cancelled while execute attempt 3 is in hand.
 	s := round1.State
-	step := func(e events.Event) machine.Decision {
-		t.Helper()
-		e.Seq = s.LastSeq + 1
-		next, dec, err := machine.Transition(s, e, env)
-		if err != nil {
-			t.Fatalf("%s: %v", events.ShortName(e.Type), err)
-		}
-		s = next
-		return dec
-	}
+	step := stepper(t, &s)
 	if got := summary(step(retryRequested(2))); got != "step.dispatched(execute#3)" {
 		t.Fatalf("after the second retry: %s", got)
 	}

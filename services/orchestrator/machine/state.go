@@ -51,7 +51,9 @@ type Facts struct {
 	BaseBranch     string        // create-branch
 	PlanFile       string        // planning
 	PullRequestURL string        // create-pr
+	SessionID      string        // the last agent step that recorded one; a follow-up round resumes it
 	Issue          *events.Issue // fetch-issue
+	PRTemplate     string        // commit: the repository's pull request template
 }
 
 // State is a work order as far as the orchestrator needs to know it: the fold
@@ -64,9 +66,16 @@ type State struct {
 	TraceParent string // of the request; decisions carry it on
 
 	SandboxIdentifier string
-	Steps             []StepState // the plan, in order, set by workorder.started
+	Steps             []StepState // the plan, in order, set by workorder.started; each follow-up round appends its own
 	Dispatched        int         // how many steps of the plan have been dispatched; the step in hand is Steps[Dispatched-1]
-	Facts             Facts
+	// RoundStart is where the round in hand begins in Steps: a step before
+	// it belongs to an earlier round and is never the step in hand.
+	RoundStart int
+	// Round is the follow-up round in hand (2, 3, ...); 0 during the first
+	// run. FollowUpPrompt is its prompt.
+	Round          int
+	FollowUpPrompt string
+	Facts          Facts
 
 	CancelRequested bool
 	CancelReason    string
@@ -100,7 +109,7 @@ func (d Decision) Empty() bool { return len(d.Events) == 0 && len(d.Commands) ==
 
 // Current returns the step in hand: the one most recently dispatched.
 func (s State) Current() (StepState, bool) {
-	if s.Dispatched == 0 || s.Dispatched > len(s.Steps) {
+	if s.Dispatched <= s.RoundStart || s.Dispatched > len(s.Steps) {
 		return StepState{}, false
 	}
 	return s.Steps[s.Dispatched-1], true
@@ -120,6 +129,9 @@ func (s State) String() string {
 		return "running (no step dispatched)"
 	}
 	desc := fmt.Sprintf("running (%s %s, attempt %d", cur.Step, cur.Status, cur.Attempt)
+	if s.Round > 0 {
+		desc += fmt.Sprintf(", round %d", s.Round)
+	}
 	if s.CancelRequested {
 		desc += ", cancel requested"
 	}
@@ -160,7 +172,7 @@ func (s State) command(st StepState) events.RunStep {
 	if len(outputs) == 0 {
 		outputs = nil
 	}
-	return events.RunStep{
+	cmd := events.RunStep{
 		WorkOrderID:       s.WorkOrderID,
 		Step:              st.Step,
 		Attempt:           st.Attempt,
@@ -177,6 +189,9 @@ func (s State) command(st StepState) events.RunStep {
 			PlanFile:     s.Facts.PlanFile,
 			StepOutputs:  outputs,
 			SelectedStep: slices.Clone(s.Request.Selected),
+			PRTemplate:   s.Facts.PRTemplate,
 		},
 	}
+	s.roundArgs(&cmd.Args)
+	return cmd
 }

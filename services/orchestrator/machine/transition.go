@@ -81,8 +81,10 @@ func Pending(s State, env Env) Decision {
 		}
 		cur, ok := s.Current()
 		if !ok {
-			// Attempt+1: after a retry the first step may have run before.
-			return s.dispatch(env, s.Steps[0].Step, s.Steps[0].Attempt+1)
+			// The round's first step; Attempt+1: after a retry or in a
+			// follow-up round it may have run before.
+			next := s.Steps[s.Dispatched]
+			return s.dispatch(env, next.Step, next.Attempt+1)
 		}
 		switch cur.Status {
 		case StepDispatched:
@@ -121,10 +123,14 @@ func DispatchEventID(wo workorder.ID, step workorder.Step, attempt int) string {
 	return events.CommandID(wo, step, attempt) + ".dispatched"
 }
 
-// id is the id of an event decided about the work order as a whole. Round
-// 0 keeps the plain ids, so existing streams replay as they always did.
+// id is the id of an event decided about the work order as a whole. The
+// first run without retries keeps the plain ids, so existing streams replay
+// as they always did; a follow-up round adds .f<round>, a retry .r<n>.
 func (s State) id(suffix string) string {
 	id := string(s.WorkOrderID) + "." + suffix
+	if s.Round > firstRound {
+		id += fmt.Sprintf(".f%d", s.Round)
+	}
 	if s.Retries > 0 {
 		id += fmt.Sprintf(".r%d", s.Retries)
 	}

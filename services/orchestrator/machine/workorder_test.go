@@ -65,6 +65,12 @@ func TestWorkOrder_Commands_CarryWhatEarlierStepsEstablished(t *testing.T) {
 	if !reflect.DeepEqual(pr, want) {
 		t.Errorf("create-pr step outputs = %v, want %v", pr, want)
 	}
+	// The template the commit step read from the checkout reaches create-pr.
+	for _, c := range r.Commands {
+		if want := map[bool]string{true: prTemplate}[c.Step == workorder.StepCreatePR]; c.Args.PRTemplate != want {
+			t.Errorf("%s args carry PR template %q, want %q", c.Step, c.Args.PRTemplate, want)
+		}
+	}
 	if got := r.command(t, workorder.StepExecute).Args.StepOutputs; len(got) != 2 {
 		t.Errorf("execute sees outputs %v, want only those of the two steps before it", got)
 	}

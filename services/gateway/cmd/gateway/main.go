@@ -17,6 +17,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/metrics"
+	"github.com/agentworkorders/awo/pkg/repocheck"
 	"github.com/agentworkorders/awo/services/gateway"
 )
 
@@ -34,7 +35,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return app.RunService(ctx, app.Standalone(cfg.Shared, log), app.Service{
 		Name: "gateway", MicroName: gateway.MicroName, Description: gateway.MicroDescription,
 		Run: func(ctx context.Context, c app.Conn) error {
-			return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m})
+			return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m,
+				RepoVerifier: repocheck.NewClient(c.NC, 0)})
 		},
 	}, log)
 }
