@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,37 @@ func TestLogsStream_StartComesFirstWhenAnEntryOvertakesIt(t *testing.T) {
 	write(id, workorder.StepPlanning, logentry.LevelInfo, "second line")
 	if e, _ := s.nextEntry(); e.Message != "second line" {
 		t.Fatalf("%+v, want the second line (the start sent twice?)", e)
+	}
+}
+
+// A github step finishing after the work order was cancelled (a cancel
+// does not wait for create-pr) does not reopen it: the stream still ends,
+// live and for a late viewer.
+func TestLogsStream_AStepEventAfterTheEndDoesNotKeepItOpen(t *testing.T) {
+	h := newHarness(t)
+	id := h.create(nil)
+	live := h.openStream(id, "")
+	h.publish(id, events.TypeCancelled, &events.Cancelled{Reason: "wrong repository"})
+	h.publish(id, events.TypeStepCompleted, &events.StepResult{Step: workorder.StepCreatePR, Attempt: 1, Success: true})
+	for name, s := range map[string]*sseStream{"live": live, "late": h.openStream(id, "")} {
+		var seen []string
+		for {
+			f := s.next()
+			if f.event == "end" {
+				if !strings.Contains(f.data, `"status":"cancelled"`) {
+					t.Errorf("%s: end %s", name, f.data)
+				}
+				break
+			}
+			e, err := logentry.Decode([]byte(f.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, e.Event)
+		}
+		if !slices.Contains(seen, logentry.EventWorkflowCancelled) {
+			t.Errorf("%s: %v without workflow_cancelled", name, seen)
+		}
+		s.closed()
 	}
 }

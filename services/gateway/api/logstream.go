@@ -103,9 +103,10 @@ func (s *server) openFeed(ctx context.Context, id workorder.ID, plan []workorder
 	for _, e := range hist {
 		f.clock.Observe(e)
 	}
-	if n := len(hist); n > 0 && isEnd(hist[n-1]) {
-		f.end = &hist[n-1]
-		hist = hist[:n-1]
+	if i := lastEnd(hist); i >= 0 {
+		end := hist[i]
+		f.end = &end
+		hist = append(hist[:i:i], hist[i+1:]...)
 	}
 	if q.after == 0 {
 		f.history = hist
@@ -127,23 +128,56 @@ func (s *server) followLifecycle(ctx context.Context, id workorder.ID, plan []wo
 	}
 	out := make(chan lifeUpdate)
 	go func() {
-		for m := range msgs {
-			e, ok := logentry.DecodeLifecycle(m, plan)
-			if !ok {
-				continue
-			}
-			u := lifeUpdate{entry: e, final: isEnd(e) && m.Pending == 0}
+		send := func(u lifeUpdate) bool {
 			select {
 			case out <- u:
+				return true
 			case <-ctx.Done():
-				return
+				return false
 			}
-			if u.final {
+		}
+		// end is an end nothing has reopened yet; a github step's event
+		// stored after it (a cancel does not wait for create-pr) does not
+		// reopen it.
+		var end *logentry.Entry
+		for m := range msgs {
+			if e, ok := logentry.DecodeLifecycle(m, plan); ok {
+				switch {
+				case isEnd(e):
+					end = &e
+				case e.Event == logentry.EventWorkflowStarted && end != nil:
+					if !send(lifeUpdate{entry: *end}) {
+						return
+					}
+					end = nil
+					fallthrough
+				default:
+					if !send(lifeUpdate{entry: e}) {
+						return
+					}
+				}
+			}
+			if end != nil && m.Pending == 0 {
+				send(lifeUpdate{entry: *end, final: true})
 				return
 			}
 		}
 	}()
 	return out, nil
+}
+
+// lastEnd is the index of the work order's end in its lifecycle entries,
+// or -1 when it has not ended: the last end with no start after it.
+func lastEnd(hist []logentry.Entry) int {
+	for i := len(hist) - 1; i >= 0; i-- {
+		switch {
+		case isEnd(hist[i]):
+			return i
+		case hist[i].Event == logentry.EventWorkflowStarted:
+			return -1
+		}
+	}
+	return -1
 }
 
 func isEnd(e logentry.Entry) bool {
