@@ -96,7 +96,7 @@ type stack struct {
 // ourVariables are dropped from the inherited environment: the test decides
 // them, and a developer's NATS_URL must not point the test at a shared server.
 var ourVariables = []string{"AWO_", "NATS_", "AGENT_WORK_ORDER", "CLAUDE_", "GH_", "GITHUB_TOKEN", "STATE_STORAGE_TYPE",
-	"DATABASE_URL", "SUPABASE_DB_URL", "ANTHROPIC_", "ARCHON_", "LOG_LEVEL", "GIT_", "OTEL_"}
+	"DATABASE_URL", "SUPABASE_", "FILE_STATE_DIRECTORY", "ANTHROPIC_", "ARCHON_", "LOG_LEVEL", "GIT_", "OTEL_"}
 
 func newStack(t *testing.T, w *world, extra ...string) *stack {
 	t.Helper()

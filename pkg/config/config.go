@@ -129,7 +129,13 @@ type GatewayOnly struct {
 	IsSandbox string
 
 	StorageType string // memory | postgres
-	DatabaseURL string // secret
+	// StorageArchon is STATE_STORAGE_TYPE when it named one of Archon's
+	// stores (file, supabase), which StorageType maps to; else empty.
+	StorageArchon string
+	DatabaseURL   string // secret
+	// SupabaseURL is Archon's SUPABASE_URL, only read to help find the
+	// connection string when DATABASE_URL is missing.
+	SupabaseURL string
 	// RebuildReadModel makes the gateway empty the read store and replay
 	// the event stream into it before serving.
 	RebuildReadModel bool

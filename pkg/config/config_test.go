@@ -55,7 +55,7 @@ func TestLoad_RejectsInvalidValuesNamingTheVariable(t *testing.T) {
 		"AGENT_WORK_ORDER_TIMEOUT":    "-5",
 		"CLAUDE_CLI_MAX_TURNS":        "lots",
 		"CLAUDE_CLI_SKIP_PERMISSIONS": "maybe",
-		"STATE_STORAGE_TYPE":          "file",
+		"STATE_STORAGE_TYPE":          "sqlite",
 		"LOG_LEVEL":                   "loud",
 		"SERVICE_DISCOVERY_MODE":      "k8s",
 		"ARCHON_SERVER_URL":           "localhost:8181",

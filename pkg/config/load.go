@@ -1,9 +1,6 @@
 package config
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Load reads the configuration through getenv (os.Getenv in main, a map in
 // tests), row by row of the variables table. All problems are reported at
@@ -24,9 +21,6 @@ func Load(getenv func(string) string) (Config, error) {
 		c.secrets = append(c.secrets, c.MetricsToken)
 	}
 	p.natsCredentials(c.Shared)
-	if c.StorageType == StoragePostgres && c.DatabaseURL == "" {
-		p.errs = append(p.errs, errors.New("STATE_STORAGE_TYPE=postgres needs DATABASE_URL (or SUPABASE_DB_URL)"))
-	}
 	if len(p.errs) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration:\n  %w", joinLines(p.errs))
 	}

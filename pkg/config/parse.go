@@ -107,14 +107,6 @@ func (p *parser) oneOf(name, def string, allowed ...string) string {
 	return def
 }
 
-func (p *parser) storage(name string) string {
-	v := p.oneOf(name, StorageMemory, StorageMemory, StoragePostgres, "supabase")
-	if v == "supabase" {
-		return StoragePostgres
-	}
-	return v
-}
-
 func (p *parser) level(name string) slog.Level {
 	v, ok := p.get(name)
 	if !ok {

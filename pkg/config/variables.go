@@ -46,7 +46,7 @@ const (
 // variables is the table, in the order of the start-up line; problems are
 // reported in this order too. The rows of a subject sit in its file.
 var variables = slices.Concat(processVariables, tracingVariables, accessVariables, limitVariables,
-	inputVariables, repoVariables, natsVariables, agentUserVariables, agentEnvVariables)
+	inputVariables, repoVariables, natsVariables, agentUserVariables, agentEnvVariables, storageVariables)
 
 // processVariables are the general settings: ports, the CLIs, storage,
 // the executor's steps, NATS and the streams' age.
@@ -90,8 +90,13 @@ var processVariables = []variable{
 		load: func(p *parser, n []string, c *Config) { c.GHToken = p.first(n...) },
 		show: func(c *Config) any { return mask(c.GHToken) }},
 	{names: []string{"STATE_STORAGE_TYPE"},
-		load: func(p *parser, n []string, c *Config) { c.StorageType = p.storage(n[0]) },
-		show: func(c *Config) any { return c.StorageType }},
+		load: func(p *parser, n []string, c *Config) { c.StorageType, c.StorageArchon = p.storage(n[0]) },
+		show: func(c *Config) any {
+			if c.StorageArchon != "" {
+				return c.StorageType + " (" + c.StorageArchon + ")"
+			}
+			return c.StorageType
+		}},
 	{names: []string{"DATABASE_URL", "SUPABASE_DB_URL"}, secret: connSecret,
 		load: func(p *parser, n []string, c *Config) { c.DatabaseURL = p.first(n...) },
 		show: func(c *Config) any { return redact.URL(c.DatabaseURL) }},

@@ -19,23 +19,29 @@ import (
 // Level is an entry's severity.
 type Level string
 
-// Levels, lowest first.
+// Levels, lowest first, spelled as the Python service and Archon's UI
+// spell them. LevelError is for a real failure only: that UI takes any
+// error entry for the work order failing.
 const (
 	LevelDebug Level = "debug"
 	LevelInfo  Level = "info"
-	LevelWarn  Level = "warn"
+	LevelWarn  Level = "warning"
 	LevelError Level = "error"
 )
 
-// ParseLevel accepts the four levels and the Python service's spelling "warning".
+// levelWarnShort is how entries stored before the levels took the Python
+// service's spelling write LevelWarn; filters accept it too.
+const levelWarnShort Level = "warn"
+
+// ParseLevel accepts the four levels, and "warn" for "warning".
 func ParseLevel(s string) (Level, error) {
 	switch l := Level(strings.ToLower(strings.TrimSpace(s))); l {
 	case LevelDebug, LevelInfo, LevelWarn, LevelError:
 		return l, nil
-	case "warning":
+	case levelWarnShort:
 		return LevelWarn, nil
 	}
-	return "", fmt.Errorf("level must be one of debug, info, warn, error; got %q", s)
+	return "", fmt.Errorf("level must be one of debug, info, warning (or warn), error; got %q", s)
 }
 
 // Event names: what happened.
@@ -49,6 +55,14 @@ const (
 	EventResult        = "result"
 	EventStepFinished  = "step_finished"
 	EventError         = "error"
+	// EventStepCompleted follows step_finished when the step succeeded.
+	EventStepCompleted = "step_completed"
+	// The work order's own lifecycle, rendered from its events by
+	// Lifecycle rather than published (see lifecycle.go).
+	EventWorkflowStarted   = "workflow_started"
+	EventWorkflowCompleted = "workflow_completed"
+	EventWorkflowFailed    = "workflow_failed"
+	EventWorkflowCancelled = "workflow_cancelled"
 )
 
 // Size bounds: an entry is for a human watching, not a transcript, and a
@@ -79,6 +93,16 @@ type Entry struct {
 	DurationMS   int64    `json:"duration_ms,omitempty"`
 	Success      *bool    `json:"success,omitempty"`
 
+	// Where the work order is, as Archon's UI reads it: on step_started,
+	// the step's place in the plan ("2/5") and the share of the plan done
+	// before it; on every entry served, the seconds since the work order
+	// started (set by the gateway, which knows the start).
+	StepNumber     int    `json:"step_number,omitempty"`
+	TotalSteps     int    `json:"total_steps,omitempty"`
+	Progress       string `json:"progress,omitempty"`
+	ProgressPct    *int   `json:"progress_pct,omitempty"`
+	ElapsedSeconds *int   `json:"elapsed_seconds,omitempty"`
+
 	// Seq is the entry's sequence in the log stream, set when read back; it
 	// is the SSE id a client resumes from.
 	Seq uint64 `json:"-"`
@@ -96,7 +120,22 @@ func Decode(data []byte) (Entry, error) {
 	if err := json.Unmarshal(data, &e); err != nil {
 		return Entry{}, fmt.Errorf("decoding log entry: %w", err)
 	}
+	if e.Level == levelWarnShort {
+		e.Level = LevelWarn
+	}
 	return e, nil
+}
+
+// SetProgress places e's step at number of total in the plan; a step
+// outside the plan (number < 1) gets none.
+func (e *Entry) SetProgress(number, total int) {
+	if number < 1 || number > total {
+		return
+	}
+	e.StepNumber, e.TotalSteps = number, total
+	e.Progress = fmt.Sprintf("%d/%d", number, total)
+	pct := (number - 1) * 100 / total
+	e.ProgressPct = &pct
 }
 
 // Truncate shortens s to at most n bytes without splitting a UTF-8

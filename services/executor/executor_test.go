@@ -316,7 +316,7 @@ func TestRun_ConsumesACommandAndPublishesStartedAndCompleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := eventNames(entries); !slices.Equal(got, []string{"step_started", "session_started", "tool_call", "tool_result", "assistant_text", "result", "step_finished"}) {
+	if got := eventNames(entries); !slices.Equal(got, []string{"step_started", "session_started", "tool_call", "tool_result", "assistant_text", "result", "step_finished", "step_completed"}) {
 		t.Fatalf("live log events = %v", got)
 	}
 	// The command was acknowledged: the work queue is empty.
@@ -482,9 +482,9 @@ func TestLogBuilder_FromMessage(t *testing.T) {
 			wantEvent: "thinking", wantLevel: logentry.LevelDebug,
 		},
 		{
-			name:      "API failure result is an error with the reason",
+			name:      "API failure result is a warning with the reason (the work order's failure is the error)",
 			line:      `{"type":"result","subtype":"success","is_error":true,"result":"API Error: 400 bad","terminal_reason":"api_error","num_turns":1,"total_cost_usd":0}`,
-			wantEvent: "result", wantLevel: logentry.LevelError,
+			wantEvent: "result", wantLevel: logentry.LevelWarn,
 			check: func(t *testing.T, e logentry.Entry) {
 				if e.Message != "agent failed (api_error): API Error: 400 bad" || e.IsError == nil || !*e.IsError {
 					t.Errorf("%+v", e)
@@ -494,7 +494,7 @@ func TestLogBuilder_FromMessage(t *testing.T) {
 		{
 			name:      "max turns names the errors",
 			line:      `{"type":"result","subtype":"error_max_turns","is_error":true,"errors":["Reached maximum number of turns (1)"],"terminal_reason":"max_turns"}`,
-			wantEvent: "result", wantLevel: logentry.LevelError,
+			wantEvent: "result", wantLevel: logentry.LevelWarn,
 			check: func(t *testing.T, e logentry.Entry) {
 				if !strings.Contains(e.Message, "Reached maximum number of turns") {
 					t.Errorf("%+v", e)
@@ -548,23 +548,41 @@ func TestRunStep_LiveLog_FramesTheAgentsActivityWithStepBoundaries(t *testing.T)
 		lines: readLines(t, "bash-tool-success.jsonl")}
 	x := newTestExecutor(t, a, &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"})
 	x.liveLog = live
-	if _, err := x.runStep(context.Background(), cmd(workorder.StepExecute), x.log); err != nil {
+	c := cmd(workorder.StepExecute)
+	c.Args.SelectedStep = workorder.DefaultSteps // create-branch, planning, execute, commit, create-pr
+	if _, err := x.runStep(context.Background(), c, x.log); err != nil {
 		t.Fatal(err)
 	}
 	names := eventNames(live.entries)
-	if !slices.Equal(names, []string{"step_started", "session_started", "tool_call", "tool_result", "assistant_text", "result", "step_finished"}) {
+	if !slices.Equal(names, []string{"step_started", "session_started", "tool_call", "tool_result", "assistant_text", "result", "step_finished", "step_completed"}) {
 		t.Fatalf("events = %v", names)
 	}
-	fin := live.entries[len(live.entries)-1]
+	// Archon's UI reads the step's place in the plan off step_started.
+	start := live.entries[0]
+	if start.StepNumber != 3 || start.TotalSteps != 5 || start.Progress != "3/5" || start.ProgressPct == nil || *start.ProgressPct != 40 {
+		t.Errorf("step_started = %+v, want step 3 of 5, 40%% done before it", start)
+	}
+	fin := live.entries[len(live.entries)-2]
 	if fin.Level != logentry.LevelInfo || fin.Success == nil || !*fin.Success || *fin.CostUSD != 0.5 || fin.NumTurns != 3 || fin.SessionID != "s1" {
 		t.Errorf("step_finished = %+v", fin)
+	}
+	done := live.entries[len(live.entries)-1]
+	if done.Level != logentry.LevelInfo || done.StepNumber != 3 || done.TotalSteps != 5 || *done.ProgressPct != 60 || !*done.Success {
+		t.Errorf("step_completed = %+v, want step 3 of 5, 60%% done", done)
+	}
+	for _, e := range live.entries {
+		if e.Level == logentry.LevelError {
+			t.Errorf("an error entry in a step that succeeded: %+v", e)
+		}
 	}
 	if live.flushes != 1 {
 		t.Errorf("flushed %d times, want once before reporting", live.flushes)
 	}
 }
 
-func TestRunStep_LiveLog_FailedStepEndsWithAnError(t *testing.T) {
+// A failed step is a warning: Archon's UI takes any error entry for the
+// work order failing, which is the orchestrator's call (workflow_failed).
+func TestRunStep_LiveLog_FailedStepEndsWithAWarning(t *testing.T) {
 	live := &recordingLog{}
 	x := newTestExecutor(t, &fakeAgent{result: agent.Result{ErrorMessage: "API Error: 400"}}, &fakeSandboxes{dir: t.TempDir()})
 	x.liveLog = live
@@ -572,7 +590,7 @@ func TestRunStep_LiveLog_FailedStepEndsWithAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	fin := live.entries[len(live.entries)-1]
-	if fin.Event != "step_finished" || fin.Level != logentry.LevelError || fin.Message != "step planning failed: API Error: 400" || *fin.Success {
+	if fin.Event != "step_finished" || fin.Level != logentry.LevelWarn || fin.Message != "step planning failed: API Error: 400" || *fin.Success {
 		t.Errorf("step_finished = %+v", fin)
 	}
 }

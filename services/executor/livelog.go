@@ -3,6 +3,7 @@ package executor
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,13 +21,19 @@ type logBuilder struct {
 	base  logentry.Entry
 	tools map[string]string
 	red   *redact.Redactor
+	// number and total place the step in the work order's plan (its
+	// selected steps); number is 0 for a step outside it.
+	number, total int
 }
 
 func newLogBuilder(cmd events.RunStep, red *redact.Redactor) *logBuilder {
+	plan := cmd.Args.SelectedStep
 	return &logBuilder{
-		base:  logentry.Entry{WorkOrderID: cmd.WorkOrderID, Step: cmd.Step, Attempt: cmd.Attempt},
-		tools: map[string]string{},
-		red:   red,
+		base:   logentry.Entry{WorkOrderID: cmd.WorkOrderID, Step: cmd.Step, Attempt: cmd.Attempt},
+		tools:  map[string]string{},
+		red:    red,
+		number: slices.Index(plan, cmd.Step) + 1,
+		total:  len(plan),
 	}
 }
 
@@ -43,13 +50,21 @@ func (b *logBuilder) entry(now time.Time, level logentry.Level, event, message s
 	return e
 }
 
+// stepStarted says which step of the plan starts ("2/5").
 func (b *logBuilder) stepStarted(now time.Time) logentry.Entry {
-	return b.entry(now, logentry.LevelInfo, logentry.EventStepStarted,
-		fmt.Sprintf("step %s started (attempt %d)", b.base.Step, b.base.Attempt))
+	msg := fmt.Sprintf("step %s started (attempt %d)", b.base.Step, b.base.Attempt)
+	if b.number > 0 {
+		msg = fmt.Sprintf("step %d/%d %s started (attempt %d)", b.number, b.total, b.base.Step, b.base.Attempt)
+	}
+	e := b.entry(now, logentry.LevelInfo, logentry.EventStepStarted, msg)
+	e.SetProgress(b.number, b.total)
+	return e
 }
 
 // stepFinished reports the step's outcome; err is a step interrupted by a
-// shutdown, which is handed back and run again.
+// shutdown, which is handed back and run again. A failed step is a
+// warning: whether the work order fails is the orchestrator's decision,
+// and its workflow_failed is the one error entry Archon's UI should see.
 func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Time) logentry.Entry {
 	if errors.Is(err, worker.ErrWorkOrderCancelled) {
 		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
@@ -66,7 +81,7 @@ func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Tim
 	e := b.entry(now, logentry.LevelInfo, logentry.EventStepFinished,
 		fmt.Sprintf("step %s completed in %.1fs", b.base.Step, res.DurationSeconds))
 	if !res.Success {
-		e.Level = logentry.LevelError
+		e.Level = logentry.LevelWarn
 		e.Message = b.text(fmt.Sprintf("step %s failed: %s", b.base.Step, res.ErrorMessage), logentry.MaxTextBytes)
 	}
 	e.Success = ptr(res.Success)
@@ -74,6 +89,23 @@ func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Tim
 	e.NumTurns, e.SessionID = res.NumTurns, res.SessionID
 	e.DurationMS = int64(res.DurationSeconds * 1000)
 	return e
+}
+
+// stepCompleted is the entry Archon's UI reads after a step that
+// succeeded, with the plan done up to it; ok is false for any other end.
+func (b *logBuilder) stepCompleted(res events.StepResult, err error, now time.Time) (e logentry.Entry, ok bool) {
+	if err != nil || !res.Success {
+		return logentry.Entry{}, false
+	}
+	e = b.entry(now, logentry.LevelInfo, logentry.EventStepCompleted,
+		fmt.Sprintf("step %s completed in %.1fs", b.base.Step, res.DurationSeconds))
+	e.SetProgress(b.number, b.total)
+	if e.StepNumber > 0 {
+		pct := b.number * 100 / b.total
+		e.ProgressPct = &pct
+	}
+	e.Success, e.DurationMS = ptr(true), int64(res.DurationSeconds*1000)
+	return e, true
 }
 
 // fromMessage is what a viewer should see of one stream-json line: one
@@ -121,7 +153,9 @@ func (b *logBuilder) fromMessage(m agent.Message, now time.Time) []logentry.Entr
 		e := b.entry(now, logentry.LevelInfo, logentry.EventResult,
 			fmt.Sprintf("agent finished after %d turns, $%.4f", r.NumTurns, r.TotalCostUSD))
 		if r.IsError {
-			e.Level = logentry.LevelError
+			// A warning: the step's failure, and the work order's if it
+			// comes to that, follow.
+			e.Level = logentry.LevelWarn
 			detail := r.Result
 			if detail == "" {
 				detail = strings.Join(r.Errors, "; ")

@@ -34,6 +34,9 @@ func (x *executor) runStep(ctx context.Context, cmd events.RunStep, log *slog.Lo
 	res.Output, res.ErrorMessage = x.red.String(res.Output), x.red.String(res.ErrorMessage)
 	res.PRTemplate = x.red.String(res.PRTemplate)
 	x.liveLog.Publish(lb.stepFinished(res, err, time.Now()))
+	if e, ok := lb.stepCompleted(res, err, time.Now()); ok {
+		x.liveLog.Publish(e)
+	}
 	// Stored before the result is published, so a viewer sees the step's
 	// last lines before the work order ends; a shutdown still gets them.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logFlushTimeout)

@@ -539,3 +539,34 @@ func TestRebuildReadModel_MemoryStoreRefused(t *testing.T) {
 		t.Errorf("rebuild with memory = %v (connected %v), want an error naming STATE_STORAGE_TYPE=memory before connecting", err, connected)
 	}
 }
+
+// Archon's STATE_STORAGE_TYPE=file starts the memory read model and says
+// in one line where the work orders persist.
+func TestOpenStore_ArchonFileStorage(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"STATE_STORAGE_TYPE": "file", "FILE_STATE_DIRECTORY": "/srv/awo-state"}, "under /srv/awo-state"},
+		{map[string]string{"STATE_STORAGE_TYPE": "file", "NATS_URL": "nats://127.0.0.1:4222"}, "NATS_URL"},
+	} {
+		cfg, err := config.Load(func(k string) string { return tc.env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logged strings.Builder
+		log := slog.New(slog.NewTextHandler(&logged, nil))
+		store, closeStore, err := gateway.OpenStore(context.Background(), cfg.Gateway(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeStore()
+		if _, ok := store.(*readmodel.Memory); !ok {
+			t.Errorf("STATE_STORAGE_TYPE=file opened %T, want the memory store", store)
+		}
+		lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], "STATE_STORAGE_TYPE=file") || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("logged %q, want one line saying STATE_STORAGE_TYPE=file and %q", logged.String(), tc.want)
+		}
+	}
+}

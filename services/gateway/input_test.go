@@ -62,19 +62,22 @@ func TestRun_Postgres_BadInputIs4xxAndListsAreCapped(t *testing.T) {
 		}
 	}
 
-	for _, tc := range []struct{ method, path, body, want string }{
-		{"GET", "/api/agent-work-orders/?repository_url=%00", "", "repository_url"},
-		{"GET", "/api/agent-work-orders/?repository_url=%ff", "", "repository_url"},
-		{"GET", "/api/agent-work-orders/?repository_url=a%00b&status=pending", "", "repository_url"},
-		{"GET", "/api/agent-work-orders/?status=%00", "", "status"},
-		{"GET", "/api/agent-work-orders/%00", "", "agent_work_order_id"},
-		{"GET", "/api/agent-work-orders/%ff/steps", "", "agent_work_order_id"},
-		{"POST", "/api/agent-work-orders/", `{"repository_url": "https://github.com/acme/demo", "user_request": "Fix\u0000it"}`, "U+0000"},
-		{"POST", "/api/agent-work-orders/", `{"repository_url": "https://github.com/acme/demo", "user_request": "` + strings.Repeat("a", 201) + `"}`, "AWO_MAX_REQUEST_BYTES"},
+	for _, tc := range []struct {
+		method, path, body, want string
+		status                   int
+	}{
+		{"GET", "/api/agent-work-orders/?repository_url=%00", "", "repository_url", 422},
+		{"GET", "/api/agent-work-orders/?repository_url=%ff", "", "repository_url", 422},
+		{"GET", "/api/agent-work-orders/?repository_url=a%00b&status=pending", "", "repository_url", 422},
+		{"GET", "/api/agent-work-orders/?status=%00", "", "status", 422},
+		{"GET", "/api/agent-work-orders/%00", "", "Work order not found", 404},
+		{"GET", "/api/agent-work-orders/%ff/steps", "", "Work order not found", 404},
+		{"POST", "/api/agent-work-orders/", `{"repository_url": "https://github.com/acme/demo", "user_request": "Fix\u0000it"}`, "U+0000", 422},
+		{"POST", "/api/agent-work-orders/", `{"repository_url": "https://github.com/acme/demo", "user_request": "` + strings.Repeat("a", 201) + `"}`, "AWO_MAX_REQUEST_BYTES", 422},
 	} {
 		status, _, body := do(tc.method, tc.path, tc.body)
-		if status != http.StatusUnprocessableEntity || !strings.Contains(body, tc.want) {
-			t.Errorf("%s %s: %d %s, want 422 naming %s", tc.method, tc.path, status, body, tc.want)
+		if status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s: %d %s, want %d naming %s", tc.method, tc.path, status, body, tc.status, tc.want)
 		}
 	}
 

@@ -44,6 +44,9 @@ func tooLarge(limit int64) error {
 	return &problem{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("request body is larger than %d bytes", limit)}
 }
 
+// notFound is the detail of every unknown work order, Archon's words.
+const notFound = "Work order not found"
+
 // errPublish marks a failure to record an event: the broker, not the
 // client, is at fault.
 var errPublish = errors.New("event stream unavailable")
@@ -68,7 +71,7 @@ func errorResponse(err error) (int, string) {
 		return http.StatusInsufficientStorage, "the event stream (" + bus.StreamEvents + ") is full, so nothing was recorded; " +
 			"an operator must raise AWO_EVENTS_MAX_BYTES or free space by letting old events expire (AWO_EVENTS_MAX_AGE)"
 	case errors.Is(err, readmodel.ErrNotFound):
-		return http.StatusNotFound, "Work order not found"
+		return http.StatusNotFound, notFound
 	case errors.Is(err, bus.ErrConflict):
 		return http.StatusConflict, "a work order with this agent_work_order_id already exists"
 	case errors.Is(err, workorder.ErrInvalid):

@@ -152,14 +152,20 @@ func TestLogsStream_FollowedUpWorkOrder_EndsAtTheRoundsEndOnly(t *testing.T) {
 	h.publish(id, events.TypeFollowUpRequested, &events.FollowUpRequested{PromptText: "more", Round: 2})
 
 	s := h.openStream(id, "")
-	if e, _ := s.nextEntry(); e.Message != "round 1" {
-		t.Fatalf("backlog: %q", e.Message)
+	// The first run's end and the round's start are entries of the log.
+	for _, want := range []string{"round 1", "work order completed", "follow-up round 2: more"} {
+		if e, _ := s.nextEntry(); e.Message != want {
+			t.Fatalf("backlog: %q, want %q", e.Message, want)
+		}
 	}
 	write(id, workorder.StepFollowUp, logentry.LevelInfo, "round 2")
 	if e, _ := s.nextEntry(); e.Message != "round 2" {
 		t.Fatalf("live entry in the round: %q (the stream ended at the first run's end?)", e.Message)
 	}
 	h.publish(id, events.TypeFailed, &events.Failed{Step: workorder.StepFollowUp, ErrorMessage: "boom"})
+	if e, _ := s.nextEntry(); e.Event != logentry.EventWorkflowFailed {
+		t.Fatalf("%+v, want workflow_failed", e)
+	}
 	if f := s.next(); f.event != "end" || !strings.Contains(f.data, `"status":"failed"`) {
 		t.Fatalf("end event: %+v", f)
 	}

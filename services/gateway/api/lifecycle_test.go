@@ -100,7 +100,7 @@ func TestCancelAndRetry_UnknownOrInvalidID(t *testing.T) {
 		if r := h.do(http.MethodPost, "/api/agent-work-orders/wo-00000000/"+op, nil); r.status != http.StatusNotFound {
 			t.Errorf("%s of an unknown work order: %d %s", op, r.status, r.body)
 		}
-		if r := h.do(http.MethodPost, "/api/agent-work-orders/nope/"+op, nil); r.status != http.StatusUnprocessableEntity {
+		if r := h.do(http.MethodPost, "/api/agent-work-orders/nope/"+op, nil); r.status != http.StatusNotFound {
 			t.Errorf("%s with an invalid id: %d %s", op, r.status, r.body)
 		}
 	}

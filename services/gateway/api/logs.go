@@ -1,18 +1,13 @@
 package api
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/agentworkorders/awo/pkg/bus"
-	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -108,10 +103,15 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	all, err := logentry.Read(r.Context(), s.LogStream, wo.AgentWorkOrderID)
+	logs, err := logentry.Read(r.Context(), s.LogStream, wo.AgentWorkOrderID)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLogStream, err)
 	}
+	life, _, err := logentry.ReadLifecycle(r.Context(), s.LogStream, wo.AgentWorkOrderID, wo.SelectedCommands)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errLogStream, err)
+	}
+	all := logentry.Merge(logs, life)
 	matching := make([]logentry.Entry, 0, len(all))
 	for _, e := range all {
 		if q.filter.Match(e) {
@@ -194,53 +194,6 @@ func parseSince(v string) (time.Time, error) {
 	return time.Parse("2006-01-02T15:04:05.999999999", v)
 }
 
-// terminalTypes end a work order, and with it its log stream.
-var terminalTypes = []string{events.TypeCompleted, events.TypeFailed, events.TypeCancelled}
-
-// streamLogs is Server-Sent Events: the stored entries after the resume
-// point, then each new one as the executor publishes it, a ": ping"
-// comment every heartbeat so proxies keep the connection, and a final
-// "end" event once the work order has finished and every entry stored
-// before that has been sent. Each viewer reads through its own ordered
-// consumer, so viewers are independent and leave nothing on the server.
-func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
-	wo, q, err := s.logRequest(r, false)
-	if err != nil {
-		return err
-	}
-	if r.Method == http.MethodHead {
-		// A probe (curl -I, a proxy's check) gets the stream's headers, not a
-		// stream held open until the work order ends.
-		setStreamHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
-		return nil
-	}
-	release, err := s.streams.acquire(clientKey(r))
-	if err != nil {
-		return err
-	}
-	defer release()
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	id := wo.AgentWorkOrderID
-	entries, err := logentry.Tail(ctx, s.LogStream, id, q.after)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errLogStream, err)
-	}
-	ended, err := s.watchEnd(ctx, id)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errLogStream, err)
-	}
-	out, ok := openSSE(w)
-	if !ok {
-		return nil // the client is gone; nothing can be answered
-	}
-	log := s.log.With("work_order_id", string(id))
-	log.Debug("log stream opened", "after", q.after)
-	s.sendLogs(ctx, out, logFeed{id: id, filter: q.filter, entries: entries, ended: ended}, q.after, log)
-	return nil
-}
-
 // sse writes the frames of one event stream, each flushed at once.
 type sse struct {
 	w  io.Writer
@@ -265,100 +218,6 @@ func (o sse) send(frame string) bool {
 		return false
 	}
 	return o.rc.Flush() == nil
-}
-
-// logFeed is what one log stream sends from: the work order's entries and
-// its final status once it has one.
-type logFeed struct {
-	id      workorder.ID
-	filter  logentry.Filter
-	entries <-chan logentry.Delivery
-	ended   <-chan string
-}
-
-// sendLogs sends the entries after sequence after that pass the filter,
-// and heartbeats, until the client leaves, the reading fails, or the work
-// order has ended and every entry stored before its end has been read.
-func (s *server) sendLogs(ctx context.Context, out sse, f logFeed, after uint64, log *slog.Logger) {
-	heartbeat := time.NewTicker(s.SSEHeartbeat)
-	defer heartbeat.Stop()
-	var (
-		sent     = after // sequence of the last entry read, shown or filtered out
-		endSeq   uint64  // the last entry stored when the work order ended
-		status   string  // the work order's final status, once known
-		endKnown bool
-	)
-	for {
-		if endKnown && sent >= endSeq {
-			data, _ := json.Marshal(map[string]string{"agent_work_order_id": string(f.id), "status": status})
-			out.send("event: end\ndata: " + string(data) + "\n\n")
-			log.Debug("log stream ended", "status", status)
-			return
-		}
-		select {
-		case d, ok := <-f.entries:
-			if !ok {
-				return // the reading failed for good or ctx ended
-			}
-			sent = d.Entry.Seq
-			if !f.filter.Match(d.Entry) {
-				continue
-			}
-			data, err := json.Marshal(d.Entry)
-			if err != nil {
-				continue
-			}
-			if !out.send(fmt.Sprintf("id: %d\ndata: %s\n\n", d.Entry.Seq, data)) {
-				return
-			}
-		case st := <-f.ended:
-			f.ended = nil
-			// Entries the executor stored before the work order ended are
-			// still sent; then the stream ends.
-			last, err := logentry.LastSeq(ctx, s.LogStream, f.id)
-			if err != nil {
-				log.Warn("log stream: finding the last entry; ending now", "err", err)
-				last = 0
-			}
-			endSeq, status, endKnown = last, st, true
-		case <-heartbeat.C:
-			if !out.send(": ping\n\n") {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// watchEnd delivers the work order's final status once it has one: at
-// once for a finished work order, else when the event arrives.
-func (s *server) watchEnd(ctx context.Context, id workorder.ID) (<-chan string, error) {
-	// A retry or a follow-up prompt reopens a work order that ended, so
-	// the end is the last terminal event with no reopening after it.
-	subjects := []string{bus.EventSubject(id, events.TypeRetryRequested), bus.EventSubject(id, events.TypeFollowUpRequested)}
-	for _, t := range terminalTypes {
-		subjects = append(subjects, bus.EventSubject(id, t))
-	}
-	msgs, err := s.LogStream.Follow(ctx, bus.StreamEvents, subjects, 0)
-	if err != nil {
-		return nil, fmt.Errorf("watching work order %s for its end: %w", id, err)
-	}
-	out := make(chan string, 1)
-	go func() {
-		for msg := range msgs {
-			short := msg.Subject[strings.LastIndex(msg.Subject, ".")+1:]
-			if short == "retry_requested" || short == "follow_up_requested" || msg.Pending > 0 {
-				continue // a reopening or a later end follows
-			}
-			out <- short
-			return
-		}
-		if ctx.Err() == nil {
-			s.log.Debug("log stream: stopped watching for the end", "work_order_id", string(id))
-		}
-	}()
-	return out, nil
 }
 
 func setStreamHeaders(h http.Header) {

@@ -315,6 +315,12 @@ func TestLogsStream_BacklogThenLiveThenEnd(t *testing.T) {
 	}
 
 	h.publish(id, events.TypeFailed, &events.Failed{Step: workorder.StepPlanning, ErrorMessage: "boom"})
+	// The work order's end is an entry too (Archon's UI reads it), the
+	// one error of the log, then the named end event.
+	if e, eid := s.nextEntry(); e.Event != logentry.EventWorkflowFailed || e.Level != logentry.LevelError ||
+		e.Message != "work order failed: boom" || e.Step != workorder.StepPlanning || eid != "" {
+		t.Fatalf("last entry: %+v (id %q), want workflow_failed without an id", e, eid)
+	}
 	end := s.next()
 	if end.event != "end" || !strings.Contains(end.data, `"status":"failed"`) || !strings.Contains(end.data, string(id)) {
 		t.Fatalf("end event: %+v", end)
@@ -323,7 +329,7 @@ func TestLogsStream_BacklogThenLiveThenEnd(t *testing.T) {
 
 	// A stream opened after the end replays the log and ends at once.
 	late := h.openStream(id, "")
-	for _, want := range []string{"one", "two", "live"} {
+	for _, want := range []string{"one", "two", "live", "work order failed: boom"} {
 		if e, _ := late.nextEntry(); e.Message != want {
 			t.Fatalf("late viewer: %q, want %q", e.Message, want)
 		}
@@ -408,6 +414,9 @@ func TestLogsStream_TwoViewersEachGetEveryEntry(t *testing.T) {
 		t.Errorf("viewer b after a left: %q", e.Message)
 	}
 	h.publish(id, events.TypeCompleted, &events.Completed{})
+	if e, _ := b.nextEntry(); e.Event != logentry.EventWorkflowCompleted {
+		t.Errorf("viewer b: %+v, want workflow_completed", e)
+	}
 	if f := b.next(); f.event != "end" || !strings.Contains(f.data, `"status":"completed"`) {
 		t.Errorf("viewer b end: %+v", f)
 	}
@@ -463,14 +472,19 @@ func TestLogsStream_RetriedWorkOrder_EndsAtTheNewEndOnly(t *testing.T) {
 	// The old failure is not the end any more: the stream stays open for
 	// the second round.
 	s := h.openStream(id, "")
-	if e, _ := s.nextEntry(); e.Message != "attempt 1" {
-		t.Fatalf("backlog: %q", e.Message)
+	for _, want := range []string{"attempt 1", "work order failed: boom", "work order retried (round 1)"} {
+		if e, _ := s.nextEntry(); e.Message != want {
+			t.Fatalf("backlog: %q, want %q", e.Message, want)
+		}
 	}
 	write(id, workorder.StepExecute, logentry.LevelInfo, "attempt 2")
 	if e, _ := s.nextEntry(); e.Message != "attempt 2" {
 		t.Fatalf("live entry after the retry: %q (the stream ended at the old failure?)", e.Message)
 	}
 	h.publish(id, events.TypeCompleted, &events.Completed{})
+	if e, _ := s.nextEntry(); e.Event != logentry.EventWorkflowCompleted {
+		t.Fatalf("%+v, want workflow_completed", e)
+	}
 	if f := s.next(); f.event != "end" || !strings.Contains(f.data, `"status":"completed"`) {
 		t.Fatalf("end event: %+v", f)
 	}

@@ -323,10 +323,14 @@ func (s *server) steps(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// pathID is the work-order id of the path, checked before it names any
+// NATS subject. An id that cannot be one is a work order that does not
+// exist: 404 as for an unknown one, as Archon's service answers (its ids
+// are free strings), so its clients see one answer for both.
 func pathID(r *http.Request) (workorder.ID, error) {
 	id, err := workorder.ParseID(chi.URLParam(r, idParam))
 	if err != nil {
-		return "", unprocessable(idParam + ": " + plain(err))
+		return "", &problem{status: http.StatusNotFound, detail: notFound, cause: err}
 	}
 	return id, nil
 }

@@ -407,9 +407,10 @@ func TestGet_UnknownAndMalformed(t *testing.T) {
 	}{
 		{"/api/agent-work-orders/wo-00000000", 404, "Work order not found"},
 		{"/api/agent-work-orders/wo-00000000/steps", 404, "Work order not found"},
-		{"/api/agent-work-orders/not-an-id", 422, "agent_work_order_id"},
-		{"/api/agent-work-orders/wo-ABCDEF12/steps", 422, "agent_work_order_id"},
-		{"/api/agent-work-orders/wo-1234", 422, "wo-1a2b3c4d"},
+		// Not ids at all: unknown work orders too, as for Archon's clients.
+		{"/api/agent-work-orders/not-an-id", 404, "Work order not found"},
+		{"/api/agent-work-orders/wo-ABCDEF12/steps", 404, "Work order not found"},
+		{"/api/agent-work-orders/wo-1234", 404, "Work order not found"},
 	}
 	for _, tc := range tests {
 		r := h.get(tc.path)
