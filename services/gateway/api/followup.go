@@ -57,20 +57,12 @@ func (s *server) prompt(w http.ResponseWriter, r *http.Request) error {
 	if err := followUpAllowed(id, wo.Status, wo.GitBranchName != nil); err != nil {
 		return err
 	}
-	round, err := s.followUpRound(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	round++
-	// A round starts an agent again: it needs a free slot like a create.
-	release, err := s.admit(r.Context(), wo.RepositoryURL)
-	if err != nil {
-		return err
-	}
-	defer release()
-	e := s.Publisher.Event(fmt.Sprintf("%s.follow_up_requested.%d", id, round), events.TypeFollowUpRequested, id,
-		&events.FollowUpRequested{PromptText: text, Round: round})
-	wo, err = s.publishAndRead(r.Context(), wo, e)
+	var round int
+	wo, e, err := s.startRound(r.Context(), wo, s.followUpRound, func(n int) events.Event {
+		round = n
+		return s.Publisher.Event(fmt.Sprintf("%s.follow_up_requested.%d", id, n), events.TypeFollowUpRequested, id,
+			&events.FollowUpRequested{PromptText: text, Round: n})
+	})
 	if err != nil {
 		return err
 	}

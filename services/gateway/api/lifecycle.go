@@ -118,26 +118,39 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 		return &problem{status: http.StatusConflict, detail: fmt.Sprintf(
 			"nothing to retry: work order %s ended (%s) before any step ran", id, wo.Status)}
 	}
-	round, err := s.retryRound(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	round++
-	// A retry starts an agent again: it needs a free slot like a create.
-	release, err := s.admit(r.Context(), wo.RepositoryURL)
-	if err != nil {
-		return err
-	}
-	defer release()
-	e := s.Publisher.Event(roundID(string(id)+".retry_requested", round), events.TypeRetryRequested, id,
-		&events.RetryRequested{Reason: reason, Round: round})
-	wo, err = s.publishAndRead(r.Context(), wo, e)
+	var round int
+	wo, _, err = s.startRound(r.Context(), wo, s.retryRound, func(n int) events.Event {
+		round = n
+		return s.Publisher.Event(roundID(string(id)+".retry_requested", n), events.TypeRetryRequested, id,
+			&events.RetryRequested{Reason: reason, Round: n})
+	})
 	if err != nil {
 		return err
 	}
 	s.log.Info("work order retry requested", "work_order_id", string(id), "round", round, "reason", reason)
 	writeJSON(w, http.StatusAccepted, wo)
 	return nil
+}
+
+// startRound records the event that starts a work order's next round (a
+// retry, a follow-up): lastRound says which round the work order is in,
+// event builds the next one's. A round starts an agent again, so it needs a
+// free slot like a create. It returns the work order as the read model has
+// it after the event, and the event.
+func (s *server) startRound(ctx context.Context, wo readmodel.WorkOrder, lastRound func(context.Context, workorder.ID) (int, error),
+	event func(round int) events.Event) (readmodel.WorkOrder, events.Event, error) {
+	round, err := lastRound(ctx, wo.AgentWorkOrderID)
+	if err != nil {
+		return wo, events.Event{}, err
+	}
+	release, err := s.admit(ctx, wo.RepositoryURL)
+	if err != nil {
+		return wo, events.Event{}, err
+	}
+	defer release()
+	e := event(round + 1)
+	wo, err = s.publishAndRead(ctx, wo, e)
+	return wo, e, err
 }
 
 // current reads the work order once the projection has caught up.

@@ -181,25 +181,11 @@ func (p *Projector) StoreErr() error {
 // the store's error (readmodel.ErrUnavailable for a database that is down)
 // at once if the projection is stuck retrying the store.
 func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
-	for {
+	return waitFor(ctx, seq, "event", "applied", func() progressView {
 		p.mu.Lock()
-		done, stopped, advanced := p.caughtUp && p.applied >= seq, p.stopped, p.advanced
-		applied, storeErr := p.applied, p.storeErr
-		p.mu.Unlock()
-		switch {
-		case done:
-			return nil
-		case stopped:
-			return fmt.Errorf("waiting for event %d (applied %d): %w", seq, applied, ErrStopped)
-		case storeErr != nil:
-			return fmt.Errorf("waiting for event %d (applied %d): the read store is failing: %w", seq, applied, storeErr)
-		}
-		select {
-		case <-advanced:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for event %d (applied %d): %w", seq, applied, context.Cause(ctx))
-		}
-	}
+		defer p.mu.Unlock()
+		return progressView{applied: p.applied, ready: p.caughtUp, stopped: p.stopped, storeErr: p.storeErr, advanced: p.advanced}
+	})
 }
 
 func (p *Projector) advance(seq uint64, caughtUp bool) {

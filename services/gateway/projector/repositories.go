@@ -199,24 +199,11 @@ func (p *Repositories) lastRevision(ctx context.Context) (uint64, error) {
 // and everything it held at start; ctx's error if that takes too long,
 // the store's error at once while the store fails, ErrStopped after Run.
 func (p *Repositories) WaitFor(ctx context.Context, rev uint64) error {
-	for {
+	return waitFor(ctx, rev, "repository revision", "mirrored", func() progressView {
 		p.mu.Lock()
-		done, stopped, storeErr, advanced, applied := p.ready && p.applied >= rev, p.stopped, p.storeErr, p.advanced, p.applied
-		p.mu.Unlock()
-		switch {
-		case done:
-			return nil
-		case stopped:
-			return fmt.Errorf("waiting for repository revision %d (mirrored %d): %w", rev, applied, ErrStopped)
-		case storeErr != nil:
-			return fmt.Errorf("waiting for repository revision %d (mirrored %d): the read store is failing: %w", rev, applied, storeErr)
-		}
-		select {
-		case <-advanced:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for repository revision %d (mirrored %d): %w", rev, applied, context.Cause(ctx))
-		}
-	}
+		defer p.mu.Unlock()
+		return progressView{applied: p.applied, ready: p.ready, stopped: p.stopped, storeErr: p.storeErr, advanced: p.advanced}
+	})
 }
 
 func (p *Repositories) revision() uint64 {
