@@ -19,6 +19,7 @@ type attemptStep struct {
 	Success      bool    `json:"success"`
 	ErrorMessage *string `json:"error_message"`
 	Round        int     `json:"round"`
+	SessionID    *string `json:"session_id"`
 }
 
 func (s *stack) attempts(id string) []attemptStep {

@@ -140,6 +140,15 @@ func TestFollowUp_ResumesTheSessionAndUpdatesTheSamePR(t *testing.T) {
 	if !resumed(w) {
 		t.Errorf("the follow-up did not resume the first run's session (execute conversation: %+v)", w.Model.Conversation("execute"))
 	}
+	// The CLI keeps a resumed session's id: the follow-up reports the id the
+	// first round's execute step recorded.
+	sessions := map[string]string{}
+	for _, st := range s.attempts(wo.ID) {
+		sessions[st.Step] = deref(st.SessionID)
+	}
+	if sessions["execute"] == "" || sessions["follow-up"] != sessions["execute"] {
+		t.Errorf("follow-up ran in session %q, want the execute step's %q", sessions["follow-up"], sessions["execute"])
+	}
 	checkRound(t, s, w, wo.ID, commits)
 	s.stop()
 }
