@@ -49,6 +49,9 @@ func EventSubject(wo workorder.ID, typ string) string {
 // WorkOrderFilter matches every event of one work order.
 func WorkOrderFilter(wo workorder.ID) string { return eventsPrefix + string(wo) + ".>" }
 
+// TypeFilter matches the events of type typ of every work order.
+func TypeFilter(typ string) string { return eventsPrefix + "*." + events.ShortName(typ) }
+
 // AllEvents matches every event of every work order.
 const AllEvents = eventsPrefix + ">"
 

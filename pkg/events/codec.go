@@ -33,22 +33,10 @@ const (
 // event id as Nats-Msg-Id so a re-publish inside the duplicate window is
 // dropped by JetStream.
 func Encode(e Event, subject string) (*nats.Msg, error) {
-	ce := cloudevents.New(cloudevents.CloudEventsVersionV1)
-	ce.SetID(e.ID)
-	ce.SetType(e.Type)
-	ce.SetSource(e.Source)
-	ce.SetSubject(string(e.WorkOrderID))
-	ce.SetTime(e.Time)
-	if e.TraceParent != "" {
-		ce.SetExtension(extTraceParent, e.TraceParent)
+	ce, err := cloudEvent(e)
+	if err != nil {
+		return nil, err
 	}
-	if err := ce.SetData(contentTypeJSON, e.Data); err != nil {
-		return nil, fmt.Errorf("encoding %s data: %w", e.Type, err)
-	}
-	if err := ce.Validate(); err != nil {
-		return nil, fmt.Errorf("encoding %s: %w", e.Type, err)
-	}
-
 	msg := nats.NewMsg(subject)
 	h := msg.Header
 	h.Set(headerPrefix+"specversion", ce.SpecVersion())
@@ -66,6 +54,42 @@ func Encode(e Event, subject string) (*nats.Msg, error) {
 	h.Set(headerMsgID, ce.ID())
 	msg.Data = ce.Data()
 	return msg, nil
+}
+
+// cloudEvent is e with its attributes and JSON payload, validated.
+func cloudEvent(e Event) (cloudevents.Event, error) {
+	ce := cloudevents.New(cloudevents.CloudEventsVersionV1)
+	ce.SetID(e.ID)
+	ce.SetType(e.Type)
+	ce.SetSource(e.Source)
+	ce.SetSubject(string(e.WorkOrderID))
+	ce.SetTime(e.Time)
+	if e.TraceParent != "" {
+		ce.SetExtension(extTraceParent, e.TraceParent)
+	}
+	if err := ce.SetData(contentTypeJSON, e.Data); err != nil {
+		return ce, fmt.Errorf("encoding %s data: %w", e.Type, err)
+	}
+	if err := ce.Validate(); err != nil {
+		return ce, fmt.Errorf("encoding %s: %w", e.Type, err)
+	}
+	return ce, nil
+}
+
+// EncodeJSON renders e in the CloudEvents JSON format (structured mode):
+// one object with specversion, id, source, type, subject, time,
+// datacontenttype and the payload inline as data, for clients that read
+// events over HTTP rather than NATS.
+func EncodeJSON(e Event) ([]byte, error) {
+	ce, err := cloudEvent(e)
+	if err != nil {
+		return nil, err
+	}
+	b, err := ce.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s as JSON: %w", e.Type, err)
+	}
+	return b, nil
 }
 
 // Decode parses a CloudEvents binary-mode NATS message. Header names are

@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"slices"
@@ -168,5 +169,37 @@ func TestTypes_ListsTheWholeCatalogueOnce(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("Types() = %v, want %v", got, want)
+	}
+}
+
+// The JSON format (structured mode) holds the same attributes as the
+// headers and the payload inline, as the CloudEvents JSON format defines.
+func TestEncodeJSON_IsAStructuredModeCloudEvent(t *testing.T) {
+	at := time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
+	in := events.Event{
+		ID: "wo-1a2b3c4d.planning.1.completed", Type: events.TypeStepCompleted, Source: "awo/executor",
+		WorkOrderID: "wo-1a2b3c4d", Time: at,
+		Data: &events.StepResult{Step: workorder.StepPlanning, Attempt: 1, Success: true, Output: "done"},
+	}
+	b, err := events.EncodeJSON(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	want := map[string]any{
+		"specversion": "1.0", "id": in.ID, "source": "awo/executor", "type": events.TypeStepCompleted,
+		"subject": "wo-1a2b3c4d", "time": "2026-11-24T10:00:00.123456Z", "datacontenttype": "application/json",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (%s)", k, got[k], v, b)
+		}
+	}
+	data, ok := got["data"].(map[string]any)
+	if !ok || data["step"] != "planning" || data["output"] != "done" || data["success"] != true {
+		t.Errorf("data = %v, want the payload inline as an object", got["data"])
 	}
 }

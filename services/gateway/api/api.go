@@ -237,6 +237,7 @@ func (s *server) routes() chi.Router {
 		const base = "/api/agent-work-orders"
 		r.Post(base, s.handle(s.create))
 		r.Get(base, s.handle(s.list))
+		r.Get(base+"/events", s.handle(s.streamEvents))
 		r.Get(base+"/{"+idParam+"}", s.handle(s.get))
 		r.Get(base+"/{"+idParam+"}/steps", s.handle(s.steps))
 		r.Post(base+"/{"+idParam+"}/cancel", s.handle(s.cancel))

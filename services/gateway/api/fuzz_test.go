@@ -163,6 +163,7 @@ var fuzzRoutes = []string{
 	"/api/agent-work-orders/{id}/git-progress",
 	"/api/agent-work-orders/{id}/logs",
 	"/api/agent-work-orders/{id}/logs/stream",
+	"/api/agent-work-orders/events",
 	"",
 }
 

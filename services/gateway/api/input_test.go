@@ -212,6 +212,14 @@ func TestBadQueriesAndHeaders_Answer4xx(t *testing.T) {
 		{"GET", wo + "/logs/stream?last_event_id=%00", nil, 422, "Last-Event-ID"},
 		{"GET", wo + "/logs/stream?since=garbage", nil, 422, "since"},
 		{"GET", wo + "/logs/stream?level=%ff", nil, 422, "level"},
+		// The event feed's filters and resume point.
+		{"GET", base + "events?type=step.exploded", nil, 422, `unknown event type "step.exploded"`},
+		{"GET", base + "events?type=%00", nil, 422, "unknown event type"},
+		{"GET", base + "events?type=command.run_step", nil, 422, `unknown event type "command.run_step"`},
+		{"GET", base + "events", []string{"Last-Event-ID", "-1"}, 422, "Last-Event-ID"},
+		{"GET", base + "events?last_event_id=%ff", nil, 422, "Last-Event-ID"},
+		{"GET", base + "events?id=%00", nil, 404, "Work order not found"},
+		{"GET", base + "events?id=wo-00000000", nil, 404, "Work order not found"},
 		// Ids with bad bytes in the path: no such work order (issue 12, as Archon).
 		{"GET", base + "%00", nil, 404, "Work order not found"},
 		{"GET", base + "%ff", nil, 404, "Work order not found"},

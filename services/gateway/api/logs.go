@@ -134,8 +134,7 @@ type logQuery struct {
 }
 
 // parseLogQuery reads level, step and since, and for the list limit and
-// offset; for the stream, the resume point from Last-Event-ID (or
-// ?last_event_id= for clients that cannot set headers).
+// offset; for the stream, the resume point (parseLastEventID).
 func parseLogQuery(r *http.Request, paged bool) (logQuery, error) {
 	q := r.URL.Query()
 	out := logQuery{limit: defaultLogLimit}
@@ -164,25 +163,37 @@ func parseLogQuery(r *http.Request, paged bool) (logQuery, error) {
 	if paged {
 		problems = append(problems, parsePaging(q, maxLogLimit, &out.limit, &out.offset)...)
 	} else {
-		v := r.Header.Get("Last-Event-ID")
-		if v == "" {
-			v = q.Get("last_event_id")
+		after, err := parseLastEventID(r)
+		if err != nil {
+			problems = append(problems, err.Error())
 		}
-		if v != "" {
-			// Stream sequences stay far below 2^63; a larger id was not
-			// sent by this stream, and the next sequence after the
-			// largest uint64 would wrap to "from the start".
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 63)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("Last-Event-ID: must be the id of an event this stream sent, got %q", v))
-			}
-			out.after = n
-		}
+		out.after = after
 	}
 	if len(problems) > 0 {
 		return logQuery{}, unprocessable(strings.Join(problems, "; "))
 	}
 	return out, nil
+}
+
+// parseLastEventID reads a stream's resume point: the Last-Event-ID
+// header, or ?last_event_id= for clients that cannot set headers; 0 when
+// neither is sent.
+func parseLastEventID(r *http.Request) (uint64, error) {
+	v := r.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = r.URL.Query().Get("last_event_id")
+	}
+	if v == "" {
+		return 0, nil
+	}
+	// Stream sequences stay far below 2^63; a larger id was not sent by
+	// this stream, and the next sequence after the largest uint64 would
+	// wrap to "from the start".
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 63)
+	if err != nil {
+		return 0, fmt.Errorf("Last-Event-ID: must be the id of an event this stream sent, got %q", v)
+	}
+	return n, nil
 }
 
 // parseSince accepts RFC 3339 and the zone-less ISO form Python's

@@ -196,8 +196,14 @@ type sseStream struct {
 
 func (h *harness) openStream(id workorder.ID, query string, header ...string) *sseStream {
 	h.t.Helper()
+	return h.openSSE("/api/agent-work-orders/"+string(id)+"/logs/stream"+query, header...)
+}
+
+// openSSE opens the event stream at path (with its query).
+func (h *harness) openSSE(path string, header ...string) *sseStream {
+	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.srv.URL+"/api/agent-work-orders/"+string(id)+"/logs/stream"+query, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.srv.URL+path, nil)
 	if err != nil {
 		h.t.Fatal(err)
 	}
