@@ -2,15 +2,18 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/repocheck"
@@ -159,5 +162,30 @@ func TestOpenAPI_DeclaresBearerAuth(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The CloudEvent schema lists exactly the members the event feed writes
+// for an event carrying every optional attribute.
+func TestOpenAPI_CloudEventMatchesTheFeed(t *testing.T) {
+	doc := loadSpec(t)
+	schema, ok := doc.Components.Schemas["CloudEvent"]
+	if !ok {
+		t.Fatal("schema CloudEvent missing")
+	}
+	e := events.New("wo-1a2b3c4d.started", events.TypeStarted, "awo/orchestrator", "wo-1a2b3c4d", time.Now(), &events.Started{})
+	e.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	b, err := events.EncodeJSON(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written map[string]json.RawMessage
+	if err := json.Unmarshal(b, &written); err != nil {
+		t.Fatal(err)
+	}
+	inSpec := slices.Sorted(maps.Keys(schema.Properties))
+	inFeed := slices.Sorted(maps.Keys(written))
+	if !slices.Equal(inSpec, inFeed) {
+		t.Errorf("schema CloudEvent has %v, the feed writes %v", inSpec, inFeed)
 	}
 }
