@@ -386,7 +386,8 @@ func (s *server) limitCreate(r *http.Request) error {
 		detail: fmt.Sprintf("too many work orders created from this client (AWO_CREATE_RATE=%s); retry in %d s", s.CreateRate, secs)}
 }
 
-// streamCaps counts the open live-log streams, per client and in all.
+// streamCaps counts the open live streams (log streams and event feeds),
+// per client and in all.
 type streamCaps struct {
 	perClient, total int
 
@@ -405,10 +406,10 @@ func (c *streamCaps) acquire(key string) (release func(), err error) {
 	switch {
 	case c.open[key] >= c.perClient:
 		return nil, &problem{status: http.StatusServiceUnavailable, retryAfter: sseRetryAfter,
-			detail: fmt.Sprintf("this client already has %d live log streams open (AWO_SSE_MAX_PER_CLIENT); close one and retry", c.perClient)}
+			detail: fmt.Sprintf("this client already has %d live streams (logs and event feeds) open (AWO_SSE_MAX_PER_CLIENT); close one and retry", c.perClient)}
 	case c.all >= c.total:
 		return nil, &problem{status: http.StatusServiceUnavailable, retryAfter: sseRetryAfter,
-			detail: fmt.Sprintf("the gateway already serves %d live log streams (AWO_SSE_MAX); retry shortly", c.total)}
+			detail: fmt.Sprintf("the gateway already serves %d live streams (logs and event feeds) (AWO_SSE_MAX); retry shortly", c.total)}
 	}
 	c.open[key]++
 	c.all++

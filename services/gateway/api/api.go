@@ -127,7 +127,7 @@ type Options struct {
 	// CreateRate (AWO_CREATE_RATE) limits creates per client; the zero
 	// Rate is no limit.
 	CreateRate config.Rate
-	// SSEMaxPerClient and SSEMax cap open /logs/stream connections per
+	// SSEMaxPerClient and SSEMax cap open /logs/stream and /events connections per
 	// client and in all (defaults 16 and 256).
 	SSEMaxPerClient int
 	SSEMax          int
