@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,9 +34,15 @@ type sseFrame struct {
 // channel, which closes when the server ends the stream.
 func (s *stack) openLogStream(id string) <-chan sseFrame {
 	s.t.Helper()
+	return s.openSSE("/api/agent-work-orders/" + id + "/logs/stream")
+}
+
+// openSSE follows the event stream at path.
+func (s *stack) openSSE(path string) <-chan sseFrame {
+	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/api/agent-work-orders/"+id+"/logs/stream", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+path, nil)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -45,7 +52,7 @@ func (s *stack) openLogStream(id string) <-chan sseFrame {
 		s.t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		s.t.Fatalf("log stream: %d", resp.StatusCode)
+		s.t.Fatalf("%s: %d", path, resp.StatusCode)
 	}
 	frames := make(chan sseFrame, 256)
 	go func() {
@@ -100,6 +107,7 @@ func TestWorkOrder_LiveLogs_SSEWhileTheAgentRuns(t *testing.T) {
 		"repository_url": repoURL, "user_request": "Show me what you do", "selected_commands": []any{"create-branch"},
 	})
 	frames := s.openLogStream(id)
+	feed := s.openSSE("/api/agent-work-orders/events?id=" + id)
 
 	var seen []string
 	var call liveEntry
@@ -128,6 +136,37 @@ func TestWorkOrder_LiveLogs_SSEWhileTheAgentRuns(t *testing.T) {
 	if wo := s.get(id); wo.Status != "running" {
 		t.Errorf("status %s when the tool call arrived; want running (the model waits 3s)", wo.Status)
 	}
+	// The event feed has the step's start by now, as a CloudEvent.
+	var feedSeq uint64
+	feedUntil := func(typ string) {
+		t.Helper()
+		for {
+			f, ok := nextFrame(t, feed, 2*time.Minute)
+			if !ok {
+				t.Fatalf("event feed closed before %s", typ)
+			}
+			var ce struct {
+				SpecVersion string `json:"specversion"`
+				Type        string `json:"type"`
+				Subject     string `json:"subject"`
+			}
+			seq, err := strconv.ParseUint(f.id, 10, 64)
+			if err := json.Unmarshal([]byte(f.data), &ce); err != nil || ce.SpecVersion != "1.0" || ce.Subject != id {
+				t.Fatalf("feed frame %+v is not a CloudEvent about %s (%v)", f, id, err)
+			}
+			if err != nil || seq <= feedSeq {
+				t.Fatalf("feed frame id %q after %d, want a growing stream sequence", f.id, feedSeq)
+			}
+			feedSeq = seq
+			if ce.Type == typ {
+				return
+			}
+		}
+	}
+	feedUntil("io.archon.workorders.step.started.v1")
+	if wo := s.get(id); wo.Status != "running" {
+		t.Errorf("status %s when the step's start came on the feed; want running", wo.Status)
+	}
 
 	var end sseFrame
 	var result liveEntry
@@ -155,6 +194,7 @@ func TestWorkOrder_LiveLogs_SSEWhileTheAgentRuns(t *testing.T) {
 	if f, ok := nextFrame(t, frames, 10*time.Second); ok {
 		t.Errorf("frame after the end: %+v", f)
 	}
+	feedUntil("io.archon.workorders.workorder.completed.v1")
 	for _, want := range []string{"step_started", "tool_call", "tool_result", "assistant_text", "result", "step_finished"} {
 		if !strings.Contains(" "+strings.Join(seen, " ")+" ", " "+want+" ") {
 			t.Errorf("no %s entry in %v", want, seen)
