@@ -206,6 +206,20 @@ func TestSecrets_NeverLeave_AgentPrintsItsEnvironment(t *testing.T) {
 		answers["GET "+path] = string(out)
 	}
 	answers["SSE stream"] = strings.Join(sse, "\n")
+	// The event feed replays the work order's events, as stored: redacted.
+	feed := s.openSSE("/api/agent-work-orders/events?id=" + id)
+	var events []string
+	for !strings.Contains(answers["event feed"], "workorder.completed.v1") {
+		f, ok := nextFrame(t, feed, 30*time.Second)
+		if !ok {
+			t.Fatalf("the event feed closed; so far:\n%s", tail(answers["event feed"], 3))
+		}
+		events = append(events, f.data)
+		answers["event feed"] = strings.Join(events, "\n")
+	}
+	if !strings.Contains(answers["event feed"], "[REDACTED]") {
+		t.Errorf("the event feed shows no redaction: execute's output never reached it?\n%s", tail(answers["event feed"], 5))
+	}
 	if !strings.Contains(answers["SSE stream"], "[REDACTED]") || !strings.Contains(answers["GET /api/agent-work-orders/"+id+"/logs?limit=1000"], "[REDACTED]") {
 		t.Errorf("the live log shows no redaction: the agent's env output never reached it?\n%s", answers["SSE stream"])
 	}

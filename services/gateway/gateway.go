@@ -132,15 +132,19 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 	if mirror != nil { // no typed nils in the interfaces
 		opts.Repositories, opts.RepositoryProjection = repos, mirror
 	}
-	handler := api.New(opts)
-	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, ln: ln, srv: &http.Server{
-		Handler:           handler,
+	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}}, nil
+	}
+	// Live streams end when the shutdown starts; other requests drain.
+	closing := make(chan struct{})
+	srv.RegisterOnShutdown(func() { close(closing) })
+	opts.Closing = closing
+	srv.Handler = api.New(opts)
+	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, ln: ln, srv: srv}, nil
 }
 
 // openRepositories opens the configured-repository bucket and the mirror

@@ -106,6 +106,12 @@ type Options struct {
 	ReadWait       time.Duration       // how long a read waits for the projection (default 5s)
 	PublishTimeout time.Duration       // how long a create waits for JetStream (default 5s)
 	SSEHeartbeat   time.Duration       // ": ping" interval on a log stream (default 15s)
+	// Closing is closed when the server starts shutting down: the live
+	// streams (log streams, the event feed) end then, so a graceful
+	// shutdown is not held for its whole grace by a stream that lasts as
+	// long as its client; the client reconnects with Last-Event-ID. nil:
+	// streams end only with their client or work order.
+	Closing <-chan struct{}
 
 	// Secure by default: access (access.go).
 	//

@@ -66,7 +66,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := s.streamContext(r)
 	defer cancel()
 	msgs, err := s.LogStream.Follow(ctx, bus.StreamEvents, q.subjects(), q.after)
 	if err != nil {
@@ -80,6 +80,22 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	log.Debug("event feed opened", "types", q.types, "after", q.after)
 	s.sendEvents(ctx, out, msgs, log)
 	return nil
+}
+
+// streamContext is the context of a live stream: the request's, ended
+// also when the server starts shutting down (Options.Closing).
+func (s *server) streamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	if s.Closing != nil {
+		go func() {
+			select {
+			case <-s.Closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
 
 // sendEvents writes each message as a CloudEvent, and heartbeats, until

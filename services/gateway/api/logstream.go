@@ -41,7 +41,7 @@ func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := s.streamContext(r)
 	defer cancel()
 	f, err := s.openFeed(ctx, wo.AgentWorkOrderID, wo.SelectedCommands, q)
 	if err != nil {
