@@ -56,18 +56,11 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	if s.LogStream == nil {
 		return errNoLogStream
 	}
-	if r.Method == http.MethodHead {
-		setStreamHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
-		return nil
-	}
-	release, err := s.streams.acquire(clientKey(r))
-	if err != nil {
+	ctx, end, err := s.startStream(w, r)
+	if ctx == nil || err != nil {
 		return err
 	}
-	defer release()
-	ctx, cancel := s.streamContext(r)
-	defer cancel()
+	defer end()
 	msgs, err := s.LogStream.Follow(ctx, bus.StreamEvents, q.subjects(), q.after)
 	if err != nil {
 		return fmt.Errorf("%w: following the events: %w", errLogStream, err)
@@ -80,22 +73,6 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	log.Debug("event feed opened", "types", q.types, "after", q.after)
 	s.sendEvents(ctx, out, msgs, log)
 	return nil
-}
-
-// streamContext is the context of a live stream: the request's, ended
-// also when the server starts shutting down (Options.Closing).
-func (s *server) streamContext(r *http.Request) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(r.Context())
-	if s.Closing != nil {
-		go func() {
-			select {
-			case <-s.Closing:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
-	return ctx, cancel
 }
 
 // sendEvents writes each message as a CloudEvent, and heartbeats, until

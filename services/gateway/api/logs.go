@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -203,6 +204,35 @@ func parseSince(v string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Parse("2006-01-02T15:04:05.999999999", v)
+}
+
+// startStream does what every live stream does before it reads: a HEAD
+// (curl -I, a proxy's check) is answered the stream's headers rather than
+// a stream held open, and ctx is nil; otherwise the stream is counted
+// against the caps (503 over them) and gets its context, the request's
+// ended also when the server starts shutting down (Options.Closing). end
+// releases both.
+func (s *server) startStream(w http.ResponseWriter, r *http.Request) (ctx context.Context, end func(), err error) {
+	if r.Method == http.MethodHead {
+		setStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return nil, nil, nil
+	}
+	release, err := s.streams.acquire(clientKey(r))
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	if s.Closing != nil {
+		go func() {
+			select {
+			case <-s.Closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, func() { cancel(); release() }, nil
 }
 
 // sse writes the frames of one event stream, each flushed at once.

@@ -29,20 +29,11 @@ func (s *server) streamLogs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if r.Method == http.MethodHead {
-		// A probe (curl -I, a proxy's check) gets the stream's headers, not a
-		// stream held open until the work order ends.
-		setStreamHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
-		return nil
-	}
-	release, err := s.streams.acquire(clientKey(r))
-	if err != nil {
+	ctx, end, err := s.startStream(w, r)
+	if ctx == nil || err != nil {
 		return err
 	}
-	defer release()
-	ctx, cancel := s.streamContext(r)
-	defer cancel()
+	defer end()
 	f, err := s.openFeed(ctx, wo.AgentWorkOrderID, wo.SelectedCommands, q)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLogStream, err)
