@@ -20,6 +20,10 @@ type feedQuery struct {
 	id    workorder.ID
 	types []string // full type names, without duplicates
 	after uint64
+	// fromNow skips what is stored when the feed opens (?from=now) unless
+	// the client resumes: a reconnecting EventSource sends the same URL
+	// with Last-Event-ID.
+	fromNow bool
 }
 
 // subjects are the stream filters of q: one per type, or one for all.
@@ -61,6 +65,11 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer end()
+	if q.fromNow {
+		if q.after, err = s.LogStream.LastSeq(ctx, bus.StreamEvents, bus.AllEvents); err != nil {
+			return fmt.Errorf("%w: finding the newest event: %w", errLogStream, err)
+		}
+	}
 	msgs, err := s.LogStream.Follow(ctx, bus.StreamEvents, q.subjects(), q.after)
 	if err != nil {
 		return fmt.Errorf("%w: following the events: %w", errLogStream, err)
@@ -117,7 +126,7 @@ func cloudEventJSON(m bus.Message) ([]byte, error) {
 
 // parseFeedQuery reads ?id= (a work order that exists: anything else is
 // 404 like every route naming one), ?type= (comma-separated, repeatable,
-// full or short names) and the resume point.
+// full or short names), ?from= and the resume point.
 func (s *server) parseFeedQuery(r *http.Request) (feedQuery, error) {
 	var q feedQuery
 	var problems []string
@@ -131,6 +140,14 @@ func (s *server) parseFeedQuery(r *http.Request) (feedQuery, error) {
 		problems = append(problems, err.Error())
 	}
 	q.after = after
+	resumed := r.Header.Get("Last-Event-ID") != "" || r.URL.Query().Get("last_event_id") != ""
+	switch v := r.URL.Query().Get("from"); v {
+	case "", "start":
+	case "now":
+		q.fromNow = !resumed
+	default:
+		problems = append(problems, fmt.Sprintf("from: must be start or now, got %q", v))
+	}
 	if v, ok := r.URL.Query()["id"]; ok {
 		id, err := workorder.ParseID(strings.Join(v, ","))
 		if err != nil {

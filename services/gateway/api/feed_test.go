@@ -236,3 +236,24 @@ func TestEventFeed_CapsAndTokens(t *testing.T) {
 	}
 	h.openSSE(feedPath, bearerHeader(tokenB)...)
 }
+
+// ?from=now skips what is stored, for a page that has just read the list;
+// its reconnect (same URL, Last-Event-ID) still resumes where it was.
+func TestEventFeed_FromNow(t *testing.T) {
+	h := newHarness(t)
+	id := h.create(nil)
+	h.publish(id, events.TypeStarted, &events.Started{})
+	now := h.openSSE(feedPath + "?from=now") // answered once it knows where now is
+	h.publish(id, events.TypeStepStarted, &events.StepStarted{Step: workorder.StepPlanning, Attempt: 1})
+	ce := now.nextEvent()
+	if ce.Type != events.TypeStepStarted {
+		t.Fatalf("?from=now sent %s (seq %d) first, want the event stored after it opened", ce.Type, ce.seq)
+	}
+	again := h.openSSE(feedPath+"?from=now", "Last-Event-ID", strconv.FormatUint(ce.seq-2, 10))
+	if got := again.nextEvent(); got.seq != ce.seq-1 || got.Type != events.TypeStarted {
+		t.Errorf("a reconnect with Last-Event-ID %d resumed at %d (%s)", ce.seq-2, got.seq, got.Type)
+	}
+	if r := h.get(feedPath + "?from=yesterday"); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.detail(t), `from: must be start or now, got "yesterday"`) {
+		t.Errorf("?from=yesterday: %d %s", r.status, r.body)
+	}
+}
