@@ -68,6 +68,13 @@ func Serve(nc *nats.Conn, check CheckFunc) (stop func(), err error) {
 		cancel()
 		return nil, fmt.Errorf("subscribing to %s: %w", Subject, err)
 	}
+	// Answering from the moment Serve returns: a check sent right after,
+	// on another connection, must find the subscription on the server.
+	if err := nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		cancel()
+		return nil, fmt.Errorf("subscribing to %s: %w", Subject, err)
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
