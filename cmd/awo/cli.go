@@ -31,7 +31,7 @@ var clientCommands = map[string]struct {
 	"list":   {cmdList, "list [--status S] [--repo URL] [--limit N]"},
 	"show":   {cmdShow, "show ID"},
 	"steps":  {cmdSteps, "steps ID"},
-	"logs":   {cmdLogs, "logs ID [--level L] [--step S] [--limit N]"},
+	"logs":   {cmdLogs, "logs ID [-f] [--level L] [--step S] [--limit N]"},
 	"cancel": {cmdCancel, "cancel ID [--reason R]"},
 	"retry":  {cmdRetry, "retry ID [--reason R]"},
 	"prompt": {cmdPrompt, "prompt ID TEXT"},

@@ -111,19 +111,44 @@ func cmdSteps(e *cmdEnv, args []string) error {
 
 func cmdLogs(e *cmdEnv, args []string) error {
 	var o apiclient.LogOptions
+	var follow bool
 	c, id, err := withID(e, "logs", args, func(f *flag.FlagSet) {
 		f.StringVar(&o.Level, "level", "", "debug, info, warning or error: this level and above")
 		f.StringVar(&o.Step, "step", "", "only this step's entries")
 		f.IntVar(&o.Limit, "limit", 0, "at most this many entries (1-1000, default 100)")
+		f.BoolVar(&follow, "f", false, "follow the live log until the work order ends")
 	})
 	if err != nil {
 		return err
+	}
+	if follow {
+		return followLogs(e, c, id, o)
 	}
 	logs, raw, err := c.Logs(e.ctx, id, o)
 	if err != nil {
 		return err
 	}
 	return e.show(raw, func() { printLogs(e.stdout, logs) })
+}
+
+// followLogs prints the live log as it comes (-o json: one entry's JSON
+// per line) and, at the end, how the work order ended.
+func followLogs(e *cmdEnv, c *apiclient.Client, id string, o apiclient.LogOptions) error {
+	end, err := c.StreamLogs(e.ctx, id, o, "", func(l apiclient.LogEntry, raw json.RawMessage) error {
+		if e.json() {
+			_, err := fmt.Fprintf(e.stdout, "%s\n", raw)
+			return err
+		}
+		printLogEntry(e.stdout, l)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !e.json() {
+		fmt.Fprintf(e.stdout, "%s %s\n", end.AgentWorkOrderID, end.Status)
+	}
+	return nil
 }
 
 func cmdCancel(e *cmdEnv, args []string) error {

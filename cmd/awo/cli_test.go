@@ -383,3 +383,69 @@ func TestCLI_BinaryNeedsNoServerEnvironment(t *testing.T) {
 		t.Errorf("list -o xml: exit %d, want %d", code, exitUsage)
 	}
 }
+
+// publish records one event of id as a worker would.
+func (g *testGateway) publish(id, name, typ string, data any) {
+	g.t.Helper()
+	b := g.env.Bus("awo/orchestrator")
+	if _, err := b.PublishEvent(context.Background(), b.Event(id+"."+name, typ, workorder.ID(id), data), nil); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// logs -f prints entries as they come and returns when the work order
+// ends, with how it ended; -o json prints one entry's JSON per line.
+func TestCLI_LogsFollow(t *testing.T) {
+	g := startGateway(t, map[string]string{})
+	id := g.create("Follow me")
+	g.publish(id, "started", events.TypeStarted, &events.Started{})
+	p := logentry.NewPublisher(g.env.JS, quietLog, 0, nil)
+	defer p.Close(context.Background())
+	entry := func(msg string) {
+		p.Publish(logentry.Entry{Timestamp: time.Now().UTC(), Level: logentry.LevelInfo, Step: workorder.StepPlanning,
+			Event: logentry.EventAssistantText, Message: msg, WorkOrderID: workorder.ID(id), Attempt: 1})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entry("stored before the follow")
+
+	follow := func(args ...string) chan result {
+		done := make(chan result, 1)
+		go func() { done <- g.awo(nil, append([]string{"logs", id, "-f"}, args...)...) }()
+		return done
+	}
+	text, js := follow(), follow("-o", "json")
+	time.Sleep(300 * time.Millisecond) // both are following: the next entry is live
+	entry("live entry")
+	g.publish(id, "failed", events.TypeFailed, &events.Failed{Step: workorder.StepPlanning, ErrorMessage: "planner gave up"})
+
+	for name, ch := range map[string]chan result{"text": text, "json": js} {
+		select {
+		case r := <-ch:
+			if r.code != exitOK {
+				t.Fatalf("%s: exit %d %q", name, r.code, r.stderr)
+			}
+			if !strings.Contains(r.stdout, "stored before the follow") || !strings.Contains(r.stdout, "live entry") ||
+				!strings.Contains(r.stdout, "workflow_failed") {
+				t.Errorf("%s follow:\n%s", name, r.stdout)
+			}
+			if name == "text" && !strings.HasSuffix(r.stdout, id+" failed\n") {
+				t.Errorf("text follow does not end with how it ended:\n%s", r.stdout)
+			}
+			if name == "json" {
+				for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+					var m map[string]any
+					if err := json.Unmarshal([]byte(line), &m); err != nil || m["work_order_id"] != id {
+						t.Errorf("json line %q: %v", line, err)
+					}
+				}
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: logs -f did not return after the work order ended", name)
+		}
+	}
+	g.awo(nil, "logs", "wo-deadbeef", "-f").want(t, exitError, "Work order not found")
+}
