@@ -27,7 +27,7 @@ var clientCommands = map[string]struct {
 	run     func(*cmdEnv, []string) error
 	summary string
 }{
-	"create": {cmdCreate, "create --repo URL --request TEXT [--steps a,b] [--sandbox worktree|branch] [--issue N] [--idempotency-key K]"},
+	"create": {cmdCreate, "create --repo URL --request TEXT [--steps a,b] [--sandbox worktree|branch] [--issue N] [--idempotency-key K] [--watch]"},
 	"list":   {cmdList, "list [--status S] [--repo URL] [--limit N]"},
 	"show":   {cmdShow, "show ID"},
 	"steps":  {cmdSteps, "steps ID"},
@@ -37,6 +37,7 @@ var clientCommands = map[string]struct {
 	"prompt": {cmdPrompt, "prompt ID TEXT"},
 	"repos":  {cmdRepos, "repos list | repos add URL [--no-verify] | repos rm ID"},
 	"health": {cmdHealth, "health"},
+	"watch":  {cmdWatch, "watch ID   (exit 0 completed, 1 failed, 2 cancelled)"},
 }
 
 // serverCommands are the subcommands app.MainCommands runs (with the
@@ -156,9 +157,15 @@ func runCLI(ctx context.Context, args []string, getenv func(string) string, stdo
 	e := &cmdEnv{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr}
 	err := c.run(e, args[1:])
 	var ue usageError
+	var ec exitCode
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ec):
+		if ec.msg != "" {
+			fmt.Fprintf(stderr, "awo %s: %s\n", args[0], ec.msg)
+		}
+		return ec.code
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):

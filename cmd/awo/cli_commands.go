@@ -22,12 +22,14 @@ func cmdCreate(e *cmdEnv, args []string) error {
 	fs := e.flags("create")
 	var req apiclient.CreateRequest
 	var steps, key string
+	var follow bool
 	fs.StringVar(&req.RepositoryURL, "repo", "", "repository URL (required)")
 	fs.StringVar(&req.UserRequest, "request", "", "what to do (required)")
 	fs.StringVar(&steps, "steps", "", "comma-separated steps, e.g. create-branch,planning,execute")
 	fs.StringVar(&req.SandboxType, "sandbox", "", "worktree or branch")
 	fs.StringVar(&req.GitHubIssueNumber, "issue", "", "GitHub issue number")
 	fs.StringVar(&key, "idempotency-key", "", "Idempotency-Key: retrying with the same key creates one work order")
+	fs.BoolVar(&follow, "watch", false, "follow it to the end, as awo watch (exit 0 completed, 1 failed, 2 cancelled)")
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -47,7 +49,10 @@ func cmdCreate(e *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return e.show(raw, func() { fmt.Fprintln(e.stdout, created.AgentWorkOrderID) })
+	if err := e.show(raw, func() { fmt.Fprintln(e.stdout, created.AgentWorkOrderID) }); err != nil || !follow {
+		return err
+	}
+	return watch(e, c, created.AgentWorkOrderID)
 }
 
 func cmdList(e *cmdEnv, args []string) error {

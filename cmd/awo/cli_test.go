@@ -449,3 +449,87 @@ func TestCLI_LogsFollow(t *testing.T) {
 	}
 	g.awo(nil, "logs", "wo-deadbeef", "-f").want(t, exitError, "Work order not found")
 }
+
+// logs publishes entries as the executor does and waits until stored.
+func (g *testGateway) logs(entries ...logentry.Entry) {
+	g.t.Helper()
+	p := logentry.NewPublisher(g.env.JS, quietLog, 0, nil)
+	defer p.Close(context.Background())
+	for _, e := range entries {
+		p.Publish(e)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Flush(ctx); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// watch and create --watch print a line per step, the PR at the end, and
+// exit by how the work order ended: 0 completed, 1 failed, 2 cancelled.
+func TestCLI_Watch(t *testing.T) {
+	g := startGateway(t, map[string]string{})
+	ok, no, cost := true, false, 0.25
+	at := time.Now().UTC()
+	entry := func(id string, secs int, step workorder.Step, event, msg string) logentry.Entry {
+		return logentry.Entry{Timestamp: at.Add(time.Duration(secs) * time.Second), Level: logentry.LevelInfo, Step: step,
+			Event: event, Message: msg, WorkOrderID: workorder.ID(id), Attempt: 1}
+	}
+
+	done := g.create("Finish it")
+	g.publish(done, "started", events.TypeStarted, &events.Started{})
+	started := entry(done, 0, workorder.StepPlanning, logentry.EventStepStarted, "planning")
+	started.Progress = "2/5"
+	finished := entry(done, 3, workorder.StepPlanning, logentry.EventStepFinished, "done")
+	finished.Success, finished.CostUSD = &ok, &cost
+	g.logs(started, entry(done, 1, workorder.StepPlanning, logentry.EventToolCall, "Bash: go test ./..."), finished,
+		entry(done, 3, workorder.StepPlanning, logentry.EventStepCompleted, "planning completed"))
+	g.publish(done, "completed", events.TypeCompleted, &events.Completed{PullRequestURL: "https://github.com/acme/app/pull/9"})
+	r := g.awo(nil, "watch", done)
+	for _, want := range []string{"[2/5] … planning", "      Bash: go test ./...", "✓ planning  3s  $0.2500",
+		done + " completed", "pull request: https://github.com/acme/app/pull/9"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("watch lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if r.code != exitOK {
+		t.Errorf("watch of a completed work order: exit %d %q", r.code, r.stderr)
+	}
+
+	failed := g.create("Fail it")
+	g.publish(failed, "started", events.TypeStarted, &events.Started{})
+	fin := entry(failed, 2, workorder.StepExecute, logentry.EventStepFinished, "tests did not pass")
+	fin.Success = &no
+	g.logs(entry(failed, 0, workorder.StepExecute, logentry.EventStepStarted, "execute"), fin)
+	g.publish(failed, "failed", events.TypeFailed, &events.Failed{Step: workorder.StepExecute, ErrorMessage: "execute: tests did not pass"})
+	r = g.awo(nil, "watch", failed)
+	if r.code != exitFailed || !strings.Contains(r.stdout, "✗ execute failed after 2s: tests did not pass") ||
+		!strings.Contains(r.stdout, "error: execute: tests did not pass") {
+		t.Errorf("watch of a failed work order: exit %d\n%s", r.code, r.stdout)
+	}
+
+	// create --watch: the id first, then the progress until the cancel.
+	res := make(chan result, 1)
+	go func() {
+		res <- g.awo(nil, "create", "--repo", "https://github.com/acme/app", "--request", "Cancel it", "--watch", "-o", "json")
+	}()
+	var id string
+	g.eventually("Cancel it", "list")
+	for _, line := range strings.Split(g.ok("list", "-o", "json"), "\n") {
+		if strings.Contains(line, `"agent_work_order_id"`) {
+			id = strings.Trim(strings.TrimSpace(strings.SplitN(line, ":", 2)[1]), `",`)
+			break // newest first
+		}
+	}
+	g.publish(id, "started", events.TypeStarted, &events.Started{})
+	g.publish(id, "cancelled", events.TypeCancelled, &events.Cancelled{Reason: "not needed"})
+	select {
+	case r := <-res:
+		if r.code != exitCancelled || !strings.Contains(r.stdout, `"status": "pending"`) ||
+			!strings.Contains(r.stdout, `"status":"cancelled"`) {
+			t.Errorf("create --watch -o json of a cancelled work order: exit %d %q\n%s", r.code, r.stderr, r.stdout)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("create --watch did not return after the cancel")
+	}
+}

@@ -93,6 +93,11 @@ type LogEntry struct {
 	Attempt      int       `json:"attempt,omitempty"`
 	Tool         string    `json:"tool,omitempty"`
 	InputSummary string    `json:"input_summary,omitempty"`
+	// step_started's place in the selected steps ("2/5"); step_finished's
+	// outcome and cost.
+	Progress string   `json:"progress,omitempty"`
+	Success  *bool    `json:"success,omitempty"`
+	CostUSD  *float64 `json:"cost_usd,omitempty"`
 }
 
 // Repository is a configured repository.
