@@ -35,7 +35,10 @@ func cmdWatch(e *cmdEnv, args []string) error {
 // plain form: also what a terminal gets for now), then the PR URL or the
 // error. -o json prints each log entry's JSON, then the work order's.
 func watch(e *cmdEnv, c *apiclient.Client, id string) error {
-	w := &stepLines{e: e, started: map[string]time.Time{}, cost: map[string]float64{}}
+	var w progressView = &stepLines{e: e, started: map[string]time.Time{}, cost: map[string]float64{}}
+	if !e.json() && isTerminal(e.stdout, e.getenv) {
+		w = newTTYView(e.stdout)
+	}
 	end, err := c.StreamLogs(e.ctx, id, apiclient.LogOptions{}, "", func(l apiclient.LogEntry, raw json.RawMessage) error {
 		if e.json() {
 			_, err := fmt.Fprintf(e.stdout, "%s\n", raw)
@@ -44,6 +47,7 @@ func watch(e *cmdEnv, c *apiclient.Client, id string) error {
 		w.entry(l)
 		return nil
 	})
+	w.finish()
 	if err != nil {
 		return err
 	}
@@ -60,7 +64,7 @@ func watch(e *cmdEnv, c *apiclient.Client, id string) error {
 			return err
 		}
 	} else {
-		w.summary(wo)
+		summary(e, wo)
 	}
 	switch end.Status {
 	case "completed":
@@ -131,8 +135,11 @@ func (s *stepLines) took(l apiclient.LogEntry) string {
 	return l.Timestamp.Sub(start).Round(100 * time.Millisecond).String()
 }
 
-func (s *stepLines) summary(wo apiclient.WorkOrder) {
-	out := s.e.stdout
+func (s *stepLines) finish() {}
+
+// summary says how the work order ended: status, cost, PR or error.
+func summary(e *cmdEnv, wo apiclient.WorkOrder) {
+	out := e.stdout
 	fmt.Fprintf(out, "%s %s  $%.4f\n", wo.AgentWorkOrderID, wo.Status, wo.CostUSD)
 	if wo.GitHubPullRequestURL != nil {
 		fmt.Fprintf(out, "pull request: %s\n", *wo.GitHubPullRequestURL)
