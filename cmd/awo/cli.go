@@ -35,7 +35,7 @@ var clientCommands = map[string]struct {
 	"cancel": {cmdCancel, "cancel ID [--reason R]"},
 	"retry":  {cmdRetry, "retry ID [--reason R]"},
 	"prompt": {cmdPrompt, "prompt ID TEXT"},
-	"repos":  {cmdRepos, "repos list | repos add URL [--no-verify] | repos rm ID"},
+	"repos":  {cmdRepos, "repos list | add URL [--no-verify] | set ID [--sandbox S] [--steps a,b] | verify ID | rm ID"},
 	"health": {cmdHealth, "health"},
 	"watch":  {cmdWatch, "watch ID   (exit 0 completed, 1 failed, 2 cancelled)"},
 }

@@ -327,6 +327,22 @@ func TestCLI_Repos(t *testing.T) {
 	if err := json.Unmarshal([]byte(g.ok("repos", "list", "-o", "json")), &arr); err != nil || len(arr) != 1 || arr[0]["is_verified"] != true {
 		t.Errorf("repos list -o json: %v %v", arr, err)
 	}
+	set := g.ok("repos", "set", repoID, "--sandbox", "branch", "--steps", "create-branch,planning")
+	if !strings.Contains(set, "git_branch") || !strings.Contains(set, "create-branch,planning") {
+		t.Errorf("repos set:\n%s", set)
+	}
+	g.awo(nil, "repos", "set", repoID, "--sandbox", "docker").want(t, exitError, "default_sandbox_type")
+	g.awo(nil, "repos", "set", repoID).want(t, exitUsage, "--sandbox")
+	if out := g.ok("repos", "verify", repoID); !strings.Contains(out, repoID+" accessible: true") {
+		t.Errorf("repos verify: %q", out)
+	}
+	// A create for the repository takes its defaults.
+	var wo map[string]any
+	id := strings.TrimSpace(g.ok("create", "--repo", "https://github.com/acme/app", "--request", "defaults"))
+	_ = json.Unmarshal([]byte(g.ok("show", id, "-o", "json")), &wo)
+	if wo["sandbox_type"] != "git_branch" {
+		t.Errorf("a create for the configured repository: %v", wo)
+	}
 	if out := g.ok("repos", "rm", repoID); !strings.Contains(out, "deleted "+repoID) {
 		t.Errorf("repos rm: %q", out)
 	}

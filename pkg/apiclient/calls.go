@@ -124,6 +124,32 @@ func (c *Client) AddRepository(ctx context.Context, repositoryURL string, verify
 	return out, raw, err
 }
 
+// RepositoryDefaults are what a PATCH changes; nil leaves a field as is.
+type RepositoryDefaults struct {
+	DefaultSandboxType *string  `json:"default_sandbox_type,omitempty"`
+	DefaultCommands    []string `json:"default_commands,omitempty"`
+}
+
+// UpdateRepository changes a configured repository's defaults.
+func (c *Client) UpdateRepository(ctx context.Context, id string, d RepositoryDefaults) (Repository, json.RawMessage, error) {
+	var out Repository
+	raw, err := c.do(ctx, call{method: http.MethodPatch, path: reposPath + "/" + url.PathEscape(id), body: d}, &out)
+	return out, raw, err
+}
+
+// Verified is the answer of a repository's verify.
+type Verified struct {
+	IsAccessible bool   `json:"is_accessible"`
+	RepositoryID string `json:"repository_id"`
+}
+
+// VerifyRepository checks access to a configured repository again.
+func (c *Client) VerifyRepository(ctx context.Context, id string) (Verified, json.RawMessage, error) {
+	var out Verified
+	raw, err := c.do(ctx, call{method: http.MethodPost, path: reposPath + "/" + url.PathEscape(id) + "/verify"}, &out)
+	return out, raw, err
+}
+
 // DeleteRepository removes a configured repository.
 func (c *Client) DeleteRepository(ctx context.Context, id string) error {
 	_, err := c.do(ctx, call{method: http.MethodDelete, path: reposPath + "/" + url.PathEscape(id)}, nil)
