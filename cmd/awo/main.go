@@ -6,8 +6,10 @@
 // service (awo-gateway, awo-orchestrator, awo-executor, awo-github); their
 // metrics share one registry, served on the gateway's /metrics.
 //
-//	awo                     run every service
+//	awo, awo serve          run every service
 //	awo rebuild-read-model  empty the read store, replay the stream into it, exit
+//	awo list, create, …     client commands: talk to a gateway over HTTP
+//	                        (AWO_URL, AWO_API_TOKEN; see docs/cli.md)
 package main
 
 import (
@@ -15,6 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,7 +38,15 @@ import (
 )
 
 func main() {
-	app.MainCommands("awo", map[string]app.RunFunc{"": run, "rebuild-read-model": rebuildReadModel})
+	// Client commands run before any server configuration is loaded: they
+	// need only AWO_URL and AWO_API_TOKEN.
+	if isClientCommand(os.Args[1:]) {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := runCLI(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	app.MainCommands("awo", map[string]app.RunFunc{"": run, "serve": run, "rebuild-read-model": rebuildReadModel})
 }
 
 func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agentworkorders/awo/pkg/apiclient"
+)
+
+// Human-readable output of the client commands; -o json bypasses all of
+// it. Free text (requests, messages) is cut to one line so a table stays a
+// table, and control characters are dropped so an agent's output cannot
+// drive the terminal.
+
+func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+// oneLine is s's first line, without control characters, cut to n runes.
+func oneLine(s string, n int) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i] + " …"
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return -1
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}
+
+// age is how long ago t was, coarsely.
+func age(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func printWorkOrders(w io.Writer, wos []apiclient.WorkOrder) {
+	if len(wos) == 0 {
+		fmt.Fprintln(w, "no work orders")
+		return
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "ID\tSTATUS\tPHASE\tREPOSITORY\tCOST\tAGE\tREQUEST")
+	for _, wo := range wos {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t$%.2f\t%s\t%s\n", wo.AgentWorkOrderID, wo.Status, deref(wo.CurrentPhase),
+			oneLine(wo.RepositoryURL, 50), wo.CostUSD, age(wo.CreatedAt), oneLine(wo.UserRequest, 50))
+	}
+	tw.Flush()
+}
+
+func printWorkOrder(w io.Writer, wo apiclient.WorkOrder) {
+	tw := table(w)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("id", wo.AgentWorkOrderID)
+	row("status", wo.Status)
+	row("phase", deref(wo.CurrentPhase))
+	row("repository", wo.RepositoryURL)
+	row("request", oneLine(wo.UserRequest, 200))
+	row("steps", strings.Join(wo.SelectedCommands, ", "))
+	row("sandbox", wo.SandboxType)
+	row("branch", deref(wo.GitBranchName))
+	row("issue", deref(wo.GitHubIssueNumber))
+	row("pull request", deref(wo.GitHubPullRequestURL))
+	row("commits", fmt.Sprintf("%d (%d files changed)", wo.GitCommitCount, wo.GitFilesChanged))
+	row("cost", fmt.Sprintf("$%.4f (%d in / %d out tokens)", wo.CostUSD, wo.InputTokens, wo.OutputTokens))
+	row("created", wo.CreatedAt.Format(time.RFC3339))
+	row("updated", wo.UpdatedAt.Format(time.RFC3339))
+	if wo.ErrorMessage != nil {
+		row("error", oneLine(*wo.ErrorMessage, 500))
+	}
+	tw.Flush()
+}
+
+func printSteps(w io.Writer, steps []apiclient.Step) {
+	if len(steps) == 0 {
+		fmt.Fprintln(w, "no steps yet")
+		return
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "ROUND\tSTEP\tATTEMPT\tAGENT\tRESULT\tDURATION\tCOST\tSESSION\tERROR")
+	for _, s := range steps {
+		result := "ok"
+		if !s.Success {
+			result = "failed"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%.1fs\t$%.4f\t%s\t%s\n", s.Round, s.Step, s.Attempt, s.AgentName, result,
+			s.DurationSeconds, s.CostUSD, deref(s.SessionID), oneLine(deref(s.ErrorMessage), 80))
+	}
+	tw.Flush()
+}
+
+func printLogs(w io.Writer, logs apiclient.Logs) {
+	for _, l := range logs.LogEntries {
+		printLogEntry(w, l)
+	}
+	if shown := logs.Offset + len(logs.LogEntries); shown < logs.Total {
+		fmt.Fprintf(w, "(%d of %d entries; --limit for more)\n", shown, logs.Total)
+	}
+}
+
+func printLogEntry(w io.Writer, l apiclient.LogEntry) {
+	step := l.Step
+	if step == "" {
+		step = "-"
+	}
+	fmt.Fprintf(w, "%s  %-7s %-14s %-15s %s\n", l.Timestamp.Local().Format("15:04:05"), l.Level, step, l.Event,
+		oneLine(l.Message, 200))
+}
+
+func printRepositories(w io.Writer, repos []apiclient.Repository) {
+	if len(repos) == 0 {
+		fmt.Fprintln(w, "no configured repositories")
+		return
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "ID\tREPOSITORY\tVERIFIED\tSANDBOX\tSTEPS")
+	for _, r := range repos {
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", r.ID, r.RepositoryURL, r.IsVerified, r.DefaultSandboxType,
+			strings.Join(r.DefaultCommands, ","))
+	}
+	tw.Flush()
+}
+
+func printHealth(w io.Writer, h apiclient.Health) {
+	fmt.Fprintf(w, "%s %s: %s (storage %s)\n", h.Service, h.Version, h.Status, h.StorageType)
+	names := make([]string, 0, len(h.Dependencies))
+	for n := range h.Dependencies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tw := table(w)
+	for _, n := range names {
+		fields := h.Dependencies[n]
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, k+"="+oneLine(string(fields[k]), 80))
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", n, strings.Join(parts, " "))
+	}
+	tw.Flush()
+}
