@@ -19,11 +19,13 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/repocheck"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/gateway/api"
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
 	"github.com/agentworkorders/awo/services/gateway/projector"
+	"github.com/agentworkorders/awo/services/gateway/repositories"
 )
 
 // FuzzAPI drives the real router over real parts (an embedded JetStream
@@ -85,9 +87,24 @@ func newFuzzTarget(tb testing.TB, configure ...func(*api.Options)) *fuzzTarget {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The repository routes on the real bucket, mirrored into the store;
+	// the github service's answer is never "unavailable" here, since a 502
+	// for GitHub being down is no answer to a client's bytes.
+	bucket, err := repositories.Open(context.Background(), env.JS, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mirror := projector.NewRepositories(bucket, store, quiet)
+	mirrored := make(chan struct{})
+	go func() {
+		defer close(mirrored)
+		_ = mirror.Run(ctx)
+	}()
+	tb.Cleanup(func() { cancel(); <-mirrored })
 	o := api.Options{
 		Publisher: b, Store: store, Projection: proj, LogStream: b, Idempotency: keys,
 		Logger: quiet, StorageType: "memory", Version: "fuzz", ListMax: 50,
+		Repositories: bucket, RepositoryProjection: mirror, Verifier: fuzzVerifier{},
 	}
 	for _, c := range configure {
 		c(&o)
@@ -164,7 +181,22 @@ var fuzzRoutes = []string{
 	"/api/agent-work-orders/{id}/logs",
 	"/api/agent-work-orders/{id}/logs/stream",
 	"/api/agent-work-orders/events",
+	"/api/agent-work-orders/{id}/prompt",
+	"/api/agent-work-orders/repositories",
+	"/api/agent-work-orders/repositories/{id}",
+	"/api/agent-work-orders/repositories/{id}/verify",
+	"/api/agent-work-orders/github/verify-repository",
 	"",
+}
+
+// fuzzVerifier answers as the github service would for a reachable GitHub.
+type fuzzVerifier struct{}
+
+func (fuzzVerifier) Verify(_ context.Context, url string) (repocheck.Result, error) {
+	if strings.Contains(url, "private") {
+		return repocheck.Result{ErrorMessage: "Could not resolve to a Repository"}, nil
+	}
+	return repocheck.Result{Accessible: true, Name: "acme/demo", Owner: "acme", DefaultBranch: "main"}, nil
 }
 
 // fuzzDeadline bounds one request: none has a reason to take long. A log
@@ -302,7 +334,8 @@ const (
 	mGet, mPost, mHead, mOptions, mPut, mDelete, mPatch uint8 = 0, 1, 2, 3, 4, 5, 6
 
 	rRoot, rHealth, rOpenAPI, rMetrics, rDocs, rList, rListSlash, rGet, rSteps,
-	rCancel, rRetry, rGitProgress, rLogs, rStream, rRaw uint8 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+	rCancel, rRetry, rGitProgress, rLogs, rStream, rEvents, rPrompt, rRepos, rRepo, rRepoVerify,
+	rGitHubVerify, rRaw uint8 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
 )
 
 // fuzzSeed is one seed input; zero fields are left out of the request.
@@ -369,6 +402,19 @@ func fuzzSeeds(ids []string) []fuzzSeed {
 		{method: mGet, route: rRaw, tail: "/api/agent-work-orders/%2e%2e/health"},
 		{method: mGet, route: rRaw, tail: "//api//agent-work-orders///"},
 		{method: mDelete, route: rGet, id: ids[0]},
+		{method: mGet, route: rEvents},
+		{method: mGet, route: rEvents, query: "id=" + ids[0] + "&type=step.completed,workorder.requested.v1&from=now"},
+		{method: mGet, route: rEvents, query: "type=nope", lastEventID: "3"},
+		{method: mGet, route: rRepos},
+		{method: mPost, route: rRepos, contentType: ct, body: []byte(`{"repository_url": "https://github.com/acme/demo", "verify": true}`)},
+		{method: mPost, route: rRepos, contentType: ct, body: []byte(`{"repository_url": "https://github.com/acme/private", "verify": true}`)},
+		{method: mPost, route: rRepos, contentType: ct, body: []byte(`{"repository_url": "git@github.com:acme/other.git", "verify": false}`)},
+		{method: mPatch, route: rRepo, id: "00000000-0000-5000-8000-000000000000", contentType: ct,
+			body: []byte(`{"default_sandbox_type": "git_branch", "default_commands": ["create-branch", "commit"]}`)},
+		{method: mDelete, route: rRepo, id: "not-a-uuid"},
+		{method: mPost, route: rRepoVerify, id: "00000000-0000-5000-8000-000000000000"},
+		{method: mPost, route: rGitHubVerify, contentType: ct, body: []byte(`{"repository_url": "https://github.com/acme/demo"}`)},
+		{method: mPost, route: rGitHubVerify, contentType: ct, body: []byte(`{"repository_url": 7}`)},
 	}
 	for _, id := range ids {
 		seeds = append(seeds,
@@ -394,7 +440,26 @@ func fuzzSeeds(ids []string) []fuzzSeed {
 			fuzzSeed{method: mGet, route: rStream, id: id, lastEventID: "9223372036854775807", query: "level=info"},
 			fuzzSeed{method: mGet, route: rStream, id: id, query: "last_event_id=-5"},
 			fuzzSeed{method: mGet, route: rStream, id: id, lastEventID: "\x00\r\n"},
+			fuzzSeed{method: mPost, route: rPrompt, id: id, contentType: ct, body: []byte(`{"prompt_text": "also handle the empty case"}`)},
+			fuzzSeed{method: mPost, route: rPrompt, id: id, contentType: ct, body: []byte(`{"prompt_text": "\u0000", "x": 1}`)},
 		)
 	}
 	return seeds
+}
+
+// The seeds name routes by index: a route added to fuzzRoutes without its
+// constant would send every later seed to the wrong route.
+func TestFuzzSeedIndicesMatchTheRoutes(t *testing.T) {
+	for idx, want := range map[uint8]string{
+		rStream: "/api/agent-work-orders/{id}/logs/stream", rEvents: "/api/agent-work-orders/events",
+		rPrompt: "/api/agent-work-orders/{id}/prompt", rRepoVerify: "/api/agent-work-orders/repositories/{id}/verify",
+		rGitHubVerify: "/api/agent-work-orders/github/verify-repository", rRaw: "",
+	} {
+		if got := fuzzRoutes[idx]; got != want {
+			t.Errorf("fuzzRoutes[%d] = %q, want %q", idx, got, want)
+		}
+	}
+	if int(rRaw) != len(fuzzRoutes)-1 {
+		t.Errorf("rRaw = %d, want the last route, %d", rRaw, len(fuzzRoutes)-1)
+	}
 }
