@@ -29,6 +29,7 @@ import (
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
 	"github.com/agentworkorders/awo/services/gateway/projector"
 	"github.com/agentworkorders/awo/services/gateway/repositories"
+	"github.com/agentworkorders/awo/services/gateway/ui"
 )
 
 // Deps is what the caller has built: configuration, connections and the
@@ -128,7 +129,11 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 		log.Warn("the API asks for no token and listens beyond loopback (AWO_AUTH=none): anyone who can reach "+
 			ln.Addr().String()+" can run agents; set AWO_API_TOKENS to require a token", "addr", ln.Addr().String())
 	}
-	opts := apiOptions(d, log, keys, proj, checker, loopback)
+	dashboard, err := ui.New()
+	if err != nil {
+		return nil, err
+	}
+	opts := apiOptions(d, log, keys, proj, checker, loopback, dashboard)
 	if mirror != nil { // no typed nils in the interfaces
 		opts.Repositories, opts.RepositoryProjection = repos, mirror
 	}
@@ -204,7 +209,7 @@ func listen(cfg config.Gateway, ln net.Listener) (net.Listener, error) {
 	return ln, nil
 }
 
-func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *projector.Projector, checker health.Checker, loopback bool) api.Options {
+func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *projector.Projector, checker health.Checker, loopback bool, dashboard http.Handler) api.Options {
 	var (
 		httpMetrics    api.HTTPObserver
 		metricsHandler http.Handler
@@ -243,6 +248,7 @@ func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *project
 		ListMax:         d.Config.ListMax,
 
 		AllowedRepositories: d.Config.AllowedRepositories,
+		Dashboard:           dashboard,
 	}
 }
 

@@ -144,6 +144,11 @@ type Options struct {
 	// ListMax caps the work orders one list answer holds (AWO_LIST_MAX);
 	// 0: config.DefaultListMax.
 	ListMax int
+
+	// Dashboard serves the web dashboard under /ui/ (package ui); nil: no
+	// dashboard. Its files carry no data and are served without a token:
+	// every read the page makes goes through the API, which asks for one.
+	Dashboard http.Handler
 }
 
 // server holds the handlers' shared state.
@@ -234,10 +239,13 @@ func (s *server) routes() chi.Router {
 	r.Get("/openapi.json", s.openAPI)
 	r.Get("/metrics", s.metrics)
 	r.Get("/docs", docs)
+	if s.Dashboard != nil {
+		r.Get("/ui", s.Dashboard.ServeHTTP)
+		r.Get("/ui/*", s.Dashboard.ServeHTTP)
+	}
 
 	// Everything a client acts through sits in this group, behind the
-	// bearer token and the JSON body check: the API, and the dashboard
-	// (/ui/) when it comes, by being registered here.
+	// bearer token and the JSON body check.
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate, requireJSON)
 		const base = "/api/agent-work-orders"

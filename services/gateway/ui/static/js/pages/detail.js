@@ -1,0 +1,7 @@
+// The detail view (to be built).
+import {h} from '../dom.js';
+
+export function render(view, params) {
+  view.append(h('h1', {}, 'detail'), h('p', {class: 'muted'}, JSON.stringify(params)));
+  return () => {};
+}

@@ -1,0 +1,7 @@
+// The list view (to be built).
+import {h} from '../dom.js';
+
+export function render(view, params) {
+  view.append(h('h1', {}, 'list'), h('p', {class: 'muted'}, JSON.stringify(params)));
+  return () => {};
+}
