@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -48,7 +49,14 @@ func TestMain(m *testing.M) {
 	for _, s := range serviceBinaries {
 		pkgs = append(pkgs, "github.com/agentworkorders/awo/services/"+s+"/cmd/"+s)
 	}
-	build := exec.Command("go", append([]string{"build", "-race", "-o", binDir + "/"}, pkgs...)...)
+	// Benchmarks time the binaries, so they get them without the race
+	// detector's slowdown; tests get them with it.
+	flag.Parse()
+	args := []string{"build", "-race", "-o", binDir + "/"}
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		args = slices.Delete(args, 1, 2)
+	}
+	build := exec.Command("go", append(args, pkgs...)...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the binaries:", err)
@@ -67,12 +75,12 @@ type world struct {
 	Claude string
 }
 
-func newWorld(t *testing.T, rules ...fakemodel.Rule) *world {
+func newWorld(t testing.TB, rules ...fakemodel.Rule) *world {
 	t.Helper()
 	return newWorldWithGH(t, fakegh.Options{}, rules...)
 }
 
-func newWorldWithGH(t *testing.T, gh fakegh.Options, rules ...fakemodel.Rule) *world {
+func newWorldWithGH(t testing.TB, gh fakegh.Options, rules ...fakemodel.Rule) *world {
 	t.Helper()
 	return &world{
 		Origin: gitfixture.New(t),
@@ -84,7 +92,7 @@ func newWorldWithGH(t *testing.T, gh fakegh.Options, rules ...fakemodel.Rule) *w
 
 // stack is one awo process and the directories it keeps across restarts.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	w       *world
 	env     []string
 	base    string
@@ -98,7 +106,7 @@ type stack struct {
 var ourVariables = []string{"AWO_", "NATS_", "AGENT_WORK_ORDER", "CLAUDE_", "GH_", "GITHUB_TOKEN", "STATE_STORAGE_TYPE",
 	"DATABASE_URL", "SUPABASE_", "FILE_STATE_DIRECTORY", "ANTHROPIC_", "ARCHON_", "LOG_LEVEL", "GIT_", "OTEL_"}
 
-func newStack(t *testing.T, w *world, extra ...string) *stack {
+func newStack(t testing.TB, w *world, extra ...string) *stack {
 	t.Helper()
 	var env []string
 	for _, kv := range os.Environ() {
@@ -131,7 +139,7 @@ func newStack(t *testing.T, w *world, extra ...string) *stack {
 	return &stack{t: t, w: w, env: env, base: "http://127.0.0.1:" + port, logPath: filepath.Join(dir, "awo.log")}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

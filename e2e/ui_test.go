@@ -1,0 +1,428 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
+	"github.com/chromedp/chromedp"
+)
+
+// The dashboard in a real browser, against the real all-in-one and the real
+// Claude Code CLI behind it: the DOM contract is docs' UI_CONTRACT (ids and
+// data-* attributes), the only thing these tests select on.
+
+// Markers in a work order's request pick its script: the request is part of
+// the create-branch and planning prompts, and the first rule that matches
+// answers.
+const (
+	listMarker = "LIST-LIVE-MARKER"
+	slowMarker = "SLOW-CANCEL-MARKER"
+	failMarker = "FAIL-PLANNING-MARKER"
+	xssMarker  = "XSS-OUTPUT-MARKER"
+	// cancelWindow holds the first answer of the slow work order's
+	// create-branch: long enough to cancel it from the page, short enough
+	// for the retried attempt to complete.
+	cancelWindow = 10 * time.Second
+)
+
+// xssOutput is what the agent answers: Markdown, with markup a page must
+// show as text and never run.
+const xssOutput = "## Plan summary\n\n" +
+	"The agent said: <script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">\n\n" +
+	"- **bold** item\n- `code` item\n\n" +
+	"[docs](https://example.com/docs) and [bad](javascript:window.__pwned=3)\n\n" +
+	"PRPs/features/xss.md"
+
+func uiRules() []fm.Rule {
+	return []fm.Rule{
+		{Name: "list-live", Prompt: listMarker, Turns: []fm.Turn{
+			fm.Bash("git checkout -b feat/list-live", "create the branch").After(2 * time.Second),
+			fm.Text("feat/list-live"),
+		}},
+		{Name: "slow", Prompt: slowMarker, Turns: []fm.Turn{
+			fm.Bash("git checkout -b feat/slow-cancel", "create the branch").After(cancelWindow),
+			fm.Text("feat/slow-cancel"),
+		}},
+		{Name: "xss", Prompt: xssMarker, Turns: []fm.Turn{
+			fm.Bash(`mkdir -p PRPs/features && printf '# Plan\n' > PRPs/features/xss.md`, "write the plan"),
+			fm.Text(xssOutput),
+		}},
+		createBranch("feat/add-greeting"),
+		{Name: "fail", Prompt: failMarker, Turns: []fm.Turn{fm.Error(400, "prompt rejected by policy")}},
+		planning(),
+		// Held so that the page is seen while the work order runs.
+		execute(writeGreeting.After(3 * time.Second)),
+		commit("feat/add-greeting"),
+	}
+}
+
+// TestUI runs the browser tests that share one stack: each sub-test has
+// its own work order and its own browser, and they run in parallel since
+// they mostly wait on the agent; the list's screenshots come last, with
+// every work order they made in it.
+func TestUI(t *testing.T) {
+	chromiumPath(t)
+	w := newWorld(t, uiRules()...)
+	s := newStack(t, w)
+	s.start()
+
+	t.Run("workflows", func(t *testing.T) {
+		t.Run("CreateThroughTheForm_LiveDetailThenListed", func(t *testing.T) {
+			t.Parallel()
+			uiCreateThroughTheForm(t, s.on(t))
+		})
+		t.Run("ListUpdatesLive", func(t *testing.T) {
+			t.Parallel()
+			uiListUpdatesLive(t, s.on(t))
+		})
+		t.Run("CancelThenRetry", func(t *testing.T) {
+			t.Parallel()
+			uiCancelThenRetry(t, s.on(t))
+		})
+		t.Run("FailedShowsTheStep", func(t *testing.T) {
+			t.Parallel()
+			uiFailedShowsTheStep(t, s.on(t))
+		})
+		t.Run("AgentOutputIsText", func(t *testing.T) {
+			t.Parallel()
+			uiAgentOutputIsText(t, s.on(t))
+		})
+		t.Run("Repositories_AddThenDelete", func(t *testing.T) {
+			t.Parallel()
+			uiRepositories(t, s.on(t))
+		})
+	})
+	if t.Failed() {
+		return
+	}
+	t.Run("ListScreenshots", func(t *testing.T) { uiListScreenshots(t, s.on(t)) })
+	s.stop()
+}
+
+// on is the stack as seen from a sub-test: its failures are the sub-test's.
+func (s *stack) on(t testing.TB) *stack {
+	c := *s
+	c.t = t
+	return &c
+}
+
+// statusIs is a selector for an element with id (or an element in it)
+// carrying data-status=status: the contract allows either.
+func statusIs(id, status string) string {
+	return fmt.Sprintf(`document.querySelector('%[1]s[data-status=%[2]q], %[1]s [data-status=%[2]q]')`, id, status)
+}
+
+const markNoReload = `window.__noReload = true`
+const noReloadHappened = `window.__noReload === true`
+
+// Create a work order through the form; its detail page shows steps and
+// log lines arriving live, then the pull request; the list shows it
+// completed with all its steps. No page load happens after the form's.
+func uiCreateThroughTheForm(t *testing.T, s *stack) {
+	b := newBrowser(t, s)
+	b.open("/ui/new")
+	b.waitView("create", 30*time.Second)
+	evalJS[bool](b, markNoReload)
+
+	b.typeInto("#create-repository", repoURL)
+	b.typeInto("#create-request", "Add a greeting file")
+	checked := evalJS[[]string](b, `[...document.querySelectorAll('input[type=checkbox][name=step]:checked')].map(e => e.value)`)
+	if want := []string{"create-branch", "planning", "execute", "commit", "create-pr"}; !slices.Equal(checked, want) {
+		b.fail("the form's default steps are %v, want %v", checked, want)
+	}
+	b.screenshot("create.png")
+	b.click("#create-submit")
+
+	b.waitJS("the detail page after the create", `location.pathname.startsWith('/ui/work-orders/')`, 30*time.Second)
+	b.waitView("detail", 30*time.Second)
+	id := evalJS[string](b, `decodeURIComponent(location.pathname.split('/').filter(Boolean).pop())`)
+	if wo := s.get(id); wo.ID != id {
+		b.fail("the page shows %q, the API has %+v", id, wo)
+	}
+	stepsFirst, logsFirst := b.count(".step"), b.count(".log-entry")
+
+	// execute is held: the page shows the work order running, planning done.
+	b.waitJS("running with planning done", statusIs("#wo-status", "running")+
+		` && document.querySelector('.step[data-step="planning"][data-success="true"]') && document.querySelector('.log-entry')`, 2*time.Minute)
+	b.screenshot("detail-running.png")
+
+	b.waitJS("completed", statusIs("#wo-status", "completed"), 3*time.Minute)
+	wo := s.get(id)
+	pr := deref(wo.PRURL)
+	if !strings.HasPrefix(pr, "https://github.com/acme/demo/pull/") {
+		b.fail("the API's PR URL is %q", pr)
+	}
+	b.waitJS("the PR link", fmt.Sprintf(`document.querySelector('a#wo-pr[href=%[1]q], #wo-pr a[href=%[1]q]')`, pr), 30*time.Second)
+	b.waitJS("five successful steps", `document.querySelectorAll('.step[data-success="true"]').length === 5`, 30*time.Second)
+	steps := evalJS[[]string](b, `[...document.querySelectorAll('.step')].map(e => e.dataset.step + '#' + e.dataset.attempt + ':' + e.dataset.success)`)
+	if want := []string{"create-branch#1:true", "planning#1:true", "execute#1:true", "commit#1:true", "create-pr#1:true"}; !slices.Equal(steps, want) {
+		b.fail("step rows %v, want %v", steps, want)
+	}
+	stepsEnd, logsEnd := b.count(".step"), b.count(".log-entry")
+	if stepsFirst >= stepsEnd || logsFirst >= logsEnd {
+		b.fail("nothing arrived live: %d steps and %d log entries at the first render, %d and %d at the end", stepsFirst, logsFirst, stepsEnd, logsEnd)
+	}
+	if !evalJS[bool](b, noReloadHappened) {
+		b.fail("the page was reloaded between the form and the completed work order")
+	}
+	t.Logf("detail page: %d→%d steps, %d→%d log entries live", stepsFirst, stepsEnd, logsFirst, logsEnd)
+	b.screenshot("detail-completed.png")
+
+	// The list, reached through the navigation: the row is there, done.
+	b.click(`a[data-nav="list"]`)
+	b.waitView("list", 30*time.Second)
+	row := fmt.Sprintf(`#work-orders tr[data-id=%q]`, id)
+	b.waitSel(row+`[data-status="completed"]`, 30*time.Second)
+	if got := strings.TrimSpace(b.text(row + ` [data-col="progress"]`)); got != "5/5" {
+		b.fail("progress %q in the list, want 5/5", got)
+	}
+	b.waitSel(fmt.Sprintf(`%s [data-col="request"] a[href="/ui/work-orders/%s"]`, row, id), 5*time.Second)
+	if !evalJS[bool](b, noReloadHappened) {
+		b.fail("going to the list reloaded the page")
+	}
+}
+
+// The list follows the event stream: a work order created elsewhere appears
+// and changes status without a reload.
+func uiListUpdatesLive(t *testing.T, s *stack) {
+	b := newBrowser(t, s)
+	b.open("/ui/")
+	b.waitView("list", 30*time.Second)
+	b.waitSel(`#live-state[data-state="open"]`, 30*time.Second)
+	// Every status each row shows, in order.
+	evalJS[bool](b, markNoReload+`;
+		window.__seen = {};
+		const note = () => {
+			for (const tr of document.querySelectorAll('#work-orders tr[data-id]')) {
+				const a = (window.__seen[tr.dataset.id] ||= []);
+				if (a[a.length - 1] !== tr.dataset.status) a.push(tr.dataset.status);
+			}
+		};
+		note();
+		new MutationObserver(note).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-status']});
+		true`)
+
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Show the list live " + listMarker,
+		"selected_commands": []string{"create-branch"}})
+	row := fmt.Sprintf(`#work-orders tr[data-id=%q]`, id)
+	b.waitSel(row, 30*time.Second)
+	b.waitSel(row+`[data-status="completed"]`, 2*time.Minute)
+	seen := evalJS[[]string](b, fmt.Sprintf(`window.__seen[%q] || []`, id))
+	if len(seen) < 2 || seen[0] == "completed" || seen[len(seen)-1] != "completed" {
+		b.fail("the row's statuses were %v: want it to appear before it completed, then change to completed", seen)
+	}
+	if !evalJS[bool](b, noReloadHappened) {
+		b.fail("the list was reloaded")
+	}
+	t.Logf("the row went %s without a reload", strings.Join(seen, " → "))
+}
+
+// Cancel from the detail page while the agent works: cancelled, with the
+// reason; retry from the page: the step runs again as attempt 2 and the
+// work order completes.
+func uiCancelThenRetry(t *testing.T, s *stack) {
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "A slow one " + slowMarker,
+		"selected_commands": []string{"create-branch"}})
+	b := newBrowser(t, s)
+	b.open("/ui/work-orders/" + id)
+	b.waitView("detail", 30*time.Second)
+	evalJS[bool](b, markNoReload)
+	s.waitFor(id, 2*time.Minute, "the create-branch agent waiting for the model", func(wo workOrder) bool {
+		return wo.Status == "running" && len(s.w.Model.Conversation("slow")) > 0
+	})
+	b.waitJS("cancel enabled", `(e => e && !e.disabled)(document.querySelector('button#action-cancel'))`, 30*time.Second)
+	b.click("button#action-cancel")
+
+	b.waitJS("cancelled", statusIs("#wo-status", "cancelled"), time.Minute)
+	b.waitVisible("#wo-error", 10*time.Second)
+	wo := s.get(id)
+	if wo.Status != "cancelled" || deref(wo.ErrorMessage) == "" {
+		b.fail("the API has %+v after the page's cancel", wo)
+	}
+	reason := deref(wo.ErrorMessage)
+	b.waitJS("the reason in #wo-error", fmt.Sprintf(`document.querySelector('#wo-error').textContent.includes(%s)`, jsString(reason)), 10*time.Second)
+
+	b.waitJS("retry enabled", `(e => e && !e.disabled)(document.querySelector('button#action-retry'))`, 30*time.Second)
+	b.click("button#action-retry")
+	b.waitJS("running again", statusIs("#wo-status", "running"), time.Minute)
+	b.waitJS("completed after the retry", statusIs("#wo-status", "completed"), 2*time.Minute)
+	b.waitJS("attempt 1 stopped, attempt 2 done",
+		`document.querySelector('.step[data-step="create-branch"][data-attempt="1"][data-success="false"]') && `+
+			`document.querySelector('.step[data-step="create-branch"][data-attempt="2"][data-success="true"]')`, 30*time.Second)
+	if b.count("#wo-error") > 0 && evalJS[bool](b, `(e => e.getClientRects().length > 0)(document.querySelector('#wo-error'))`) {
+		b.fail("#wo-error still shown after the work order completed")
+	}
+	if !evalJS[bool](b, noReloadHappened) {
+		b.fail("the page was reloaded")
+	}
+	if got := summarize(s.attempts(id)); got != "create-branch#1:false,create-branch#2:true" {
+		b.fail("steps in the API: %s", got)
+	}
+}
+
+// A failed work order's page names the failed step and the error, and says
+// why it cannot be cancelled.
+func uiFailedShowsTheStep(t *testing.T, s *stack) {
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Plan it " + failMarker,
+		"sandbox_type": "git_branch", "selected_commands": []string{"create-branch", "planning", "execute"}})
+	b := newBrowser(t, s)
+	b.open("/ui/work-orders/" + id)
+	b.waitView("detail", 30*time.Second)
+	b.waitJS("failed", statusIs("#wo-status", "failed"), 2*time.Minute)
+	b.waitVisible("#wo-error", 10*time.Second)
+	b.waitJS("the error and the failed step",
+		`document.querySelector('#wo-error').textContent.includes('prompt rejected by policy') && `+
+			`/planning/.test((document.querySelector('#wo-error [data-failed-step]') || {}).textContent || '')`, 30*time.Second)
+	b.waitSel(`.step[data-step="planning"][data-success="false"]`, 10*time.Second)
+	cancel := evalJS[map[string]any](b, `(e => e ? {disabled: e.disabled, title: e.title,
+		reason: (document.querySelector('#action-cancel-reason') || {}).textContent || ''} : null)(document.querySelector('button#action-cancel'))`)
+	if cancel == nil || cancel["disabled"] != true || strings.TrimSpace(fmt.Sprint(cancel["reason"])) == "" || fmt.Sprint(cancel["title"]) == "" {
+		b.fail("cancel on a failed work order: %v; want a disabled button with its reason in #action-cancel-reason and its title", cancel)
+	}
+	if !evalJS[bool](b, `(e => e && !e.disabled)(document.querySelector('button#action-retry'))`) {
+		b.fail("retry is not offered for a failed work order")
+	}
+	b.screenshot("detail-failed.png")
+}
+
+// Markup in the agent's output is shown as text, in the step's output and
+// in the log, and never runs; the Markdown around it is rendered.
+func uiAgentOutputIsText(t *testing.T, s *stack) {
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Summarise " + xssMarker,
+		"selected_commands": []string{"planning"}})
+	b := newBrowser(t, s)
+	b.open("/ui/work-orders/" + id)
+	b.waitView("detail", 30*time.Second)
+	b.waitJS("completed", statusIs("#wo-status", "completed"), 2*time.Minute)
+	const script = `<script>window.__pwned=1</script>`
+	const img = `<img src=x onerror="window.__pwned=2">`
+	out := `.step[data-step="planning"] .step-output`
+	b.waitJS("the markup as text in the step output", fmt.Sprintf(
+		`(e => e && e.textContent.includes(%s) && e.textContent.includes(%s))(document.querySelector(%s))`,
+		jsString(script), jsString(img), jsString(out)), 30*time.Second)
+	b.waitJS("the markup as text in the log", fmt.Sprintf(
+		`[...document.querySelectorAll('#log .log-entry')].some(e => e.textContent.includes(%s))`, jsString("window.__pwned=1")), 30*time.Second)
+	b.waitJS("the Markdown rendered", fmt.Sprintf(`document.querySelector(%s) && document.querySelector(%s)`,
+		jsString(out+" strong"), jsString(out+` a[href="https://example.com/docs"]`)), 10*time.Second)
+	bad := evalJS[map[string]any](b, `({
+		pwned: typeof window.__pwned,
+		scripts: document.querySelectorAll('#view script').length,
+		handlers: document.querySelectorAll('#view [onerror]').length,
+		images: document.querySelectorAll('#view img').length,
+		jsLinks: [...document.querySelectorAll('#view a[href]')].filter(a => /^\s*javascript:/i.test(a.getAttribute('href'))).length,
+	})`)
+	want := map[string]any{"pwned": "undefined", "scripts": 0.0, "handlers": 0.0, "images": 0.0, "jsLinks": 0.0}
+	for k, v := range want {
+		if bad[k] != v {
+			b.fail("the agent's output was not kept as text: %v, want %v", bad, want)
+		}
+	}
+}
+
+// Add a repository without verification, see its row, delete it.
+func uiRepositories(t *testing.T, s *stack) {
+	const url = "https://github.com/acme/ui-demo"
+	b := newBrowser(t, s)
+	b.open("/ui/repositories")
+	b.waitView("repositories", 30*time.Second)
+	b.typeInto("#repo-url", url)
+	if evalJS[bool](b, `document.querySelector('#repo-verify').checked`) {
+		b.click("#repo-verify")
+	}
+	b.click("#repo-add")
+	find := `[...document.querySelectorAll('#repositories tr[data-repo-id]')].find(r => r.textContent.includes('acme/ui-demo'))`
+	b.waitJS("the new row", find, 30*time.Second)
+	rowID := evalJS[string](b, `(`+find+`).dataset.repoId`)
+	code, body := s.do("GET", "/api/agent-work-orders/repositories", nil)
+	var repos []struct {
+		ID         string `json:"id"`
+		URL        string `json:"repository_url"`
+		IsVerified bool   `json:"is_verified"`
+	}
+	if err := json.Unmarshal(body, &repos); code != http.StatusOK || err != nil {
+		b.fail("GET repositories: %d %s (%v)", code, body, err)
+	}
+	if len(repos) != 1 || repos[0].ID != rowID || repos[0].URL != url || repos[0].IsVerified {
+		b.fail("the API has %+v; the page's row is %q", repos, rowID)
+	}
+	b.screenshot("repositories.png")
+
+	b.click(fmt.Sprintf(`#repositories tr[data-repo-id=%q] button.repo-delete`, rowID))
+	// The delete asks first: a confirm() (accepted by the browser harness)
+	// or a confirming button in the row.
+	b.waitJS("the row gone", fmt.Sprintf(`(() => {
+		const r = document.querySelector('#repositories tr[data-repo-id=%[1]q]');
+		if (!r) return true;
+		const c = r.querySelector('button.repo-delete-confirm, button[data-confirm]');
+		if (c && !c.dataset.clicked) { c.dataset.clicked = '1'; c.click(); }
+		return false;
+	})()`, rowID), 30*time.Second)
+	code, body = s.do("GET", "/api/agent-work-orders/repositories", nil)
+	if code != http.StatusOK || strings.TrimSpace(string(body)) != "[]" {
+		b.fail("after the delete the API lists %d %s", code, body)
+	}
+}
+
+// The list with every work order the other sub-tests made, at desktop
+// width, in dark mode and at phone width: screenshots for the docs.
+func uiListScreenshots(t *testing.T, s *stack) {
+	b := newBrowser(t, s)
+	b.open("/ui/")
+	b.waitView("list", 30*time.Second)
+	b.waitJS("rows", `document.querySelectorAll('#work-orders tr[data-id]').length >= 5`, 30*time.Second)
+	b.screenshot("list.png")
+	b.darkMode(true)
+	b.waitJS("dark colours", `matchMedia('(prefers-color-scheme: dark)').matches`, 10*time.Second)
+	b.screenshot("list-dark.png")
+	b.darkMode(false)
+	b.do("phone width", 10*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.open("/ui/")
+	b.waitView("list", 30*time.Second)
+	if over := evalJS[int](b, `document.documentElement.scrollWidth - innerWidth`); over > 0 {
+		t.Logf("note: at 390px the page is %dpx wider than the screen", over)
+	}
+	b.screenshot("list-phone.png")
+}
+
+// With AWO_API_TOKENS the page asks for a token; a wrong one is asked
+// again, the right one shows the list, and the token is in no URL.
+func TestUI_TokenPrompt(t *testing.T) {
+	t.Parallel()
+	chromiumPath(t)
+	const token = "ui-test-token-4f1c"
+	w := newWorld(t)
+	s := newStack(t, w, "AWO_API_TOKENS="+token)
+	s.start()
+	b := newBrowser(t, s)
+	b.open("/ui/")
+	b.waitVisible("dialog#token-dialog[open]", 30*time.Second)
+	if evalJS[bool](b, `document.body.dataset.view === 'list' && !!document.querySelector('main#view[data-ready]')`) {
+		b.fail("the list rendered without a token")
+	}
+
+	b.typeInto("#token-input", "wrong-token")
+	b.click("button#token-submit")
+	// Asked again: the dialog is open with the field cleared.
+	b.waitJS("the prompt again after a wrong token",
+		`document.querySelector('dialog#token-dialog').open && document.querySelector('#token-input').value === ''`, 30*time.Second)
+	if evalJS[bool](b, `document.body.dataset.view === 'list' && !!document.querySelector('main#view[data-ready]')`) {
+		b.fail("the list rendered with a wrong token")
+	}
+	t.Logf("after a wrong token the prompt says %q", strings.TrimSpace(b.text("#token-error")))
+
+	b.typeInto("#token-input", token)
+	b.click("button#token-submit")
+	b.waitView("list", 30*time.Second)
+	if evalJS[bool](b, `document.querySelector('dialog#token-dialog').open`) {
+		b.fail("the token prompt is still open on the list")
+	}
+	if href := evalJS[string](b, `location.href`); strings.Contains(href, token) {
+		b.fail("the token is in the URL %s", href)
+	}
+}
