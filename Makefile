@@ -2,6 +2,7 @@
 #   make run    build and start the whole system (gateway on :8053, embedded NATS)
 #   make test   install what the tests need, then vet, format-check and test everything
 #   make chaos  the soak: 100 work orders while random services are SIGKILLed and restarted
+#   make screenshots  the dashboard's screenshots in docs/screenshots, from the browser tests
 
 SHELL          := /bin/bash
 MODULE         := github.com/agentworkorders/awo
@@ -16,7 +17,7 @@ TEST_TIMEOUT   ?= 9m
 export AWO_DATA_DIR ?= $(CURDIR)/.data
 export AWO_TEST_CLAUDE ?= $(CLAUDE)
 
-.PHONY: all build run test bench chaos tools postgres vet fmt-check clean help nats-cli
+.PHONY: all build run test bench chaos tools postgres chromium screenshots vet fmt-check clean help nats-cli
 
 all: build
 
@@ -57,8 +58,21 @@ postgres:
 		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends postgresql; \
 	else echo "PostgreSQL server binaries (initdb, pg_ctl) are needed by the tests; install PostgreSQL"; exit 1; fi
 
+## chromium: Debian's Chromium, which the browser tests drive headless (nothing is downloaded at test time)
+chromium:
+	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "installing Chromium (the dashboard's browser tests drive it headless)"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends chromium; \
+	else echo "Chromium is needed by the browser tests; install it, or set AWO_TEST_CHROMIUM to a Chromium or Chrome binary"; exit 1; fi
+
+## screenshots: the dashboard's pages as the browser tests see them, into docs/screenshots/
+screenshots: tools chromium
+	mkdir -p $(CURDIR)/docs/screenshots
+	AWO_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots go test -count=1 -run '^TestUI$$' $(MODULE)/e2e
+
 ## test: everything, with the race detector, against real git, NATS, Postgres and the Claude Code CLI
-test: tools postgres fmt-check vet
+test: tools postgres chromium fmt-check vet
 	go test -race -count=1 -timeout $(TEST_TIMEOUT) $(MODULE)/...
 	cd services/gateway && go test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime 10000x -fuzzminimizetime 1000x ./api
 
@@ -78,7 +92,7 @@ fuzz:
 ## bench: the benchmarks (Postgres projection next to a plain insert loop, CLI start-up), then the
 ##        pipeline benchmark: raw JetStream floor, work orders/s and step hand-off latency without and
 ##        with git, as a table and bench/results.json (CPU profiles beside it)
-bench: tools postgres
+bench: tools postgres chromium
 	go test -run '^$$' -bench . -benchtime 3s -count 3 $(MODULE)/...
 	go run ./bench/cmd/pipeline -out bench/results.json
 

@@ -1,14 +1,18 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/natsembed"
 	fm "github.com/agentworkorders/awo/pkg/testkit/fakemodel"
 	"github.com/chromedp/chromedp"
 )
@@ -425,4 +429,157 @@ func TestUI_TokenPrompt(t *testing.T) {
 	if href := evalJS[string](b, `location.href`); strings.Contains(href, token) {
 		b.fail("the token is in the URL %s", href)
 	}
+}
+
+// pageWeightWorkOrders is how many work orders the page-weight test and the
+// first-render benchmark put in the store.
+const pageWeightWorkOrders = 1000
+
+// storeWith runs a gateway and an orchestrator on their own NATS, without
+// an executor, and creates n work orders through the API: each is accepted,
+// started and waits for its first step, so the store holds n running work
+// orders (over three repositories) in seconds, with no agent run.
+func storeWith(tb testing.TB, n int) *stack {
+	tb.Helper()
+	srv, err := natsembed.Start(natsembed.Options{DataDir: tb.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(srv.Shutdown)
+	s := newStack(tb, newWorld(tb), "NATS_URL="+srv.ClientURL(), "AWO_CREATE_RATE=off", "LOG_LEVEL=INFO")
+	gateway := s.startService("gateway")
+	s.cmd, s.exited = gateway.cmd, gateway.exited
+	s.startService("orchestrator")
+	s.waitHealthy()
+
+	repos := []string{repoURL, "https://github.com/acme/api", "https://github.com/acme/web"}
+	jobs := make(chan int)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range jobs {
+				errs <- postWorkOrder(s, map[string]any{"repository_url": repos[i%len(repos)],
+					"user_request": fmt.Sprintf("Work order %d: add a greeting file\n\nwith some detail on a second line", i)})
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	// The read model has them all.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		req, _ := http.NewRequest("GET", s.base+"/api/agent-work-orders/?limit=1", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.Header.Get("X-Total-Count") == fmt.Sprint(n) {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the list does not count %d work orders after a minute (%v)", n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// postWorkOrder creates one work order; safe to call from any goroutine.
+func postWorkOrder(s *stack, body map[string]any) error {
+	j, _ := json.Marshal(body)
+	resp, err := http.Post(s.base+"/api/agent-work-orders/", "application/json", bytes.NewReader(j))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		out, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("POST: %d %s", resp.StatusCode, out)
+	}
+	return nil
+}
+
+// firstRender loads /ui/ as a first visit (no cache) and returns the
+// milliseconds from the navigation's start to the list's
+// 'awo:list-rendered' mark, and the bytes every response brought.
+func firstRender(b *browser) (ms, total float64, byURL map[string]float64) {
+	b.tb.Helper()
+	b.resetBytes()
+	b.open("/ui/")
+	b.waitView("list", 60*time.Second)
+	b.waitJS("the awo:list-rendered mark", `performance.getEntriesByName('awo:list-rendered', 'mark').length > 0`, 30*time.Second)
+	ms = evalJS[float64](b, `performance.measure('awo:first-render', {end: 'awo:list-rendered'}).duration`)
+	// What the page fetched right after its first render (the event stream's
+	// first bytes, the health corner) counts too: wait until nothing more
+	// arrives for half a second.
+	last, stableSince := -1.0, time.Now()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		n, _ := b.transferred()
+		if n != last {
+			last, stableSince = n, time.Now()
+		} else if time.Since(stableSince) > 500*time.Millisecond {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	total, byURL = b.transferred()
+	return ms, total, byURL
+}
+
+// The list of a store with 1,000 work orders weighs under 200 KB over the
+// wire, everything it loads included (a first visit: no cache).
+func TestUI_PageWeight(t *testing.T) {
+	t.Parallel()
+	chromiumPath(t)
+	start := time.Now()
+	s := storeWith(t, pageWeightWorkOrders)
+	made := time.Since(start)
+	b := newBrowser(t, s)
+	b.cacheDisabled()
+	ms, total, byURL := firstRender(b)
+	if got := b.text("#list-count"); !strings.Contains(got, fmt.Sprint(pageWeightWorkOrders)) {
+		b.fail("#list-count says %q, want the %d work orders counted", got, pageWeightWorkOrders)
+	}
+	var parts []string
+	for u, n := range byURL {
+		parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimPrefix(u, s.base), n))
+	}
+	slices.Sort(parts)
+	t.Logf("the list with %d work orders (made in %s): %.1f KB over the wire, first render %.0f ms\n%s",
+		pageWeightWorkOrders, made.Round(time.Millisecond), total/1024, ms, strings.Join(parts, "\n"))
+	if total >= 200*1024 {
+		b.fail("the list weighs %.1f KB, want under 200 KB", total/1024)
+	}
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		b.fail("the list logged errors: %v", errs)
+	}
+}
+
+// BenchmarkDashboardFirstRender loads the list of a store with 1,000 work
+// orders as a first visit and reports the time from the navigation's start
+// to the list's first render with data (first-render-ms) and what came over
+// the wire (page-bytes).
+func BenchmarkDashboardFirstRender(tb *testing.B) {
+	s := storeWith(tb, pageWeightWorkOrders)
+	b := newBrowser(tb, s)
+	b.cacheDisabled()
+	var sumMS, sumBytes float64
+	n := 0
+	for tb.Loop() {
+		ms, bytes, _ := firstRender(b)
+		sumMS += ms
+		sumBytes += bytes
+		n++
+	}
+	tb.ReportMetric(sumMS/float64(n), "first-render-ms")
+	tb.ReportMetric(sumBytes/float64(n), "page-bytes")
 }
