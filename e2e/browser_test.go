@@ -119,6 +119,10 @@ func (b *browser) onEvent(ev any) {
 	switch e := ev.(type) {
 	case *network.EventRequestWillBeSent:
 		b.urls[e.RequestID] = e.Request.URL
+	case *network.EventResponseReceived:
+		if !b.finished[e.RequestID] && e.Response != nil {
+			b.bytes[e.RequestID] += e.Response.EncodedDataLength // the headers
+		}
 	case *network.EventDataReceived:
 		if !b.finished[e.RequestID] {
 			b.bytes[e.RequestID] += float64(e.EncodedDataLength)
@@ -209,6 +213,19 @@ func (b *browser) waitJS(what, expr string, within time.Duration) {
 	}
 }
 
+// waitUntil polls cond, which may look at the page and the API, until it
+// holds.
+func (b *browser) waitUntil(what string, within time.Duration, cond func() bool) {
+	b.tb.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.fail("waiting %s for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitSel waits until an element matches the CSS selector.
 func (b *browser) waitSel(sel string, within time.Duration) {
 	b.tb.Helper()
@@ -248,15 +265,18 @@ func (b *browser) click(sel string) {
 // typeInto clears a field and types text into it, key by key.
 func (b *browser) typeInto(sel, text string) {
 	b.tb.Helper()
-	b.do("typing into "+sel, 30*time.Second,
-		chromedp.SetValue(chromedp.CSS(sel), ""),
-		chromedp.SendKeys(chromedp.CSS(sel), text))
+	b.waitSel(sel, 30*time.Second)
+	evalJS[bool](b, "(e => { e.value = ''; e.dispatchEvent(new Event('input', {bubbles: true})); return true })(document.querySelector("+jsString(sel)+"))")
+	b.do("typing into "+sel, 30*time.Second, chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
 // screenshot saves the viewport as name (a .png) in the test's artifact
 // directory and, when AWO_SCREENSHOTS_DIR is set, there too.
 func (b *browser) screenshot(name string) {
 	b.tb.Helper()
+	// The health corner fills in on its own; a picture without it is
+	// not what a user sees.
+	b.waitSel("#health .dot[data-status]", 30*time.Second)
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())

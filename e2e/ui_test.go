@@ -25,10 +25,10 @@ import (
 // the create-branch and planning prompts, and the first rule that matches
 // answers.
 const (
-	listMarker = "LIST-LIVE-MARKER"
-	slowMarker = "SLOW-CANCEL-MARKER"
-	failMarker = "FAIL-PLANNING-MARKER"
-	xssMarker  = "XSS-OUTPUT-MARKER"
+	listMarker = "Tidy the README badges"
+	slowMarker = "Upgrade the logging library"
+	failMarker = "Rewrite the billing module"
+	xssMarker  = "Summarise the security report"
 	// cancelWindow holds the first answer of the slow work order's
 	// create-branch: long enough to cancel it from the page, short enough
 	// for the retried attempt to complete.
@@ -125,6 +125,19 @@ func statusIs(id, status string) string {
 const markNoReload = `window.__noReload = true`
 const noReloadHappened = `window.__noReload === true`
 
+// logTotal is the number of log entries the API has for the work order.
+func (s *stack) logTotal(id string) int {
+	s.t.Helper()
+	code, out := s.do("GET", "/api/agent-work-orders/"+id+"/logs?limit=1000", nil)
+	var l struct {
+		Total int `json:"total"`
+	}
+	if err := json.Unmarshal(out, &l); code != http.StatusOK || err != nil {
+		s.t.Fatalf("GET logs: %d %s (%v)", code, out, err)
+	}
+	return l.Total
+}
+
 // Create a work order through the form; its detail page shows steps and
 // log lines arriving live, then the pull request; the list shows it
 // completed with all its steps. No page load happens after the form's.
@@ -168,6 +181,12 @@ func uiCreateThroughTheForm(t *testing.T, s *stack) {
 	if want := []string{"create-branch#1:true", "planning#1:true", "execute#1:true", "commit#1:true", "create-pr#1:true"}; !slices.Equal(steps, want) {
 		b.fail("step rows %v, want %v", steps, want)
 	}
+	// The log holds every entry the API has for the work order, once.
+	var apiLogs int
+	b.waitUntil("the page's log to hold the API's entries", 30*time.Second, func() bool {
+		apiLogs = s.logTotal(id)
+		return b.count(".log-entry") == apiLogs
+	})
 	stepsEnd, logsEnd := b.count(".step"), b.count(".log-entry")
 	if stepsFirst >= stepsEnd || logsFirst >= logsEnd {
 		b.fail("nothing arrived live: %d steps and %d log entries at the first render, %d and %d at the end", stepsFirst, logsFirst, stepsEnd, logsEnd)
@@ -212,7 +231,7 @@ func uiListUpdatesLive(t *testing.T, s *stack) {
 		new MutationObserver(note).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-status']});
 		true`)
 
-	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Show the list live " + listMarker,
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": listMarker,
 		"selected_commands": []string{"create-branch"}})
 	row := fmt.Sprintf(`#work-orders tr[data-id=%q]`, id)
 	b.waitSel(row, 30*time.Second)
@@ -231,7 +250,7 @@ func uiListUpdatesLive(t *testing.T, s *stack) {
 // reason; retry from the page: the step runs again as attempt 2 and the
 // work order completes.
 func uiCancelThenRetry(t *testing.T, s *stack) {
-	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "A slow one " + slowMarker,
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": slowMarker,
 		"selected_commands": []string{"create-branch"}})
 	b := newBrowser(t, s)
 	b.open("/ui/work-orders/" + id)
@@ -242,14 +261,21 @@ func uiCancelThenRetry(t *testing.T, s *stack) {
 	})
 	b.waitJS("cancel enabled", `(e => e && !e.disabled)(document.querySelector('button#action-cancel'))`, 30*time.Second)
 	b.click("button#action-cancel")
+	// The page asks first, with a field for the reason.
+	const reason = "wrong repository (from the browser test)"
+	b.waitVisible("#cancel-reason", 10*time.Second)
+	b.typeInto("#cancel-reason", reason)
+	b.click("button#action-cancel")
 
 	b.waitJS("cancelled", statusIs("#wo-status", "cancelled"), time.Minute)
 	b.waitVisible("#wo-error", 10*time.Second)
 	wo := s.get(id)
-	if wo.Status != "cancelled" || deref(wo.ErrorMessage) == "" {
+	if wo.Status != "cancelled" {
 		b.fail("the API has %+v after the page's cancel", wo)
 	}
-	reason := deref(wo.ErrorMessage)
+	if got := deref(wo.ErrorMessage); got != reason {
+		b.fail("the API's error_message is %q, want the reason typed in the page %q", got, reason)
+	}
 	b.waitJS("the reason in #wo-error", fmt.Sprintf(`document.querySelector('#wo-error').textContent.includes(%s)`, jsString(reason)), 10*time.Second)
 
 	b.waitJS("retry enabled", `(e => e && !e.disabled)(document.querySelector('button#action-retry'))`, 30*time.Second)
@@ -273,7 +299,7 @@ func uiCancelThenRetry(t *testing.T, s *stack) {
 // A failed work order's page names the failed step and the error, and says
 // why it cannot be cancelled.
 func uiFailedShowsTheStep(t *testing.T, s *stack) {
-	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Plan it " + failMarker,
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": failMarker,
 		"sandbox_type": "git_branch", "selected_commands": []string{"create-branch", "planning", "execute"}})
 	b := newBrowser(t, s)
 	b.open("/ui/work-orders/" + id)
@@ -298,7 +324,7 @@ func uiFailedShowsTheStep(t *testing.T, s *stack) {
 // Markup in the agent's output is shown as text, in the step's output and
 // in the log, and never runs; the Markdown around it is rendered.
 func uiAgentOutputIsText(t *testing.T, s *stack) {
-	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Summarise " + xssMarker,
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": xssMarker,
 		"selected_commands": []string{"planning"}})
 	b := newBrowser(t, s)
 	b.open("/ui/work-orders/" + id)
@@ -357,16 +383,12 @@ func uiRepositories(t *testing.T, s *stack) {
 	}
 	b.screenshot("repositories.png")
 
-	b.click(fmt.Sprintf(`#repositories tr[data-repo-id=%q] button.repo-delete`, rowID))
-	// The delete asks first: a confirm() (accepted by the browser harness)
-	// or a confirming button in the row.
-	b.waitJS("the row gone", fmt.Sprintf(`(() => {
-		const r = document.querySelector('#repositories tr[data-repo-id=%[1]q]');
-		if (!r) return true;
-		const c = r.querySelector('button.repo-delete-confirm, button[data-confirm]');
-		if (c && !c.dataset.clicked) { c.dataset.clicked = '1'; c.click(); }
-		return false;
-	})()`, rowID), 30*time.Second)
+	row := fmt.Sprintf(`#repositories tr[data-repo-id=%q]`, rowID)
+	b.click(row + " button.repo-delete")
+	// The delete is confirmed in the row.
+	b.waitVisible(row+" button.repo-delete-confirm", 10*time.Second)
+	b.click(row + " button.repo-delete-confirm")
+	b.waitJS("the row gone", "!document.querySelector("+jsString(row)+")", 30*time.Second)
 	code, body = s.do("GET", "/api/agent-work-orders/repositories", nil)
 	if code != http.StatusOK || strings.TrimSpace(string(body)) != "[]" {
 		b.fail("after the delete the API lists %d %s", code, body)
@@ -475,10 +497,11 @@ func storeWith(tb testing.TB, n int) *stack {
 			tb.Fatal(err)
 		}
 	}
-	// The read model has them all.
-	deadline := time.Now().Add(time.Minute)
+	// The orchestrator has started them all, so nothing happens while the
+	// page loads: a quiet store of n running work orders.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		req, _ := http.NewRequest("GET", s.base+"/api/agent-work-orders/?limit=1", nil)
+		req, _ := http.NewRequest("GET", s.base+"/api/agent-work-orders/?status=running&limit=1", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
@@ -487,7 +510,7 @@ func storeWith(tb testing.TB, n int) *stack {
 			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("the list does not count %d work orders after a minute (%v)", n, err)
+			tb.Fatalf("the list does not count %d running work orders after two minutes (%v)", n, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -546,7 +569,7 @@ func TestUI_PageWeight(t *testing.T) {
 	b := newBrowser(t, s)
 	b.cacheDisabled()
 	ms, total, byURL := firstRender(b)
-	if got := b.text("#list-count"); !strings.Contains(got, fmt.Sprint(pageWeightWorkOrders)) {
+	if got := b.text("#list-count"); !strings.Contains(strings.NewReplacer(",", "", " ", "", "\u00a0", "", "\u202f", "").Replace(got), fmt.Sprintf("of%d", pageWeightWorkOrders)) {
 		b.fail("#list-count says %q, want the %d work orders counted", got, pageWeightWorkOrders)
 	}
 	var parts []string
