@@ -348,6 +348,22 @@ func (b *browser) consoleErrors() []string {
 	return out
 }
 
+// noExceptions fails the test if the page threw an uncaught exception or
+// left a promise rejection unhandled, or if the Content-Security-Policy
+// refused something the page tried.
+func (b *browser) noExceptions() {
+	b.tb.Helper()
+	var bad []string
+	for _, m := range b.consoleErrors() {
+		if strings.HasPrefix(m, "exception ") || strings.Contains(m, "Content Security Policy") {
+			bad = append(bad, m)
+		}
+	}
+	if len(bad) > 0 {
+		b.fail("the page logged:\n%s", strings.Join(bad, "\n"))
+	}
+}
+
 // darkMode makes the page see prefers-color-scheme: dark (or light again).
 func (b *browser) darkMode(on bool) {
 	b.tb.Helper()

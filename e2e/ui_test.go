@@ -32,7 +32,7 @@ const (
 	// cancelWindow holds the first answer of the slow work order's
 	// create-branch: long enough to cancel it from the page, short enough
 	// for the retried attempt to complete.
-	cancelWindow = 10 * time.Second
+	cancelWindow = 15 * time.Second
 )
 
 // xssOutput is what the agent answers: Markdown, with markup a page must
@@ -209,6 +209,7 @@ func uiCreateThroughTheForm(t *testing.T, s *stack) {
 	if !evalJS[bool](b, noReloadHappened) {
 		b.fail("going to the list reloaded the page")
 	}
+	b.noExceptions()
 }
 
 // The list follows the event stream: a work order created elsewhere appears
@@ -244,6 +245,7 @@ func uiListUpdatesLive(t *testing.T, s *stack) {
 		b.fail("the list was reloaded")
 	}
 	t.Logf("the row went %s without a reload", strings.Join(seen, " → "))
+	b.noExceptions()
 }
 
 // Cancel from the detail page while the agent works: cancelled, with the
@@ -294,6 +296,7 @@ func uiCancelThenRetry(t *testing.T, s *stack) {
 	if got := summarize(s.attempts(id)); got != "create-branch#1:false,create-branch#2:true" {
 		b.fail("steps in the API: %s", got)
 	}
+	b.noExceptions()
 }
 
 // A failed work order's page names the failed step and the error, and says
@@ -319,6 +322,7 @@ func uiFailedShowsTheStep(t *testing.T, s *stack) {
 		b.fail("retry is not offered for a failed work order")
 	}
 	b.screenshot("detail-failed.png")
+	b.noExceptions()
 }
 
 // Markup in the agent's output is shown as text, in the step's output and
@@ -353,6 +357,7 @@ func uiAgentOutputIsText(t *testing.T, s *stack) {
 			b.fail("the agent's output was not kept as text: %v, want %v", bad, want)
 		}
 	}
+	b.noExceptions()
 }
 
 // Add a repository without verification, see its row, delete it.
@@ -393,6 +398,7 @@ func uiRepositories(t *testing.T, s *stack) {
 	if code != http.StatusOK || strings.TrimSpace(string(body)) != "[]" {
 		b.fail("after the delete the API lists %d %s", code, body)
 	}
+	b.noExceptions()
 }
 
 // The list with every work order the other sub-tests made, at desktop
@@ -414,6 +420,7 @@ func uiListScreenshots(t *testing.T, s *stack) {
 		t.Logf("note: at 390px the page is %dpx wider than the screen", over)
 	}
 	b.screenshot("list-phone.png")
+	b.noExceptions()
 }
 
 // With AWO_API_TOKENS the page asks for a token; a wrong one is asked
@@ -451,6 +458,7 @@ func TestUI_TokenPrompt(t *testing.T) {
 	if href := evalJS[string](b, `location.href`); strings.Contains(href, token) {
 		b.fail("the token is in the URL %s", href)
 	}
+	b.noExceptions()
 }
 
 // pageWeightWorkOrders is how many work orders the page-weight test and the
