@@ -103,6 +103,11 @@ function depRow(name, d) {
     h('td', {}, rest));
 }
 
+// fieldText keeps nested objects (jetstream's streams) to one short line.
 function fieldText(v) {
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (typeof v !== 'object') return String(v);
+  return Object.entries(v).map(([k, x]) => {
+    if (x && typeof x === 'object') return 'messages' in x ? `${k} (${x.messages})` : k;
+    return `${k}=${x}`;
+  }).join(', ');
 }
