@@ -192,7 +192,8 @@ function verified(r) {
 
 function stepList(steps) {
   const list = steps && steps.length ? steps : DEFAULT_STEPS;
-  return h('ol', {class: 'repo-steps'}, list.map((s) => h('li', {}, s)));
+  // The spaces between the items are where a long chain may wrap.
+  return h('ol', {class: 'repo-steps'}, list.flatMap((s, i) => (i ? [' ', h('li', {}, s)] : [h('li', {}, s)])));
 }
 
 async function verifyAgain(st, tr, r, msg) {
@@ -243,10 +244,21 @@ function askDelete(st, tr, r, msg) {
       error.textContent = `Not deleted: ${describe(err)}`;
     }
   });
-  replace(cell, h('div', {class: 'repo-confirm', role: 'group', 'aria-label': `Delete ${label(r)}?`},
+  replace(cell, h('div', {class: 'repo-confirm', role: 'group', 'aria-label': `Delete ${label(r)}?`, onkeydown: escapeTo(keep)},
     h('p', {}, `Delete ${label(r)}? Its work orders stay; new ones no longer take its defaults.`),
     h('div', {class: 'repo-buttons'}, yes, keep), error));
   keep.focus();
+}
+
+// escapeTo: Escape in an inline step (confirm, editor) backs out of it as
+// its cancel button does.
+function escapeTo(button) {
+  return (e) => {
+    if (e.key === 'Escape' && !button.disabled) {
+      e.preventDefault();
+      button.click();
+    }
+  };
 }
 
 // --- the defaults editor, in the row --------------------------------------
@@ -259,7 +271,7 @@ function showEditor(st, tr, r) {
   const save = h('button', {type: 'submit', class: 'repo-save primary'}, 'Save defaults');
   const cancel = h('button', {type: 'button', class: 'repo-cancel'}, 'Cancel');
   const error = h('p', {class: 'repo-edit-error field-error', role: 'alert'});
-  const form = h('form', {class: 'repo-editor', 'aria-label': `Defaults of ${label(r)}`},
+  const form = h('form', {class: 'repo-editor', 'aria-label': `Defaults of ${label(r)}`, onkeydown: escapeTo(cancel)},
     h('p', {class: 'repo-title'}, label(r), ' ', h('span', {class: 'repo-url mono'}, r.repository_url)),
     h('label', {for: sandbox.id}, 'Default sandbox'), sandbox,
     picker.el,
