@@ -16,6 +16,8 @@ export function mount(el) {
     if (busy) return;
     busy = true;
     clearTimeout(timer);
+    // A refresh must not take the keyboard focus away from the corner.
+    const focused = el.contains(document.activeElement);
     try {
       show(el, await get('/health'), open);
     } catch (err) {
@@ -25,6 +27,7 @@ export function mount(el) {
     }
     // Keep the <details> as the person left it across refreshes.
     el.querySelector('details')?.addEventListener('toggle', (e) => { open = e.target.open; });
+    if (focused) el.querySelector('summary')?.focus();
     if (document.visibilityState === 'visible') timer = setTimeout(refresh, EVERY_MS);
   };
   document.addEventListener('visibilitychange', () => {
