@@ -33,7 +33,6 @@ class DetailPage {
     this.inflight = null;
     this.queued = false;
     this.logClose = null;
-    this.logLastId = '';
     this.logEnded = false;
     document.title = `${id} · Agent Work Orders`;
     // The events feed opens before the first read, so a change made in
@@ -89,8 +88,7 @@ class DetailPage {
       this.view.dataset.ready = 'true';
       document.body.dataset.view = 'detail';
     } else if (this.logEnded && !ENDED.includes(wo.status)) {
-      // Retried or followed up after the log ended: follow it again from
-      // the last entry seen.
+      // Retried or followed up after its log ended: follow the log again.
       this.followLog();
     }
   }
@@ -323,7 +321,7 @@ class DetailPage {
   // --- live log ---
 
   buildLog() {
-    const l = (this.log = {count: 0, dropped: 0, pending: [], timer: 0, lastTop: 0});
+    const l = (this.log = {dropped: 0, pending: [], timer: 0, lastTop: 0});
     l.level = h('select', {id: 'log-level', onchange: () => this.applyLevel()},
       LEVELS.map((v) => h('option', {value: v, selected: v === 'info'}, v === 'debug' ? 'debug (all)' : `${v} and above`)));
     l.follow = h('input', {id: 'log-follow', type: 'checkbox', checked: true,
@@ -342,16 +340,24 @@ class DetailPage {
       l.note, l.box);
   }
 
+  // followLog (re)opens the log stream from its first entry. A stream that
+  // ended is opened afresh rather than resumed: the work order's own
+  // start/retry/end entries are rendered from its events and carry no id,
+  // so a resume would miss "work order retried".
   followLog() {
     if (this.logClose) this.logClose();
+    const l = this.log;
+    clearTimeout(l.timer);
+    l.timer = 0;
+    l.pending = [];
+    l.dropped = 0;
+    l.note.hidden = true;
+    replace(l.box);
     this.logEnded = false;
-    const resume = this.logLastId ? `?last_event_id=${encodeURIComponent(this.logLastId)}` : '';
-    this.logClose = stream(`${BASE}/${this.path}/logs/stream${resume}`, {
+    this.logClose = stream(`${BASE}/${this.path}/logs/stream`, {
       endEvent: 'end',
       onEvent: (ev) => {
-        if (ev.id) this.logLastId = ev.id;
-        if (ev.event === 'end') return;
-        if (ev.data && typeof ev.data === 'object') this.queueEntry(ev.data);
+        if (ev.event !== 'end' && ev.data && typeof ev.data === 'object') this.queueEntry(ev.data);
       },
       onState: (state, msg) => this.setLogState(state, msg),
     });
