@@ -15,6 +15,9 @@ const QUOTE = /^\s{0,3}>\s?(.*)$/;
 const ITEM = /^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$/;
 const TABLE_SEP = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
 const SAFE_PROTOCOLS = new Set(['http:', 'https:', 'mailto:']);
+// Quotes in quotes and emphasis in emphasis stop nesting here, so a
+// pathological output cannot exhaust the stack.
+const MAX_DEPTH = 6;
 
 // render(text) → DocumentFragment of the rendered blocks.
 export function render(text) {
@@ -23,7 +26,7 @@ export function render(text) {
   return frag;
 }
 
-function blocks(lines) {
+function blocks(lines, depth = 0) {
   const out = [];
   let i = 0;
   while (i < lines.length) {
@@ -42,17 +45,18 @@ function blocks(lines) {
     } else if (RULE.test(line)) {
       out.push(h('hr'));
       i++;
-    } else if (QUOTE.test(line)) {
+    } else if (depth < MAX_DEPTH && QUOTE.test(line)) {
       const body = [];
       for (; i < lines.length && (m = QUOTE.exec(lines[i])); i++) body.push(m[1]);
-      out.push(h('blockquote', {}, blocks(body)));
+      out.push(h('blockquote', {}, blocks(body, depth + 1)));
     } else if (ITEM.test(line)) {
       i = list(lines, i, out);
     } else if (line.includes('|') && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1]) && lines[i + 1].includes('-')) {
       i = table(lines, i, out);
     } else {
       const body = [];
-      for (; i < lines.length && lines[i].trim() && !startsBlock(lines, i); i++) body.push(lines[i].trim());
+      do body.push(lines[i++].trim());
+      while (i < lines.length && lines[i].trim() && !startsBlock(lines, i));
       out.push(h('p', {}, withBreaks(body)));
     }
   }
@@ -135,26 +139,27 @@ const INLINE = new RegExp([
   /\bhttps?:\/\/[^\s<>"'`]*[^\s<>"'`.,;:!?)\]]/.source, // bare URL
 ].join('|'), 'g');
 
-export function inline(text) {
+export function inline(text, depth = 0) {
   const out = [];
+  if (depth > MAX_DEPTH) return [String(text)];
   let last = 0;
   text = String(text);
   for (const m of text.matchAll(INLINE)) {
     if (m.index > last) out.push(text.slice(last, m.index));
-    out.push(inlineNode(m));
+    out.push(inlineNode(m, depth + 1));
     last = m.index + m[0].length;
   }
   if (last < text.length) out.push(text.slice(last));
   return out;
 }
 
-function inlineNode(m) {
+function inlineNode(m, depth) {
   if (m[2] !== undefined) return h('code', {}, m[2].replace(/^ (.*) $/, '$1'));
-  if (m[3] !== undefined || m[4] !== undefined) return h('strong', {}, inline(m[3] ?? m[4]));
-  if (m[5] !== undefined || m[6] !== undefined) return h('em', {}, inline(m[5] ?? m[6]));
+  if (m[3] !== undefined || m[4] !== undefined) return h('strong', {}, inline(m[3] ?? m[4], depth));
+  if (m[5] !== undefined || m[6] !== undefined) return h('em', {}, inline(m[5] ?? m[6], depth));
   if (m[7] !== undefined) {
     const href = safeURL(m[8]);
-    return href ? link(href, inline(m[7])) : m[0];
+    return href ? link(href, inline(m[7], depth)) : m[0];
   }
   const href = safeURL(m[0]);
   return href ? link(href, m[0]) : m[0];

@@ -17,6 +17,8 @@ const ENDED = ['completed', 'failed', 'cancelled'];
 export function render(view, params) {
   const id = params[0];
   const path = `${encodeURIComponent(id)}`;
+  // The previous view's readiness must not count for this one.
+  delete view.dataset.ready;
   const page = new DetailPage(view, id, path);
   return () => page.close();
 }
@@ -204,7 +206,7 @@ class DetailPage {
     const open = this.openSteps.has(key) ? this.openSteps.get(key) : isLast;
     const details = h('details', {class: 'step-details', open},
       h('summary', {}, 'Output'),
-      h('div', {class: 'step-output md'}, s.output ? markdown(s.output) : h('p', {class: 'muted'}, 'no output')));
+      h('div', {class: 'step-output md'}, s.output ? output(s.output) : h('p', {class: 'muted'}, 'no output')));
     details.addEventListener('toggle', () => this.openSteps.set(key, details.open));
     const ok = s.success;
     return h('li', {class: 'step', dataset: {step: s.step, attempt: String(s.attempt || 1),
@@ -421,6 +423,16 @@ class DetailPage {
   }
 }
 
+// output renders a step's output as Markdown; should the renderer ever
+// fail on some input, the output is still shown, as plain text.
+function output(text) {
+  try {
+    return markdown(text);
+  } catch {
+    return h('pre', {}, text);
+  }
+}
+
 function setAction(name, btn, reason) {
   btn.disabled = !!reason;
   if (reason) btn.title = reason;
@@ -451,11 +463,19 @@ function facts(wo) {
     h('dt', {}, 'Pull request'),
     h('dd', {}, prHref ? h('a', {id: 'wo-pr', href: prHref, target: '_blank', rel: 'noopener'}, prHref)
       : pr ? h('span', {id: 'wo-pr'}, pr) : h('span', {class: 'muted'}, 'none yet')),
-    fact('Issue', 'wo-issue', wo.github_issue_number ? `#${wo.github_issue_number}` : ''),
+    fact('Issue', 'wo-issue', issue(wo)),
     fact('Sandbox', 'wo-sandbox', wo.sandbox_type || ''),
     fact('Created', 'wo-created', timeEl(wo.created_at)),
     fact('Updated', 'wo-updated', timeEl(wo.updated_at)),
   ];
+}
+
+// issue links to the GitHub issue when the repository is on github.com.
+function issue(wo) {
+  const n = wo.github_issue_number;
+  if (!n) return '';
+  const m = /^https:\/\/github\.com\/([^/]+\/[^/]+?)(?:\.git)?\/?$/.exec(wo.repository_url || '');
+  return m ? h('a', {href: `https://github.com/${m[1]}/issues/${encodeURIComponent(n)}`, target: '_blank', rel: 'noopener'}, `#${n}`) : `#${n}`;
 }
 
 function timeEl(ts) {
@@ -482,10 +502,13 @@ function upcomingRows(wo, steps) {
   const out = [];
   const running = wo.status === 'running' && wo.current_phase && !done.has(wo.current_phase) ? wo.current_phase : '';
   if (running) out.push(pendingRow(running, 'running', 'running…'));
-  if (round === 1) {
+  // A follow-up round's phases (follow-up, comment-pr) are not among the
+  // selected steps; what is left of the first round's plan is not coming.
+  const sel = wo.selected_commands || [];
+  if (round === 1 && (!wo.current_phase || sel.includes(wo.current_phase))) {
     const ran = new Set(steps.map((s) => s.step));
     const ended = ENDED.includes(wo.status);
-    for (const s of wo.selected_commands || []) {
+    for (const s of sel) {
       if (ran.has(s) || s === running) continue;
       out.push(pendingRow(s, ended ? 'not-run' : 'pending', ended ? 'not run' : 'pending'));
     }
