@@ -234,14 +234,24 @@ class DetailPage {
     const reason = (name) => h('span', {id: `action-${name}-reason`, class: 'reason'});
     a.error = h('p', {id: 'action-error', class: 'error', role: 'alert'});
     a.cancel = h('button', {id: 'action-cancel', type: 'button', class: 'danger', onclick: () => this.onCancel()}, 'Cancel');
-    a.cancelReason = h('input', {id: 'cancel-reason', type: 'text', maxlength: '500', placeholder: 'optional'});
+    a.cancelReason = h('input', {id: 'cancel-reason', type: 'text', maxlength: '500', placeholder: 'optional',
+      onkeydown: (e) => {
+        if (e.key === 'Enter') this.onCancel();
+        if (e.key === 'Escape') {
+          this.setConfirm(false);
+          a.cancel.focus();
+        }
+      }});
     a.cancelKeep = h('button', {type: 'button', onclick: () => this.setConfirm(false)}, 'Keep it running');
     a.cancelConfirm = h('span', {class: 'cancel-confirm', hidden: true},
       h('label', {for: 'cancel-reason'}, 'Reason'), a.cancelReason, a.cancelKeep);
     a.retry = h('button', {id: 'action-retry', type: 'button', onclick: () => this.act('retry')}, 'Retry');
     a.prompt = h('button', {id: 'action-prompt', type: 'button', onclick: () => this.onPrompt()}, 'Send follow-up');
     a.promptText = h('textarea', {id: 'prompt-text', rows: '3',
-      placeholder: 'What else should the Implementor do on this branch?'});
+      placeholder: 'What else should the Implementor do on this branch? (Ctrl+Enter sends)',
+      onkeydown: (e) => {
+        if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !a.prompt.disabled) this.onPrompt();
+      }});
     return h('section', {class: 'wo-actions', 'aria-labelledby': 'actions-title'},
       h('h2', {id: 'actions-title', class: 'visually-hidden'}, 'Actions'),
       h('div', {class: 'action-row'},
