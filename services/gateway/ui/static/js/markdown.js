@@ -169,13 +169,12 @@ function link(href, children) {
   return h('a', {href, target: '_blank', rel: 'noopener noreferrer nofollow'}, children);
 }
 
-// safeURL returns the absolute URL when its protocol is allowed, else ''.
-// A relative URL has no protocol of its own and is refused: it would
-// resolve against the dashboard.
+// safeURL returns the URL as written when the browser's own parser finds
+// an allowed protocol in it, else ''. A relative URL has no protocol of its
+// own and is refused: it would resolve against the dashboard.
 export function safeURL(raw) {
   try {
-    const u = new URL(raw);
-    return SAFE_PROTOCOLS.has(u.protocol) ? u.href : '';
+    return SAFE_PROTOCOLS.has(new URL(raw).protocol) ? String(raw).trim() : '';
   } catch {
     return '';
   }

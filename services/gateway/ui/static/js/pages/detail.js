@@ -341,7 +341,7 @@ class DetailPage {
     l.state = h('span', {id: 'log-state', class: 'log-state', role: 'status', dataset: {state: 'connecting'}}, 'connecting…');
     l.note = h('p', {class: 'log-note muted', hidden: true});
     l.box = h('div', {id: 'log', class: 'log', role: 'log', 'aria-live': 'off', 'aria-labelledby': 'log-title',
-      tabindex: '0', dataset: {level: 'info'}});
+      tabindex: '0', dataset: {minLevel: 'info'}});
     l.box.addEventListener('scroll', () => this.onLogScroll());
     return h('section', {class: 'log-section', 'aria-labelledby': 'log-title'},
       h('div', {class: 'log-bar'},
@@ -428,7 +428,7 @@ class DetailPage {
   }
 
   applyLevel() {
-    this.log.box.dataset.level = this.log.level.value;
+    this.log.box.dataset.minLevel = this.log.level.value;
     if (this.log.follow.checked) this.scrollLog();
   }
 }
