@@ -16,7 +16,7 @@ const ENDED = ['completed', 'failed', 'cancelled'];
 
 export function render(view, params) {
   const id = params[0];
-  const path = `${encodeURIComponent(id)}`;
+  const path = encodeURIComponent(id);
   // The previous view's readiness must not count for this one.
   delete view.dataset.ready;
   const page = new DetailPage(view, id, path);
@@ -36,6 +36,7 @@ class DetailPage {
     this.queued = false;
     this.logClose = null;
     this.logEnded = false;
+    this.title = document.title;
     document.title = `${id} · Agent Work Orders`;
     // The events feed opens before the first read, so a change made in
     // between still triggers a re-read.
@@ -46,6 +47,7 @@ class DetailPage {
   }
 
   close() {
+    if (!this.closed) document.title = this.title;
     this.closed = true;
     this.eventsClose();
     if (this.logClose) this.logClose();
@@ -168,12 +170,17 @@ class DetailPage {
     const failed = [...steps].reverse().find((s) => !s.success);
     const step = (failed && failed.step) || wo.current_phase || '';
     const verb = wo.status === 'failed' ? 'Failed' : 'Cancelled';
+    const message = wo.error_message || (failed && failed.error_message) || 'no error message';
+    // Rebuilt only when it changed, so a screen reader announces it once.
+    const key = JSON.stringify([verb, step, message]);
+    if (!el.hidden && el.dataset.key === key) return;
+    el.dataset.key = key;
     el.hidden = false;
     replace(el,
       h('p', {class: 'wo-error-title'}, `${verb} `,
         step ? ['at step ', h('strong', {dataset: {failedStep: step}}, step)]
           : h('span', {dataset: {failedStep: ''}}, 'before any step ran')),
-      h('p', {class: 'wo-error-message'}, wo.error_message || (failed && failed.error_message) || 'no error message'));
+      h('p', {class: 'wo-error-message'}, message));
   }
 
   // --- steps ---
