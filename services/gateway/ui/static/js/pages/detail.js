@@ -383,6 +383,11 @@ class DetailPage {
   }
 
   setLogState(state, msg) {
+    // What arrived before the stream ended is on the page when it says so.
+    if (this.log.timer) {
+      clearTimeout(this.log.timer);
+      this.flushLog();
+    }
     const labels = {open: 'connected', reconnecting: 'reconnecting…', ended: 'ended', failed: 'failed'};
     if (state === 'ended') this.logEnded = true;
     const s = this.log.state;
