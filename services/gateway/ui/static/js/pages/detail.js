@@ -265,8 +265,9 @@ class DetailPage {
         h('div', {class: 'action'}, a.cancel, a.cancelConfirm, reason('cancel')),
         h('div', {class: 'action'}, a.retry, reason('retry'))),
       h('div', {class: 'action action-prompt'},
-        h('label', {for: 'prompt-text'}, 'Follow-up prompt'),
-        a.promptText,
+        a.promptField = h('div', {class: 'prompt-field'},
+          h('label', {for: 'prompt-text'}, 'Follow-up prompt'),
+          a.promptText),
         h('div', {class: 'action-row'}, a.prompt, reason('prompt'))),
       a.error);
   }
@@ -284,7 +285,9 @@ class DetailPage {
     else if (wo.status !== 'completed' && wo.status !== 'failed') prompt = 'a follow-up can be sent once the work order has completed or failed';
     else if (!wo.git_branch_name) prompt = 'it ended before its branch was created';
     setAction('prompt', this.actions.prompt, prompt);
+    // The prompt box takes room only when a follow-up can be sent.
     this.actions.promptText.disabled = !!prompt;
+    this.actions.promptField.hidden = !!prompt;
   }
 
   setConfirm(on) {
