@@ -38,12 +38,19 @@ class DetailPage {
     this.logEnded = false;
     this.title = document.title;
     document.title = `${id} · Agent Work Orders`;
-    // The events feed opens before the first read, so a change made in
-    // between still triggers a re-read.
+    // The events feed is open before the first read, so a change made in
+    // between still triggers a re-read. A feed that cannot open (or is
+    // slow to) holds the page up for a moment only.
+    let opened;
+    const open = new Promise((resolve) => { opened = resolve; });
     this.eventsClose = stream(`${BASE}/events?id=${encodeURIComponent(id)}&from=now`, {
       onEvent: () => this.refresh(),
+      onState: opened,
     });
-    this.refresh();
+    this.inflight = Promise.race([open, new Promise((r) => setTimeout(r, 1500))]).then(() => {
+      this.inflight = null;
+      this.refresh();
+    });
   }
 
   close() {
