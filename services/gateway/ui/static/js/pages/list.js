@@ -425,7 +425,7 @@ const COLUMNS = [
   ['repository', 'Repository', 'hide-narrow'],
   ['request', 'Request', ''],
   ['step', 'Step', 'hide-narrow'],
-  ['progress', 'Progress', ''],
+  ['progress', 'Progress', 'num'],
   ['branch', 'Branch', 'hide-narrow'],
   ['pr', 'PR', ''],
   ['cost', 'Cost', 'hide-narrow num'],
@@ -439,10 +439,9 @@ function emptyState() {
     h('ul', {},
       h('li', {}, h('code', {}, 'ANTHROPIC_API_KEY'), ' set, or a ', h('code', {}, 'claude'), ' CLI that is logged in, for the agent;'),
       h('li', {}, h('code', {}, 'gh auth login'), ' (or ', h('code', {}, 'GH_TOKEN'), ') to open the pull request.')),
-    h('p', {class: 'actions'},
-      h('a', {class: 'button primary', href: '/ui/new'}, 'Create a work order'),
-      h('a', {href: OFFLINE_HELP, rel: 'noopener'}, 'Try it offline'),
-      h('span', {class: 'muted'}, ' — point a GitHub URL at a local repository, no GitHub needed.')));
+    h('p', {}, 'No key or GitHub account at hand? ', h('a', {href: OFFLINE_HELP, rel: 'noopener'}, 'Try it offline'),
+      ': git can point a GitHub URL at a local repository, and awo runs its normal path against it.'),
+    h('p', {class: 'actions'}, h('a', {class: 'button primary', href: '/ui/new'}, 'Create a work order')));
 }
 
 // buildRow renders one work order; fresh marks a row that changed live.
@@ -454,8 +453,7 @@ function buildRow(wo, fresh = false) {
     h('td', {dataset: {col: 'status'}}, h('span', {class: 'status', dataset: {status: wo.status}}, wo.status)),
     h('td', {class: 'hide-narrow repo', dataset: {col: 'repository'}, title: wo.repository_url}, fmt.repoName(wo.repository_url)),
     h('td', {class: 'request', dataset: {col: 'request'}},
-      h('a', {href: `/ui/work-orders/${encodeURIComponent(id)}`, title: fmt.firstLine(wo.user_request, 300)}, fmt.firstLine(wo.user_request) || id),
-      h('span', {class: 'sub mono'}, id)),
+      h('a', {href: `/ui/work-orders/${encodeURIComponent(id)}`, title: `${id}: ${fmt.firstLine(wo.user_request, 300)}`}, fmt.firstLine(wo.user_request) || id)),
     h('td', {class: 'hide-narrow', dataset: {col: 'step'}}, wo.current_phase || '—'),
     h('td', {class: 'num', dataset: {col: 'progress'}}, progress(wo)),
     h('td', {class: 'hide-narrow mono branch', dataset: {col: 'branch'}, title: wo.git_branch_name || undefined}, wo.git_branch_name || '—'),
