@@ -53,8 +53,9 @@ class ListPage {
 
     const feedOpen = this.openFeed();
     this.ages = setInterval(() => this.refreshAges(), AGE_TICK_MS);
-    this.loadRepositories();
-    feedOpen.then(() => this.load());
+    // The configured repositories only add filter choices: read them after
+    // the list, not competing with it.
+    feedOpen.then(() => this.load()).then(() => this.loadRepositories());
   }
 
   close() {
@@ -411,8 +412,8 @@ function skeleton(filters, {onFilter, onMore}) {
       live,
       h('a', {class: 'button primary', href: '/ui/new'}, 'New work order')),
     h('div', {class: 'filters'},
-      h('label', {for: 'filter-status'}, 'Status'), status,
-      h('label', {for: 'filter-repo'}, 'Repository'), repo,
+      h('span', {class: 'filter'}, h('label', {for: 'filter-status'}, 'Status'), status),
+      h('span', {class: 'filter'}, h('label', {for: 'filter-repo'}, 'Repository'), repo),
       count),
     error, empty, noMatch, tableWrap,
     h('div', {class: 'list-foot'}, more));
