@@ -304,8 +304,9 @@ class ListPage {
     return (!f.status || wo.status === f.status) && (!f.repository_url || wo.repository_url === f.repository_url);
   }
 
-  // recount asks the store for the filtered total, once per burst.
-  recount() {
+  // recount asks the store for the filtered total, once per burst; a
+  // store still catching up (503 after a restart) is asked again.
+  recount(attempt = 0) {
     clearTimeout(this.countTimer);
     this.countTimer = setTimeout(async () => {
       const gen = this.gen;
@@ -317,9 +318,9 @@ class ListPage {
         this.total = Math.max(this.rows.size, totalOf(res, this.total));
         this.renderMeta();
       } catch {
-        // The count stays as it was; the next event or reload corrects it.
+        if (!this.dead && gen === this.gen && attempt < STALE_TRIES) this.recount(attempt + 1);
       }
-    }, BATCH_MS);
+    }, attempt ? 250 * 2 ** attempt : BATCH_MS);
   }
 
   refreshAges() {
