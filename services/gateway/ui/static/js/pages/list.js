@@ -271,7 +271,8 @@ class ListPage {
     if (this.rows.size >= this.total) return true;
     const last = this.ui.tbody.lastElementChild;
     const oldest = last && this.rows.get(last.dataset.id);
-    return !oldest || wo.created_at >= oldest.wo.created_at;
+    // Compared as times: the API's fractional seconds vary in length.
+    return !oldest || Date.parse(wo.created_at) >= Date.parse(oldest.wo.created_at);
   }
 
   insert(entry) {
