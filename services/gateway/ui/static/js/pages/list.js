@@ -35,7 +35,7 @@ class ListPage {
     this.total = 0;
     this.loaded = false;
     this.gen = 0;
-    this.pending = new Map(); // id → newest event time (ms) not yet read
+    this.pending = new Map(); // id → time (ms) of its newest event not yet read
     this.inflight = new Set();
     this.queue = [];
     this.readers = 0;
@@ -172,8 +172,9 @@ class ListPage {
   onEvent(ev) {
     const ce = ev.data;
     if (!ce || typeof ce !== 'object' || !ce.subject) return;
-    const t = Date.parse(ce.time) || 0;
-    this.pending.set(ce.subject, Math.max(this.pending.get(ce.subject) || 0, t));
+    // The newest event's time, not the greatest: a row's updated_at is the
+    // time of the last event folded into it, whatever the clocks said.
+    this.pending.set(ce.subject, Date.parse(ce.time) || 0);
     this.schedule();
   }
 
@@ -219,9 +220,10 @@ class ListPage {
         wo = await get(encodeURIComponent(id), {signal: this.ctl.signal});
       } catch (err) {
         if (this.dead) return;
-        if (err.status === 404) return this.remove(id);
-        if (attempt >= STALE_TRIES) return;
-        await sleep(250 * 2 ** attempt);
+        // A 404 for a work order the feed just named is the read model
+        // not having it yet; only a lasting one means it is gone.
+        if (attempt >= STALE_TRIES) return err.status === 404 ? this.remove(id) : undefined;
+        await sleep((err.status === 404 ? 100 : 250) * 2 ** attempt);
         continue;
       }
       if (this.dead) return;
@@ -232,7 +234,7 @@ class ListPage {
       }
       if (!this.loaded) {
         // The filters changed meanwhile: read it again against the new list.
-        this.pending.set(id, Math.max(this.pending.get(id) || 0, t));
+        if (!this.pending.has(id)) this.pending.set(id, t);
         return;
       }
       return this.apply(wo);
