@@ -32,9 +32,23 @@ build:
 	cd services/executor && go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo-executor ./cmd/executor
 	cd services/github && go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo-github ./cmd/github
 
-## run: the all-in-one in the foreground; Ctrl-C stops it cleanly
+## run: the all-in-one in the foreground; Ctrl-C stops it cleanly. The Claude Code CLI is
+##      CLAUDE_CLI_PATH when set, else `claude` on the PATH, else the pinned one in ./.tools
+##      (installed with `make tools` first when missing)
 run: build
-	$(BIN)/awo
+	@if [ -n "$$CLAUDE_CLI_PATH" ]; then \
+		echo "make run: Claude Code CLI $$CLAUDE_CLI_PATH (CLAUDE_CLI_PATH is set)"; \
+	elif command -v claude >/dev/null; then \
+		echo "make run: Claude Code CLI $$(command -v claude) (claude is on the PATH)"; \
+	else \
+		if [ ! -x "$(CLAUDE)" ]; then \
+			echo "make run: no claude on the PATH and none in ./.tools: installing the pinned $(CLAUDE_VERSION) (make tools)"; \
+			$(MAKE) --no-print-directory tools || exit 1; \
+		fi; \
+		export CLAUDE_CLI_PATH="$(CLAUDE)"; \
+		echo "make run: Claude Code CLI $(CLAUDE) (no claude on the PATH: the pinned $(CLAUDE_VERSION) in ./.tools)"; \
+	fi; \
+	exec $(BIN)/awo
 
 ## tools: the pinned Claude Code CLI (npm) for the end-to-end tests
 tools: $(CLAUDE)

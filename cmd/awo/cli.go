@@ -67,6 +67,60 @@ type cmdEnv struct {
 	stderr io.Writer
 
 	url, token, output string
+	// global holds --url, --token and -o given before the command; a
+	// command's own flags win over them.
+	global globalFlags
+}
+
+// globalFlags are the shared flags when given before the command
+// (`awo --url U -o json list`).
+type globalFlags struct {
+	url, token, output string
+	set                map[string]bool
+}
+
+// parseGlobals takes the shared flags off the front of args and returns
+// them with the rest: the command and its arguments.
+func parseGlobals(args []string) (globalFlags, []string, error) {
+	g := globalFlags{set: map[string]bool{}}
+	fs := flag.NewFlagSet("awo", flag.ContinueOnError)
+	// Errors are printed by runCLI with the usage; flag's own usage would
+	// list defaults, and must never risk showing a token.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&g.url, "url", "", "")
+	fs.StringVar(&g.token, "token", "", "")
+	fs.StringVar(&g.output, "o", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return g, nil, err
+		}
+		return g, nil, usageError{err.Error()}
+	}
+	fs.Visit(func(f *flag.Flag) { g.set[f.Name] = true })
+	if g.set["o"] && g.output != "table" && g.output != "json" {
+		return g, nil, usagef("-o %q: want table or json", g.output)
+	}
+	return g, fs.Args(), nil
+}
+
+// any reports whether a shared flag came before the command.
+func (g globalFlags) any() bool { return len(g.set) > 0 }
+
+// applyGlobals fills in the shared flags the command's own flag set did
+// not get from the ones given before the command.
+func (e *cmdEnv) applyGlobals(fs *flag.FlagSet) {
+	own := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { own[f.Name] = true })
+	if e.global.set["url"] && !own["url"] {
+		e.url = e.global.url
+	}
+	if e.global.set["token"] && !own["token"] {
+		e.token = e.global.token
+	}
+	if e.global.set["o"] && !own["o"] {
+		e.output = e.global.output
+	}
 }
 
 // client builds the API client from the flags, falling back to AWO_URL
@@ -132,6 +186,7 @@ func (e *cmdEnv) parse(fs *flag.FlagSet, args []string, positional int) ([]strin
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	e.applyGlobals(fs)
 	if e.output != "table" && e.output != "json" {
 		return nil, usagef("-o %q: want table or json", e.output)
 	}
@@ -144,9 +199,28 @@ func (e *cmdEnv) parse(fs *flag.FlagSet, args []string, positional int) ([]strin
 // runCLI runs one client command and returns its exit code. Errors go to
 // stderr: the API's detail for a refusal, the usage for a mistake.
 func runCLI(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	global, args, err := parseGlobals(args)
+	if errors.Is(err, flag.ErrHelp) {
 		printUsage(stdout)
 		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "awo: %v\n", err)
+		printUsage(stderr)
+		return exitUsage
+	}
+	if len(args) == 0 && global.any() {
+		fmt.Fprintln(stderr, "awo: a command is needed after the flags, e.g. awo --url URL list")
+		printUsage(stderr)
+		return exitUsage
+	}
+	if len(args) == 0 || args[0] == "help" {
+		printUsage(stdout)
+		return exitOK
+	}
+	if serverCommands[args[0]] {
+		fmt.Fprintf(stderr, "awo %s: --url, --token and -o are for the client commands; the server reads its configuration from the environment\n", args[0])
+		return exitUsage
 	}
 	c, ok := clientCommands[args[0]]
 	if !ok {
@@ -154,8 +228,8 @@ func runCLI(ctx context.Context, args []string, getenv func(string) string, stdo
 		printUsage(stderr)
 		return exitUsage
 	}
-	e := &cmdEnv{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr}
-	err := c.run(e, args[1:])
+	e := &cmdEnv{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr, global: global}
+	err = c.run(e, args[1:])
 	var ue usageError
 	var ec exitCode
 	switch {
@@ -178,7 +252,8 @@ func runCLI(ctx context.Context, args []string, getenv func(string) string, stdo
 }
 
 func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage:\n  awo [serve]               run every service (the all-in-one)\n  awo rebuild-read-model    replay the event stream into the read store")
+	fmt.Fprintln(w, "usage:\n  awo [serve]               run every service (the all-in-one)\n  awo rebuild-read-model    replay the event stream into the read store\n"+
+		"  awo [--url URL] [--token T] [-o table|json] <command> …   a client command:")
 	names := make([]string, 0, len(clientCommands))
 	for n := range clientCommands {
 		names = append(names, n)
@@ -188,5 +263,5 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  awo %s\n", clientCommands[n].summary)
 	}
 	fmt.Fprintln(w, "client commands talk to $AWO_URL (default "+apiclient.DefaultURL+") with $AWO_API_TOKEN;\n"+
-		"each takes --url, --token and -o table|json. Exit: 0 ok, 1 API or connection error, 3 usage error.")
+		"--url, --token and -o go before the command or among its flags. Exit: 0 ok, 1 API or connection error, 3 usage error.")
 }

@@ -232,6 +232,72 @@ func TestCLI_UsageErrorsExit3(t *testing.T) {
 	}
 }
 
+// --url, --token and -o may come before the command as well as among its
+// flags; a command's own flag wins over the one before it.
+func TestCLI_GlobalFlagsBeforeTheCommand(t *testing.T) {
+	const token = "s3cret-global-token-0123456789"
+	g := startGateway(t, map[string]string{"AWO_API_TOKENS": token})
+	// AWO_URL points nowhere: only --url can reach the gateway.
+	nowhere := map[string]string{"AWO_URL": "http://127.0.0.1:1"}
+	id := strings.TrimSpace(g.awo(nowhere, "--url", g.url, "--token", token, "create",
+		"--repo", "https://github.com/acme/app", "--request", "global flags").stdout)
+	if _, err := workorder.ParseID(id); err != nil {
+		t.Fatalf("create with global flags printed %q: %v", id, err)
+	}
+	var outputs []result
+	r := g.awo(nowhere, "--url", g.url, "--token", token, "-o", "json", "list")
+	outputs = append(outputs, r)
+	var arr []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &arr); r.code != exitOK || err != nil || len(arr) != 1 || arr[0]["agent_work_order_id"] != id {
+		t.Errorf("awo --url --token -o json list: exit %d, %q %q (%v)", r.code, r.stdout, r.stderr, err)
+	}
+	r = g.awo(nowhere, "--url="+g.url, "--token="+token, "--o=json", "show", id)
+	outputs = append(outputs, r)
+	var one map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &one); r.code != exitOK || err != nil || one["agent_work_order_id"] != id {
+		t.Errorf("awo --url= --token= --o=json show: exit %d, %q %q (%v)", r.code, r.stdout, r.stderr, err)
+	}
+	r = g.awo(nil, "-o", "json", "--token", token, "list", "-o", "table")
+	outputs = append(outputs, r)
+	if r.code != exitOK || !strings.HasPrefix(r.stdout, "ID") {
+		t.Errorf("awo -o json list -o table: exit %d %q, want the table (the command's flag wins)", r.code, r.stdout)
+	}
+	r = g.awo(nil, "--token", token, "-o", "json", "repos", "list")
+	outputs = append(outputs, r)
+	if r.code != exitOK || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("awo -o json repos list: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	// The global token is the one sent: a wrong one before the command is refused.
+	g.awo(nil, "--token", "wrong-token-0123456789", "list").want(t, exitError, "401")
+
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--url"}, "flag needs an argument"},
+		{[]string{"--bogus", "list"}, "-bogus"},
+		{[]string{"-o", "yaml", "list"}, `-o "yaml"`},
+		{[]string{"--url", g.url, "--token", token}, "a command is needed"},
+		{[]string{"--url", g.url, "--token", token, "serve"}, "client commands"},
+		{[]string{"--url", "ftp://example.com", "--token", token, "list"}, "usage"},
+		{[]string{"--token", token, "frobnicate"}, "unknown command"},
+	} {
+		r := g.awo(nil, c.args...)
+		outputs = append(outputs, r)
+		if r.code != exitUsage || !strings.Contains(r.stderr, c.says) {
+			t.Errorf("awo %q: exit %d, stderr %q; want %d and %q", c.args, r.code, r.stderr, exitUsage, c.says)
+		}
+	}
+	if r := g.awo(nil, "--token", token, "-h"); r.code != exitOK || !strings.Contains(r.stdout, "[--url URL]") {
+		t.Errorf("awo --token T -h: exit %d %q", r.code, r.stdout)
+	}
+	for _, r := range outputs {
+		if strings.Contains(r.stdout+r.stderr, token) {
+			t.Errorf("the token was printed: %q %q", r.stdout, r.stderr)
+		}
+	}
+}
+
 // With AWO_API_TOKENS the token from AWO_API_TOKEN (or --token) is sent as
 // a bearer token, and never printed, not even in errors or the usage.
 func TestCLI_TokenSentAsBearerNeverPrinted(t *testing.T) {
@@ -394,6 +460,12 @@ func TestCLI_BinaryNeedsNoServerEnvironment(t *testing.T) {
 	}
 	if code, out := run(bad, "frobnicate"); code != exitUsage || !strings.Contains(out, "awo create --repo URL") {
 		t.Errorf("unknown command: exit %d %q, want %d with the usage", code, out, exitUsage)
+	}
+	if code, out := run([]string{"AWO_URL=http://127.0.0.1:1"}, "--url", g.url, "-o", "json", "health"); code != exitOK || !strings.Contains(out, `"storage_type": "memory"`) {
+		t.Errorf("awo --url U -o json health: exit %d %q", code, out)
+	}
+	if code, out := run(bad, "--url", g.url, "serve"); code != exitUsage || !strings.Contains(out, "client commands") {
+		t.Errorf("awo --url U serve: exit %d %q, want %d", code, out, exitUsage)
 	}
 	if code, _ := run(bad, "list", "-o", "xml"); code != exitUsage {
 		t.Errorf("list -o xml: exit %d, want %d", code, exitUsage)

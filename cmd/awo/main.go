@@ -70,6 +70,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	logClaudeCLI(ctx, cfg, log)
+
 	// One registry for the whole process: /metrics on the gateway's port
 	// shows every service's series.
 	m := metrics.New()

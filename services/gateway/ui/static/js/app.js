@@ -40,6 +40,9 @@ async function show() {
   const mod = await route.load();
   if (gen !== generation) return;
   view.replaceChildren();
+  // Readiness is per view: the last view's must not count for this one.
+  delete view.dataset.ready;
+  delete document.body.dataset.view;
   const params2 = Object.fromEntries(new URLSearchParams(location.search));
   cleanup = mod.render(view, params, params2) || (() => {});
 }

@@ -46,3 +46,20 @@ export function localTime(ts) {
   const d = new Date(ts);
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleString();
 }
+
+// clock: seconds since a start as "m:ss" or "h:mm:ss", for log lines.
+export function clock(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds || 0)));
+  const pad = (n) => String(n).padStart(2, '0');
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  return hh ? `${hh}:${pad(mm)}:${pad(s % 60)}` : `${mm}:${pad(s % 60)}`;
+}
+
+// usd: a cost to the cent, or to four places when under a cent (a step's
+// cost often is), so small costs still add up on the page.
+export function usd(v) {
+  const n = Number(v || 0);
+  if (!n) return '$0';
+  return n < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`;
+}

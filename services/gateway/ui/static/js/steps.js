@@ -45,6 +45,9 @@ export function progress(wo) {
   const sel = wo.selected_commands || [];
   if (!sel.length) return '';
   if (wo.status === 'completed') return `${sel.length}/${sel.length}`;
+  if (wo.status === 'pending') return `0/${sel.length}`;
   const i = sel.indexOf(wo.current_phase);
-  return i >= 0 ? `${i + 1}/${sel.length}` : `0/${sel.length}`;
+  // A follow-up round runs steps of its own (follow-up, comment-pr) that
+  // are not among the selected ones: no count rather than a wrong one.
+  return i >= 0 ? `${i + 1}/${sel.length}` : '';
 }
