@@ -22,7 +22,9 @@ export function stream(url, {onEvent, onState = () => {}, endEvent = ''} = {}) {
         if (lastId) headers['Last-Event-ID'] = lastId;
         const res = await fetch(url, {headers, signal: ctl.signal, cache: 'no-store'});
         if (res.status === 401) {
-          await unauthorized('');
+          let detail = '';
+          try { detail = (await res.json()).detail || ''; } catch { /* not JSON */ }
+          await unauthorized(detail);
           continue;
         }
         if (!res.ok) {

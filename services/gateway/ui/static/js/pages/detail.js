@@ -44,7 +44,12 @@ class DetailPage {
     let opened;
     const open = new Promise((resolve) => { opened = resolve; });
     this.eventsClose = stream(`${BASE}/events?id=${encodeURIComponent(id)}&from=now`, {
-      onEvent: () => this.refresh(),
+      onEvent: (ev) => {
+        // Only these reopen a work order whose log has ended; a late read
+        // that still says "running" must not restart (and blank) the log.
+        if (/\.workorder\.(retry_requested|follow_up_requested)\./.test((ev.data && ev.data.type) || '')) this.reopened = true;
+        this.refresh();
+      },
       onState: opened,
     });
     this.inflight = Promise.race([open, new Promise((r) => setTimeout(r, 1500))]).then(() => {
@@ -98,7 +103,8 @@ class DetailPage {
       this.followLog();
       this.view.dataset.ready = 'true';
       document.body.dataset.view = 'detail';
-    } else if (this.logEnded && !ENDED.includes(wo.status)) {
+    } else if (this.logEnded && this.reopened && !ENDED.includes(wo.status)) {
+      this.reopened = false;
       // Retried or followed up after its log ended: follow the log again.
       this.followLog();
     }
@@ -380,6 +386,7 @@ class DetailPage {
     l.timer = 0;
     l.pending = [];
     l.dropped = 0;
+    l.finished = new Set();
     l.note.hidden = true;
     replace(l.box);
     this.logEnded = false;
@@ -420,7 +427,16 @@ class DetailPage {
     l.timer = 0;
     if (this.closed) return;
     const frag = document.createDocumentFragment();
-    for (const e of l.pending.splice(0)) frag.append(logEntry(e, this.wo));
+    for (const e of l.pending.splice(0)) {
+      const el = logEntry(e, this.wo);
+      // The executor follows a step's step_finished line with a
+      // step_completed line saying the same (Archon's UI reads the second):
+      // kept in the page, shown once.
+      const key = `${e.step}/${e.attempt}`;
+      if (e.event === 'step_finished') l.finished.add(key);
+      else if (e.event === 'step_completed' && l.finished.has(key)) el.classList.add('log-echo');
+      frag.append(el);
+    }
     l.box.append(frag);
     const extra = l.box.childElementCount - MAX_LOG_ENTRIES;
     if (extra > 0) {

@@ -21,6 +21,8 @@ const STALE_TRIES = 5;
 // is missed), but a feed that cannot open must not hold the list back.
 const FEED_WAIT_MS = 2000;
 const AGE_TICK_MS = 30000;
+// The events after which a work order's status may differ.
+const STATUS_CHANGES = /\.workorder\.(started|completed|failed|cancelled|retry_requested|follow_up_requested)\./;
 
 export function render(view, _params, query) {
   const page = new ListPage(view, query || {});
@@ -172,10 +174,21 @@ class ListPage {
   onEvent(ev) {
     const ce = ev.data;
     if (!ce || typeof ce !== 'object' || !ce.subject) return;
+    if (!this.rows.has(ce.subject) && !this.couldAppear(String(ce.type || ''))) return;
     // The newest event's time, not the greatest: a row's updated_at is the
     // time of the last event folded into it, whatever the clocks said.
     this.pending.set(ce.subject, Date.parse(ce.time) || 0);
     this.schedule();
+  }
+
+  // couldAppear tells whether an event of a work order not on the page can
+  // bring it onto the page: a new one, or a change of status when the list
+  // is filtered by status. Anything else (the steps of a work order further
+  // down than the pages read) costs no read: a busy system's feed would
+  // otherwise re-read every running work order one by one.
+  couldAppear(type) {
+    if (/\.workorder\.requested\./.test(type)) return true;
+    return Boolean(this.filters.status) && STATUS_CHANGES.test(type);
   }
 
   // schedule reads what the feed named once the list itself has been read
