@@ -77,30 +77,22 @@ func TestUI(t *testing.T) {
 	s.start()
 
 	t.Run("workflows", func(t *testing.T) {
-		t.Run("CreateThroughTheForm_LiveDetailThenListed", func(t *testing.T) {
-			t.Parallel()
-			uiCreateThroughTheForm(t, s.on(t))
-		})
-		t.Run("ListUpdatesLive", func(t *testing.T) {
-			t.Parallel()
-			uiListUpdatesLive(t, s.on(t))
-		})
-		t.Run("CancelThenRetry", func(t *testing.T) {
-			t.Parallel()
-			uiCancelThenRetry(t, s.on(t))
-		})
-		t.Run("FailedShowsTheStep", func(t *testing.T) {
-			t.Parallel()
-			uiFailedShowsTheStep(t, s.on(t))
-		})
-		t.Run("AgentOutputIsText", func(t *testing.T) {
-			t.Parallel()
-			uiAgentOutputIsText(t, s.on(t))
-		})
-		t.Run("Repositories_AddThenDelete", func(t *testing.T) {
-			t.Parallel()
-			uiRepositories(t, s.on(t))
-		})
+		for _, tc := range []struct {
+			name string
+			run  func(*testing.T, *stack)
+		}{
+			{"CreateThroughTheForm_LiveDetailThenListed", uiCreateThroughTheForm},
+			{"ListUpdatesLive", uiListUpdatesLive},
+			{"CancelThenRetry", uiCancelThenRetry},
+			{"FailedShowsTheStep", uiFailedShowsTheStep},
+			{"AgentOutputIsText", uiAgentOutputIsText},
+			{"Repositories_AddThenDelete", uiRepositories},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				tc.run(t, s.on(t))
+			})
+		}
 	})
 	if t.Failed() {
 		return
