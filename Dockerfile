@@ -32,9 +32,9 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     (cd services/executor && go build -trimpath -ldflags "$ldflags" -o /out/awo-executor ./cmd/executor); \
     (cd services/github && go build -trimpath -ldflags "$ldflags" -o /out/awo-github ./cmd/github)
 
-# The tools the agent and the github service run: git and gh from Debian;
-# Node (from the base image) for the Claude Code CLI's installer.
-FROM node:22-bookworm-slim AS tools
+# The github service's tools: git and gh from Debian, and the awo user
+# owning the data directory.
+FROM debian:bookworm-slim AS git-tools
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git gh openssh-client \
     && rm -rf /var/lib/apt/lists/* \
@@ -42,8 +42,16 @@ RUN apt-get update \
     && useradd --uid 10001 --gid 10001 --home-dir /var/lib/awo --create-home --shell /usr/sbin/nologin awo \
     && mkdir -p /var/lib/awo/sandboxes && chown -R awo:awo /var/lib/awo
 
-FROM tools AS agent-tools
+# The agent's: the same on Node (Claude Code needs Node 22), plus the
+# pinned Claude Code CLI at /usr/local/bin/claude.
+FROM node:22-bookworm-slim AS agent-tools
 ARG CLAUDE_VERSION
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates git gh openssh-client \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --gid 10001 awo \
+    && useradd --uid 10001 --gid 10001 --home-dir /var/lib/awo --create-home --shell /usr/sbin/nologin awo \
+    && mkdir -p /var/lib/awo/sandboxes && chown -R awo:awo /var/lib/awo
 RUN npm install -g --no-audit --no-fund @anthropic-ai/claude-code@${CLAUDE_VERSION} \
     && npm cache clean --force \
     && test -x /usr/local/bin/claude \
@@ -98,7 +106,7 @@ HEALTHCHECK --interval=15s --timeout=12s --start-period=60s --retries=3 CMD ["/u
 ENTRYPOINT ["/usr/local/bin/awo-executor"]
 
 # ---- github: opens the pull requests and reads issues with gh ----
-FROM tools AS github
+FROM git-tools AS github
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="awo-github" \
       org.opencontainers.image.description="Agent Work Orders: GitHub operations with gh and git" \
