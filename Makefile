@@ -3,6 +3,8 @@
 #   make test   install what the tests need, then vet, format-check and test everything
 #   make chaos  the soak: 100 work orders while random services are SIGKILLed and restarted
 #   make screenshots  the dashboard's screenshots in docs/screenshots, from the browser tests
+#   make images  the container images from the Dockerfile (needs a Docker daemon with buildx; this
+#                machine has none, so `go test ./e2e/images` checks the Dockerfile against this file)
 
 SHELL          := /bin/bash
 MODULE         := github.com/agentworkorders/awo
@@ -17,7 +19,7 @@ TEST_TIMEOUT   ?= 9m
 export AWO_DATA_DIR ?= $(CURDIR)/.data
 export AWO_TEST_CLAUDE ?= $(CLAUDE)
 
-.PHONY: all build run test bench chaos tools postgres chromium screenshots vet fmt-check clean help nats-cli
+.PHONY: all build run test bench chaos tools postgres chromium screenshots vet fmt-check clean help nats-cli images
 
 all: build
 
@@ -31,6 +33,19 @@ build:
 	cd services/orchestrator && go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo-orchestrator ./cmd/orchestrator
 	cd services/executor && go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo-executor ./cmd/executor
 	cd services/github && go build -ldflags '$(LDFLAGS)' -o $(BIN)/awo-github ./cmd/github
+
+## images: one image per Dockerfile target, named as docs/operations.md#images says; the builder
+##         stage runs the commands of `build` above (e2e/images checks it). IMAGE_BUILD_FLAGS adds
+##         flags (--push, --platform linux/amd64,linux/arm64)
+IMAGE_REPO        ?= ghcr.io/agentworkorders
+IMAGE_BUILD_FLAGS ?=
+IMAGE_BUILD       := docker buildx build $(IMAGE_BUILD_FLAGS) --build-arg VERSION=$(VERSION) --build-arg CLAUDE_VERSION=$(CLAUDE_VERSION)
+images:
+	$(IMAGE_BUILD) --target gateway -t $(IMAGE_REPO)/awo-gateway:$(VERSION) .
+	$(IMAGE_BUILD) --target orchestrator -t $(IMAGE_REPO)/awo-orchestrator:$(VERSION) .
+	$(IMAGE_BUILD) --target executor -t $(IMAGE_REPO)/awo-executor:$(VERSION) .
+	$(IMAGE_BUILD) --target github -t $(IMAGE_REPO)/awo-github:$(VERSION) .
+	$(IMAGE_BUILD) --target all-in-one -t $(IMAGE_REPO)/awo:$(VERSION) .
 
 ## run: the all-in-one in the foreground; Ctrl-C stops it cleanly. The Claude Code CLI is
 ##      CLAUDE_CLI_PATH when set, else `claude` on the PATH, else the pinned one in ./.tools

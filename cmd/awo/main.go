@@ -7,6 +7,7 @@
 // metrics share one registry, served on the gateway's /metrics.
 //
 //	awo, awo serve          run every service
+//	awo -healthcheck        GET the running gateway's /readyz: exit 0 ready, 1 not
 //	awo rebuild-read-model  empty the read store, replay the stream into it, exit
 //	awo list, create, …     client commands: talk to a gateway over HTTP
 //	                        (AWO_URL, AWO_API_TOKEN; see docs/cli.md)
@@ -38,6 +39,11 @@ import (
 )
 
 func main() {
+	if app.IsHealthcheck(os.Args[1:]) {
+		// Before the client commands: `awo health` is the API's /health
+		// for people; this is the image's HEALTHCHECK.
+		os.Exit(app.Healthcheck("awo", os.Getenv, os.Stderr, app.GatewayReadyURL))
+	}
 	// Client commands run before any server configuration is loaded: they
 	// need only AWO_URL and AWO_API_TOKEN.
 	if isClientCommand(os.Args[1:]) {
@@ -75,7 +81,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// One registry for the whole process: /metrics on the gateway's port
 	// shows every service's series.
 	m := metrics.New()
-	return runAll(ctx, cfg, connectTo(connect), []app.Service{
+	services := []app.Service{
 		{Name: "gateway", MicroName: gateway.MicroName, Description: gateway.MicroDescription,
 			Run: func(ctx context.Context, c app.Conn) error {
 				return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: c.Bus, NC: c.NC, Store: store, Logger: c.Log, Metrics: m,
@@ -93,7 +99,38 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			Run: func(ctx context.Context, c app.Conn) error {
 				return githubsvc.Serve(ctx, cfg.GitHub(), c.Bus, m, c.Log)
 			}},
+	}
+	ready := workerReadiness(ctx, cfg, m, services)
+	return m.ServeBesideWith(ctx, cfg.MetricsListen, app.HealthRoutes(ready), log, func(ctx context.Context) error {
+		return runAll(ctx, cfg, connectTo(connect), services)
 	})
+}
+
+// workerReadiness is what the worker services inside the all-in-one need,
+// as their standalone binaries check it, for /readyz on AWO_METRICS_LISTEN
+// (when set): each one's NATS connection and consumer, and the executor's
+// CLI and disk. It wraps the services' Run to learn their connections.
+// The gateway's /readyz on the API port, which `awo -healthcheck` probes,
+// stays the gateway's own.
+func workerReadiness(ctx context.Context, cfg config.Config, m *metrics.Metrics, services []app.Service) *app.Readiness {
+	ready := &app.Readiness{}
+	if cfg.MetricsListen == "" {
+		return ready // not served
+	}
+	for i, s := range services {
+		if s.Name == "gateway" {
+			continue
+		}
+		var nc app.NATSRef
+		ready.Add(nc.Check(s.Name+".nats"), app.ConsumerCheck(s.Name+".consumer", m, s.Name))
+		run := s.Run
+		services[i].Run = func(ctx context.Context, c app.Conn) error {
+			nc.Set(c.NC)
+			return run(ctx, c)
+		}
+	}
+	ready.Add(app.ExecutorChecks(ctx, cfg)...)
+	return ready
 }
 
 // runAll runs every service on a connection of its own (a slow consumer

@@ -9,8 +9,11 @@ import (
 
 // MainCommands is Main for a binary with subcommands: commands[""] runs
 // without arguments, commands["x"] for `<name> x`. Anything else exits 2
-// with a usage line.
+// with a usage line. It is the gateway's and the all-in-one's main: with
+// the only argument -healthcheck it probes their /readyz on the API port
+// and exits (see Healthcheck).
 func MainCommands(name string, commands map[string]RunFunc) {
+	exitOnHealthcheck(name, GatewayReadyURL)
 	run, err := pickCommand(os.Args[1:], commands)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\nusage: %s\n", name, err, usage(name, commands))

@@ -46,15 +46,19 @@ func Standalone(cfg config.Shared, log *slog.Logger) Connector {
 // RunService connects s, registers it as its NATS micro service and runs
 // it. However it ends, the micro service is taken down before the
 // connection (so `nats micro ls` never lists a service that cannot
-// answer), and the connection is flushed before it closes so the acks of
-// the last messages reach the server.
+// answer), and the connection, when connected, is flushed before it
+// closes so the acks of the last messages reach the server.
 func RunService(ctx context.Context, connect Connector, s Service, log *slog.Logger) error {
 	nc, js, err := connect(ctx, s.Name)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		_ = nc.Flush()
+		// Disconnected, nothing can reach the server: a flush would only
+		// hold the stop for its whole timeout (10s).
+		if nc.IsConnected() {
+			_ = nc.Flush()
+		}
 		nc.Close()
 	}()
 	svc, err := discovery.Register(nc, discovery.Config{Name: s.MicroName, Version: Version, Description: s.Description})

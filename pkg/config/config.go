@@ -81,9 +81,10 @@ type Shared struct {
 	EventsMaxAge     time.Duration
 	WorkerIdentifier string // default host name + pid
 	// MetricsListen is host:port where the standalone orchestrator,
-	// executor and github binaries serve /metrics; empty (the default)
-	// serves none. The gateway and the all-in-one always serve /metrics on
-	// AGENT_WORK_ORDERS_PORT and ignore it.
+	// executor and github binaries serve /metrics, /healthz and /readyz;
+	// empty (the default) serves none. The gateway ignores it (it serves
+	// them on AGENT_WORK_ORDERS_PORT); the all-in-one serves its worker
+	// services' /readyz there too.
 	MetricsListen string
 	// Tracing is the OTLP trace export; off unless an endpoint is set.
 	Tracing tracing.Settings

@@ -14,11 +14,22 @@ import (
 // services without an HTTP API of their own (orchestrator, executor,
 // github); the gateway mounts Handler on its router instead.
 func (m *Metrics) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) error {
+	return m.serve(ctx, ln, nil, log)
+}
+
+// Routes are further handlers served beside GET /metrics, by ServeMux
+// pattern (the workers' "GET /healthz" and "GET /readyz").
+type Routes map[string]http.Handler
+
+func (m *Metrics) serve(ctx context.Context, ln net.Listener, routes Routes, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	for pattern, h := range routes {
+		mux.Handle(pattern, h)
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -49,6 +60,11 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) 
 // run starts; a metrics server that fails later stops run too, since a
 // replica that cannot be watched should not pass for healthy.
 func (m *Metrics) ServeBeside(ctx context.Context, addr string, log *slog.Logger, run func(context.Context) error) error {
+	return m.ServeBesideWith(ctx, addr, nil, log, run)
+}
+
+// ServeBesideWith is ServeBeside serving routes beside /metrics.
+func (m *Metrics) ServeBesideWith(ctx context.Context, addr string, routes Routes, log *slog.Logger, run func(context.Context) error) error {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -64,7 +80,7 @@ func (m *Metrics) ServeBeside(ctx context.Context, addr string, log *slog.Logger
 	served := make(chan error, 1)
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
-		err := m.Serve(serveCtx, ln, log)
+		err := m.serve(serveCtx, ln, routes, log)
 		if err != nil {
 			cancel(err)
 		}

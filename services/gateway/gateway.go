@@ -191,6 +191,27 @@ func newMonitor(d Deps, proj *projector.Projector) health.Checker {
 	return health.NewMonitor(probes, health.Options{})
 }
 
+// readinessMonitor is /readyz's checker: only the probes readiness needs
+// (NATS, JetStream, the read model, the database), which answer within
+// milliseconds, not /health's CLIs and GitHub round trips. nil when the
+// caller substituted Health: /readyz then judges from that.
+func readinessMonitor(d Deps, proj *projector.Projector) health.Checker {
+	if d.Health != nil {
+		return nil
+	}
+	var probes []health.Probe
+	for _, p := range health.Probes(health.Sources{NC: d.NC, JS: d.Bus.JS}) {
+		if p.Name == "nats" || p.Name == "jetstream" {
+			probes = append(probes, p)
+		}
+	}
+	probes = append(probes, readModelProbe(proj))
+	if db, ok := d.Store.(Database); ok {
+		probes = append(probes, databaseProbe(db))
+	}
+	return health.NewMonitor(probes, health.Options{Timeout: 2 * time.Second, TTL: time.Second})
+}
+
 // listen returns ln, or a listener on the configured host and port.
 func listen(cfg config.Gateway, ln net.Listener) (net.Listener, error) {
 	if ln != nil {
@@ -226,6 +247,7 @@ func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *project
 		Store:           d.Store,
 		Projection:      proj,
 		Health:          checker,
+		Ready:           readinessMonitor(d, proj),
 		Logger:          log,
 		LogStream:       d.Bus,
 		AllowLocalRepos: d.Config.AllowLocalRepos,

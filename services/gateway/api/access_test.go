@@ -147,7 +147,7 @@ func TestAuth_EveryAPIRouteNeedsAToken(t *testing.T) {
 		})
 	}
 	// The open routes stay open.
-	for _, p := range []string{"/", "/health", "/docs", "/openapi.json"} {
+	for _, p := range []string{"/", "/health", "/healthz", "/docs", "/openapi.json"} {
 		if r := h.get(p); r.status != http.StatusOK {
 			t.Errorf("GET %s without a token: %d %s", p, r.status, r.body)
 		}

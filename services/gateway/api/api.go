@@ -65,7 +65,11 @@ type Options struct {
 	Store      readmodel.Store // required
 	Projection Projection      // nil: reads do not wait for the projection
 	Health     health.Checker  // nil: /health reports no dependencies
-	Logger     *slog.Logger    // nil: slog.Default() (see package app)
+	// Ready is what /readyz judges from (its nats, jetstream, read_model
+	// and database entries): a checker of only the cheap probes, so a
+	// readiness probe is answered quickly; nil: Health's report.
+	Ready  health.Checker
+	Logger *slog.Logger // nil: slog.Default() (see package app)
 	// LogStream reads the live logs (WORKORDERS_LOGS) and watches for a
 	// work order's end; nil: the log routes answer 503.
 	LogStream LogReader
@@ -236,6 +240,8 @@ func (s *server) routes() chi.Router {
 
 	r.Get("/", s.handle(s.root))
 	r.Get("/health", s.handle(s.health))
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
 	r.Get("/openapi.json", s.openAPI)
 	r.Get("/metrics", s.metrics)
 	r.Get("/docs", docs)

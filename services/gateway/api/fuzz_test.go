@@ -105,6 +105,9 @@ func newFuzzTarget(tb testing.TB, configure ...func(*api.Options)) *fuzzTarget {
 		Publisher: b, Store: store, Projection: proj, LogStream: b, Idempotency: keys,
 		Logger: quiet, StorageType: "memory", Version: "fuzz", ListMax: 50,
 		Repositories: bucket, RepositoryProjection: mirror, Verifier: fuzzVerifier{},
+		// Ready, as a running gateway is: a 503 from /readyz would be an
+		// honest answer, not a fault in handling the client's bytes.
+		Ready: reportOf(readyReport()),
 	}
 	for _, c := range configure {
 		c(&o)
@@ -186,6 +189,7 @@ var fuzzRoutes = []string{
 	"/api/agent-work-orders/repositories/{id}",
 	"/api/agent-work-orders/repositories/{id}/verify",
 	"/api/agent-work-orders/github/verify-repository",
+	"/healthz", "/readyz",
 	"",
 }
 
@@ -335,7 +339,7 @@ const (
 
 	rRoot, rHealth, rOpenAPI, rMetrics, rDocs, rList, rListSlash, rGet, rSteps,
 	rCancel, rRetry, rGitProgress, rLogs, rStream, rEvents, rPrompt, rRepos, rRepo, rRepoVerify,
-	rGitHubVerify, rRaw uint8 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
+	rGitHubVerify, rHealthz, rReadyz, rRaw uint8 = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22
 )
 
 // fuzzSeed is one seed input; zero fields are left out of the request.
@@ -355,6 +359,7 @@ func fuzzSeeds(ids []string) []fuzzSeed {
 	seeds := []fuzzSeed{
 		{method: mGet, route: rRoot}, {method: mGet, route: rHealth}, {method: mGet, route: rOpenAPI},
 		{method: mGet, route: rMetrics}, {method: mGet, route: rDocs}, {method: mHead, route: rHealth},
+		{method: mGet, route: rHealthz}, {method: mGet, route: rReadyz}, {method: mPost, route: rReadyz},
 		{method: mOptions, route: rListSlash, origin: "https://evil.example"},
 		{method: mGet, route: rList, origin: "http://localhost:3000"},
 

@@ -1,10 +1,11 @@
 // Command gateway serves the REST API against an external NATS (NATS_URL)
 // with the read store STATE_STORAGE_TYPE selects: memory (rebuilt from the
 // event stream at every start) or Postgres (DATABASE_URL), which any
-// number of gateway replicas can share. It serves /metrics on its port and
-// registers as the NATS micro service awo-gateway.
+// number of gateway replicas can share. It serves /metrics, /healthz and
+// /readyz on its port and registers as the NATS micro service awo-gateway.
 //
 //	gateway                     serve
+//	gateway -healthcheck        GET this host's /readyz: exit 0 ready, 1 not (the image's HEALTHCHECK)
 //	gateway rebuild-read-model  empty the read store, replay the stream into it, exit
 package main
 
