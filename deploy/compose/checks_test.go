@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/agentworkorders/awo/deploy/internal/awoenv"
 	"github.com/agentworkorders/awo/pkg/config"
 )
 
@@ -37,26 +38,6 @@ var targets = map[string]struct{ binary, image string }{
 var natsUsers = map[string]string{
 	"gateway": "gateway", "orchestrator": "orchestrator", "executor": "executor", "github": "github",
 }
-
-// runtimeVariables are read by the Go runtime, not by awo's configuration.
-var runtimeVariables = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC"}
-
-// contractVariables are the shared contract's new settings (issue 14),
-// added to pkg/config by another branch; until that lands here they are
-// accepted by name. Once config.Variables() lists them this is a no-op.
-var contractVariables = []string{"AWO_STREAM_REPLICAS", "AWO_STREAM_PLACEMENT_TAGS"}
-
-// knownVariables is every variable an awo container may be given.
-func knownVariables() map[string]bool {
-	known := map[string]bool{}
-	for _, n := range slices.Concat(config.Variables(), runtimeVariables, contractVariables) {
-		known[n] = true
-	}
-	return known
-}
-
-// defaultShutdownGrace is AWO_SHUTDOWN_GRACE's default (docs/configuration.md).
-const defaultShutdownGrace = 30 * time.Second
 
 // dockerfileTargets reads the `FROM ... AS name` stages of the repository's
 // Dockerfile, if there is one yet.
@@ -108,9 +89,8 @@ func checkAwoService(dir, name string, s types.ServiceConfig) []string {
 	}
 
 	e := env(s)
-	known := knownVariables()
 	for k := range e {
-		if !known[k] {
+		if !awoenv.Known(k) {
 			add("sets %s, which the configuration does not read (pkg/config)", k)
 		}
 	}
@@ -118,12 +98,7 @@ func checkAwoService(dir, name string, s types.ServiceConfig) []string {
 	if _, err := config.Load(getenv); err != nil {
 		add("its environment does not load: %v", err)
 	}
-	grace := defaultShutdownGrace
-	if v := e["AWO_SHUTDOWN_GRACE"]; v != "" {
-		if d, err := time.ParseDuration(v); err == nil {
-			grace = d
-		}
-	}
+	grace := awoenv.ShutdownGrace(e["AWO_SHUTDOWN_GRACE"])
 	if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= grace {
 		add("stop_grace_period must be longer than AWO_SHUTDOWN_GRACE (%s), or Docker kills running steps", grace)
 	}
