@@ -377,7 +377,9 @@ func checkNATS(m *manifests, want expectations) []string {
 		return []string{"no NATS StatefulSet"}
 	}
 	var bad []string
-	add := func(format string, a ...any) { bad = append(bad, "StatefulSet "+sts.Name+": "+fmt.Sprintf(format, a...)) }
+	add := func(format string, a ...any) {
+		bad = append(bad, "StatefulSet "+sts.Name+": "+fmt.Sprintf(format, a...))
+	}
 	if len(sts.Spec.VolumeClaimTemplates) != 1 {
 		add("want one volume claim per node for JetStream")
 	}

@@ -35,6 +35,7 @@ func TestChart_AwoConfIsDeployNATS(t *testing.T) {
 // TestChart_Renders renders the chart with each values file and the
 // switches an operator turns, decodes every document strictly and checks it.
 func TestChart_Renders(t *testing.T) {
+	helmBin(t)
 	large := defaults
 	large.keda, large.serviceMonitor = true, true
 	for _, tc := range []struct {
