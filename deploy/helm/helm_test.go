@@ -1,9 +1,8 @@
+//go:build deploycheck
+
 package helm
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,23 +13,6 @@ import (
 const chartSecret = "awo-secrets"
 
 var defaults = expectations{secretName: chartSecret, chartSecret: true, natsAuth: true, streamReplicas: 3}
-
-// TestChart_AwoConfIsDeployNATS: the chart ships a copy of
-// deploy/nats/awo.conf (Helm reads only files inside the chart); the two
-// must not drift apart.
-func TestChart_AwoConfIsDeployNATS(t *testing.T) {
-	orig, err := os.ReadFile(filepath.Join("..", "nats", "awo.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := os.ReadFile(filepath.Join(chartDir, "files", "awo.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(orig, cp) {
-		t.Fatal("deploy/helm/awo/files/awo.conf differs from deploy/nats/awo.conf: cp deploy/nats/awo.conf deploy/helm/awo/files/awo.conf")
-	}
-}
 
 // TestChart_Renders renders the chart with each values file and the
 // switches an operator turns, decodes every document strictly and checks it.
