@@ -47,7 +47,7 @@ func dockerfileTargets(root string) (map[string]bool, bool) {
 		return nil, false
 	}
 	out := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?im)^\s*FROM\s+\S+\s+AS\s+(\S+)`).FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile(`(?im)^\s*FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)`).FindAllStringSubmatch(string(b), -1) {
 		out[strings.ToLower(m[1])] = true
 	}
 	return out, true

@@ -145,8 +145,10 @@ func helmBin(t *testing.T) string {
 // keeping the output in the test's directory for a failing run.
 func render(t *testing.T, args ...string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(helmBin(t), append([]string{"template", release, chartDir,
-		"--namespace", namespace, "-f", secretsFile}, args...)...)
+	// The secrets file comes last: a values file given before it keeps its
+	// settings, and its empty secrets do not blank the test ones.
+	cmd := exec.Command(helmBin(t), append(append([]string{"template", release, chartDir,
+		"--namespace", namespace}, args...), "-f", secretsFile)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
