@@ -92,7 +92,7 @@ limits:
 
 {{/* Soft or hard spreading of one component's pods over nodes. */}}
 {{- define "awo.spread" -}}
-{{- if .root.Values.spreadAcrossNodes }}
+{{- if .root.Values.spreadAcrossNodes -}}
 affinity:
   podAntiAffinity:
     preferredDuringSchedulingIgnoredDuringExecution:
