@@ -1,9 +1,9 @@
 # Agent Work Orders — build, run and test.
 #   make run    build and start the whole system (gateway on :8053, embedded NATS)
+#   make deploy-check  lint and render the Helm chart, check it and the Compose file (no daemon, no cluster)
 #   make test   install what the tests need, then vet, format-check and test everything
 #   make chaos  the soak: 100 work orders while random services are SIGKILLed and restarted
 #   make screenshots  the dashboard's screenshots in docs/screenshots, from the browser tests
-#   make deploy-check  lint and render the Helm chart, check it and the Compose file (no daemon, no cluster)
 
 SHELL          := /bin/bash
 MODULE         := github.com/agentworkorders/awo
