@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/mod/modfile"
+	"github.com/agentworkorders/awo/deploy/internal/awoenv"
 )
 
 var allProfiles = []string{"cluster", "single", "observability"}
@@ -162,22 +162,11 @@ func TestCompose_NATSCluster(t *testing.T) {
 
 func embeddedNATSVersion(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(composeDir, "..", "..", "pkg", "go.mod")
-	b, err := os.ReadFile(path)
+	v, err := awoenv.NATSServerVersion(filepath.Join(composeDir, "..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := modfile.ParseLax(path, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range f.Require {
-		if r.Mod.Path == "github.com/nats-io/nats-server/v2" {
-			return strings.TrimPrefix(r.Mod.Version, "v")
-		}
-	}
-	t.Fatalf("%s does not require nats-server", path)
-	return ""
+	return v
 }
 
 // TestCompose_PrometheusScrapesEveryService: the observability profile

@@ -1,12 +1,19 @@
-// Package awoenv tells the deployment tests which environment variables an
-// awo container may be given: the configuration's (pkg/config), the Go
+// Package awoenv is what the deployment tests share: which environment
+// variables an awo container may be given (the configuration's, the Go
 // runtime's, and the shared contract's new ones until they land in
-// pkg/config.
+// pkg/config), the default shutdown grace, and the nats-server version the
+// tests embed.
 package awoenv
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+
+	"golang.org/x/mod/modfile"
 
 	"github.com/agentworkorders/awo/pkg/config"
 )
@@ -34,4 +41,25 @@ func ShutdownGrace(value string) time.Duration {
 		return d
 	}
 	return DefaultShutdownGrace
+}
+
+// NATSServerVersion is the nats-server version the tests embed, from
+// pkg/go.mod under the repository root (without the leading v): the
+// deployments run the image of that version.
+func NATSServerVersion(root string) (string, error) {
+	path := filepath.Join(root, "pkg", "go.mod")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	f, err := modfile.ParseLax(path, b, nil)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range f.Require {
+		if r.Mod.Path == "github.com/nats-io/nats-server/v2" {
+			return strings.TrimPrefix(r.Mod.Version, "v"), nil
+		}
+	}
+	return "", fmt.Errorf("%s does not require nats-server", path)
 }
