@@ -1,5 +1,6 @@
 # Agent Work Orders — build, run and test.
 #   make run    build and start the whole system (gateway on :8053, embedded NATS)
+#   make deploy-check  lint and render the Helm chart, check it and the Compose file (no daemon, no cluster)
 #   make test   install what the tests need, then vet, format-check and test everything
 #   make chaos  the soak: 100 work orders while random services are SIGKILLed and restarted
 #   make screenshots  the dashboard's screenshots in docs/screenshots, from the browser tests
@@ -137,3 +138,24 @@ clean:
 ## nats-cli: the nats CLI into ./.tools/bin, to watch and replay the streams
 nats-cli:
 	GOBIN=$(TOOLS)/bin go install github.com/nats-io/natscli/nats@v0.5.1
+
+## deploy-check: deploy/ checked without a Docker daemon or a cluster: helm lint of the chart with each
+##               values file; the chart rendered (helm template) with each values file and switch, every
+##               document decoded strictly into the Kubernetes API types and checked (deploy/helm); the
+##               Compose file loaded with compose-go and checked (deploy/compose); the Dockerfile test.
+##               Installs helm $(HELM_VERSION) with go install into ./.tools/bin when missing
+HELM_VERSION := v4.3.2
+HELM         ?= $(TOOLS)/bin/helm
+.PHONY: deploy-check
+deploy-check: $(HELM)
+	@for v in values.yaml values-small.yaml values-large.yaml; do \
+		echo "helm lint deploy/helm/awo -f $$v"; \
+		$(HELM) lint --strict deploy/helm/awo -f deploy/helm/awo/$$v -f deploy/helm/testdata/secrets.yaml >/dev/null || exit 1; \
+	done
+	cd deploy && go vet -tags deploycheck ./...
+	cd deploy && AWO_HELM=$(HELM) go test -count=1 -tags deploycheck ./...
+	@if [ -f Dockerfile ]; then go test -count=1 -run Dockerfile $(MODULE)/e2e/images; \
+	else echo "deploy-check: no Dockerfile on this branch yet, so no Dockerfile test"; fi
+
+$(HELM):
+	GOBIN=$(dir $(HELM)) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
