@@ -149,5 +149,12 @@ func StreamSettings(cfg config.Shared) bus.StreamSettings {
 		LogsMaxBytes:     cfg.LogsMaxBytes,
 		CommandsMaxBytes: cfg.CommandsMaxBytes,
 		DLQMaxBytes:      cfg.DLQMaxBytes,
+		Replication:      Replication(cfg),
 	}
+}
+
+// Replication is the replica count and placement cfg asks for, for every
+// stream, key-value bucket and object store.
+func Replication(cfg config.Shared) bus.Replication {
+	return bus.Replication{Replicas: cfg.StreamReplicas, PlacementTags: cfg.StreamPlacementTags}
 }
