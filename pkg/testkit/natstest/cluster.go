@@ -40,7 +40,7 @@ type clusterNode struct {
 
 // StartCluster runs n (at least 3 for a quorum that survives a node)
 // clustered JetStream servers for the test's lifetime and waits until they
-// have elected a meta leader. It makes no stream.
+// have elected a meta leader that sees them all. It makes no stream.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	if n < 1 {
@@ -84,8 +84,29 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	c.MetaLeader()
+	c.waitAllPeers()
 	return c
+}
+
+// waitAllPeers waits until the meta leader counts every running node as
+// an online JetStream peer: before that, placing a stream on all of them
+// fails with "no suitable peers".
+func (c *Cluster) waitAllPeers() {
+	c.t.Helper()
+	c.waitFor("every running node to be an online JetStream peer of the meta leader", func() (int, bool) {
+		running := 0
+		for i := range c.nodes {
+			if c.Running(i) {
+				running++
+			}
+		}
+		leader, ok := c.find(func(s *server.Server) bool { return s.JetStreamIsLeader() })
+		if !ok {
+			return 0, false
+		}
+		srv := c.Server(leader)
+		return leader, srv != nil && len(srv.JetStreamClusterPeers()) == running
+	})
 }
 
 // freePorts picks n free loopback ports. Another process could take one
@@ -172,7 +193,7 @@ func (c *Cluster) Stop(i int) {
 }
 
 // Restart starts a stopped node again on its ports and data, and waits until
-// its JetStream has caught up with the meta leader.
+// its JetStream has caught up and the meta leader sees it again.
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
 	if c.Running(i) {
@@ -185,6 +206,7 @@ func (c *Cluster) Restart(i int) {
 		srv := c.Server(i)
 		return i, srv != nil && srv.JetStreamIsCurrent()
 	})
+	c.waitAllPeers()
 }
 
 // MetaLeader waits for the JetStream meta leader and returns its node.

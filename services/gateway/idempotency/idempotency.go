@@ -100,7 +100,7 @@ func Open(ctx context.Context, js jetstream.JetStream, r bus.Replication) (*Stor
 	if err != nil {
 		return nil, err
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: bus.Retrying(kv)}, nil
 }
 
 // claimAttempts bounds the create/get race with a key released in between.

@@ -71,7 +71,7 @@ func Open(ctx context.Context, js jetstream.JetStream, r bus.Replication) (*Stor
 	if err != nil {
 		return nil, err
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: bus.Retrying(kv)}, nil
 }
 
 // KV is the bucket, for the projector's watch.
