@@ -126,3 +126,18 @@ func minTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// PublishRetrying publishes msg on js, retried through elections like the
+// bus's own appends. Only for a message whose second copy changes nothing
+// anyone reads: one with a Nats-Msg-Id inside its stream's duplicate
+// window, or one on a subject that keeps only its last message (the
+// checkpoint stream).
+func PublishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	var ack *jetstream.PubAck
+	err := retryTransient(ctx, func(ctx context.Context, _ bool) error {
+		var err error
+		ack, err = js.PublishMsg(ctx, msg, opts...)
+		return err
+	})
+	return ack, err
+}
