@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -95,9 +96,40 @@ func ExplainReplication(err error, what string, r Replication) error {
 // replicas and placement, or updates it in place to them (an update of a
 // bucket's own stream, which the gateway's NATS user may make).
 func EnsureKeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, r Replication) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, r.KeyValue(cfg))
+	want := r.KeyValue(cfg)
+	kv, err := js.CreateOrUpdateKeyValue(ctx, want)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrMoveAndScale {
+		kv, err = rescaleThenMove(ctx, js, want)
+	}
 	if err != nil {
 		return nil, ExplainReplication(fmt.Errorf("opening the %s bucket: %w", cfg.Bucket, err), "bucket "+cfg.Bucket, r)
 	}
 	return kv, nil
+}
+
+// rescaleThenMove is updateStream's way for a bucket: JetStream takes a
+// new replica count and new placement tags one update at a time.
+func rescaleThenMove(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	st, err := js.Stream(ctx, "KV_"+want.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	scaled := want
+	scaled.Placement = st.CachedInfo().Config.Placement
+	if _, err := js.CreateOrUpdateKeyValue(ctx, scaled); err != nil {
+		return nil, err
+	}
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, want)
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrReconfiguring {
+			return kv, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
 }

@@ -31,14 +31,15 @@ func TestBuckets_TakeTheStreamReplicas(t *testing.T) {
 
 	c := natstest.StartCluster(t, 3)
 	_, js := c.Connect(t, "gateway")
-	// Made with one replica by an earlier start, then scaled in place.
+	// Made with one replica by an earlier start, then scaled and moved to
+	// the tag in place.
 	if _, err := repositories.Open(ctx, js, bus.Replication{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := idempotency.Open(ctx, js, three); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := repositories.Open(ctx, js, bus.Replication{Replicas: 3}); err != nil {
+	if _, err := repositories.Open(ctx, js, three); err != nil {
 		t.Fatalf("scaling the repositories bucket: %v", err)
 	}
 	for _, bucket := range []string{idempotency.Bucket, repositories.Bucket} {
@@ -50,6 +51,13 @@ func TestBuckets_TakeTheStreamReplicas(t *testing.T) {
 		}
 		if configured != 3 || placed != 3 {
 			t.Errorf("%s: %d replicas configured, %d placed; want 3", stream, configured, placed)
+		}
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := st.CachedInfo().Config.Placement; p == nil || len(p.Tags) != 1 || p.Tags[0] != natstest.ClusterTag {
+			t.Errorf("%s: placement %+v, want the tag %s", stream, p, natstest.ClusterTag)
 		}
 	}
 }
