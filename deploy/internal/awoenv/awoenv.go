@@ -1,7 +1,6 @@
 // Package awoenv is what the deployment tests share: which environment
-// variables an awo container may be given (the configuration's, the Go
-// runtime's, and the shared contract's new ones until they land in
-// pkg/config), the default shutdown grace, and the nats-server version the
+// variables an awo container may be given (the configuration's and the Go
+// runtime's), the default shutdown grace, and the nats-server version the
 // tests embed.
 package awoenv
 
@@ -21,14 +20,9 @@ import (
 // runtime are read by the Go runtime, not by awo's configuration.
 var runtime = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC"}
 
-// contract are issue 14's new settings (AWO_STREAM_REPLICAS, placement
-// tags), added to pkg/config by another branch; accepted by name until
-// config.Variables() lists them, a no-op after.
-var contract = []string{"AWO_STREAM_REPLICAS", "AWO_STREAM_PLACEMENT_TAGS"}
-
 // Known reports whether name is a variable an awo container may be given.
 func Known(name string) bool {
-	return slices.Contains(config.Variables(), name) || slices.Contains(runtime, name) || slices.Contains(contract, name)
+	return slices.Contains(config.Variables(), name) || slices.Contains(runtime, name)
 }
 
 // DefaultShutdownGrace is AWO_SHUTDOWN_GRACE's default (docs/configuration.md).
