@@ -86,6 +86,10 @@ func (p *Projector) Run(ctx context.Context) error {
 	defer p.stop()
 
 	from, err := p.store.AppliedSequence(ctx)
+	if ctx.Err() != nil {
+		// Stopped while starting: a stop, not a failure (as below).
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("projector: reading the store's applied sequence: %w", err)
 	}
