@@ -74,10 +74,18 @@ type clusterSize struct{ Orchestrators, Executors, GitHubs int }
 
 func newCluster(t *testing.T, w *world, size clusterSize, extra ...string) *cluster {
 	t.Helper()
-	dir := t.TempDir()
 	broker := natstest.StartListening(t, "awo-e2e-observer")
-	s := newStack(t, w, append([]string{"NATS_URL=" + broker.Server.ClientURL()}, extra...)...)
-	c := &cluster{stack: s, js: broker.JS, bus: bus.New(broker.JS, "awo/e2e"), procs: map[string]*proc{}}
+	return newClusterOn(t, w, size, broker.Server.ClientURL(), broker.JS, extra...)
+}
+
+// newClusterOn is newCluster against NATS servers the test runs itself:
+// natsURL is the services' NATS_URL (one server or a cluster's list) and
+// js the test's own view of them.
+func newClusterOn(t *testing.T, w *world, size clusterSize, natsURL string, js jetstream.JetStream, extra ...string) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	s := newStack(t, w, append([]string{"NATS_URL=" + natsURL}, extra...)...)
+	c := &cluster{stack: s, js: js, bus: bus.New(js, "awo/e2e"), procs: map[string]*proc{}}
 
 	add := func(service string, n int) {
 		for i := 1; i <= n; i++ {
