@@ -3,20 +3,28 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// natsCluster is three (or more) nats-servers with JetStream clustering,
-// embedded in the test process on loopback ports. Each node keeps its
-// store in a directory of its own, so a stopped node that is started again
-// recovers from its disk and catches up from the others, as a restarted
-// machine would.
+// natsCluster is three nats-server processes with JetStream clustering on
+// loopback ports. Each node keeps its store in a directory of its own, so
+// a node killed with SIGKILL and started again recovers from its disk and
+// catches up from the others, as a crashed machine would. Processes, not
+// servers embedded in the test: an embedded server can only be shut down,
+// and a shutdown hands its leaderships over first; a crash leaves the
+// others to notice and elect.
 type natsCluster struct {
 	t     testing.TB
 	nodes []*natsNode
@@ -24,120 +32,139 @@ type natsCluster struct {
 
 type natsNode struct {
 	name       string
-	clientPort int
-	routePort  int
-	storeDir   string
-	routes     string
+	clientPort string
+	httpPort   string // monitoring: /jsz, /healthz
+	config     string
+	logPath    string
 
-	mu  sync.Mutex
-	srv *server.Server // nil while stopped
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
-// globalAccount is the account of a server without accounts configured.
-const globalAccount = "$G"
+var (
+	natsServerOnce sync.Once
+	natsServerBin  string
+	natsServerErr  error
+)
+
+// natsServerBinary builds the nats-server the go.mod names, once.
+func natsServerBinary(t testing.TB) string {
+	t.Helper()
+	natsServerOnce.Do(func() {
+		natsServerBin = filepath.Join(binDir, "nats-server")
+		out, err := exec.Command("go", "build", "-o", natsServerBin, "github.com/nats-io/nats-server/v2").CombinedOutput()
+		if err != nil {
+			natsServerErr = fmt.Errorf("building nats-server: %v\n%s", err, out)
+		}
+	})
+	if natsServerErr != nil {
+		t.Fatal(natsServerErr)
+	}
+	return natsServerBin
+}
 
 func startNATSCluster(t testing.TB, n int) *natsCluster {
 	t.Helper()
+	bin := natsServerBinary(t)
 	c := &natsCluster{t: t}
-	var routes []string
-	for i := range n {
-		node := &natsNode{name: fmt.Sprintf("n%d", i+1), clientPort: atoi(t, freePort(t)), routePort: atoi(t, freePort(t)), storeDir: t.TempDir()}
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", node.routePort))
-		c.nodes = append(c.nodes, node)
+	dir := t.TempDir()
+	var routes, routePorts []string
+	for range n {
+		p := freePort(t)
+		routePorts = append(routePorts, p)
+		routes = append(routes, "nats://127.0.0.1:"+p)
 	}
-	for _, node := range c.nodes {
-		node.routes = strings.Join(routes, ",")
+	for i := range n {
+		node := &natsNode{name: fmt.Sprintf("n%d", i+1), clientPort: freePort(t), httpPort: freePort(t)}
+		node.config = filepath.Join(dir, node.name+".conf")
+		node.logPath = filepath.Join(dir, node.name+".log")
+		conf := fmt.Sprintf(`server_name: %s
+listen: 127.0.0.1:%s
+http: 127.0.0.1:%s
+max_payload: 8MB
+jetstream { store_dir: %q }
+cluster {
+  name: awo-e2e
+  listen: 127.0.0.1:%s
+  routes: [%s]
+}
+`, node.name, node.clientPort, node.httpPort, filepath.Join(dir, node.name+"-store"), routePorts[i], strings.Join(routes, ", "))
+		if err := os.WriteFile(node.config, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, node)
 	}
 	t.Cleanup(func() {
 		for _, node := range c.nodes {
-			node.stop()
+			node.kill()
+		}
+		if t.Failed() || os.Getenv("AWO_E2E_KEEP_LOGS") != "" {
+			for _, node := range c.nodes {
+				b, _ := os.ReadFile(node.logPath)
+				if d := os.Getenv("AWO_E2E_KEEP_LOGS"); d != "" {
+					_ = os.MkdirAll(d, 0o755)
+					_ = os.WriteFile(filepath.Join(d, "nats-"+node.name+".log"), b, 0o644)
+				}
+				if t.Failed() {
+					t.Logf("log of nats node %s:\n%s", node.name, tail(string(b), 60))
+				}
+			}
 		}
 	})
-	// Together: a clustered JetStream server waits for its peers before it
-	// is ready.
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i, node := range c.nodes {
-		wg.Go(func() { errs[i] = node.start() })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	for _, node := range c.nodes {
+		if err := node.start(bin); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.waitMetaLeader(nil, 60*time.Second)
+	c.waitCurrent(60 * time.Second)
 	return c
 }
 
-func atoi(t testing.TB, s string) int {
-	t.Helper()
-	var n int
-	if _, err := fmt.Sscan(s, &n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// options are built afresh for every start: the server keeps and changes
-// the ones it is given.
-func (n *natsNode) options() *server.Options {
-	return &server.Options{
-		ServerName: n.name,
-		Host:       "127.0.0.1",
-		Port:       n.clientPort,
-		JetStream:  true,
-		StoreDir:   n.storeDir,
-		NoSigs:     true,
-		NoLog:      true,
-		MaxPayload: 8 << 20,
-		Cluster: server.ClusterOpts{
-			Name: "awo-e2e",
-			Host: "127.0.0.1",
-			Port: n.routePort,
-		},
-		Routes: server.RoutesFromStr(n.routes),
-	}
-}
-
-func (n *natsNode) start() error {
+func (n *natsNode) start(bin string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.srv != nil {
+	if n.cmd != nil {
 		return fmt.Errorf("nats node %s is already running", n.name)
 	}
-	srv, err := server.NewServer(n.options())
+	logf, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("nats node %s: %w", n.name, err)
+		return err
 	}
-	go srv.Start()
-	if !srv.ReadyForConnections(60 * time.Second) {
-		srv.Shutdown()
-		return fmt.Errorf("nats node %s not ready within 60s", n.name)
+	fmt.Fprintf(logf, "=== e2e: start of %s at %s ===\n", n.name, time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(bin, "-c", n.config)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("starting nats node %s: %w", n.name, err)
 	}
-	n.srv = srv
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
+	n.cmd, n.exited = cmd, exited
 	return nil
 }
 
-// stop shuts the node down and waits until it has closed its store.
-func (n *natsNode) stop() {
+// kill SIGKILLs the node, as a crash or a pulled plug would, and waits
+// until it is gone.
+func (n *natsNode) kill() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.srv == nil {
+	if n.cmd == nil {
 		return
 	}
-	n.srv.Shutdown()
-	n.srv.WaitForShutdown()
-	n.srv = nil
+	_ = n.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.exited
+	n.cmd, n.exited = nil, nil
 }
 
-func (n *natsNode) server() *server.Server {
+func (n *natsNode) running() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.srv
+	return n.cmd != nil
 }
 
-func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.clientPort) }
+func (n *natsNode) url() string { return "nats://127.0.0.1:" + n.clientPort }
 
 // URLs is the NATS_URL of a client of the cluster: every node.
 func (c *natsCluster) URLs() string {
@@ -148,25 +175,79 @@ func (c *natsCluster) URLs() string {
 	return strings.Join(urls, ",")
 }
 
-// metaLeader is the node leading the JetStream meta group, nil when none
-// is (an election).
+var monitorClient = &http.Client{Timeout: 2 * time.Second}
+
+// jsz is the node's own JetStream report (its copy of every stream with
+// streams set); ok is false while it does not answer.
+func (n *natsNode) jsz(streams bool) (*server.JSInfo, bool) {
+	if !n.running() {
+		return nil, false
+	}
+	url := "http://127.0.0.1:" + n.httpPort + "/jsz"
+	if streams {
+		url += "?accounts=true&streams=true&config=true"
+	}
+	resp, err := monitorClient.Get(url)
+	if err != nil {
+		return nil, false
+	}
+	defer resp.Body.Close()
+	var info server.JSInfo
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&info) != nil {
+		return nil, false
+	}
+	return &info, true
+}
+
+// healthy is the node's /healthz: JetStream current with the meta group
+// and with every stream and consumer it holds a copy of.
+func (n *natsNode) healthy() bool {
+	if !n.running() {
+		return false
+	}
+	resp, err := monitorClient.Get("http://127.0.0.1:" + n.httpPort + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// metaLeader is the node that says it leads the JetStream meta group, nil
+// when none does (an election).
 func (c *natsCluster) metaLeader() *natsNode {
 	for _, n := range c.nodes {
-		if s := n.server(); s != nil && s.JetStreamIsLeader() {
+		if info, ok := n.jsz(false); ok && info.Meta != nil && info.Meta.Leader == n.name {
 			return n
 		}
 	}
 	return nil
 }
 
-// streamLeader is the node leading the stream's group, nil when none is.
+// streamLeader is the node that says it leads the stream's group.
 func (c *natsCluster) streamLeader(stream string) *natsNode {
 	for _, n := range c.nodes {
-		if s := n.server(); s != nil && s.JetStreamIsStreamLeader(globalAccount, stream) {
+		if s, ok := n.stream(stream); ok && s.Cluster != nil && s.Cluster.Leader == n.name {
 			return n
 		}
 	}
 	return nil
+}
+
+// stream is the node's own copy of a stream.
+func (n *natsNode) stream(stream string) (server.StreamDetail, bool) {
+	info, ok := n.jsz(true)
+	if !ok {
+		return server.StreamDetail{}, false
+	}
+	for _, acc := range info.AccountDetails {
+		for _, st := range acc.Streams {
+			if st.Name == stream {
+				return st, true
+			}
+		}
+	}
+	return server.StreamDetail{}, false
 }
 
 // waitMetaLeader waits for a meta leader other than not.
@@ -191,58 +272,18 @@ func (c *natsCluster) waitStreamLeader(stream string, not *natsNode, within time
 	return l
 }
 
-// waitCurrent waits until every running node is current with the meta
-// group and with each of streams (caught up after a restart).
-func (c *natsCluster) waitCurrent(within time.Duration, streams ...string) {
+// waitCurrent waits until every node is up and current (caught up after
+// a restart).
+func (c *natsCluster) waitCurrent(within time.Duration) {
 	c.t.Helper()
-	waitUntilTB(c.t, within, "every node current with the cluster", func() bool {
+	waitUntilTB(c.t, within, "every nats node current with the cluster", func() bool {
 		for _, n := range c.nodes {
-			s := n.server()
-			if s == nil || !s.JetStreamIsCurrent() {
+			if !n.healthy() {
 				return false
-			}
-			for _, st := range streams {
-				if !s.JetStreamIsStreamCurrent(globalAccount, st) {
-					return false
-				}
 			}
 		}
 		return true
 	})
-}
-
-// localStream is one node's own copy of a stream: what it has stored, not
-// what the leader answers for the group.
-type localStream struct {
-	Node     string
-	Msgs     uint64
-	FirstSeq uint64
-	LastSeq  uint64
-	Replicas int
-}
-
-func (n *natsNode) localStream(stream string) (localStream, error) {
-	s := n.server()
-	if s == nil {
-		return localStream{}, fmt.Errorf("node %s is stopped", n.name)
-	}
-	info, err := s.Jsz(&server.JSzOptions{Accounts: true, Streams: true, Config: true})
-	if err != nil {
-		return localStream{}, fmt.Errorf("node %s: %w", n.name, err)
-	}
-	for _, acc := range info.AccountDetails {
-		for _, st := range acc.Streams {
-			if st.Name != stream {
-				continue
-			}
-			out := localStream{Node: n.name, Msgs: st.State.Msgs, FirstSeq: st.State.FirstSeq, LastSeq: st.State.LastSeq}
-			if st.Config != nil {
-				out.Replicas = st.Config.Replicas
-			}
-			return out, nil
-		}
-	}
-	return localStream{}, fmt.Errorf("node %s has no copy of %s", n.name, stream)
 }
 
 func waitUntilTB(t testing.TB, within time.Duration, what string, cond func() bool) {
@@ -252,6 +293,7 @@ func waitUntilTB(t testing.TB, within time.Duration, what string, cond func() bo
 		if time.Now().After(deadline) {
 			t.Fatalf("waited %s for %s", within, what)
 		}
-		time.Sleep(25 * time.Millisecond)
+		// Not faster: every failed /healthz is a line in the node's log.
+		time.Sleep(200 * time.Millisecond)
 	}
 }

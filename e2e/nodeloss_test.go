@@ -55,15 +55,22 @@ func TestClusterNodeLoss_LeadersStoppedAndRestarted_EveryWorkOrderCompletesOnce(
 		// Every node reserves the streams' limits on the same disk.
 		"AWO_EVENTS_MAX_BYTES=256MiB", "AWO_LOGS_MAX_BYTES=256MiB", "AWO_COMMANDS_MAX_BYTES=64MiB", "AWO_DLQ_MAX_BYTES=64MiB")
 	c.start()
+	// Every service has made the streams and its consumer before a node
+	// is lost: the test is of a running system, not of a start-up.
+	for _, d := range []struct{ stream, consumer string }{
+		{bus.StreamEvents, "orchestrator"}, {bus.StreamCommands, "executor"}, {bus.StreamCommands, "github"},
+	} {
+		waitUntil(t, 2*time.Minute, "the "+d.consumer+" consumer", func() bool { _, ok := c.consumer(d.stream, d.consumer); return ok })
+	}
 	checkReplicated(t, js, 3)
 	start := time.Now()
 
-	cl := &createLoop{c: c, every: createEvery}
 	ctx, stopCreating := context.WithCancel(context.Background())
 	defer stopCreating()
+	cl := &createLoop{c: c, every: createEvery, ctx: ctx}
 	loopDone := make(chan struct{})
 	phasesDone := make(chan struct{})
-	go func() { defer close(loopDone); cl.run(ctx, minOrders, phasesDone) }()
+	go func() { defer close(loopDone); cl.run(minOrders, phasesDone) }()
 
 	// Some work orders in flight before the first kill.
 	waitUntil(t, 2*time.Minute, "three creates answered before the first kill", func() bool { return cl.okCount() >= 3 })
@@ -72,13 +79,13 @@ func TestClusterNodeLoss_LeadersStoppedAndRestarted_EveryWorkOrderCompletesOnce(
 		t.Fatal("no meta leader")
 	}
 	metaKill := killAndRestart(t, nodes, cl, "meta leader", meta, func() *natsNode { return nodes.waitMetaLeader(meta, time.Minute) })
-	nodes.waitCurrent(2*time.Minute, bus.StreamEvents)
+	nodes.waitCurrent(2 * time.Minute)
 
 	leader := nodes.waitStreamLeader(bus.StreamEvents, nil, time.Minute)
 	streamKill := killAndRestart(t, nodes, cl, bus.StreamEvents+" leader", leader, func() *natsNode {
 		return nodes.waitStreamLeader(bus.StreamEvents, leader, time.Minute)
 	})
-	nodes.waitCurrent(2*time.Minute, bus.StreamEvents)
+	nodes.waitCurrent(2 * time.Minute)
 	close(phasesDone)
 	<-loopDone
 
@@ -135,18 +142,20 @@ type kill struct {
 	election time.Duration
 }
 
-// killAndRestart stops node (a leader), waits for newLeader to find another
-// leader, lets the system run on two nodes until two creates made after the
-// stop have been answered, then starts the node again from its store.
+// killAndRestart SIGKILLs node (a leader) and at once asks for a work
+// order, waits for newLeader to find another leader, lets the system run on
+// two nodes until two creates asked for after the kill have been answered,
+// then starts the node again from its store.
 func killAndRestart(t *testing.T, nodes *natsCluster, cl *createLoop, what string, node *natsNode, newLeader func() *natsNode) kill {
 	t.Helper()
 	k := kill{at: time.Now()}
-	node.stop()
+	node.kill()
+	cl.createNow()
 	next := newLeader()
 	k.election = time.Since(k.at)
-	t.Logf("stopped %s %s at %s; %s leads after %s", what, node.name, k.at.Format("15:04:05.000"), next.name, k.election.Round(time.Millisecond))
+	t.Logf("killed %s %s at %s; %s leads after %s", what, node.name, k.at.Format("15:04:05.000"), next.name, k.election.Round(time.Millisecond))
 	waitUntil(t, 2*time.Minute, "two creates answered with "+node.name+" down", func() bool { return cl.okSentSince(k.at) >= 2 })
-	if err := node.start(); err != nil {
+	if err := node.start(natsServerBinary(t)); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("restarted %s after %s", node.name, time.Since(k.at).Round(time.Millisecond))
@@ -176,7 +185,7 @@ func checkReplicated(t *testing.T, js jetstream.JetStream, replicas int) {
 // returns that sequence.
 func checkCopiesAgree(t *testing.T, nodes *natsCluster, js jetstream.JetStream, stream string, within time.Duration) uint64 {
 	t.Helper()
-	var copies []localStream
+	var copies []string
 	var leader *jetstream.StreamInfo
 	agree := func() bool {
 		copies = copies[:0]
@@ -187,29 +196,29 @@ func checkCopiesAgree(t *testing.T, nodes *natsCluster, js jetstream.JetStream, 
 			return false
 		}
 		leader = s.CachedInfo()
+		same := true
 		for _, n := range nodes.nodes {
-			ls, err := n.localStream(stream)
-			if err != nil {
-				return false
+			st, ok := n.stream(stream)
+			if !ok {
+				copies = append(copies, n.name+": no answer")
+				same = false
+				continue
 			}
-			copies = append(copies, ls)
+			copies = append(copies, fmt.Sprintf("%s: %d messages, seq %d..%d", n.name, st.State.Msgs, st.State.FirstSeq, st.State.LastSeq))
+			same = same && st.State.Msgs == leader.State.Msgs && st.State.LastSeq == leader.State.LastSeq &&
+				st.Config != nil && st.Config.Replicas == len(nodes.nodes)
 		}
-		for _, ls := range copies {
-			if ls.Msgs != leader.State.Msgs || ls.LastSeq != leader.State.LastSeq || ls.Replicas != len(nodes.nodes) {
-				return false
-			}
-		}
-		return true
+		return same
 	}
 	deadline := time.Now().Add(within)
 	for !agree() {
 		if time.Now().After(deadline) {
-			t.Errorf("the copies of %s do not agree after %s: %+v; the leader says %d messages, last seq %d", stream, within, copies, leader.State.Msgs, leader.State.LastSeq)
+			t.Errorf("the copies of %s do not agree after %s: %v; the leader says %d messages, last seq %d", stream, within, copies, leader.State.Msgs, leader.State.LastSeq)
 			return 0
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("copies of %s: %+v", stream, copies)
+	t.Logf("copies of %s: %v", stream, copies)
 	return leader.State.LastSeq
 }
 
@@ -313,6 +322,8 @@ type createLoop struct {
 
 	mu      sync.Mutex
 	creates []*create
+	ctx     context.Context // ends the creates
+	wg      sync.WaitGroup
 }
 
 type create struct {
@@ -330,33 +341,40 @@ type answer struct {
 	err        string
 }
 
-// run creates until phasesDone is closed and at least min work orders
+// run creates until phasesDone is closed and at least least work orders
 // were asked for, then waits for every create to be answered 201.
-func (l *createLoop) run(ctx context.Context, least int, phasesDone <-chan struct{}) {
-	var wg sync.WaitGroup
+func (l *createLoop) run(least int, phasesDone <-chan struct{}) {
 	tick := time.NewTicker(l.every)
 	defer tick.Stop()
-	for i := 0; ; i++ {
-		cr := &create{key: fmt.Sprintf("cluster-test-%03d", i), ids: map[string]bool{}}
-		l.mu.Lock()
-		l.creates = append(l.creates, cr)
-		l.mu.Unlock()
-		wg.Go(func() { l.createOnce(ctx, cr, i) })
+	for {
+		n := l.createNow()
 		select {
 		case <-phasesDone:
-			if i+1 >= least {
-				wg.Wait()
+			if n >= least {
+				l.wg.Wait()
 				return
 			}
 		default:
 		}
 		select {
-		case <-ctx.Done():
-			wg.Wait()
+		case <-l.ctx.Done():
+			l.wg.Wait()
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// createNow starts one more create and returns how many were started.
+func (l *createLoop) createNow() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := len(l.creates)
+	cr := &create{key: fmt.Sprintf("cluster-test-%03d", i), ids: map[string]bool{}}
+	l.creates = append(l.creates, cr)
+	ctx := l.ctx
+	l.wg.Go(func() { l.createOnce(ctx, cr, i) })
+	return i + 1
 }
 
 // createOnce POSTs until the answer is 201, waiting as a 503's
