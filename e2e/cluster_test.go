@@ -526,12 +526,7 @@ func (c *cluster) checkInvariants(ids []string, last map[string]workOrder, steps
 		if strings.Join(ok, ",") != strings.Join(steps, ",") {
 			t.Errorf("work order %s: successful steps in its history %v, want each of %v once", id, ok, steps)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		h, err := c.bus.History(ctx, workorder.ID(id), 0)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := c.history(id)
 		completed := map[string]int{}
 		for _, e := range h.Events {
 			if r, isResult := e.Data.(*events.StepResult); isResult && e.Type == events.TypeStepCompleted {
@@ -586,6 +581,27 @@ func (c *cluster) checkNothingLeftRunning(within time.Duration) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// history reads a work order's events. A read that fails is tried again
+// for a while: on a cluster a JetStream API request can go unanswered
+// while a leader is being elected or a restarted node catches up.
+func (c *cluster) history(id string) bus.History {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		h, err := c.bus.History(ctx, workorder.ID(id), 0)
+		cancel()
+		if err == nil {
+			return h
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal(err)
+		}
+		c.t.Logf("%v; trying again", err)
+		time.Sleep(time.Second)
 	}
 }
 
@@ -663,12 +679,7 @@ func (c *cluster) figures(ids []string, last map[string]workOrder, took time.Dur
 	// Commands sent once each: one per dispatch event.
 	commands := map[string]int{}
 	for _, id := range ids {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		h, err := c.bus.History(ctx, workorder.ID(id), 0)
-		cancel()
-		if err != nil {
-			c.t.Fatal(err)
-		}
+		h := c.history(id)
 		for _, e := range h.Events {
 			if d, ok := e.Data.(*events.StepDispatched); ok && e.Type == events.TypeStepDispatched {
 				commands[d.Step.Service()]++
