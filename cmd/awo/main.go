@@ -178,7 +178,7 @@ func broker(ctx context.Context, cfg config.Config, log *slog.Logger) (func(name
 		url := redact.URL(cfg.NATSURL)
 		log.Info("using external NATS", "url", url)
 		return func(name string) (*nats.Conn, error) {
-			nc, err := nats.Connect(cfg.NATSURL, append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1)}, auth...)...)
+			nc, err := nats.Connect(cfg.NATSURL, append(app.ClientOptions(name, log), auth...)...)
 			if err != nil {
 				return nil, fmt.Errorf("connecting to NATS_URL=%s: %w", url, err)
 			}

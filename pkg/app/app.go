@@ -104,18 +104,7 @@ func ConnectNATS(ctx context.Context, cfg config.Shared, name string, log *slog.
 	if err != nil {
 		return nil, nil, err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, append(auth,
-		nats.Name("awo-"+name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("NATS disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }),
-		nats.ErrorHandler(LogNATSErrors(log)),
-	)...)
+	nc, err := nats.Connect(cfg.NATSURL, append(auth, ClientOptions("awo-"+name, log)...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to NATS_URL=%s: %w", redact.URL(cfg.NATSURL), err)
 	}
@@ -125,6 +114,36 @@ func ConnectNATS(ctx context.Context, cfg config.Shared, name string, log *slog.
 		return nil, nil, err
 	}
 	return nc, js, nil
+}
+
+// ClientOptions are how every connection to an external NATS (NATS_URL)
+// behaves when its server goes away. NATS_URL may list several members of
+// a cluster, comma-separated: the client picks one at random (so replicas
+// spread over the members), learns the others from the cluster, and on a
+// lost connection tries the members it has not just tried at once, and
+// keeps trying all of them for ever, ReconnectWait apart per server — a
+// member that comes back is used again. Publishes made meanwhile wait in
+// the client's reconnect buffer and are retried by the bus if their answer
+// is lost (bus.IsTransient).
+//
+// A first connection that fails is not retried here
+// (RetryOnFailedConnect): the start fails naming NATS_URL, and the process
+// supervisor (systemd, Compose's restart, Kubernetes) starts it again, which
+// is clearer than a service that looks up but cannot reach anything.
+func ClientOptions(name string, log *slog.Logger) []nats.Option {
+	return []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(LogNATSErrors(log)),
+	}
 }
 
 // Setup opens JetStream on nc and ensures the streams.
@@ -149,5 +168,12 @@ func StreamSettings(cfg config.Shared) bus.StreamSettings {
 		LogsMaxBytes:     cfg.LogsMaxBytes,
 		CommandsMaxBytes: cfg.CommandsMaxBytes,
 		DLQMaxBytes:      cfg.DLQMaxBytes,
+		Replication:      Replication(cfg),
 	}
+}
+
+// Replication is the replica count and placement cfg asks for, for every
+// stream, key-value bucket and object store.
+func Replication(cfg config.Shared) bus.Replication {
+	return bus.Replication{Replicas: cfg.StreamReplicas, PlacementTags: cfg.StreamPlacementTags}
 }

@@ -22,8 +22,16 @@ import (
 var ErrConflict = errors.New("work order changed concurrently")
 
 // jsErrWrongLastSequence is JetStream's error code for a failed
-// expected-last-sequence check.
+// expected-last-sequence check. (A replicated stream answers 10164 instead
+// when another append on the same subjects is still being agreed on, even
+// one already acknowledged: that is not an answer yet, see IsTransient.)
 const jsErrWrongLastSequence = 10071
+
+// isWrongLastSequence reports whether err is a failed guard.
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrWrongLastSequence
+}
 
 // Bus publishes and reads CloudEvents on JetStream.
 type Bus struct {
@@ -90,10 +98,28 @@ func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts 
 	// taken out: a step's output or error, a user's request, a reason. The
 	// encoded JSON is redacted string by string, whatever its escaping.
 	msg.Data = redact.Or(b.Redactor).JSON(msg.Data)
-	ack, err := b.JS.PublishMsg(ctx, msg, opts...)
+	// Every attempt sends the same Nats-Msg-Id (the event's id): when an
+	// attempt was stored but its answer lost in an election, the stream
+	// answers the next one as a duplicate with the first one's sequence,
+	// before it checks a guard, so a retried guarded append cannot fail
+	// on its own earlier copy, and nothing is stored twice.
+	//
+	// A single server checks a guard before the message id, though: there
+	// a retried guarded append that meets its own earlier copy fails its
+	// guard, so it looks for that copy before calling it a conflict.
+	var ack *jetstream.PubAck
+	err = retryTransient(ctx, func(ctx context.Context, retried bool) error {
+		var err error
+		ack, err = b.JS.PublishMsg(ctx, msg, opts...)
+		if retried && isWrongLastSequence(err) {
+			if stored, ok := b.storedCopy(ctx, msg); ok {
+				ack, err = stored, nil
+			}
+		}
+		return err
+	})
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrWrongLastSequence {
+		if isWrongLastSequence(err) {
 			return nil, fmt.Errorf("publishing %s for %s: %w", events.ShortName(e.Type), e.WorkOrderID, ErrConflict)
 		}
 		if IsStreamFull(err) {
@@ -102,6 +128,17 @@ func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts 
 		return nil, fmt.Errorf("publishing %s to %s: %w", events.ShortName(e.Type), subject, err)
 	}
 	return ack, nil
+}
+
+// storedCopy is the answer the stream would have given to msg, when the
+// last message on msg's subject is msg itself (the same Nats-Msg-Id).
+func (b *Bus) storedCopy(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, bool) {
+	id := msg.Header.Get(nats.MsgIdHdr)
+	last, err := b.LastMsg(ctx, msg.Subject)
+	if id == "" || err != nil || last == nil || last.Header.Get(nats.MsgIdHdr) != id {
+		return nil, false
+	}
+	return &jetstream.PubAck{Stream: StreamEvents, Sequence: last.Sequence, Duplicate: true}, true
 }
 
 // decodeStored decodes a message read from the events stream at seq: the

@@ -27,7 +27,7 @@ func DeadLetter(ctx context.Context, js jetstream.JetStream, consumer string, ms
 	// event's content might.
 	dl.Header.Set(HeaderDLQError, oneLine(dl.Header.Get(HeaderDLQError)))
 	dl.Header.Set(nats.MsgIdHdr, consumer+"."+strconv.FormatUint(seq, 10))
-	if _, err := js.PublishMsg(ctx, dl); err != nil {
+	if _, err := PublishRetrying(ctx, js, dl); err != nil {
 		return fmt.Errorf("dead-lettering %s at seq %d: %w", msg.Subject(), seq, err)
 	}
 	return nil

@@ -47,7 +47,9 @@ type StreamSettings struct {
 	CommandsMaxBytes int64
 	DLQMaxAge        time.Duration // default 30 days
 	DLQMaxBytes      int64         // default 256 MiB
-	Replicas         int           // default 1
+	// Replication is every stream's replica count (default 1) and
+	// placement.
+	Replication
 	// CheckpointsMaxAge is how long a sandbox checkpoint outlives the
 	// step that saved it; default 7 days.
 	CheckpointsMaxAge time.Duration
@@ -75,9 +77,6 @@ func (s StreamSettings) withDefaults() StreamSettings {
 	if s.DLQMaxAge == 0 {
 		s.DLQMaxAge = 30 * 24 * time.Hour
 	}
-	if s.Replicas == 0 {
-		s.Replicas = 1
-	}
 	if s.CheckpointsMaxAge == 0 {
 		s.CheckpointsMaxAge = 7 * 24 * time.Hour
 	}
@@ -88,7 +87,7 @@ func (s StreamSettings) withDefaults() StreamSettings {
 // checkpoint stream.
 func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 	s = s.withDefaults()
-	return []jetstream.StreamConfig{
+	cfgs := []jetstream.StreamConfig{
 		{
 			Name:        StreamEvents,
 			Description: "Work-order facts: the source of truth, replayable",
@@ -99,7 +98,6 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			MaxBytes:    s.EventsMaxBytes,
 			Discard:     jetstream.DiscardNew,
 			Duplicates:  2 * time.Minute,
-			Replicas:    s.Replicas,
 			AllowDirect: true,
 		},
 		{
@@ -111,7 +109,6 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			MaxBytes:    s.CommandsMaxBytes,
 			Discard:     jetstream.DiscardNew,
 			Duplicates:  2 * time.Minute,
-			Replicas:    s.Replicas,
 			AllowDirect: true,
 		},
 		{
@@ -123,7 +120,6 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			MaxAge:      s.LogsMaxAge,
 			MaxBytes:    s.LogsMaxBytes,
 			Discard:     jetstream.DiscardOld,
-			Replicas:    s.Replicas,
 			AllowDirect: true,
 		},
 		{
@@ -135,7 +131,6 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			MaxAge:      s.DLQMaxAge,
 			MaxBytes:    s.DLQMaxBytes,
 			Discard:     jetstream.DiscardOld,
-			Replicas:    s.Replicas,
 		},
 		{
 			// The latest sandbox checkpoint of each work order, so any
@@ -149,10 +144,13 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			Storage:           jetstream.FileStorage,
 			MaxAge:            s.CheckpointsMaxAge,
 			MaxMsgsPerSubject: 1,
-			Replicas:          s.Replicas,
 			AllowDirect:       true,
 		},
 	}
+	for i := range cfgs {
+		cfgs[i] = s.Replication.stream(cfgs[i])
+	}
+	return cfgs
 }
 
 // EnsureStreams creates the streams that are missing and updates those
@@ -165,7 +163,7 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 // must not ask for an update it does not need.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings) error {
 	for _, cfg := range StreamConfigs(s) {
-		err := ensureStream(ctx, js, cfg)
+		err := ExplainReplication(ensureStream(ctx, js, cfg), "stream "+cfg.Name, s.Replication)
 		if isResourcesExceeded(err) {
 			return fmt.Errorf("ensuring stream %s: the NATS server cannot reserve its size limit of %d bytes: "+
 				"JetStream reserves every stream's limit up front and the embedded server grants at most 75%% of the free disk "+
@@ -201,11 +199,45 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	if !differs {
 		return nil
 	}
-	if _, err := js.UpdateStream(ctx, want); err != nil {
+	err = updateStream(ctx, js, st.CachedInfo().Config, want)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return fmt.Errorf("updating stream %s to its definition: %w", want.Name, err)
+	}
+	if err != nil {
 		return fmt.Errorf("updating stream %s to its definition (with NATS permissions only the admin user may; "+
 			"start one service as admin once, or edit the stream with the nats CLI): %w", want.Name, err)
 	}
 	return nil
+}
+
+// updateStream changes a stream in place. JetStream rescales a stream
+// (AWO_STREAM_REPLICAS changed) and moves it (new placement tags) on a
+// running cluster, but not both in one update: then the count changes
+// first, where the stream is, and the move follows.
+func updateStream(ctx context.Context, js jetstream.JetStream, have, want jetstream.StreamConfig) error {
+	_, err := js.UpdateStream(ctx, want)
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrMoveAndScale {
+		return err
+	}
+	scaled := want
+	scaled.Placement = have.Placement
+	if _, err := js.UpdateStream(ctx, scaled); err != nil {
+		return err
+	}
+	// The server takes the move only once the rescale is done.
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		_, err = js.UpdateStream(ctx, want)
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != jsErrReconfiguring {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // settingsDiffer reports whether have lacks any setting want makes: every
@@ -225,15 +257,24 @@ func settingsDiffer(have, want jetstream.StreamConfig) (bool, error) {
 			return false, err
 		}
 	}
+	return !covers(h, w), nil
+}
+
+// covers reports whether have holds every non-zero setting of want, looking
+// into nested objects the same way: a placement's tags count, the cluster
+// name the server filled in does not.
+func covers(have, want any) bool {
+	w, ok := want.(map[string]any)
+	if !ok {
+		return reflect.DeepEqual(have, want)
+	}
+	h, _ := have.(map[string]any)
 	for k, wv := range w {
-		if isZeroJSON(wv) {
-			continue
-		}
-		if !reflect.DeepEqual(h[k], wv) {
-			return true, nil
+		if !isZeroJSON(wv) && !covers(h[k], wv) {
+			return false
 		}
 	}
-	return false, nil
+	return true
 }
 
 func isZeroJSON(v any) bool {

@@ -94,6 +94,13 @@ type Shared struct {
 	LogsMaxBytes     int64
 	CommandsMaxBytes int64
 	DLQMaxBytes      int64
+	// StreamReplicas (1..5) is how many copies JetStream keeps of every
+	// stream, key-value bucket and object store awo creates; more than 1
+	// needs a clustered NATS.
+	StreamReplicas int
+	// StreamPlacementTags pick the servers those copies go to (JetStream
+	// placement tags); none lets JetStream choose.
+	StreamPlacementTags []string
 	// AllowedRepositories are the repositories a work order may name (see
 	// repourl.Pattern); empty allows every one the other rules allow.
 	AllowedRepositories repourl.Allowlist

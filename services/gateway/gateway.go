@@ -109,7 +109,7 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 	if err := d.Metrics.WatchWorkOrders(d.Store); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	keys, err := idempotency.Open(ctx, d.Bus.JS, 1)
+	keys, err := idempotency.Open(ctx, d.Bus.JS, app.Replication(d.Config.Shared))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -161,7 +161,7 @@ func openRepositories(ctx context.Context, d Deps, log *slog.Logger) (*repositor
 		log.Warn("the read store keeps no configured repositories; the /repositories routes answer 503", "store", fmt.Sprintf("%T", d.Store))
 		return nil, nil, nil
 	}
-	bucket, err := repositories.Open(ctx, d.Bus.JS, 1)
+	bucket, err := repositories.Open(ctx, d.Bus.JS, app.Replication(d.Config.Shared))
 	if err != nil {
 		return nil, nil, fmt.Errorf("gateway: %w", err)
 	}

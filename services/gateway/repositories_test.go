@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/repocheck"
@@ -72,7 +73,7 @@ func TestRun_ConfiguredRepositoriesInPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bucket, err := repositories.Open(context.Background(), env.JS, 1)
+	bucket, err := repositories.Open(context.Background(), env.JS, bus.Replication{})
 	if err != nil {
 		t.Fatal(err)
 	}

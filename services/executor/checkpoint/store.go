@@ -135,7 +135,10 @@ func (s *Store) Put(ctx context.Context, wo workorder.ID, step workorder.Step, a
 		msg := nats.NewMsg(bus.CheckpointChunkSubject(wo, h.Slot, h.Chunks))
 		msg.Header.Set(checkpointHeader, cp.ID)
 		msg.Data = buf[:n]
-		if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+		// Retried through a leader election: a checkpoint that cannot be
+		// stored hands the step back, to be run again. Each subject keeps
+		// one message, so a chunk stored twice is stored once.
+		if _, err := bus.PublishRetrying(ctx, s.js, msg); err != nil {
 			return wrap(err)
 		}
 		digest.Write(buf[:n])
@@ -150,7 +153,7 @@ func (s *Store) Put(ctx context.Context, wo workorder.ID, step workorder.Step, a
 	if err != nil {
 		return wrap(err)
 	}
-	if _, err := s.js.Publish(ctx, bus.CheckpointSubject(wo), body); err != nil {
+	if _, err := bus.PublishRetrying(ctx, s.js, &nats.Msg{Subject: bus.CheckpointSubject(wo), Data: body}); err != nil {
 		return wrap(err)
 	}
 	return h.saved(), nil

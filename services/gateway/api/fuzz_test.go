@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/readmodel"
@@ -83,14 +84,14 @@ func newFuzzTarget(tb testing.TB, configure ...func(*api.Options)) *fuzzTarget {
 		_ = proj.Run(ctx)
 	}()
 	tb.Cleanup(func() { cancel(); <-done })
-	keys, err := idempotency.Open(context.Background(), env.JS, 1)
+	keys, err := idempotency.Open(context.Background(), env.JS, bus.Replication{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	// The repository routes on the real bucket, mirrored into the store;
 	// the github service's answer is never "unavailable" here, since a 502
 	// for GitHub being down is no answer to a client's bytes.
-	bucket, err := repositories.Open(context.Background(), env.JS, 1)
+	bucket, err := repositories.Open(context.Background(), env.JS, bus.Replication{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func newHarnessOn(t *testing.T, env *natstest.Env, configure ...func(*api.Option
 		o.LogStream = h.bus
 	}
 	if o.Idempotency == nil {
-		keys, err := idempotency.Open(context.Background(), env.JS, 1)
+		keys, err := idempotency.Open(context.Background(), env.JS, bus.Replication{})
 		if err != nil {
 			t.Fatal(err)
 		}

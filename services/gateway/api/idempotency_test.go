@@ -254,7 +254,7 @@ func TestIdempotencyKey_WithoutAStoreIs501(t *testing.T) {
 // gateway replica does.
 func openKeys(t *testing.T, h *harness) *idempotency.Store {
 	t.Helper()
-	keys, err := idempotency.Open(context.Background(), h.env.JS, 1)
+	keys, err := idempotency.Open(context.Background(), h.env.JS, bus.Replication{})
 	if err != nil {
 		t.Fatal(err)
 	}

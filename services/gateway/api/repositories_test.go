@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/readmodel/pgstore"
 	"github.com/agentworkorders/awo/pkg/repocheck"
@@ -76,7 +77,7 @@ func repoStores(t *testing.T) map[string]func(t *testing.T) readmodel.Store {
 // into store, and v as its verifier (nil: none).
 func withRepositories(t *testing.T, env *natstest.Env, store readmodel.Store, v api.RepositoryVerifier) func(*api.Options) {
 	t.Helper()
-	bucket, err := repositories.Open(context.Background(), env.JS, 1)
+	bucket, err := repositories.Open(context.Background(), env.JS, bus.Replication{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -321,6 +321,11 @@ func TestCreate_NATSUnavailable(t *testing.T) {
 		if elapsed := time.Since(start); elapsed > 5*time.Second {
 			t.Errorf("took %s to give up, want about the publish timeout", elapsed)
 		}
+		// The bus retried the publish until the timeout (bus.ErrUnavailable):
+		// the client is told when to try again.
+		if ra := r.header.Get("Retry-After"); ra == "" {
+			t.Errorf("503 without Retry-After: %v", r.header)
+		}
 	})
 }
 

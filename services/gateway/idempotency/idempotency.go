@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
@@ -86,20 +87,20 @@ type Store struct {
 	kv jetstream.KeyValue
 }
 
-// Open creates the bucket if missing (or updates it) and returns the store.
-func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// Open creates the bucket if missing (or updates it to r) and returns the
+// store.
+func Open(ctx context.Context, js jetstream.JetStream, r bus.Replication) (*Store, error) {
+	kv, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "Idempotency-Key → the work order it created (gateway)",
 		TTL:         TTL,
 		History:     1,
 		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-	})
+	}, r)
 	if err != nil {
-		return nil, fmt.Errorf("opening the %s bucket: %w", Bucket, err)
+		return nil, err
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: bus.Retrying(kv)}, nil
 }
 
 // claimAttempts bounds the create/get race with a key released in between.

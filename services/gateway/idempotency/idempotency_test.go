@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -68,11 +69,11 @@ func TestStore_ClaimIsAtomic(t *testing.T) {
 	env := natstest.Start(t)
 	ctx := context.Background()
 	// Two stores on one bucket: two gateway replicas.
-	s1, err := idempotency.Open(ctx, env.JS, 1)
+	s1, err := idempotency.Open(ctx, env.JS, bus.Replication{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := idempotency.Open(ctx, env.JS, 1)
+	s2, err := idempotency.Open(ctx, env.JS, bus.Replication{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestStore_ClaimIsAtomic(t *testing.T) {
 func TestStore_ReplaceAndRelease(t *testing.T) {
 	env := natstest.Start(t)
 	ctx := context.Background()
-	s, err := idempotency.Open(ctx, env.JS, 1)
+	s, err := idempotency.Open(ctx, env.JS, bus.Replication{})
 	if err != nil {
 		t.Fatal(err)
 	}

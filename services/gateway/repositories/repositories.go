@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/repourl"
 )
@@ -58,19 +59,19 @@ type Store struct {
 	kv jetstream.KeyValue
 }
 
-// Open creates the bucket if missing (or updates it) and returns the store.
-func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+// Open creates the bucket if missing (or updates it to r) and returns the
+// store.
+func Open(ctx context.Context, js jetstream.JetStream, r bus.Replication) (*Store, error) {
+	kv, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "Configured repositories by id (gateway; mirrored into the read store)",
 		History:     1,
 		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-	})
+	}, r)
 	if err != nil {
-		return nil, fmt.Errorf("opening the %s bucket: %w", Bucket, err)
+		return nil, err
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: bus.Retrying(kv)}, nil
 }
 
 // KV is the bucket, for the projector's watch.

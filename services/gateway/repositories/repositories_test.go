@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
@@ -58,7 +59,7 @@ func TestIDFor_OneIDPerRepository(t *testing.T) {
 
 func open(t *testing.T) *repositories.Store {
 	t.Helper()
-	s, err := repositories.Open(context.Background(), natstest.Start(t).JS, 1)
+	s, err := repositories.Open(context.Background(), natstest.Start(t).JS, bus.Replication{})
 	if err != nil {
 		t.Fatal(err)
 	}
