@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // natsCluster is three nats-server processes with JetStream clustering on
@@ -232,6 +233,43 @@ func (c *natsCluster) streamLeader(stream string) *natsNode {
 		}
 	}
 	return nil
+}
+
+// ledBy names the groups the node leads: "meta" and streams.
+func (c *natsCluster) ledBy(n *natsNode) []string {
+	var led []string
+	info, ok := n.jsz(true)
+	if !ok {
+		return nil
+	}
+	if info.Meta != nil && info.Meta.Leader == n.name {
+		led = append(led, "meta")
+	}
+	for _, acc := range info.AccountDetails {
+		for _, st := range acc.Streams {
+			if st.Cluster != nil && st.Cluster.Leader == n.name {
+				led = append(led, st.Name)
+			}
+		}
+	}
+	return led
+}
+
+// moveStreamLeaderOff asks the stream's leader to step down until the
+// stream is led by a node other than off.
+func (c *natsCluster) moveStreamLeaderOff(nc *nats.Conn, stream string, off *natsNode) {
+	c.t.Helper()
+	for range 10 {
+		l := c.waitStreamLeader(stream, nil, time.Minute)
+		if l != off {
+			return
+		}
+		if _, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 10*time.Second); err != nil {
+			c.t.Logf("asking the leader of %s to step down: %v", stream, err)
+		}
+		c.waitStreamLeader(stream, l, time.Minute)
+	}
+	c.t.Fatalf("%s is still led by %s after 10 step-downs", stream, off.name)
 }
 
 // stream is the node's own copy of a stream.

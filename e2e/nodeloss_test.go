@@ -55,12 +55,13 @@ func TestClusterNodeLoss_LeadersStoppedAndRestarted_EveryWorkOrderCompletesOnce(
 		// Every node reserves the streams' limits on the same disk.
 		"AWO_EVENTS_MAX_BYTES=256MiB", "AWO_LOGS_MAX_BYTES=256MiB", "AWO_COMMANDS_MAX_BYTES=64MiB", "AWO_DLQ_MAX_BYTES=64MiB")
 	c.start()
-	// Every service has made the streams and its consumer before a node
-	// is lost: the test is of a running system, not of a start-up.
-	for _, d := range []struct{ stream, consumer string }{
-		{bus.StreamEvents, "orchestrator"}, {bus.StreamCommands, "executor"}, {bus.StreamCommands, "github"},
-	} {
-		waitUntil(t, 2*time.Minute, "the "+d.consumer+" consumer", func() bool { _, ok := c.consumer(d.stream, d.consumer); return ok })
+	// Every service is through its start (streams ensured, consuming)
+	// before a node is lost: the test is of a running system, not of a
+	// start-up.
+	for _, name := range c.order {
+		service, _, _ := strings.Cut(name, "-")
+		ready := readyLine[service]
+		waitUntil(t, 2*time.Minute, name+" to say "+ready, func() bool { return c.p(name).logCount(ready) > 0 })
 	}
 	checkReplicated(t, js, 3)
 	start := time.Now()
@@ -74,13 +75,15 @@ func TestClusterNodeLoss_LeadersStoppedAndRestarted_EveryWorkOrderCompletesOnce(
 
 	// Some work orders in flight before the first kill.
 	waitUntil(t, 2*time.Minute, "three creates answered before the first kill", func() bool { return cl.okCount() >= 3 })
-	meta := nodes.metaLeader()
-	if meta == nil {
-		t.Fatal("no meta leader")
-	}
+	// Each kill takes one election of its own: the meta leader's node does
+	// not lead WORKORDERS_EVENTS when it is killed, nor the stream's leader
+	// the meta group when it is.
+	meta := nodes.waitMetaLeader(nil, time.Minute)
+	nodes.moveStreamLeaderOff(nc, bus.StreamEvents, meta)
 	metaKill := killAndRestart(t, nodes, cl, "meta leader", meta, func() *natsNode { return nodes.waitMetaLeader(meta, time.Minute) })
 	nodes.waitCurrent(2 * time.Minute)
 
+	nodes.moveStreamLeaderOff(nc, bus.StreamEvents, nodes.waitMetaLeader(nil, time.Minute))
 	leader := nodes.waitStreamLeader(bus.StreamEvents, nil, time.Minute)
 	streamKill := killAndRestart(t, nodes, cl, bus.StreamEvents+" leader", leader, func() *natsNode {
 		return nodes.waitStreamLeader(bus.StreamEvents, leader, time.Minute)
@@ -129,6 +132,14 @@ func prsPerHead(t *testing.T, w *world) map[string]int {
 	return n
 }
 
+// readyLine is what each service logs once it has started.
+var readyLine = map[string]string{
+	"gateway":      "projector caught up with the event stream",
+	"orchestrator": "orchestrator consuming events",
+	"executor":     "executor consuming step commands",
+	"github":       "github service consuming step commands",
+}
+
 func secs(d time.Duration) string {
 	if d < 0 {
 		return "none"
@@ -148,12 +159,14 @@ type kill struct {
 // then starts the node again from its store.
 func killAndRestart(t *testing.T, nodes *natsCluster, cl *createLoop, what string, node *natsNode, newLeader func() *natsNode) kill {
 	t.Helper()
+	led := nodes.ledBy(node)
 	k := kill{at: time.Now()}
 	node.kill()
 	cl.createNow()
 	next := newLeader()
 	k.election = time.Since(k.at)
-	t.Logf("killed %s %s at %s; %s leads after %s", what, node.name, k.at.Format("15:04:05.000"), next.name, k.election.Round(time.Millisecond))
+	t.Logf("killed %s %s at %s (it led %s); %s leads after %s", what, node.name, k.at.Format("15:04:05.000"), strings.Join(led, ", "),
+		next.name, k.election.Round(time.Millisecond))
 	waitUntil(t, 2*time.Minute, "two creates answered with "+node.name+" down", func() bool { return cl.okSentSince(k.at) >= 2 })
 	if err := node.start(natsServerBinary(t)); err != nil {
 		t.Fatal(err)
