@@ -2,7 +2,7 @@
 #   make run    build and start the whole system (gateway on :8053, embedded NATS)
 #   make test   install what the tests need, then vet, format-check and test everything
 #   make chaos  the soak: 100 work orders while random services are SIGKILLed and restarted
-#   make cluster-test  work orders on a 3-node JetStream cluster while its leaders are stopped
+#   make cluster-test  work orders on a 3-node JetStream cluster while its leaders are killed
 #   make screenshots  the dashboard's screenshots in docs/screenshots, from the browser tests
 
 SHELL          := /bin/bash

@@ -27,14 +27,15 @@ import (
 // The test behind `make cluster-test`: the services run as separate
 // processes on a three-node JetStream cluster with every stream replicated
 // three times, work orders are created at a steady rate through the
-// gateway, and meanwhile the JetStream meta leader is stopped and started
-// again, then the WORKORDERS_EVENTS stream's leader. Every work order must
+// gateway, and meanwhile the node of the JetStream meta leader is killed
+// (SIGKILL) and started again, then the node of the WORKORDERS_EVENTS
+// stream's leader. Every work order must
 // complete once, nothing may be dead-lettered or opened twice, the three
 // copies of the event stream must agree at the end, and a create may only
 // ever be answered 201 or 503 with Retry-After. Its figures are printed on
 // one line starting "cluster-test:". AWO_CLUSTER_WORK_ORDERS sets the
 // least number of work orders (default 16).
-func TestClusterNodeLoss_LeadersStoppedAndRestarted_EveryWorkOrderCompletesOnce(t *testing.T) {
+func TestClusterNodeLoss_LeadersKilledAndRestarted_EveryWorkOrderCompletesOnce(t *testing.T) {
 	minOrders := envInt(t, "AWO_CLUSTER_WORK_ORDERS", 16)
 	const createEvery = 2 * time.Second
 
@@ -111,7 +112,7 @@ func TestClusterNodeLoss_LeadersStoppedAndRestarted_EveryWorkOrderCompletesOnce(
 	}
 	ok, n503, other := cl.tally()
 	summary := fmt.Sprintf("cluster-test: %d/%d work orders completed once, %d dead-lettered, %d duplicate PRs, events agree on %d nodes (seq %d), "+
-		"creates: %d ok, %d×503 (retried), %d other 5xx; stall: meta-leader kill %s (election %s, next create %s), stream-leader kill %s (election %s, next create %s); calm gap %s; took %s",
+		"creates: %d ok, %d×503 (retried), %d other answers; stall: meta-leader kill %s (election %s, next create %s), stream-leader kill %s (election %s, next create %s); calm gap %s; took %s",
 		completedOnce, len(ids), c.streamMsgs(bus.StreamDLQ), dup, len(nodes.nodes), nodesSeq,
 		ok, n503, other,
 		secs(log.stallAround(metaKill.at)), secs(metaKill.election), secs(cl.nextOKAfter(metaKill.at)),
