@@ -3,6 +3,7 @@
 #   make deploy-check  lint and render the Helm chart, check it and the Compose file (no daemon, no cluster)
 #   make test   install what the tests need, then vet, format-check and test everything
 #   make chaos  the soak: 100 work orders while random services are SIGKILLed and restarted
+#   make cluster-test  work orders on a 3-node JetStream cluster while its leaders are killed
 #   make screenshots  the dashboard's screenshots in docs/screenshots, from the browser tests
 #   make images  the container images from the Dockerfile (needs a Docker daemon with buildx; this
 #                machine has none, so `go test ./e2e/images` checks the Dockerfile against this file)
@@ -131,6 +132,18 @@ bench: tools postgres chromium
 ##        AWO_CHAOS_WORK_ORDERS, AWO_CHAOS_MINUTES (kill budget) and AWO_CHAOS_SEED change the run
 chaos: tools
 	set -o pipefail; go test -race -tags chaos -count=1 -timeout 60m -run '^TestChaos' -v $(MODULE)/e2e 2>&1 | grep -v 'fakemodel: '
+
+## cluster-test: the node-loss test (build tag cluster): three embedded JetStream nodes, streams with
+##               3 replicas, the services as separate processes; while work orders are created every 2 s,
+##               the meta leader and then the WORKORDERS_EVENTS leader are stopped and started again.
+##               Checks the fault test's invariants, that the copies agree and that creates get only 201
+##               or 503 with Retry-After; its figures are the last line. AWO_CLUSTER_WORK_ORDERS: at least
+##               that many work orders (16)
+.PHONY: cluster-test
+cluster-test: tools
+	@report=$$(mktemp); trap 'rm -f "$$report"' EXIT; set -o pipefail; \
+	AWO_CLUSTER_REPORT="$$report" go test -race -tags cluster -count=1 -timeout 30m -run '^TestClusterNodeLoss' -v $(MODULE)/e2e 2>&1 | grep -v 'fakemodel: '; status=$$?; \
+	if [ $$status != 0 ]; then echo "FAILED (exit $$status) $$(cat "$$report")"; else cat "$$report"; fi; exit $$status
 
 clean:
 	rm -rf $(BIN)

@@ -74,10 +74,18 @@ type clusterSize struct{ Orchestrators, Executors, GitHubs int }
 
 func newCluster(t *testing.T, w *world, size clusterSize, extra ...string) *cluster {
 	t.Helper()
-	dir := t.TempDir()
 	broker := natstest.StartListening(t, "awo-e2e-observer")
-	s := newStack(t, w, append([]string{"NATS_URL=" + broker.Server.ClientURL()}, extra...)...)
-	c := &cluster{stack: s, js: broker.JS, bus: bus.New(broker.JS, "awo/e2e"), procs: map[string]*proc{}}
+	return newClusterOn(t, w, size, broker.Server.ClientURL(), broker.JS, extra...)
+}
+
+// newClusterOn is newCluster against NATS servers the test runs itself:
+// natsURL is the services' NATS_URL (one server or a cluster's list) and
+// js the test's own view of them.
+func newClusterOn(t *testing.T, w *world, size clusterSize, natsURL string, js jetstream.JetStream, extra ...string) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	s := newStack(t, w, append([]string{"NATS_URL=" + natsURL}, extra...)...)
+	c := &cluster{stack: s, js: js, bus: bus.New(js, "awo/e2e"), procs: map[string]*proc{}}
 
 	add := func(service string, n int) {
 		for i := 1; i <= n; i++ {
@@ -518,12 +526,7 @@ func (c *cluster) checkInvariants(ids []string, last map[string]workOrder, steps
 		if strings.Join(ok, ",") != strings.Join(steps, ",") {
 			t.Errorf("work order %s: successful steps in its history %v, want each of %v once", id, ok, steps)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		h, err := c.bus.History(ctx, workorder.ID(id), 0)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := c.history(id)
 		completed := map[string]int{}
 		for _, e := range h.Events {
 			if r, isResult := e.Data.(*events.StepResult); isResult && e.Type == events.TypeStepCompleted {
@@ -578,6 +581,27 @@ func (c *cluster) checkNothingLeftRunning(within time.Duration) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// history reads a work order's events. A read that fails is tried again
+// for a while: on a cluster a JetStream API request can go unanswered
+// while a leader is being elected or a restarted node catches up.
+func (c *cluster) history(id string) bus.History {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		h, err := c.bus.History(ctx, workorder.ID(id), 0)
+		cancel()
+		if err == nil {
+			return h
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal(err)
+		}
+		c.t.Logf("%v; trying again", err)
+		time.Sleep(time.Second)
 	}
 }
 
@@ -655,12 +679,7 @@ func (c *cluster) figures(ids []string, last map[string]workOrder, took time.Dur
 	// Commands sent once each: one per dispatch event.
 	commands := map[string]int{}
 	for _, id := range ids {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		h, err := c.bus.History(ctx, workorder.ID(id), 0)
-		cancel()
-		if err != nil {
-			c.t.Fatal(err)
-		}
+		h := c.history(id)
 		for _, e := range h.Events {
 			if d, ok := e.Data.(*events.StepDispatched); ok && e.Type == events.TypeStepDispatched {
 				commands[d.Step.Service()]++

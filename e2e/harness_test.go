@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -520,4 +521,18 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// envInt reads a whole-number setting of a long test from the environment.
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a whole number", name, s)
+	}
+	return n
 }

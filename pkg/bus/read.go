@@ -36,24 +36,50 @@ func orderedAfter(subjects []string, after uint64) jetstream.OrderedConsumerConf
 // sequence after (0: from the start), oldest first. It reads through an
 // ordered consumer made for this read and deleted after it, which is cheap
 // and leaves no state on the server.
+//
+// On a cluster a read can meet a passing failure (IsTransient): a request
+// lost while a leader is elected, or a pull that reaches the client's
+// server before the interest of the consumer just made for it on another
+// server has (nats: no responders). Such a step is asked again, within
+// RetryBound, from where the read got to.
 func (b *Bus) Read(ctx context.Context, stream string, subjects []string, after uint64, fn func(Message)) error {
 	cfg := orderedAfter(subjects, after)
 	cfg.InactiveThreshold = OneShotThreshold
-	cons, err := b.JS.OrderedConsumer(ctx, stream, cfg)
+	var cons jetstream.Consumer
+	err := retryTransient(ctx, func(ctx context.Context, _ bool) (err error) {
+		cons, err = b.JS.OrderedConsumer(ctx, stream, cfg)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	defer DropConsumer(b.JS, stream, cons)
-	pending := cons.CachedInfo().NumPending
+	return readAll(ctx, cons, cons.CachedInfo().NumPending, fn)
+}
+
+// readAll reads pending messages from cons in batches, asking again after
+// a transient failure: the ordered consumer carries on after the last
+// message it delivered.
+func readAll(ctx context.Context, cons jetstream.Consumer, pending uint64, fn func(Message)) error {
+	deadline := time.Now().Add(RetryBound)
+	wait := retryFirst
 	for pending > 0 {
 		n, left, err := readBatch(ctx, cons, int(min(pending, 256)), fn)
-		if err != nil {
-			return err
+		if n > 0 {
+			pending = left
 		}
-		if n == 0 {
+		switch {
+		case err != nil && IsTransient(err) && ctx.Err() == nil && time.Now().Add(wait).Before(deadline):
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, retryMax)
+		case err != nil:
+			return err
+		case n == 0:
 			return fmt.Errorf("%d messages pending but none delivered", pending)
 		}
-		pending = left
 	}
 	return nil
 }
