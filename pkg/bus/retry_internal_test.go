@@ -112,3 +112,37 @@ func TestRetryTransient_CancelledCallerIsNotRetried(t *testing.T) {
 		t.Fatalf("%d calls, err %v", calls, err)
 	}
 }
+
+// A start-up lookup outlasts one retry bound when an election does: with a
+// deadline it keeps going, bound after bound, until the leader answers;
+// without one it gives up after a bound, as every other retry does.
+func TestRetryThroughElections_OutlastsOneBound(t *testing.T) {
+	failFor := RetryBound + time.Second
+	op := func(start time.Time, calls *int) func(context.Context) error {
+		return func(context.Context) error {
+			*calls++
+			if time.Since(start) < failFor {
+				return nats.ErrTimeout
+			}
+			return nil
+		}
+	}
+	t.Run("deadline", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), failFor+5*time.Second)
+		defer cancel()
+		var calls int
+		if err := retryThroughElections(ctx, op(time.Now(), &calls)); err != nil {
+			t.Fatalf("retryThroughElections: %v after %d calls, want success once the election is over", err, calls)
+		}
+	})
+	t.Run("no deadline", func(t *testing.T) {
+		t.Parallel()
+		var calls int
+		start := time.Now()
+		err := retryThroughElections(context.Background(), op(start, &calls))
+		if !errors.Is(err, ErrUnavailable) || time.Since(start) > RetryBound+time.Second {
+			t.Fatalf("retryThroughElections: %v after %s, want ErrUnavailable within one bound", err, time.Since(start))
+		}
+	})
+}

@@ -178,10 +178,18 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, s StreamSettings
 }
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
-	st, err := js.Stream(ctx, want.Name)
+	var st jetstream.Stream
+	err := retryThroughElections(ctx, func(actx context.Context) error {
+		var err error
+		st, err = js.Stream(actx, want.Name)
+		return err
+	})
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		_, err = js.CreateStream(ctx, want)
+		err = retryThroughElections(ctx, func(actx context.Context) error {
+			_, err := js.CreateStream(actx, want)
+			return err
+		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return ensureStream(ctx, js, want) // another service created it first
 		}
@@ -293,4 +301,21 @@ func isZeroJSON(v any) bool {
 		return len(v) == 0
 	}
 	return false
+}
+
+// retryThroughElections retries op's transient failures (retryTransient)
+// until ctx's deadline, bound after bound: at start-up a service waits out
+// a whole election (5-9 s measured, at times longer) rather than exiting on
+// a lookup that no leader answered. Without a deadline, one bound.
+//
+// A create whose answer was lost and that did land comes back as
+// ErrStreamNameAlreadyInUse, which ensureStream takes as "another service
+// created it".
+func retryThroughElections(ctx context.Context, op func(ctx context.Context) error) error {
+	for {
+		err := retryTransient(ctx, func(actx context.Context, _ bool) error { return op(actx) })
+		if _, bounded := ctx.Deadline(); !bounded || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+	}
 }
