@@ -42,6 +42,9 @@ type Requested struct {
 	UserRequest       string                `json:"user_request"`
 	SelectedCommands  []workorder.Step      `json:"selected_commands"`
 	GitHubIssueNumber string                `json:"github_issue_number,omitempty"`
+	// Origin is where the work order was asked for when a GitHub webhook
+	// created it; nil for the API.
+	Origin *Origin `json:"origin,omitempty"`
 }
 
 // Started is the orchestrator's acceptance of a work order: the full plan of
@@ -156,7 +159,35 @@ type RetryRequested struct {
 type FollowUpRequested struct {
 	PromptText string `json:"prompt_text"`
 	Round      int    `json:"round"`
+	// Origin is where the prompt was asked when it came from GitHub (a
+	// /awo comment on awo's pull request); nil for the API.
+	Origin *Origin `json:"origin,omitempty"`
 }
+
+// Origin is the GitHub place a work order or a follow-up round was asked
+// for (a webhook trigger): the github service answers there, with the work
+// order's id when it starts and its pull request or failure when it ends.
+type Origin struct {
+	// Kind is OriginIssueLabel, OriginIssueComment or OriginPullRequestComment.
+	Kind string `json:"kind"`
+	// Repository is "owner/name".
+	Repository string `json:"repository"`
+	// Number is the issue's or pull request's number, where the answers go.
+	Number int `json:"number"`
+	// CommentID is the triggering comment's id (0 for a label).
+	CommentID int64 `json:"comment_id,omitempty"`
+	// DeliveryID is GitHub's X-GitHub-Delivery of the webhook.
+	DeliveryID string `json:"delivery_id"`
+	// Sender is the login of who asked.
+	Sender string `json:"sender,omitempty"`
+}
+
+// Origin kinds.
+const (
+	OriginIssueLabel         = "issue_label"
+	OriginIssueComment       = "issue_comment"
+	OriginPullRequestComment = "pull_request_comment"
+)
 
 // StepArgs is everything a worker needs to run a step without looking
 // anything up.
