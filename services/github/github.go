@@ -213,7 +213,7 @@ func (s *service) createPR(ctx context.Context, cmd events.RunStep) (events.Step
 	}
 	args := cmd.Args
 	args.BaseBranch = base
-	url, err := s.gh.CreatePR(ctx, repo, head, base, PRTitle(head, args.UserRequest), PRBody(args))
+	url, err := s.gh.CreatePR(ctx, repo, head, base, PRTitle(head, args.UserRequest), PRBodyFor(cmd.WorkOrderID, args))
 	if err != nil {
 		return events.StepResult{}, err
 	}
