@@ -289,7 +289,8 @@ pr)
 		mkdir -p "$d/comments"
 		k=1
 		while ! mkdir "$d/comments/$k" 2>/dev/null; do k=$((k + 1)); done
-		json_str <"$TMP/body" >"$d/comments/$k/body.json"
+		json_str <"$TMP/body" >"$TMP/body.json"
+		mv "$TMP/body.json" "$d/comments/$k/body.json"
 		printf 'https://github.com/%s/pull/%s#issuecomment-%s\n' "$repo" "$n" "$((1000 + k))"
 		;;
 	view)
@@ -461,7 +462,9 @@ api)
 		mkdir -p "$d/comments"
 		k=1
 		while ! mkdir "$d/comments/$k" 2>/dev/null; do k=$((k + 1)); done
-		quote "$body" >"$d/comments/$k/body.json"
+		# Written aside and moved in, so a reader never sees half of it.
+		quote "$body" >"$TMP/body.json"
+		mv "$TMP/body.json" "$d/comments/$k/body.json"
 		comment_json "$k"
 		printf '\n'
 		;;
