@@ -71,6 +71,11 @@ type Shared struct {
 	GHCLIPath             string // gateway (health probe) and github
 	GHToken               string // executor (push) and github; secret
 
+	// PublicURL is where people reach the dashboard (AWO_PUBLIC_URL, no
+	// trailing slash): the github service's answers link to a work order's
+	// page under it.
+	PublicURL string
+
 	AllowLocalRepos  bool          // gateway (validation), executor, github
 	AckWait          time.Duration // every consumer
 	MaxDeliver       int           // every consumer

@@ -11,6 +11,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/textcut"
 	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
+	"github.com/agentworkorders/awo/services/github/gh"
 )
 
 // commentPR ends a follow-up round on a work order that has a pull
@@ -59,17 +60,23 @@ func (s *service) postedComment(ctx context.Context, pr, marker string) (string,
 	if err != nil {
 		return "", fmt.Errorf("reading the comments of %s (to post the round's comment once only): %w", pr, err)
 	}
+	return markedComment(comments, marker, pr), nil
+}
+
+// markedComment returns the URL of the first of comments with marker as
+// one of its lines; where names it when gh gave no URL, "" when none has it.
+func markedComment(comments []gh.Comment, marker, where string) string {
 	for _, c := range comments {
 		for _, line := range strings.Split(c.Body, "\n") {
 			if strings.TrimSpace(line) == marker {
 				if c.URL == "" {
-					return pr, nil
+					return where
 				}
-				return c.URL, nil
+				return c.URL
 			}
 		}
 	}
-	return "", nil
+	return ""
 }
 
 // commentMarker is the hidden line that ends a round's comment: it names

@@ -1,6 +1,7 @@
 // Package github does the GitHub side of work orders with the gh CLI: it
 // opens the pull request (step create-pr) and reads the issue a work order
-// names (internal step fetch-issue). It takes step commands from JetStream
+// names (internal step fetch-issue), and it answers on the issue or pull
+// request a work order was asked from (answers.go). It takes step commands from JetStream
 // and publishes step.started, then step.completed or step.failed. It also
 // answers the gateway's repository checks (pkg/repocheck).
 package github
@@ -58,6 +59,9 @@ type Deps struct {
 	// Logger: nil is slog.Default() (the logger rule of pkg/app).
 	Logger *slog.Logger
 	GH     CLI // required
+	// Issues, when set, answers on GitHub where a work order was asked for
+	// (events.Origin): Build sets it to the gh client.
+	Issues IssueCLI
 	// Metrics, when set, records step durations, deliveries and the
 	// consumer's backlog.
 	Metrics *metrics.Metrics
@@ -75,7 +79,7 @@ func Build(ctx context.Context, cfg config.GitHub, b *bus.Bus, log *slog.Logger,
 	}
 	c := &gh.Client{Path: cfg.GHCLIPath, Token: cfg.GHToken}
 	reportCLI(ctx, c, log)
-	return Deps{Config: cfg, Bus: b, Logger: log, GH: c, Redactor: red}
+	return Deps{Config: cfg, Bus: b, Logger: log, GH: c, Issues: c, Redactor: red}
 }
 
 // Serve builds the service (Build) and runs it until ctx is cancelled:
@@ -109,6 +113,22 @@ func Run(ctx context.Context, d Deps) error {
 		return fmt.Errorf("running the github service: %w", err)
 	}
 	defer stopChecks()
+
+	if d.Issues != nil {
+		a := &answerer{bus: s.bus, gh: d.Issues, publicURL: d.Config.PublicURL, red: s.red, log: s.log}
+		answersCtx, stopAnswers := context.WithCancel(ctx)
+		answered := make(chan struct{})
+		go func() {
+			defer close(answered)
+			a.serveAnswers(answersCtx, d)
+		}()
+		// The step worker returns once ctx ends and its steps are done;
+		// the answers in hand finish before Run returns too.
+		defer func() {
+			stopAnswers()
+			<-answered
+		}()
+	}
 
 	s.log.Info("github service consuming step commands")
 	d.Metrics.WatchConsumer(s.bus.JS, bus.StreamCommands, ConsumerName)
@@ -213,7 +233,7 @@ func (s *service) createPR(ctx context.Context, cmd events.RunStep) (events.Step
 	}
 	args := cmd.Args
 	args.BaseBranch = base
-	url, err := s.gh.CreatePR(ctx, repo, head, base, PRTitle(head, args.UserRequest), PRBody(args))
+	url, err := s.gh.CreatePR(ctx, repo, head, base, PRTitle(head, args.UserRequest), PRBodyFor(cmd.WorkOrderID, args))
 	if err != nil {
 		return events.StepResult{}, err
 	}

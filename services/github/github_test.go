@@ -209,6 +209,11 @@ func TestCreatePR_PublishesStartedAndCompletedWithURL(t *testing.T) {
 			if !strings.Contains(pr.Body, "Closes #42") || !strings.Contains(pr.Body, "feat: add login page") {
 				t.Errorf("PR body:\n%s", pr.Body)
 			}
+			// A comment on the pull request is mapped back to its work
+			// order by this line (the inbound webhook).
+			if !hasLine(pr.Body, "<!-- awo work_order_id=wo-0000aa01 -->") {
+				t.Errorf("PR body lacks the work order's marker line:\n%s", pr.Body)
+			}
 			if n := h.ghCalls(t, "repo view"); n != tc.repoViews {
 				t.Errorf("gh repo view ran %d times, want %d", n, tc.repoViews)
 			}
@@ -399,4 +404,14 @@ func TestCreatePR_GhFailure_ErrorIsRedacted(t *testing.T) {
 	if res.Success || strings.Contains(res.ErrorMessage, token) || !strings.Contains(res.ErrorMessage, "Bad credentials (token [REDACTED])") {
 		t.Fatalf("result = %+v", res)
 	}
+}
+
+// hasLine reports whether text has line as one of its lines, spaces aside.
+func hasLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.TrimSpace(l) == line {
+			return true
+		}
+	}
+	return false
 }

@@ -163,6 +163,19 @@ func PRBody(a events.StepArgs) string {
 	return b.String()
 }
 
+// PRBodyFor is the body create-pr opens the pull request with: PRBody
+// ending with the hidden line naming work order wo (WorkOrderMarker), by
+// which a webhook about a comment on the pull request finds its work order.
+func PRBodyFor(wo workorder.ID, a events.StepArgs) string {
+	return PRBody(a) + WorkOrderMarker(wo) + "\n"
+}
+
+// WorkOrderMarker is the hidden line that names work order wo in a pull
+// request's body: the same form as the comment markers, without a round.
+func WorkOrderMarker(wo workorder.ID) string {
+	return fmt.Sprintf("<!-- awo work_order_id=%s -->", wo)
+}
+
 func section(b *strings.Builder, heading, text string) {
 	text = strings.TrimSpace(text)
 	if text == "" {

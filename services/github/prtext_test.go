@@ -129,3 +129,12 @@ func TestPRBody_HugeOutputsStayUnderGitHubsLimit(t *testing.T) {
 		t.Fatal("cut sections are not marked")
 	}
 }
+
+func TestPRBodyFor_EndsWithTheWorkOrderMarker(t *testing.T) {
+	args := events.StepArgs{UserRequest: "Add a login page", IssueNumber: "42", BranchName: "feat/login"}
+	got := github.PRBodyFor("wo-1a2b3c4d", args)
+	want := github.PRBody(args) + "<!-- awo work_order_id=wo-1a2b3c4d -->\n"
+	if got != want {
+		t.Fatalf("PRBodyFor =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -10,7 +10,9 @@
 // (--body B | --body-file F|-)` and `gh pr comment URL|N (--body B |
 // --body-file F|-)` and `gh pr view URL|N --json ...` (fields comments, url,
 // number, headRefName, baseRefName, title, state) on a pull request it
-// opened. Flags may be written `--flag value` or
+// opened, and `gh api [--paginate] repos/O/R/issues/N/comments [-f
+// body=B]`, which lists or adds an issue's comments (on a pull request it
+// opened: that pull request's comments, as on GitHub). Flags may be written `--flag value` or
 // `--flag=value`. Anything else fails with gh's "unknown command" message.
 package fakegh
 
@@ -62,6 +64,9 @@ type Options struct {
 	// PRViewError, when set, makes `gh pr view` of an existing pull
 	// request print it on stderr and exit 1.
 	PRViewError string
+	// IssueCommentError, when set, makes adding a comment with `gh api
+	// repos/O/R/issues/N/comments -f body=...` print it on stderr and exit 1.
+	IssueCommentError string
 	// APIError, when set, makes every command that talks to GitHub (all
 	// but --version and auth status) print it on stderr and exit 1, as gh
 	// does when GitHub is down or refuses the token: see GitHubDown,
@@ -138,6 +143,9 @@ func Install(t testing.TB, opts Options) *FakeGH {
 	}
 	if opts.PRViewError != "" {
 		write("pr-view-error", opts.PRViewError+"\n")
+	}
+	if opts.IssueCommentError != "" {
+		write("issue-comment-error", opts.IssueCommentError+"\n")
 	}
 	if len(opts.Repos) > 0 {
 		write("repos", strings.Join(opts.Repos, "\n")+"\n")
@@ -229,6 +237,18 @@ func (f *FakeGH) PRs(t testing.TB) []PR {
 	}
 	sort.Slice(prs, func(i, j int) bool { return prs[i].Number < prs[j].Number })
 	return prs
+}
+
+// IssueComments returns the bodies of the comments `gh api` added to issue
+// (or pull request) number of repo (owner/name), in order.
+func (f *FakeGH) IssueComments(t testing.TB, repo string, number int) []string {
+	t.Helper()
+	n := strconv.Itoa(number)
+	pr := filepath.Join(f.State, "prs", n)
+	if b, err := os.ReadFile(filepath.Join(pr, "repo")); err == nil && string(b) == repo {
+		return comments(t, pr)
+	}
+	return comments(t, filepath.Join(f.State, "issue-comments", filepath.FromSlash(repo), n))
 }
 
 // comments reads the bodies of a pull request's comments, in order.

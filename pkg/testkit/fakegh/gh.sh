@@ -8,6 +8,10 @@
 #   prs/<n>/comments/<k>/  comments added by `gh pr comment`; pr-comment-error
 #                    makes it fail
 #   pr-view-error    makes `gh pr view` fail
+#   issue-comments/<owner>/<name>/<n>/<k>/  comments added by `gh api
+#                    repos/<owner>/<name>/issues/<n>/comments -f body=...`
+#                    (on a pull request the fake opened: its prs/<n>/comments,
+#                    as GitHub's conversation comments are issue comments)
 # It never touches the network. Output formats and messages follow gh 2.x.
 
 set -u
@@ -285,7 +289,8 @@ pr)
 		mkdir -p "$d/comments"
 		k=1
 		while ! mkdir "$d/comments/$k" 2>/dev/null; do k=$((k + 1)); done
-		json_str <"$TMP/body" >"$d/comments/$k/body.json"
+		json_str <"$TMP/body" >"$TMP/body.json"
+		mv "$TMP/body.json" "$d/comments/$k/body.json"
 		printf 'https://github.com/%s/pull/%s#issuecomment-%s\n' "$repo" "$n" "$((1000 + k))"
 		;;
 	view)
@@ -368,6 +373,102 @@ $(cat "$d/url")"
 		printf '%s\n' "$url"
 		;;
 	*) fail "unknown command \"$sub\" for \"gh pr\"" ;;
+	esac
+	;;
+
+api)
+	shift
+	method=""
+	path=""
+	body=""
+	body_given=0
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--method=* | -X=*) method=${1#*=} ;;
+		--method | -X)
+			[ $# -ge 2 ] || fail "flag needs an argument: $1"
+			method=$2
+			shift
+			;;
+		--paginate) ;;
+		--hostname=github.com) ;;
+		--hostname=*) fail "fake gh: only github.com is known (--hostname ${1#*=})" ;;
+		-f | --raw-field | -F | --field)
+			[ $# -ge 2 ] || fail "flag needs an argument: $1"
+			case "$2" in
+			body=*)
+				body=${2#body=}
+				body_given=1
+				;;
+			*) fail "fake gh: api takes only the field body (got $2)" ;;
+			esac
+			shift
+			;;
+		-*) fail "unknown flag: $1" ;;
+		*) path=$1 ;;
+		esac
+		shift
+	done
+	[ -n "$method" ] || { [ "$body_given" = 1 ] && method=POST; } || method=GET
+	# The only endpoint awo calls: an issue's (or pull request's) comments.
+	rest=${path#/}
+	case "$rest" in
+	repos/*/*/issues/*/comments) ;;
+	*) fail "fake gh: api knows only repos/OWNER/REPO/issues/N/comments (got $path)" ;;
+	esac
+	rest=${rest#repos/}
+	repo=${rest%%/issues/*}
+	n=${rest#*/issues/}
+	n=${n%/comments}
+	case "$repo" in
+	*/*/* | /* | */) fail "fake gh: bad repository in $path" ;;
+	esac
+	case "$n" in
+	'' | *[!0-9]*) fail "fake gh: bad issue number in $path" ;;
+	esac
+	if [ -f "$STATE/repos" ] && ! grep -qxF "$repo" "$STATE/repos"; then
+		printf '{"message":"Not Found","documentation_url":"https://docs.github.com/rest","status":"404"}'
+		fail "gh: Not Found (HTTP 404)"
+	fi
+	d="$STATE/issue-comments/$repo/$n"
+	kind=issues
+	if [ -f "$STATE/prs/$n/done" ] && [ "$(cat "$STATE/prs/$n/repo")" = "$repo" ]; then
+		d="$STATE/prs/$n"
+		kind=pull
+	fi
+	# comment_json prints comment $1 of $d as the REST API does.
+	comment_json() {
+		printf '{"id":%s,"user":{"login":"fake-user"},"body":%s,"html_url":%s}' "$((1000 + $1))" \
+			"$(cat "$d/comments/$1/body.json")" "$(quote "https://github.com/$repo/$kind/$n#issuecomment-$((1000 + $1))")"
+	}
+	case "$method" in
+	GET)
+		out=""
+		for k in $(ls "$d/comments" 2>/dev/null | sort -n); do
+			[ -f "$d/comments/$k/body.json" ] || continue
+			out="$out${out:+,}$(comment_json "$k")"
+		done
+		printf '[%s]\n' "$out"
+		;;
+	POST)
+		[ "$body_given" = 1 ] || {
+			printf '{"message":"Invalid request.\\n\\n\\"body\\" wasn'"'"'t supplied.","status":"422"}'
+			fail "gh: Invalid request. (HTTP 422)"
+		}
+		if [ -f "$STATE/issue-comment-error" ]; then
+			cat "$STATE/issue-comment-error" >&2
+			exit 1
+		fi
+		mkdir -p "$d/comments"
+		k=1
+		while ! mkdir "$d/comments/$k" 2>/dev/null; do k=$((k + 1)); done
+		# Written aside and moved in, so a reader never sees half of it.
+		quote "$body" >"$TMP/body.json"
+		mv "$TMP/body.json" "$d/comments/$k/body.json"
+		comment_json "$k"
+		printf '\n'
+		;;
+	*) fail "fake gh: api $method is not supported" ;;
 	esac
 	;;
 
