@@ -91,7 +91,12 @@ func TestDecideTrigger(t *testing.T) {
 				"@@ -10,6 +10,9 @@ func login(user, password string) error {\n+\tif password == \"\" {\n+\t\treturn errEmpty\n+\t}\n```",
 				origin: events.Origin{Kind: events.OriginPullRequestComment, Repository: "acme/demo", Number: 7, CommentID: 7001, Sender: "reviewer"}}},
 		{name: "review comment on an outdated line", event: "pull_request_review_comment", fixture: "pull_request_review_comment",
-			edit: func(m map[string]any) { c := obj(m, "comment"); c["line"] = nil; c["original_line"] = 9; c["diff_hunk"] = "" },
+			edit: func(m map[string]any) {
+				c := obj(m, "comment")
+				c["line"] = nil
+				c["original_line"] = 9
+				c["diff_hunk"] = ""
+			},
 			want: trigger{followUp: wo, promptTxt: "use strings.TrimSpace before the check\n\nReview comment on auth/login.go line 9:",
 				origin: events.Origin{Kind: events.OriginPullRequestComment, Repository: "acme/demo", Number: 7, CommentID: 7001, Sender: "reviewer"}}},
 		{name: "review comment by a contributor", event: "pull_request_review_comment", fixture: "pull_request_review_comment",
