@@ -256,6 +256,12 @@ func TestGitHubWebhook_NothingTriggered_Is202Ignored(t *testing.T) {
 		{"another label", "issues", "issues_labeled",
 			func(m map[string]any) { field(m, "label")["name"] = "bug" }, "a label other than awo"},
 		{"an event awo does not act on", "star", "issues_labeled", nil, "event star triggers nothing"},
+		{"a request the create refuses", "issue_comment", "issue_comment_issue",
+			func(m map[string]any) { field(m, "comment")["body"] = "/awo colour \x1b[31mred" }, "user_request: control character U+001B"},
+		{"a request over AWO_MAX_REQUEST_BYTES", "issue_comment", "issue_comment_issue",
+			func(m map[string]any) { field(m, "comment")["body"] = "/awo " + strings.Repeat("x", 70_000) }, "AWO_MAX_REQUEST_BYTES"},
+		{"a follow-up the prompt route refuses", "pull_request_review", "pull_request_review_submitted",
+			func(m map[string]any) { field(m, "review")["body"] = "/awo \x00" }, "control character U+0000"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
