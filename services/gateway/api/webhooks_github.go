@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -102,9 +103,9 @@ func (s *server) githubWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	t.origin.DeliveryID = delivery
 	if t.create {
-		return s.webhookCreate(w, r.Context(), log, deliveryKeyPrefix+delivery, t)
+		return s.webhookCreate(r.Context(), w, log, deliveryKeyPrefix+delivery, t)
 	}
-	return s.webhookFollowUp(w, r.Context(), log, deliveryKeyPrefix+delivery, t)
+	return s.webhookFollowUp(r.Context(), w, log, deliveryKeyPrefix+delivery, t)
 }
 
 // readWebhookBody reads the raw body, which the signature covers.
@@ -158,7 +159,7 @@ func deliveryHeaders(r *http.Request) (event, delivery string, err error) {
 
 // ignore acknowledges a delivery that asks nothing of awo: GitHub shows
 // the reason, and a 2xx keeps it from reporting a failure.
-func ignore(w http.ResponseWriter, log loggerLike, reason string) error {
+func ignore(w http.ResponseWriter, log *slog.Logger, reason string) error {
 	log.Info("GitHub webhook ignored", "reason", reason)
 	writeJSON(w, http.StatusAccepted, webhookAnswer{Detail: "ignored: " + reason})
 	return nil
@@ -182,7 +183,7 @@ func (s *server) repositoryRefused(fullName string) string {
 // made. A refusal by admission (429) or an outage (503) is answered as is,
 // with the key released, so GitHub shows the failure and a redelivery
 // creates the work order.
-func (s *server) webhookCreate(w http.ResponseWriter, ctx context.Context, log loggerLike, key string, t trigger) error {
+func (s *server) webhookCreate(ctx context.Context, w http.ResponseWriter, log *slog.Logger, key string, t trigger) error {
 	if s.Idempotency == nil {
 		return &problem{status: http.StatusServiceUnavailable, detail: "GitHub deliveries cannot be de-duplicated by this gateway (no idempotency store)"}
 	}
@@ -221,15 +222,10 @@ func (s *server) webhookCreate(w http.ResponseWriter, ctx context.Context, log l
 	return nil
 }
 
-type loggerLike interface {
-	Info(string, ...any)
-	Warn(string, ...any)
-}
-
 // webhookFollowUp runs a follow-up round through the prompt route's path,
 // once per delivery: the delivery is claimed first, and released when the
 // round could not start, so a redelivery tries again.
-func (s *server) webhookFollowUp(w http.ResponseWriter, ctx context.Context, log loggerLike, key string, t trigger) error {
+func (s *server) webhookFollowUp(ctx context.Context, w http.ResponseWriter, log *slog.Logger, key string, t trigger) error {
 	if s.Idempotency == nil {
 		return &problem{status: http.StatusServiceUnavailable, detail: "GitHub deliveries cannot be de-duplicated by this gateway (no idempotency store)"}
 	}
