@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/repourl"
@@ -91,7 +92,9 @@ func (h *harness) requested(id workorder.ID) *events.Requested {
 func TestGitHubWebhook_LabeledIssue_CreatesOneWorkOrder_AlsoWhenRedelivered(t *testing.T) {
 	h := newHarness(t, withWebhook)
 	body := ghFixture(t, "issues_labeled", nil)
+	start := time.Now()
 	a := h.deliver("issues", "d-label-1", body).webhook(t, http.StatusAccepted)
+	t.Logf("labelled issue answered in %s", time.Since(start).Round(time.Microsecond))
 	if a.Detail != "work order created" || a.ID == "" {
 		t.Fatalf("answer %+v", a)
 	}
