@@ -190,6 +190,8 @@ type GatewayOnly struct {
 	// ListMax caps how many work orders one list answer holds, with or
 	// without ?limit=; X-Total-Count still tells the total.
 	ListMax int
+	// Triggers configure POST /webhooks/github (triggers.go).
+	Triggers Triggers
 }
 
 // ExecutorOnly are the settings only the executor reads.

@@ -134,6 +134,7 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 		return nil, err
 	}
 	opts := apiOptions(d, log, keys, proj, checker, loopback, dashboard)
+	logWebhookRoute(log, opts)
 	if mirror != nil { // no typed nils in the interfaces
 		opts.Repositories, opts.RepositoryProjection = repos, mirror
 	}
@@ -271,6 +272,28 @@ func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *project
 
 		AllowedRepositories: d.Config.AllowedRepositories,
 		Dashboard:           dashboard,
+		GitHubWebhook: api.GitHubWebhook{
+			Secret:       d.Config.Triggers.WebhookSecret,
+			Label:        d.Config.Triggers.Label,
+			Command:      d.Config.Triggers.Command,
+			Associations: d.Config.Triggers.Associations,
+		},
+	}
+}
+
+// logWebhookRoute says at start whether POST /webhooks/github is served,
+// and when GitHub could not reach it anyway.
+func logWebhookRoute(log *slog.Logger, o api.Options) {
+	switch {
+	case o.GitHubWebhook.Secret == "":
+		log.Info("GitHub webhook route off: POST /webhooks/github answers 404 (set GITHUB_WEBHOOK_SECRET to turn it on)")
+	case o.LoopbackHostOnly:
+		log.Warn("GitHub webhook route on, but the gateway listens on loopback without API tokens and answers only requests "+
+			"addressed to loopback, so GitHub's deliveries are refused (403); set AWO_API_TOKENS and listen where GitHub reaches it",
+			"route", "POST /webhooks/github")
+	default:
+		log.Info("GitHub webhook route on", "route", "POST /webhooks/github", "label", o.GitHubWebhook.Label,
+			"command", o.GitHubWebhook.Command, "associations", o.GitHubWebhook.Associations)
 	}
 }
 

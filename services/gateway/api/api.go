@@ -149,6 +149,10 @@ type Options struct {
 	// 0: config.DefaultListMax.
 	ListMax int
 
+	// GitHubWebhook configures POST /webhooks/github (webhooks_github.go);
+	// without a secret the route does not exist.
+	GitHubWebhook GitHubWebhook
+
 	// Dashboard serves the web dashboard under /ui/ (package ui); nil: no
 	// dashboard. Its files carry no data and are served without a token:
 	// every read the page makes goes through the API, which asks for one.
@@ -248,6 +252,12 @@ func (s *server) routes() chi.Router {
 	if s.Dashboard != nil {
 		r.Get("/ui", s.Dashboard.ServeHTTP)
 		r.Get("/ui/*", s.Dashboard.ServeHTTP)
+	}
+
+	// GitHub sends no bearer token: the delivery's signature is its
+	// authentication (webhooks_github.go).
+	if s.GitHubWebhook.Secret != "" {
+		r.Post(githubWebhookPath, s.handle(s.githubWebhook))
 	}
 
 	// Everything a client acts through sits in this group, behind the

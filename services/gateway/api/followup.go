@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/freetext"
+	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
@@ -54,30 +55,43 @@ func (s *server) prompt(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := followUpAllowed(id, wo.Status, wo.GitBranchName != nil); err != nil {
-		return err
-	}
-	var round int
-	wo, e, err := s.startRound(r.Context(), wo, s.followUpRound, func(n int) events.Event {
-		round = n
-		return s.Publisher.Event(fmt.Sprintf("%s.follow_up_requested.%d", id, n), events.TypeFollowUpRequested, id,
-			&events.FollowUpRequested{PromptText: text, Round: n})
-	})
+	wo, round, err := s.followUp(r.Context(), wo, text, nil)
 	if err != nil {
 		return err
-	}
-	// Two prompts sent at once both ask for the same round; the stream keeps
-	// the first and drops the second as a duplicate of its id. Only a repeat
-	// of the same prompt is the same request.
-	if last, ok, err := s.Publisher.LastEvent(r.Context(), id, events.TypeFollowUpRequested); err == nil && ok && last.ID == e.ID {
-		if fu, _ := last.Data.(*events.FollowUpRequested); fu != nil && fu.PromptText != text {
-			return &problem{status: http.StatusConflict, detail: fmt.Sprintf(
-				"another follow-up prompt for work order %s (round %d) was recorded at the same time; wait for it to finish, then send yours", id, round)}
-		}
 	}
 	s.log.Info("work order follow-up requested", "work_order_id", string(id), "round", round)
 	writeJSON(w, http.StatusAccepted, wo)
 	return nil
+}
+
+// followUp records the next follow-up round of wo with text, asked from
+// origin (nil: the API), once wo can take one; the prompt route and the
+// GitHub webhook both go through it. It returns the work order as the read
+// model has it afterwards and the round.
+func (s *server) followUp(ctx context.Context, wo readmodel.WorkOrder, text string, origin *events.Origin) (readmodel.WorkOrder, int, error) {
+	id := wo.AgentWorkOrderID
+	if err := followUpAllowed(id, wo.Status, wo.GitBranchName != nil); err != nil {
+		return wo, 0, err
+	}
+	var round int
+	wo, e, err := s.startRound(ctx, wo, s.followUpRound, func(n int) events.Event {
+		round = n
+		return s.Publisher.Event(fmt.Sprintf("%s.follow_up_requested.%d", id, n), events.TypeFollowUpRequested, id,
+			&events.FollowUpRequested{PromptText: text, Round: n, Origin: origin})
+	})
+	if err != nil {
+		return wo, 0, err
+	}
+	// Two prompts sent at once both ask for the same round; the stream keeps
+	// the first and drops the second as a duplicate of its id. Only a repeat
+	// of the same prompt is the same request.
+	if last, ok, err := s.Publisher.LastEvent(ctx, id, events.TypeFollowUpRequested); err == nil && ok && last.ID == e.ID {
+		if fu, _ := last.Data.(*events.FollowUpRequested); fu != nil && fu.PromptText != text {
+			return wo, 0, &problem{status: http.StatusConflict, detail: fmt.Sprintf(
+				"another follow-up prompt for work order %s (round %d) was recorded at the same time; wait for it to finish, then send yours", id, round)}
+		}
+	}
+	return wo, round, nil
 }
 
 // followUpAllowed says why a work order in status cannot take a follow-up
