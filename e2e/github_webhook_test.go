@@ -192,3 +192,86 @@ func TestGitHubWebhook_LabelledIssue_OneWorkOrderAnsweredOnTheIssue(t *testing.T
 		}
 	}
 }
+
+// reviewComment is a pull_request_review_comment.created delivery as GitHub
+// documents it: a comment by an owner on a line of awo's pull request,
+// whose body (with awo's hidden work-order marker) the payload carries.
+func reviewComment(pr fakegh.PR, number int, text string) []byte {
+	payload := map[string]any{
+		"action": "created",
+		"comment": map[string]any{
+			"id": 9001, "body": text, "path": "greeting.txt", "line": 1, "side": "RIGHT",
+			"diff_hunk":          "@@ -0,0 +1 @@\n+hello",
+			"user":               map[string]any{"login": "octocat", "id": 1, "type": "User"},
+			"author_association": "OWNER",
+			"html_url":           fmt.Sprintf("https://github.com/acme/demo/pull/%d#discussion_r9001", number),
+		},
+		"pull_request": map[string]any{
+			"id": 500 + number, "number": number, "title": pr.Title, "body": pr.Body, "state": "open",
+			"html_url": fmt.Sprintf("https://github.com/acme/demo/pull/%d", number),
+			"head":     map[string]any{"ref": pr.Head, "repo": map[string]any{"full_name": "acme/demo"}},
+			"base":     map[string]any{"ref": "main", "repo": map[string]any{"full_name": "acme/demo"}},
+			"user":     map[string]any{"login": "awo-bot", "id": 3, "type": "User"},
+		},
+		"repository": map[string]any{
+			"id": 77, "name": "demo", "full_name": "acme/demo", "private": false,
+			"owner":    map[string]any{"login": "acme", "id": 2, "type": "Organization"},
+			"html_url": "https://github.com/acme/demo", "clone_url": "https://github.com/acme/demo.git", "default_branch": "main",
+		},
+		"sender": map[string]any{"login": "octocat", "id": 1, "type": "User"},
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// A "/awo …" review comment on the pull request awo opened runs a
+// follow-up round of its work order: the Implementor's session resumed,
+// one more commit on the same branch, a comment on the same pull request,
+// and no second pull request. The comment's author must have write access.
+func TestGitHubWebhook_ReviewCommentOnAwosPR_RunsAFollowUpRound(t *testing.T) {
+	w := newWorld(t, createBranch(followUpBranch), executeThenFollowUp(0), commitAndPush())
+	s := newStack(t, w, "GITHUB_WEBHOOK_SECRET="+webhookSecret)
+	s.start()
+
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Add a greeting file",
+		"selected_commands": []string{"create-branch", "execute", "commit", "create-pr"}})
+	wo := s.waitFinished(id, 3*time.Minute)
+	if wo.Status != "completed" || !strings.Contains(deref(wo.PRURL), "/pull/") {
+		t.Fatalf("first run: status %s, PR %q, error %q", wo.Status, deref(wo.PRURL), deref(wo.ErrorMessage))
+	}
+	commits := w.Origin.CommitCount(t, followUpBranch)
+	prs := w.GH.PRs(t)
+	if len(prs) != 1 {
+		t.Fatalf("pull requests: %+v", prs)
+	}
+	var number int
+	if _, err := fmt.Sscanf(deref(wo.PRURL)[strings.LastIndex(deref(wo.PRURL), "/")+1:], "%d", &number); err != nil {
+		t.Fatalf("PR number of %q: %v", deref(wo.PRURL), err)
+	}
+
+	// Without write access: acknowledged, and nothing runs.
+	outsider := bytes.ReplaceAll(reviewComment(prs[0], number, "/awo "+followUpPrompt), []byte(`"OWNER"`), []byte(`"NONE"`))
+	if code, out := s.postWebhook("pull_request_review_comment", deliveryID(t), sign(webhookSecret, outsider), outsider); code != http.StatusAccepted || !strings.Contains(out, "ignored") {
+		t.Errorf("comment by an author without write access: %d %s, want 202 ignored", code, out)
+	}
+	if got := s.get(id); got.Status != "completed" {
+		t.Fatalf("after an outsider's comment the work order is %s", got.Status)
+	}
+
+	body := reviewComment(prs[0], number, "/awo "+followUpPrompt)
+	if code, out := s.postWebhook("pull_request_review_comment", deliveryID(t), sign(webhookSecret, body), body); code != http.StatusAccepted {
+		t.Fatalf("review comment: %d %s, want 202", code, out)
+	}
+	s.waitFor(id, 30*time.Second, "the follow-up round to start", func(wo workOrder) bool { return wo.Status == "running" })
+	wo = s.waitFinished(id, 3*time.Minute)
+	if wo.Status != "completed" {
+		t.Fatalf("after the review comment: status %s, error %q", wo.Status, deref(wo.ErrorMessage))
+	}
+	if !resumed(w) {
+		t.Errorf("the round did not resume the execute step's session")
+	}
+	checkRound(t, s, w, id, commits)
+}
