@@ -46,7 +46,7 @@ const (
 // variables is the table, in the order of the start-up line; problems are
 // reported in this order too. The rows of a subject sit in its file.
 var variables = slices.Concat(processVariables, tracingVariables, accessVariables, limitVariables,
-	inputVariables, repoVariables, natsVariables, streamVariables, agentUserVariables, agentEnvVariables, storageVariables)
+	inputVariables, repoVariables, natsVariables, streamVariables, agentUserVariables, agentEnvVariables, storageVariables, webhookVariables)
 
 // processVariables are the general settings: ports, the CLIs, storage,
 // the executor's steps, NATS and the streams' age.
