@@ -99,7 +99,11 @@ func (t *target) handle(ctx context.Context, msg jetstream.Msg) {
 		born = meta.Timestamp
 	}
 	deadline := born.Add(t.s.o.Config.MaxAge)
-	if !time.Now().Before(deadline) {
+	// An event first reached after MaxAge (the service was down that
+	// long) is not sent at all. A retry is attempted even a little late
+	// (it was timed for the deadline), so the reason recorded is the
+	// receiver's last answer.
+	if meta.NumDelivered == 1 && !time.Now().Before(deadline) {
 		t.giveUp(ctx, msg, meta, fmt.Errorf("not delivered within AWO_WEBHOOK_MAX_AGE (%s) of the event", t.s.o.Config.MaxAge), log)
 		return
 	}

@@ -603,3 +603,31 @@ func hostname() string {
 	n, _ := os.Hostname()
 	return n
 }
+
+func TestSender_RetriesUntilMaxAge_ThenDeadLetters(t *testing.T) {
+	h := newHarness(t)
+	rc := &receiver{respond: func(_ int, _ string, w http.ResponseWriter) bool {
+		w.WriteHeader(http.StatusBadGateway)
+		return false
+	}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	cfg := testConfig(srv.URL)
+	cfg.MaxAge = 2 * time.Second
+	h.start(t, cfg)
+	const wo = workorder.ID("wo-aaaa0009")
+	e := h.bus.Event("wo-aaaa0009-done", events.TypeCompleted, wo, events.Completed{})
+	if _, err := h.bus.PublishEvent(context.Background(), e, nil); err != nil {
+		t.Fatal(err)
+	}
+	dl := lastDLQ(t, h, "workorders.dlq.webhooks."+string(wo))
+	if r := dl.Header.Get(bus.HeaderDLQError); !strings.Contains(r, "AWO_WEBHOOK_MAX_AGE") || !strings.Contains(r, "502") {
+		t.Errorf("dead letter reason %q", r)
+	}
+	// Attempts at 0 s, 1 s and at the deadline (2 s), then no more.
+	n := len(rc.all())
+	time.Sleep(1500 * time.Millisecond)
+	if m := len(rc.all()); m != n || n < 2 || n > 4 {
+		t.Errorf("%d attempts before giving up, %d after", n, m)
+	}
+}
