@@ -145,7 +145,10 @@ func (rc *receiver) waitAccepted(t *testing.T, n int, within time.Duration) []st
 }
 
 type harness struct {
-	env  *natstest.Env
+	env *natstest.Env
+	// senderBus, when set, is the sender's connection (another NATS
+	// user's); else the env's.
+	senderBus *bus.Bus
 	bus  *bus.Bus
 	logs *syncbuf.Buffer
 	m    *metrics.Metrics
@@ -181,7 +184,11 @@ func testConfig(urls ...string) config.Webhooks {
 // then on.
 func (h *harness) start(t *testing.T, cfg config.Webhooks) (stop func()) {
 	t.Helper()
-	s, err := webhooks.New(webhooks.Options{Config: cfg, Bus: h.env.Bus("awo/github"),
+	sb := h.senderBus
+	if sb == nil {
+		sb = h.env.Bus("awo/github")
+	}
+	s, err := webhooks.New(webhooks.Options{Config: cfg, Bus: sb,
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: h.m})
 	if err != nil {
 		t.Fatal(err)
