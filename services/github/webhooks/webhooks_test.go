@@ -638,3 +638,66 @@ func TestSender_RetriesUntilMaxAge_ThenDeadLetters(t *testing.T) {
 		t.Errorf("%d attempts before giving up, %d after", n, m)
 	}
 }
+
+// A sender that dies mid-attempt (its connection gone, as when the
+// process is killed: no nak, no ack) loses nothing: JetStream sends the
+// event again after the consumer's ack wait (30 s), to the next sender.
+func TestSender_KilledMidAttempt_EventSentAgainAfterAckWait(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the 30 s ack wait")
+	}
+	h := newHarness(t)
+	inFlight := make(chan struct{})
+	rc := &receiver{respond: func(n int, _ string, w http.ResponseWriter) bool {
+		if n == 0 {
+			close(inFlight)
+			time.Sleep(300 * time.Millisecond)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return false
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	cfg := testConfig(srv.URL)
+
+	nc, js := h.env.Client(t, "doomed")
+	s, err := webhooks.New(webhooks.Options{Config: cfg, Bus: bus.New(js, "awo/github"),
+		Logger: slog.New(slog.NewTextHandler(h.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	waitConsumer(t, h, webhooks.ConsumerName(srv.URL))
+	a := h.lifecycle(t, "wo-dead0011")
+	<-inFlight
+	nc.Close() // the "kill": the attempt's outcome never reaches JetStream
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sender did not stop when its connection closed")
+	}
+
+	h.start(t, cfg)
+	want := ids(a)
+	rc.waitAccepted(t, len(want), 60*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	equalIDs(t, rc.acceptedIDs(), want)
+	checkSigned(t, rc)
+}
+
+func waitConsumer(t *testing.T, h *harness, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := h.env.JS.Consumer(context.Background(), bus.StreamEvents, name); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer %s not created", name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
