@@ -149,9 +149,9 @@ type harness struct {
 	// senderBus, when set, is the sender's connection (another NATS
 	// user's); else the env's.
 	senderBus *bus.Bus
-	bus  *bus.Bus
-	logs *syncbuf.Buffer
-	m    *metrics.Metrics
+	bus       *bus.Bus
+	logs      *syncbuf.Buffer
+	m         *metrics.Metrics
 }
 
 func newHarness(t *testing.T) *harness {
