@@ -33,7 +33,7 @@ type target struct {
 // run creates (or resumes) the consumer and delivers its events one at a
 // time until ctx is cancelled.
 func (t *target) run(ctx context.Context) error {
-	cons, err := t.s.o.Bus.CreateOrUpdateConsumer(ctx, bus.StreamEvents, t.consumerConfig())
+	cons, err := t.ensureConsumer(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -60,6 +60,25 @@ func (t *target) run(ctx context.Context) error {
 		default:
 			it.Stop()
 			return fmt.Errorf("webhook to %s: %w", t.host, err)
+		}
+	}
+}
+
+// consumer_ creates or updates the consumer, trying again for a minute:
+// at start the stream may be in a leader election or not made yet by the
+// service that makes it.
+func (t *target) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	give := time.Now().Add(time.Minute)
+	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
+		cons, err := t.s.o.Bus.CreateOrUpdateConsumer(ctx, bus.StreamEvents, t.consumerConfig())
+		if err == nil || ctx.Err() != nil || time.Now().Add(wait).After(give) {
+			return cons, err
+		}
+		t.log.Warn("could not create the webhook consumer yet; trying again", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
 		}
 	}
 }
