@@ -338,10 +338,9 @@ func TestSender_FailsTimesOutThrottlesThenAccepts_EveryEventOnceInOrderSigned(t 
 	a := h.lifecycle(t, "wo-aaaa0001")
 	b := h.lifecycle(t, "wo-bbbb0002")
 	want := ids(a, b)
-	got := rc.waitAccepted(t, len(want), 60*time.Second)
+	rc.waitAccepted(t, len(want), 60*time.Second)
 	time.Sleep(500 * time.Millisecond) // room for a duplicate to show
 	equalIDs(t, rc.acceptedIDs(), want)
-	_ = got
 	checkSigned(t, rc)
 
 	all := rc.all()
@@ -569,7 +568,7 @@ func TestSender_NameResolvingToPrivateAddress_RefusedAtConnect(t *testing.T) {
 	cfg.AllowPrivate = false
 	h.start(t, cfg)
 	const wo = workorder.ID("wo-99990008")
-	p := h.lifecycle(t, wo)
+	h.lifecycle(t, wo)
 	dl := lastDLQ(t, h, "workorders.dlq.webhooks."+string(wo))
 	if e := dl.Header.Get(bus.HeaderDLQError); !strings.Contains(e, "AWO_WEBHOOK_ALLOW_PRIVATE") {
 		t.Errorf("dead letter reason %q", e)
@@ -578,7 +577,6 @@ func TestSender_NameResolvingToPrivateAddress_RefusedAtConnect(t *testing.T) {
 	if n := len(rc.all()); n != 0 {
 		t.Errorf("the receiver on a private address got %d requests", n)
 	}
-	_ = p
 }
 
 // privateName is a host name of this machine (not one the start-up check
