@@ -93,6 +93,9 @@ type Shared struct {
 	MetricsListen string
 	// Tracing is the OTLP trace export; off unless an endpoint is set.
 	Tracing tracing.Settings
+	// Webhooks are the outbound webhooks the github service sends
+	// (webhooks.go).
+	Webhooks Webhooks
 
 	// Stream size limits; see bus.StreamSettings for what each does when
 	// full.

@@ -35,6 +35,7 @@ type Metrics struct {
 	projectionRejected prometheus.Counter
 
 	consumers *consumerCollector
+	webhooks  *webhookSeries
 
 	mu         sync.Mutex
 	workOrders bool // a work-order collector is registered
@@ -95,6 +96,7 @@ func New() *Metrics {
 		m.handled, m.redelivered, m.deadLettered,
 		m.httpDuration, m.consumers, m.projectionRejected,
 	)
+	m.webhooks = newWebhookSeries(m.reg)
 	return m
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/github/gh"
+	"github.com/agentworkorders/awo/services/github/webhooks"
 )
 
 // Micro service identity, as `nats micro ls` shows it.
@@ -83,11 +84,33 @@ func Build(ctx context.Context, cfg config.GitHub, b *bus.Bus, log *slog.Logger,
 }
 
 // Serve builds the service (Build) and runs it until ctx is cancelled:
-// the github binary and the all-in-one both run it so.
+// the github binary and the all-in-one both run it so. With webhook URLs
+// configured it also runs the outbound webhook sender, the part of awo
+// that talks to the outside world being this service; either one
+// stopping with an error stops both.
 func Serve(ctx context.Context, cfg config.GitHub, b *bus.Bus, m *metrics.Metrics, log *slog.Logger) error {
 	d := Build(ctx, cfg, b, log, b.Redactor)
 	d.Metrics = m
-	return Run(ctx, d)
+	if !cfg.Webhooks.Enabled() {
+		return Run(ctx, d)
+	}
+	sender, err := webhooks.New(webhooks.Options{Config: cfg.Webhooks, Bus: b, Logger: d.Logger, Metrics: m})
+	if err != nil {
+		return fmt.Errorf("running the github service: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() {
+		err := sender.Run(ctx)
+		if err != nil {
+			cancel()
+		}
+		sent <- err
+	}()
+	err = Run(ctx, d)
+	cancel()
+	return errors.Join(err, <-sent)
 }
 
 // Run consumes github step commands until ctx is cancelled. Calls in
