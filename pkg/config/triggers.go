@@ -43,8 +43,8 @@ const minWebhookSecretLength = 16
 var knownAssociations = []string{"OWNER", "MEMBER", "COLLABORATOR", "CONTRIBUTOR",
 	"FIRST_TIME_CONTRIBUTOR", "FIRST_TIMER", "MANNEQUIN", "NONE"}
 
-// webhookSecret reads the secret without ever quoting it in an error.
-func (p *parser) webhookSecret(name string) string {
+// githubWebhookSecret reads the secret without ever quoting it in an error.
+func (p *parser) githubWebhookSecret(name string) string {
 	v, ok := p.get(name)
 	if !ok {
 		return ""
@@ -100,7 +100,7 @@ func (p *parser) trigger(name, def string) string {
 // triggerVariables are the GitHub webhook's settings.
 var triggerVariables = []variable{
 	{names: []string{"GITHUB_WEBHOOK_SECRET"}, secret: wholeSecret,
-		load: func(p *parser, n []string, c *Config) { c.Triggers.WebhookSecret = p.webhookSecret(n[0]) },
+		load: func(p *parser, n []string, c *Config) { c.Triggers.WebhookSecret = p.githubWebhookSecret(n[0]) },
 		show: func(c *Config) any {
 			if c.Triggers.WebhookSecret == "" {
 				return "(unset: POST /webhooks/github is off)"
