@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -55,12 +54,5 @@ func TestHealthcheck_Process(t *testing.T) {
 		}
 	}
 
-	nats.Server.Shutdown()
-	if stderr := proctest.RunUntil(t, 15*time.Second, 1, bin, env, "-healthcheck"); !strings.Contains(stderr, "nats: ") {
-		t.Errorf("awo -healthcheck with NATS down said %q", stderr)
-	}
-	proc.Kill()
-	if code, stderr := proctest.Run(t, bin, env, "-healthcheck"); code != 1 || !strings.Contains(stderr, "not answering") {
-		t.Errorf("awo -healthcheck of a dead process: %d %q", code, stderr)
-	}
+	proctest.CheckNotReadyThenDead(t, proc, nats.Server.Shutdown, false, bin, env)
 }

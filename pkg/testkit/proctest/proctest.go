@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,5 +106,22 @@ func RunUntil(t testing.TB, timeout time.Duration, want int, bin string, env []s
 			t.Fatalf("waited %s for `%s %v` to exit %d: it exits %d: %s", timeout, filepath.Base(bin), args, want, code, stderr)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// CheckNotReadyThenDead is the end of every binary's -healthcheck test:
+// after stopNATS, -healthcheck exits 1 naming NATS (and saying 503 when
+// want503: the process still answers, not ready); after proc is killed,
+// it exits 1 saying the process is not answering.
+func CheckNotReadyThenDead(t testing.TB, proc *Process, stopNATS func(), want503 bool, bin string, env []string) {
+	t.Helper()
+	stopNATS()
+	stderr := RunUntil(t, 15*time.Second, 1, bin, env, "-healthcheck")
+	if !strings.Contains(stderr, "nats: ") || want503 && !strings.Contains(stderr, "503") {
+		t.Errorf("-healthcheck with NATS down said %q", stderr)
+	}
+	proc.Kill()
+	if code, stderr := Run(t, bin, env, "-healthcheck"); code != 1 || !strings.Contains(stderr, "not answering") {
+		t.Errorf("-healthcheck of a dead process: %d %q", code, stderr)
 	}
 }

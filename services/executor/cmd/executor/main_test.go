@@ -41,12 +41,5 @@ func TestHealthcheck_Process(t *testing.T) {
 	if !strings.Contains(stderr, "claude_cli: CLAUDE_CLI_PATH="+missing) {
 		t.Errorf("-healthcheck without a CLI said %q", stderr)
 	}
-	nats.Server.Shutdown()
-	if stderr := proctest.RunUntil(t, 15*time.Second, 1, bin, env, "-healthcheck"); !strings.Contains(stderr, "nats: ") {
-		t.Errorf("-healthcheck with NATS down said %q", stderr)
-	}
-	proc.Kill()
-	if code, stderr := proctest.Run(t, bin, env, "-healthcheck"); code != 1 || !strings.Contains(stderr, "not answering") {
-		t.Errorf("-healthcheck of a dead process: %d %q", code, stderr)
-	}
+	proctest.CheckNotReadyThenDead(t, proc, nats.Server.Shutdown, false, bin, env)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,12 +21,5 @@ func TestHealthcheck_Process(t *testing.T) {
 	proc := proctest.Start(t, bin, env)
 
 	proctest.RunUntil(t, 15*time.Second, 0, bin, env, "-healthcheck")
-	nats.Server.Shutdown()
-	if stderr := proctest.RunUntil(t, 15*time.Second, 1, bin, env, "-healthcheck"); !strings.Contains(stderr, "503") || !strings.Contains(stderr, "nats: ") {
-		t.Errorf("-healthcheck with NATS down said %q", stderr)
-	}
-	proc.Kill()
-	if code, stderr := proctest.Run(t, bin, env, "-healthcheck"); code != 1 || !strings.Contains(stderr, "not answering") {
-		t.Errorf("-healthcheck of a dead process: %d %q", code, stderr)
-	}
+	proctest.CheckNotReadyThenDead(t, proc, nats.Server.Shutdown, true, bin, env)
 }
