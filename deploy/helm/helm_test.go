@@ -57,6 +57,7 @@ func TestChart_RefusesUnsafeValues(t *testing.T) {
 		{[]string{"--set", "secrets.ghToken="}, "secrets.ghToken (or existingSecret) is required"},
 		{[]string{"--set", "readModel.type=postgres", "--set", "secrets.databaseURL="}, "secrets.databaseURL (or existingSecret) is required"},
 		{[]string{"--set", "keda.enabled=true", "--set", "nats.external.url=nats://a:4222"}, "keda.natsMonitoringEndpoint is required"},
+		{[]string{"--set", "webhooks.urls={https://hooks.example.com/awo}"}, "webhooks.secret (or existingSecret) is required with webhooks.urls"},
 	} {
 		_, err := render(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

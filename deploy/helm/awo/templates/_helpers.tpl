@@ -80,6 +80,33 @@ GOMEMLIMIT from a memory limit written in Mi or Gi and a percentage, in MiB:
       key: {{ .key | default .name }}
 {{- end -}}
 
+{{/*
+An optional secret variable: (dict "root" $ "name" "AWO_WEBHOOK_SECRET" "given" <value>).
+From the chart's Secret only when given (it has the key only then); from
+existingSecret always, optional: true, since the chart cannot see its keys.
+*/}}
+{{- define "awo.optionalSecretEnv" -}}
+{{- if .root.Values.existingSecret }}
+{{- include "awo.secretEnv" . }}
+      optional: true
+{{- else if .given }}
+{{- include "awo.secretEnv" . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Plain variables set only when given, in name order: a dict of name to value
+(a list is joined with commas).
+*/}}
+{{- define "awo.optionalEnv" -}}
+{{- range $name, $value := . }}
+{{- if $value }}
+- name: {{ $name }}
+  value: {{ ternary (join "," $value) (toString $value) (kindIs "slice" $value) | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Requests equal to limits (Guaranteed QoS): a service's resources {cpu, memory, ephemeralStorage}. */}}
 {{- define "awo.resources" -}}
 {{- $r := dict "cpu" (required "resources.cpu is required" .cpu | toString) "memory" (required "resources.memory is required" .memory | toString) -}}
