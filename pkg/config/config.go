@@ -190,6 +190,9 @@ type GatewayOnly struct {
 	// MaxRequestBytes caps a work order's user_request, in bytes; longer
 	// is refused with a 422.
 	MaxRequestBytes int
+	// MaxCostUSD is the cost cap of a work order that does not set its own
+	// max_cost_usd (AWO_MAX_COST_USD); 0 = no cap.
+	MaxCostUSD float64
 	// ListMax caps how many work orders one list answer holds, with or
 	// without ?limit=; X-Total-Count still tells the total.
 	ListMax int

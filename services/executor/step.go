@@ -116,6 +116,23 @@ func preparingFailed(ctx context.Context, cmd events.RunStep, err error) (events
 // has its own way (followUp). A prompt that cannot be rendered fails the
 // step; an error is a run that did not finish.
 func (x *executor) runStepAgent(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, lb *logBuilder, log *slog.Logger) (events.StepResult, error) {
+	if msg := budgetUsedUp(cmd); msg != "" {
+		log.Warn("step not run: the work order's budget is used up", "max_cost_usd", cmd.Args.MaxCostUSD, "spent_usd", cmd.Args.SpentUSD)
+		return failed("%s", msg)
+	}
+	res, err := x.runStepAgentUncapped(ctx, cmd, sb, lb, log)
+	if err != nil {
+		return res, err
+	}
+	if msg := budgetCrossed(cmd, res); msg != "" {
+		log.Warn("step failed: it used up the work order's budget", "max_cost_usd", cmd.Args.MaxCostUSD, "spent_usd", cmd.Args.SpentUSD+res.CostUSD)
+		res.Success, res.ErrorMessage = false, msg
+	}
+	return res, nil
+}
+
+// runStepAgentUncapped is runStepAgent without the budget's checks.
+func (x *executor) runStepAgentUncapped(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, lb *logBuilder, log *slog.Logger) (events.StepResult, error) {
 	if cmd.Step == workorder.StepFollowUp {
 		return x.followUp(ctx, cmd, sb, lb, log)
 	}
@@ -148,7 +165,8 @@ func (x *executor) agentRequest(cmd events.RunStep, sb sandbox.Sandbox, prompt s
 	return agent.Request{
 		Dir: sb.Dir, Prompt: prompt, Model: x.cfg.ClaudeModel, MaxTurns: x.cfg.ClaudeMaxTurns,
 		SkipPermissions: x.cfg.ClaudeSkipPermissions, Timeout: x.cfg.StepTimeout, Env: env, Logger: log,
-		PassEnv: x.cfg.AgentEnv, GitHub: gitHub,
+		MaxBudgetUSD: remainingBudget(cmd.Args),
+		PassEnv:      x.cfg.AgentEnv, GitHub: gitHub,
 		OnMessage: func(m agent.Message) {
 			for _, e := range lb.fromMessage(m, time.Now()) {
 				x.liveLog.Publish(e)

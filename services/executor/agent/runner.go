@@ -27,11 +27,14 @@ import (
 
 // Request is one CLI run.
 type Request struct {
-	Dir             string // working directory: the work order's sandbox
-	Prompt          string // sent on stdin
-	Model           string // --model; empty lets the CLI choose
-	MaxTurns        int    // --max-turns when > 0
-	SkipPermissions bool   // --dangerously-skip-permissions
+	Dir      string // working directory: the work order's sandbox
+	Prompt   string // sent on stdin
+	Model    string // --model; empty lets the CLI choose
+	MaxTurns int    // --max-turns when > 0
+	// MaxBudgetUSD, when > 0, is --max-budget-usd: the CLI stops once the
+	// run has cost more.
+	MaxBudgetUSD    float64
+	SkipPermissions bool // --dangerously-skip-permissions
 	// Resume, when set, continues that earlier session (--resume): the
 	// prompt is the next user message of a conversation the agent
 	// remembers. The CLI finds the session under its config directory,
@@ -355,6 +358,9 @@ func cliArgs(req Request) []string {
 	}
 	if req.MaxTurns > 0 {
 		args = append(args, "--max-turns", strconv.Itoa(req.MaxTurns))
+	}
+	if req.MaxBudgetUSD > 0 {
+		args = append(args, "--max-budget-usd", strconv.FormatFloat(req.MaxBudgetUSD, 'f', -1, 64))
 	}
 	if req.SkipPermissions {
 		args = append(args, "--dangerously-skip-permissions")
