@@ -41,6 +41,9 @@ type Request struct {
 	// by working directory, so only on the machine that ran it.
 	Resume  string
 	Timeout time.Duration
+	// TimeoutLimit names the setting Timeout comes from, for the message
+	// of a run that timed out, e.g. "AWO_STEP_TIMEOUTS planning=10m0s".
+	TimeoutLimit string
 	// Env is added to the agent's environment (see Environ); later
 	// entries win.
 	Env []string
@@ -223,6 +226,9 @@ func (r *Runner) result(req Request, p *cliProcess, start time.Time, stopCause e
 	case stopCause == errStepTimeout:
 		res.TimedOut = true
 		res.ErrorMessage = fmt.Sprintf("claude CLI timed out after %s and was stopped", req.Timeout)
+		if req.TimeoutLimit != "" {
+			res.ErrorMessage = fmt.Sprintf("claude CLI timed out after %s (%s) and was stopped", req.Timeout, req.TimeoutLimit)
+		}
 	case stopCause != nil:
 		res.ErrorMessage = "claude CLI stopped: " + stopCause.Error()
 		log.Info("claude CLI stopped by the caller", "pid", p.pid(), "cause", stopCause, "duration_ms", res.Duration.Milliseconds())
