@@ -84,10 +84,6 @@ func (x *executor) followUp(ctx context.Context, cmd events.RunStep, sb sandbox.
 func (x *executor) resumeRequest(cmd events.RunStep, sb sandbox.Sandbox, prompt, session string, lb *logBuilder, log *slog.Logger) agent.Request {
 	req := x.agentRequest(cmd, sb, prompt, lb, log)
 	req.Resume = session
-	if req.MaxBudgetUSD > 0 {
-		// The CLI counts a resumed session's cost over all its runs.
-		req.MaxBudgetUSD += cmd.Args.ResumeSessionCostUSD
-	}
 	show, started := req.OnMessage, false
 	req.OnMessage = func(m agent.Message) {
 		started = started || m.Init != nil
