@@ -66,3 +66,21 @@ func TestBudget_RetryWithoutCapKeepsIt(t *testing.T) {
 		}
 	}
 }
+
+// A follow-up prompt's max_cost_usd replaces the cap for its round; the
+// first run's spend still counts.
+func TestBudget_FollowUpMayCarryANewCap(t *testing.T) {
+	req := requested("", cb, pl, ex, workorder.StepCommit)
+	req.Data.(*events.Requested).MaxCostUSD = 1
+	first := drive(t, costing(0.25, ""), req)
+	if first.State.Status != workorder.StatusCompleted {
+		t.Fatalf("first run ended %s", first.State)
+	}
+	fu := ev(fmt.Sprintf("%s.follow_up_requested.2", wo), events.TypeFollowUpRequested,
+		&events.FollowUpRequested{PromptText: "also handle the empty case", Round: 2, MaxCostUSD: 3})
+	round := driveFrom(t, costing(0.25, ""), first.State, fu)
+	c := round.command(t, workorder.StepFollowUp)
+	if c.Args.MaxCostUSD != 3 || c.Args.SpentUSD != 1 {
+		t.Errorf("follow-up: max %v spent %v, want 3 and 1", c.Args.MaxCostUSD, c.Args.SpentUSD)
+	}
+}
