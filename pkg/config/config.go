@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/tracing"
+	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
 // Config is every setting Load read: the part several services share once,
@@ -190,6 +191,9 @@ type GatewayOnly struct {
 	// MaxRequestBytes caps a work order's user_request, in bytes; longer
 	// is refused with a 422.
 	MaxRequestBytes int
+	// MaxCostUSD is the cost cap of a work order that does not set its own
+	// max_cost_usd (AWO_MAX_COST_USD); 0 = no cap.
+	MaxCostUSD float64
 	// ListMax caps how many work orders one list answer holds, with or
 	// without ?limit=; X-Total-Count still tells the total.
 	ListMax int
@@ -199,10 +203,13 @@ type GatewayOnly struct {
 
 // ExecutorOnly are the settings only the executor reads.
 type ExecutorOnly struct {
-	ClaudeModel     string
-	ClaudeMaxTurns  int           // 0 = no limit
-	CommandsDir     string        // empty = embedded prompts
-	StepTimeout     time.Duration // read in seconds
+	ClaudeModel    string
+	ClaudeMaxTurns int           // 0 = no limit
+	CommandsDir    string        // empty = embedded prompts
+	StepTimeout    time.Duration // read in seconds
+	// StepTimeouts are per-step limits on top of StepTimeout
+	// (AWO_STEP_TIMEOUTS); the smaller wins. nil: StepTimeout alone.
+	StepTimeouts    map[workorder.Step]time.Duration
 	TempDir         string
 	ExecConcurrency int
 	// Checkpoints makes the executor save the sandbox to the

@@ -45,6 +45,9 @@ type Requested struct {
 	// Origin is where the work order was asked for when a GitHub webhook
 	// created it; nil for the API.
 	Origin *Origin `json:"origin,omitempty"`
+	// MaxCostUSD caps what the work order's agent runs may cost in all
+	// (the request's max_cost_usd, or AWO_MAX_COST_USD); 0 is no cap.
+	MaxCostUSD float64 `json:"max_cost_usd,omitempty"`
 }
 
 // Started is the orchestrator's acceptance of a work order: the full plan of
@@ -148,6 +151,8 @@ type Cancelled struct {
 type RetryRequested struct {
 	Reason string `json:"reason,omitempty"`
 	Round  int    `json:"round"`
+	// MaxCostUSD, when > 0, replaces the work order's cost cap.
+	MaxCostUSD float64 `json:"max_cost_usd,omitempty"`
 }
 
 // FollowUpRequested asks the orchestrator to run a follow-up round on a
@@ -162,6 +167,8 @@ type FollowUpRequested struct {
 	// Origin is where the prompt was asked when it came from GitHub (a
 	// /awo comment on awo's pull request); nil for the API.
 	Origin *Origin `json:"origin,omitempty"`
+	// MaxCostUSD, when > 0, replaces the work order's cost cap.
+	MaxCostUSD float64 `json:"max_cost_usd,omitempty"`
 }
 
 // Origin is the GitHub place a work order or a follow-up round was asked
@@ -214,6 +221,11 @@ type StepArgs struct {
 	// so the follow-up takes this off to record its own.
 	ResumeSessionCostUSD float64 `json:"resume_session_cost_usd,omitempty"`
 	PullRequestURL       string  `json:"pull_request_url,omitempty"`
+
+	// MaxCostUSD is the work order's cost cap (0: none) and SpentUSD what
+	// its steps have reported so far: the agent run gets the difference.
+	MaxCostUSD float64 `json:"max_cost_usd,omitempty"`
+	SpentUSD   float64 `json:"spent_usd,omitempty"`
 }
 
 // RunStep is the command to run one step of a work order.

@@ -186,8 +186,9 @@ func foldCancelled(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.C
 
 // foldRetryRequested reopens the row: the old reason goes, the step history
 // keeps every attempt.
-func foldRetryRequested(wo WorkOrder, steps []StepRecord, _ events.Event, _ *events.RetryRequested) (WorkOrder, []StepRecord) {
+func foldRetryRequested(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.RetryRequested) (WorkOrder, []StepRecord) {
 	wo.Status = workorder.StatusRunning
+	wo.MaxCostUSD = newCap(wo.MaxCostUSD, d.MaxCostUSD)
 	wo.ErrorMessage = nil
 	wo.CurrentPhase = nil
 	return wo, steps
@@ -201,9 +202,19 @@ func foldFollowUpRequested(wo WorkOrder, steps []StepRecord, _ events.Event, d *
 	}
 	wo.Status = workorder.StatusRunning
 	wo.Round = d.Round
+	wo.MaxCostUSD = newCap(wo.MaxCostUSD, d.MaxCostUSD)
 	wo.ErrorMessage = nil
 	wo.CurrentPhase = nil
 	return wo, steps
+}
+
+// newCap is the cost cap after a retry or follow-up that may set one:
+// usd when > 0, the old one otherwise.
+func newCap(old *float64, usd float64) *float64 {
+	if usd > 0 {
+		return &usd
+	}
+	return old
 }
 
 // round is the row's run in hand, counting rows from before rounds as the
@@ -221,6 +232,7 @@ func created(e events.Event, req *events.Requested) WorkOrder {
 		UpdatedAt:         e.Time,
 		UserRequest:       req.UserRequest,
 		SelectedCommands:  slices.Clone(req.SelectedCommands),
+		MaxCostUSD:        newCap(nil, req.MaxCostUSD),
 		Version:           e.Seq,
 	}
 	if wo.SelectedCommands == nil {

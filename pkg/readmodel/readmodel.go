@@ -52,6 +52,9 @@ type WorkOrder struct {
 	CostUSD          float64          `json:"cost_usd"`
 	InputTokens      int64            `json:"input_tokens"`
 	OutputTokens     int64            `json:"output_tokens"`
+	// MaxCostUSD is the work order's cost cap (max_cost_usd, or
+	// AWO_MAX_COST_USD when the create set none); nil: no cap.
+	MaxCostUSD *float64 `json:"max_cost_usd"`
 	// Round is the work order's run in hand or last: 1 for the first, 2, 3,
 	// ... for follow-up rounds (POST /{id}/prompt); 0 in rows written
 	// before rounds existed, which means 1.

@@ -116,6 +116,23 @@ func preparingFailed(ctx context.Context, cmd events.RunStep, err error) (events
 // has its own way (followUp). A prompt that cannot be rendered fails the
 // step; an error is a run that did not finish.
 func (x *executor) runStepAgent(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, lb *logBuilder, log *slog.Logger) (events.StepResult, error) {
+	if msg := budgetUsedUp(cmd); msg != "" {
+		log.Warn("step not run: the work order's budget is used up", "max_cost_usd", cmd.Args.MaxCostUSD, "spent_usd", cmd.Args.SpentUSD)
+		return failed("%s", msg)
+	}
+	res, err := x.runStepAgentUncapped(ctx, cmd, sb, lb, log)
+	if err != nil {
+		return res, err
+	}
+	if msg := budgetCrossed(cmd, res); msg != "" {
+		log.Warn("step failed: it used up the work order's budget", "max_cost_usd", cmd.Args.MaxCostUSD, "spent_usd", cmd.Args.SpentUSD+res.CostUSD)
+		res.Success, res.ErrorMessage = false, msg
+	}
+	return res, nil
+}
+
+// runStepAgentUncapped is runStepAgent without the budget's checks.
+func (x *executor) runStepAgentUncapped(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, lb *logBuilder, log *slog.Logger) (events.StepResult, error) {
 	if cmd.Step == workorder.StepFollowUp {
 		return x.followUp(ctx, cmd, sb, lb, log)
 	}
@@ -141,14 +158,17 @@ func (x *executor) runAgent(ctx context.Context, cmd events.RunStep, sb sandbox.
 // what the agent does shown in the live log.
 func (x *executor) agentRequest(cmd events.RunStep, sb sandbox.Sandbox, prompt string, lb *logBuilder, log *slog.Logger) agent.Request {
 	gitHub := stepUsesGitHub[cmd.Step]
+	timeout, limit := stepTimeout(x.cfg.StepTimeout, x.cfg.StepTimeouts, cmd.Step)
 	var env []string
 	if gitHub && x.cfg.GHToken != "" {
 		env = append(env, "GH_TOKEN="+x.cfg.GHToken)
 	}
 	return agent.Request{
 		Dir: sb.Dir, Prompt: prompt, Model: x.cfg.ClaudeModel, MaxTurns: x.cfg.ClaudeMaxTurns,
-		SkipPermissions: x.cfg.ClaudeSkipPermissions, Timeout: x.cfg.StepTimeout, Env: env, Logger: log,
-		PassEnv: x.cfg.AgentEnv, GitHub: gitHub,
+		SkipPermissions: x.cfg.ClaudeSkipPermissions, Env: env, Logger: log,
+		MaxBudgetUSD: remainingBudget(cmd.Args),
+		PassEnv:      x.cfg.AgentEnv, GitHub: gitHub,
+		Timeout: timeout, TimeoutLimit: limit,
 		OnMessage: func(m agent.Message) {
 			for _, e := range lb.fromMessage(m, time.Now()) {
 				x.liveLog.Publish(e)
@@ -199,4 +219,14 @@ func (x *executor) outcomeStage() outcomeStage {
 
 func (x *executor) saveStage() saveStage {
 	return saveStage{sandboxes: x.sandboxes, checkpoints: x.checkpoints, scratch: x.scratchFile}
+}
+
+// stepTimeout is how long step's agent may run: AGENT_WORK_ORDER_TIMEOUT,
+// or the step's own AWO_STEP_TIMEOUTS limit when that is smaller, with the
+// setting it comes from for the message of a run that times out.
+func stepTimeout(all time.Duration, perStep map[workorder.Step]time.Duration, step workorder.Step) (time.Duration, string) {
+	if d, ok := perStep[step]; ok && d > 0 && (all <= 0 || d < all) {
+		return d, fmt.Sprintf("AWO_STEP_TIMEOUTS %s=%s", step, d)
+	}
+	return all, fmt.Sprintf("AGENT_WORK_ORDER_TIMEOUT=%ds", int(all.Seconds()))
 }

@@ -268,6 +268,7 @@ func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *project
 		Admission: api.Admission{MaxActive: d.Config.MaxActiveWorkOrders, MaxPerRepository: d.Config.MaxActivePerRepository},
 		// Secure by default: input
 		MaxRequestBytes: d.Config.MaxRequestBytes,
+		MaxCostUSD:      d.Config.MaxCostUSD,
 		ListMax:         d.Config.ListMax,
 
 		AllowedRepositories: d.Config.AllowedRepositories,

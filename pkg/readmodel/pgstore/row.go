@@ -31,6 +31,8 @@ type metadata struct {
 	LatestCommitMessage *string `json:"latest_commit_message,omitempty"`
 	// The follow-up round in hand; absent (0, the first run) until one.
 	Round int `json:"round,omitempty"`
+	// The cost cap; absent when there is none.
+	MaxCostUSD *float64 `json:"max_cost_usd,omitempty"`
 }
 
 func metadataOf(wo readmodel.WorkOrder) metadata {
@@ -50,6 +52,7 @@ func metadataOf(wo readmodel.WorkOrder) metadata {
 		OutputTokens:         wo.OutputTokens,
 		LatestCommitMessage:  wo.LatestCommitMessage,
 		Round:                wo.Round,
+		MaxCostUSD:           wo.MaxCostUSD,
 	}
 }
 
@@ -92,5 +95,6 @@ func scanWorkOrder(row pgx.Row) (readmodel.WorkOrder, error) {
 	wo.OutputTokens = md.OutputTokens
 	wo.LatestCommitMessage = md.LatestCommitMessage
 	wo.Round = md.Round
+	wo.MaxCostUSD = md.MaxCostUSD
 	return wo, nil
 }

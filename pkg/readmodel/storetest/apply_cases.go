@@ -262,3 +262,35 @@ func testFollowUp(t *testing.T, s readmodel.Store) {
 		t.Errorf("final row: status %s phase %v; want completed", got.Status, got.CurrentPhase)
 	}
 }
+
+// testBudget: the work order shows its cost cap (nil without one), a retry
+// with max_cost_usd replaces it, and one without keeps it.
+func testBudget(t *testing.T, s readmodel.Store) {
+	var st stream
+	const capped, uncapped = workorder.ID("wo-000000b1"), workorder.ID("wo-000000b2")
+	req := st.requested(capped, "https://github.com/acme/demo")
+	req.Data.(*events.Requested).MaxCostUSD = 0.01
+	apply(t, s, req, st.requested(uncapped, "https://github.com/acme/demo"))
+	if got := get(t, s, uncapped).MaxCostUSD; got != nil {
+		t.Errorf("without a cap: max_cost_usd %v, want nil", *got)
+	}
+	wantCap := func(when string, want float64) {
+		t.Helper()
+		if got := get(t, s, capped).MaxCostUSD; got == nil || *got != want {
+			t.Errorf("%s: max_cost_usd %v, want %v", when, got, want)
+		}
+	}
+	wantCap("requested", 0.01)
+	apply(t, s,
+		st.next(capped, events.TypeStarted, &events.Started{SandboxIdentifier: capped.SandboxIdentifier()}),
+		st.stepResult(capped, events.StepResult{Step: workorder.StepPlanning, Attempt: 1, CostUSD: 0.0124, ErrorMessage: "budget exceeded"}),
+		st.next(capped, events.TypeFailed, &events.Failed{Step: workorder.StepPlanning, ErrorMessage: "budget exceeded"}))
+	apply(t, s, st.next(capped, events.TypeRetryRequested, &events.RetryRequested{Round: 1}))
+	wantCap("after a retry without a cap", 0.01)
+	apply(t, s, st.next(capped, events.TypeFailed, &events.Failed{Step: workorder.StepPlanning, ErrorMessage: "budget exceeded"}),
+		st.next(capped, events.TypeRetryRequested, &events.RetryRequested{Round: 2, MaxCostUSD: 1.5}))
+	wantCap("after a retry with max_cost_usd 1.5", 1.5)
+	if got := get(t, s, capped).CostUSD; got != 0.0124 {
+		t.Errorf("cost_usd %v, want 0.0124", got)
+	}
+}

@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) readmodel.Store) {
 		{"ConcurrentReadsDuringApply", testConcurrent},
 		{"Retry_ReopensAndKeepsEveryAttempt", testRetry},
 		{"FollowUp_KeepsEveryRoundsSteps", testFollowUp},
+		{"Budget_CapShownAndReplacedByARetry", testBudget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

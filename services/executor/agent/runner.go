@@ -27,17 +27,23 @@ import (
 
 // Request is one CLI run.
 type Request struct {
-	Dir             string // working directory: the work order's sandbox
-	Prompt          string // sent on stdin
-	Model           string // --model; empty lets the CLI choose
-	MaxTurns        int    // --max-turns when > 0
-	SkipPermissions bool   // --dangerously-skip-permissions
+	Dir      string // working directory: the work order's sandbox
+	Prompt   string // sent on stdin
+	Model    string // --model; empty lets the CLI choose
+	MaxTurns int    // --max-turns when > 0
+	// MaxBudgetUSD, when > 0, is --max-budget-usd: the CLI stops once the
+	// run has cost more.
+	MaxBudgetUSD    float64
+	SkipPermissions bool // --dangerously-skip-permissions
 	// Resume, when set, continues that earlier session (--resume): the
 	// prompt is the next user message of a conversation the agent
 	// remembers. The CLI finds the session under its config directory,
 	// by working directory, so only on the machine that ran it.
 	Resume  string
 	Timeout time.Duration
+	// TimeoutLimit names the setting Timeout comes from, for the message
+	// of a run that timed out, e.g. "AWO_STEP_TIMEOUTS planning=10m0s".
+	TimeoutLimit string
 	// Env is added to the agent's environment (see Environ); later
 	// entries win.
 	Env []string
@@ -220,6 +226,9 @@ func (r *Runner) result(req Request, p *cliProcess, start time.Time, stopCause e
 	case stopCause == errStepTimeout:
 		res.TimedOut = true
 		res.ErrorMessage = fmt.Sprintf("claude CLI timed out after %s and was stopped", req.Timeout)
+		if req.TimeoutLimit != "" {
+			res.ErrorMessage = fmt.Sprintf("claude CLI timed out after %s (%s) and was stopped", req.Timeout, req.TimeoutLimit)
+		}
 	case stopCause != nil:
 		res.ErrorMessage = "claude CLI stopped: " + stopCause.Error()
 		log.Info("claude CLI stopped by the caller", "pid", p.pid(), "cause", stopCause, "duration_ms", res.Duration.Milliseconds())
@@ -355,6 +364,9 @@ func cliArgs(req Request) []string {
 	}
 	if req.MaxTurns > 0 {
 		args = append(args, "--max-turns", strconv.Itoa(req.MaxTurns))
+	}
+	if req.MaxBudgetUSD > 0 {
+		args = append(args, "--max-budget-usd", strconv.FormatFloat(req.MaxBudgetUSD, 'f', -1, 64))
 	}
 	if req.SkipPermissions {
 		args = append(args, "--dangerously-skip-permissions")

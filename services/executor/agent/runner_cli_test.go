@@ -438,3 +438,40 @@ func BenchmarkRun_OneTextTurn(b *testing.B) {
 	}
 	b.ReportMetric(float64(firstRequest.Milliseconds())/float64(b.N), "ms-to-first-request/op")
 }
+
+func TestRun_TimeoutNamesItsLimit(t *testing.T) {
+	t.Parallel()
+	dir := newRepo(t)
+	srv := fakemodel.New(t, fakemodel.Rule{Turns: []fakemodel.Turn{
+		fakemodel.Text("too late").After(time.Minute),
+	}})
+	req := request(srv, dir, "Think hard.", 2*time.Second)
+	req.TimeoutLimit = "AWO_STEP_TIMEOUTS planning=2s"
+	res, err := newRunner(t).Run(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.TimedOut || res.ErrorMessage != "claude CLI timed out after 2s (AWO_STEP_TIMEOUTS planning=2s) and was stopped" {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+// --max-budget-usd: the CLI stops after the answer that took the run over
+// it, failing, with what it cost so far.
+func TestRun_MaxBudgetStopsTheRun(t *testing.T) {
+	t.Parallel()
+	dir := newRepo(t)
+	srv := fakemodel.New(t, fakemodel.Rule{Turns: []fakemodel.Turn{
+		fakemodel.Bash("true", "first"),
+		fakemodel.Text("never reached"),
+	}})
+	req := request(srv, dir, "Do it.", time.Minute)
+	req.MaxBudgetUSD = 0.0001
+	res, err := newRunner(t).Run(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Success || res.CostUSD <= 0.0001 || !strings.Contains(res.ErrorMessage, "maximum budget") || res.NumTurns != 1 {
+		t.Errorf("result = %+v, want a failed run over the budget after one answer", res)
+	}
+}

@@ -89,3 +89,41 @@ func TestRun_ResumeOfAnUnknownSessionFails(t *testing.T) {
 		}
 	}
 }
+
+// --max-budget-usd on a resumed session counts this run's cost only
+// (2.1.328), though total_cost_usd reports the session's over all its runs:
+// the remaining budget is passed as it is.
+func TestRun_ResumedBudgetCountsThisRunOnly(t *testing.T) {
+	t.Parallel()
+	dir := newRepo(t)
+	srv := fakemodel.New(t, fakemodel.Rule{
+		Name:   "work",
+		Prompt: "write the note",
+		Turns: []fakemodel.Turn{
+			fakemodel.Bash("echo one > note.txt", "Write the note"),
+			fakemodel.Text("Wrote note.txt"),
+			fakemodel.Text("Nothing more to do"),
+			fakemodel.Text("Still nothing"),
+		},
+	})
+	r := newRunner(t)
+	first, err := r.Run(context.Background(), request(srv, dir, "Please write the note.", time.Minute))
+	if err != nil || !first.Success {
+		t.Fatalf("first run: %+v, %v", first, err)
+	}
+	answer := first.CostUSD / 2
+	// One answer fits in 1.5 answers, though the session then has cost
+	// three; it does not fit in half of one.
+	for _, tc := range []struct {
+		budget float64
+		want   bool
+	}{{1.5 * answer, true}, {0.5 * answer, false}} {
+		req := request(srv, dir, "Anything else?", time.Minute)
+		req.Resume, req.MaxBudgetUSD = first.SessionID, tc.budget
+		res, err := r.Run(context.Background(), req)
+		if err != nil || res.Success != tc.want {
+			t.Errorf("resumed with budget %.6f (one answer costs %.6f): success %v, want %v (%s, %v)",
+				tc.budget, answer, res.Success, tc.want, res.ErrorMessage, err)
+		}
+	}
+}

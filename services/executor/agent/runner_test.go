@@ -24,6 +24,8 @@ func TestCLIArgs(t *testing.T) {
 			append(base[:4:4], "--model", "opus", "--max-turns", "7", "--dangerously-skip-permissions")},
 		{"resume", Request{SkipPermissions: true, Resume: "3f0c8a59-4a77-4c8e-9d3e-0b1a7c1e2f00"},
 			append(base[:4:4], "--dangerously-skip-permissions", "--resume", "3f0c8a59-4a77-4c8e-9d3e-0b1a7c1e2f00")},
+		{"the remaining budget", Request{MaxBudgetUSD: 0.0125, SkipPermissions: true},
+			append(base[:4:4], "--max-budget-usd", "0.0125", "--dangerously-skip-permissions")},
 		{"zero max turns means no limit", Request{MaxTurns: 0, SkipPermissions: true}, append(base[:4:4], "--dangerously-skip-permissions")},
 	}
 	for _, tt := range tests {

@@ -145,6 +145,9 @@ type Options struct {
 	// MaxRequestBytes caps a create's user_request (AWO_MAX_REQUEST_BYTES);
 	// 0: config.DefaultMaxRequestBytes. The request body cap grows with it.
 	MaxRequestBytes int
+	// MaxCostUSD is the cost cap of a create that sets no max_cost_usd
+	// (AWO_MAX_COST_USD); 0: no cap.
+	MaxCostUSD float64
 	// ListMax caps the work orders one list answer holds (AWO_LIST_MAX);
 	// 0: config.DefaultListMax.
 	ListMax int

@@ -15,6 +15,8 @@ import (
 // AgentPromptRequest).
 type promptBody struct {
 	PromptText *string `json:"prompt_text"`
+	// MaxCostUSD, when given, replaces the work order's cost cap.
+	MaxCostUSD *float64 `json:"max_cost_usd"`
 }
 
 // parsePrompt checks prompt_text as a create checks user_request: required,
@@ -51,11 +53,15 @@ func (s *server) prompt(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	maxCost, err := parseMaxCost(body.MaxCostUSD)
+	if err != nil {
+		return unprocessable(err.Error())
+	}
 	wo, err := s.current(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	wo, round, err := s.followUp(r.Context(), wo, text, nil)
+	wo, round, err := s.followUp(r.Context(), wo, followUpAsk{text: text, maxCostUSD: maxCost}, nil)
 	if err != nil {
 		return err
 	}
@@ -64,11 +70,19 @@ func (s *server) prompt(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// followUpAsk is what a follow-up round is asked with: the prompt and,
+// when > 0, a new cost cap.
+type followUpAsk struct {
+	text       string
+	maxCostUSD float64
+}
+
 // followUp records the next follow-up round of wo with text, asked from
 // origin (nil: the API), once wo can take one; the prompt route and the
 // GitHub webhook both go through it. It returns the work order as the read
 // model has it afterwards and the round.
-func (s *server) followUp(ctx context.Context, wo readmodel.WorkOrder, text string, origin *events.Origin) (readmodel.WorkOrder, int, error) {
+func (s *server) followUp(ctx context.Context, wo readmodel.WorkOrder, ask followUpAsk, origin *events.Origin) (readmodel.WorkOrder, int, error) {
+	text := ask.text
 	id := wo.AgentWorkOrderID
 	if err := followUpAllowed(id, wo.Status, wo.GitBranchName != nil); err != nil {
 		return wo, 0, err
@@ -77,7 +91,7 @@ func (s *server) followUp(ctx context.Context, wo readmodel.WorkOrder, text stri
 	wo, e, err := s.startRound(ctx, wo, s.followUpRound, func(n int) events.Event {
 		round = n
 		return s.Publisher.Event(fmt.Sprintf("%s.follow_up_requested.%d", id, n), events.TypeFollowUpRequested, id,
-			&events.FollowUpRequested{PromptText: text, Round: n, Origin: origin})
+			&events.FollowUpRequested{PromptText: text, Round: n, Origin: origin, MaxCostUSD: ask.maxCostUSD})
 	})
 	if err != nil {
 		return wo, 0, err

@@ -17,6 +17,12 @@ type reasonBody struct {
 	Reason *string `json:"reason"`
 }
 
+// retryBody is the optional body of retry: a reason and a new cost cap.
+type retryBody struct {
+	Reason     *string  `json:"reason"`
+	MaxCostUSD *float64 `json:"max_cost_usd"`
+}
+
 // Reason defaults and bounds.
 const (
 	defaultCancelReason = "cancelled by the user"
@@ -29,10 +35,15 @@ func parseReason(w http.ResponseWriter, r *http.Request, def string, limit int64
 	if err := decodeOptionalJSON(w, r, &body, limit); err != nil {
 		return "", err
 	}
-	if body.Reason == nil {
+	return checkReason(body.Reason, def)
+}
+
+// checkReason validates a cancel's or retry's reason; def when none is given.
+func checkReason(given *string, def string) (string, error) {
+	if given == nil {
 		return def, nil
 	}
-	reason := strings.TrimSpace(*body.Reason)
+	reason := strings.TrimSpace(*given)
 	if reason == "" {
 		return "", unprocessable("reason: must not be blank; leave it out for the default")
 	}
@@ -41,7 +52,7 @@ func parseReason(w http.ResponseWriter, r *http.Request, def string, limit int64
 	}
 	// Controls are looked for in the value as sent: trimming would drop
 	// leading or trailing ones without a word.
-	if err := freetext.Check("reason", *body.Reason, 0); err != nil {
+	if err := freetext.Check("reason", *given, 0); err != nil {
 		return "", unprocessable(err.Error())
 	}
 	return reason, nil
@@ -102,7 +113,23 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) error {
 // order that had started: the orchestrator runs it again from the step
 // that failed or was in hand, as that step's next attempt.
 func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
-	id, reason, wo, err := s.lifecycleRequest(w, r, defaultRetryReason)
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var body retryBody
+	if err := decodeOptionalJSON(w, r, &body, s.bodyLimit); err != nil {
+		return err
+	}
+	reason, err := checkReason(body.Reason, defaultRetryReason)
+	if err != nil {
+		return err
+	}
+	maxCost, err := parseMaxCost(body.MaxCostUSD)
+	if err != nil {
+		return unprocessable(err.Error())
+	}
+	wo, err := s.current(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -122,7 +149,7 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 	wo, _, err = s.startRound(r.Context(), wo, s.retryRound, func(n int) events.Event {
 		round = n
 		return s.Publisher.Event(roundID(string(id)+".retry_requested", n), events.TypeRetryRequested, id,
-			&events.RetryRequested{Reason: reason, Round: n})
+			&events.RetryRequested{Reason: reason, Round: n, MaxCostUSD: maxCost})
 	})
 	if err != nil {
 		return err

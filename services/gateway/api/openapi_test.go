@@ -85,6 +85,7 @@ func TestOpenAPI_SchemasMatchTypes(t *testing.T) {
 		"LogsPage":                     logsPage{},
 		"LogEntry":                     logentry.Entry{},
 		"ReasonRequest":                reasonBody{},
+		"RetryRequest":                 retryBody{},
 		"ConfiguredRepository":         readmodel.ConfiguredRepository{},
 		"CreateRepositoryRequest":      createRepositoryBody{},
 		"UpdateRepositoryRequest":      updateRepositoryBody{},

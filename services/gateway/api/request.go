@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -44,6 +45,8 @@ type createBody struct {
 	// RepositoryID names a configured repository whose defaults apply
 	// (Archon's UI sends it); see configuredDefaults.
 	RepositoryID *string `json:"repository_id"`
+	// MaxCostUSD caps what the work order's agent runs may cost in all.
+	MaxCostUSD *float64 `json:"max_cost_usd"`
 }
 
 // createRequest is a validated request: every value in it is legal.
@@ -118,6 +121,12 @@ func parseCreate(b createBody, repos repourl.Policy, maxRequestBytes int) (creat
 	}
 	req.Requested.GitHubIssueNumber = issue
 
+	maxCost, err := parseMaxCost(b.MaxCostUSD)
+	if err != nil {
+		add("%s", err)
+	}
+	req.Requested.MaxCostUSD = maxCost
+
 	if len(problems) > 0 {
 		return createRequest{}, unprocessable(strings.Join(problems, "; "))
 	}
@@ -143,6 +152,18 @@ func parseSteps(raw []string) ([]workorder.Step, string) {
 }
 
 var issueDigits = regexp.MustCompile(`^[1-9][0-9]{0,9}$`)
+
+// parseMaxCost checks an optional max_cost_usd: absent is 0 (the default
+// cap applies), present must be a positive number of US dollars.
+func parseMaxCost(v *float64) (float64, error) {
+	if v == nil {
+		return 0, nil
+	}
+	if !(*v > 0) || math.IsInf(*v, 0) {
+		return 0, fmt.Errorf("max_cost_usd: must be a number of US dollars greater than 0, got %v (leave it out for the default, AWO_MAX_COST_USD)", *v)
+	}
+	return *v, nil
+}
 
 // parseIssueNumber accepts "42", "#42" or 42; null, absent or "" mean none.
 // Only digits pass: the number ends up as an argument to gh.

@@ -198,6 +198,7 @@ func (s *server) webhookCreate(ctx context.Context, w http.ResponseWriter, log *
 		}
 		return err
 	}
+	s.defaultCap(&req)
 	origin := t.origin
 	req.Requested.Origin = &origin
 	id, seq, replayed, err := s.publishIdempotent(ctx, key, req)
@@ -281,7 +282,7 @@ func (s *server) webhookRound(ctx context.Context, id workorder.ID, text string,
 		return wo, 0, &problem{status: http.StatusConflict, detail: fmt.Sprintf(
 			"work order %s is not one of %s; its marker does not belong in this pull request", id, origin.Repository)}
 	}
-	return s.followUp(ctx, wo, text, origin)
+	return s.followUp(ctx, wo, followUpAsk{text: text}, origin)
 }
 
 func errorDetail(err error) string {

@@ -58,6 +58,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.defaultCap(&req)
 
 	var (
 		id       workorder.ID
@@ -333,4 +334,13 @@ func pathID(r *http.Request) (workorder.ID, error) {
 		return "", &problem{status: http.StatusNotFound, detail: notFound, cause: err}
 	}
 	return id, nil
+}
+
+// defaultCap gives a create that set no max_cost_usd the configured cap
+// (AWO_MAX_COST_USD), recorded in the event so a later change of the
+// setting does not change a work order already asked for.
+func (s *server) defaultCap(req *createRequest) {
+	if req.Requested.MaxCostUSD == 0 {
+		req.Requested.MaxCostUSD = s.MaxCostUSD
+	}
 }

@@ -120,6 +120,7 @@ func applyRequested(s State, e events.Event, r *events.Requested) (State, error)
 		UserRequest:   r.UserRequest,
 		Selected:      append([]workorder.Step(nil), r.SelectedCommands...),
 		IssueNumber:   strings.TrimSpace(r.GitHubIssueNumber),
+		MaxCostUSD:    max(r.MaxCostUSD, 0),
 	}
 	return s, nil
 }
@@ -186,6 +187,7 @@ func finished(outcome StepStatus) func(State, events.Event, *events.StepResult) 
 			return s, reject(s, short, fmt.Errorf("%s attempt %d has already %s", r.Step, r.Attempt, cur.Status))
 		}
 		cur.Status = outcome
+		s.SpentUSD += max(r.CostUSD, 0)
 		if outcome == StepFailed {
 			cur.Error = failureReason(r)
 			return s, nil
@@ -228,11 +230,14 @@ func applyCancelled(s State, _ events.Event, c *events.Cancelled) (State, error)
 	return s, nil
 }
 
-func applyRetryRequested(s State, e events.Event, _ *events.RetryRequested) (State, error) {
+func applyRetryRequested(s State, e events.Event, r *events.RetryRequested) (State, error) {
 	if len(s.Steps) == 0 {
 		return s, reject(s, events.ShortName(e.Type), errors.New("nothing to retry: the work order ended before it started"))
 	}
 	s.retry()
+	if r.MaxCostUSD > 0 {
+		s.Request.MaxCostUSD = r.MaxCostUSD
+	}
 	return s, nil
 }
 

@@ -58,6 +58,9 @@ func applyFollowUpRequested(s State, e events.Event, d *events.FollowUpRequested
 	s.Status = workorder.StatusRunning
 	s.Round = d.Round
 	s.FollowUpPrompt = d.PromptText
+	if d.MaxCostUSD > 0 {
+		s.Request.MaxCostUSD = d.MaxCostUSD
+	}
 	s.CancelRequested, s.CancelReason = false, ""
 	s.FailedStep, s.Error = "", ""
 

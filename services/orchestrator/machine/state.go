@@ -43,6 +43,9 @@ type Request struct {
 	UserRequest   string
 	Selected      []workorder.Step
 	IssueNumber   string
+	// MaxCostUSD caps what the work order's agent runs may cost in all
+	// (0: no cap); a retry or follow-up may replace it.
+	MaxCostUSD float64
 }
 
 // Facts are what finished steps established for the steps after them.
@@ -82,6 +85,9 @@ type State struct {
 	Round          int
 	FollowUpPrompt string
 	Facts          Facts
+	// SpentUSD is the sum of the cost every step result reported, in all
+	// rounds and attempts: what the work order has cost so far.
+	SpentUSD float64
 
 	CancelRequested bool
 	CancelReason    string
@@ -196,6 +202,8 @@ func (s State) command(st StepState) events.RunStep {
 			StepOutputs:  outputs,
 			SelectedStep: slices.Clone(s.Request.Selected),
 			PRTemplate:   s.Facts.PRTemplate,
+			MaxCostUSD:   s.Request.MaxCostUSD,
+			SpentUSD:     s.SpentUSD,
 		},
 	}
 	s.roundArgs(&cmd.Args)
