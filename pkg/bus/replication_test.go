@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/bus"
@@ -68,7 +69,10 @@ func TestEnsureStreams_ThreeReplicasOnACluster(t *testing.T) {
 	if err := bus.EnsureStreams(ctx, js, bus.StreamSettings{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, "workorders.events.wo-1.workorder.requested", []byte("{}")); err != nil {
+	// Retried: a stream just made on a cluster may not have its leader yet
+	// ("no response from stream", seen once in CI).
+	msg := &nats.Msg{Subject: "workorders.events.wo-1.workorder.requested", Data: []byte("{}")}
+	if _, err := bus.PublishRetrying(ctx, js, msg); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
