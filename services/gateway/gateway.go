@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,6 +77,7 @@ type Gateway struct {
 	repos *projector.Repositories // nil: the store keeps no repositories
 	ln    net.Listener
 	srv   *http.Server
+	conns *connStates
 }
 
 // New builds the gateway from d: it rebuilds the read store first when
@@ -145,12 +147,14 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	conns := &connStates{state: map[net.Conn]http.ConnState{}}
+	srv.ConnState = conns.track
 	// Live streams end when the shutdown starts; other requests drain.
 	closing := make(chan struct{})
 	srv.RegisterOnShutdown(func() { close(closing) })
 	opts.Closing = closing
 	srv.Handler = api.New(opts)
-	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, ln: ln, srv: srv}, nil
+	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, ln: ln, srv: srv, conns: conns}, nil
 }
 
 // openRepositories opens the configured-repository bucket and the mirror
@@ -347,9 +351,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer cancel()
 	shutdownErr := g.srv.Shutdown(shutdownCtx)
 	if shutdownErr != nil {
-		// Grace ran out: cut the remaining connections.
+		// Grace ran out: cut the remaining connections. Connections that
+		// never sent a request hold no work (net/http waits 5 s before it
+		// counts them idle; a client's losing dial race leaves one open):
+		// cutting only those is a clean stop.
+		unused := g.conns.allNew()
 		_ = g.srv.Close()
-		shutdownErr = fmt.Errorf("gateway: HTTP shutdown: %w", shutdownErr)
+		if unused {
+			shutdownErr = nil
+		} else {
+			shutdownErr = fmt.Errorf("gateway: HTTP shutdown: %w", shutdownErr)
+		}
 	}
 	stopProjector()
 	// The first error is what stopped the gateway before ctx did; what
@@ -449,4 +461,33 @@ func Rebuild(ctx context.Context, js jetstream.JetStream, store readmodel.Store,
 func listensOnLoopback(ln net.Listener) bool {
 	a, ok := ln.Addr().(*net.TCPAddr)
 	return ok && a.IP.IsLoopback()
+}
+
+// connStates is the state of each open connection (http.Server.ConnState).
+type connStates struct {
+	mu    sync.Mutex
+	state map[net.Conn]http.ConnState
+}
+
+func (c *connStates) track(conn net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st == http.StateClosed || st == http.StateHijacked {
+		delete(c.state, conn)
+		return
+	}
+	c.state[conn] = st
+}
+
+// allNew tells whether every open connection is one that has not sent a
+// request yet.
+func (c *connStates) allNew() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.state {
+		if st != http.StateNew {
+			return false
+		}
+	}
+	return true
 }

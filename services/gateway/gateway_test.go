@@ -570,3 +570,28 @@ func TestOpenStore_ArchonFileStorage(t *testing.T) {
 		}
 	}
 }
+
+// A connection that never sent a request (a client's spare dial) holds no
+// work: a shutdown that outlasts its grace only because of it is a clean
+// stop, not an error (net/http counts such a connection idle after 5 s).
+func TestRun_ShutdownIgnoresConnectionsThatNeverSentARequest(t *testing.T) {
+	env := natstest.Start(t)
+	cfg := testConfig(t)
+	cfg.ShutdownGrace = 300 * time.Millisecond
+	g := start(t, gateway.Deps{Config: cfg, Bus: env.Bus("awo/gateway"), NC: env.NC, Store: readmodel.NewMemory(), Logger: quiet})
+	deadline := time.Now().Add(10 * time.Second)
+	for get(t, g.base+"/healthz", nil) != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway never answered /healthz")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := g.stop(); err != nil {
+		t.Errorf("Run = %v, want nil: the only open connection never sent a request", err)
+	}
+}
