@@ -164,7 +164,7 @@ func TestTypes_ListsTheWholeCatalogueOnce(t *testing.T) {
 	want := []string{
 		events.TypeRequested, events.TypeStarted, events.TypeStepDispatched, events.TypeStepStarted, events.TypeStepCompleted, events.TypeStepFailed,
 		events.TypeCompleted, events.TypeFailed, events.TypeCancelRequested, events.TypeCancelled, events.TypeRetryRequested, events.TypeRunStep,
-		events.TypeFollowUpRequested,
+		events.TypeFollowUpRequested, events.TypeStepWaiting,
 	}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {

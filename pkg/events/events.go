@@ -29,6 +29,9 @@ const (
 	TypeCancelled         = typePrefix + "workorder.cancelled.v1"
 	TypeRetryRequested    = typePrefix + "workorder.retry_requested.v1"
 	TypeFollowUpRequested = typePrefix + "workorder.follow_up_requested.v1"
+	// TypeStepWaiting is a worker's report, instead of a result, that the
+	// step in hand could not run now and waits (see StepWaiting).
+	TypeStepWaiting = typePrefix + "step.waiting.v1"
 
 	// TypeRunStep is the one command: run a step of a work order.
 	TypeRunStep = typePrefix + "command.run_step.v1"
@@ -48,7 +51,17 @@ type Requested struct {
 	// MaxCostUSD caps what the work order's agent runs may cost in all
 	// (the request's max_cost_usd, or AWO_MAX_COST_USD); 0 is no cap.
 	MaxCostUSD float64 `json:"max_cost_usd,omitempty"`
+	// Agent is the agent CLI that runs the work order's agent steps
+	// (AgentClaude, AgentCodex): the request's agent, else the
+	// repository's default, else AWO_DEFAULT_AGENT. "" is AgentClaude.
+	Agent string `json:"agent,omitempty"`
 }
+
+// Agents a work order can run with.
+const (
+	AgentClaude = "claude"
+	AgentCodex  = "codex"
+)
 
 // Started is the orchestrator's acceptance of a work order: the full plan of
 // steps it will run, internal ones included.
@@ -116,6 +129,43 @@ type StepResult struct {
 	// commit step (which has the checkout) for create-pr to fill.
 	PRTemplate string `json:"pr_template,omitempty"`
 }
+
+// StepWaiting is published by a worker instead of a result when the step
+// in hand could not run now for a reason that passes by itself: the
+// agent's account hit a usage or rate limit (WaitUsageLimit), or the
+// day's budget across all work orders is used up (WaitDailyBudget). The
+// step is neither completed nor failed: the orchestrator sends its
+// command again, as the same attempt, at WaitingUntil (RunStep.Args.Waits
+// counts the waits and makes the new command's id unique).
+type StepWaiting struct {
+	Step      workorder.Step `json:"step"`
+	Attempt   int            `json:"attempt"`
+	AgentName string         `json:"agent_name"`
+	// WaitingUntil is when the step is tried again.
+	WaitingUntil time.Time `json:"waiting_until"`
+	// ResetKnown says the agent named when its limit resets; otherwise
+	// WaitingUntil is awo's own backoff (AWO_USAGE_LIMIT_RETRY).
+	ResetKnown bool `json:"reset_known,omitempty"`
+	// Reason is WaitUsageLimit or WaitDailyBudget.
+	Reason string `json:"reason"`
+	// Message says why, for people: the work order's current_phase while
+	// it waits, e.g. "waiting for Claude Code's usage limit to reset:
+	// trying execute again at 04:35:00 UTC (429 rate_limit_error)".
+	Message string `json:"message"`
+	// Agent is the agent whose account is limited (AgentClaude, ...).
+	Agent string `json:"agent,omitempty"`
+	// SessionID is the session of the run the limit interrupted, resumed
+	// by the step's next run where the agent can.
+	SessionID string `json:"session_id,omitempty"`
+	// CostUSD is what the interrupted run cost; it counts in the spend.
+	CostUSD float64 `json:"cost_usd,omitempty"`
+}
+
+// Reasons a step waits.
+const (
+	WaitUsageLimit  = "usage_limit"
+	WaitDailyBudget = "daily_budget"
+)
 
 // Completed ends a work order successfully.
 type Completed struct {
@@ -226,6 +276,20 @@ type StepArgs struct {
 	// its steps have reported so far: the agent run gets the difference.
 	MaxCostUSD float64 `json:"max_cost_usd,omitempty"`
 	SpentUSD   float64 `json:"spent_usd,omitempty"`
+
+	// Agent is the work order's agent CLI (Requested.Agent; "" is claude).
+	Agent string `json:"agent,omitempty"`
+	// Waits counts how often the step in hand has waited (step.waiting)
+	// before this command; > 0 on a command sent again after a wait, and
+	// part of its id (RunStep.ID).
+	Waits int `json:"waits,omitempty"`
+	// WaitSessionID is the session of the run the last wait interrupted
+	// (StepWaiting.SessionID): the next run resumes it where it can.
+	WaitSessionID string `json:"wait_session_id,omitempty"`
+	// IgnoreAccountLimit is set on a command sent again because a client
+	// asked for a retry while the step waited: it runs now even when the
+	// shared flag still says the account is limited.
+	IgnoreAccountLimit bool `json:"ignore_account_limit,omitempty"`
 }
 
 // RunStep is the command to run one step of a work order.
@@ -250,8 +314,16 @@ func CommandID(wo workorder.ID, step workorder.Step, attempt int) string {
 	return fmt.Sprintf("%s.%s.%d", wo, step, attempt)
 }
 
-// ID returns the command's deterministic id.
-func (c RunStep) ID() string { return CommandID(c.WorkOrderID, c.Step, c.Attempt) }
+// ID returns the command's deterministic id: CommandID, with ".w<n>"
+// after the step's n-th wait, so the command sent again after a wait is
+// not dropped as a duplicate of the first.
+func (c RunStep) ID() string {
+	id := CommandID(c.WorkOrderID, c.Step, c.Attempt)
+	if c.Args.Waits > 0 {
+		id += fmt.Sprintf(".w%d", c.Args.Waits)
+	}
+	return id
+}
 
 // registry maps type strings to a constructor of the payload they carry.
 var registry = map[string]func() any{
@@ -267,6 +339,7 @@ var registry = map[string]func() any{
 	TypeCancelled:         func() any { return &Cancelled{} },
 	TypeRetryRequested:    func() any { return &RetryRequested{} },
 	TypeFollowUpRequested: func() any { return &FollowUpRequested{} },
+	TypeStepWaiting:       func() any { return &StepWaiting{} },
 	TypeRunStep:           func() any { return &RunStep{} },
 }
 

@@ -55,6 +55,13 @@ func startFinish(s steps, worker string) Middleware {
 			if errors.Is(err, errStopped) {
 				return res, err
 			}
+			if w, ok := errors.AsType[*Waiting](err); ok {
+				if err := s.wait(context.WithoutCancel(ctx), cmd, w.StepWaiting, started); err != nil {
+					return res, err
+				}
+				log.Info("step waits", "until", w.WaitingUntil, "reason", w.Reason, "message", w.Message)
+				return res, errWaited
+			}
 			if err != nil {
 				log.Warn("step interrupted; the command is handed back", "err", err)
 				return res, err

@@ -47,6 +47,7 @@ type fakeSteps struct {
 	finished []events.StepResult
 	guards   []uint64
 	ctxErr   error // the finish context's error: the result is recorded past a cancel
+	waited   []events.StepWaiting
 }
 
 func (f *fakeSteps) start(context.Context, events.RunStep, string) (uint64, string, error) {
@@ -55,6 +56,11 @@ func (f *fakeSteps) start(context.Context, events.RunStep, string) (uint64, stri
 
 func (f *fakeSteps) finish(ctx context.Context, _ events.RunStep, r events.StepResult, started uint64) error {
 	f.finished, f.guards, f.ctxErr = append(f.finished, r), append(f.guards, started), ctx.Err()
+	return nil
+}
+
+func (f *fakeSteps) wait(ctx context.Context, _ events.RunStep, w events.StepWaiting, started uint64) error {
+	f.waited, f.guards, f.ctxErr = append(f.waited, w), append(f.guards, started), ctx.Err()
 	return nil
 }
 
@@ -108,6 +114,7 @@ func TestStartFinish(t *testing.T) {
 		{name: "start not recorded: handed back", steps: fakeSteps{startErr: errBoom}, err: errBoom},
 		{name: "interrupted: handed back, no result", steps: fakeSteps{seq: 7}, next: calls{err: errBoom}, ran: true, err: errBoom},
 		{name: "stopped: recorded already", steps: fakeSteps{seq: 7}, next: calls{err: errStopped}, ran: true, settled: true},
+		{name: "waits: recorded, no result", steps: fakeSteps{seq: 7}, next: calls{err: Wait(events.StepWaiting{Reason: events.WaitUsageLimit})}, ran: true, settled: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -122,6 +129,10 @@ func TestStartFinish(t *testing.T) {
 			}
 			if (len(c.steps.finished) == 1) != c.finished {
 				t.Fatalf("results recorded: %+v; want one: %t", c.steps.finished, c.finished)
+			}
+			var w *Waiting
+			if errors.As(c.next.err, &w) && (len(c.steps.waited) != 1 || c.steps.waited[0].Reason != w.Reason || c.steps.guards[0] != 7 || c.steps.ctxErr != nil) {
+				t.Fatalf("waits recorded: %+v guarded by %v (context: %v); want one, guarded by 7, live", c.steps.waited, c.steps.guards, c.steps.ctxErr)
 			}
 			if c.finished && (c.steps.guards[0] != 7 || c.steps.finished[0] != c.next.res || c.steps.ctxErr != nil) {
 				t.Fatalf("recorded %+v guarded by %d (context: %v); want %+v guarded by 7, live", c.steps.finished[0], c.steps.guards[0], c.steps.ctxErr, c.next.res)

@@ -88,6 +88,22 @@ func FinishStep(ctx context.Context, b *bus.Bus, cmd events.RunStep, r events.St
 	return err
 }
 
+// WaitStep records step.waiting for a command whose step could not run now
+// and waits (see events.StepWaiting), guarded like FinishStep. Step,
+// attempt and agent name are filled from the command.
+func WaitStep(ctx context.Context, b *bus.Bus, cmd events.RunStep, w events.StepWaiting, started uint64) error {
+	w.Step, w.Attempt, w.AgentName = cmd.Step, cmd.Attempt, cmd.Step.AgentName()
+	e := b.Event(cmd.ID()+".waiting", events.TypeStepWaiting, cmd.WorkOrderID, &w)
+	if started > 0 {
+		_, err := b.Append(ctx, e, &started)
+		if !errors.Is(err, bus.ErrConflict) {
+			return err
+		}
+	}
+	_, err := b.Append(ctx, e, nil)
+	return err
+}
+
 // Cancelled reports whether wo stands cancelled: its latest
 // workorder.cancelled is newer than its latest retry request. Two direct
 // gets, cheap enough to ask before every step.
@@ -136,6 +152,7 @@ func Stale(ctx context.Context, b *bus.Bus, cmd events.RunStep) (string, error) 
 type steps interface {
 	start(ctx context.Context, cmd events.RunStep, worker string) (seq uint64, why string, err error)
 	finish(ctx context.Context, cmd events.RunStep, r events.StepResult, started uint64) error
+	wait(ctx context.Context, cmd events.RunStep, w events.StepWaiting, started uint64) error
 }
 
 // recorder records the step protocol's events on a bus.
@@ -147,4 +164,8 @@ func (r recorder) start(ctx context.Context, cmd events.RunStep, worker string) 
 
 func (r recorder) finish(ctx context.Context, cmd events.RunStep, res events.StepResult, started uint64) error {
 	return FinishStep(ctx, r.b, cmd, res, started)
+}
+
+func (r recorder) wait(ctx context.Context, cmd events.RunStep, w events.StepWaiting, started uint64) error {
+	return WaitStep(ctx, r.b, cmd, w, started)
 }

@@ -168,11 +168,28 @@ func (s skipped) Error() string { return "skipping the step: " + s.why }
 // of a step its work order's cancel stopped: the command is acked.
 var errStopped = errors.New("step stopped: its work order was cancelled")
 
+// Waiting is what a Handler returns for a step that cannot run now and
+// waits for a reason that passes by itself (a usage limit, the day's
+// budget): the protocol records step.waiting instead of a result and
+// acks the command; the orchestrator sends it again at WaitingUntil.
+type Waiting struct{ events.StepWaiting }
+
+func (w *Waiting) Error() string {
+	return fmt.Sprintf("step waits until %s: %s", w.WaitingUntil.UTC().Format(time.RFC3339), w.Message)
+}
+
+// Wait is the error a Handler returns to make its step wait (see Waiting).
+func Wait(w events.StepWaiting) error { return &Waiting{w} }
+
+// errWaited is what startFinish returns once it has recorded a step's
+// step.waiting: the command is acked.
+var errWaited = errors.New("step waits: step.waiting recorded")
+
 // settled reports whether err means the command is done with although no
 // result was recorded by startFinish.
 func settled(err error) bool {
 	var s skipped
-	return errors.As(err, &s) || errors.Is(err, errStopped)
+	return errors.As(err, &s) || errors.Is(err, errStopped) || errors.Is(err, errWaited)
 }
 
 type deliveredKey struct{}

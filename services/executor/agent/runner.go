@@ -86,6 +86,13 @@ type Result struct {
 	// could not continue (not on this machine, not for this directory):
 	// it stopped before starting a session, and the agent did nothing.
 	ResumeFailed bool
+	// UsageLimited is set when the run ended because the agent's account
+	// hit a usage or rate limit (or the API was overloaded), not because
+	// the step failed: the step can wait and run again. ResetAt is when
+	// the limit resets, zero when the agent did not say (Claude Code
+	// 2.1.328 never does).
+	UsageLimited bool
+	ResetAt      time.Time
 }
 
 // Runner starts the CLI.
