@@ -71,6 +71,10 @@ type Shared struct {
 	ClaudeSkipPermissions bool   // gateway (root check) and executor
 	GHCLIPath             string // gateway (health probe) and github
 	GHToken               string // executor (push) and github; secret
+	// Agents are the coding agents beyond Claude Code's own settings
+	// (agents.go): the gateway checks a request's agent against them, the
+	// executor runs them.
+	Agents Agents
 
 	// PublicURL is where people reach the dashboard (AWO_PUBLIC_URL, no
 	// trailing slash): the github service's answers link to a work order's

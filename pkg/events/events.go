@@ -113,8 +113,11 @@ type StepResult struct {
 	DurationSeconds float64        `json:"duration_seconds"`
 	SessionID       string         `json:"session_id,omitempty"`
 	CostUSD         float64        `json:"cost_usd,omitempty"`
-	NumTurns        int            `json:"num_turns,omitempty"`
-	Usage           *Usage         `json:"usage,omitempty"`
+	// CostUnknown: the agent reported tokens but no cost and no price was
+	// configured for its model (codex without AWO_PRICES); CostUSD is 0.
+	CostUnknown bool   `json:"cost_unknown,omitempty"`
+	NumTurns    int    `json:"num_turns,omitempty"`
+	Usage       *Usage `json:"usage,omitempty"`
 
 	// Facts a step establishes for later steps and for the read model.
 	BranchName          string `json:"branch_name,omitempty"`           // create-branch

@@ -163,6 +163,14 @@ func (b *logBuilder) fromMessage(m agent.Message, now time.Time) []logentry.Entr
 			e.Message = b.text(fmt.Sprintf("agent failed (%s): %s", r.TerminalReason, detail), logentry.MaxTextBytes)
 		}
 		e.IsError, e.CostUSD = ptr(r.IsError), ptr(r.TotalCostUSD)
+		if r.CostUnknown {
+			// Tokens without a price (codex without AWO_PRICES).
+			e.CostUSD = nil
+			if !r.IsError {
+				e.Message = fmt.Sprintf("agent finished after %d turns, %d input and %d output tokens (cost unknown)",
+					r.NumTurns, r.Usage.InputTokens, r.Usage.OutputTokens)
+			}
+		}
 		e.NumTurns, e.SessionID, e.DurationMS = r.NumTurns, m.SessionID, r.DurationMS
 		out = append(out, e)
 	default:

@@ -185,6 +185,7 @@ func stepResult(ar agent.Result) events.StepResult {
 		ErrorMessage: ar.ErrorMessage,
 		SessionID:    ar.SessionID,
 		CostUSD:      ar.CostUSD,
+		CostUnknown:  ar.CostUnknown,
 		NumTurns:     ar.NumTurns,
 		Usage:        &ar.Usage,
 	}

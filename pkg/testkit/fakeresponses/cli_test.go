@@ -2,11 +2,13 @@ package fakeresponses_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/testkit/fakeresponses"
 )
@@ -79,5 +81,44 @@ func TestCodexRunsShellCommands(t *testing.T) {
 	}
 	if !strings.Contains(out, `"turn.completed"`) || !strings.Contains(out, "feat/fake") {
 		t.Errorf("output lacks turn.completed or the final text")
+	}
+}
+
+// TestCodexResumeAndUsageLimit: `codex exec resume <id>` continues the
+// session from CODEX_HOME (the turn counts on), and a 429
+// usage_limit_reached ends the run with the API's message.
+func TestCodexResumeAndUsageLimit(t *testing.T) {
+	srv := fakeresponses.New(t, fakeresponses.Rule{
+		Name:   "talk",
+		Prompt: "First question",
+		Turns: []fakeresponses.Turn{
+			fakeresponses.Text("first answer"),
+			fakeresponses.Text("second answer"),
+			fakeresponses.UsageLimit(90 * time.Second),
+		},
+	})
+	dir := gitRepo(t)
+	env := srv.Env(t)
+	flags := []string{"--json", "--dangerously-bypass-approvals-and-sandbox", "--skip-git-repo-check"}
+	out, err := runCodex(t, dir, "First question", env, append(append([]string{"exec"}, flags...), "-")...)
+	if err != nil {
+		t.Fatalf("codex: %v\n%s", err, out)
+	}
+	var started struct {
+		ThreadID string `json:"thread_id"`
+	}
+	json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &started)
+	if started.ThreadID == "" {
+		t.Fatalf("no thread id in %s", out)
+	}
+	out, err = runCodex(t, dir, "Second question", env, append(append([]string{"exec", "resume"}, flags...), started.ThreadID, "-")...)
+	t.Logf("resume stdout:\n%s", out)
+	if err != nil || !strings.Contains(out, "second answer") || !strings.Contains(out, started.ThreadID) {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	out, err = runCodex(t, dir, "Third question", env, append(append([]string{"exec", "resume"}, flags...), started.ThreadID, "-")...)
+	t.Logf("usage-limited stdout:\n%s", out)
+	if err == nil || !strings.Contains(out, `"turn.failed"`) {
+		t.Fatalf("usage-limited run: err %v\n%s", err, out)
 	}
 }

@@ -37,7 +37,10 @@ func drain(pipes []*os.File, done ...<-chan struct{}) bool {
 type streamState struct {
 	start     time.Time
 	onMessage func(Message)
-	log       *slog.Logger
+	// onLine, when set, gets every line instead: another agent's CLI
+	// (Start), whose output is not stream-json.
+	onLine func([]byte)
+	log    *slog.Logger
 
 	sessionID string
 	result    *ResultLine
@@ -50,7 +53,9 @@ func (s *streamState) read(rd io.Reader) {
 		line, tooLong, err := readLine(br, maxLineBytes)
 		if tooLong {
 			s.log.Warn("skipped an over-long line of claude CLI output", "limit_bytes", maxLineBytes)
-		} else if line = bytes.TrimSpace(line); len(line) > 0 {
+		} else if line = bytes.TrimSpace(line); len(line) > 0 && s.onLine != nil {
+			s.onLine(line)
+		} else if len(line) > 0 {
 			s.handle(line)
 		}
 		if err != nil {

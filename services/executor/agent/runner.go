@@ -77,11 +77,15 @@ type Result struct {
 	// CostUSD is the CLI's total_cost_usd: for a resumed session, the
 	// session's cost over all its runs so far (2.1.328), not this run's
 	// alone; Usage and NumTurns are this run's.
-	CostUSD    float64
-	Usage      events.Usage
-	NumTurns   int
-	Duration   time.Duration
-	StderrTail string
+	CostUSD float64
+	// CostUnknown is set when the agent reports tokens but no cost and
+	// no price is configured for its model (codex without AWO_PRICES):
+	// CostUSD is then 0 and means nothing.
+	CostUnknown bool
+	Usage       events.Usage
+	NumTurns    int
+	Duration    time.Duration
+	StderrTail  string
 	// ResumeFailed is set when Request.Resume named a session the CLI
 	// could not continue (not on this machine, not for this directory):
 	// it stopped before starting a session, and the agent did nothing.
@@ -161,7 +165,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (Result, error) {
 	if problem != "" {
 		return fail(problem)
 	}
-	p, err := startCLI(bin, req, env, r.User, &streamState{start: start, onMessage: req.OnMessage, log: log})
+	p, err := startCLI(bin, cliArgs(req), req, env, r.User, &streamState{start: start, onMessage: req.OnMessage, log: log})
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -272,7 +276,7 @@ func (p *cliProcess) pid() int { return p.cmd.Process.Pid }
 // stdin. Its output goes through pipes that are *os.File, not io.Writers:
 // exec then starts no copying goroutines, so Wait returns when the CLI
 // exits even if a process it left behind still holds the pipes.
-func startCLI(bin string, req Request, env []string, user *agentuser.Identity, stream *streamState) (*cliProcess, error) {
+func startCLI(bin string, args []string, req Request, env []string, user *agentuser.Identity, stream *streamState) (*cliProcess, error) {
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating the claude CLI's output pipe: %w", err)
@@ -283,7 +287,7 @@ func startCLI(bin string, req Request, env []string, user *agentuser.Identity, s
 		stdoutW.Close()
 		return nil, fmt.Errorf("creating the claude CLI's error pipe: %w", err)
 	}
-	cmd := exec.Command(bin, cliArgs(req)...)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = req.Dir
 	cmd.Env = env
 	cmd.Stdin = strings.NewReader(req.Prompt)

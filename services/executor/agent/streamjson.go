@@ -63,14 +63,17 @@ type ToolResult struct {
 // ResultLine is the last line of a run.
 type ResultLine struct {
 	// Subtype is "success" even when the API failed: IsError decides.
-	Subtype        string
-	IsError        bool
-	Result         string
-	Errors         []string // set for error subtypes, e.g. error_max_turns
-	NumTurns       int
-	DurationMS     int64
-	DurationAPIMS  int64
-	TotalCostUSD   float64
+	Subtype       string
+	IsError       bool
+	Result        string
+	Errors        []string // set for error subtypes, e.g. error_max_turns
+	NumTurns      int
+	DurationMS    int64
+	DurationAPIMS int64
+	TotalCostUSD  float64
+	// CostUnknown: the agent gave tokens without a cost (see
+	// Result.CostUnknown); TotalCostUSD means nothing then.
+	CostUnknown    bool
 	Usage          events.Usage
 	StopReason     string
 	TerminalReason string // completed, api_error, max_turns, ...
@@ -94,6 +97,7 @@ type wireResult struct {
 	DurationMS     int64        `json:"duration_ms"`
 	DurationAPIMS  int64        `json:"duration_api_ms"`
 	TotalCostUSD   float64      `json:"total_cost_usd"`
+	CostUnknown    bool         `json:"-"` // never from Claude Code
 	Usage          events.Usage `json:"usage"`
 	StopReason     string       `json:"stop_reason"`
 	TerminalReason string       `json:"terminal_reason"`
