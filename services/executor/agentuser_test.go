@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/pkg/testkit/claudecli"
 	"github.com/agentworkorders/awo/pkg/testkit/fakemodel"
@@ -116,7 +117,7 @@ func TestRunStep_AgentUser_RealCLI_SeparatedFromTheExecutorAndStillCommits(t *te
 		t.Fatal(err)
 	}
 	t.Cleanup(closeLiveLog)
-	runner, sandboxes := built.Agent.(*agent.Runner), built.Sandboxes.(*sandbox.Manager)
+	runner, sandboxes := built.Agent.(AgentRouter)[events.AgentClaude].(*agent.Runner), built.Sandboxes.(*sandbox.Manager)
 	runner.CLIPath, sandboxes.Env = claudecli.Path(t), o.Env()
 	x, err := newExecutor(Deps{Config: cfg.Executor(), Logger: log, Agent: runner, Sandboxes: sandboxes, Prompts: p,
 		LiveLog: noLiveLog{}, FreeSpace: statfsFree})

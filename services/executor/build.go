@@ -13,7 +13,6 @@ import (
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/redact"
-	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/agentuser"
 	"github.com/agentworkorders/awo/services/executor/checkpoint"
 	"github.com/agentworkorders/awo/services/executor/prompts"
@@ -48,7 +47,7 @@ func Build(ctx context.Context, cfg config.Executor, b *bus.Bus, log *slog.Logge
 		return Deps{}, nil, err
 	}
 	d = Deps{Config: cfg, Bus: b, Logger: log, Redactor: red, Prompts: p, FreeSpace: statfsFree,
-		Agent: &agent.Runner{CLIPath: cfg.ClaudeCLIPath, Logger: log, Redactor: redact.Or(red), User: user},
+		Agent: agentRunners(cfg, log, redact.Or(red), user),
 		Sandboxes: &sandbox.Manager{Root: cfg.TempDir, AllowLocal: cfg.AllowLocalRepos, Logger: log,
 			Allowed: cfg.AllowedRepositories, GitTimeout: cfg.GitTimeout, Owner: user},
 	}

@@ -164,7 +164,8 @@ func (x *executor) agentRequest(cmd events.RunStep, sb sandbox.Sandbox, prompt s
 		env = append(env, "GH_TOKEN="+x.cfg.GHToken)
 	}
 	return agent.Request{
-		Dir: sb.Dir, Prompt: prompt, Model: x.cfg.ClaudeModel, MaxTurns: x.cfg.ClaudeMaxTurns,
+		Agent: cmd.Args.Agent,
+		Dir:   sb.Dir, Prompt: prompt, Model: x.cfg.ClaudeModel, MaxTurns: x.cfg.ClaudeMaxTurns,
 		SkipPermissions: x.cfg.ClaudeSkipPermissions, Env: env, Logger: log,
 		MaxBudgetUSD: remainingBudget(cmd.Args),
 		PassEnv:      x.cfg.AgentEnv, GitHub: gitHub,

@@ -39,7 +39,8 @@ func (t tracedAgent) Run(ctx context.Context, req agent.Request) (agent.Result, 
 			on(m)
 		}
 	}
-	span.SetAttributes(attribute.String("claude.requested_model", req.Model), attribute.Int("claude.max_turns", req.MaxTurns))
+	span.SetAttributes(attribute.String("claude.requested_model", req.Model), attribute.Int("claude.max_turns", req.MaxTurns),
+		attribute.String("agent", agentName(req.Agent)))
 	res, err := t.AgentRunner.Run(ctx, req)
 	if err != nil {
 		tracing.Fail(span, err)

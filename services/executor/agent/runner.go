@@ -27,6 +27,9 @@ import (
 
 // Request is one CLI run.
 type Request struct {
+	// Agent names the agent to run (events.AgentClaude, events.AgentCodex;
+	// "" is claude): the executor's router picks the runner by it.
+	Agent    string
 	Dir      string // working directory: the work order's sandbox
 	Prompt   string // sent on stdin
 	Model    string // --model; empty lets the CLI choose
