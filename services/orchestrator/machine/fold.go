@@ -121,6 +121,7 @@ func applyRequested(s State, e events.Event, r *events.Requested) (State, error)
 		Selected:      append([]workorder.Step(nil), r.SelectedCommands...),
 		IssueNumber:   strings.TrimSpace(r.GitHubIssueNumber),
 		MaxCostUSD:    max(r.MaxCostUSD, 0),
+		Agent:         r.Agent,
 	}
 	return s, nil
 }

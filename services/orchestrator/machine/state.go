@@ -46,6 +46,8 @@ type Request struct {
 	// MaxCostUSD caps what the work order's agent runs may cost in all
 	// (0: no cap); a retry or follow-up may replace it.
 	MaxCostUSD float64
+	// Agent runs the work order's agent steps ("" = claude).
+	Agent string
 }
 
 // Facts are what finished steps established for the steps after them.
@@ -204,6 +206,7 @@ func (s State) command(st StepState) events.RunStep {
 			PRTemplate:   s.Facts.PRTemplate,
 			MaxCostUSD:   s.Request.MaxCostUSD,
 			SpentUSD:     s.SpentUSD,
+			Agent:        s.Request.Agent,
 		},
 	}
 	s.roundArgs(&cmd.Args)
