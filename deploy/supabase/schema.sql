@@ -142,6 +142,18 @@ CREATE INDEX IF NOT EXISTS idx_configured_repositories_created_at
 ALTER TABLE archon_agent_work_order_steps
     ADD COLUMN IF NOT EXISTS round INT NOT NULL DEFAULT 1;
 
+-- ===== 005_agents.sql =====
+
+-- A second agent (codex): a step whose agent reported tokens without a
+-- cost, with no price configured, has an unknown cost (the API shows
+-- cost_usd null); a configured repository may name the agent its work
+-- orders run with (NULL: AWO_DEFAULT_AGENT). The work order's own agent and
+-- unknown cost are kept in metadata, as "agent" and "cost_unknown".
+ALTER TABLE archon_agent_work_order_steps
+    ADD COLUMN IF NOT EXISTS cost_unknown BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE archon_configured_repositories
+    ADD COLUMN IF NOT EXISTS default_agent TEXT;
+
 -- ===== migration bookkeeping =====
 
 CREATE TABLE IF NOT EXISTS awo_schema_migrations (
@@ -154,7 +166,8 @@ INSERT INTO awo_schema_migrations (version, name) VALUES
     (2, 'projection'),
     (2, 'projection'),
     (3, 'configured_repositories'),
-    (4, 'follow_up_rounds')
+    (4, 'follow_up_rounds'),
+    (5, 'agents')
 ON CONFLICT (version) DO NOTHING;
 
 COMMIT;

@@ -233,6 +233,7 @@ func created(e events.Event, req *events.Requested) WorkOrder {
 		UserRequest:       req.UserRequest,
 		SelectedCommands:  slices.Clone(req.SelectedCommands),
 		MaxCostUSD:        newCap(nil, req.MaxCostUSD),
+		Agent:             agentOf(req.Agent),
 		Version:           e.Seq,
 	}
 	if wo.SelectedCommands == nil {
@@ -270,6 +271,7 @@ func withStepFacts(wo WorkOrder, r *events.StepResult) WorkOrder {
 		wo.LatestCommitMessage = ptr(r.LatestCommitMessage)
 	}
 	wo.CostUSD += r.CostUSD
+	wo.CostUnknown = wo.CostUnknown || r.CostUnknown
 	if r.Usage != nil {
 		wo.InputTokens += r.Usage.InputTokens
 		wo.OutputTokens += r.Usage.OutputTokens
@@ -289,6 +291,7 @@ func stepRecord(e events.Event, r *events.StepResult) StepRecord {
 		Timestamp:       e.Time,
 		Attempt:         r.Attempt,
 		CostUSD:         r.CostUSD,
+		CostUnknown:     r.CostUnknown,
 		NumTurns:        r.NumTurns,
 	}
 	if rec.AgentName == "" {

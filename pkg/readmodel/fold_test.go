@@ -84,6 +84,7 @@ func TestFold(t *testing.T) {
 					UpdatedAt:         at(1),
 					UserRequest:       "Fix authentication bug (issue #42)",
 					SelectedCommands:  []workorder.Step{workorder.StepCreateBranch, workorder.StepPlanning},
+					Agent:             "claude",
 					Version:           1,
 				}
 				*steps = []StepRecord{}
@@ -100,7 +101,7 @@ func TestFold(t *testing.T) {
 					AgentWorkOrderID: woID, RepositoryURL: "https://github.com/acme/demo",
 					SandboxIdentifier: "sandbox-wo-1a2b3c4d", SandboxType: workorder.SandboxBranch,
 					Status: workorder.StatusPending, CreatedAt: at(1), UpdatedAt: at(1), UserRequest: "x",
-					SelectedCommands: []workorder.Step{workorder.StepExecute}, Version: 1,
+					SelectedCommands: []workorder.Step{workorder.StepExecute}, Agent: "claude", Version: 1,
 				}
 				*steps = []StepRecord{}
 			},

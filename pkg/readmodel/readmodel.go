@@ -55,6 +55,12 @@ type WorkOrder struct {
 	// MaxCostUSD is the work order's cost cap (max_cost_usd, or
 	// AWO_MAX_COST_USD when the create set none); nil: no cap.
 	MaxCostUSD *float64 `json:"max_cost_usd"`
+	// Agent runs the work order's agent steps: claude or codex.
+	Agent string `json:"agent"`
+	// CostUnknown is set once a step reported tokens without a cost (codex
+	// without a price in AWO_PRICES): cost_usd is then null, since the sum
+	// would understate it.
+	CostUnknown bool `json:"-"`
 	// Round is the work order's run in hand or last: 1 for the first, 2, 3,
 	// ... for follow-up rounds (POST /{id}/prompt); 0 in rows written
 	// before rounds existed, which means 1.
@@ -82,6 +88,9 @@ type StepRecord struct {
 	InputTokens     int64          `json:"input_tokens"`
 	OutputTokens    int64          `json:"output_tokens"`
 	NumTurns        int            `json:"num_turns"`
+	// CostUnknown: the step's agent reported tokens but no cost, and no
+	// price was configured; cost_usd is null.
+	CostUnknown bool `json:"-"`
 	// Round is the run the step belongs to: 1 for the work order's first,
 	// 2, 3, ... for follow-up rounds.
 	Round int `json:"round"`

@@ -27,8 +27,11 @@ type ConfiguredRepository struct {
 	LastVerifiedAt     *time.Time            `json:"last_verified_at"`
 	DefaultSandboxType workorder.SandboxType `json:"default_sandbox_type"`
 	DefaultCommands    []workorder.Step      `json:"default_commands"`
-	CreatedAt          time.Time             `json:"created_at"`
-	UpdatedAt          time.Time             `json:"updated_at"`
+	// DefaultAgent is the agent of a work order for this repository that
+	// names none; nil: AWO_DEFAULT_AGENT.
+	DefaultAgent *string   `json:"default_agent"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 	// Revision is the bucket revision the value was read at: stores keep
 	// the newest, so a replica that mirrors late never moves a row back.
 	Revision uint64 `json:"-"`
@@ -53,6 +56,7 @@ func (r ConfiguredRepository) Clone() ConfiguredRepository {
 	r.DisplayName = cloneString(r.DisplayName)
 	r.Owner = cloneString(r.Owner)
 	r.DefaultBranch = cloneString(r.DefaultBranch)
+	r.DefaultAgent = cloneString(r.DefaultAgent)
 	if r.LastVerifiedAt != nil {
 		t := *r.LastVerifiedAt
 		r.LastVerifiedAt = &t

@@ -212,12 +212,12 @@ func queueStep(b *pgx.Batch, id workorder.ID, order int, r readmodel.StepRecord)
 	// A redelivered result finds its step_order taken and is dropped.
 	b.Queue(`INSERT INTO archon_agent_work_order_steps (agent_work_order_id, step, agent_name, success,
 			output, error_message, duration_seconds, session_id, executed_at, step_order,
-			attempt, cost_usd, input_tokens, output_tokens, num_turns, round)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			attempt, cost_usd, input_tokens, output_tokens, num_turns, round, cost_unknown)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (agent_work_order_id, step_order) DO NOTHING`,
 		string(id), string(r.Step), r.AgentName, r.Success,
 		r.Output, r.ErrorMessage, r.DurationSeconds, r.SessionID, r.Timestamp, order,
-		r.Attempt, r.CostUSD, r.InputTokens, r.OutputTokens, r.NumTurns, max(r.Round, 1))
+		r.Attempt, r.CostUSD, r.InputTokens, r.OutputTokens, r.NumTurns, max(r.Round, 1), r.CostUnknown)
 }
 
 // AppliedSequence is the checkpoint: the highest stream sequence applied.
@@ -304,7 +304,7 @@ func filterClause(f readmodel.Filter) (string, []any) {
 // Steps returns a work order's step history in execution order.
 func (s *Store) Steps(ctx context.Context, id workorder.ID) ([]readmodel.StepRecord, error) {
 	rows, err := s.pool.Query(ctx, `SELECT step, agent_name, success, output, error_message, duration_seconds,
-			session_id, executed_at, attempt, cost_usd, input_tokens, output_tokens, num_turns, round
+			session_id, executed_at, attempt, cost_usd, input_tokens, output_tokens, num_turns, round, cost_unknown
 		FROM archon_agent_work_order_steps WHERE agent_work_order_id = $1 ORDER BY step_order`, string(id))
 	if err != nil {
 		return nil, classify(fmt.Errorf("reading the steps of %s: %w", id, err))
@@ -313,7 +313,7 @@ func (s *Store) Steps(ctx context.Context, id workorder.ID) ([]readmodel.StepRec
 		var r readmodel.StepRecord
 		var step string
 		err := row.Scan(&step, &r.AgentName, &r.Success, &r.Output, &r.ErrorMessage, &r.DurationSeconds,
-			&r.SessionID, &r.Timestamp, &r.Attempt, &r.CostUSD, &r.InputTokens, &r.OutputTokens, &r.NumTurns, &r.Round)
+			&r.SessionID, &r.Timestamp, &r.Attempt, &r.CostUSD, &r.InputTokens, &r.OutputTokens, &r.NumTurns, &r.Round, &r.CostUnknown)
 		r.Step = workorder.Step(step)
 		r.Timestamp = r.Timestamp.UTC()
 		return r, err

@@ -29,17 +29,18 @@ func (s *Store) PutRepository(ctx context.Context, r readmodel.ConfiguredReposit
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO archon_configured_repositories AS t
 				(id, repository_url, display_name, owner, default_branch, is_verified, last_verified_at,
-				 default_sandbox_type, default_commands, created_at, updated_at, kv_revision)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+				 default_sandbox_type, default_commands, created_at, updated_at, kv_revision, default_agent)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			ON CONFLICT (id) DO UPDATE SET
 				repository_url = EXCLUDED.repository_url, display_name = EXCLUDED.display_name,
 				owner = EXCLUDED.owner, default_branch = EXCLUDED.default_branch,
 				is_verified = EXCLUDED.is_verified, last_verified_at = EXCLUDED.last_verified_at,
 				default_sandbox_type = EXCLUDED.default_sandbox_type, default_commands = EXCLUDED.default_commands,
-				created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, kv_revision = EXCLUDED.kv_revision
+				created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, kv_revision = EXCLUDED.kv_revision,
+				default_agent = EXCLUDED.default_agent
 			WHERE t.kv_revision < EXCLUDED.kv_revision`,
 			r.ID, r.RepositoryURL, r.DisplayName, r.Owner, r.DefaultBranch, r.IsVerified, r.LastVerifiedAt,
-			string(r.DefaultSandboxType), commands, r.CreatedAt, r.UpdatedAt, int64(r.Revision))
+			string(r.DefaultSandboxType), commands, r.CreatedAt, r.UpdatedAt, int64(r.Revision), r.DefaultAgent)
 		return err
 	})
 	if err != nil {
@@ -61,7 +62,7 @@ func (s *Store) DeleteRepository(ctx context.Context, id string, revision uint64
 // Repositories implements readmodel.RepositoryStore.
 func (s *Store) Repositories(ctx context.Context) ([]readmodel.ConfiguredRepository, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id::text, repository_url, display_name, owner, default_branch,
-			is_verified, last_verified_at, default_sandbox_type, default_commands, created_at, updated_at, kv_revision
+			is_verified, last_verified_at, default_sandbox_type, default_commands, created_at, updated_at, kv_revision, default_agent
 		FROM archon_configured_repositories ORDER BY created_at, id`)
 	if err != nil {
 		return nil, classify(fmt.Errorf("listing configured repositories: %w", err))
@@ -74,7 +75,7 @@ func (s *Store) Repositories(ctx context.Context) ([]readmodel.ConfiguredReposit
 			rev      int64
 		)
 		err := row.Scan(&r.ID, &r.RepositoryURL, &r.DisplayName, &r.Owner, &r.DefaultBranch, &r.IsVerified,
-			&r.LastVerifiedAt, &sandbox, &commands, &r.CreatedAt, &r.UpdatedAt, &rev)
+			&r.LastVerifiedAt, &sandbox, &commands, &r.CreatedAt, &r.UpdatedAt, &rev, &r.DefaultAgent)
 		if err != nil {
 			return r, err
 		}

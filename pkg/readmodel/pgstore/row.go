@@ -33,6 +33,10 @@ type metadata struct {
 	Round int `json:"round,omitempty"`
 	// The cost cap; absent when there is none.
 	MaxCostUSD *float64 `json:"max_cost_usd,omitempty"`
+	// The agent; absent in rows written before agents could be chosen
+	// (claude).
+	Agent       string `json:"agent,omitempty"`
+	CostUnknown bool   `json:"cost_unknown,omitempty"`
 }
 
 func metadataOf(wo readmodel.WorkOrder) metadata {
@@ -53,6 +57,8 @@ func metadataOf(wo readmodel.WorkOrder) metadata {
 		LatestCommitMessage:  wo.LatestCommitMessage,
 		Round:                wo.Round,
 		MaxCostUSD:           wo.MaxCostUSD,
+		Agent:                wo.Agent,
+		CostUnknown:          wo.CostUnknown,
 	}
 }
 
@@ -96,5 +102,9 @@ func scanWorkOrder(row pgx.Row) (readmodel.WorkOrder, error) {
 	wo.LatestCommitMessage = md.LatestCommitMessage
 	wo.Round = md.Round
 	wo.MaxCostUSD = md.MaxCostUSD
+	wo.Agent, wo.CostUnknown = md.Agent, md.CostUnknown
+	if wo.Agent == "" {
+		wo.Agent = "claude"
+	}
 	return wo, nil
 }
