@@ -179,6 +179,7 @@ func newMonitor(d Deps, proj *projector.Projector) health.Checker {
 	probes := append(health.Probes(health.Sources{
 		ClaudeCLIPath:     d.Config.ClaudeCLIPath,
 		ClaudeRootProblem: config.RootSandboxProblem(d.Config.ClaudeSkipPermissions, os.Geteuid(), d.Config.IsSandbox),
+		CodexCLIPath:      d.Config.Agents.CodexCLIPath,
 		GHCLIPath:         d.Config.GHCLIPath,
 		GHTokenSet:        d.Config.GHToken != "",
 		GHToken:           d.Config.GHToken,
@@ -273,6 +274,7 @@ func apiOptions(d Deps, log *slog.Logger, keys *idempotency.Store, proj *project
 		// Secure by default: input
 		MaxRequestBytes: d.Config.MaxRequestBytes,
 		MaxCostUSD:      d.Config.MaxCostUSD,
+		Agents:          d.Config.Agents,
 		ListMax:         d.Config.ListMax,
 
 		AllowedRepositories: d.Config.AllowedRepositories,

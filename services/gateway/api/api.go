@@ -148,6 +148,9 @@ type Options struct {
 	// MaxCostUSD is the cost cap of a create that sets no max_cost_usd
 	// (AWO_MAX_COST_USD); 0: no cap.
 	MaxCostUSD float64
+	// Agents are the agents a create may name (agent) and their prices:
+	// codex when CODEX_CLI_PATH is set, the default (AWO_DEFAULT_AGENT).
+	Agents config.Agents
 	// ListMax caps the work orders one list answer holds (AWO_LIST_MAX);
 	// 0: config.DefaultListMax.
 	ListMax int

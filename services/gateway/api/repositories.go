@@ -57,6 +57,8 @@ type createRepositoryBody struct {
 type updateRepositoryBody struct {
 	DefaultSandboxType *string   `json:"default_sandbox_type"`
 	DefaultCommands    *[]string `json:"default_commands"`
+	// DefaultAgent: claude or codex; "" clears it (AWO_DEFAULT_AGENT).
+	DefaultAgent *string `json:"default_agent"`
 }
 
 // verifyRepositoryBody is the body of POST /github/verify-repository.
@@ -240,12 +242,19 @@ func (s *server) updateRepository(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	agent, err := s.parseDefaultAgent(body.DefaultAgent)
+	if err != nil {
+		return err
+	}
 	rec, err := bucket.Update(r.Context(), chi.URLParam(r, repoIDParam), func(rec *readmodel.ConfiguredRepository) error {
 		if sandbox != "" {
 			rec.DefaultSandboxType = sandbox
 		}
 		if commands != nil {
 			rec.DefaultCommands = commands
+		}
+		if body.DefaultAgent != nil {
+			rec.DefaultAgent = agent
 		}
 		rec.UpdatedAt = time.Now().UTC()
 		return nil
@@ -389,6 +398,10 @@ func (s *server) configuredDefaults(ctx context.Context, b *createBody) error {
 	if b.SandboxType == nil {
 		st := string(rec.DefaultSandboxType)
 		b.SandboxType = &st
+	}
+	if b.Agent == nil && rec.DefaultAgent != nil {
+		agent := *rec.DefaultAgent
+		b.Agent = &agent
 	}
 	if b.SelectedCommands == nil && len(rec.DefaultCommands) > 0 {
 		cmds := make([]string, len(rec.DefaultCommands))

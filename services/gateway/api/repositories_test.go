@@ -125,7 +125,7 @@ const reposPath = "/api/agent-work-orders/repositories"
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // The fields of Archon's ConfiguredRepository, exactly.
-var configuredRepositoryFields = []string{"created_at", "default_branch", "default_commands", "default_sandbox_type",
+var configuredRepositoryFields = []string{"created_at", "default_agent", "default_branch", "default_commands", "default_sandbox_type",
 	"display_name", "id", "is_verified", "last_verified_at", "owner", "repository_url", "updated_at"}
 
 func decodeRepo(t *testing.T, r response) readmodel.ConfiguredRepository {

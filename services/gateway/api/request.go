@@ -47,6 +47,9 @@ type createBody struct {
 	RepositoryID *string `json:"repository_id"`
 	// MaxCostUSD caps what the work order's agent runs may cost in all.
 	MaxCostUSD *float64 `json:"max_cost_usd"`
+	// Agent is the coding agent that runs the steps: claude or codex;
+	// absent: the repository's default_agent, else AWO_DEFAULT_AGENT.
+	Agent *string `json:"agent"`
 }
 
 // createRequest is a validated request: every value in it is legal.

@@ -198,6 +198,9 @@ func (s *server) webhookCreate(ctx context.Context, w http.ResponseWriter, log *
 		}
 		return err
 	}
+	if err := s.chooseAgent(createBody{}, &req); err != nil {
+		return err
+	}
 	s.defaultCap(&req)
 	origin := t.origin
 	req.Requested.Origin = &origin

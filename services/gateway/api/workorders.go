@@ -58,6 +58,9 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.chooseAgent(body, &req); err != nil {
+		return err
+	}
 	s.defaultCap(&req)
 
 	var (

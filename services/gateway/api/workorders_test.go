@@ -53,6 +53,7 @@ func TestCreate_ThenGetImmediately(t *testing.T) {
 			UpdatedAt:         wo.CreatedAt,
 			UserRequest:       "Fix authentication bug",
 			SelectedCommands:  []workorder.Step{workorder.StepCreateBranch, workorder.StepPlanning},
+			Agent:             "claude",
 		}
 		if !reflect.DeepEqual(wo, want) {
 			t.Fatalf("GET = %+v\nwant %+v", wo, want)

@@ -23,6 +23,9 @@ type Sources struct {
 	// ClaudeRootProblem, when not empty, is why the CLI would refuse to run
 	// here (config.RootSandboxProblem); the probe reports it.
 	ClaudeRootProblem string
+	// CodexCLIPath is CODEX_CLI_PATH: when set, codex is a configured
+	// agent and is probed (codex_cli) like the Claude CLI.
+	CodexCLIPath string
 	GitPath           string // "git" unless set
 	GHCLIPath         string // GH_CLI_PATH
 	GHTokenSet        bool   // GH_TOKEN or GITHUB_TOKEN configured
@@ -54,6 +57,9 @@ func Probes(s Sources) []Probe {
 		{Name: "github_cli", Check: ghProbe(s.GHCLIPath, s.GHToken, s.GHTokenSet || s.GHToken != "")},
 		{Name: "nats", OKKey: "connected", Critical: true, Check: natsProbe(s.NC)},
 		{Name: "jetstream", Critical: true, Check: jetStreamProbe(s.JS)},
+	}
+	if s.CodexCLIPath != "" {
+		probes = append(probes, Probe{Name: "codex_cli", Critical: true, Check: versionProbe(s.CodexCLIPath, "CODEX_CLI_PATH")})
 	}
 	if s.ArchonServerURL != "" {
 		probes = append(probes, Probe{Name: "archon_server", Check: httpProbe(s.HTTP, s.ArchonServerURL)})

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/textcut"
+)
+
+// chooseAgent settles the agent of a create: the request's agent, else
+// its repository's default_agent (configuredDefaults put it in b), else
+// AWO_DEFAULT_AGENT. An agent awo does not know, or one this deployment
+// has not configured, is a 422; so is a max_cost_usd for an agent that
+// reports no cost when its model has no price (AWO_PRICES): the cap could
+// not be kept.
+func (s *server) chooseAgent(b createBody, req *createRequest) error {
+	name := strings.ToLower(trimmed(b.Agent))
+	if name == "" {
+		name = s.Agents.Default
+	}
+	if name == "" {
+		name = config.AgentClaude
+	}
+	if msg := s.agentProblem(name); msg != "" {
+		return unprocessable("agent: " + msg)
+	}
+	if name == config.AgentCodex && b.MaxCostUSD != nil {
+		if _, ok := s.Agents.Prices.Cost(s.Agents.CodexModel, 0, 0, 0); !ok {
+			return unprocessable(fmt.Sprintf("max_cost_usd: codex reports tokens, not cost, and AWO_PRICES has no price for its model %s, "+
+				"so the cap could not be kept; leave max_cost_usd out or configure a price (AWO_PRICES=<model>=<input>:<output> USD per million tokens)",
+				orUnset(s.Agents.CodexModel)))
+		}
+	}
+	if name != config.AgentClaude {
+		req.Requested.Agent = name // "" stays claude's, as in events written before agents
+	}
+	return nil
+}
+
+// agentProblem is why name cannot run work orders here; "" when it can.
+func (s *server) agentProblem(name string) string {
+	switch {
+	case !slices.Contains(config.KnownAgents, name):
+		return fmt.Sprintf("must be one of %s, got %q", strings.Join(config.KnownAgents, ", "), textcut.Runes(name, 40, "…"))
+	case !s.Agents.IsConfigured(name):
+		return fmt.Sprintf("%s is not configured on this deployment (set CODEX_CLI_PATH on the gateway and the executors); configured: %s",
+			name, strings.Join(s.Agents.Configured(), ", "))
+	}
+	return ""
+}
+
+func orUnset(model string) string {
+	if model == "" {
+		return "(CODEX_MODEL unset: codex's default)"
+	}
+	return model
+}
+
+// parseDefaultAgent checks a repository's default_agent: nil or "" clears
+// it; otherwise an agent this deployment runs.
+func (s *server) parseDefaultAgent(v *string) (*string, error) {
+	name := strings.ToLower(trimmed(v))
+	if name == "" {
+		return nil, nil
+	}
+	if msg := s.agentProblem(name); msg != "" {
+		return nil, unprocessable("default_agent: " + msg)
+	}
+	return &name, nil
+}

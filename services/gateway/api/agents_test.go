@@ -1,0 +1,71 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/agentworkorders/awo/pkg/config"
+	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/services/gateway/api"
+)
+
+func withCodex(prices config.Prices, def string) func(*api.Options) {
+	return func(o *api.Options) {
+		o.Agents = config.Agents{CodexCLIPath: "codex", CodexModel: "gpt-test", Prices: prices, Default: def}
+	}
+}
+
+// agent on create: recorded and shown; left out, AWO_DEFAULT_AGENT.
+func TestCreate_Agent(t *testing.T) {
+	for _, tc := range []struct {
+		name, def string
+		fields    map[string]any
+		recorded  string // in the event: "" is claude
+		shown     string
+	}{
+		{"left out", "", nil, "", "claude"},
+		{"codex", "", map[string]any{"agent": "codex"}, "codex", "codex"},
+		{"claude asked for", "codex", map[string]any{"agent": "claude"}, "", "claude"},
+		{"left out with AWO_DEFAULT_AGENT=codex", "codex", nil, "codex", "codex"},
+	} {
+		h := newHarness(t, withCodex(nil, tc.def))
+		id := h.create(tc.fields)
+		e, _ := h.last(id, events.TypeRequested)
+		if req := e.Data.(*events.Requested); req.Agent != tc.recorded {
+			t.Errorf("%s: recorded agent %q, want %q", tc.name, req.Agent, tc.recorded)
+		}
+		var wo readmodel.WorkOrder
+		h.get("/api/agent-work-orders/"+string(id)).json(t, &wo)
+		if wo.Agent != tc.shown {
+			t.Errorf("%s: work order shows agent %q, want %q", tc.name, wo.Agent, tc.shown)
+		}
+	}
+}
+
+// An unknown agent, codex where it is not configured, and max_cost_usd
+// for codex without a price are 422s that say what to do.
+func TestCreate_AgentRefusals(t *testing.T) {
+	post := func(h *harness, extra string) response {
+		return h.post("/api/agent-work-orders/", `{"repository_url": "https://github.com/acme/demo", "user_request": "Fix", `+extra+`}`)
+	}
+	plain := newHarness(t)
+	for _, tc := range []struct {
+		h           *harness
+		body, words string
+	}{
+		{plain, `"agent": "gemini"`, "agent: must be one of claude, codex"},
+		{plain, `"agent": "codex"`, "CODEX_CLI_PATH"},
+		{newHarness(t, withCodex(nil, "")), `"agent": "codex", "max_cost_usd": 1`, "AWO_PRICES"},
+	} {
+		r := post(tc.h, tc.body)
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.detail(t), tc.words) {
+			t.Errorf("%s: %d %s, want 422 saying %q", tc.body, r.status, r.body, tc.words)
+		}
+	}
+	priced := newHarness(t, withCodex(config.Prices{"gpt-test": {Input: 1, Output: 2}}, ""))
+	if r := post(priced, `"agent": "codex", "max_cost_usd": 1`); r.status != http.StatusCreated {
+		t.Errorf("codex with a price and a cap: %d %s, want 201", r.status, r.body)
+	}
+}
