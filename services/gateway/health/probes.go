@@ -26,9 +26,9 @@ type Sources struct {
 	// CodexCLIPath is CODEX_CLI_PATH: when set, codex is a configured
 	// agent and is probed (codex_cli) like the Claude CLI.
 	CodexCLIPath string
-	GitPath           string // "git" unless set
-	GHCLIPath         string // GH_CLI_PATH
-	GHTokenSet        bool   // GH_TOKEN or GITHUB_TOKEN configured
+	GitPath      string // "git" unless set
+	GHCLIPath    string // GH_CLI_PATH
+	GHTokenSet   bool   // GH_TOKEN or GITHUB_TOKEN configured
 	// GHToken, when set, is given to `gh auth status` as GH_TOKEN, so the
 	// probe checks the token the services use even when it came from a
 	// file rather than this process's environment.
