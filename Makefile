@@ -11,8 +11,10 @@
 SHELL          := /bin/bash
 MODULE         := github.com/agentworkorders/awo
 CLAUDE_VERSION := 2.1.328
+CODEX_VERSION  := 0.171.0
 TOOLS          := $(CURDIR)/.tools
 CLAUDE         := $(TOOLS)/node_modules/.bin/claude
+CODEX          := $(TOOLS)/node_modules/.bin/codex
 BIN            := $(CURDIR)/bin
 VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS        := -X $(MODULE)/pkg/app.Version=$(VERSION)
@@ -20,6 +22,7 @@ TEST_TIMEOUT   ?= 9m
 
 export AWO_DATA_DIR ?= $(CURDIR)/.data
 export AWO_TEST_CLAUDE ?= $(CLAUDE)
+export AWO_TEST_CODEX ?= $(CODEX)
 
 .PHONY: all build run test bench chaos tools postgres chromium screenshots vet fmt-check clean help nats-cli images
 
@@ -67,13 +70,21 @@ run: build
 	fi; \
 	exec $(BIN)/awo
 
-## tools: the pinned Claude Code CLI (npm) for the end-to-end tests
-tools: $(CLAUDE)
+## tools: the pinned Claude Code CLI and OpenAI Codex CLI (npm) for the end-to-end tests
+tools: $(CLAUDE) $(CODEX)
 
 $(CLAUDE):
 	@command -v npm >/dev/null || { echo "npm is needed to install the Claude Code CLI (apt-get install nodejs npm)"; exit 1; }
 	npm install --prefix $(TOOLS) --no-audit --no-fund @anthropic-ai/claude-code@$(CLAUDE_VERSION)
 	@$(CLAUDE) --version
+
+# The codex package brings its binary as the optional dependency
+# @openai/codex-linux-x64 (or the one for this platform), which npm installs
+# beside it.
+$(CODEX):
+	@command -v npm >/dev/null || { echo "npm is needed to install the Codex CLI (apt-get install nodejs npm)"; exit 1; }
+	npm install --prefix $(TOOLS) --no-audit --no-fund @openai/codex@$(CODEX_VERSION)
+	@$(CODEX) --version
 
 vet:
 	go vet $(MODULE)/...

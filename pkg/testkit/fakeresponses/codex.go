@@ -89,9 +89,9 @@ func (s *Server) ConfigTOML() string {
 
 // Home makes a CODEX_HOME for the test holding ConfigTOML and returns its
 // path. Codex keeps its sessions there (sessions/YYYY/MM/DD/rollout-*.jsonl),
-// so a resume finds them only with the same home. It is not under /tmp:
-// codex refuses to put its helper links in a temporary directory and says
-// so on stderr.
+// so a resume finds them only with the same home. Under /tmp codex
+// 0.171.0 prints a harmless warning on stderr (it puts no helper links in
+// a temporary directory).
 func (s *Server) Home(t testing.TB) string {
 	t.Helper()
 	home := t.TempDir()
