@@ -37,7 +37,7 @@ func TestAgents(t *testing.T) {
 		t.Errorf("an unpriced model has a cost")
 	}
 	for name, vars := range map[string]map[string]string{
-		"AWO_DEFAULT_AGENT": {"AWO_DEFAULT_AGENT": "codex"}, // codex not configured
+		"AWO_DEFAULT_AGENT":  {"AWO_DEFAULT_AGENT": "codex"}, // codex not configured
 		"AWO_DEFAULT_AGENT=": {"AWO_DEFAULT_AGENT": "gemini"},
 		"AWO_PRICES":         {"AWO_PRICES": "gpt-5=1"},
 		"AWO_PRICES=":        {"AWO_PRICES": "gpt-5=a:b"},
