@@ -8,6 +8,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
+	"github.com/agentworkorders/awo/pkg/testkit/natstest"
 	"github.com/agentworkorders/awo/services/gateway/api"
 )
 
@@ -67,5 +68,34 @@ func TestCreate_AgentRefusals(t *testing.T) {
 	priced := newHarness(t, withCodex(config.Prices{"gpt-test": {Input: 1, Output: 2}}, ""))
 	if r := post(priced, `"agent": "codex", "max_cost_usd": 1`); r.status != http.StatusCreated {
 		t.Errorf("codex with a price and a cap: %d %s, want 201", r.status, r.body)
+	}
+}
+
+// A configured repository's default_agent applies to the creates for it
+// that name no agent, is listed (memory and Postgres), and is refused for
+// an agent this deployment does not run.
+func TestRepositories_DefaultAgent(t *testing.T) {
+	for name, newStore := range repoStores(t) {
+		t.Run(name, func(t *testing.T) {
+			env := natstest.Start(t)
+			h := newHarnessOn(t, env, withRepositories(t, env, newStore(t), &fakeVerifier{}), withCodex(nil, ""))
+			id := configure(t, h, "https://github.com/acme/app", `{"default_agent": "codex"}`)
+			if wo := h.workOrder(h.create(map[string]any{"repository_id": id, "repository_url": nil})); wo.Agent != "codex" {
+				t.Errorf("create for the repository: agent %q, want codex", wo.Agent)
+			}
+			if wo := h.workOrder(h.create(map[string]any{"repository_id": id, "repository_url": nil, "agent": "claude"})); wo.Agent != "claude" {
+				t.Errorf("create asking for claude: agent %q", wo.Agent)
+			}
+			r := h.get(reposPath)
+			if !strings.Contains(string(r.body), `"default_agent":"codex"`) {
+				t.Errorf("list: %s", r.body)
+			}
+			if r := h.send(http.MethodPatch, reposPath+"/"+id, `{"default_agent": ""}`); r.status != http.StatusOK || !strings.Contains(string(r.body), `"default_agent":null`) {
+				t.Errorf("clearing default_agent: %d %s", r.status, r.body)
+			}
+			if r := h.send(http.MethodPatch, reposPath+"/"+id, `{"default_agent": "gemini"}`); r.status != http.StatusUnprocessableEntity {
+				t.Errorf("default_agent gemini: %d %s", r.status, r.body)
+			}
+		})
 	}
 }
