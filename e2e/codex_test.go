@@ -167,3 +167,37 @@ func TestCodex_LiveLogTokensAndCost(t *testing.T) {
 		})
 	}
 }
+
+// A follow-up prompt on a codex work order resumes the Implementor's codex
+// session (`codex exec resume <thread_id>`): the execute conversation goes
+// on at turn 2 with the prompt, and the round's change is pushed and
+// commented like Claude's.
+func TestCodex_FollowUp_ResumesTheSession(t *testing.T) {
+	rules := []fr.Rule{
+		codexSteps(followUpBranch)[0],
+		{Name: "execute", Prompt: "# Implement the plan", Turns: []fr.Turn{
+			fr.Shell(`printf 'hello, world\n' > greeting.txt`), fr.Text("Added greeting.txt as the plan asks."),
+			fr.Shell(`printf 'empty input prints nothing\n' > empty-case.txt`), fr.Text("Handled the empty case in empty-case.txt."),
+		}},
+		codexSteps(followUpBranch)[4],
+	}
+	s, w, api := codexStack(t, rules)
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Add a greeting file", "agent": "codex",
+		"selected_commands": []string{"create-branch", "execute", "commit", "create-pr"}})
+	if wo := s.waitFinished(id, 3*time.Minute); wo.Status != "completed" || !strings.Contains(deref(wo.PRURL), "/pull/") {
+		t.Fatalf("first run: status %s, PR %q, error %q", wo.Status, deref(wo.PRURL), deref(wo.ErrorMessage))
+	}
+	commits := w.Origin.CommitCount(t, followUpBranch)
+	if code, out := s.do("POST", "/api/agent-work-orders/"+id+"/prompt", map[string]any{"prompt_text": followUpPrompt}); code != http.StatusAccepted {
+		t.Fatalf("prompt: %d %s", code, out)
+	}
+	if wo := s.waitFinished(id, 3*time.Minute); wo.Status != "completed" {
+		t.Fatalf("round 2: status %s, error %q", wo.Status, deref(wo.ErrorMessage))
+	}
+	checkRound(t, s, w, id, commits)
+	conv := api.Conversation("execute")
+	if len(conv) != 4 || conv[2].Turn != 2 || !strings.Contains(conv[2].LatestPrompt, followUpPrompt) {
+		t.Errorf("the execute session was not resumed with the prompt: %d requests", len(conv))
+	}
+	s.stop()
+}
