@@ -120,7 +120,11 @@ func (x *executor) runStepAgent(ctx context.Context, cmd events.RunStep, sb sand
 		log.Warn("step not run: the work order's budget is used up", "max_cost_usd", cmd.Args.MaxCostUSD, "spent_usd", cmd.Args.SpentUSD)
 		return failed("%s", msg)
 	}
+	if err := x.dailyBudgetWait(ctx, cmd, log); err != nil {
+		return events.StepResult{}, err
+	}
 	res, err := x.runStepAgentUncapped(ctx, cmd, sb, lb, log)
+	x.countSpend(ctx, res, err, log) // before the result is recorded: see dailybudget.go
 	if err != nil {
 		return res, err
 	}
