@@ -168,7 +168,7 @@ func TestWorkOrder_TotalCostUSD(t *testing.T) {
 	h.publish(id, events.TypeStepCompleted, &events.StepResult{Step: workorder.StepCreateBranch, Attempt: 1, Success: true, CostUSD: 0.0004, BranchName: "feat/x"})
 	h.publish(id, events.TypeStepFailed, &events.StepResult{Step: workorder.StepPlanning, Attempt: 1, CostUSD: 0.25, ErrorMessage: "boom"})
 	var wo readmodel.WorkOrder
-	h.get("/api/agent-work-orders/" + string(id)).json(t, &wo)
+	h.get("/api/agent-work-orders/"+string(id)).json(t, &wo)
 	if wo.TotalCostUSD != 0.2504 {
 		t.Errorf("total_cost_usd %v, want 0.2504", wo.TotalCostUSD)
 	}
