@@ -36,18 +36,40 @@ type Counter struct {
 	now func() time.Time
 }
 
-// Open creates the bucket if missing (or updates it to r) and returns the
-// counter.
-func Open(ctx context.Context, js jetstream.JetStream, r bus.Replication) (*Counter, error) {
-	kv, err := bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
+func bucketConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "US dollars the agent runs of all work orders cost, per UTC day (day.YYYY-MM-DD)",
 		TTL:         keep,
 		History:     1,
 		Storage:     jetstream.FileStorage,
-	}, r)
+	}
+}
+
+// Open creates the bucket if missing, or updates it to r, and returns the
+// counter: the gateway's way, which owns the bucket as it owns
+// AWO_IDEMPOTENCY.
+func Open(ctx context.Context, js jetstream.JetStream, r bus.Replication) (*Counter, error) {
+	kv, err := bus.EnsureKeyValue(ctx, js, bucketConfig(), r)
 	if err != nil {
 		return nil, err
+	}
+	return New(kv, nil), nil
+}
+
+// Bind returns the counter over the bucket as it is, creating it with r
+// when missing: the executor's way, whose NATS user may create the bucket
+// (the services start in any order) but not change it (deploy/nats/awo.conf).
+func Bind(ctx context.Context, js jetstream.JetStream, r bus.Replication) (*Counter, error) {
+	kv, err := js.KeyValue(ctx, Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, r.KeyValue(bucketConfig()))
+		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			kv, err = js.KeyValue(ctx, Bucket) // another service made it first
+		}
+	}
+	if err != nil {
+		return nil, bus.ExplainReplication(fmt.Errorf("opening the %s bucket: %w", Bucket, err), "bucket "+Bucket, r)
 	}
 	return New(kv, nil), nil
 }

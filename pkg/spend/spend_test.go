@@ -135,3 +135,30 @@ func TestUnreachable(t *testing.T) {
 		t.Error("add with the server down: no error")
 	}
 }
+
+// Bind creates a missing bucket, or takes the one there: an add through
+// one counter is read through the other.
+func TestBind(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	bound, err := spend.Bind(ctx, env.JS, bus.Replication{})
+	if err != nil {
+		t.Fatalf("bind to a missing bucket: %v", err)
+	}
+	if _, err := bound.Add(ctx, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	opened, err := spend.Open(ctx, env.JS, bus.Replication{})
+	if err != nil {
+		t.Fatalf("open after bind: %v", err)
+	}
+	again, err := spend.Bind(ctx, env.JS, bus.Replication{})
+	if err != nil {
+		t.Fatalf("bind to the bucket there: %v", err)
+	}
+	for _, c := range []*spend.Counter{opened, again} {
+		if got, err := c.Today(ctx); err != nil || got.USD != 0.5 {
+			t.Errorf("today %+v, %v; want $0.5", got, err)
+		}
+	}
+}

@@ -62,7 +62,7 @@ func Build(ctx context.Context, cfg config.Executor, b *bus.Bus, log *slog.Logge
 		}
 		d.Checkpoints = store
 	}
-	counter, err := spend.Open(ctx, b.JS, app.Replication(cfg.Shared))
+	counter, err := spend.Bind(ctx, b.JS, app.Replication(cfg.Shared))
 	if err != nil {
 		return Deps{}, nil, err
 	}
