@@ -3,7 +3,8 @@
 // reads: the day's total is what AWO_DAILY_BUDGET_USD is held against.
 //
 // Amounts are kept as whole nano-dollars (a decimal string with nine
-// places in the bucket, readable with `nats kv get AWO_SPEND day.…`), so
+// places in the bucket, then the tag of the add that wrote it, readable
+// with `nats kv get AWO_SPEND day.…`), so
 // adds from many executors in any order sum exactly; each add is a
 // compare-and-set on the day's key, tried again when another add came
 // first.
@@ -11,6 +12,7 @@ package spend
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"math"
@@ -136,6 +138,12 @@ func (c *Counter) AddOn(ctx context.Context, t time.Time, usd float64) (Total, e
 		return Total{}, err
 	}
 	key := Key(t)
+	// The value carries this add's own tag: the KV retries a write whose
+	// answer was lost by reading the key back and taking an exact match
+	// for its own write, and two adds of the same amount onto the same
+	// total must not take each other's write for their own (one add would
+	// be lost).
+	tag := rand.Text()[:16]
 	for range maxAttempts {
 		have, rev, err := c.read(ctx, key)
 		if err != nil {
@@ -145,7 +153,7 @@ func (c *Counter) AddOn(ctx context.Context, t time.Time, usd float64) (Total, e
 			return Total{Day: Day(t), USD: dollars(have)}, nil
 		}
 		sum := have + add
-		val := []byte(format(sum))
+		val := []byte(format(sum) + " " + tag)
 		if rev == 0 {
 			_, err = c.kv.Create(ctx, key, val)
 		} else {
@@ -200,8 +208,10 @@ func format(nanos int64) string {
 	return fmt.Sprintf("%d.%09d", nanos/nanosPerDollar, nanos%nanosPerDollar)
 }
 
-// parse reads what format wrote.
+// parse reads what format wrote, followed by the tag of the add that
+// wrote it.
 func parse(s string) (int64, error) {
+	s, _, _ = strings.Cut(s, " ")
 	whole, frac, ok := strings.Cut(s, ".")
 	w, err := strconv.ParseInt(whole, 10, 64)
 	if err != nil || !ok || len(frac) != 9 || w < 0 {

@@ -2,9 +2,13 @@ package spend_test
 
 import (
 	"context"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/spend"
@@ -106,8 +110,8 @@ func TestAdd_PerDay(t *testing.T) {
 	}
 	kv, _ := env.JS.KeyValue(ctx, spend.Bucket)
 	e, err := kv.Get(ctx, "day.2026-12-06")
-	if err != nil || string(e.Value()) != "0.750000000" {
-		t.Fatalf("stored yesterday: %v, %v; want the decimal 0.750000000", e, err)
+	if err != nil || !regexp.MustCompile(`^0\.750000000 [A-Z2-7]{16}$`).Match(e.Value()) {
+		t.Fatalf("stored yesterday: %q, %v; want the decimal 0.750000000 and the add's tag", e.Value(), err)
 	}
 	// A value the counter cannot read is an error, not a silent 0.
 	if _, err := kv.Put(ctx, "day.2026-12-07", []byte("lots")); err != nil {
@@ -160,5 +164,45 @@ func TestBind(t *testing.T) {
 		if got, err := c.Today(ctx); err != nil || got.USD != 0.5 {
 			t.Errorf("today %+v, %v; want $0.5", got, err)
 		}
+	}
+}
+
+// interleaved fails its first Create without storing it, as a connection
+// dropped before the write reached the server, and lets another add of
+// the same amount in first.
+type interleaved struct {
+	jetstream.KeyValue
+	other func()
+	done  bool
+}
+
+func (k *interleaved) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	if !k.done {
+		k.done = true
+		k.other()
+		return 0, nats.ErrTimeout
+	}
+	return k.KeyValue.Create(ctx, key, value, opts...)
+}
+
+// Two adds of the same amount onto the same total, one of them retried
+// after a failed write: the retry must not take the other's write for its
+// own (the total would miss an add).
+func TestAdd_RetryDoesNotTakeAnotherAddForItsOwn(t *testing.T) {
+	env := natstest.Start(t)
+	ctx := context.Background()
+	other, err := spend.Open(ctx, env.JS, bus.Replication{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, _ := env.JS.KeyValue(ctx, spend.Bucket)
+	flaky := &interleaved{KeyValue: kv, other: func() {
+		if _, err := other.Add(ctx, 0.5); err != nil {
+			t.Error(err)
+		}
+	}}
+	got, err := spend.New(flaky, nil).Add(ctx, 0.5)
+	if err != nil || got.USD != 1 {
+		t.Fatalf("add: %+v, %v; want a total of $1 (both adds)", got, err)
 	}
 }
