@@ -247,12 +247,16 @@ func (r *Runner) result(req Request, p *cliProcess, start time.Time, stopCause e
 		// CLI refuses ends with only a result line ("No conversation found
 		// with session ID").
 		res.ResumeFailed = req.Resume != "" && !res.Success && !p.stream.readyOnce
+		if !res.Success && usageLimited(p.stream.result, p.stream.apiError) {
+			res.UsageLimited = true
+			res.ResetAt, _ = ResetTime(res.ResultText+"\n"+res.ErrorMessage, time.Now())
+		}
 	}
 	res.ErrorMessage = red.String(res.ErrorMessage)
 	log.Info("claude CLI finished",
 		"success", res.Success, "exit_code", res.ExitCode, "timed_out", res.TimedOut,
 		"session_id", res.SessionID, "resumed", req.Resume != "" && !res.ResumeFailed, "turns", res.NumTurns, "cost_usd", res.CostUSD,
-		"duration_ms", res.Duration.Milliseconds(), "error", res.ErrorMessage)
+		"duration_ms", res.Duration.Milliseconds(), "usage_limited", res.UsageLimited, "error", res.ErrorMessage)
 	return res, nil
 }
 
