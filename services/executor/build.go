@@ -59,6 +59,11 @@ func Build(ctx context.Context, cfg config.Executor, b *bus.Bus, log *slog.Logge
 		}
 		d.Checkpoints = store
 	}
+	accounts, err := OpenAccounts(ctx, b.JS, bus.Replication{Replicas: cfg.StreamReplicas, PlacementTags: cfg.StreamPlacementTags})
+	if err != nil {
+		return Deps{}, nil, err
+	}
+	d.Accounts = accounts
 	live := logentry.NewPublisher(b.JS, log, 0, red)
 	d.LiveLog = live
 	return d, func() {

@@ -93,6 +93,9 @@ type Result struct {
 	// 2.1.328 never does).
 	UsageLimited bool
 	ResetAt      time.Time
+	// LimitReason is the API's answer that ended a UsageLimited run, for
+	// messages: "429 rate_limit_error", "529 overloaded_error".
+	LimitReason string
 }
 
 // Runner starts the CLI.
@@ -248,7 +251,7 @@ func (r *Runner) result(req Request, p *cliProcess, start time.Time, stopCause e
 		// with session ID").
 		res.ResumeFailed = req.Resume != "" && !res.Success && !p.stream.readyOnce
 		if !res.Success && usageLimited(p.stream.result, p.stream.apiError) {
-			res.UsageLimited = true
+			res.UsageLimited, res.LimitReason = true, limitReason(p.stream.result, p.stream.apiError)
 			res.ResetAt, _ = ResetTime(res.ResultText+"\n"+res.ErrorMessage, time.Now())
 		}
 	}

@@ -30,6 +30,15 @@ func usageLimited(rl *ResultLine, assistantError string) bool {
 	return assistantError == errorRateLimit
 }
 
+// limitReason names the answer that ended a usage-limited run:
+// "429 rate_limit_error", or what part of it the output gives.
+func limitReason(rl *ResultLine, assistantError string) string {
+	if rl == nil || (rl.APIErrorStatus == 0 && rl.APIErrorType == "") {
+		return assistantError
+	}
+	return strings.TrimSpace(strconv.Itoa(rl.APIErrorStatus) + " " + rl.APIErrorType)
+}
+
 // maxResetAhead bounds a reset time read from the output: anything
 // further out is more likely a misread than a limit (the longest Claude
 // limit is weekly).

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,9 @@ func TestUsageLimited_RecordedRuns(t *testing.T) {
 			}
 			if tt.wantError != "" && apiErr != tt.wantError {
 				t.Errorf("assistant error = %q, want %q", apiErr, tt.wantError)
+			}
+			if want := strings.TrimSpace(fmt.Sprintf("%d %s", tt.wantStatus, tt.wantType)); tt.want && limitReason(rl, apiErr) != want {
+				t.Errorf("limitReason = %q, want %q", limitReason(rl, apiErr), want)
 			}
 			if got := usageLimited(rl, apiErr); got != tt.want {
 				t.Errorf("usageLimited = %t, want %t", got, tt.want)
@@ -116,7 +120,7 @@ func TestRun_RateLimitedIsUsageLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Success || !res.UsageLimited || !res.ResetAt.IsZero() || res.ResumeFailed {
+	if res.Success || !res.UsageLimited || !res.ResetAt.IsZero() || res.ResumeFailed || res.LimitReason != "429 rate_limit_error" {
 		t.Errorf("result = %+v", res)
 	}
 	if !strings.Contains(res.ErrorMessage, "429") || !uuidPattern.MatchString(res.SessionID) {
