@@ -343,3 +343,58 @@ func TestRunStep_UsageLimit_LiveLogSaysUntilWhen(t *testing.T) {
 		t.Errorf("last entry = %+v", last)
 	}
 }
+
+// Through the worker protocol, as the mains run it: the limited step is
+// recorded as step.waiting (no result), the command acked, and the flag
+// is in the AWO_ACCOUNT bucket Build made.
+func TestRun_UsageLimitedStepIsRecordedAsWaiting(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("awo/test")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cfg, _ := config.Load(func(string) string { return "" })
+	cfg.AckWait = 5 * time.Second
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- runAsMains(runCtx, cfg.Executor(), env.Bus("awo/executor"), nil, func(d *Deps) {
+			d.Agent = &fakeAgent{result: limitedRun}
+			d.Sandboxes = &fakeSandboxes{dir: t.TempDir(), branch: "feat/greeting"}
+		})
+	}()
+	c := cmd(workorder.StepExecute)
+	if err := worker.PublishCommand(ctx, b, c); err != nil {
+		t.Fatal(err)
+	}
+	var hist []events.Event
+	for ctx.Err() == nil {
+		h, err := b.History(ctx, c.WorkOrderID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hist = h.Events; len(hist) >= 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(hist) != 2 || hist[0].Type != events.TypeStepStarted || hist[1].Type != events.TypeStepWaiting || hist[1].ID != c.ID()+".waiting" {
+		t.Fatalf("history %+v", hist)
+	}
+	w := hist[1].Data.(*events.StepWaiting)
+	if w.Step != workorder.StepExecute || w.Attempt != 1 || w.Reason != events.WaitUsageLimit || w.SessionID != limitedRun.SessionID ||
+		w.WaitingUntil.Sub(hist[1].Time) < 4*time.Minute || !strings.Contains(w.Message, "backoff 5m") {
+		t.Errorf("step.waiting = %+v", w)
+	}
+	waitEmpty(t, ctx, env.JS)
+	kv, err := env.JS.KeyValue(ctx, AccountBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _, found, err := (accountFlags{kv: kv}).get(ctx, "claude"); err != nil || !found || !l.Until.Equal(w.WaitingUntil) {
+		t.Errorf("flag = %+v, %t, %v", l, found, err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
