@@ -144,3 +144,38 @@ func TestRun_OverloadedIsUsageLimitedAndA400IsNot(t *testing.T) {
 		}
 	}
 }
+
+// A session a 429 interrupted can be resumed once the limit lifts: the
+// model then sees the first prompt and the new one, and no turn of the
+// failed run (the CLI keeps its synthetic error message out of the
+// conversation), so the script starts at its first turn (measured with
+// 2.1.328: the new prompt joins the first in one user message).
+func TestRun_ResumeAfterRateLimit(t *testing.T) {
+	t.Parallel()
+	dir := newRepo(t)
+	srv := fakemodel.New(t, fakemodel.Rule{Name: "work", Prompt: "Do the work.", Turns: []fakemodel.Turn{
+		fakemodel.Bash("echo done > work.txt", "do it"),
+		fakemodel.Text("worked"),
+	}})
+	srv.RateLimitUntil(time.Now().Add(time.Hour))
+	r := newRunner(t)
+	first, err := r.Run(context.Background(), request(srv, dir, "Do the work.", time.Minute))
+	if err != nil || !first.UsageLimited {
+		t.Fatalf("first run = %+v, %v", first, err)
+	}
+	srv.RateLimitUntil(time.Time{})
+	req := request(srv, dir, "Do the step again.", time.Minute)
+	req.Resume = first.SessionID
+	second, err := r.Run(context.Background(), req)
+	if err != nil || !second.Success || second.ResumeFailed || second.ResultText != "worked" || second.SessionID != first.SessionID {
+		t.Fatalf("resumed run = %+v, %v", second, err)
+	}
+	conv := srv.Conversation("work")
+	// The CLI sends the new prompt in one user message with the first.
+	if len(conv) != 3 || conv[1].Turn != 0 || !strings.HasSuffix(conv[1].LatestPrompt, "Do the step again.") {
+		for _, c := range conv {
+			t.Logf("turn %d latest %q answer %s", c.Turn, c.LatestPrompt, c.Answer)
+		}
+		t.Fatalf("conversation has %d requests; want the 429 and then turns 0 and 1 of the script", len(conv))
+	}
+}
