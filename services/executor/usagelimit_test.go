@@ -302,7 +302,7 @@ func TestRunStep_AfterAWait_ResumesTheSessionOrStartsAfresh(t *testing.T) {
 		t.Errorf("cost %v, want the session's 0.75 less the 0.25 it had cost", res.CostUSD)
 	}
 
-	runs := &scriptedAgent{results: []agent.Result{
+	runs := &seqAgent{results: []agent.Result{
 		{ExitCode: 1, ResumeFailed: true, ErrorMessage: "No conversation found with session ID"},
 		{Success: true, ResultText: "implemented", SessionID: "fresh"},
 	}}
@@ -314,21 +314,6 @@ func TestRunStep_AfterAWait_ResumesTheSessionOrStartsAfresh(t *testing.T) {
 	if runs.got[0].Resume == "" || runs.got[1].Resume != "" || strings.Contains(runs.got[1].Prompt, "Do the whole step again") {
 		t.Errorf("runs = %+v", runs.got)
 	}
-}
-
-// scriptedAgent answers its runs with results in turn.
-type scriptedAgent struct {
-	results []agent.Result
-	got     []agent.Request
-}
-
-func (s *scriptedAgent) Run(ctx context.Context, req agent.Request) (agent.Result, error) {
-	s.got = append(s.got, req)
-	r := s.results[0]
-	if len(s.results) > 1 {
-		s.results = s.results[1:]
-	}
-	return r, nil
 }
 
 // The live log says the step waits and until when.
@@ -396,5 +381,33 @@ func TestRun_UsageLimitedStepIsRecordedAsWaiting(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A follow-up round sent again after a wait resumes the session the wait
+// interrupted, and a limited follow-up waits like any step, its cost less
+// what the session had cost before.
+func TestRunStep_FollowUp_WaitsAndResumesTheInterruptedSession(t *testing.T) {
+	const waitSession = "4b1d0c2e-5f6a-4b7c-8d9e-0f1a2b3c4d5e"
+	c := followUpCmd(sessionID)
+	c.Args.ResumeSessionCostUSD = 1
+	limitedRound := limitedRun
+	limitedRound.SessionID, limitedRound.CostUSD = sessionID, 1.25
+	a := &seqAgent{results: []agent.Result{limitedRound}}
+	x := limitedExecutor(t, a, accountsKV(t), limitCfg)
+	_, err := x.runStep(t.Context(), c, testLogger(t))
+	if w := asWaiting(t, err); w.SessionID != sessionID || w.CostUSD != 0.25 {
+		t.Errorf("waiting = %+v; want the session and its 0.25 of this run", w)
+	}
+
+	c.Args.Waits, c.Args.WaitSessionID, c.Args.IgnoreAccountLimit = 1, waitSession, true
+	a = &seqAgent{results: []agent.Result{{Success: true, ResultText: "Handled", SessionID: waitSession, CostUSD: 1.5}}}
+	x = limitedExecutor(t, a, accountsKV(t), limitCfg)
+	res, err := x.runStep(t.Context(), c, testLogger(t))
+	if err != nil || !res.Success || res.CostUSD != 0.5 {
+		t.Fatalf("resumed round = %+v, %v", res, err)
+	}
+	if req := a.got[0]; req.Resume != waitSession || !strings.Contains(req.Prompt, "Also handle the empty case") || !strings.Contains(req.Prompt, "Do the whole step again") {
+		t.Errorf("request resume %q, prompt %q", req.Resume, req.Prompt)
 	}
 }
