@@ -214,6 +214,16 @@ func (s State) wake(st StepState) Wake {
 	return Wake{ID: id + ".wake", WorkOrderID: s.WorkOrderID, Step: st.Step, Attempt: st.Attempt, Waits: st.Waits, At: st.WaitingUntil}
 }
 
+// Wake is the timer of the step in hand while it waits, whether or not its
+// time has come.
+func (s State) Wake() (Wake, bool) {
+	cur, ok := s.Waiting()
+	if !ok {
+		return Wake{}, false
+	}
+	return s.wake(cur), true
+}
+
 // Waiting reports whether the step in hand waits, and which.
 func (s State) Waiting() (StepState, bool) {
 	cur, ok := s.Current()
