@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -168,6 +169,11 @@ func TestUsageLimit_QueuedWorkOrdersAllWaitThenComplete(t *testing.T) {
 			t.Errorf("%s was never seen waiting", id)
 		}
 	}
+	// How the queue waited: runs that met the 429 themselves, and steps
+	// parked by the shared flag without running.
+	log, _ := os.ReadFile(s.logPath)
+	parked := strings.Count(string(log), "step not run: the agent's account is limited")
+	t.Logf("%d answers were 429, %d steps were parked by the account's flag without a run", limited(w), parked)
 }
 
 var retryAfter = regexp.MustCompile(`no reset time was given; retry after \d{2}:\d{2}:\d{2} UTC \(backoff 2s\)`)
