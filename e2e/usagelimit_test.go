@@ -222,3 +222,33 @@ func TestUsageLimit_RestartWhileWaitingStillCompletes(t *testing.T) {
 		t.Errorf("steps %s", got)
 	}
 }
+
+// A retry asked for while the step waits runs it at once, past the
+// account's flag (which still stands for a minute): the work order
+// completes long before the wait would have ended.
+func TestUsageLimit_RetryWhileWaitingRunsNow(t *testing.T) {
+	w := newWorld(t, createBranch("feat/add-greeting"))
+	s := newStack(t, w, "AWO_USAGE_LIMIT_RETRY=1m", "AWO_USAGE_LIMIT_RETRY_MAX=1m")
+	s.start()
+
+	w.Model.RateLimitUntil(time.Now().Add(time.Hour))
+	id := s.create(map[string]any{
+		"repository_url": repoURL, "user_request": "Add a greeting file", "selected_commands": []any{"create-branch"},
+	})
+	v := s.waitWaiting(id, time.Minute)
+	if ahead := time.Until(v.Until); ahead < 30*time.Second {
+		t.Fatalf("waits only %s; want the 1m backoff", ahead)
+	}
+	w.Model.RateLimitUntil(time.Time{}) // the limit lifts early; awo cannot know
+	code, out := s.do("POST", "/api/agent-work-orders/"+id+"/retry", map[string]any{"reason": "the limit is lifted"})
+	if code != 202 {
+		t.Fatalf("retry while waiting: %d %s", code, out)
+	}
+	wo := s.waitFinished(id, 30*time.Second)
+	if wo.Status != "completed" || time.Now().After(v.Until) {
+		t.Fatalf("status %s, error %q (the wait was until %s)", wo.Status, deref(wo.ErrorMessage), v.Until)
+	}
+	if got := summarize(s.attempts(id)); got != "create-branch#1:true" {
+		t.Errorf("steps %s", got)
+	}
+}
