@@ -93,13 +93,14 @@ func TestUsageLimit_WorkOrderWaitsThenCompletesOnItsOwn(t *testing.T) {
 	s := newStack(t, w, limitEnv...)
 	s.start()
 
-	w.Model.RateLimitUntil(time.Now().Add(4 * time.Second))
+	// Room for a loaded machine's CLI start before the first request.
+	w.Model.RateLimitUntil(time.Now().Add(6 * time.Second))
 	id := s.create(map[string]any{
 		"repository_url": repoURL, "user_request": "Add a greeting file",
 		"selected_commands": []any{"create-branch", "planning"},
 	})
 	v := s.waitWaiting(id, time.Minute)
-	if ahead := time.Until(v.Until); ahead > 10*time.Second {
+	if ahead := time.Until(v.Until); ahead > 5*time.Second {
 		t.Errorf("waits until %s, %s ahead; want the 2-4s backoff", v.Until, ahead)
 	}
 	wo := s.waitFinished(id, 2*time.Minute)
@@ -115,6 +116,14 @@ func TestUsageLimit_WorkOrderWaitsThenCompletesOnItsOwn(t *testing.T) {
 	if n := limited(w); n == 0 {
 		t.Error("the model never answered 429")
 	}
+	// The step ran again in the session the limit interrupted, told why.
+	resumed := false
+	for _, r := range w.Model.Conversation("create-branch") {
+		resumed = resumed || strings.Contains(r.LatestPrompt, "Again, after a wait")
+	}
+	if !resumed {
+		t.Error("create-branch did not resume its interrupted session after the wait")
+	}
 }
 
 // Several work orders queued while the account is limited all wait, none
@@ -129,7 +138,7 @@ func TestUsageLimit_QueuedWorkOrdersAllWaitThenComplete(t *testing.T) {
 	s := newStack(t, w, limitEnv...)
 	s.start()
 
-	w.Model.RateLimitUntil(time.Now().Add(5 * time.Second))
+	w.Model.RateLimitUntil(time.Now().Add(8 * time.Second))
 	var ids []string
 	for i := 1; i <= n; i++ {
 		ids = append(ids, s.create(map[string]any{
@@ -204,7 +213,7 @@ func TestUsageLimit_RestartWhileWaitingStillCompletes(t *testing.T) {
 	s := newStack(t, w, "AWO_USAGE_LIMIT_RETRY=8s", "AWO_USAGE_LIMIT_RETRY_MAX=8s")
 	s.start()
 
-	w.Model.RateLimitUntil(time.Now().Add(4 * time.Second))
+	w.Model.RateLimitUntil(time.Now().Add(6 * time.Second))
 	id := s.create(map[string]any{
 		"repository_url": repoURL, "user_request": "Add a greeting file", "selected_commands": []any{"create-branch"},
 	})
