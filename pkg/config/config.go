@@ -240,6 +240,9 @@ type ExecutorOnly struct {
 	// the service's (see AgentEnvNames); none of the service's own secrets
 	// can be named.
 	AgentEnv []string
+	// UsageLimits say what a run that hit the agent's usage limit comes
+	// to (usagelimit.go).
+	UsageLimits UsageLimits
 }
 
 // Storage types.

@@ -60,6 +60,10 @@ type WorkOrder struct {
 	// MaxCostUSD is the work order's cost cap (max_cost_usd, or
 	// AWO_MAX_COST_USD when the create set none); nil: no cap.
 	MaxCostUSD *float64 `json:"max_cost_usd"`
+	// WaitingUntil is set while the step in hand waits (step.waiting: a
+	// usage limit, the daily budget): when it is tried again. The status
+	// stays running; current_phase then says why it waits. nil otherwise.
+	WaitingUntil *time.Time `json:"waiting_until"`
 	// Round is the work order's run in hand or last: 1 for the first, 2, 3,
 	// ... for follow-up rounds (POST /{id}/prompt); 0 in rows written
 	// before rounds existed, which means 1.

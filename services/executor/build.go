@@ -67,6 +67,11 @@ func Build(ctx context.Context, cfg config.Executor, b *bus.Bus, log *slog.Logge
 		return Deps{}, nil, err
 	}
 	d.Spend = counter
+	accounts, err := OpenAccounts(ctx, b.JS, app.Replication(cfg.Shared))
+	if err != nil {
+		return Deps{}, nil, err
+	}
+	d.Accounts = accounts
 	live := logentry.NewPublisher(b.JS, log, 0, red)
 	d.LiveLog = live
 	return d, func() {

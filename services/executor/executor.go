@@ -84,6 +84,10 @@ type Deps struct {
 	// Config.DailyBudgetUSD set a step waits once it is used up. nil:
 	// runs are not counted and no daily budget is held.
 	Spend DailySpend
+	// Accounts, when set, is the AWO_ACCOUNT bucket holding each agent
+	// account's usage limit flag, shared by every executor (Build opens
+	// it); nil parks only the step whose own run hit a limit.
+	Accounts AccountKV
 }
 
 // errMissing names a required part of Deps that was not given.
@@ -152,6 +156,7 @@ type executor struct {
 	red         *redact.Redactor
 	spend       DailySpend // nil: runs not counted
 	dailyBudget float64    // AWO_DAILY_BUDGET_USD; 0: none
+	usage       usageLimits
 
 	scratchOnce sync.Once // the checkpoint scratch directory, made once
 	scratchErr  error
@@ -185,5 +190,6 @@ func newExecutor(d Deps) (*executor, error) {
 		prompts: d.Prompts, liveLog: d.LiveLog, checkpoints: d.Checkpoints,
 		disk:    diskGuard{dir: d.Config.TempDir, min: d.Config.MinFreeDisk, free: d.FreeSpace},
 		refused: d.Metrics.StepRefusals(), red: redact.Or(d.Redactor),
-		spend: d.Spend, dailyBudget: d.Config.DailyBudgetUSD}, nil
+		spend: d.Spend, dailyBudget: d.Config.DailyBudgetUSD,
+		usage: newUsageLimits(d.Config.UsageLimits, d.Accounts, d.Metrics)}, nil
 }

@@ -1,6 +1,8 @@
 package pgstore
 
 import (
+	"time"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agentworkorders/awo/pkg/readmodel"
@@ -33,6 +35,8 @@ type metadata struct {
 	Round int `json:"round,omitempty"`
 	// The cost cap; absent when there is none.
 	MaxCostUSD *float64 `json:"max_cost_usd,omitempty"`
+	// Set while the step in hand waits; absent otherwise.
+	WaitingUntil *time.Time `json:"waiting_until,omitempty"`
 }
 
 func metadataOf(wo readmodel.WorkOrder) metadata {
@@ -53,6 +57,7 @@ func metadataOf(wo readmodel.WorkOrder) metadata {
 		LatestCommitMessage:  wo.LatestCommitMessage,
 		Round:                wo.Round,
 		MaxCostUSD:           wo.MaxCostUSD,
+		WaitingUntil:         wo.WaitingUntil,
 	}
 }
 
@@ -97,5 +102,9 @@ func scanWorkOrder(row pgx.Row) (readmodel.WorkOrder, error) {
 	wo.LatestCommitMessage = md.LatestCommitMessage
 	wo.Round = md.Round
 	wo.MaxCostUSD = md.MaxCostUSD
+	if md.WaitingUntil != nil {
+		until := md.WaitingUntil.UTC()
+		wo.WaitingUntil = &until
+	}
 	return wo, nil
 }
