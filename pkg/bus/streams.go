@@ -83,8 +83,12 @@ func (s StreamSettings) withDefaults() StreamSettings {
 	return s
 }
 
-// StreamConfigs returns the four streams of docs/architecture.md and the
-// checkpoint stream.
+// timersMaxBytes bounds WORKORDERS_TIMERS: a timer is a few hundred
+// bytes, so this holds far more waiting steps than there are work orders.
+const timersMaxBytes = 64 << 20
+
+// StreamConfigs returns the four streams of docs/architecture.md, the
+// checkpoint stream and the timer stream.
 func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 	s = s.withDefaults()
 	cfgs := []jetstream.StreamConfig{
@@ -145,6 +149,20 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			MaxAge:            s.CheckpointsMaxAge,
 			MaxMsgsPerSubject: 1,
 			AllowDirect:       true,
+		},
+		{
+			// Timers: one message per wake-up, redelivered by its one
+			// consumer (NakWithDelay) until its time, then acked, which
+			// removes it. Small: a message per waiting step.
+			Name:        StreamTimers,
+			Description: "Durable timers of the orchestrator: a waiting step's wake-up",
+			Subjects:    []string{timersPrefix + ">"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			MaxBytes:    timersMaxBytes,
+			Discard:     jetstream.DiscardNew,
+			Duplicates:  2 * time.Minute,
+			AllowDirect: true,
 		},
 	}
 	for i := range cfgs {

@@ -21,6 +21,10 @@ const (
 	// StreamCheckpoints is not one of the streams of docs/architecture.md: it holds sandbox
 	// checkpoints, not messages (see StreamConfigs).
 	StreamCheckpoints = "WORKORDERS_CHECKPOINTS"
+	// StreamTimers holds the orchestrator's durable timers (a waiting
+	// step's wake-up): a work queue its one consumer redelivers until each
+	// timer's time (see docs/parking.md).
+	StreamTimers = "WORKORDERS_TIMERS"
 
 	eventsPrefix   = "workorders.events."
 	commandsPrefix = "workorders.commands."
@@ -28,7 +32,15 @@ const (
 	dlqPrefix      = "workorders.dlq."
 
 	checkpointsPrefix = "workorders.checkpoints."
+	timersPrefix      = "workorders.timers."
 )
+
+// TimerSubject is where the timers of work order wo are set:
+// workorders.timers.<woID>.
+func TimerSubject(wo workorder.ID) string { return timersPrefix + string(wo) }
+
+// AllTimers matches every timer of every work order.
+const AllTimers = timersPrefix + ">"
 
 // CheckpointSubject holds the head of work order wo's latest checkpoint:
 // workorders.checkpoints.<woID>.

@@ -62,9 +62,15 @@ func ExpectedSource(e Event) string {
 		}
 	case StepResult:
 		step = d.Step
+	case *StepWaiting:
+		if d != nil {
+			step = d.Step
+		}
+	case StepWaiting:
+		step = d.Step
 	}
 	switch e.Type {
-	case TypeStepStarted, TypeStepCompleted, TypeStepFailed:
+	case TypeStepStarted, TypeStepCompleted, TypeStepFailed, TypeStepWaiting:
 		if step == "" {
 			return ""
 		}

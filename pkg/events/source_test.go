@@ -53,6 +53,9 @@ func TestCheckSource(t *testing.T) {
 		{ev(events.TypeStepFailed, "awo/executor", events.StepResult{Step: workorder.StepExecute}), false},
 		{ev(events.TypeStepFailed, "awo/executor", result("")), true},
 		{ev(events.TypeStepCompleted, "", result(workorder.StepCommit)), true},
+		{ev(events.TypeStepWaiting, "awo/executor", &events.StepWaiting{Step: workorder.StepExecute}), false},
+		{ev(events.TypeStepWaiting, "awo/gateway", &events.StepWaiting{Step: workorder.StepExecute}), true},
+		{ev(events.TypeStepWaiting, "awo/executor", &events.StepWaiting{}), true},
 		// Types outside the catalogue are not this check's business.
 		{ev("io.archon.workorders.budget.exceeded.v1", "anyone", nil), false},
 	}

@@ -15,8 +15,9 @@ func agentOf(a string) string {
 	return a
 }
 
-// MarshalJSON writes cost_usd as null when the cost is unknown: an agent
-// reported tokens without a cost and no price was configured for it.
+// MarshalJSON writes cost_usd and total_cost_usd as null when the cost is
+// unknown: an agent reported tokens without a cost and no price was
+// configured for it.
 func (wo WorkOrder) MarshalJSON() ([]byte, error) {
 	type plain WorkOrder
 	if wo.Agent == "" {
@@ -27,7 +28,8 @@ func (wo WorkOrder) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(struct {
 		plain
-		CostUSD *float64 `json:"cost_usd"`
+		CostUSD      *float64 `json:"cost_usd"`
+		TotalCostUSD *float64 `json:"total_cost_usd"`
 	}{plain: plain(wo)})
 }
 

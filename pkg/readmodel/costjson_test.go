@@ -22,7 +22,7 @@ func TestFold_CostUnknown_IsNullInJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(wo)
-	for _, want := range []string{`"cost_usd":null`, `"input_tokens":300`, `"output_tokens":60`, `"agent":"codex"`} {
+	for _, want := range []string{`"cost_usd":null`, `"total_cost_usd":null`, `"input_tokens":300`, `"output_tokens":60`, `"agent":"codex"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("work order JSON lacks %s: %s", want, b)
 		}

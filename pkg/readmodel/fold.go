@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -68,6 +69,7 @@ func Fold(wo WorkOrder, steps []StepRecord, e events.Event) (WorkOrder, []StepRe
 		// every row to the heap.
 		next, nextSteps = r.apply(next, nextSteps, e, d)
 	}
+	next.TotalCostUSD = next.CostUSD
 	next.UpdatedAt = e.Time
 	next.Version = e.Seq
 	return next, nextSteps, nil
@@ -113,13 +115,15 @@ var rules = map[string]rule{
 	events.TypeStepStarted:     on([]workorder.Status{workorder.StatusPending, workorder.StatusRunning}, foldStepStarted),
 	events.TypeStepCompleted:   on(nil, foldStepResult),
 	events.TypeStepFailed:      on(nil, foldStepResult),
+	events.TypeStepWaiting:     on([]workorder.Status{workorder.StatusRunning}, foldStepWaiting),
 	events.TypeCompleted:       on(nil, foldCompleted),
 	events.TypeFailed:          on(nil, foldFailed),
 	events.TypeCancelRequested: seen,
 	events.TypeCancelled:       on(nil, foldCancelled),
 	// The orchestrator accepts a retry only of a work order that failed or
-	// was cancelled (the gateway checks that it had started).
-	events.TypeRetryRequested: on([]workorder.Status{workorder.StatusFailed, workorder.StatusCancelled}, foldRetryRequested),
+	// was cancelled (the gateway checks that it had started), or of a
+	// running one whose step waits (retry now).
+	events.TypeRetryRequested: on([]workorder.Status{workorder.StatusFailed, workorder.StatusCancelled, workorder.StatusRunning}, foldRetryRequested),
 	// As the orchestrator: a follow-up of a completed or failed work order
 	// that has a branch, and only the next round.
 	events.TypeFollowUpRequested: on([]workorder.Status{workorder.StatusCompleted, workorder.StatusFailed}, foldFollowUpRequested),
@@ -138,11 +142,35 @@ func foldStarted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Sta
 
 func foldStepStarted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.StepStarted) (WorkOrder, []StepRecord) {
 	wo.CurrentPhase = ptr(string(d.Step))
+	wo.WaitingUntil = nil
 	return wo, steps
 }
 
+// foldStepWaiting shows that the step in hand waits, until when and why;
+// the interrupted run's cost counts.
+func foldStepWaiting(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.StepWaiting) (WorkOrder, []StepRecord) {
+	until := d.WaitingUntil.UTC()
+	wo.WaitingUntil = &until
+	msg := d.Message
+	if msg == "" {
+		msg = fmt.Sprintf("waiting: trying %s again at %s", d.Step, until.Format(time.RFC3339))
+	}
+	wo.CurrentPhase = &msg
+	wo.CostUSD += max(d.CostUSD, 0)
+	return wo, steps
+}
+
+// notWaiting clears what a wait showed, once the step runs, ends or the
+// work order does.
+func (wo WorkOrder) notWaiting() WorkOrder {
+	if wo.WaitingUntil != nil {
+		wo.WaitingUntil, wo.CurrentPhase = nil, nil
+	}
+	return wo
+}
+
 func foldStepResult(wo WorkOrder, steps []StepRecord, e events.Event, d *events.StepResult) (WorkOrder, []StepRecord) {
-	wo = withStepFacts(wo, d)
+	wo = withStepFacts(wo.notWaiting(), d)
 	if !d.Step.Internal() {
 		rec := stepRecord(e, d)
 		rec.Round = wo.round()
@@ -153,7 +181,7 @@ func foldStepResult(wo WorkOrder, steps []StepRecord, e events.Event, d *events.
 
 func foldCompleted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Completed) (WorkOrder, []StepRecord) {
 	wo.Status = workorder.StatusCompleted
-	wo.CurrentPhase = nil
+	wo.CurrentPhase, wo.WaitingUntil = nil, nil
 	if d.PullRequestURL != "" {
 		wo.GitHubPullRequestURL = ptr(d.PullRequestURL)
 	}
@@ -161,6 +189,7 @@ func foldCompleted(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.C
 }
 
 func foldFailed(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Failed) (WorkOrder, []StepRecord) {
+	wo = wo.notWaiting()
 	wo.Status = workorder.StatusFailed
 	msg := d.ErrorMessage
 	if msg == "" {
@@ -175,7 +204,7 @@ func foldFailed(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Fail
 
 func foldCancelled(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.Cancelled) (WorkOrder, []StepRecord) {
 	wo.Status = workorder.StatusCancelled
-	wo.CurrentPhase = nil
+	wo.CurrentPhase, wo.WaitingUntil = nil, nil
 	reason := d.Reason
 	if reason == "" {
 		reason = "cancelled on request"
@@ -185,8 +214,17 @@ func foldCancelled(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.C
 }
 
 // foldRetryRequested reopens the row: the old reason goes, the step history
-// keeps every attempt.
+// keeps every attempt. Of a running work order it only ends the wait of
+// the step in hand, which is sent again at once.
 func foldRetryRequested(wo WorkOrder, steps []StepRecord, _ events.Event, d *events.RetryRequested) (WorkOrder, []StepRecord) {
+	if wo.Status == workorder.StatusRunning {
+		if wo.WaitingUntil == nil {
+			return wo, steps
+		}
+		wo = wo.notWaiting()
+		wo.MaxCostUSD = newCap(wo.MaxCostUSD, d.MaxCostUSD)
+		return wo, steps
+	}
 	wo.Status = workorder.StatusRunning
 	wo.MaxCostUSD = newCap(wo.MaxCostUSD, d.MaxCostUSD)
 	wo.ErrorMessage = nil

@@ -195,7 +195,16 @@ func (wo WorkOrder) clone() WorkOrder {
 		&wo.GitHubPullRequestURL, &wo.ErrorMessage, &wo.BaseBranch} {
 		*p = cloneString(*p)
 	}
+	wo.MaxCostUSD, wo.WaitingUntil = clonePtr(wo.MaxCostUSD), clonePtr(wo.WaitingUntil)
 	return wo
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 func (r StepRecord) clone() StepRecord {

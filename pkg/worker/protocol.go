@@ -122,7 +122,8 @@ func Cancelled(ctx context.Context, b *bus.Bus, wo workorder.ID) (bool, error) {
 // Stale says why cmd must not run, or "" when it may: its work order stands
 // cancelled, a later dispatch superseded it (a command left in the queue by
 // a cancel, then overtaken by the retry's new attempt, must not run beside
-// it in the same sandbox), or it has already completed (its worker died
+// it in the same sandbox), another command of its attempt started after it
+// (sent again after a wait), or it has already completed (its worker died
 // between recording the result and acking: running it again would redo the
 // step on top of its own work, maybe beside the next step).
 func Stale(ctx context.Context, b *bus.Bus, cmd events.RunStep) (string, error) {
@@ -137,12 +138,31 @@ func Stale(ctx context.Context, b *bus.Bus, cmd events.RunStep) (string, error) 
 	if d, _ := last.Data.(*events.StepDispatched); d != nil && (d.Step != cmd.Step || d.Attempt != cmd.Attempt) {
 		return fmt.Sprintf("superseded by the dispatch of %s attempt %d", d.Step, d.Attempt), nil
 	}
+	if why, err := restarted(ctx, b, cmd); err != nil || why != "" {
+		return why, err
+	}
 	done, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeStepCompleted)
 	if err != nil || !ok {
 		return "", err
 	}
 	if r, _ := done.Data.(*events.StepResult); r != nil && r.Step == cmd.Step && r.Attempt == cmd.Attempt {
 		return "it has already completed", nil
+	}
+	return "", nil
+}
+
+// restarted says why cmd must not run when another command of the same
+// step and attempt started after cmd was sent: one sent again after the
+// step waited (step.waiting), or at once by a retry while it waited, left
+// cmd behind in the queue. Running both would run the step twice side by
+// side in one sandbox.
+func restarted(ctx context.Context, b *bus.Bus, cmd events.RunStep) (string, error) {
+	last, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeStepStarted)
+	if err != nil || !ok || last.ID == cmd.ID()+".started" || last.Seq <= cmd.DispatchSeq {
+		return "", err
+	}
+	if s, _ := last.Data.(*events.StepStarted); s != nil && s.Step == cmd.Step && s.Attempt == cmd.Attempt {
+		return fmt.Sprintf("superseded by a later command of %s attempt %d (%s)", cmd.Step, cmd.Attempt, last.ID), nil
 	}
 	return "", nil
 }

@@ -36,6 +36,8 @@ type handler struct {
 	sent *lru.Cache[string, struct{}]
 	log  *slog.Logger
 	now  func() time.Time
+	// timers sets the wake-ups of waiting steps (WORKORDERS_TIMERS).
+	timers timers
 }
 
 // eventStore reads a work order's history and appends to it, and sends
@@ -111,6 +113,8 @@ func (h *handler) decide(ctx context.Context, e events.Event, firstTry bool, log
 		// keeps re-sends to the one case that needs them.
 		dec = machine.Pending(st, env)
 		dec.Commands = h.notYetSent(commandsFor(e, dec.Commands))
+		// A timer may not have been set before the crash or error that
+		// brought e back; setting it again stores nothing new.
 		log.Debug("event already folded; acting on what the state owes", "state", st.String(), "state_seq", st.LastSeq)
 	}
 
@@ -242,6 +246,10 @@ func (h *handler) act(ctx context.Context, st machine.State, dec machine.Decisio
 		log.Info("sent command", "command_id", cmd.ID(), "step", string(cmd.Step), "attempt", cmd.Attempt)
 		done.Commands = append(done.Commands, cmd)
 	}
+	if err := h.setTimers(ctx, dec.Wakes, log); err != nil {
+		return st, err
+	}
+	done.Wakes = dec.Wakes
 	return st, nil
 }
 
@@ -265,15 +273,35 @@ func (h *handler) giveUp(ctx context.Context, d *bus.Delivery, cause error) {
 }
 
 // commandsFor keeps the commands that are the outbox of e: a dispatch event
-// re-sends its own command, nothing else re-sends any.
+// re-sends its own command, and so does a step.waiting whose time has
+// passed (the timer path sends it too; the id is the same) and a retry
+// of a waiting step (its command is sent at once); nothing else re-sends
+// any.
 func commandsFor(e events.Event, owed []events.RunStep) []events.RunStep {
-	d, ok := e.Data.(*events.StepDispatched)
-	if e.Type != events.TypeStepDispatched || !ok || d == nil {
+	var step workorder.Step
+	var attempt int
+	switch d := e.Data.(type) {
+	case *events.StepDispatched:
+		if e.Type != events.TypeStepDispatched || d == nil {
+			return nil
+		}
+		step, attempt = d.Step, d.Attempt
+	case *events.StepWaiting:
+		if e.Type != events.TypeStepWaiting || d == nil {
+			return nil
+		}
+		step, attempt = d.Step, d.Attempt
+	case *events.RetryRequested:
+		if e.Type != events.TypeRetryRequested || d == nil {
+			return nil
+		}
+		return owed
+	default:
 		return nil
 	}
 	var out []events.RunStep
 	for _, c := range owed {
-		if c.Step == d.Step && c.Attempt == d.Attempt {
+		if c.Step == step && c.Attempt == attempt {
 			out = append(out, c)
 		}
 	}

@@ -165,14 +165,24 @@ type fakeWorkers struct {
 	h      *harness
 	answer func(events.RunStep) (r events.StepResult, ok bool)
 	held   chan events.RunStep
+	// wait, when set, may answer a command with step.waiting instead.
+	wait func(events.RunStep) *events.StepWaiting
 
 	mu       sync.Mutex
 	received []events.RunStep
+	at       []time.Time // when each command was received
 }
 
 func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, bool)) *fakeWorkers {
 	h.t.Helper()
-	w := &fakeWorkers{h: h, answer: answer, held: make(chan events.RunStep, 16)}
+	return h.startWaitingWorkers(answer, nil)
+}
+
+// startWaitingWorkers starts fake workers that answer a command with
+// step.waiting whenever wait returns one.
+func (h *harness) startWaitingWorkers(answer func(events.RunStep) (events.StepResult, bool), wait func(events.RunStep) *events.StepWaiting) *fakeWorkers {
+	h.t.Helper()
+	w := &fakeWorkers{h: h, answer: answer, held: make(chan events.RunStep, 16), wait: wait}
 	ctx, cancel := context.WithCancel(context.Background())
 	cons, err := h.env.JS.CreateOrUpdateConsumer(ctx, bus.StreamCommands, jetstream.ConsumerConfig{
 		Durable: fakeWorkersName, FilterSubject: "workorders.commands.>", AckPolicy: jetstream.AckExplicitPolicy,
@@ -188,10 +198,16 @@ func (h *harness) startWorkers(answer func(events.RunStep) (events.StepResult, b
 			b := h.env.Bus(events.StepSource(cmd.Step)) // as the worker of the step's kind
 			w.mu.Lock()
 			w.received = append(w.received, cmd)
+			w.at = append(w.at, time.Now())
 			w.mu.Unlock()
 			started, why, err := worker.StartStep(ctx, b, cmd, "fake")
 			if err != nil || why != "" {
 				return err
+			}
+			if w.wait != nil {
+				if sw := w.wait(cmd); sw != nil {
+					return worker.WaitStep(ctx, b, cmd, *sw, started)
+				}
 			}
 			r, ok := w.answer(cmd)
 			if !ok {

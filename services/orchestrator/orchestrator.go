@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -84,6 +85,11 @@ func Run(ctx context.Context, d Deps) error {
 		return startErr(ctx, err)
 	}
 	h := newHandler(d.Bus, stream, log)
+	stopTimers, err := startTimers(ctx, d, h, log)
+	if err != nil {
+		return startErr(ctx, err)
+	}
+	defer stopTimers()
 	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamEvents, ConsumerName)
 	log.Info("orchestrator consuming events", "consumer", ConsumerName, "workers", workers)
 	return d.Bus.Consume(ctx, cons, h.handle, bus.ConsumeOptions{
@@ -100,6 +106,42 @@ func Run(ctx context.Context, d Deps) error {
 	})
 }
 
+// startTimers binds the shared timer consumer and consumes it until ctx is
+// cancelled, and re-arms the timers of waiting work orders that have none.
+// stop ends both and waits for them.
+func startTimers(ctx context.Context, d Deps, h *handler, log *slog.Logger) (stop func(), err error) {
+	cons, err := d.Bus.CreateOrUpdateConsumer(ctx, bus.StreamTimers, jetstream.ConsumerConfig{
+		Durable:       TimerConsumerName,
+		Description:   "Wakes waiting steps at their time (NakWithDelay until then)",
+		FilterSubject: bus.AllTimers,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       d.Config.AckWait,
+		// A timer is handed back until its time, however often that takes.
+		MaxDeliver: -1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Its own cancel: Consume may return before ctx ends (an error).
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := h.runTimers(ctx, cons, log); err != nil {
+			log.Error("timer consumer stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := h.rearm(ctx, d.Bus, log); err != nil && ctx.Err() == nil {
+			log.Error("re-arming the timers of waiting work orders", "err", err)
+		}
+	}()
+	return func() { cancel(); wg.Wait() }, nil
+}
+
 // startErr reports a start-up failure, unless it is only the shutdown
 // arriving while starting: stopping is not an error.
 func startErr(ctx context.Context, err error) error {
@@ -111,5 +153,5 @@ func startErr(ctx context.Context, err error) error {
 
 func newHandler(b *bus.Bus, seqs sequences, log *slog.Logger) *handler {
 	return &handler{bus: b, source: b.Source, events: seqs, cache: lru.New[workorder.ID, machine.State](cacheSize),
-		sent: lru.New[string, struct{}](cacheSize), log: log, now: time.Now}
+		sent: lru.New[string, struct{}](cacheSize), log: log, now: time.Now, timers: timers{js: b.JS}}
 }

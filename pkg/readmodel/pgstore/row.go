@@ -1,6 +1,8 @@
 package pgstore
 
 import (
+	"time"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agentworkorders/awo/pkg/readmodel"
@@ -33,6 +35,8 @@ type metadata struct {
 	Round int `json:"round,omitempty"`
 	// The cost cap; absent when there is none.
 	MaxCostUSD *float64 `json:"max_cost_usd,omitempty"`
+	// Set while the step in hand waits; absent otherwise.
+	WaitingUntil *time.Time `json:"waiting_until,omitempty"`
 	// The agent; absent in rows written before agents could be chosen
 	// (claude).
 	Agent       string `json:"agent,omitempty"`
@@ -57,6 +61,7 @@ func metadataOf(wo readmodel.WorkOrder) metadata {
 		LatestCommitMessage:  wo.LatestCommitMessage,
 		Round:                wo.Round,
 		MaxCostUSD:           wo.MaxCostUSD,
+		WaitingUntil:         wo.WaitingUntil,
 		Agent:                wo.Agent,
 		CostUnknown:          wo.CostUnknown,
 	}
@@ -97,11 +102,16 @@ func scanWorkOrder(row pgx.Row) (readmodel.WorkOrder, error) {
 	}
 	wo.BaseBranch = md.BaseBranch
 	wo.CostUSD = md.CostUSD
+	wo.TotalCostUSD = md.CostUSD // one amount, stored once (see readmodel.WorkOrder)
 	wo.InputTokens = md.InputTokens
 	wo.OutputTokens = md.OutputTokens
 	wo.LatestCommitMessage = md.LatestCommitMessage
 	wo.Round = md.Round
 	wo.MaxCostUSD = md.MaxCostUSD
+	if md.WaitingUntil != nil {
+		until := md.WaitingUntil.UTC()
+		wo.WaitingUntil = &until
+	}
 	wo.Agent, wo.CostUnknown = md.Agent, md.CostUnknown
 	if wo.Agent == "" {
 		wo.Agent = "claude"

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
@@ -293,4 +294,88 @@ func testBudget(t *testing.T, s readmodel.Store) {
 	if got := get(t, s, capped).CostUSD; got != 0.0124 {
 		t.Errorf("cost_usd %v, want 0.0124", got)
 	}
+}
+
+// testTotalCost: total_cost_usd is the sum of the work order's step
+// results' cost_usd over every attempt and round, 0 before any, and
+// survives the store (Postgres keeps it in the row's metadata).
+func testTotalCost(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-000000c1")
+	apply(t, s, st.requested(id, "https://github.com/acme/demo"))
+	if got := get(t, s, id); got.TotalCostUSD != 0 {
+		t.Errorf("requested: total_cost_usd %v, want 0", got.TotalCostUSD)
+	}
+	apply(t, s,
+		st.next(id, events.TypeStarted, &events.Started{SandboxIdentifier: id.SandboxIdentifier()}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepCreateBranch, Attempt: 1, Success: true, CostUSD: 0.0004}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepPlanning, Attempt: 1, CostUSD: 0.25, ErrorMessage: "no plan"}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepPlanning, Attempt: 2, Success: true, CostUSD: 0.5}),
+		st.next(id, events.TypeCompleted, &events.Completed{}),
+		st.next(id, events.TypeFollowUpRequested, &events.FollowUpRequested{Round: 2, PromptText: "more"}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepFollowUp, Attempt: 1, Success: true, CostUSD: 1}))
+	got := get(t, s, id)
+	if got.TotalCostUSD != 1.7504 || got.TotalCostUSD != got.CostUSD {
+		t.Errorf("total_cost_usd %v (cost_usd %v), want 1.7504 for both", got.TotalCostUSD, got.CostUSD)
+	}
+}
+
+// testWaiting: while the step in hand waits, the work order stays running
+// and shows until when (waiting_until) and why (current_phase); the step's
+// next start, a retry while it waits, a result and the work order's end
+// clear both.
+func testWaiting(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-000000c1")
+	until := base.Add(time.Hour)
+	msg := "waiting for Claude Code's usage limit to reset: trying execute again at 13:00:00 UTC"
+	wait := func() events.Event {
+		return st.next(id, events.TypeStepWaiting, &events.StepWaiting{Step: workorder.StepExecute, Attempt: 1,
+			WaitingUntil: until, Reason: events.WaitUsageLimit, Message: msg, CostUSD: 0.1})
+	}
+	start := func() events.Event {
+		return st.next(id, events.TypeStepStarted, &events.StepStarted{Step: workorder.StepExecute, Attempt: 1})
+	}
+	var evs []events.Event
+	step := func(when string, e events.Event, waiting bool, phase string) {
+		t.Helper()
+		evs = append(evs, e)
+		apply(t, s, e)
+		matchesFold(t, s, id, evs, when)
+		got := get(t, s, id)
+		switch {
+		case waiting && (got.WaitingUntil == nil || !got.WaitingUntil.Equal(until)):
+			t.Errorf("%s: waiting_until %v, want %s", when, got.WaitingUntil, until)
+		case !waiting && got.WaitingUntil != nil:
+			t.Errorf("%s: waiting_until %s, want null", when, *got.WaitingUntil)
+		}
+		if gotPhase := ""; got.CurrentPhase != nil && *got.CurrentPhase != phase || got.CurrentPhase == nil && phase != "" {
+			if got.CurrentPhase != nil {
+				gotPhase = *got.CurrentPhase
+			}
+			t.Errorf("%s: current_phase %q, want %q", when, gotPhase, phase)
+		}
+	}
+	step("requested", st.requested(id, "https://github.com/acme/demo"), false, "")
+	step("started", st.next(id, events.TypeStarted, &events.Started{SandboxIdentifier: id.SandboxIdentifier()}), false, "")
+	step("execute started", start(), false, "execute")
+	step("waiting", wait(), true, msg)
+	if got := get(t, s, id); got.Status != workorder.StatusRunning || got.CostUSD != 0.1 {
+		t.Errorf("waiting: status %s cost %v; want running, the interrupted run's 0.1", got.Status, got.CostUSD)
+	}
+	step("started again", start(), false, "execute")
+	step("waiting again", wait(), true, msg)
+	step("retried while waiting", st.next(id, events.TypeRetryRequested, &events.RetryRequested{Round: 1, MaxCostUSD: 3}), false, "")
+	if got := get(t, s, id); got.Status != workorder.StatusRunning || got.MaxCostUSD == nil || *got.MaxCostUSD != 3 {
+		t.Errorf("retried while waiting: status %s cap %v; want running with the new cap", got.Status, got.MaxCostUSD)
+	}
+	step("a retry while not waiting", st.next(id, events.TypeRetryRequested, &events.RetryRequested{Round: 2}), false, "")
+	step("waiting a third time", wait(), true, msg)
+	step("completed its step", st.stepResult(id, events.StepResult{Step: workorder.StepExecute, Attempt: 1, Success: true}), false, "")
+	step("waiting at the last step", wait(), true, msg)
+	step("cancelled", st.next(id, events.TypeCancelled, &events.Cancelled{Reason: "enough"}), false, "")
+	if got := get(t, s, id); got.Status != workorder.StatusCancelled {
+		t.Errorf("status %s, want cancelled", got.Status)
+	}
+	step("a late wait after the end", wait(), false, "")
 }

@@ -45,6 +45,8 @@ type streamState struct {
 	sessionID string
 	result    *ResultLine
 	readyOnce bool
+	// apiError is the last assistant line's error ("rate_limit").
+	apiError string
 }
 
 func (s *streamState) read(rd io.Reader) {
@@ -85,6 +87,9 @@ func (s *streamState) handle(line []byte) {
 	}
 	if m.Result != nil {
 		s.result = m.Result
+	}
+	if m.Error != "" {
+		s.apiError = m.Error
 	}
 	if s.onMessage != nil {
 		s.onMessage(m)

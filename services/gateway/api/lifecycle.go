@@ -111,7 +111,8 @@ func (s *server) cancel(w http.ResponseWriter, r *http.Request) error {
 
 // retry records workorder.retry_requested for a failed or cancelled work
 // order that had started: the orchestrator runs it again from the step
-// that failed or was in hand, as that step's next attempt.
+// that failed or was in hand, as that step's next attempt. Of a running
+// work order whose step waits, it asks for the step now (retryNow).
 func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -133,9 +134,12 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if waiting(wo) {
+		return s.retryNow(w, r, wo, reason, maxCost)
+	}
 	if wo.Status != workorder.StatusFailed && wo.Status != workorder.StatusCancelled {
 		return &problem{status: http.StatusConflict, detail: fmt.Sprintf(
-			"work order %s is %s; only a failed or cancelled work order can be retried", id, wo.Status)}
+			"work order %s is %s; only a failed or cancelled work order can be retried, or a running one while its step waits (retry now)", id, wo.Status)}
 	}
 	_, started, err := s.Publisher.LastEvent(r.Context(), id, events.TypeStarted)
 	if err != nil {
@@ -155,6 +159,33 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("work order retry requested", "work_order_id", string(id), "round", round, "reason", reason)
+	writeJSON(w, http.StatusAccepted, wo)
+	return nil
+}
+
+// waiting reports whether wo is running with its step waiting (a usage
+// limit, the daily budget): a retry then sends the step again at once.
+func waiting(wo readmodel.WorkOrder) bool {
+	return wo.Status == workorder.StatusRunning && wo.WaitingUntil != nil
+}
+
+// retryNow records workorder.retry_requested for a running work order whose
+// step waits: the orchestrator sends the step again at once, as the same
+// attempt, marked to run even though the agent's account may still be
+// limited. The work order already holds its slot, so no admission.
+func (s *server) retryNow(w http.ResponseWriter, r *http.Request, wo readmodel.WorkOrder, reason string, maxCost float64) error {
+	id := wo.AgentWorkOrderID
+	round, err := s.retryRound(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	round++
+	wo, err = s.publishAndRead(r.Context(), wo, s.Publisher.Event(roundID(string(id)+".retry_requested", round), events.TypeRetryRequested, id,
+		&events.RetryRequested{Reason: reason, Round: round, MaxCostUSD: maxCost}))
+	if err != nil {
+		return err
+	}
+	s.log.Info("retry of a waiting work order requested: its step runs now", "work_order_id", string(id), "round", round, "reason", reason)
 	writeJSON(w, http.StatusAccepted, wo)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -44,6 +45,7 @@ func on[T any](from, already statuses, why string, apply func(s State, e events.
 const (
 	notRequested = "the work order was not requested"
 	notRunning   = "the work order is not running"
+	notRetryable = "only a failed or cancelled work order, or a running one whose step waits, can be retried"
 )
 
 // rules is the machine: one entry per event type it folds. Types not here
@@ -55,12 +57,14 @@ var rules = map[string]rule{
 	events.TypeStepStarted:     on(running, nil, notRunning, applyStepStarted),
 	events.TypeStepCompleted:   on(running, nil, notRunning, finished(StepCompleted)),
 	events.TypeStepFailed:      on(running, nil, notRunning, finished(StepFailed)),
+	events.TypeStepWaiting:     on(running, nil, notRunning, applyStepWaiting),
 	events.TypeCompleted:       on(running, statuses{workorder.StatusCompleted}, notRunning, applyCompleted),
 	events.TypeFailed:          on(live, statuses{workorder.StatusFailed}, notRequested, applyFailed),
 	events.TypeCancelRequested: on(live, nil, notRequested, applyCancelRequested),
 	events.TypeCancelled:       on(live, statuses{workorder.StatusCancelled}, notRequested, applyCancelled),
-	events.TypeRetryRequested: on(statuses{workorder.StatusFailed, workorder.StatusCancelled}, nil,
-		"only a failed or cancelled work order can be retried", applyRetryRequested),
+	// A running work order only while its step waits (retry now).
+	events.TypeRetryRequested: on(statuses{workorder.StatusFailed, workorder.StatusCancelled, workorder.StatusRunning}, nil,
+		notRetryable, applyRetryRequested),
 	// A cancelled work order's sandbox is gone: it can be retried, not followed up.
 	events.TypeFollowUpRequested: on(statuses{workorder.StatusCompleted, workorder.StatusFailed}, nil,
 		"only a completed or failed work order can be followed up", applyFollowUpRequested),
@@ -154,6 +158,7 @@ func applyDispatched(s State, e events.Event, d *events.StepDispatched) (State, 
 	s.Steps[next].Status = StepDispatched
 	s.Steps[next].Attempt = d.Attempt
 	s.Steps[next].DispatchSeq = e.Seq
+	s.Steps[next].Wait = Wait{} // a new attempt has not waited
 	s.Dispatched++
 	return s, nil
 }
@@ -164,10 +169,47 @@ func applyStepStarted(s State, e events.Event, st *events.StepStarted) (State, e
 	if err != nil {
 		return s, err
 	}
-	if cur.Status != StepDispatched {
+	switch cur.Status {
+	case StepDispatched:
+	case StepWaiting:
+		// The command sent again after the wait started; what the wait
+		// was is history, its count stays for the ids of later waits.
+		cur.WaitingUntil, cur.WaitReason, cur.WaitMessage = time.Time{}, "", ""
+	default:
 		return s, duplicate(s, short)
 	}
 	cur.Status = StepRunning
+	return s, nil
+}
+
+// applyStepWaiting parks the step in hand: it could not run now (a usage
+// limit, the daily budget) and is neither completed nor failed. Its
+// command is owed again at WaitingUntil, as the same attempt; that command
+// proves itself fresh with the waiting event's sequence (DispatchSeq), as
+// a first command does with its dispatch's.
+func applyStepWaiting(s State, e events.Event, w *events.StepWaiting) (State, error) {
+	short := events.ShortName(e.Type)
+	cur, err := s.stepInHand(short, w.Step, w.Attempt)
+	if err != nil {
+		return s, err
+	}
+	switch cur.Status {
+	case StepDispatched, StepRunning:
+	case StepWaiting:
+		return s, duplicate(s, short)
+	default:
+		return s, reject(s, short, fmt.Errorf("%s attempt %d has already %s", w.Step, w.Attempt, cur.Status))
+	}
+	cur.Status = StepWaiting
+	cur.DispatchSeq = e.Seq
+	cur.Waits++
+	cur.WaitingUntil, cur.WaitReason, cur.WaitMessage = w.WaitingUntil, w.Reason, w.Message
+	if w.SessionID != "" {
+		cur.WaitSessionID = w.SessionID
+	}
+	cur.IgnoreAccountLimit = false
+	// The interrupted run cost what it cost.
+	s.SpentUSD += max(w.CostUSD, 0)
 	return s, nil
 }
 
@@ -184,6 +226,8 @@ func finished(outcome StepStatus) func(State, events.Event, *events.StepResult) 
 		case StepDispatched, StepRunning:
 		case outcome:
 			return s, duplicate(s, short)
+		case StepWaiting:
+			return s, reject(s, short, fmt.Errorf("%s attempt %d waits; its result comes from the command sent again", r.Step, r.Attempt))
 		default:
 			return s, reject(s, short, fmt.Errorf("%s attempt %d has already %s", r.Step, r.Attempt, cur.Status))
 		}
@@ -232,6 +276,9 @@ func applyCancelled(s State, _ events.Event, c *events.Cancelled) (State, error)
 }
 
 func applyRetryRequested(s State, e events.Event, r *events.RetryRequested) (State, error) {
+	if s.Status == workorder.StatusRunning {
+		return s.retryNow(e, r)
+	}
 	if len(s.Steps) == 0 {
 		return s, reject(s, events.ShortName(e.Type), errors.New("nothing to retry: the work order ended before it started"))
 	}
@@ -256,6 +303,36 @@ func (s *State) retry() {
 		s.Steps[s.Dispatched-1].Error = ""
 		s.Dispatched--
 	}
+}
+
+// retryNow accepts a retry of a running work order whose step waits: the
+// step's command is sent again at once, as the same attempt, marked to run
+// even though the account may still be limited. Waits goes up as for a
+// wait, so the command gets an id of its own (a command sent when the
+// timer fired may still sit in the queue under the previous one), and the
+// retry event's sequence proves the new command fresh. The work order
+// never ended, so nothing else reopens; Retries still counts the retry,
+// as the gateway numbers it.
+func (s State) retryNow(e events.Event, r *events.RetryRequested) (State, error) {
+	short := events.ShortName(e.Type)
+	cur, ok := s.Waiting()
+	if !ok {
+		return s, reject(s, short, errors.New(notRetryable))
+	}
+	if s.CancelRequested {
+		return s, reject(s, short, errors.New("a cancel was requested"))
+	}
+	st := &s.Steps[s.Dispatched-1]
+	st.Status = StepDispatched
+	st.DispatchSeq = e.Seq
+	st.Waits = cur.Waits + 1
+	st.WaitingUntil, st.WaitReason, st.WaitMessage = time.Time{}, "", ""
+	st.IgnoreAccountLimit = true
+	s.Retries++
+	if r.MaxCostUSD > 0 {
+		s.Request.MaxCostUSD = r.MaxCostUSD
+	}
+	return s, nil
 }
 
 // stepInHand returns the step a worker's event is about, which must be the

@@ -55,6 +55,20 @@ func stepFailed(step workorder.Step, attempt int, reason string) events.Event {
 		&events.StepResult{Step: step, Attempt: attempt, ErrorMessage: reason})
 }
 
+// waitFor is how long a step reports it waits in these tests.
+const waitFor = time.Hour
+
+// stepWaiting is a worker's step.waiting for the command of step's attempt
+// that had waited waits times before, until env.Now+waitFor.
+func stepWaiting(step workorder.Step, attempt, waits int) events.Event {
+	cmd := events.RunStep{WorkOrderID: wo, Step: step, Attempt: attempt, Args: events.StepArgs{Waits: waits}}
+	return ev(cmd.ID()+".waiting", events.TypeStepWaiting, &events.StepWaiting{
+		Step: step, Attempt: attempt, AgentName: step.AgentName(), WaitingUntil: env.Now.Add(waitFor),
+		Reason: events.WaitUsageLimit, Message: "waiting for Claude Code's usage limit to reset",
+		Agent: events.AgentClaude, SessionID: fmt.Sprintf("sess-%d", waits+1), CostUSD: 0.25,
+	})
+}
+
 func completed() events.Event {
 	return ev(string(wo)+".completed", events.TypeCompleted, &events.Completed{})
 }
@@ -137,7 +151,17 @@ func summary(d machine.Decision) string {
 		}
 	}
 	for _, c := range d.Commands {
-		parts = append(parts, fmt.Sprintf("run(%s#%d)", c.Step, c.Attempt))
+		switch {
+		case c.Args.IgnoreAccountLimit:
+			parts = append(parts, fmt.Sprintf("run(%s#%d.w%d now)", c.Step, c.Attempt, c.Args.Waits))
+		case c.Args.Waits > 0:
+			parts = append(parts, fmt.Sprintf("run(%s#%d.w%d)", c.Step, c.Attempt, c.Args.Waits))
+		default:
+			parts = append(parts, fmt.Sprintf("run(%s#%d)", c.Step, c.Attempt))
+		}
+	}
+	for _, w := range d.Wakes {
+		parts = append(parts, fmt.Sprintf("wake(%s#%d.w%d)", w.Step, w.Attempt, w.Waits))
 	}
 	if len(parts) == 0 {
 		return "-"

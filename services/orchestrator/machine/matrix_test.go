@@ -40,6 +40,7 @@ var matrixStates = []struct {
 	{"failed after the branch", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepCompleted(cb, 1, events.StepResult{BranchName: "b"}),
 		dispatched(pl, 1), stepFailed(pl, 1, "boom"), failed()}},
 	{"followed up", append(completedWithBranch(), followUpRequested(2))},
+	{"step waiting", []events.Event{requested("", cb, pl), started(cb, pl), dispatched(cb, 1), stepStarted(cb, 1), stepWaiting(cb, 1, 0)}},
 	{"follow-up running", append(completedWithBranch(), followUpRequested(2), dispatched(fu, 1), stepStarted(fu, 1))},
 	{"follow-up failed", append(completedWithBranch(), followUpRequested(2), dispatched(fu, 1), stepFailed(fu, 1, "boom"), failedIn(2))},
 	{"follow-up completed", append(completedWithBranch(), followUpRequested(2), dispatched(fu, 1), stepCompleted(fu, 1, events.StepResult{}),
@@ -77,6 +78,7 @@ var matrixEvents = []struct {
 		return stepCompleted(st, a, events.StepResult{})
 	}},
 	{"step.failed", func(o outcomes) string { return o.stepFailed }, func(s machine.State) events.Event { st, a := inHand(s); return stepFailed(st, a, "boom") }},
+	{"step.waiting", func(o outcomes) string { return o.stepWaiting }, func(s machine.State) events.Event { st, a := inHand(s); return stepWaiting(st, a, 0) }},
 	{"workorder.completed", func(o outcomes) string { return o.completed }, func(machine.State) events.Event { return completed() }},
 	{"workorder.failed", func(o outcomes) string { return o.failed }, func(machine.State) events.Event { return failed() }},
 	{"cancel_requested", func(o outcomes) string { return o.cancelRequested }, func(machine.State) events.Event { return cancelRequested() }},
@@ -98,7 +100,7 @@ func inHand(s machine.State) (workorder.Step, int) {
 // "duplicate" are rejections (ErrInvalidTransition, and ErrDuplicate which is
 // a kind of it); anything else is "<status after>: <decision>".
 type outcomes struct {
-	requested, started, dispatched, stepStarted, stepCompleted, stepFailed,
+	requested, started, dispatched, stepStarted, stepCompleted, stepFailed, stepWaiting,
 	completed, failed, cancelRequested, cancelled, retryRequested, followUp string
 }
 
@@ -112,18 +114,21 @@ var matrix = map[string]outcomes{
 		requested: "pending: workorder.started", started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: inv,
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: inv,
 	},
 	"pending": {
 		requested: dup, started: "running: step.dispatched(create-branch#1)", dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: "failed: -", cancelRequested: "pending: workorder.cancelled", cancelled: "cancelled: -",
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: inv,
 	},
 	"running, nothing dispatched": {
 		requested: dup, started: dup, dispatched: "running: run(create-branch#1)",
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: inv,
 	},
 	"step dispatched": {
@@ -132,6 +137,7 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: step.dispatched(planning#1)",
 		stepFailed:    "running: workorder.failed(create-branch failed: boom)",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		stepWaiting:    "running: wake(create-branch#1.w1)",
 		retryRequested: inv, followUp: inv,
 	},
 	"step running": {
@@ -140,18 +146,21 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: step.dispatched(planning#1)",
 		stepFailed:    "running: workorder.failed(create-branch failed: boom)",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		stepWaiting:    "running: wake(create-branch#1.w1)",
 		retryRequested: inv, followUp: inv,
 	},
 	"step completed": {
 		requested: dup, started: dup, dispatched: "running: run(planning#1)",
 		stepStarted: dup, stepCompleted: dup, stepFailed: inv,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: inv,
 	},
 	"step failed": {
 		requested: dup, started: dup, dispatched: inv,
 		stepStarted: dup, stepCompleted: inv, stepFailed: dup,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: inv,
 	},
 	"cancel requested": {
@@ -160,67 +169,84 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: workorder.cancelled",
 		stepFailed:    "running: workorder.cancelled",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: dup, cancelled: "cancelled: -",
+		stepWaiting:    "running: workorder.cancelled",
 		retryRequested: inv, followUp: inv,
 	},
 	"completed": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: dup, failed: inv, cancelRequested: inv, cancelled: inv,
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: inv,
 	},
 	"failed": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
+		stepWaiting:    inv,
 		retryRequested: "running: step.dispatched(create-branch#2)", followUp: inv,
 	},
 	"cancelled": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: dup,
+		stepWaiting:    inv,
 		retryRequested: "running: step.dispatched(create-branch#1)", followUp: inv,
 	},
 	"failed before it started": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: inv,
 	},
 	"cancelled while a step ran": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: dup,
+		stepWaiting:    inv,
 		retryRequested: "running: step.dispatched(create-branch#2)", followUp: inv,
 	},
 	"cancelled between steps": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: inv, cancelRequested: inv, cancelled: dup,
+		stepWaiting:    inv,
 		retryRequested: "running: step.dispatched(planning#1)", followUp: inv,
 	},
 	"retried": {
 		requested: dup, started: dup, dispatched: "running: run(create-branch#2)",
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: inv,
 	},
 	"completed with a branch": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: dup, failed: inv, cancelRequested: inv, cancelled: inv,
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: "running: step.dispatched(follow-up#1)",
 	},
 	"failed after the branch": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
+		stepWaiting:    inv,
 		retryRequested: "running: step.dispatched(planning#2)", followUp: "running: step.dispatched(follow-up#1)",
 	},
 	"followed up": {
 		requested: dup, started: dup, dispatched: "running: run(follow-up#1)",
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: inv,
+	},
+	"step waiting": {
+		requested: dup, started: dup, dispatched: inv,
+		stepStarted: "running: -", stepCompleted: inv, stepFailed: inv, stepWaiting: dup,
+		completed: "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		retryRequested: "running: run(create-branch#1.w2 now)", followUp: inv,
 	},
 	"follow-up running": {
 		requested: dup, started: dup, dispatched: inv,
@@ -228,18 +254,21 @@ var matrix = map[string]outcomes{
 		stepCompleted: "running: step.dispatched(commit#1)",
 		stepFailed:    "running: workorder.failed(follow-up failed: boom)",
 		completed:     "completed: -", failed: "failed: -", cancelRequested: "running: workorder.cancelled", cancelled: "cancelled: -",
+		stepWaiting:    "running: wake(follow-up#1.w1)",
 		retryRequested: inv, followUp: inv,
 	},
 	"follow-up failed": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: inv, failed: dup, cancelRequested: inv, cancelled: inv,
+		stepWaiting:    inv,
 		retryRequested: "running: step.dispatched(follow-up#2)", followUp: "running: step.dispatched(follow-up#2)",
 	},
 	"follow-up completed": {
 		requested: inv, started: inv, dispatched: inv,
 		stepStarted: inv, stepCompleted: inv, stepFailed: inv,
 		completed: dup, failed: inv, cancelRequested: inv, cancelled: inv,
+		stepWaiting:    inv,
 		retryRequested: inv, followUp: "running: step.dispatched(follow-up#2)",
 	},
 }

@@ -20,8 +20,12 @@ const (
 	StepPending    StepStatus = "pending"    // in the plan, not dispatched yet
 	StepDispatched StepStatus = "dispatched" // decided; its command is owed until a worker starts it
 	StepRunning    StepStatus = "running"    // a worker reported step.started
-	StepCompleted  StepStatus = "completed"
-	StepFailed     StepStatus = "failed"
+	// StepWaiting: the worker reported step.waiting (a usage limit, the
+	// daily budget); the same attempt's command is owed again at
+	// WaitingUntil.
+	StepWaiting   StepStatus = "waiting"
+	StepCompleted StepStatus = "completed"
+	StepFailed    StepStatus = "failed"
 )
 
 // StepState is one step of the plan.
@@ -34,6 +38,39 @@ type StepState struct {
 	DispatchSeq uint64
 	Output      string // result text of a completed step (earlier steps' outputs feed the PR body)
 	Error       string // reason a failed step gave
+	Wait
+}
+
+// Wait is what the step in hand's waits (step.waiting) left: when and why
+// it waits, and what the attempt's next command carries. A new dispatch
+// starts with none.
+type Wait struct {
+	// Waits is the Args.Waits of the attempt's next command: its waits so
+	// far plus the retries a client asked for while it waited, so every
+	// command sent again has an id of its own (RunStep.ID).
+	Waits        int
+	WaitingUntil time.Time
+	WaitReason   string
+	WaitMessage  string
+	// WaitSessionID is the session the latest wait interrupted, resumed by
+	// the next run.
+	WaitSessionID string
+	// IgnoreAccountLimit: the next command was asked for by a retry while
+	// the step waited and runs even though the account still looks limited.
+	IgnoreAccountLimit bool
+}
+
+// Wake is a timer the orchestrator must set: at At, look at the work order
+// again, and send the waiting step's command if it still waits. ID is
+// deterministic per wait (the command it wakes for, plus ".wake"), so
+// deciding the same wake twice sets one timer.
+type Wake struct {
+	ID          string
+	WorkOrderID workorder.ID
+	Step        workorder.Step
+	Attempt     int
+	Waits       int
+	At          time.Time
 }
 
 // Request is what the client asked for, as recorded by workorder.requested.
@@ -116,10 +153,14 @@ type Env struct {
 type Decision struct {
 	Events   []events.Event
 	Commands []events.RunStep
+	// Wakes are timers to set (a waiting step's next try).
+	Wakes []Wake
 }
 
 // Empty reports whether there is nothing to do.
-func (d Decision) Empty() bool { return len(d.Events) == 0 && len(d.Commands) == 0 }
+func (d Decision) Empty() bool {
+	return len(d.Events) == 0 && len(d.Commands) == 0 && len(d.Wakes) == 0
+}
 
 // Current returns the step in hand: the one most recently dispatched.
 func (s State) Current() (StepState, bool) {
@@ -169,6 +210,28 @@ func cloneIssue(i *events.Issue) *events.Issue {
 	return &c
 }
 
+// wake is the timer of a waiting step: its next command's id plus ".wake".
+func (s State) wake(st StepState) Wake {
+	id := events.RunStep{WorkOrderID: s.WorkOrderID, Step: st.Step, Attempt: st.Attempt, Args: events.StepArgs{Waits: st.Waits}}.ID()
+	return Wake{ID: id + ".wake", WorkOrderID: s.WorkOrderID, Step: st.Step, Attempt: st.Attempt, Waits: st.Waits, At: st.WaitingUntil}
+}
+
+// Wake is the timer of the step in hand while it waits, whether or not its
+// time has come.
+func (s State) Wake() (Wake, bool) {
+	cur, ok := s.Waiting()
+	if !ok {
+		return Wake{}, false
+	}
+	return s.wake(cur), true
+}
+
+// Waiting reports whether the step in hand waits, and which.
+func (s State) Waiting() (StepState, bool) {
+	cur, ok := s.Current()
+	return cur, ok && s.Status == workorder.StatusRunning && cur.Status == StepWaiting
+}
+
 // stepIndex finds step in the plan.
 func (s State) stepIndex(step workorder.Step) int {
 	return slices.IndexFunc(s.Steps, func(st StepState) bool { return st.Step == step })
@@ -207,6 +270,10 @@ func (s State) command(st StepState) events.RunStep {
 			MaxCostUSD:   s.Request.MaxCostUSD,
 			SpentUSD:     s.SpentUSD,
 			Agent:        s.Request.Agent,
+
+			Waits:              st.Waits,
+			WaitSessionID:      st.WaitSessionID,
+			IgnoreAccountLimit: st.IgnoreAccountLimit,
 		},
 	}
 	s.roundArgs(&cmd.Args)

@@ -51,7 +51,8 @@ func Replay(s State, history ...events.Event) State {
 
 // Pending is what a state still owes: the event that moves the work order
 // on (started, the next dispatch, the terminal event), or, while a
-// dispatched step has not started, its command. Commands are an outbox: they
+// dispatched step has not started, its command. A waiting step owes a
+// wake-up (a timer) until its time and its command again from then on. Commands are an outbox: they
 // are owed because the dispatch is stored, so sending one again is always
 // safe (its id is deterministic).
 func Pending(s State, env Env) Decision {
@@ -88,6 +89,13 @@ func Pending(s State, env Env) Decision {
 		}
 		switch cur.Status {
 		case StepDispatched:
+			return Decision{Commands: []events.RunStep{s.command(cur)}}
+		case StepWaiting:
+			// The timer fires at WaitingUntil and asks again; from then
+			// on the command is owed, until a worker starts it.
+			if env.Now.Before(cur.WaitingUntil) {
+				return Decision{Wakes: []Wake{s.wake(cur)}}
+			}
 			return Decision{Commands: []events.RunStep{s.command(cur)}}
 		case StepCompleted:
 			if s.Dispatched == len(s.Steps) {

@@ -141,6 +141,7 @@ class DetailPage {
     el.facts = h('dl', {class: 'wo-facts'});
     el.request = h('div', {id: 'wo-request', class: 'wo-request'});
     el.error = h('div', {id: 'wo-error', class: 'wo-error', role: 'alert', hidden: true});
+    el.waiting = h('p', {id: 'wo-waiting', class: 'wo-waiting', role: 'status', hidden: true});
     el.loadError = h('p', {class: 'error', role: 'status'});
     el.steps = h('ol', {id: 'steps', class: 'steps'});
     el.git = h('dl', {id: 'git-progress', class: 'git-progress wo-facts'});
@@ -150,7 +151,7 @@ class DetailPage {
       h('p', {class: 'crumbs'}, h('a', {href: '/ui/'}, '← Work orders')),
       h('header', {class: 'wo-head'},
         h('h1', {}, h('span', {class: 'mono'}, this.id), ' ', el.status),
-        el.request, el.error, el.loadError, el.facts),
+        el.request, el.error, el.waiting, el.loadError, el.facts),
       actions,
       h('div', {class: 'detail-grid'},
         h('section', {class: 'steps-section', 'aria-labelledby': 'steps-title'},
@@ -168,6 +169,7 @@ class DetailPage {
     el.request.textContent = wo.user_request || '';
     replace(el.facts, ...facts(wo));
     this.updateError(wo, steps);
+    this.updateWaiting(wo);
     this.updateActions(wo, steps);
     this.updateSteps(wo, steps);
     replace(el.git, ...gitFacts(git, wo));
@@ -194,6 +196,27 @@ class DetailPage {
         step ? ['at step ', h('strong', {dataset: {failedStep: step}}, step)]
           : h('span', {dataset: {failedStep: ''}}, 'before any step ran')),
       h('p', {class: 'wo-error-message'}, message));
+  }
+
+  // updateWaiting shows until when and why the step in hand waits (a usage
+  // limit, the daily budget): the status stays running meanwhile.
+  updateWaiting(wo) {
+    const el = this.el.waiting;
+    if (!waiting(wo)) {
+      el.hidden = true;
+      delete el.dataset.key;
+      replace(el);
+      return;
+    }
+    const why = wo.current_phase || 'waiting';
+    // Rebuilt only when it changed, so a screen reader announces it once.
+    const key = JSON.stringify([wo.waiting_until, why]);
+    if (!el.hidden && el.dataset.key === key) return;
+    el.dataset.key = key;
+    el.hidden = false;
+    replace(el, 'Waiting until ',
+      h('time', {datetime: wo.waiting_until, title: wo.waiting_until}, localTime(wo.waiting_until)),
+      ' — ', h('span', {class: 'wo-waiting-why'}, why));
   }
 
   // --- steps ---
@@ -290,8 +313,12 @@ class DetailPage {
     if (!canCancel) this.setConfirm(false);
     setAction('cancel', this.actions.cancel, canCancel ? '' : 'only a pending or running work order can be cancelled');
     let retry = '';
-    if (wo.status !== 'failed' && wo.status !== 'cancelled') retry = 'only a failed or cancelled work order can be retried';
+    const now = waiting(wo);
+    if (now) retry = '';
+    else if (wo.status !== 'failed' && wo.status !== 'cancelled') retry = 'only a failed or cancelled work order, or one whose step waits, can be retried';
     else if (!steps.length) retry = 'nothing to retry: it ended before any step ran';
+    // While the step waits, retry runs it now instead of at waiting_until.
+    this.actions.retry.textContent = now ? 'Retry now' : 'Retry';
     setAction('retry', this.actions.retry, retry);
     let prompt = '';
     if (wo.status === 'cancelled') prompt = 'a cancelled work order has no sandbox left: retry it instead';
@@ -481,6 +508,11 @@ function output(text) {
   }
 }
 
+// waiting: the work order runs, and its step waits until waiting_until.
+function waiting(wo) {
+  return wo.status === 'running' && !!wo.waiting_until;
+}
+
 function setAction(name, btn, reason) {
   btn.disabled = !!reason;
   if (reason) btn.title = reason;
@@ -505,7 +537,7 @@ function facts(wo) {
     fact('Repository', 'wo-repository', repoLink),
     fact('Branch', 'wo-branch', wo.git_branch_name ? h('code', {}, wo.git_branch_name) : ''),
     fact('Base branch', 'wo-base', wo.base_branch || ''),
-    fact('Current step', 'wo-phase', wo.current_phase || ''),
+    fact('Current step', 'wo-phase', waiting(wo) ? 'waiting' : wo.current_phase || ''),
     fact('Progress', 'wo-progress', progress(wo)),
     fact('Cost', 'wo-cost', `${usd(wo.cost_usd)} · ${tokens(wo.input_tokens)} in / ${tokens(wo.output_tokens)} out tokens`),
     h('dt', {}, 'Pull request'),
@@ -548,12 +580,14 @@ function upcomingRows(wo, steps) {
   const round = rounds.length ? Math.max(...rounds) : 1;
   const done = new Set(steps.filter((s) => (s.round || 1) === round && s.success).map((s) => s.step));
   const out = [];
-  const running = wo.status === 'running' && wo.current_phase && !done.has(wo.current_phase) ? wo.current_phase : '';
+  // While the step waits, current_phase says why, not which step.
+  const phase = waiting(wo) ? '' : wo.current_phase;
+  const running = wo.status === 'running' && phase && !done.has(phase) ? phase : '';
   if (running) out.push(pendingRow(running, 'running', 'running…'));
   // A follow-up round's phases (follow-up, comment-pr) are not among the
   // selected steps; what is left of the first round's plan is not coming.
   const sel = wo.selected_commands || [];
-  if (round === 1 && (!wo.current_phase || sel.includes(wo.current_phase))) {
+  if (round === 1 && (!phase || sel.includes(phase))) {
     const ran = new Set(steps.map((s) => s.step));
     const ended = ENDED.includes(wo.status);
     for (const s of sel) {
