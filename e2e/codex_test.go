@@ -201,3 +201,46 @@ func TestCodex_FollowUp_ResumesTheSession(t *testing.T) {
 	}
 	s.stop()
 }
+
+// A codex work order whose account hits its usage limit waits until the
+// reset codex prints (the minute after "Try again at 4:28 AM"), then runs
+// the step again in the session the limit interrupted and completes; no
+// step failed on the way.
+func TestCodex_UsageLimit_WaitsForTheResetThenCompletes(t *testing.T) {
+	const branch = "feat/codex-limited"
+	rules := codexSteps(branch)[:1]
+	// Room for a loaded machine's CLI start before the first request.
+	until := time.Now().Add(8 * time.Second)
+	rules[0].Turns[0] = rules[0].Turns[0].LimitedUntil(until)
+	s, _, api := codexStack(t, rules, limitEnv...)
+	id := s.create(map[string]any{"repository_url": repoURL, "user_request": "Branch", "agent": "codex",
+		"selected_commands": []any{"create-branch"}})
+	deadline := time.Now().Add(time.Minute)
+	var v waitingView
+	for ok := false; !ok && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		v, ok = s.waiting(id)
+	}
+	// Codex gave the reset's minute: the wait ends at the minute's end, not
+	// at awo's 2-4 s backoff.
+	if v.Status != "running" || !strings.Contains(v.Phase, "Codex") || v.Until.Before(until) || v.Until.After(until.Add(61*time.Second)) {
+		t.Fatalf("wait %+v, want running, naming Codex, until within the minute after %s", v, until)
+	}
+	wo := s.waitFinished(id, 3*time.Minute)
+	if wo.Status != "completed" || deref(wo.Branch) != branch {
+		t.Fatalf("status %s, branch %q, error %q", wo.Status, deref(wo.Branch), deref(wo.ErrorMessage))
+	}
+	if got := summarize(s.attempts(id)); got != "create-branch#1:true" {
+		t.Errorf("steps %s, want create-branch once, succeeded", got)
+	}
+	limitedN, resumed := 0, false
+	for _, r := range api.Conversation("create-branch") {
+		if strings.Contains(r.Answer, "usage_limit_reached") {
+			limitedN++
+		}
+		resumed = resumed || strings.Contains(r.LatestPrompt, "Again, after a wait")
+	}
+	if limitedN == 0 || !resumed {
+		t.Errorf("429 answers %d, resumed with the note %t", limitedN, resumed)
+	}
+	s.stop()
+}

@@ -165,6 +165,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	turn := rule.Turns[rec.Turn]
+	if now := time.Now(); now.Before(turn.limitedUntil) {
+		turn = UsageLimit(turn.limitedUntil.Sub(now))
+	}
 	rec.Answer = turn.String()
 	s.record(rec)
 	if turn.delay > 0 {

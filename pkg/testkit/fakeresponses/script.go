@@ -43,6 +43,8 @@ type Turn struct {
 	status  int
 	code    string
 	resetIn time.Duration
+	// limitedUntil: answer UsageLimit until then, the turn after.
+	limitedUntil time.Time
 }
 
 // Text ends the turn with an assistant message, which codex reports as an
@@ -81,6 +83,11 @@ func UsageLimit(resetIn time.Duration) Turn {
 	t.resetIn = resetIn
 	return t
 }
+
+// LimitedUntil makes the turn answer the usage-limit 429 (UsageLimit,
+// resetting at until) to every request before until, and itself after: an
+// account whose limit resets while the work order waits.
+func (t Turn) LimitedUntil(until time.Time) Turn { t.limitedUntil = until; return t }
 
 // After delays the answer by d, to simulate a slow model. The delay ends
 // early when the client goes away.

@@ -8,8 +8,9 @@ import (
 
 // Codex 0.171.0 reports the API's 429 usage_limit_reached as an error
 // event and turn.failed, both with "You’ve hit your usage limit. Try again
-// at 4:00 AM." (the reset as a local clock time; a date comes first when
-// it is not today). A 429 rate limit or quota error says "rate limit" or
+// at 4:28 AM." (the reset as a local clock time truncated to the minute:
+// measured with a reset at 04:28:50; a date comes first when it is not
+// today). A 429 rate limit or quota error says "rate limit" or
 // "quota".
 var (
 	limitPhrases = []string{"usage limit", "rate limit", "quota exceeded", "exceeded your current quota"}
@@ -38,9 +39,11 @@ func (s *runState) noteLimit(msg string) {
 	}
 }
 
-// resetTime reads "Try again at 4:00 AM" as the next such time from now in
-// the local zone (the one codex printed it in); a message with a date
-// before the time is read only when it parses with one of codex's forms.
+// resetTime reads "Try again at 4:28 AM" as the end of the next such
+// minute from now in the local zone (the one codex printed it in): the
+// reset is within that minute, and waking before it would only meet the
+// limit again. A message with a date before the time is read only when it
+// parses with one of codex's forms.
 func resetTime(msg string, now time.Time) (time.Time, bool) {
 	m := tryAgainAt.FindStringSubmatch(msg)
 	if m == nil {
@@ -50,7 +53,7 @@ func resetTime(msg string, now time.Time) (time.Time, bool) {
 	dated := ordinal.ReplaceAllString(full, "$1,")
 	for _, layout := range []string{"Jan 2, 2006 3:04 PM", "January 2, 2006 3:04 PM"} {
 		if t, err := time.ParseInLocation(layout, dated, now.Location()); err == nil {
-			return t, true
+			return t.Add(time.Minute), true
 		}
 	}
 	clock, err := time.ParseInLocation("3:04 PM", strings.ToUpper(strings.Join(strings.Fields(m[2]), " ")), now.Location())
@@ -58,9 +61,9 @@ func resetTime(msg string, now time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	t := time.Date(now.Year(), now.Month(), now.Day(), clock.Hour(), clock.Minute(), 0, 0, now.Location())
-	// The minute codex rounds to may already have begun.
+	// The minute codex printed may already have begun.
 	if t.Before(now.Add(-time.Minute)) {
 		t = t.AddDate(0, 0, 1)
 	}
-	return t, true
+	return t.Add(time.Minute), true
 }
