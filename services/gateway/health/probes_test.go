@@ -281,3 +281,38 @@ func TestNATSProbe_NetworkConnectionShowsItsURL(t *testing.T) {
 		t.Errorf("nats probe = %+v, want the server's URL", r)
 	}
 }
+
+// codex_cli is probed, and critical, only when CODEX_CLI_PATH is set.
+func TestProbes_CodexOnlyWhenConfigured(t *testing.T) {
+	for _, p := range Probes(Sources{}) {
+		if p.Name == "codex_cli" {
+			t.Fatal("codex_cli probed without CODEX_CLI_PATH")
+		}
+	}
+	for _, tc := range []struct {
+		path    string
+		ok      bool
+		version any
+	}{
+		{script(t, "codex", `echo "codex-cli 0.171.0"`), true, "codex-cli 0.171.0"},
+		{"awo-no-such-codex-on-path", false, nil},
+	} {
+		var found bool
+		for _, p := range Probes(Sources{CodexCLIPath: tc.path}) {
+			if p.Name != "codex_cli" {
+				continue
+			}
+			found = true
+			r := check(p.Check)
+			if !p.Critical || r.OK != tc.ok || r.Fields["version"] != tc.version {
+				t.Errorf("%s: critical %t, %+v", tc.path, p.Critical, r)
+			}
+			if msg, _ := r.Fields["error"].(string); !tc.ok && !strings.Contains(msg, "CODEX_CLI_PATH") {
+				t.Errorf("%s: error %q does not name CODEX_CLI_PATH", tc.path, msg)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no codex_cli probe", tc.path)
+		}
+	}
+}
