@@ -14,11 +14,15 @@ import (
 // Budgets: what a work order's agent runs may cost, and how long each step
 // may take.
 
-// budgetVariables are the cost caps.
+// budgetVariables are the cost caps: per work order (AWO_MAX_COST_USD) and
+// across all work orders per UTC day (AWO_DAILY_BUDGET_USD).
 var budgetVariables = []variable{
 	{names: []string{"AWO_MAX_COST_USD"},
 		load: func(p *parser, n []string, c *Config) { c.MaxCostUSD = p.dollars(n[0]) },
 		show: func(c *Config) any { return costString(c.MaxCostUSD) }},
+	{names: []string{"AWO_DAILY_BUDGET_USD"},
+		load: func(p *parser, n []string, c *Config) { c.DailyBudgetUSD = p.dollars(n[0]) },
+		show: func(c *Config) any { return costString(c.DailyBudgetUSD) }},
 	{names: []string{"AWO_STEP_TIMEOUTS"},
 		load: func(p *parser, n []string, c *Config) { c.StepTimeouts = p.stepTimeouts(n[0]) },
 		show: func(c *Config) any { return FormatStepTimeouts(c.StepTimeouts) }},

@@ -58,3 +58,20 @@ func TestStepTimeouts(t *testing.T) {
 		}
 	}
 }
+
+func TestDailyBudgetUSD(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil || c.DailyBudgetUSD != 0 {
+		t.Fatalf("unset: %v, %v; want 0 (no daily budget)", c.DailyBudgetUSD, err)
+	}
+	c, err = config.Load(env(map[string]string{"AWO_DAILY_BUDGET_USD": "$20"}))
+	if err != nil || c.DailyBudgetUSD != 20 || c.Gateway().DailyBudgetUSD != 20 || c.Executor().DailyBudgetUSD != 20 {
+		t.Fatalf("AWO_DAILY_BUDGET_USD=$20: %v, %v; want 20 for the gateway and the executor", c.DailyBudgetUSD, err)
+	}
+	for _, v := range []string{"0", "-3", "lots", "+Inf"} {
+		_, err := config.Load(env(map[string]string{"AWO_DAILY_BUDGET_USD": v}))
+		if err == nil || !strings.Contains(err.Error(), "AWO_DAILY_BUDGET_USD") {
+			t.Errorf("AWO_DAILY_BUDGET_USD=%s: %v, want an error naming it", v, err)
+		}
+	}
+}

@@ -114,6 +114,11 @@ type Shared struct {
 	// AllowedRepositories are the repositories a work order may name (see
 	// repourl.Pattern); empty allows every one the other rules allow.
 	AllowedRepositories repourl.Allowlist
+	// DailyBudgetUSD caps what all work orders' agent runs may cost per
+	// UTC day (AWO_DAILY_BUDGET_USD): the gateway refuses new work and the
+	// executor makes further steps wait once today's spend reaches it;
+	// 0 = no daily budget.
+	DailyBudgetUSD float64
 
 	// NATSConfigFile is a nats-server configuration file for the embedded
 	// server: users, nkeys, accounts, permissions, TLS.
@@ -235,6 +240,9 @@ type ExecutorOnly struct {
 	// the service's (see AgentEnvNames); none of the service's own secrets
 	// can be named.
 	AgentEnv []string
+	// UsageLimits say what a run that hit the agent's usage limit comes
+	// to (usagelimit.go).
+	UsageLimits UsageLimits
 }
 
 // Storage types.

@@ -69,6 +69,7 @@ func Fold(wo WorkOrder, steps []StepRecord, e events.Event) (WorkOrder, []StepRe
 		// every row to the heap.
 		next, nextSteps = r.apply(next, nextSteps, e, d)
 	}
+	next.TotalCostUSD = next.CostUSD
 	next.UpdatedAt = e.Time
 	next.Version = e.Seq
 	return next, nextSteps, nil

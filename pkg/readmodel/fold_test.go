@@ -130,6 +130,7 @@ func TestFold(t *testing.T) {
 			want: func(wo *WorkOrder, steps *[]StepRecord) {
 				wo.GitBranchName, wo.BaseBranch, wo.AgentSessionID = ptr("feat/auth"), ptr("main"), ptr("s-1")
 				wo.CostUSD, wo.InputTokens, wo.OutputTokens = 0.5, 100, 10
+				wo.TotalCostUSD = 0.5
 				wo.UpdatedAt, wo.Version = at(4), 4
 				*steps = append(*steps, StepRecord{
 					Step: workorder.StepCreateBranch, AgentName: "BranchCreator", Success: true,
@@ -149,6 +150,7 @@ func TestFold(t *testing.T) {
 			want: func(wo *WorkOrder, steps *[]StepRecord) {
 				wo.AgentSessionID = ptr("s-2")
 				wo.CostUSD, wo.InputTokens, wo.OutputTokens = 0.75, 150, 15
+				wo.TotalCostUSD = 0.75
 				wo.UpdatedAt, wo.Version = at(5), 5
 				*steps = append(*steps, StepRecord{
 					Step: workorder.StepPlanning, AgentName: "Planner", Success: true,

@@ -52,6 +52,11 @@ type WorkOrder struct {
 	CostUSD          float64          `json:"cost_usd"`
 	InputTokens      int64            `json:"input_tokens"`
 	OutputTokens     int64            `json:"output_tokens"`
+	// TotalCostUSD is what the work order's agent runs have cost in all:
+	// the sum of its step results' cost_usd (every attempt and round), what
+	// max_cost_usd is held against. The same amount as CostUSD, under the
+	// name the budget documentation uses; Fold keeps the two equal.
+	TotalCostUSD float64 `json:"total_cost_usd"`
 	// MaxCostUSD is the work order's cost cap (max_cost_usd, or
 	// AWO_MAX_COST_USD when the create set none); nil: no cap.
 	MaxCostUSD *float64 `json:"max_cost_usd"`

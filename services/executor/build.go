@@ -8,11 +8,13 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/spend"
 	"github.com/agentworkorders/awo/services/executor/agent"
 	"github.com/agentworkorders/awo/services/executor/agentuser"
 	"github.com/agentworkorders/awo/services/executor/checkpoint"
@@ -23,7 +25,8 @@ import (
 // Build makes the real executor from cfg, for Run: the Claude CLI runner
 // and the sandbox manager (both as AWO_AGENT_USER when set), the prompts,
 // the live log publishing on b, the checkpoint store when cfg.Checkpoints
-// is on, and statfs(2) for the disk guard. Every binary that runs an
+// is on, the daily spend counter (the AWO_SPEND bucket), and statfs(2)
+// for the disk guard. Every binary that runs an
 // executor builds it here, so they run the same one; tests and the
 // benchmark replace the parts they fake in the Deps it returns.
 //
@@ -59,6 +62,16 @@ func Build(ctx context.Context, cfg config.Executor, b *bus.Bus, log *slog.Logge
 		}
 		d.Checkpoints = store
 	}
+	counter, err := spend.Bind(ctx, b.JS, app.Replication(cfg.Shared))
+	if err != nil {
+		return Deps{}, nil, err
+	}
+	d.Spend = counter
+	accounts, err := OpenAccounts(ctx, b.JS, app.Replication(cfg.Shared))
+	if err != nil {
+		return Deps{}, nil, err
+	}
+	d.Accounts = accounts
 	live := logentry.NewPublisher(b.JS, log, 0, red)
 	d.LiveLog = live
 	return d, func() {

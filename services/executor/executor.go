@@ -79,6 +79,15 @@ type Deps struct {
 	// Redactor takes secrets out of the live log, the agent's output and
 	// every step result; nil is redact.Default().
 	Redactor *redact.Redactor
+	// Spend is the day's spend of all work orders (the AWO_SPEND bucket,
+	// dailybudget.go): each run's cost is added to it, and with
+	// Config.DailyBudgetUSD set a step waits once it is used up. nil:
+	// runs are not counted and no daily budget is held.
+	Spend DailySpend
+	// Accounts, when set, is the AWO_ACCOUNT bucket holding each agent
+	// account's usage limit flag, shared by every executor (Build opens
+	// it); nil parks only the step whose own run hit a limit.
+	Accounts AccountKV
 }
 
 // errMissing names a required part of Deps that was not given.
@@ -145,6 +154,9 @@ type executor struct {
 	disk        diskGuard
 	refused     func(reason string) // counts refused steps; may be nil
 	red         *redact.Redactor
+	spend       DailySpend // nil: runs not counted
+	dailyBudget float64    // AWO_DAILY_BUDGET_USD; 0: none
+	usage       usageLimits
 
 	scratchOnce sync.Once // the checkpoint scratch directory, made once
 	scratchErr  error
@@ -177,5 +189,7 @@ func newExecutor(d Deps) (*executor, error) {
 	return &executor{cfg: d.Config, log: log, agent: tracedAgent{d.Agent}, sandboxes: d.Sandboxes,
 		prompts: d.Prompts, liveLog: d.LiveLog, checkpoints: d.Checkpoints,
 		disk:    diskGuard{dir: d.Config.TempDir, min: d.Config.MinFreeDisk, free: d.FreeSpace},
-		refused: d.Metrics.StepRefusals(), red: redact.Or(d.Redactor)}, nil
+		refused: d.Metrics.StepRefusals(), red: redact.Or(d.Redactor),
+		spend: d.Spend, dailyBudget: d.Config.DailyBudgetUSD,
+		usage: newUsageLimits(d.Config.UsageLimits, d.Accounts, d.Metrics)}, nil
 }

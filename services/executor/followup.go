@@ -58,19 +58,22 @@ func (x *executor) followUp(ctx context.Context, cmd events.RunStep, sb sandbox.
 		return failed("rendering the %s prompt: %v", cmd.Step, err)
 	}
 	reason := "no agent session recorded to resume"
-	if a.ResumeSessionID != "" {
-		ar, err := x.agent.Run(ctx, x.resumeRequest(cmd, sb, prompt, a.ResumeSessionID, lb, log))
+	// After a wait, the session the wait interrupted: the round's own.
+	session, resumePrompt := a.ResumeSessionID, prompt
+	if a.WaitSessionID != "" {
+		session, resumePrompt = a.WaitSessionID, prompt+againNote
+	}
+	if session != "" {
+		ar, err := x.agent.Run(ctx, x.resumeRequest(cmd, sb, resumePrompt, session, lb, log))
 		if err != nil {
 			return events.StepResult{}, err
 		}
 		if !ar.ResumeFailed {
-			log.Info("agent session resumed", "session_id", a.ResumeSessionID)
-			res := stepResult(ar)
+			log.Info("agent session resumed", "session_id", session)
 			// The CLI reports the session's cost over all its runs.
-			res.CostUSD = max(0, res.CostUSD-a.ResumeSessionCostUSD)
-			return res, nil
+			return x.agentOutcome(ctx, cmd, ar, a.ResumeSessionCostUSD, log)
 		}
-		reason = fmt.Sprintf("session %s could not be resumed here: %s", a.ResumeSessionID, ar.ErrorMessage)
+		reason = fmt.Sprintf("session %s could not be resumed here: %s", session, ar.ErrorMessage)
 	}
 	log.Warn("running the follow-up in a fresh agent session, with the plan and the branch's diff", "reason", reason)
 	x.liveLog.Publish(lb.entry(time.Now(), logentry.LevelWarn, "session_not_resumed",

@@ -72,6 +72,10 @@ func (b *logBuilder) stepFinished(res events.StepResult, err error, now time.Tim
 		e.Success = ptr(false)
 		return e
 	}
+	if w, ok := errors.AsType[*worker.Waiting](err); ok {
+		return b.entry(now, logentry.LevelWarn, eventStepWaiting, b.text(fmt.Sprintf("step %s waits until %s: %s",
+			b.base.Step, w.WaitingUntil.UTC().Format(time.RFC3339), w.Message), logentry.MaxTextBytes))
+	}
 	if err != nil {
 		e := b.entry(now, logentry.LevelWarn, logentry.EventStepFinished,
 			fmt.Sprintf("step %s interrupted, to be run again: %v", b.base.Step, err))

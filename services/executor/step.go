@@ -58,6 +58,9 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 		WorkOrderID: cmd.WorkOrderID, RepositoryURL: cmd.RepositoryURL,
 		Type: cmd.SandboxType, Identifier: cmd.SandboxIdentifier,
 	}
+	if res, stop, err := x.accountLimited(ctx, cmd, log); stop {
+		return start.finish(res, err)
+	}
 	delivered := worker.Delivered(ctx)
 	release, err := x.sandboxes.Use(ctx, spec) // held to the end of the step
 	if err != nil {
@@ -120,7 +123,11 @@ func (x *executor) runStepAgent(ctx context.Context, cmd events.RunStep, sb sand
 		log.Warn("step not run: the work order's budget is used up", "max_cost_usd", cmd.Args.MaxCostUSD, "spent_usd", cmd.Args.SpentUSD)
 		return failed("%s", msg)
 	}
+	if err := x.dailyBudgetWait(ctx, cmd, log); err != nil {
+		return events.StepResult{}, err
+	}
 	res, err := x.runStepAgentUncapped(ctx, cmd, sb, lb, log)
+	x.countSpend(ctx, res, err, log) // before the result is recorded: see dailybudget.go
 	if err != nil {
 		return res, err
 	}
@@ -147,11 +154,16 @@ func (x *executor) runStepAgentUncapped(ctx context.Context, cmd events.RunStep,
 // in the live log, and returns its answer as the step's result. An error
 // is a run that did not finish (a shutdown, a cancel).
 func (x *executor) runAgent(ctx context.Context, cmd events.RunStep, sb sandbox.Sandbox, prompt string, lb *logBuilder, log *slog.Logger) (events.StepResult, error) {
+	if cmd.Args.WaitSessionID != "" && cmd.Step != workorder.StepFollowUp {
+		if res, resumed, err := x.resumeAfterWait(ctx, cmd, sb, prompt, lb, log); err != nil || resumed {
+			return res, err
+		}
+	}
 	ar, err := x.agent.Run(ctx, x.agentRequest(cmd, sb, prompt, lb, log))
 	if err != nil {
 		return events.StepResult{}, err
 	}
-	return stepResult(ar), nil
+	return x.agentOutcome(ctx, cmd, ar, 0, log)
 }
 
 // agentRequest is the CLI run of the step: prompt in the sandbox, with

@@ -25,6 +25,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/redact"
+	"github.com/agentworkorders/awo/pkg/spend"
 	"github.com/agentworkorders/awo/services/gateway/api"
 	"github.com/agentworkorders/awo/services/gateway/health"
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
@@ -82,9 +83,9 @@ type Gateway struct {
 
 // New builds the gateway from d: it rebuilds the read store first when
 // AWO_REBUILD_READ_MODEL asks, then makes the projector, the health probes
-// (unless d.Health is set), the idempotency keys and the API, and opens
-// the listener (unless d.Listener is set). Run the result: it holds the
-// listener.
+// (unless d.Health is set), the idempotency keys, the daily spend counter
+// and the API, and opens the listener (unless d.Listener is set). Run the
+// result: it holds the listener.
 func New(ctx context.Context, d Deps) (*Gateway, error) {
 	if d.Bus == nil || d.Bus.JS == nil || d.Store == nil {
 		return nil, errors.New("gateway: Bus (with its JetStream) and Store are required")
@@ -115,6 +116,10 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	counter, err := openSpend(ctx, d)
+	if err != nil {
+		return nil, err
+	}
 	repos, mirror, err := openRepositories(ctx, d, log)
 	if err != nil {
 		return nil, err
@@ -136,6 +141,7 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 		return nil, err
 	}
 	opts := apiOptions(d, log, keys, proj, checker, loopback, dashboard)
+	opts.Spend, opts.DailyBudgetUSD = counter, d.Config.DailyBudgetUSD
 	logWebhookRoute(log, opts)
 	if mirror != nil { // no typed nils in the interfaces
 		opts.Repositories, opts.RepositoryProjection = repos, mirror
@@ -155,6 +161,20 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 	opts.Closing = closing
 	srv.Handler = api.New(opts)
 	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, ln: ln, srv: srv, conns: conns}, nil
+}
+
+// openSpend opens the daily spend counter the executors add to, for the
+// daily budget, /health and the metrics' spend gauges.
+func openSpend(ctx context.Context, d Deps) (*spend.Counter, error) {
+	counter, err := spend.Open(ctx, d.Bus.JS, app.Replication(d.Config.Shared))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	d.Metrics.WatchSpend(func(ctx context.Context) (float64, error) {
+		t, err := counter.Today(ctx)
+		return t.USD, err
+	}, d.Config.DailyBudgetUSD)
+	return counter, nil
 }
 
 // openRepositories opens the configured-repository bucket and the mirror

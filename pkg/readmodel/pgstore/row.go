@@ -96,6 +96,7 @@ func scanWorkOrder(row pgx.Row) (readmodel.WorkOrder, error) {
 	}
 	wo.BaseBranch = md.BaseBranch
 	wo.CostUSD = md.CostUSD
+	wo.TotalCostUSD = md.CostUSD // one amount, stored once (see readmodel.WorkOrder)
 	wo.InputTokens = md.InputTokens
 	wo.OutputTokens = md.OutputTokens
 	wo.LatestCommitMessage = md.LatestCommitMessage

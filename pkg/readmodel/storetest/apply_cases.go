@@ -296,6 +296,30 @@ func testBudget(t *testing.T, s readmodel.Store) {
 	}
 }
 
+// testTotalCost: total_cost_usd is the sum of the work order's step
+// results' cost_usd over every attempt and round, 0 before any, and
+// survives the store (Postgres keeps it in the row's metadata).
+func testTotalCost(t *testing.T, s readmodel.Store) {
+	var st stream
+	const id = workorder.ID("wo-000000c1")
+	apply(t, s, st.requested(id, "https://github.com/acme/demo"))
+	if got := get(t, s, id); got.TotalCostUSD != 0 {
+		t.Errorf("requested: total_cost_usd %v, want 0", got.TotalCostUSD)
+	}
+	apply(t, s,
+		st.next(id, events.TypeStarted, &events.Started{SandboxIdentifier: id.SandboxIdentifier()}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepCreateBranch, Attempt: 1, Success: true, CostUSD: 0.0004}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepPlanning, Attempt: 1, CostUSD: 0.25, ErrorMessage: "no plan"}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepPlanning, Attempt: 2, Success: true, CostUSD: 0.5}),
+		st.next(id, events.TypeCompleted, &events.Completed{}),
+		st.next(id, events.TypeFollowUpRequested, &events.FollowUpRequested{Round: 2, PromptText: "more"}),
+		st.stepResult(id, events.StepResult{Step: workorder.StepFollowUp, Attempt: 1, Success: true, CostUSD: 1}))
+	got := get(t, s, id)
+	if got.TotalCostUSD != 1.7504 || got.TotalCostUSD != got.CostUSD {
+		t.Errorf("total_cost_usd %v (cost_usd %v), want 1.7504 for both", got.TotalCostUSD, got.CostUSD)
+	}
+}
+
 // testWaiting: while the step in hand waits, the work order stays running
 // and shows until when (waiting_until) and why (current_phase); the step's
 // next start, a retry while it waits, a result and the work order's end

@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) readmodel.Store) {
 		{"Retry_ReopensAndKeepsEveryAttempt", testRetry},
 		{"FollowUp_KeepsEveryRoundsSteps", testFollowUp},
 		{"Budget_CapShownAndReplacedByARetry", testBudget},
+		{"TotalCost_SumOfTheStepResults", testTotalCost},
 		{"Waiting_ShownUntilTheStepRunsAgainOrEnds", testWaiting},
 	}
 	for _, tc := range tests {

@@ -94,6 +94,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
+	// limitedUntil: scripted turns get a 429 before it (RateLimitUntil).
+	limitedUntil time.Time
 }
 
 // New starts a server on 127.0.0.1 that answers with rules.
@@ -168,6 +170,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.Rule = rule.Name
+	if reset, ok := s.limited(rec.Time); ok {
+		rec.Answer = limitAnswer(reset)
+		s.record(rec)
+		writeRateLimited(w, rec.Time, reset)
+		return
+	}
 	if rec.Turn >= len(rule.Turns) {
 		msg := fmt.Sprintf("fakemodel: rule %q has %d turns; the conversation asked for turn %d", rule.Name, len(rule.Turns), rec.Turn)
 		rec.Answer = "error: script exhausted"

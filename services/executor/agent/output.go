@@ -42,6 +42,8 @@ type streamState struct {
 	sessionID string
 	result    *ResultLine
 	readyOnce bool
+	// apiError is the last assistant line's error ("rate_limit").
+	apiError string
 }
 
 func (s *streamState) read(rd io.Reader) {
@@ -80,6 +82,9 @@ func (s *streamState) handle(line []byte) {
 	}
 	if m.Result != nil {
 		s.result = m.Result
+	}
+	if m.Error != "" {
+		s.apiError = m.Error
 	}
 	if s.onMessage != nil {
 		s.onMessage(m)

@@ -93,6 +93,9 @@ type Result struct {
 	// 2.1.328 never does).
 	UsageLimited bool
 	ResetAt      time.Time
+	// LimitReason is the API's answer that ended a UsageLimited run, for
+	// messages: "429 rate_limit_error", "529 overloaded_error".
+	LimitReason string
 }
 
 // Runner starts the CLI.
@@ -247,12 +250,16 @@ func (r *Runner) result(req Request, p *cliProcess, start time.Time, stopCause e
 		// CLI refuses ends with only a result line ("No conversation found
 		// with session ID").
 		res.ResumeFailed = req.Resume != "" && !res.Success && !p.stream.readyOnce
+		if !res.Success && usageLimited(p.stream.result, p.stream.apiError) {
+			res.UsageLimited, res.LimitReason = true, limitReason(p.stream.result, p.stream.apiError)
+			res.ResetAt, _ = ResetTime(res.ResultText+"\n"+res.ErrorMessage, time.Now())
+		}
 	}
 	res.ErrorMessage = red.String(res.ErrorMessage)
 	log.Info("claude CLI finished",
 		"success", res.Success, "exit_code", res.ExitCode, "timed_out", res.TimedOut,
 		"session_id", res.SessionID, "resumed", req.Resume != "" && !res.ResumeFailed, "turns", res.NumTurns, "cost_usd", res.CostUSD,
-		"duration_ms", res.Duration.Milliseconds(), "error", res.ErrorMessage)
+		"duration_ms", res.Duration.Milliseconds(), "usage_limited", res.UsageLimited, "error", res.ErrorMessage)
 	return res, nil
 }
 

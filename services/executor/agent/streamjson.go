@@ -26,6 +26,10 @@ type Message struct {
 	Subtype   string
 	SessionID string
 	Raw       json.RawMessage
+	// Error is the error an assistant line stands for: the CLI writes a
+	// synthetic assistant message for a failed API call, e.g. "rate_limit"
+	// for a 429 (2.1.328).
+	Error string
 
 	Init        *Init        // system/init
 	Content     []Block      // assistant
@@ -75,6 +79,7 @@ type ResultLine struct {
 	StopReason     string
 	TerminalReason string // completed, api_error, max_turns, ...
 	APIErrorStatus int    // HTTP status of a failed API call; 0 when none
+	APIErrorType   string // its error type, e.g. rate_limit_error
 }
 
 // envelope is what every line has.
@@ -83,6 +88,7 @@ type envelope struct {
 	Subtype   string          `json:"subtype"`
 	SessionID string          `json:"session_id"`
 	Message   json.RawMessage `json:"message"`
+	Error     string          `json:"error"`
 }
 
 type wireResult struct {
@@ -98,6 +104,7 @@ type wireResult struct {
 	StopReason     string       `json:"stop_reason"`
 	TerminalReason string       `json:"terminal_reason"`
 	APIErrorStatus int          `json:"api_error_status"`
+	APIErrorType   string       `json:"api_error_type"`
 }
 
 type wireContent []wireBlock
@@ -154,6 +161,9 @@ func ParseLine(line []byte) (Message, error) {
 		return Message{Raw: raw}, fmt.Errorf("decoding stream-json line: %w", err)
 	}
 	m := Message{Type: env.Type, Subtype: env.Subtype, SessionID: env.SessionID, Raw: raw}
+	if env.Type == TypeAssistant {
+		m.Error = env.Error
+	}
 	var err error
 	switch {
 	case env.Type == TypeSystem && env.Subtype == "init":

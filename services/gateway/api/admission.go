@@ -62,8 +62,12 @@ type admitter struct{ mu sync.Mutex }
 // admission on this gateway go: holding the lock across the publish is
 // what makes a single gateway exact. It returns a 429 problem (with
 // Retry-After) over a limit, and errBehind or readmodel.ErrUnavailable
-// (503) when the read model cannot say.
+// (503) when the read model cannot say. The daily budget is checked
+// first (checkDailyBudget): 429 until the next UTC midnight once used up.
 func (s *server) admit(ctx context.Context, repositoryURL string) (release func(), err error) {
+	if err := s.checkDailyBudget(ctx); err != nil {
+		return nil, err
+	}
 	if !s.Admission.enabled() {
 		return func() {}, nil
 	}

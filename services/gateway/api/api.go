@@ -148,6 +148,13 @@ type Options struct {
 	// MaxCostUSD is the cost cap of a create that sets no max_cost_usd
 	// (AWO_MAX_COST_USD); 0: no cap.
 	MaxCostUSD float64
+	// DailyBudgetUSD (AWO_DAILY_BUDGET_USD) caps what all work orders may
+	// spend per UTC day: once Spend reaches it, creates, follow-ups and
+	// retries are 429 until the next UTC midnight (dailybudget.go); 0: none.
+	DailyBudgetUSD float64
+	// Spend reads today's spend of all work orders (*spend.Counter), held
+	// against DailyBudgetUSD and shown by /health; nil: neither.
+	Spend SpendReader
 	// ListMax caps the work orders one list answer holds (AWO_LIST_MAX);
 	// 0: config.DefaultListMax.
 	ListMax int

@@ -50,7 +50,9 @@ type healthResponse struct {
 	Database     health.Dependency            `json:"database,omitempty"`
 	ReadModel    health.Dependency            `json:"read_model,omitempty"`
 	Services     []discovery.Instance         `json:"services"`
-	CheckedAt    time.Time                    `json:"checked_at"`
+	// Spend is today's spend of all work orders and its caps.
+	Spend     spendHealth `json:"spend"`
+	CheckedAt time.Time   `json:"checked_at"`
 }
 
 func (s *server) health(w http.ResponseWriter, r *http.Request) error {
@@ -69,6 +71,7 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) error {
 		Database:     report.Sections[health.SectionDatabase],
 		ReadModel:    report.Sections[health.SectionReadModel],
 		Services:     health.ServicesIn(report),
+		Spend:        s.spendReport(r.Context()),
 		CheckedAt:    report.CheckedAt,
 	})
 	return nil

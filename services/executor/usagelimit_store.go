@@ -1,0 +1,133 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentworkorders/awo/pkg/bus"
+)
+
+// AccountBucket is the key-value bucket of the agents' accounts: key
+// limit.<agent> holds the account's usage limit flag (accountLimit).
+const AccountBucket = "AWO_ACCOUNT"
+
+// accountKeyPrefix prefixes the agent in the flag's key.
+const accountKeyPrefix = "limit."
+
+// AccountKV is what the usage limit flags ask of their bucket; a
+// jetstream.KeyValue is one.
+type AccountKV interface {
+	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
+	Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error)
+	Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error)
+	Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error
+}
+
+// OpenAccounts creates (or updates to r) the AWO_ACCOUNT bucket. A flag
+// outlives any executor; history 1 is enough, since every write is a
+// compare-and-set on the latest revision.
+func OpenAccounts(ctx context.Context, js jetstream.JetStream, r bus.Replication) (jetstream.KeyValue, error) {
+	return bus.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      AccountBucket,
+		Description: "awo: the agents' accounts, e.g. a usage limit flag shared by every executor (limit.<agent>)",
+		History:     1,
+	}, r)
+}
+
+// accountFlags reads and writes the flags in the bucket.
+type accountFlags struct{ kv AccountKV }
+
+// casAttempts bounds the compare-and-set loop: each lost race means
+// another executor wrote the flag in between.
+const casAttempts = 10
+
+// get is agent's flag and its revision; found is false when there is none.
+func (f accountFlags) get(ctx context.Context, agent string) (l accountLimit, rev uint64, found bool, err error) {
+	e, err := f.kv.Get(ctx, accountKeyPrefix+agent)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return accountLimit{}, 0, false, nil
+	}
+	if err != nil {
+		return accountLimit{}, 0, false, fmt.Errorf("reading the %s usage limit flag: %w", agent, err)
+	}
+	if err := json.Unmarshal(e.Value(), &l); err != nil {
+		// A flag nobody can read parks nobody; the next limit overwrites it.
+		return accountLimit{}, e.Revision(), true, nil
+	}
+	return l, e.Revision(), true, nil
+}
+
+// limit sets agent's flag to next(the flag as stored, nil for none), by
+// compare-and-set: another executor may write it at the same time, and
+// then next sees its flag. It returns the flag stored.
+func (f accountFlags) limit(ctx context.Context, agent string, next func(prev *accountLimit) accountLimit) (accountLimit, error) {
+	var lastErr error
+	for range casAttempts {
+		prev, rev, found, err := f.get(ctx, agent)
+		if err != nil {
+			return accountLimit{}, err
+		}
+		var l accountLimit
+		if found {
+			l = next(&prev)
+			if l.same(prev) {
+				return l, nil // another executor's flag already says it
+			}
+		} else {
+			l = next(nil)
+		}
+		b, err := json.Marshal(l)
+		if err != nil {
+			return accountLimit{}, fmt.Errorf("encoding the %s usage limit flag: %w", agent, err)
+		}
+		if found {
+			_, err = f.kv.Update(ctx, accountKeyPrefix+agent, b, rev)
+		} else {
+			_, err = f.kv.Create(ctx, accountKeyPrefix+agent, b)
+		}
+		if err == nil {
+			return l, nil
+		}
+		if !isRevisionConflict(err) {
+			return accountLimit{}, fmt.Errorf("setting the %s usage limit flag: %w", agent, err)
+		}
+		lastErr = err
+	}
+	return accountLimit{}, fmt.Errorf("setting the %s usage limit flag: lost %d races with other executors: %w", agent, casAttempts, lastErr)
+}
+
+// clear removes agent's flag after a run that began at started succeeded:
+// the account works again. A flag set since started (by a run that hit the
+// limit meanwhile) is kept. cleared says a flag was removed.
+func (f accountFlags) clear(ctx context.Context, agent string, started time.Time) (cleared bool, err error) {
+	l, rev, found, err := f.get(ctx, agent)
+	if err != nil || !found || l.SetAt.After(started) {
+		return false, err
+	}
+	err = f.kv.Delete(ctx, accountKeyPrefix+agent, jetstream.LastRevision(rev))
+	if isRevisionConflict(err) {
+		return false, nil // set again meanwhile: that flag is newer than this run
+	}
+	if err != nil {
+		return false, fmt.Errorf("clearing the %s usage limit flag: %w", agent, err)
+	}
+	return true, nil
+}
+
+// isRevisionConflict is a compare-and-set that lost: the key exists
+// (Create) or moved on (Update, Delete with LastRevision).
+func isRevisionConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
