@@ -180,7 +180,7 @@ type StreamState struct {
 }
 
 func jetStreamProbe(js jetstream.JetStream) func(context.Context) Result {
-	names := []string{bus.StreamEvents, bus.StreamCommands, bus.StreamLogs, bus.StreamDLQ, bus.StreamCheckpoints}
+	names := []string{bus.StreamEvents, bus.StreamCommands, bus.StreamLogs, bus.StreamDLQ, bus.StreamCheckpoints, bus.StreamTimers}
 	return func(ctx context.Context) Result {
 		if js == nil {
 			return Result{Fields: map[string]any{"error": "no JetStream context configured"}}

@@ -191,8 +191,8 @@ func TestNATSAndJetStreamProbes(t *testing.T) {
 	}
 	r = check(jetStreamProbe(env.JS))
 	streams, _ := r.Fields["streams"].(map[string]StreamState)
-	if !r.OK || len(streams) != 5 {
-		t.Errorf("jetstream probe = %+v, want available with 5 streams", r)
+	if !r.OK || len(streams) != 6 {
+		t.Errorf("jetstream probe = %+v, want available with 6 streams", r)
 	}
 
 	if err := env.JS.DeleteStream(context.Background(), bus.StreamDLQ); err != nil {

@@ -205,7 +205,17 @@ func applyStepWaiting(s State, e events.Event, w *events.StepWaiting) (State, er
 	cur.Waits++
 	cur.WaitingUntil, cur.WaitReason, cur.WaitMessage = w.WaitingUntil, w.Reason, w.Message
 	if w.SessionID != "" {
-		cur.WaitSessionID = w.SessionID
+		// What the session had cost before this run: a run resumed after
+		// an earlier wait, or a follow-up resuming the round's session,
+		// reports only its own part.
+		prior := 0.0
+		switch w.SessionID {
+		case cur.WaitSessionID:
+			prior = cur.WaitSessionCostUSD
+		case s.Facts.SessionID:
+			prior = s.Facts.SessionCostUSD
+		}
+		cur.WaitSessionID, cur.WaitSessionCostUSD = w.SessionID, prior+max(w.CostUSD, 0)
 	}
 	cur.IgnoreAccountLimit = false
 	// The interrupted run cost what it cost.
@@ -239,6 +249,11 @@ func finished(outcome StepStatus) func(State, events.Event, *events.StepResult) 
 		}
 		cur.Output = r.Output
 		s.Facts.record(r)
+		if r.SessionID != "" && r.SessionID == cur.WaitSessionID && r.SessionID == s.Facts.SessionID {
+			// The session's earlier runs were cut short by waits: they
+			// count in what a later resume takes off.
+			s.Facts.SessionCostUSD = cur.WaitSessionCostUSD + r.CostUSD
+		}
 		return s, nil
 	}
 }

@@ -53,8 +53,11 @@ type Wait struct {
 	WaitReason   string
 	WaitMessage  string
 	// WaitSessionID is the session the latest wait interrupted, resumed by
-	// the next run.
-	WaitSessionID string
+	// the next run; WaitSessionCostUSD is what that session has cost over
+	// all its runs so far, which the next run takes off the session's
+	// total the CLI reports (Args.ResumeSessionCostUSD).
+	WaitSessionID      string
+	WaitSessionCostUSD float64
 	// IgnoreAccountLimit: the next command was asked for by a retry while
 	// the step waited and runs even though the account still looks limited.
 	IgnoreAccountLimit bool
@@ -277,5 +280,9 @@ func (s State) command(st StepState) events.RunStep {
 		},
 	}
 	s.roundArgs(&cmd.Args)
+	if st.WaitSessionID != "" {
+		// The run resumes the session the wait interrupted, not the round's.
+		cmd.Args.ResumeSessionCostUSD = st.WaitSessionCostUSD
+	}
 	return cmd
 }

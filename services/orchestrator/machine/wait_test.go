@@ -2,6 +2,7 @@ package machine_test
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/agentworkorders/awo/pkg/events"
@@ -221,5 +222,69 @@ func TestWait_ReplayOwesTheSame(t *testing.T) {
 		if a, b := summary(machine.Pending(live, now)), summary(machine.Pending(rebuilt, now)); a != b {
 			t.Errorf("at %s: live owes %s, rebuilt %s", now.Now, a, b)
 		}
+	}
+}
+
+// waitingIn is step.waiting of a run in session that cost cost (its own
+// part, as the executor reports it).
+func waitingIn(step workorder.Step, attempt, waits int, session string, cost float64) events.Event {
+	e := stepWaiting(step, attempt, waits)
+	w := *e.Data.(*events.StepWaiting)
+	w.SessionID, w.CostUSD = session, cost
+	e.Data = &w
+	return e
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+// The CLI reports a resumed session's cost over all its runs, and the
+// executor takes the command's resume_session_cost_usd off it: after a
+// wait that is what the interrupted session had cost, in all its runs.
+func TestWait_TheResumedSessionsEarlierCostIsSentToBeTakenOff(t *testing.T) {
+	s := fold(t, requested("", cb, ex), started(cb, ex), dispatched(cb, 1), stepCompleted(cb, 1, events.StepResult{BranchName: "feat/x"}),
+		dispatched(ex, 1), stepStarted(ex, 1))
+	step := stepper(t, &s)
+	later := machine.Env{Source: env.Source, Now: env.Now.Add(waitFor)}
+	resend := func() events.RunStep {
+		t.Helper()
+		dec := machine.Pending(s, later)
+		if len(dec.Commands) != 1 {
+			t.Fatalf("owed after the wait: %s", summary(dec))
+		}
+		return dec.Commands[0]
+	}
+	step(waitingIn(ex, 1, 0, "S", 0.3))
+	if a := resend().Args; a.WaitSessionID != "S" || !near(a.ResumeSessionCostUSD, 0.3) {
+		t.Fatalf("after the first wait: resume %s taking off %v, want S and 0.3", a.WaitSessionID, a.ResumeSessionCostUSD)
+	}
+	step(stepStarted(ex, 1))
+	step(waitingIn(ex, 1, 1, "S", 0.2)) // the same session, resumed: its own part
+	if a := resend().Args; a.WaitSessionID != "S" || !near(a.ResumeSessionCostUSD, 0.5) {
+		t.Fatalf("after the second wait: resume %s taking off %v, want S and 0.5", a.WaitSessionID, a.ResumeSessionCostUSD)
+	}
+	step(stepStarted(ex, 1))
+	step(stepCompleted(ex, 1, events.StepResult{SessionID: "S", CostUSD: 0.4}))
+	if s.Facts.SessionID != "S" || !near(s.Facts.SessionCostUSD, 0.9) {
+		t.Fatalf("the implementor's session %s cost %v, want S and 0.9 (two cut-short runs and the last)", s.Facts.SessionID, s.Facts.SessionCostUSD)
+	}
+	if !near(s.SpentUSD, 0.9) {
+		t.Errorf("SpentUSD = %v, want 0.9", s.SpentUSD)
+	}
+
+	// A follow-up resumes S; cut short, its next run takes off all S cost.
+	dec := step(completed())
+	dec = step(followUpRequested(2))
+	step(dec.Events[0])
+	step(stepStarted(fu, 1))
+	step(waitingIn(fu, 1, 0, "S", 0.05))
+	if a := resend().Args; a.WaitSessionID != "S" || a.ResumeSessionID != "S" || !near(a.ResumeSessionCostUSD, 0.95) {
+		t.Fatalf("follow-up after its wait: resume %s (round's %s) taking off %v, want S and 0.95", a.WaitSessionID, a.ResumeSessionID, a.ResumeSessionCostUSD)
+	}
+	// A resume that failed ran a fresh session: nothing of it to take off
+	// but its own run.
+	step(stepStarted(fu, 1))
+	step(waitingIn(fu, 1, 1, "T", 0.1))
+	if a := resend().Args; a.WaitSessionID != "T" || !near(a.ResumeSessionCostUSD, 0.1) {
+		t.Fatalf("after a wait in a fresh session: resume %s taking off %v, want T and 0.1", a.WaitSessionID, a.ResumeSessionCostUSD)
 	}
 }

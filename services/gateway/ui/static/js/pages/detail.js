@@ -590,9 +590,16 @@ function upcomingRows(wo, steps) {
   if (round === 1 && (!phase || sel.includes(phase))) {
     const ran = new Set(steps.map((s) => s.step));
     const ended = ENDED.includes(wo.status);
+    // The step that waits is the first one that has not completed.
+    let wait = waiting(wo);
     for (const s of sel) {
-      if (ran.has(s) || s === running) continue;
-      out.push(pendingRow(s, ended ? 'not-run' : 'pending', ended ? 'not run' : 'pending'));
+      if (ran.has(s) && done.has(s) || s === running) continue;
+      if (wait) {
+        out.push(pendingRow(s, 'waiting', 'waiting'));
+        wait = false;
+      } else if (!ran.has(s)) {
+        out.push(pendingRow(s, ended ? 'not-run' : 'pending', ended ? 'not run' : 'pending'));
+      }
     }
   }
   return out;

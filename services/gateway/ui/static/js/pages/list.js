@@ -472,7 +472,10 @@ function buildRow(wo, fresh = false) {
     h('td', {class: 'hide-narrow repo', dataset: {col: 'repository'}, title: wo.repository_url}, fmt.repoName(wo.repository_url)),
     h('td', {class: 'request', dataset: {col: 'request'}},
       h('a', {href: `/ui/work-orders/${encodeURIComponent(id)}`, title: `${id}: ${fmt.firstLine(wo.user_request, 300)}`}, fmt.firstLine(wo.user_request) || id)),
-    h('td', {class: 'hide-narrow', dataset: {col: 'step'}}, wo.current_phase || '—'),
+    // While the step waits, current_phase says why: the cell says waiting, the tooltip why.
+    wo.status === 'running' && wo.waiting_until
+      ? h('td', {class: 'hide-narrow', dataset: {col: 'step', waiting: 'true'}, title: wo.current_phase || undefined}, 'waiting')
+      : h('td', {class: 'hide-narrow', dataset: {col: 'step'}}, wo.current_phase || '—'),
     h('td', {class: 'num', dataset: {col: 'progress'}}, progress(wo)),
     h('td', {class: 'hide-narrow mono branch', dataset: {col: 'branch'}, title: wo.git_branch_name || undefined}, wo.git_branch_name || '—'),
     h('td', {dataset: {col: 'pr'}}, pr ? h('a', {href: pr, rel: 'noopener', title: pr}, prLabel(pr)) : ''),
