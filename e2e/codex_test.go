@@ -207,6 +207,8 @@ func TestCodex_FollowUp_ResumesTheSession(t *testing.T) {
 // the step again in the session the limit interrupted and completes; no
 // step failed on the way.
 func TestCodex_UsageLimit_WaitsForTheResetThenCompletes(t *testing.T) {
+	// Mostly waiting for a limit to lift: it runs beside the other waiting tests.
+	t.Parallel()
 	const branch = "feat/codex-limited"
 	rules := codexSteps(branch)[:1]
 	// Room for a loaded machine's CLI start before the first request.

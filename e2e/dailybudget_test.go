@@ -36,6 +36,8 @@ type stepWaiting struct {
 // a new create is refused with 429 until then, /health and the work order
 // show the spend, and the waiting work order can be cancelled.
 func TestDailyBudget_StepThatCrossesItCompletes_NextWaits_NewWorkRefused(t *testing.T) {
+	// Mostly waiting for a limit to lift: it runs beside the other waiting tests.
+	t.Parallel()
 	const branch = "feat/add-greeting"
 	w := newWorld(t, createBranch(branch), planning(), execute(writeGreeting), commit(branch))
 	// create-branch (two answers, $0.0008) stays under $0.001; planning

@@ -88,6 +88,8 @@ func limited(w *world) int {
 // waiting_until, current_phase saying why) and completes on its own once
 // the limit resets; no step failed on the way.
 func TestUsageLimit_WorkOrderWaitsThenCompletesOnItsOwn(t *testing.T) {
+	// Mostly waiting for a limit to lift: it runs beside the other waiting tests.
+	t.Parallel()
 	const branch = "feat/add-greeting"
 	w := newWorld(t, createBranch(branch), planning())
 	s := newStack(t, w, limitEnv...)
@@ -129,6 +131,8 @@ func TestUsageLimit_WorkOrderWaitsThenCompletesOnItsOwn(t *testing.T) {
 // Several work orders queued while the account is limited all wait, none
 // fails, and all complete once the limit resets.
 func TestUsageLimit_QueuedWorkOrdersAllWaitThenComplete(t *testing.T) {
+	// Mostly waiting for a limit to lift: it runs beside the other waiting tests.
+	t.Parallel()
 	const n = 3
 	var rules []fm.Rule
 	for i := 1; i <= n; i++ {
@@ -190,6 +194,8 @@ var retryAfter = regexp.MustCompile(`no reset time was given; retry after \d{2}:
 // With AWO_RESUME_AFTER_USAGE_LIMIT=false the work order fails, and the
 // message names the limit and when trying again makes sense.
 func TestUsageLimit_ResumeOffFailsNamingTheReset(t *testing.T) {
+	// Mostly waiting for a limit to lift: it runs beside the other waiting tests.
+	t.Parallel()
 	w := newWorld(t, createBranch("feat/add-greeting"))
 	s := newStack(t, w, append(limitEnv, "AWO_RESUME_AFTER_USAGE_LIMIT=false")...)
 	s.start()
@@ -209,6 +215,8 @@ func TestUsageLimit_ResumeOffFailsNamingTheReset(t *testing.T) {
 // A restart of the all-in-one while a work order waits: the wait is kept
 // (a durable timer) and the work order still completes on its own.
 func TestUsageLimit_RestartWhileWaitingStillCompletes(t *testing.T) {
+	// Mostly waiting for a limit to lift: it runs beside the other waiting tests.
+	t.Parallel()
 	w := newWorld(t, createBranch("feat/add-greeting"))
 	s := newStack(t, w, "AWO_USAGE_LIMIT_RETRY=8s", "AWO_USAGE_LIMIT_RETRY_MAX=8s")
 	s.start()
@@ -236,6 +244,8 @@ func TestUsageLimit_RestartWhileWaitingStillCompletes(t *testing.T) {
 // account's flag (which still stands for a minute): the work order
 // completes long before the wait would have ended.
 func TestUsageLimit_RetryWhileWaitingRunsNow(t *testing.T) {
+	// Mostly waiting for a limit to lift: it runs beside the other waiting tests.
+	t.Parallel()
 	w := newWorld(t, createBranch("feat/add-greeting"))
 	s := newStack(t, w, "AWO_USAGE_LIMIT_RETRY=1m", "AWO_USAGE_LIMIT_RETRY_MAX=1m")
 	s.start()
