@@ -14,8 +14,10 @@
 # Every image runs as uid 10001 ("awo"): one owner for the volumes whichever image
 # writes them, and not root, so the Claude Code CLI needs no IS_SANDBOX.
 
-# The Claude Code CLI the executor images install: the Makefile's CLAUDE_VERSION.
+# The agent CLIs the executor images install: the Makefile's CLAUDE_VERSION
+# and CODEX_VERSION.
 ARG CLAUDE_VERSION=2.1.328
+ARG CODEX_VERSION=0.171.0
 
 FROM golang:1.26-bookworm AS builder
 ARG VERSION=dev
@@ -43,9 +45,12 @@ RUN apt-get update \
     && mkdir -p /var/lib/awo/sandboxes && chown -R awo:awo /var/lib/awo
 
 # The agent's: the same on Node (Claude Code needs Node 22), plus the
-# pinned Claude Code CLI at /usr/local/bin/claude.
+# pinned Claude Code CLI at /usr/local/bin/claude and the pinned OpenAI
+# Codex CLI at /usr/local/bin/codex (npm brings its native binary as the
+# optional dependency for this platform).
 FROM node:22-bookworm-slim AS agent-tools
 ARG CLAUDE_VERSION
+ARG CODEX_VERSION
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git gh openssh-client \
     && rm -rf /var/lib/apt/lists/* \
@@ -56,6 +61,10 @@ RUN npm install -g --no-audit --no-fund @anthropic-ai/claude-code@${CLAUDE_VERSI
     && npm cache clean --force \
     && test -x /usr/local/bin/claude \
     && claude --version
+RUN npm install -g --no-audit --no-fund @openai/codex@${CODEX_VERSION} \
+    && npm cache clean --force \
+    && test -x /usr/local/bin/codex \
+    && codex --version
 
 # ---- gateway: the REST API, the dashboard and the read-model projector ----
 FROM gcr.io/distroless/static-debian12:nonroot AS gateway
@@ -85,11 +94,11 @@ EXPOSE 9464
 HEALTHCHECK --interval=15s --timeout=12s --start-period=30s --retries=3 CMD ["/usr/local/bin/awo-orchestrator", "-healthcheck"]
 ENTRYPOINT ["/usr/local/bin/awo-orchestrator"]
 
-# ---- executor: runs the agent steps with the Claude Code CLI ----
+# ---- executor: runs the agent steps with the Claude Code or Codex CLI ----
 FROM agent-tools AS executor
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="awo-executor" \
-      org.opencontainers.image.description="Agent Work Orders: runs agent steps with the Claude Code CLI, git and gh" \
+      org.opencontainers.image.description="Agent Work Orders: runs agent steps with the Claude Code or Codex CLI, git and gh" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="https://github.com/agentworkorders/awo"
 COPY --from=builder /out/awo-executor /usr/local/bin/awo-executor
@@ -97,6 +106,7 @@ ENV AWO_METRICS_LISTEN=0.0.0.0:9464 \
     AWO_DATA_DIR=/var/lib/awo \
     AGENT_WORK_ORDER_TEMP_DIR=/var/lib/awo/sandboxes \
     CLAUDE_CLI_PATH=/usr/local/bin/claude \
+    CODEX_CLI_PATH=/usr/local/bin/codex \
     HOME=/var/lib/awo
 USER 10001:10001
 WORKDIR /var/lib/awo
@@ -137,6 +147,7 @@ ENV AGENT_WORK_ORDERS_HOST=0.0.0.0 AGENT_WORK_ORDERS_PORT=8053 \
     AWO_DATA_DIR=/var/lib/awo \
     AGENT_WORK_ORDER_TEMP_DIR=/var/lib/awo/sandboxes \
     CLAUDE_CLI_PATH=/usr/local/bin/claude \
+    CODEX_CLI_PATH=/usr/local/bin/codex \
     HOME=/var/lib/awo
 USER 10001:10001
 WORKDIR /var/lib/awo

@@ -44,7 +44,7 @@ build:
 ##         flags (--push, --platform linux/amd64,linux/arm64)
 IMAGE_REPO        ?= ghcr.io/agentworkorders
 IMAGE_BUILD_FLAGS ?=
-IMAGE_BUILD       := docker buildx build $(IMAGE_BUILD_FLAGS) --build-arg VERSION=$(VERSION) --build-arg CLAUDE_VERSION=$(CLAUDE_VERSION)
+IMAGE_BUILD       := docker buildx build $(IMAGE_BUILD_FLAGS) --build-arg VERSION=$(VERSION) --build-arg CLAUDE_VERSION=$(CLAUDE_VERSION) --build-arg CODEX_VERSION=$(CODEX_VERSION)
 images:
 	$(IMAGE_BUILD) --target gateway -t $(IMAGE_REPO)/awo-gateway:$(VERSION) .
 	$(IMAGE_BUILD) --target orchestrator -t $(IMAGE_REPO)/awo-orchestrator:$(VERSION) .

@@ -145,6 +145,10 @@ func uiCreateThroughTheForm(t *testing.T, s *stack) {
 	if want := []string{"create-branch", "planning", "execute", "commit", "create-pr"}; !slices.Equal(checked, want) {
 		b.fail("the form's default steps are %v, want %v", checked, want)
 	}
+	agents := evalJS[[]string](b, `[...document.querySelectorAll('#create-agent option')].map(o => o.value)`)
+	if want := []string{"", "claude", "codex"}; !slices.Equal(agents, want) || evalJS[string](b, `document.querySelector('#create-agent').value`) != "" {
+		b.fail("the agent select offers %v, want %v with the server default chosen", agents, want)
+	}
 	b.screenshot("create.png")
 	b.click("#create-submit")
 
@@ -187,6 +191,13 @@ func uiCreateThroughTheForm(t *testing.T, s *stack) {
 		b.fail("the page was reloaded between the form and the completed work order")
 	}
 	t.Logf("detail page: %d→%d steps, %d→%d log entries live", stepsFirst, stepsEnd, logsFirst, logsEnd)
+	if got := b.text("#wo-agent"); got != "Claude Code" {
+		b.fail("the agent on the detail page: %q, want Claude Code", got)
+	}
+	if got := b.text("#wo-cost"); !strings.HasPrefix(got, "$") {
+		b.fail("the cost on the detail page: %q, want the total in USD", got)
+	}
+	b.waitJS("today's spend in the health corner", `/^\$\d+\.\d\d today$/.test(document.querySelector('#health-spend')?.textContent)`, 30*time.Second)
 	b.screenshot("detail-completed.png")
 
 	// The list, reached through the navigation: the row is there, done.
@@ -379,6 +390,7 @@ func uiRepositories(t *testing.T, s *stack) {
 		b.fail("the API has %+v; the page's row is %q", repos, rowID)
 	}
 	b.screenshot("repositories.png")
+	uiCreateTakesTheRepositorysAgent(s, b, rowID, url)
 
 	row := fmt.Sprintf(`#repositories tr[data-repo-id=%q]`, rowID)
 	b.click(row + " button.repo-delete")
@@ -391,6 +403,23 @@ func uiRepositories(t *testing.T, s *stack) {
 		b.fail("after the delete the API lists %d %s", code, body)
 	}
 	b.noExceptions()
+}
+
+// The create form selects a configured repository's default_agent once
+// the repository is named; another repository leaves it to the server.
+func uiCreateTakesTheRepositorysAgent(s *stack, b *browser, id, url string) {
+	if code, body := s.do(http.MethodPatch, "/api/agent-work-orders/repositories/"+id, map[string]any{"default_agent": "claude"}); code != http.StatusOK {
+		b.fail("PATCH default_agent: %d %s", code, body)
+	}
+	b.open("/ui/new")
+	b.waitView("create", 30*time.Second)
+	if got := evalJS[string](b, `document.querySelector('#create-agent').value`); got != "" {
+		b.fail("the agent before a repository is named: %q, want the server default (empty)", got)
+	}
+	b.typeInto("#create-repository", url)
+	b.waitJS("the repository's default agent selected", `document.querySelector('#create-agent').value === 'claude'`, 10*time.Second)
+	b.open("/ui/repositories")
+	b.waitView("repositories", 30*time.Second)
 }
 
 // The list with every work order the other sub-tests made, at desktop

@@ -27,7 +27,7 @@ var clientCommands = map[string]struct {
 	run     func(*cmdEnv, []string) error
 	summary string
 }{
-	"create": {cmdCreate, "create --repo URL --request TEXT [--steps a,b] [--sandbox worktree|branch] [--issue N] [--idempotency-key K] [--watch]"},
+	"create": {cmdCreate, "create --repo URL --request TEXT [--steps a,b] [--sandbox worktree|branch] [--issue N] [--agent claude|codex] [--max-cost-usd USD] [--idempotency-key K] [--watch]"},
 	"list":   {cmdList, "list [--status S] [--repo URL] [--limit N]"},
 	"show":   {cmdShow, "show ID"},
 	"steps":  {cmdSteps, "steps ID"},

@@ -23,11 +23,14 @@ func cmdCreate(e *cmdEnv, args []string) error {
 	var req apiclient.CreateRequest
 	var steps, key string
 	var follow bool
+	var maxCost float64
 	fs.StringVar(&req.RepositoryURL, "repo", "", "repository URL (required)")
 	fs.StringVar(&req.UserRequest, "request", "", "what to do (required)")
 	fs.StringVar(&steps, "steps", "", "comma-separated steps, e.g. create-branch,planning,execute")
 	fs.StringVar(&req.SandboxType, "sandbox", "", "worktree or branch")
 	fs.StringVar(&req.GitHubIssueNumber, "issue", "", "GitHub issue number")
+	fs.StringVar(&req.Agent, "agent", "", "claude or codex (default: the repository's default_agent, else the server's)")
+	fs.Float64Var(&maxCost, "max-cost-usd", 0, "cap on what the work order's agent runs may cost, in USD (default: the server's AWO_MAX_COST_USD)")
 	fs.StringVar(&key, "idempotency-key", "", "Idempotency-Key: retrying with the same key creates one work order")
 	fs.BoolVar(&follow, "watch", false, "follow it to the end, as awo watch (exit 0 completed, 1 failed, 2 cancelled)")
 	if _, err := e.parse(fs, args, 0); err != nil {
@@ -35,6 +38,12 @@ func cmdCreate(e *cmdEnv, args []string) error {
 	}
 	if req.RepositoryURL == "" || req.UserRequest == "" {
 		return usagef("--repo and --request are required")
+	}
+	if maxCost < 0 {
+		return usagef("--max-cost-usd must be more than 0")
+	}
+	if maxCost > 0 {
+		req.MaxCostUSD = &maxCost
 	}
 	if steps != "" {
 		for _, s := range strings.Split(steps, ",") {

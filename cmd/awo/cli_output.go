@@ -62,10 +62,10 @@ func printWorkOrders(w io.Writer, wos []apiclient.WorkOrder) {
 		return
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "ID\tSTATUS\tPHASE\tREPOSITORY\tCOST\tAGE\tREQUEST")
+	fmt.Fprintln(tw, "ID\tSTATUS\tAGENT\tPHASE\tREPOSITORY\tCOST\tAGE\tREQUEST")
 	for _, wo := range wos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t$%.2f\t%s\t%s\n", wo.AgentWorkOrderID, wo.Status, deref(wo.CurrentPhase),
-			oneLine(wo.RepositoryURL, 50), wo.CostUSD, age(wo.CreatedAt), oneLine(wo.UserRequest, 50))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", wo.AgentWorkOrderID, wo.Status, agentOf(wo), oneLine(phase(wo), 60),
+			oneLine(wo.RepositoryURL, 50), money(totalCost(wo), 2), age(wo.CreatedAt), oneLine(wo.UserRequest, 50))
 	}
 	tw.Flush()
 }
@@ -75,7 +75,8 @@ func printWorkOrder(w io.Writer, wo apiclient.WorkOrder) {
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	row("id", wo.AgentWorkOrderID)
 	row("status", wo.Status)
-	row("phase", deref(wo.CurrentPhase))
+	row("phase", phase(wo))
+	row("agent", agentOf(wo))
 	row("repository", wo.RepositoryURL)
 	row("request", oneLine(wo.UserRequest, 200))
 	row("steps", strings.Join(wo.SelectedCommands, ", "))
@@ -84,7 +85,10 @@ func printWorkOrder(w io.Writer, wo apiclient.WorkOrder) {
 	row("issue", deref(wo.GitHubIssueNumber))
 	row("pull request", deref(wo.GitHubPullRequestURL))
 	row("commits", fmt.Sprintf("%d (%d files changed)", wo.GitCommitCount, wo.GitFilesChanged))
-	row("cost", fmt.Sprintf("$%.4f (%d in / %d out tokens)", wo.CostUSD, wo.InputTokens, wo.OutputTokens))
+	row("cost", fmt.Sprintf("%s (%d in / %d out tokens)", money(totalCost(wo), 4), wo.InputTokens, wo.OutputTokens))
+	if wo.MaxCostUSD != nil {
+		row("cost cap", money(wo.MaxCostUSD, 2))
+	}
 	row("created", wo.CreatedAt.Format(time.RFC3339))
 	row("updated", wo.UpdatedAt.Format(time.RFC3339))
 	if wo.ErrorMessage != nil {
@@ -105,8 +109,8 @@ func printSteps(w io.Writer, steps []apiclient.Step) {
 		if !s.Success {
 			result = "failed"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%.1fs\t$%.4f\t%s\t%s\n", s.Round, s.Step, s.Attempt, s.AgentName, result,
-			s.DurationSeconds, s.CostUSD, deref(s.SessionID), oneLine(deref(s.ErrorMessage), 80))
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%.1fs\t%s\t%s\t%s\n", s.Round, s.Step, s.Attempt, s.AgentName, result,
+			s.DurationSeconds, money(s.CostUSD, 4), deref(s.SessionID), oneLine(deref(s.ErrorMessage), 80))
 	}
 	tw.Flush()
 }
@@ -165,4 +169,44 @@ func printHealth(w io.Writer, h apiclient.Health) {
 		fmt.Fprintf(tw, "  %s\t%s\n", n, strings.Join(parts, " "))
 	}
 	tw.Flush()
+}
+
+// money is usd to digits decimals, or "—" when the cost is unknown (an
+// agent that reported tokens without a price for them).
+func money(usd *float64, digits int) string {
+	if usd == nil {
+		return "—"
+	}
+	return fmt.Sprintf("$%.*f", digits, *usd)
+}
+
+// totalCost is what the work order's agent runs cost in all: total_cost_usd,
+// or cost_usd from a server that predates it.
+func totalCost(wo apiclient.WorkOrder) *float64 {
+	if wo.TotalCostUSD != nil {
+		return wo.TotalCostUSD
+	}
+	return wo.CostUSD
+}
+
+// agentOf is the work order's agent; a server that predates agents ran
+// claude.
+func agentOf(wo apiclient.WorkOrder) string {
+	if wo.Agent == "" {
+		return "claude"
+	}
+	return wo.Agent
+}
+
+// phase is the work order's current phase, or while its step waits,
+// "waiting until <time>: <why>".
+func phase(wo apiclient.WorkOrder) string {
+	if wo.WaitingUntil == nil {
+		return deref(wo.CurrentPhase)
+	}
+	out := "waiting until " + wo.WaitingUntil.Local().Format(time.RFC3339)
+	if why := deref(wo.CurrentPhase); why != "" {
+		out += ": " + why
+	}
+	return out
 }

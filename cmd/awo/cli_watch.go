@@ -140,7 +140,7 @@ func (s *stepLines) finish() {}
 // summary says how the work order ended: status, cost, PR or error.
 func summary(e *cmdEnv, wo apiclient.WorkOrder) {
 	out := e.stdout
-	fmt.Fprintf(out, "%s %s  $%.4f\n", wo.AgentWorkOrderID, wo.Status, wo.CostUSD)
+	fmt.Fprintf(out, "%s %s  %s\n", wo.AgentWorkOrderID, wo.Status, money(totalCost(wo), 4))
 	if wo.GitHubPullRequestURL != nil {
 		fmt.Fprintf(out, "pull request: %s\n", *wo.GitHubPullRequestURL)
 	}

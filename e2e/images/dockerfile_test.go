@@ -25,14 +25,30 @@ const (
 	workerPort  = "9464"
 	dataDir     = "/var/lib/awo"
 	sandboxDir  = "/var/lib/awo/sandboxes"
-	claudePath  = "/usr/local/bin/claude"
 )
+
+// agentCLI is one agent CLI the agent images install from npm, pinned by a
+// Makefile variable passed as a build arg.
+type agentCLI struct {
+	name, pkg, versionVar, pathVar, path string
+}
+
+// agentCLIs are every agent CLI the executor and all-in-one images carry.
+var agentCLIs = []agentCLI{
+	{"Claude Code", "@anthropic-ai/claude-code", "CLAUDE_VERSION", "CLAUDE_CLI_PATH", "/usr/local/bin/claude"},
+	{"Codex", "@openai/codex", "CODEX_VERSION", "CODEX_CLI_PATH", "/usr/local/bin/codex"},
+}
+
+// npm is the install command of the CLI, at the pinned version's build arg.
+func (c agentCLI) npm() string {
+	return "npm install -g --no-audit --no-fund " + c.pkg + "@${" + c.versionVar + "}"
+}
 
 // image is what a binary's target must look like.
 type image struct {
 	target string
 	ports  []string
-	agent  bool // git, gh and the Claude Code CLI
+	agent  bool // git, gh and the agent CLIs (Claude Code, Codex)
 	gh     bool // git and gh
 	data   bool // AWO_DATA_DIR and the sandbox volume
 }
@@ -213,8 +229,10 @@ func checkEnv(t *testing.T, img image, e Effective, known map[string]bool) {
 			t.Errorf("VOLUME %v: the sandboxes (%s) are not on a volume", e.Volumes, sandboxDir)
 		}
 	}
-	if img.agent && e.Env["CLAUDE_CLI_PATH"] != claudePath {
-		t.Errorf("CLAUDE_CLI_PATH=%q, want %s", e.Env["CLAUDE_CLI_PATH"], claudePath)
+	for _, cli := range agentCLIs {
+		if img.agent && e.Env[cli.pathVar] != cli.path {
+			t.Errorf("%s=%q, want %s", cli.pathVar, e.Env[cli.pathVar], cli.path)
+		}
 	}
 	env := map[string]string{}
 	for k, v := range e.Env {
@@ -244,10 +262,19 @@ func checkTools(t *testing.T, d *Dockerfile, img image, s *Stage, e Effective) {
 			t.Errorf("%s installed: %v, want %v", tool, has, img.gh)
 		}
 	}
-	npm := "npm install -g --no-audit --no-fund @anthropic-ai/claude-code@${CLAUDE_VERSION}"
+	for _, cli := range agentCLIs {
+		checkAgentCLI(t, d, img, s, e, cli)
+	}
+}
+
+// checkAgentCLI: the pinned CLI is installed where the agent runs, and
+// only there, by a stage that declares the version's build arg.
+func checkAgentCLI(t *testing.T, d *Dockerfile, img image, s *Stage, e Effective, cli agentCLI) {
+	t.Helper()
+	npm := cli.npm()
 	has := slices.ContainsFunc(e.Runs, func(r string) bool { return strings.Contains(r, npm) })
 	if has != img.agent {
-		t.Errorf("the Claude Code CLI installed (%s): %v, want %v", npm, has, img.agent)
+		t.Errorf("the %s CLI installed (%s): %v, want %v", cli.name, npm, has, img.agent)
 	}
 	if !img.agent {
 		return
@@ -256,8 +283,8 @@ func checkTools(t *testing.T, d *Dockerfile, img image, s *Stage, e Effective) {
 	for _, st := range d.Chain(s) {
 		for _, in := range st.Instr {
 			if in.Cmd == "RUN" && strings.Contains(in.Args, npm) &&
-				!slices.ContainsFunc(st.Instr, func(a Instruction) bool { return a.Cmd == "ARG" && a.Args == "CLAUDE_VERSION" }) {
-				t.Errorf("stage %s installs the CLI without `ARG CLAUDE_VERSION`: the version would be empty", st.Name)
+				!slices.ContainsFunc(st.Instr, func(a Instruction) bool { return a.Cmd == "ARG" && a.Args == cli.versionVar }) {
+				t.Errorf("stage %s installs the %s CLI without `ARG %s`: the version would be empty", st.Name, cli.name, cli.versionVar)
 			}
 		}
 	}
@@ -280,17 +307,21 @@ func checkImagesRecipe(t *testing.T, m *Makefile, targets []string) {
 			t.Errorf("make images does not build %q", want)
 		}
 	}
-	if !strings.Contains(recipe, "--build-arg CLAUDE_VERSION="+m.Vars["CLAUDE_VERSION"]) {
-		t.Errorf("make images does not pass CLAUDE_VERSION: %s", recipe)
+	for _, cli := range agentCLIs {
+		if !strings.Contains(recipe, "--build-arg "+cli.versionVar+"="+m.Vars[cli.versionVar]) {
+			t.Errorf("make images does not pass %s: %s", cli.versionVar, recipe)
+		}
 	}
 }
 
-// The CLI the images install is the one the tests run: the Dockerfile's
-// CLAUDE_VERSION default is the Makefile's.
+// The CLIs the images install are the ones the tests run: the Dockerfile's
+// CLAUDE_VERSION and CODEX_VERSION defaults are the Makefile's.
 func TestDockerfile_ClaudeVersion(t *testing.T) {
 	d, m := parse(t)
-	if got, want := d.GlobalArgs["CLAUDE_VERSION"], m.Vars["CLAUDE_VERSION"]; got != want || want == "" {
-		t.Errorf("ARG CLAUDE_VERSION=%q, the Makefile's CLAUDE_VERSION=%q", got, want)
+	for _, cli := range agentCLIs {
+		if got, want := d.GlobalArgs[cli.versionVar], m.Vars[cli.versionVar]; got != want || want == "" {
+			t.Errorf("ARG %s=%q, the Makefile's %s=%q", cli.versionVar, got, cli.versionVar, want)
+		}
 	}
 }
 

@@ -14,6 +14,12 @@ type CreateRequest struct {
 	SandboxType       string   `json:"sandbox_type,omitempty"`
 	SelectedCommands  []string `json:"selected_commands,omitempty"`
 	GitHubIssueNumber string   `json:"github_issue_number,omitempty"`
+	// Agent is claude or codex; empty: the repository's default_agent,
+	// else the server's AWO_DEFAULT_AGENT.
+	Agent string `json:"agent,omitempty"`
+	// MaxCostUSD caps what the work order's agent runs may cost; nil: the
+	// server's AWO_MAX_COST_USD, if any.
+	MaxCostUSD *float64 `json:"max_cost_usd,omitempty"`
 }
 
 // Created is the answer to a create.
@@ -43,9 +49,19 @@ type WorkOrder struct {
 	UserRequest          string    `json:"user_request"`
 	SelectedCommands     []string  `json:"selected_commands"`
 	BaseBranch           *string   `json:"base_branch"`
-	CostUSD              float64   `json:"cost_usd"`
-	InputTokens          int64     `json:"input_tokens"`
-	OutputTokens         int64     `json:"output_tokens"`
+	// CostUSD and TotalCostUSD are nil when the cost is unknown (an agent
+	// that reported tokens without a price configured for them).
+	CostUSD      *float64 `json:"cost_usd"`
+	TotalCostUSD *float64 `json:"total_cost_usd"`
+	InputTokens  int64    `json:"input_tokens"`
+	OutputTokens int64    `json:"output_tokens"`
+	// MaxCostUSD is the work order's cost cap; nil: none.
+	MaxCostUSD *float64 `json:"max_cost_usd"`
+	// WaitingUntil is set while the step in hand waits (a usage limit, the
+	// daily budget): when it is tried again; CurrentPhase then says why.
+	WaitingUntil *time.Time `json:"waiting_until"`
+	// Agent runs the work order's agent steps: claude or codex.
+	Agent string `json:"agent"`
 }
 
 // Steps is the answer of …/{id}/steps: every attempt of every step.
@@ -65,7 +81,7 @@ type Step struct {
 	SessionID       *string   `json:"session_id"`
 	Timestamp       time.Time `json:"timestamp"`
 	Attempt         int       `json:"attempt"`
-	CostUSD         float64   `json:"cost_usd"`
+	CostUSD         *float64  `json:"cost_usd"`
 	InputTokens     int64     `json:"input_tokens"`
 	OutputTokens    int64     `json:"output_tokens"`
 	NumTurns        int       `json:"num_turns"`
@@ -111,6 +127,7 @@ type Repository struct {
 	LastVerifiedAt     *time.Time `json:"last_verified_at"`
 	DefaultSandboxType string     `json:"default_sandbox_type"`
 	DefaultCommands    []string   `json:"default_commands"`
+	DefaultAgent       *string    `json:"default_agent"`
 	CreatedAt          time.Time  `json:"created_at"`
 	UpdatedAt          time.Time  `json:"updated_at"`
 }

@@ -99,3 +99,23 @@ func TestRepositories_DefaultAgent(t *testing.T) {
 		})
 	}
 }
+
+// A create from a GitHub trigger takes the configured repository's
+// default_agent, as an API create does; an unconfigured repository's,
+// AWO_DEFAULT_AGENT.
+func TestGitHubWebhook_TakesTheRepositorysDefaultAgent(t *testing.T) {
+	env := natstest.Start(t)
+	h := newHarnessOn(t, env, withRepositories(t, env, readmodel.NewMemory(), &fakeVerifier{}), withCodex(nil, ""), withWebhook)
+	configure(t, h, "https://github.com/acme/demo", `{"default_agent": "codex"}`)
+	a := h.deliver("issues", "d-agent-1", ghFixture(t, "issues_labeled", nil)).webhook(t, http.StatusAccepted)
+	if req := h.requested(a.ID); req.Agent != events.AgentCodex {
+		t.Errorf("work order from the labelled issue: agent %q, want codex (the repository's default_agent)", req.Agent)
+	}
+	other := ghFixture(t, "issues_labeled", func(m map[string]any) {
+		field(m, "repository")["full_name"] = "acme/other"
+	})
+	b := h.deliver("issues", "d-agent-2", other).webhook(t, http.StatusAccepted)
+	if req := h.requested(b.ID); req.RepositoryURL != "https://github.com/acme/other" || req.Agent != "" {
+		t.Errorf("unconfigured repository: %s agent %q, want AWO_DEFAULT_AGENT's claude (\"\")", req.RepositoryURL, req.Agent)
+	}
+}

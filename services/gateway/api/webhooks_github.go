@@ -198,7 +198,14 @@ func (s *server) webhookCreate(ctx context.Context, w http.ResponseWriter, log *
 		}
 		return err
 	}
-	if err := s.chooseAgent(createBody{}, &req); err != nil {
+	// The agent, as for an API create: the configured repository's
+	// default_agent, else AWO_DEFAULT_AGENT. Its other defaults (sandbox,
+	// steps) stay the trigger's.
+	configured := createBody{RepositoryURL: &repo}
+	if err := s.configuredDefaults(ctx, &configured); err != nil {
+		return err
+	}
+	if err := s.chooseAgent(createBody{Agent: configured.Agent}, &req); err != nil {
 		return err
 	}
 	s.defaultCap(&req)

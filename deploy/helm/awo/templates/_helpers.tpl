@@ -131,3 +131,18 @@ affinity:
               {{- include "awo.selector" . | nindent 14 }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The agents' variables of the gateways and executors (docs/agents.md): codex
+configured when enabled, its model, the price table and the default agent.
+*/}}
+{{- define "awo.agentsEnv" -}}
+{{- $a := .Values.agents }}
+{{- if $a.codex.enabled }}
+- name: CODEX_CLI_PATH
+  value: /usr/local/bin/codex
+{{- end }}
+{{- with include "awo.optionalEnv" (dict "CODEX_MODEL" $a.codex.model "AWO_PRICES" $a.prices "AWO_DEFAULT_AGENT" $a.defaultAgent) | trim }}
+{{ . }}
+{{- end }}
+{{- end -}}

@@ -44,7 +44,8 @@ function show(el, hl, open) {
     h('summary', {title: `/health: ${status}; ${claude.title}`},
       h('span', {class: `dot ${status}`, dataset: {status}, 'aria-hidden': 'true'}),
       h('span', {class: 'health-status'}, status),
-      h('span', {class: `health-claude${claude.ok ? '' : ' error'}`}, claude.text)),
+      h('span', {class: `health-claude${claude.ok ? '' : ' error'}`}, claude.text),
+      spendLine(hl.spend)),
     panel(hl)));
 }
 
@@ -54,6 +55,26 @@ function showUnreachable(el, err, open) {
       h('span', {class: 'dot degraded', dataset: {status: 'unreachable'}, 'aria-hidden': 'true'}),
       h('span', {class: 'health-status'}, 'unreachable')),
     h('div', {class: 'health-panel'}, h('p', {class: 'error'}, `GET /health failed: ${err.message}`))));
+}
+
+// spendLine: today's spend of all work orders and the daily budget
+// (/health's spend): "$1.20 of $50.00 today", or without a budget "$1.20
+// today". Nothing when the gateway does not report it.
+function spendLine(sp) {
+  if (!sp || typeof sp !== 'object') return null;
+  const day = sp.day ? ` (${sp.day}, UTC)` : '';
+  const today = sp.today_usd == null ? 'spend unknown' : money(sp.today_usd);
+  const budget = sp.daily_budget_usd == null ? '' : ` of ${money(sp.daily_budget_usd)}`;
+  const over = sp.today_usd != null && sp.daily_budget_usd != null && sp.today_usd >= sp.daily_budget_usd;
+  const title = `spent today${day}${sp.daily_budget_usd == null ? '; no daily budget (AWO_DAILY_BUDGET_USD)' : '; daily budget AWO_DAILY_BUDGET_USD'}` +
+    `${sp.max_cost_usd == null ? '' : `; default cap per work order ${money(sp.max_cost_usd)}`}${sp.error ? `; ${sp.error}` : ''}`;
+  return h('span', {id: 'health-spend', class: `health-spend${over ? ' error' : ''}`, title,
+    dataset: {today: sp.today_usd == null ? '' : String(sp.today_usd), budget: sp.daily_budget_usd == null ? '' : String(sp.daily_budget_usd)}},
+  `${today}${budget} today`);
+}
+
+function money(n) {
+  return `$${Number(n).toFixed(2)}`;
 }
 
 // claudeLine: "Claude Code 2.1.3" from `claude --version` ("2.1.3 (Claude

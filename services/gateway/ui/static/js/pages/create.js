@@ -8,7 +8,7 @@ import {navigate} from '../app.js';
 import {STEPS, DEFAULT_STEPS, DESCRIPTIONS, missing, settle} from '../steps.js';
 
 // The create request's fields, as the API's details name them.
-const FIELDS = ['repository_url', 'user_request', 'github_issue_number', 'sandbox_type', 'selected_commands'];
+const FIELDS = ['repository_url', 'user_request', 'github_issue_number', 'sandbox_type', 'agent', 'selected_commands'];
 // The API names every problem at once, joined with "; "; split only where
 // a field's name starts the next part, so a detail's own "; " stays.
 const SPLIT = new RegExp(`;\\s+(?=(?:${FIELDS.join('|')}|[a-z_]+:))`);
@@ -85,8 +85,10 @@ class CreateForm {
     if (this.applied === url) return;
     this.applied = url;
     if (repo.default_sandbox_type) this.ui.sandbox.value = repo.default_sandbox_type;
+    // The repository's default_agent, else the server's (the empty option).
+    this.ui.agent.value = repo.default_agent || '';
     if (Array.isArray(repo.default_commands) && repo.default_commands.length) this.setSteps(repo.default_commands);
-    this.ui.repoHelp.textContent = `Configured repository${repo.default_branch ? ` (base branch ${repo.default_branch})` : ''}: its default sandbox and steps are selected.`;
+    this.ui.repoHelp.textContent = `Configured repository${repo.default_branch ? ` (base branch ${repo.default_branch})` : ''}: its default sandbox, agent and steps are selected.`;
   }
 
   setSteps(selected) {
@@ -121,6 +123,7 @@ class CreateForm {
     };
     const issue = this.ui.issue.value.trim();
     if (issue) body.github_issue_number = issue;
+    if (this.ui.agent.value) body.agent = this.ui.agent.value;
     return body;
   }
 
@@ -212,6 +215,12 @@ function buildForm() {
   const sandbox = h('select', {id: 'create-sandbox', name: 'sandbox_type', 'aria-describedby': 'error-sandbox_type'},
     h('option', {value: 'git_worktree'}, 'git worktree (default)'),
     h('option', {value: 'git_branch'}, 'git branch (a fresh clone)'));
+  // Empty: the server chooses (the repository's default_agent, else
+  // AWO_DEFAULT_AGENT); /health does not say which that is.
+  const agent = h('select', {id: 'create-agent', name: 'agent', 'aria-describedby': 'create-agent-help error-agent'},
+    h('option', {value: ''}, 'server default'),
+    h('option', {value: 'claude'}, 'Claude Code'),
+    h('option', {value: 'codex'}, 'Codex'));
   const steps = stepBoxes();
   const general = h('p', {id: 'create-error', class: 'error', role: 'alert', tabindex: '-1', hidden: true});
   const submit = h('button', {id: 'create-submit', type: 'submit', class: 'primary'}, 'Create work order');
@@ -230,7 +239,11 @@ function buildForm() {
         h('p', {id: 'create-issue-help', class: 'help'}, 'Its title and body are given to the planner.'),
         errors.get('github_issue_number')),
       h('div', {class: 'field'},
-        h('label', {for: 'create-sandbox'}, 'Sandbox'), sandbox, errors.get('sandbox_type'))),
+        h('label', {for: 'create-sandbox'}, 'Sandbox'), sandbox, errors.get('sandbox_type')),
+      h('div', {class: 'field'},
+        h('label', {for: 'create-agent'}, 'Agent'), agent,
+        h('p', {id: 'create-agent-help', class: 'help'}, 'The coding agent CLI that runs the steps.'),
+        errors.get('agent'))),
     fieldset,
     general,
     h('div', {class: 'actions'}, submit, h('a', {href: '/ui/'}, 'Cancel')));
@@ -238,9 +251,9 @@ function buildForm() {
     h('h1', {id: 'create-title'}, 'New work order'), form);
   const controls = new Map([
     ['repository_url', repo], ['user_request', request], ['github_issue_number', issue],
-    ['sandbox_type', sandbox], ['selected_commands', steps.boxes[0]],
+    ['sandbox_type', sandbox], ['agent', agent], ['selected_commands', steps.boxes[0]],
   ]);
-  return {root, form, repo, repoHelp, datalist, request, issue, sandbox, submit, general, errors, controls, ...steps};
+  return {root, form, repo, repoHelp, datalist, request, issue, sandbox, agent, submit, general, errors, controls, ...steps};
 }
 
 function stepBoxes() {

@@ -261,7 +261,7 @@ class DetailPage {
       h('span', {class: 'step-attempt'}, `attempt ${s.attempt || 1}`)),
     h('div', {class: 'step-meta'},
       meta('duration', duration(s.duration_seconds)),
-      meta('cost', usd(s.cost_usd)),
+      meta('cost', knownUSD(s.cost_usd)),
       meta('tokens', `${tokens(s.input_tokens)} in / ${tokens(s.output_tokens)} out`),
       s.num_turns ? meta('turns', String(s.num_turns)) : null,
       s.session_id ? meta('session', h('code', {class: 'step-session'}, s.session_id)) : null,
@@ -539,7 +539,8 @@ function facts(wo) {
     fact('Base branch', 'wo-base', wo.base_branch || ''),
     fact('Current step', 'wo-phase', waiting(wo) ? 'waiting' : wo.current_phase || ''),
     fact('Progress', 'wo-progress', progress(wo)),
-    fact('Cost', 'wo-cost', `${usd(wo.cost_usd)} · ${tokens(wo.input_tokens)} in / ${tokens(wo.output_tokens)} out tokens`),
+    fact('Agent', 'wo-agent', agentName(wo.agent)),
+    fact('Cost', 'wo-cost', `${knownUSD(totalCost(wo))}${wo.max_cost_usd != null ? ` of ${usd(wo.max_cost_usd)} cap` : ''} · ${tokens(wo.input_tokens)} in / ${tokens(wo.output_tokens)} out tokens`),
     h('dt', {}, 'Pull request'),
     h('dd', {}, prHref ? h('a', {id: 'wo-pr', href: prHref, target: '_blank', rel: 'noopener'}, prHref)
       : pr ? h('span', {id: 'wo-pr'}, pr) : h('span', {class: 'muted'}, 'none yet')),
@@ -548,6 +549,23 @@ function facts(wo) {
     fact('Created', 'wo-created', timeEl(wo.created_at)),
     fact('Updated', 'wo-updated', timeEl(wo.updated_at)),
   ];
+}
+
+// totalCost is what the work order's agent runs cost in all; null when
+// unknown (an agent that reported tokens without a price for them).
+function totalCost(wo) {
+  return 'total_cost_usd' in wo ? wo.total_cost_usd : wo.cost_usd;
+}
+
+// knownUSD is usd(v), or "cost unknown" for a null cost.
+function knownUSD(v) {
+  return v === null ? 'cost unknown' : usd(v);
+}
+
+// agentName: the CLI that runs the work order's agent steps; a gateway
+// that predates agents ran Claude Code.
+function agentName(agent) {
+  return {claude: 'Claude Code', codex: 'Codex', '': 'Claude Code'}[agent || ''] || agent;
 }
 
 // issue links to the GitHub issue when the repository is on github.com.
