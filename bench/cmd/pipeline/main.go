@@ -82,18 +82,7 @@ func main() {
 	}
 }
 
-// maxWorkOrdersPerServer keeps each phase under nats-server's default cap
-// of 1000 consumers per stream: the orchestrator reads a new work order's
-// history through an ordered consumer (bus.History) that the server keeps
-// for its 5-minute inactivity threshold, so more work orders than that
-// within 5 minutes make every further history read fail (JetStream error
-// 10026) and those work orders hang. The report describes it.
-const maxWorkOrdersPerServer = 950
-
 func run(ctx context.Context, f flags) error {
-	if err := checkPhaseSizes(f); err != nil {
-		return err
-	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("-log-level: %w", err)
@@ -154,21 +143,6 @@ func run(ctx context.Context, f flags) error {
 		return err
 	}
 	fmt.Printf("\nwritten to %s; CPU and block profiles of the throughput runs beside it (go tool pprof -top %s)\n", f.out, filepath.Join(outDir, "cpu-fake.pprof"))
-	return nil
-}
-
-// checkPhaseSizes refuses flags that would put more work orders on one
-// server than maxWorkOrdersPerServer.
-func checkPhaseSizes(f flags) error {
-	for _, phase := range []struct {
-		name                   string
-		count, inFlight, idleN int
-	}{{"-n", f.fakeN, f.inFlight, f.idleN}, {"-git-n", f.gitN, f.gitInFlight, max(1, f.idleN/10)}} {
-		if total := phase.count + min(phase.inFlight, phase.count) + phase.idleN; total > maxWorkOrdersPerServer {
-			return fmt.Errorf("%s: %d work orders on one server (warm-up and one-at-a-time runs included) exceed %d, "+
-				"beyond which the orchestrator's history reads hit nats-server's 1000-consumers-per-stream cap", phase.name, total, maxWorkOrdersPerServer)
-		}
-	}
 	return nil
 }
 
