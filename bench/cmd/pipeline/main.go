@@ -377,19 +377,24 @@ func measure(ctx context.Context, sys *system.System, srv *natsembed.Server, obs
 	samples := matcher.Samples()
 	fromPublish := make([]time.Duration, len(samples))
 	fromArrival := make([]time.Duration, len(samples))
+	var toDispatch []time.Duration
 	for i, s := range samples {
 		fromPublish[i], fromArrival[i] = s.FromPublish, s.FromArrival
+		if s.ToDispatch != 0 {
+			toDispatch = append(toDispatch, s.ToDispatch)
+		}
 	}
 	r := report.Run{
 		WorkOrders: l.Count, InFlight: l.InFlight,
-		ElapsedSeconds: out.Elapsed.Seconds(),
-		WorkOrdersPerS: float64(len(out.EndToEnd)) / out.Elapsed.Seconds(),
-		EndToEnd:       stats.Summarize(out.EndToEnd),
-		HandoffPublish: stats.Summarize(fromPublish),
-		HandoffArrival: stats.Summarize(fromArrival),
-		CPU:            cpu,
-		MsgsInPerWO:    float64(in1-in0) / float64(l.Count),
-		MsgsOutPerWO:   float64(out1-out0) / float64(l.Count),
+		ElapsedSeconds:    out.Elapsed.Seconds(),
+		WorkOrdersPerS:    float64(len(out.EndToEnd)) / out.Elapsed.Seconds(),
+		EndToEnd:          stats.Summarize(out.EndToEnd),
+		HandoffPublish:    stats.Summarize(fromPublish),
+		HandoffArrival:    stats.Summarize(fromArrival),
+		HandoffToDispatch: stats.Summarize(toDispatch),
+		CPU:               cpu,
+		MsgsInPerWO:       float64(in1-in0) / float64(l.Count),
+		MsgsOutPerWO:      float64(out1-out0) / float64(l.Count),
 	}
 	if want := l.Count * (len(sixSteps) - 1); len(samples) != want {
 		completions, commands := matcher.Unpaired()

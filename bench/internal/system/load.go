@@ -141,8 +141,8 @@ func (s *System) runOne(ctx context.Context, client *http.Client, l Load) (time.
 }
 
 // Observe feeds m from core-NATS subscriptions on nc, which see every
-// JetStream publish as it is sent: step.completed events and step
-// commands. Stop it with the returned function once nc is flushed: it
+// JetStream publish as it is sent: step.completed events, step.dispatched
+// events and step commands. Stop it with the returned function once nc is flushed: it
 // returns when every message received was observed.
 func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
 	completions, err := subscribeEvents(nc, bus.EventSubject("*", events.TypeStepCompleted), func(e events.Event, arrived time.Time) {
@@ -162,12 +162,22 @@ func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
 		_ = completions.Unsubscribe()
 		return nil, fmt.Errorf("observing step commands: %w", err)
 	}
+	dispatches, err := subscribeEvents(nc, bus.EventSubject("*", events.TypeStepDispatched), func(e events.Event, arrived time.Time) {
+		if d, ok := e.Data.(*events.StepDispatched); ok {
+			m.Dispatched(e.WorkOrderID, d.Step, d.Attempt, arrived)
+		}
+	})
+	if err != nil {
+		_ = completions.Unsubscribe()
+		_ = commands.Unsubscribe()
+		return nil, fmt.Errorf("observing step dispatches: %w", err)
+	}
 	// Subscriptions are live once the server has them.
 	if err := nc.Flush(); err != nil {
 		return nil, fmt.Errorf("observing: %w", err)
 	}
 	return func() error {
-		return errors.Join(drain(completions), drain(commands))
+		return errors.Join(drain(completions), drain(commands), drain(dispatches))
 	}, nil
 }
 
