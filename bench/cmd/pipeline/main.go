@@ -140,18 +140,9 @@ func run(ctx context.Context, f flags) error {
 		rep.Phases = append(rep.Phases, git)
 	}
 
-	var many *manyResult
-	if f.manyN > 0 {
-		fmt.Fprintf(os.Stderr, "(d) many at once: %d work orders queued together, AWO_EXECUTOR_CONCURRENCY=%d …\n", f.manyN, f.manyConcurrency)
-		var steady *report.Phase
-		if len(rep.Phases) > 0 {
-			steady = &rep.Phases[0]
-		}
-		m, err := manyPhase(ctx, f, tmp, steady, log)
-		if err != nil {
-			return fmt.Errorf("(d): %w", err)
-		}
-		many = &m
+	many, err := runMany(ctx, f, tmp, rep, log)
+	if err != nil {
+		return err
 	}
 
 	rep.Judge()

@@ -73,6 +73,26 @@ const (
 	manyLeakLimit   = 50.0  // MB of RSS above the pre-burst level once drained
 )
 
+// runMany runs (d) unless -many-n is 0 (nil then), held against (b)'s
+// throughput run when (b) ran.
+func runMany(ctx context.Context, f flags, tmp string, rep *report.Report, log *slog.Logger) (*manyResult, error) {
+	if f.manyN <= 0 {
+		return nil, nil
+	}
+	fmt.Fprintf(os.Stderr, "(d) many at once: %d work orders queued together, AWO_EXECUTOR_CONCURRENCY=%d …\n", f.manyN, f.manyConcurrency)
+	var steady *report.Phase
+	for i := range rep.Phases {
+		if rep.Phases[i].Name == "fake" {
+			steady = &rep.Phases[i]
+		}
+	}
+	m, err := manyPhase(ctx, f, tmp, steady, log)
+	if err != nil {
+		return nil, fmt.Errorf("(d): %w", err)
+	}
+	return &m, nil
+}
+
 // manyPhase is (d): n work orders requested at once on a server of its
 // own, the instant agent, AWO_EXECUTOR_CONCURRENCY=concurrency.
 func manyPhase(ctx context.Context, f flags, tmp string, steady *report.Phase, log *slog.Logger) (manyResult, error) {
