@@ -133,7 +133,8 @@ fuzz:
 
 ## bench: the benchmarks (Postgres projection next to a plain insert loop, CLI start-up), then the
 ##        pipeline benchmark: raw JetStream floor, work orders/s and step hand-off latency without and
-##        with git, as a table and bench/results.json (CPU profiles beside it)
+##        with git, and 1,000 work orders queued at once, as tables and bench/results.json (CPU
+##        profiles beside it)
 bench: tools postgres chromium
 	go test -run '^$$' -bench . -benchtime 3s -count 3 $(MODULE)/...
 	go run ./bench/cmd/pipeline -out bench/results.json

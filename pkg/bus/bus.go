@@ -112,7 +112,7 @@ func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts 
 		var err error
 		ack, err = b.JS.PublishMsg(ctx, msg, opts...)
 		if retried && isWrongLastSequence(err) {
-			if stored, ok := b.storedCopy(ctx, msg); ok {
+			if stored, ok := b.ownCopy(ctx, msg); ok {
 				ack, err = stored, nil
 			}
 		}
@@ -130,9 +130,24 @@ func (b *Bus) publish(ctx context.Context, subject string, e events.Event, opts 
 	return ack, nil
 }
 
+// storedCopyTimeout bounds ownCopy's read, which runs on a context of its
+// own.
+const storedCopyTimeout = 2 * time.Second
+
+// ownCopy is storedCopy for a retried append that failed its guard. The
+// attempt's context may be spent by then (a burst of appends), so the read
+// gets its own: otherwise an append that was stored would be answered as a
+// conflict, and the gateway would answer 409 "already exists" for the work
+// order its own request created.
+func (b *Bus) ownCopy(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, bool) {
+	return b.storedCopy(context.WithoutCancel(ctx), msg)
+}
+
 // storedCopy is the answer the stream would have given to msg, when the
 // last message on msg's subject is msg itself (the same Nats-Msg-Id).
 func (b *Bus) storedCopy(ctx context.Context, msg *nats.Msg) (*jetstream.PubAck, bool) {
+	ctx, cancel := context.WithTimeout(ctx, storedCopyTimeout)
+	defer cancel()
 	id := msg.Header.Get(nats.MsgIdHdr)
 	last, err := b.LastMsg(ctx, msg.Subject)
 	if id == "" || err != nil || last == nil || last.Header.Get(nats.MsgIdHdr) != id {

@@ -6,6 +6,8 @@
 //	    read store) with an instant fake agent and no git: six-step work
 //	    orders per second, and the step hand-off latency;
 //	(c) the same with real git worktrees against a local repository;
+//	(d) many at once: a burst of work orders queued together, drained by
+//	    an executor running few steps at once (time, redeliveries, RSS);
 //
 // then prints a table (hand-off ÷ raw round trip) and writes it, with the
 // CPU profiles' top entries, as JSON.
@@ -20,7 +22,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -37,7 +38,6 @@ import (
 	"github.com/agentworkorders/awo/bench/internal/stats"
 	"github.com/agentworkorders/awo/bench/internal/system"
 	"github.com/agentworkorders/awo/pkg/bus"
-	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/natsembed"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor"
@@ -48,16 +48,18 @@ import (
 var sixSteps = workorder.Steps
 
 type flags struct {
-	out         string
-	rawN        int
-	fakeN       int
-	gitN        int
-	inFlight    int
-	gitInFlight int
-	idleN       int
-	concurrency int
-	logLevel    string
-	keep        bool
+	out             string
+	rawN            int
+	fakeN           int
+	gitN            int
+	inFlight        int
+	gitInFlight     int
+	idleN           int
+	concurrency     int
+	logLevel        string
+	keep            bool
+	manyN           int
+	manyConcurrency int
 }
 
 func main() {
@@ -71,6 +73,8 @@ func main() {
 	flag.IntVar(&f.gitInFlight, "git-inflight", 32, "work orders in flight at once in (c)")
 	flag.IntVar(&f.concurrency, "concurrency", 32, "AWO_EXECUTOR_CONCURRENCY: steps one executor runs at once")
 	flag.StringVar(&f.logLevel, "log-level", "WARN", "services' log level (their lines go to stderr)")
+	flag.IntVar(&f.manyN, "many-n", 1000, "work orders queued at once in (d); 0 skips it")
+	flag.IntVar(&f.manyConcurrency, "many-concurrency", 8, "AWO_EXECUTOR_CONCURRENCY in (d)")
 	flag.BoolVar(&f.keep, "keep", false, "keep the temporary data directory")
 	flag.Parse()
 
@@ -82,18 +86,7 @@ func main() {
 	}
 }
 
-// maxWorkOrdersPerServer keeps each phase under nats-server's default cap
-// of 1000 consumers per stream: the orchestrator reads a new work order's
-// history through an ordered consumer (bus.History) that the server keeps
-// for its 5-minute inactivity threshold, so more work orders than that
-// within 5 minutes make every further history read fail (JetStream error
-// 10026) and those work orders hang. The report describes it.
-const maxWorkOrdersPerServer = 950
-
 func run(ctx context.Context, f flags) error {
-	if err := checkPhaseSizes(f); err != nil {
-		return err
-	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("-log-level: %w", err)
@@ -147,28 +140,24 @@ func run(ctx context.Context, f flags) error {
 		rep.Phases = append(rep.Phases, git)
 	}
 
+	many, err := runMany(ctx, f, tmp, rep, log)
+	if err != nil {
+		return err
+	}
+
 	rep.Judge()
 	fmt.Println()
 	rep.PrintTable(os.Stdout)
 	if err := rep.WriteJSON(f.out); err != nil {
 		return err
 	}
-	fmt.Printf("\nwritten to %s; CPU and block profiles of the throughput runs beside it (go tool pprof -top %s)\n", f.out, filepath.Join(outDir, "cpu-fake.pprof"))
-	return nil
-}
-
-// checkPhaseSizes refuses flags that would put more work orders on one
-// server than maxWorkOrdersPerServer.
-func checkPhaseSizes(f flags) error {
-	for _, phase := range []struct {
-		name                   string
-		count, inFlight, idleN int
-	}{{"-n", f.fakeN, f.inFlight, f.idleN}, {"-git-n", f.gitN, f.gitInFlight, max(1, f.idleN/10)}} {
-		if total := phase.count + min(phase.inFlight, phase.count) + phase.idleN; total > maxWorkOrdersPerServer {
-			return fmt.Errorf("%s: %d work orders on one server (warm-up and one-at-a-time runs included) exceed %d, "+
-				"beyond which the orchestrator's history reads hit nats-server's 1000-consumers-per-stream cap", phase.name, total, maxWorkOrdersPerServer)
+	if many != nil {
+		report.PrintTargets(os.Stdout, "(d) many at once", many.Targets)
+		if err := report.MergeSection(f.out, "many_at_once", many); err != nil {
+			return err
 		}
 	}
+	fmt.Printf("\nwritten to %s; CPU and block profiles of the throughput runs beside it (go tool pprof -top %s)\n", f.out, filepath.Join(outDir, "cpu-fake.pprof"))
 	return nil
 }
 
@@ -286,16 +275,7 @@ type phaseSpec struct {
 // work orders through it one at a time, then spec.count of them with
 // spec.inFlight at once under CPU and block profiles.
 func pipeline(ctx context.Context, spec phaseSpec) (report.Phase, error) {
-	cfg, err := config.Load(mapEnv(map[string]string{
-		"AWO_EXECUTOR_CONCURRENCY":  strconv.Itoa(spec.concurrency),
-		"AWO_ALLOW_LOCAL_REPOS":     "true",
-		"AGENT_WORK_ORDER_TEMP_DIR": filepath.Join(spec.tmp, "sandboxes"),
-		"AWO_DATA_DIR":              filepath.Join(spec.tmp, "unused"),
-		"AWO_SHUTDOWN_GRACE":        "5s",
-		"AWO_WORKER_ID":             "bench",
-		// The benchmark creates hundreds of work orders a second.
-		"AWO_CREATE_RATE": "off",
-	}))
+	cfg, err := phaseConfig(spec.tmp, spec.concurrency)
 	if err != nil {
 		return report.Phase{}, err
 	}
@@ -392,19 +372,24 @@ func measure(ctx context.Context, sys *system.System, srv *natsembed.Server, obs
 	samples := matcher.Samples()
 	fromPublish := make([]time.Duration, len(samples))
 	fromArrival := make([]time.Duration, len(samples))
+	var toDispatch []time.Duration
 	for i, s := range samples {
 		fromPublish[i], fromArrival[i] = s.FromPublish, s.FromArrival
+		if s.ToDispatch != 0 {
+			toDispatch = append(toDispatch, s.ToDispatch)
+		}
 	}
 	r := report.Run{
 		WorkOrders: l.Count, InFlight: l.InFlight,
-		ElapsedSeconds: out.Elapsed.Seconds(),
-		WorkOrdersPerS: float64(len(out.EndToEnd)) / out.Elapsed.Seconds(),
-		EndToEnd:       stats.Summarize(out.EndToEnd),
-		HandoffPublish: stats.Summarize(fromPublish),
-		HandoffArrival: stats.Summarize(fromArrival),
-		CPU:            cpu,
-		MsgsInPerWO:    float64(in1-in0) / float64(l.Count),
-		MsgsOutPerWO:   float64(out1-out0) / float64(l.Count),
+		ElapsedSeconds:    out.Elapsed.Seconds(),
+		WorkOrdersPerS:    float64(len(out.EndToEnd)) / out.Elapsed.Seconds(),
+		EndToEnd:          stats.Summarize(out.EndToEnd),
+		HandoffPublish:    stats.Summarize(fromPublish),
+		HandoffArrival:    stats.Summarize(fromArrival),
+		HandoffToDispatch: stats.Summarize(toDispatch),
+		CPU:               cpu,
+		MsgsInPerWO:       float64(in1-in0) / float64(l.Count),
+		MsgsOutPerWO:      float64(out1-out0) / float64(l.Count),
 	}
 	if want := l.Count * (len(sixSteps) - 1); len(samples) != want {
 		completions, commands := matcher.Unpaired()

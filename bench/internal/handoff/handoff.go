@@ -23,6 +23,13 @@ type Sample struct {
 	// out. Both are stamped in subscription callbacks on different
 	// goroutines, so under heavy load it can be slightly off, even negative.
 	FromArrival time.Duration
+	// ToDispatch runs from the step.completed event's ce-time to the
+	// arrival of the next step's step.dispatched event (the orchestrator's
+	// guarded append), when it was seen: the first part of FromPublish,
+	// the rest being the command's publish. Zero when not seen.
+	ToDispatch time.Duration
+
+	published time.Time // the completion's ce-time, for ToDispatch
 }
 
 // Matcher pairs completions with commands that arrive in either order:
@@ -31,10 +38,11 @@ type Sample struct {
 type Matcher struct {
 	steps []workorder.Step
 
-	mu        sync.Mutex
-	completed map[key]stamp // completion of key.step, waiting for the next command
-	commands  map[key]stamp // command whose predecessor key.step has not been seen completing
-	samples   []Sample
+	mu         sync.Mutex
+	completed  map[key]stamp     // completion of key.step, waiting for the next command
+	commands   map[key]stamp     // command whose predecessor key.step has not been seen completing
+	dispatched map[key]time.Time // arrival of the dispatch of the step after key.step
+	samples    []Sample
 }
 
 type key struct {
@@ -49,7 +57,7 @@ type stamp struct {
 
 // NewMatcher pairs hand-offs for work orders that run steps in this order.
 func NewMatcher(steps []workorder.Step) *Matcher {
-	return &Matcher{steps: steps, completed: map[key]stamp{}, commands: map[key]stamp{}}
+	return &Matcher{steps: steps, completed: map[key]stamp{}, commands: map[key]stamp{}, dispatched: map[key]time.Time{}}
 }
 
 // Completed records that step of wo completed: published is the event's
@@ -85,11 +93,25 @@ func (m *Matcher) Command(wo workorder.ID, step workorder.Step, attempt int, arr
 	m.commands[k] = stamp{arrived: arrived, next: step}
 }
 
+// Dispatched records the arrival of the first attempt's step.dispatched
+// event for step of wo; Samples joins it to the hand-off it is part of,
+// whichever order the observer's callbacks ran in.
+func (m *Matcher) Dispatched(wo workorder.ID, step workorder.Step, attempt int, arrived time.Time) {
+	prev, ok := m.previous(step)
+	if !ok || attempt != 1 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dispatched[key{wo, prev}] = arrived
+}
+
 func (m *Matcher) add(k key, next workorder.Step, published, completedArrived, commandArrived time.Time) {
 	m.samples = append(m.samples, Sample{
 		WorkOrderID: k.wo, From: k.step, To: next,
 		FromPublish: commandArrived.Sub(published),
 		FromArrival: commandArrived.Sub(completedArrived),
+		published:   published,
 	})
 }
 
@@ -106,7 +128,13 @@ func (m *Matcher) previous(step workorder.Step) (workorder.Step, bool) {
 func (m *Matcher) Samples() []Sample {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]Sample(nil), m.samples...)
+	out := append([]Sample(nil), m.samples...)
+	for i, s := range out {
+		if at, ok := m.dispatched[key{s.WorkOrderID, s.From}]; ok {
+			out[i].ToDispatch = at.Sub(s.published)
+		}
+	}
+	return out
 }
 
 // Unpaired is how many completions and commands still wait for their

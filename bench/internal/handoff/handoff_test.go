@@ -52,3 +52,15 @@ func TestMatcher_FirstStepRetriesAndOtherWorkOrders_AreNotHandOffs(t *testing.T)
 		t.Errorf("unpaired = %d completions, %d commands; want 2, 1", c, k)
 	}
 }
+
+func TestMatcher_DispatchSplitsTheHandOff(t *testing.T) {
+	m := NewMatcher(steps)
+	m.Command("wo-1", workorder.StepPlanning, 1, at(9))
+	m.Dispatched("wo-1", workorder.StepPlanning, 1, at(6)) // seen after the command: callbacks race
+	m.Completed("wo-1", workorder.StepCreateBranch, at(2), at(3))
+	m.Dispatched("wo-2", workorder.StepPlanning, 1, at(4)) // another work order's
+	got := m.Samples()
+	if len(got) != 1 || got[0].ToDispatch != 4*time.Millisecond || got[0].FromPublish != 7*time.Millisecond {
+		t.Fatalf("samples = %+v", got)
+	}
+}

@@ -21,17 +21,24 @@ import (
 
 // Load is how work orders are put through a system.
 type Load struct {
-	Count         int // work orders
-	InFlight      int // work orders requested and not yet ended, at most
+	Count    int // work orders
+	InFlight int // work orders requested and not yet ended, at most
+	// Posting bounds the POSTs on their way at once (0: InFlight), so a
+	// burst of queued work orders is not also a burst of 1,000 concurrent
+	// HTTP requests.
+	Posting       int
 	RepositoryURL string
 	Steps         []workorder.Step
 	// EndTimeout bounds one work order from POST to its end.
 	EndTimeout time.Duration
+
+	posts chan struct{} // Posting's semaphore, made by Drive
 }
 
 // Outcome is what a load did.
 type Outcome struct {
 	Elapsed  time.Duration   // first POST to last end
+	Posted   time.Duration   // first POST to the last one answered
 	EndToEnd []time.Duration // per work order: POST sent to end applied in the read store
 }
 
@@ -45,6 +52,11 @@ func (s *System) Drive(ctx context.Context, l Load) (Outcome, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
+	posting := l.Posting
+	if posting <= 0 {
+		posting = l.InFlight
+	}
+	l.posts = make(chan struct{}, posting)
 	next := make(chan int)
 	var mu sync.Mutex
 	out := Outcome{EndToEnd: make([]time.Duration, 0, l.Count)}
@@ -53,13 +65,14 @@ func (s *System) Drive(ctx context.Context, l Load) (Outcome, error) {
 	for range l.InFlight {
 		wg.Go(func() {
 			for range next {
-				d, err := s.runOne(ctx, client, l)
+				d, posted, err := s.runOne(ctx, client, l)
 				if err != nil {
 					cancel(err)
 					return
 				}
 				mu.Lock()
 				out.EndToEnd = append(out.EndToEnd, d)
+				out.Posted = max(out.Posted, posted.Sub(start))
 				mu.Unlock()
 			}
 		})
@@ -81,7 +94,9 @@ feed:
 	return out, nil
 }
 
-func (s *System) runOne(ctx context.Context, client *http.Client, l Load) (time.Duration, error) {
+// runOne requests one work order and waits for its end; it returns the
+// time from POST to end and when the POST was answered.
+func (s *System) runOne(ctx context.Context, client *http.Client, l Load) (time.Duration, time.Time, error) {
 	id := workorder.NewID()
 	ended := s.Ends.Expect(id)
 	body, err := json.Marshal(map[string]any{
@@ -92,39 +107,42 @@ func (s *System) runOne(ctx context.Context, client *http.Client, l Load) (time.
 		"selected_commands":   l.Steps,
 	})
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/api/agent-work-orders", bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	l.posts <- struct{}{}
 	resp, err := client.Do(req)
+	<-l.posts
 	if err != nil {
-		return 0, fmt.Errorf("requesting work order %s: %w", id, err)
+		return 0, time.Time{}, fmt.Errorf("requesting work order %s: %w", id, err)
 	}
+	posted := time.Now()
 	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return 0, fmt.Errorf("requesting work order %s: %s: %s", id, resp.Status, answer)
+		return 0, time.Time{}, fmt.Errorf("requesting work order %s: %s: %s", id, resp.Status, answer)
 	}
 	select {
 	case end := <-ended:
 		if end.Status != workorder.StatusCompleted {
-			return 0, fmt.Errorf("work order %s ended %s: %s", id, end.Status, end.ErrorMessage)
+			return 0, time.Time{}, fmt.Errorf("work order %s ended %s: %s", id, end.Status, end.ErrorMessage)
 		}
-		return time.Since(start), nil
+		return time.Since(start), posted, nil
 	case <-time.After(l.EndTimeout):
-		return 0, fmt.Errorf("work order %s did not end within %s", id, l.EndTimeout)
+		return 0, time.Time{}, fmt.Errorf("work order %s did not end within %s", id, l.EndTimeout)
 	case <-ctx.Done():
-		return 0, context.Cause(ctx)
+		return 0, time.Time{}, context.Cause(ctx)
 	}
 }
 
 // Observe feeds m from core-NATS subscriptions on nc, which see every
-// JetStream publish as it is sent: step.completed events and step
-// commands. Stop it with the returned function once nc is flushed: it
+// JetStream publish as it is sent: step.completed events, step.dispatched
+// events and step commands. Stop it with the returned function once nc is flushed: it
 // returns when every message received was observed.
 func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
 	completions, err := subscribeEvents(nc, bus.EventSubject("*", events.TypeStepCompleted), func(e events.Event, arrived time.Time) {
@@ -144,12 +162,22 @@ func Observe(nc *nats.Conn, m *handoff.Matcher) (stop func() error, err error) {
 		_ = completions.Unsubscribe()
 		return nil, fmt.Errorf("observing step commands: %w", err)
 	}
+	dispatches, err := subscribeEvents(nc, bus.EventSubject("*", events.TypeStepDispatched), func(e events.Event, arrived time.Time) {
+		if d, ok := e.Data.(*events.StepDispatched); ok {
+			m.Dispatched(e.WorkOrderID, d.Step, d.Attempt, arrived)
+		}
+	})
+	if err != nil {
+		_ = completions.Unsubscribe()
+		_ = commands.Unsubscribe()
+		return nil, fmt.Errorf("observing step dispatches: %w", err)
+	}
 	// Subscriptions are live once the server has them.
 	if err := nc.Flush(); err != nil {
 		return nil, fmt.Errorf("observing: %w", err)
 	}
 	return func() error {
-		return errors.Join(drain(completions), drain(commands))
+		return errors.Join(drain(completions), drain(commands), drain(dispatches))
 	}, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/metrics"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/repocheck"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -35,6 +36,9 @@ type Options struct {
 	Sandboxes executor.Sandboxes
 	GH        githubsvc.CLI
 	Logger    *slog.Logger
+	// Metrics, when set, is handed to every service, as the all-in-one
+	// does: deliveries and redeliveries per consumer.
+	Metrics *metrics.Metrics
 }
 
 // System is a running pipeline.
@@ -70,11 +74,11 @@ func Start(ctx context.Context, o Options) (*System, error) {
 		run  func(context.Context, deps) error
 	}{
 		{"gateway", func(ctx context.Context, d deps) error {
-			return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, NC: d.nc, Store: store, Logger: d.log, Listener: ln,
+			return gateway.Serve(ctx, gateway.Deps{Config: cfg.Gateway(), Bus: d.bus, NC: d.nc, Store: store, Logger: d.log, Listener: ln, Metrics: o.Metrics,
 				RepoVerifier: repocheck.NewClient(d.nc, 0)})
 		}},
 		{"orchestrator", func(ctx context.Context, d deps) error {
-			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, Logger: d.log})
+			return orchestrator.Run(ctx, orchestrator.Deps{Config: cfg.Orchestrator(), Bus: d.bus, Logger: d.log, Metrics: o.Metrics})
 		}},
 		{"executor", func(ctx context.Context, d deps) error {
 			x, closeLiveLog, err := executor.Build(ctx, cfg.Executor(), d.bus, d.log, nil)
@@ -82,11 +86,11 @@ func Start(ctx context.Context, o Options) (*System, error) {
 				return err
 			}
 			defer closeLiveLog()
-			x.Agent, x.Sandboxes = o.Agent, o.Sandboxes
+			x.Agent, x.Sandboxes, x.Metrics = o.Agent, o.Sandboxes, o.Metrics
 			return executor.Run(ctx, x)
 		}},
 		{"github", func(ctx context.Context, d deps) error {
-			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: d.bus, Logger: d.log, GH: o.GH})
+			return githubsvc.Run(ctx, githubsvc.Deps{Config: cfg.GitHub(), Bus: d.bus, Logger: d.log, GH: o.GH, Metrics: o.Metrics})
 		}},
 	}
 
