@@ -142,6 +142,11 @@ func (m *Manager) cloneInto(ctx context.Context, url, dir string, flags ...strin
 // asking origin again when that ref is missing or points at a branch that
 // has since been deleted.
 func (m *Manager) baseBranch(ctx context.Context, dir string) (string, error) {
+	if m.inProcess() {
+		if branch, ok := originHead(dir); ok {
+			return branch, nil
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		// One git for what took two (symbolic-ref, then a check that the
 		// branch it names exists): a dangling origin/HEAD fails to verify,
@@ -187,6 +192,10 @@ func (m *Manager) setOriginHead(ctx context.Context, dir string) error {
 func (m *Manager) isCheckout(ctx context.Context, dir string) (bool, error) {
 	if !exists(dir) {
 		return false, nil
+	}
+	// A no, which may lead the caller to delete dir, is always git's.
+	if m.inProcess() && checkoutHasCommit(dir) {
+		return true, nil
 	}
 	// One git for both questions; it fails when HEAD has no commit.
 	out, err := m.git(ctx, dir, "rev-parse", "--show-toplevel", "HEAD^{commit}")

@@ -20,6 +20,11 @@ func (m *Manager) Progress(ctx context.Context, sb Sandbox) (Progress, error) {
 		base = b
 	}
 	baseRef := "refs/remotes/origin/" + base
+	if m.inProcess() {
+		if p, ok := progressInProcess(ctx, sb.Dir, baseRef); ok {
+			return p, nil
+		}
+	}
 	var p Progress
 	branch, err := m.CurrentBranch(ctx, sb.Dir)
 	switch {
@@ -55,6 +60,14 @@ func (m *Manager) Progress(ctx context.Context, sb Sandbox) (Progress, error) {
 // CurrentBranch returns the branch checked out in dir, or an error wrapping
 // ErrDetachedHead when HEAD is detached.
 func (m *Manager) CurrentBranch(ctx context.Context, dir string) (string, error) {
+	if m.inProcess() {
+		switch branch, detached, ok := headBranch(dir); {
+		case ok && detached:
+			return "", fmt.Errorf("reading the current branch in %s: %w", dir, ErrDetachedHead)
+		case ok:
+			return branch, nil
+		}
+	}
 	out, err := m.git(ctx, dir, "symbolic-ref", "--quiet", "--short", "HEAD")
 	var exit *exec.ExitError
 	switch {

@@ -1,0 +1,200 @@
+package sandbox
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// In-process reads. Starting git costs a few milliseconds of CPU, and the
+// questions the executor asks after every step (which branch, how many
+// commits, how many files, is this a checkout) are read-only: they are
+// answered here from the repository's files, with go-git, whenever the
+// answer is certain, and by git otherwise. Each returns ok false rather
+// than guess; the caller then runs git, whose answer is the reference.
+//
+// Not in a sandbox of the agent user (Manager.Owner): there the files are
+// the agent's, and reading them as root could follow a link it planted to
+// a file only root may read, so git runs as that user instead.
+
+// maxInProcessWalk bounds the commits walked from HEAD back to the base:
+// a branch of a work order has a few; more means HEAD does not descend
+// from the base as it stands (origin moved on), which git answers.
+const maxInProcessWalk = 1000
+
+// inProcess reports whether dir's repository may be read in this process.
+func (m *Manager) inProcess() bool { return m.Owner == nil }
+
+// headBranch reads the branch HEAD of the checkout at dir names: ok with
+// the branch, ok with detached true, or not ok when unsure.
+func headBranch(dir string) (branch string, detached, ok bool) {
+	d, found := locateGitDir(dir)
+	if !found {
+		return "", false, false
+	}
+	b, err := os.ReadFile(filepath.Join(d.gitDir, "HEAD"))
+	if err != nil {
+		return "", false, false
+	}
+	head := strings.TrimSpace(string(b))
+	if target, symbolic := strings.CutPrefix(head, "ref: "); symbolic {
+		// symbolic-ref --short shortens other refs in ways not worth
+		// copying: those go to git.
+		name, isBranch := strings.CutPrefix(target, "refs/heads/")
+		return name, false, isBranch && name != ""
+	}
+	return "", true, headContent.MatchString(head)
+}
+
+// openRepository opens the repository of the checkout at dir.
+func openRepository(dir string) (*git.Repository, bool) {
+	if _, ok := locateGitDir(dir); !ok {
+		return nil, false
+	}
+	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+	return r, err == nil
+}
+
+// headCommit is the commit HEAD of r is at.
+func headCommit(r *git.Repository) (*object.Commit, bool) {
+	ref, err := r.Head()
+	if err != nil {
+		return nil, false
+	}
+	c, err := r.CommitObject(ref.Hash())
+	return c, err == nil
+}
+
+// checkoutHasCommit reports, when sure, that dir is a checkout with a
+// commit at HEAD (the yes of isCheckout; a no is left to git).
+func checkoutHasCommit(dir string) bool {
+	r, ok := openRepository(dir)
+	if !ok {
+		return false
+	}
+	_, ok = headCommit(r)
+	return ok
+}
+
+// originHead reads the branch refs/remotes/origin/HEAD names, when it
+// names one that exists.
+func originHead(dir string) (string, bool) {
+	r, ok := openRepository(dir)
+	if !ok {
+		return "", false
+	}
+	ref, err := r.Reference(plumbing.NewRemoteHEADReferenceName("origin"), false)
+	if err != nil || ref.Type() != plumbing.SymbolicReference {
+		return "", false
+	}
+	branch, isRemote := strings.CutPrefix(ref.Target().String(), "refs/remotes/origin/")
+	if !isRemote || branch == "" || branch == "HEAD" {
+		return "", false
+	}
+	if _, err := r.Reference(ref.Target(), false); err != nil {
+		return "", false
+	}
+	return branch, true
+}
+
+// progressInProcess is Progress read in this process when HEAD descends
+// from baseRef within maxInProcessWalk commits; the commits walked are
+// then exactly those on HEAD that are not on the base, and the merge base
+// is the base itself.
+func progressInProcess(ctx context.Context, dir, baseRef string) (Progress, bool) {
+	var p Progress
+	branch, detached, ok := headBranch(dir)
+	if !ok {
+		return Progress{}, false
+	}
+	if !detached {
+		p.Branch = branch
+	}
+	r, ok := openRepository(dir)
+	if !ok {
+		return Progress{}, false
+	}
+	head, ok := headCommit(r)
+	if !ok {
+		return Progress{}, false
+	}
+	ref, err := r.Reference(plumbing.ReferenceName(baseRef), true)
+	if err != nil {
+		return Progress{}, false
+	}
+	base, err := r.CommitObject(ref.Hash())
+	if err != nil {
+		return Progress{}, false
+	}
+	if p.CommitCount, ok = commitsSince(r, head, base.Hash); !ok {
+		return Progress{}, false
+	}
+	if p.CommitCount == 0 {
+		return p, true
+	}
+	if p.FilesChanged, ok = filesChanged(ctx, base, head); !ok {
+		return Progress{}, false
+	}
+	p.LatestCommitMessage = subject(head.Message)
+	return p, true
+}
+
+// commitsSince counts the commits reachable from head, walking back until
+// base; not ok when a path reaches a root commit (HEAD does not descend
+// from base) or the walk grows beyond maxInProcessWalk.
+func commitsSince(r *git.Repository, head *object.Commit, base plumbing.Hash) (int, bool) {
+	seen := map[plumbing.Hash]bool{}
+	queue := []*object.Commit{head}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if c.Hash == base || seen[c.Hash] {
+			continue
+		}
+		seen[c.Hash] = true
+		if len(seen) > maxInProcessWalk || len(c.ParentHashes) == 0 {
+			return 0, false
+		}
+		for _, h := range c.ParentHashes {
+			parent, err := r.CommitObject(h)
+			if err != nil {
+				return 0, false
+			}
+			queue = append(queue, parent)
+		}
+	}
+	return len(seen), true
+}
+
+// filesChanged counts the paths differing between base and head as
+// `git diff --name-only` does, a rename being one path.
+func filesChanged(ctx context.Context, base, head *object.Commit) (int, bool) {
+	from, err := base.Tree()
+	if err != nil {
+		return 0, false
+	}
+	to, err := head.Tree()
+	if err != nil {
+		return 0, false
+	}
+	changes, err := object.DiffTreeWithOptions(ctx, from, to, object.DefaultDiffTreeOptions)
+	if err != nil {
+		return 0, false
+	}
+	return len(changes), true
+}
+
+// subject is git's %s of a commit message: its first paragraph on one line.
+func subject(message string) string {
+	first, _, _ := strings.Cut(strings.TrimLeft(message, "\n"), "\n\n")
+	lines := strings.Split(strings.TrimRight(first, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, " ")
+}
