@@ -39,8 +39,12 @@ func (m *Manager) createWorktree(ctx context.Context, url string, l layout, aske
 		if err := os.RemoveAll(m.adminDir(l)); err != nil {
 			return "", fmt.Errorf("removing the stale git entry of %s: %w", l.dir, err)
 		}
-	} else if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
-		return "", fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+	} else if staleWorktreeEntry(l.cache, l.dir) {
+		// Only then: with nothing registered at l.dir, prune would do
+		// nothing add needs (Remove prunes after itself).
+		if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
+			return "", fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+		}
 	}
 	if _, err := m.git(ctx, l.cache, "worktree", "add", "--quiet", "--detach", l.dir, "refs/remotes/origin/"+base); err != nil {
 		return "", fmt.Errorf("creating worktree for %s at origin/%s: %w", repourl.Mask(url), base, err)

@@ -2,8 +2,11 @@ package sandbox
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	git "github.com/go-git/go-git/v5"
@@ -29,6 +32,46 @@ const maxInProcessWalk = 1000
 
 // inProcess reports whether dir's repository may be read in this process.
 func (m *Manager) inProcess() bool { return m.Owner == nil }
+
+// plainBranchNamePattern is a branch name of the plainest characters; any
+// other is left to git check-ref-format.
+var plainBranchNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+
+// plainBranchName reports, without starting git, that branch is certainly
+// a valid name: plain characters and git check-ref-format's rules (go-git
+// spells them out). False means: ask git.
+func plainBranchName(branch string) bool {
+	return plainBranchNamePattern.MatchString(branch) && plumbing.NewBranchReferenceName(branch).Validate() == nil
+}
+
+// staleWorktreeEntry reports whether the cached clone may still hold an
+// entry for a worktree at dir (deleted behind git's back), which would make
+// `git worktree add` refuse: one named after dir, or one whose gitdir
+// file names a directory called like dir. Unsure is true.
+func staleWorktreeEntry(cache, dir string) bool {
+	admin := filepath.Join(cache, ".git", "worktrees")
+	entries, err := os.ReadDir(admin)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	id := filepath.Base(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), id) {
+			return true
+		}
+		b, err := os.ReadFile(filepath.Join(admin, e.Name(), "gitdir"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+		if err == nil && filepath.Base(filepath.Dir(strings.TrimSpace(string(b)))) == id {
+			return true
+		}
+	}
+	return false
+}
 
 // headBranch reads the branch HEAD of the checkout at dir names: ok with
 // the branch, ok with detached true, or not ok when unsure.

@@ -147,3 +147,38 @@ func TestHeadBranchAndCheckout(t *testing.T) {
 		t.Errorf("origin/HEAD naming a deleted branch answered %q", b)
 	}
 }
+
+func TestPlainBranchName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"feat/x": true, "feat/sandbox-wo-1a2b": true, "fix_1.2": true,
+		"-x": false, "a..b": false, "a.lock": false, "a/": false, "a//b": false, "a.": false,
+		"a b": false, "a~1": false, "a@{1}": false, ".hidden": false, "feat/.x": false, "ünï": false,
+	} {
+		if got := plainBranchName(name); got != want {
+			t.Errorf("%q: got %v, want %v", name, got, want)
+		}
+	}
+}
+
+// A sandbox deleted behind git's back leaves an entry that blocks add;
+// with none, there is nothing to prune first.
+func TestStaleWorktreeEntry(t *testing.T) {
+	repo, tree := newRepoWithWorktree(t)
+	other := filepath.Join(filepath.Dir(tree), "other")
+	if staleWorktreeEntry(repo, other) {
+		t.Error("an entry for another path taken for this one")
+	}
+	if !staleWorktreeEntry(repo, tree) {
+		t.Error("the worktree's own entry not seen")
+	}
+	if err := os.RemoveAll(tree); err != nil {
+		t.Fatal(err)
+	}
+	if !staleWorktreeEntry(repo, tree) {
+		t.Error("the entry of a deleted worktree not seen")
+	}
+	runGitT(t, repo, "worktree", "prune")
+	if staleWorktreeEntry(repo, tree) {
+		t.Error("an entry seen after prune")
+	}
+}
