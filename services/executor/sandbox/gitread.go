@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -77,7 +78,7 @@ func staleWorktreeEntry(cache, dir string) bool {
 // the branch, ok with detached true, or not ok when unsure.
 func headBranch(dir string) (branch string, detached, ok bool) {
 	d, found := locateGitDir(dir)
-	if !found {
+	if !found || !filesAndSHA1(d) {
 		return "", false, false
 	}
 	b, err := os.ReadFile(filepath.Join(d.gitDir, "HEAD"))
@@ -89,14 +90,26 @@ func headBranch(dir string) (branch string, detached, ok bool) {
 		// symbolic-ref --short shortens other refs in ways not worth
 		// copying: those go to git.
 		name, isBranch := strings.CutPrefix(target, "refs/heads/")
-		return name, false, isBranch && name != ""
+		return name, false, isBranch && plumbing.ReferenceName(target).Validate() == nil
 	}
 	return "", true, headContent.MatchString(head)
 }
 
+// filesAndSHA1 reports whether the repository keeps its refs in files and
+// names objects by SHA-1, all that is read here: a reftable repository's
+// HEAD file, for one, names a placeholder branch.
+func filesAndSHA1(d gitDirs) bool {
+	b, err := os.ReadFile(filepath.Join(d.commonDir, "config"))
+	if err != nil {
+		return false
+	}
+	lower := bytes.ToLower(b)
+	return !bytes.Contains(lower, []byte("refstorage")) && !bytes.Contains(lower, []byte("objectformat"))
+}
+
 // openRepository opens the repository of the checkout at dir.
 func openRepository(dir string) (*git.Repository, bool) {
-	if _, ok := locateGitDir(dir); !ok {
+	if d, ok := locateGitDir(dir); !ok || !filesAndSHA1(d) {
 		return nil, false
 	}
 	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})

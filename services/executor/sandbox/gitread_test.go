@@ -182,3 +182,21 @@ func TestStaleWorktreeEntry(t *testing.T) {
 		t.Error("an entry seen after prune")
 	}
 }
+
+// A reftable repository's HEAD file names a placeholder: git answers.
+func TestHeadBranch_LeavesOtherRefStoragesToGit(t *testing.T) {
+	_, tree := newRepoWithWorktree(t)
+	d, _ := locateGitDir(tree)
+	f, err := os.OpenFile(filepath.Join(d.commonDir, "config"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("[extensions]\n\trefStorage = reftable\n")
+	f.Close()
+	if _, _, ok := headBranch(tree); ok {
+		t.Error("answered for a repository whose refs are not files")
+	}
+	if _, ok := openRepository(tree); ok {
+		t.Error("opened a repository whose refs are not files")
+	}
+}
