@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-func gitOut(t *testing.T, dir string, args ...string) string {
+func gitOut(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -40,7 +40,7 @@ func gitProgress(t *testing.T, dir, baseRef string) Progress {
 	return p
 }
 
-func write(t *testing.T, dir, name, content string) {
+func write(t testing.TB, dir, name, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
 		t.Fatal(err)
@@ -199,4 +199,34 @@ func TestHeadBranch_LeavesOtherRefStoragesToGit(t *testing.T) {
 	if _, ok := openRepository(tree); ok {
 		t.Error("opened a repository whose refs are not files")
 	}
+}
+
+// BenchmarkProgress holds the in-process Progress against git's (the
+// agent-user path, which always asks git) on a branch of one commit.
+func BenchmarkProgress(b *testing.B) {
+	t := b
+	repo, tree := newRepoWithWorktree(t)
+	runGitT(t, repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+	runGitT(t, tree, "switch", "--quiet", "-c", "feat/x")
+	write(t, tree, "a.md", "a\n")
+	runGitT(t, tree, "add", "--all")
+	runGitT(t, tree, "commit", "--quiet", "-m", "a")
+	sb := Sandbox{Dir: tree, BaseBranch: "main"}
+	env := []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"}
+	b.Run("in-process", func(b *testing.B) {
+		m := &Manager{Env: env}
+		for b.Loop() {
+			if _, err := m.Progress(b.Context(), sb); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("git", func(b *testing.B) {
+		m := &Manager{Env: env}
+		for b.Loop() {
+			if _, err := m.progressByGit(b.Context(), sb.Dir, "refs/remotes/origin/main"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

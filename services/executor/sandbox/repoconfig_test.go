@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func runGitT(t *testing.T, dir string, args ...string) {
+func runGitT(t testing.TB, dir string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -20,7 +20,7 @@ func runGitT(t *testing.T, dir string, args ...string) {
 
 // newRepoWithWorktree makes a repository with one commit and a linked
 // worktree of it.
-func newRepoWithWorktree(t *testing.T) (repo, tree string) {
+func newRepoWithWorktree(t testing.TB) (repo, tree string) {
 	t.Helper()
 	root := t.TempDir()
 	repo, tree = filepath.Join(root, "main"), filepath.Join(root, "tree")
