@@ -10,9 +10,13 @@ import (
 	"regexp"
 	"strings"
 
-	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // In-process reads. Starting git costs a few milliseconds of CPU, and the
@@ -107,23 +111,84 @@ func filesAndSHA1(d gitDirs) bool {
 	return !bytes.Contains(lower, []byte("refstorage")) && !bytes.Contains(lower, []byte("objectformat"))
 }
 
-// openRepository opens the repository of the checkout at dir.
-func openRepository(dir string) (*git.Repository, bool) {
-	if d, ok := locateGitDir(dir); !ok || !filesAndSHA1(d) {
-		return nil, false
-	}
-	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
-	return r, err == nil
+// repository is the part of a repository read here: HEAD from the
+// checkout's own git directory, refs and objects from the common one.
+// It opens no go-git Repository, which would parse the configuration
+// first, for nothing used here.
+type repository struct {
+	d  gitDirs
+	st *filesystem.Storage
 }
 
-// headCommit is the commit HEAD of r is at.
-func headCommit(r *git.Repository) (*object.Commit, bool) {
-	ref, err := r.Head()
+// openRepository opens the repository of the checkout at dir.
+func openRepository(dir string) (repository, bool) {
+	d, ok := locateGitDir(dir)
+	if !ok || !filesAndSHA1(d) {
+		return repository{}, false
+	}
+	fs := objectsListing{Filesystem: osfs.New(d.commonDir), dir: filepath.Join(d.commonDir, "objects")}
+	return repository{d: d, st: filesystem.NewStorage(fs, cache.NewObjectLRUDefault())}, true
+}
+
+func (r repository) commit(h plumbing.Hash) (*object.Commit, bool) {
+	c, err := object.GetCommit(r.st, h)
+	return c, err == nil
+}
+
+func (r repository) resolve(name plumbing.ReferenceName) (plumbing.Hash, bool) {
+	ref, err := storer.ResolveReference(r.st, name)
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	return ref.Hash(), true
+}
+
+// head is the commit HEAD is at.
+func (r repository) head() (*object.Commit, bool) {
+	b, err := os.ReadFile(filepath.Join(r.d.gitDir, "HEAD"))
 	if err != nil {
 		return nil, false
 	}
-	c, err := r.CommitObject(ref.Hash())
-	return c, err == nil
+	head := strings.TrimSpace(string(b))
+	if target, symbolic := strings.CutPrefix(head, "ref: "); symbolic {
+		h, ok := r.resolve(plumbing.ReferenceName(target))
+		if !ok {
+			return nil, false
+		}
+		return r.commit(h)
+	}
+	if !plumbing.IsHash(head) {
+		return nil, false
+	}
+	return r.commit(plumbing.NewHash(head))
+}
+
+// objectsListing lists the objects directory without a stat per entry:
+// go-git lists it once per opening, before reading a packed object, only
+// to find a quarantine directory of a push in progress; osfs would stat
+// each of up to 256 fan-out directories for that.
+type objectsListing struct {
+	billy.Filesystem
+	dir string
+}
+
+func (o objectsListing) ReadDir(path string) ([]os.FileInfo, error) {
+	if filepath.Clean(path) != "objects" {
+		return o.Filesystem.ReadDir(path)
+	}
+	entries, err := os.ReadDir(o.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []os.FileInfo
+	for _, e := range entries {
+		if e.IsDir() && (strings.HasPrefix(e.Name(), "tmp_objdir-incoming-") || strings.HasPrefix(e.Name(), "incoming-")) {
+			if info, err := e.Info(); err == nil {
+				out = append(out, info)
+			}
+		}
+	}
+	return out, nil
 }
 
 // checkoutHasCommit reports, when sure, that dir is a checkout with a
@@ -133,7 +198,7 @@ func checkoutHasCommit(dir string) bool {
 	if !ok {
 		return false
 	}
-	_, ok = headCommit(r)
+	_, ok = r.head()
 	return ok
 }
 
@@ -144,7 +209,7 @@ func originHead(dir string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	ref, err := r.Reference(plumbing.NewRemoteHEADReferenceName("origin"), false)
+	ref, err := r.st.Reference(plumbing.NewRemoteHEADReferenceName("origin"))
 	if err != nil || ref.Type() != plumbing.SymbolicReference {
 		return "", false
 	}
@@ -152,7 +217,7 @@ func originHead(dir string) (string, bool) {
 	if !isRemote || branch == "" || branch == "HEAD" {
 		return "", false
 	}
-	if _, err := r.Reference(ref.Target(), false); err != nil {
+	if _, err := r.st.Reference(ref.Target()); err != nil {
 		return "", false
 	}
 	return branch, true
@@ -175,16 +240,16 @@ func progressInProcess(ctx context.Context, dir, baseRef string) (Progress, bool
 	if !ok {
 		return Progress{}, false
 	}
-	head, ok := headCommit(r)
+	head, ok := r.head()
 	if !ok {
 		return Progress{}, false
 	}
-	ref, err := r.Reference(plumbing.ReferenceName(baseRef), true)
-	if err != nil {
+	baseHash, ok := r.resolve(plumbing.ReferenceName(baseRef))
+	if !ok {
 		return Progress{}, false
 	}
-	base, err := r.CommitObject(ref.Hash())
-	if err != nil {
+	base, ok := r.commit(baseHash)
+	if !ok {
 		return Progress{}, false
 	}
 	if p.CommitCount, ok = commitsSince(r, head, base.Hash); !ok {
@@ -203,7 +268,7 @@ func progressInProcess(ctx context.Context, dir, baseRef string) (Progress, bool
 // commitsSince counts the commits reachable from head, walking back until
 // base; not ok when a path reaches a root commit (HEAD does not descend
 // from base) or the walk grows beyond maxInProcessWalk.
-func commitsSince(r *git.Repository, head *object.Commit, base plumbing.Hash) (int, bool) {
+func commitsSince(r repository, head *object.Commit, base plumbing.Hash) (int, bool) {
 	seen := map[plumbing.Hash]bool{}
 	queue := []*object.Commit{head}
 	for len(queue) > 0 {
@@ -217,8 +282,8 @@ func commitsSince(r *git.Repository, head *object.Commit, base plumbing.Hash) (i
 			return 0, false
 		}
 		for _, h := range c.ParentHashes {
-			parent, err := r.CommitObject(h)
-			if err != nil {
+			parent, ok := r.commit(h)
+			if !ok {
 				return 0, false
 			}
 			queue = append(queue, parent)
