@@ -39,8 +39,12 @@ func (m *Manager) createWorktree(ctx context.Context, url string, l layout, aske
 		if err := os.RemoveAll(m.adminDir(l)); err != nil {
 			return "", fmt.Errorf("removing the stale git entry of %s: %w", l.dir, err)
 		}
-	} else if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
-		return "", fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+	} else if staleWorktreeEntry(l.cache, l.dir) {
+		// Only then: with nothing registered at l.dir, prune would do
+		// nothing add needs (Remove prunes after itself).
+		if _, err := m.git(ctx, l.cache, "worktree", "prune"); err != nil {
+			return "", fmt.Errorf("pruning worktrees of %s: %w", l.cache, err)
+		}
 	}
 	if _, err := m.git(ctx, l.cache, "worktree", "add", "--quiet", "--detach", l.dir, "refs/remotes/origin/"+base); err != nil {
 		return "", fmt.Errorf("creating worktree for %s at origin/%s: %w", repourl.Mask(url), base, err)
@@ -142,6 +146,11 @@ func (m *Manager) cloneInto(ctx context.Context, url, dir string, flags ...strin
 // asking origin again when that ref is missing or points at a branch that
 // has since been deleted.
 func (m *Manager) baseBranch(ctx context.Context, dir string) (string, error) {
+	if m.inProcess() {
+		if branch, ok := originHead(dir); ok {
+			return branch, nil
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		// One git for what took two (symbolic-ref, then a check that the
 		// branch it names exists): a dangling origin/HEAD fails to verify,
@@ -187,6 +196,10 @@ func (m *Manager) setOriginHead(ctx context.Context, dir string) error {
 func (m *Manager) isCheckout(ctx context.Context, dir string) (bool, error) {
 	if !exists(dir) {
 		return false, nil
+	}
+	// A no, which may lead the caller to delete dir, is always git's.
+	if m.inProcess() && checkoutHasCommit(dir) {
+		return true, nil
 	}
 	// One git for both questions; it fails when HEAD has no commit.
 	out, err := m.git(ctx, dir, "rev-parse", "--show-toplevel", "HEAD^{commit}")

@@ -164,7 +164,9 @@ func (m *Manager) hardening(ctx context.Context, dir string, args []string, netw
 		// A transfer slower than 1000 bytes/s for a minute is given up.
 		h = append(h, "-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=60")
 	}
-	if !neverFilter[args[0]] && ctx.Err() == nil {
+	// localConfigFilterFree spares the `git config` when the repository's
+	// own files certainly define no driver.
+	if !neverFilter[args[0]] && ctx.Err() == nil && !localConfigFilterFree(dir) {
 		seen := map[string]bool{}
 		for _, e := range m.configEntries(dir, `^filter\.`, "--includes") {
 			if e.scope == "system" || e.scope == "global" || e.scope == "command" {

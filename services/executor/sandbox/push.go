@@ -80,6 +80,9 @@ func (m *Manager) checkBranchName(ctx context.Context, dir, branch string) error
 	case branch == "HEAD":
 		return bad("is reserved by git")
 	}
+	if plainBranchName(branch) {
+		return nil
+	}
 	if _, err := m.git(ctx, dir, "check-ref-format", "refs/heads/"+branch); err != nil {
 		if ctx.Err() != nil {
 			return err
