@@ -27,6 +27,7 @@ type options struct {
 	rate       int
 	duration   time.Duration
 	postgres   bool
+	awo        string
 }
 
 func main() {
@@ -36,6 +37,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 2000, "reads a second of the load test")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of each store's load test")
 	flag.BoolVar(&o.postgres, "postgres", true, "also measure the Postgres store")
+	flag.StringVar(&o.awo, "awo", "", "an all-in-one binary to measure (default: built from this checkout), e.g. an older one for a before/after")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -73,9 +75,11 @@ func run(ctx context.Context, o options) (*history.Result, error) {
 	if took > 0 {
 		log.Printf("history: generated in %s", took.Round(time.Millisecond))
 	}
-	bin, err := history.Build(ctx, root, tmp)
-	if err != nil {
-		return nil, err
+	bin := o.awo
+	if bin == "" {
+		if bin, err = history.Build(ctx, root, tmp); err != nil {
+			return nil, err
+		}
 	}
 	return history.Measure(ctx, history.Plan{Bin: bin, Cached: cached, Tmp: tmp, Workload: w,
 		Rate: o.rate, Duration: o.duration, Postgres: o.postgres, GeneratedIn: took})
