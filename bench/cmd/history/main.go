@@ -28,6 +28,7 @@ type options struct {
 	duration   time.Duration
 	postgres   bool
 	awo        string
+	before     string
 }
 
 func main() {
@@ -38,6 +39,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of each store's load test")
 	flag.BoolVar(&o.postgres, "postgres", true, "also measure the Postgres store")
 	flag.StringVar(&o.awo, "awo", "", "an all-in-one binary to measure (default: built from this checkout), e.g. an older one for a before/after")
+	flag.StringVar(&o.before, "before", "", "an older all-in-one binary measured beside this one (before/after)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -82,7 +84,7 @@ func run(ctx context.Context, o options) (*history.Result, error) {
 		}
 	}
 	return history.Measure(ctx, history.Plan{Bin: bin, Cached: cached, Tmp: tmp, Workload: w,
-		Rate: o.rate, Duration: o.duration, Postgres: o.postgres, GeneratedIn: took})
+		Rate: o.rate, Duration: o.duration, Postgres: o.postgres, GeneratedIn: took, Before: o.before})
 }
 
 // repoRoot is the directory holding go.work, from the working directory up.

@@ -163,3 +163,29 @@ func RebuildPostgres(ctx context.Context, bin, dataDir, databaseURL, logPath str
 	}
 	return time.Since(start), nil
 }
+
+// HeapMB is the Go heap in use and the heap the runtime holds from the
+// OS (go_memstats_heap_inuse_bytes, go_memstats_heap_sys_bytes on
+// /metrics), to tell the read model's live data from the rest of the RSS.
+func (p *Process) HeapMB() (inuse, sys float64) {
+	resp, err := http.Get(p.URL + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "go_memstats_heap_inuse_bytes":
+			inuse = v / (1 << 20)
+		case "go_memstats_heap_sys_bytes":
+			sys = v / (1 << 20)
+		}
+	}
+	return inuse, sys
+}

@@ -28,26 +28,35 @@ type Plan struct {
 	Duration    time.Duration
 	Postgres    bool
 	GeneratedIn time.Duration
+	// Before, when set, is an older all-in-one measured beside Bin: its
+	// memory start-up and load, and its load on the Postgres database it
+	// rebuilt (before Bin's migrations run on it).
+	Before string
 }
 
 // Result is the "history" section of bench/results.json.
 type Result struct {
-	Date         string          `json:"date"`
-	Load         string          `json:"machine_load"`
-	WorkOrders   int             `json:"work_orders"`
-	Events       int             `json:"events"`
-	Summary      Summary         `json:"summary"`
-	GeneratedInS float64         `json:"generated_in_s,omitempty"`
-	StartupS     float64         `json:"memory_startup_s"`
-	StartupRSSMB float64         `json:"memory_rss_after_startup_mb"`
-	PeakRSSMB    float64         `json:"memory_peak_rss_mb"`
-	RSSAfterLoad float64         `json:"memory_rss_after_load_mb"`
-	IdleRSSMB    float64         `json:"idle_rss_mb"`
-	RebuildS     float64         `json:"postgres_rebuild_s,omitempty"`
-	PGStartupS   float64         `json:"postgres_startup_s,omitempty"`
-	Memory       *LoadResult     `json:"memory_load"`
-	Postgres     *LoadResult     `json:"postgres_load,omitempty"`
-	TargetList   []report.Target `json:"targets"`
+	Date            string      `json:"date"`
+	Load            string      `json:"machine_load"`
+	WorkOrders      int         `json:"work_orders"`
+	Events          int         `json:"events"`
+	Summary         Summary     `json:"summary"`
+	GeneratedInS    float64     `json:"generated_in_s,omitempty"`
+	StartupS        float64     `json:"memory_startup_s"`
+	StartupRSSMB    float64     `json:"memory_rss_after_startup_mb"`
+	PeakRSSMB       float64     `json:"memory_peak_rss_mb"`
+	RSSAfterLoad    float64     `json:"memory_rss_after_load_mb"`
+	HeapInuseMB     float64     `json:"memory_heap_inuse_after_startup_mb"`
+	HeapSysMB       float64     `json:"memory_heap_sys_after_startup_mb"`
+	HeapAfterLoadMB float64     `json:"memory_heap_inuse_after_load_mb"`
+	IdleRSSMB       float64     `json:"idle_rss_mb"`
+	RebuildS        float64     `json:"postgres_rebuild_s,omitempty"`
+	PGStartupS      float64     `json:"postgres_startup_s,omitempty"`
+	Memory          *LoadResult `json:"memory_load"`
+	Postgres        *LoadResult `json:"postgres_load,omitempty"`
+	// Before is the same figures of Plan.Before, when one was given.
+	Before     *Result         `json:"before,omitempty"`
+	TargetList []report.Target `json:"targets"`
 }
 
 // Measure runs p: the idle footprint, the memory store's start-up and
@@ -61,6 +70,14 @@ func Measure(ctx context.Context, p Plan) (*Result, error) {
 		Events: sum.Events, Summary: sum, GeneratedInS: p.GeneratedIn.Seconds()}
 	if err := idle(ctx, p, res); err != nil {
 		return nil, err
+	}
+	if p.Before != "" {
+		res.Before = &Result{}
+		before := p
+		before.Bin = p.Before
+		if err := memory(ctx, before, sum, res.Before); err != nil {
+			return nil, err
+		}
 	}
 	if err := memory(ctx, p, sum, res); err != nil {
 		return nil, err
@@ -114,13 +131,16 @@ func memory(ctx context.Context, p Plan, sum Summary, res *Result) error {
 	}
 	res.StartupS = took.Seconds()
 	res.StartupRSSMB, res.PeakRSSMB, _ = proc.RSS()
-	log.Printf("history: memory start-up %.2f s, RSS %.0f MB (peak %.0f MB)", res.StartupS, res.StartupRSSMB, res.PeakRSSMB)
+	res.HeapInuseMB, res.HeapSysMB = proc.HeapMB()
+	log.Printf("history: memory start-up %.2f s, RSS %.0f MB (peak %.0f MB; Go heap in use %.0f MB of %.0f MB)",
+		res.StartupS, res.StartupRSSMB, res.PeakRSSMB, res.HeapInuseMB, res.HeapSysMB)
 	if p.Duration <= 0 {
 		return nil
 	}
 	l := Load(proc.URL, sum, p.Rate, p.Duration)
 	res.Memory = &l
 	res.RSSAfterLoad, _, _ = proc.RSS()
+	res.HeapAfterLoadMB, _ = proc.HeapMB()
 	logLoad("memory", l)
 	return nil
 }
@@ -143,19 +163,34 @@ func postgres(ctx context.Context, p Plan, sum Summary, res *Result) error {
 		return err
 	}
 	defer os.RemoveAll(filepath.Dir(dir))
-	took, err := RebuildPostgres(ctx, p.Bin, dir, dbURL, filepath.Join(p.Tmp, "rebuild.log"))
+	rebuilder := p.Bin
+	if p.Before != "" {
+		rebuilder = p.Before // so that its load runs on its own schema
+	}
+	took, err := RebuildPostgres(ctx, rebuilder, dir, dbURL, filepath.Join(p.Tmp, "rebuild.log"))
 	if err != nil {
 		return err
 	}
 	res.RebuildS = took.Seconds()
 	log.Printf("history: postgres rebuild %.1f s (%.0f events/s)", res.RebuildS, float64(sum.Events)/res.RebuildS)
+	if p.Before != "" {
+		if err := loadPostgres(ctx, p.Before, dir, dbURL, p, sum, res.Before, "postgres (before)"); err != nil {
+			return err
+		}
+	}
+	return loadPostgres(ctx, p.Bin, dir, dbURL, p, sum, res, "postgres")
+}
+
+// loadPostgres starts bin on the rebuilt database and loads it.
+func loadPostgres(ctx context.Context, bin, dir, dbURL string, p Plan, sum Summary, res *Result, name string) error {
 	start := time.Now()
-	proc, err := Start(p.Bin, dir, filepath.Join(p.Tmp, "postgres.log"), map[string]string{"STATE_STORAGE_TYPE": "postgres", "DATABASE_URL": dbURL})
+	proc, err := Start(bin, dir, filepath.Join(p.Tmp, "postgres.log"), map[string]string{"STATE_STORAGE_TYPE": "postgres", "DATABASE_URL": dbURL})
 	if err != nil {
 		return err
 	}
 	defer proc.Stop()
-	if took, err = proc.WaitReady(ctx, start, 2*time.Minute); err != nil {
+	took, err := proc.WaitReady(ctx, start, 2*time.Minute)
+	if err != nil {
 		return err
 	}
 	res.PGStartupS = took.Seconds()
@@ -164,7 +199,7 @@ func postgres(ctx context.Context, p Plan, sum Summary, res *Result) error {
 	}
 	l := Load(proc.URL, sum, p.Rate, p.Duration)
 	res.Postgres = &l
-	logLoad("postgres", l)
+	logLoad(name, l)
 	return nil
 }
 
