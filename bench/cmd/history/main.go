@@ -27,6 +27,7 @@ type options struct {
 	rate       int
 	duration   time.Duration
 	postgres   bool
+	memory     bool
 	awo        string
 	before     string
 }
@@ -37,7 +38,8 @@ func main() {
 	flag.IntVar(&o.workOrders, "work-orders", history.DefaultWorkload.WorkOrders, "finished work orders in the history")
 	flag.IntVar(&o.rate, "rate", 2000, "reads a second of the load test")
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "length of each store's load test")
-	flag.BoolVar(&o.postgres, "postgres", true, "also measure the Postgres store")
+	flag.BoolVar(&o.postgres, "postgres", true, "measure the Postgres store")
+	flag.BoolVar(&o.memory, "memory", true, "measure the memory store")
 	flag.StringVar(&o.awo, "awo", "", "an all-in-one binary to measure (default: built from this checkout), e.g. an older one for a before/after")
 	flag.StringVar(&o.before, "before", "", "an older all-in-one binary measured beside this one (before/after)")
 	flag.Parse()
@@ -84,7 +86,7 @@ func run(ctx context.Context, o options) (*history.Result, error) {
 		}
 	}
 	return history.Measure(ctx, history.Plan{Bin: bin, Cached: cached, Tmp: tmp, Workload: w,
-		Rate: o.rate, Duration: o.duration, Postgres: o.postgres, GeneratedIn: took, Before: o.before})
+		Rate: o.rate, Duration: o.duration, Postgres: o.postgres, Memory: o.memory, GeneratedIn: took, Before: o.before})
 }
 
 // repoRoot is the directory holding go.work, from the working directory up.

@@ -27,6 +27,7 @@ type Plan struct {
 	Rate        int
 	Duration    time.Duration
 	Postgres    bool
+	Memory      bool
 	GeneratedIn time.Duration
 	// Before, when set, is an older all-in-one measured beside Bin: its
 	// memory start-up and load, and its load on the Postgres database it
@@ -73,14 +74,18 @@ func Measure(ctx context.Context, p Plan) (*Result, error) {
 	}
 	if p.Before != "" {
 		res.Before = &Result{}
+	}
+	if p.Before != "" && p.Memory {
 		before := p
 		before.Bin = p.Before
 		if err := memory(ctx, before, sum, res.Before); err != nil {
 			return nil, err
 		}
 	}
-	if err := memory(ctx, p, sum, res); err != nil {
-		return nil, err
+	if p.Memory {
+		if err := memory(ctx, p, sum, res); err != nil {
+			return nil, err
+		}
 	}
 	if p.Postgres {
 		if err := postgres(ctx, p, sum, res); err != nil {
@@ -256,10 +261,11 @@ func loadAverage() string {
 
 // Targets are the goals for the figures measured.
 func (r *Result) Targets() []report.Target {
-	ts := []report.Target{
-		report.NewTarget("history start-up, memory read model", "s", r.StartupS, 10, false, fmt.Sprintf("%d work orders", r.WorkOrders)),
-		report.NewTarget("RSS after start-up, memory read model", "MB", r.StartupRSSMB, 400, false, fmt.Sprintf("peak %.0f MB", r.PeakRSSMB)),
-		report.NewTarget("idle RSS, empty stream", "MB", r.IdleRSSMB, 60, false, ""),
+	ts := []report.Target{report.NewTarget("idle RSS, empty stream", "MB", r.IdleRSSMB, 60, false, "")}
+	if r.StartupS > 0 {
+		ts = append(ts,
+			report.NewTarget("history start-up, memory read model", "s", r.StartupS, 10, false, fmt.Sprintf("%d work orders", r.WorkOrders)),
+			report.NewTarget("RSS after start-up, memory read model", "MB", r.StartupRSSMB, 400, false, fmt.Sprintf("peak %.0f MB", r.PeakRSSMB)))
 	}
 	for _, s := range []struct {
 		name string

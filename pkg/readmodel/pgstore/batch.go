@@ -123,3 +123,13 @@ func readBatch(ctx context.Context, tx pgx.Tx, evs []events.Event) (map[workorde
 	}
 	return rows, order, uint64(last), br.Close()
 }
+
+// Tidy brings the tables' statistics and visibility map up to date after a
+// bulk write (awo rebuild-read-model): without them a list's count and an
+// offset page read every row from the heap until autovacuum came by.
+func (s *Store) Tidy(ctx context.Context) error {
+	if _, err := s.pool.Exec(ctx, "VACUUM (ANALYZE) archon_agent_work_orders, archon_agent_work_order_steps"); err != nil {
+		return classify(fmt.Errorf("vacuuming the read model's tables: %w", err))
+	}
+	return nil
+}

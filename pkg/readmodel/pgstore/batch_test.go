@@ -75,3 +75,18 @@ func TestApplyBatch_RefusesABatchWithAnEventToApplyAlone(t *testing.T) {
 		}
 	}
 }
+
+func TestTidy_RunsOnAFilledStore(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, server.New(t))
+	var w workload
+	if err := s.ApplyBatch(ctx, []events.Event{w.next(), w.next(), w.next()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Tidy(ctx); err != nil {
+		t.Fatalf("Tidy: %v", err)
+	}
+	if n, err := s.Count(ctx, readmodel.Filter{}); err != nil || n != 1 {
+		t.Fatalf("Count after Tidy = %d, %v; want 1", n, err)
+	}
+}
