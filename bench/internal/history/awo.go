@@ -74,9 +74,6 @@ func (p *Process) WaitReady(ctx context.Context, started time.Time, limit time.D
 		if ok := p.ready(ctx, client); ok {
 			return time.Since(started), nil
 		}
-		if p.cmd.ProcessState != nil {
-			return 0, fmt.Errorf("the all-in-one exited (see %s)", p.log.Name())
-		}
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("the all-in-one was not ready after %s (see %s)", limit, p.log.Name())
