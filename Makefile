@@ -138,6 +138,7 @@ fuzz:
 bench: tools postgres chromium
 	go test -run '^$$' -bench . -benchtime 3s -count 3 $(MODULE)/...
 	go run ./bench/cmd/pipeline -out bench/results.json
+	go run ./bench/cmd/history -out bench/results.json
 
 ## chaos: the soak test (build tag chaos): 100 work orders through the real CLI while random services
 ##        are SIGKILLed and restarted; checks the fault test's invariants and prints its figures.

@@ -19,6 +19,15 @@ type Memory struct {
 	rows    map[workorder.ID]*memoryRow
 	applied uint64
 	repos   map[string]ConfiguredRepository // by id; see repositories.go
+	// The indexes List and Count read instead of sorting or counting every
+	// row (100,000 of them after months: bench/cmd/history): the rows
+	// oldest first (newest first is read from the end), the same per
+	// repository, and how many rows have each status, overall and per
+	// repository. A row's repository never changes; its status does.
+	byCreated  []*memoryRow
+	byRepo     map[string][]*memoryRow
+	status     map[workorder.Status]int
+	repoStatus map[string]map[workorder.Status]int
 }
 
 type memoryRow struct {
@@ -31,7 +40,53 @@ type memoryRow struct {
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{rows: make(map[workorder.ID]*memoryRow)}
+	m := &Memory{rows: make(map[workorder.ID]*memoryRow)}
+	m.resetIndexes()
+	return m
+}
+
+func (m *Memory) resetIndexes() {
+	m.byCreated = nil
+	m.byRepo = map[string][]*memoryRow{}
+	m.status = map[workorder.Status]int{}
+	m.repoStatus = map[string]map[workorder.Status]int{}
+}
+
+// index adds a new row to the indexes.
+func (m *Memory) index(row *memoryRow) {
+	m.byCreated = insertSorted(m.byCreated, row)
+	repo := row.wo.RepositoryURL
+	m.byRepo[repo] = insertSorted(m.byRepo[repo], row)
+	m.count(repo, row.wo.Status, 1)
+}
+
+func (m *Memory) count(repo string, s workorder.Status, n int) {
+	m.status[s] += n
+	rs := m.repoStatus[repo]
+	if rs == nil {
+		rs = map[workorder.Status]int{}
+		m.repoStatus[repo] = rs
+	}
+	rs[s] += n
+}
+
+// older orders rows as List returns them reversed: by creation time, then
+// by the sequence of the event that created them.
+func older(a, b *memoryRow) int {
+	if c := a.wo.CreatedAt.Compare(b.wo.CreatedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.createdSeq, b.createdSeq)
+}
+
+// insertSorted adds row in order; rows come in creation order, so this
+// is nearly always an append.
+func insertSorted(s []*memoryRow, row *memoryRow) []*memoryRow {
+	if n := len(s); n == 0 || older(s[n-1], row) <= 0 {
+		return append(s, row)
+	}
+	i, _ := slices.BinarySearchFunc(s, row, older)
+	return slices.Insert(s, i, row)
 }
 
 var _ Store = (*Memory)(nil)
@@ -55,6 +110,11 @@ func (m *Memory) Apply(ctx context.Context, e events.Event) error {
 		wo, steps = row.wo, row.steps
 	}
 	wo, steps, err := Fold(wo, steps, e)
+	if cap(steps) > len(steps) {
+		// Fold's append leaves up to twice the room needed; kept for every
+		// one of 100,000 rows that is a third of the steps' memory.
+		steps = append(make([]StepRecord, 0, len(steps)), steps...)
+	}
 	m.applied = max(m.applied, e.Seq)
 	if err != nil {
 		return fmt.Errorf("applying event %s at seq %d: %w", e.ID, e.Seq, err)
@@ -64,8 +124,14 @@ func (m *Memory) Apply(ctx context.Context, e events.Event) error {
 		// Nothing to store: an event for a work order whose creation we
 		// never saw.
 	case row == nil:
-		m.rows[wo.AgentWorkOrderID] = &memoryRow{wo: wo, steps: steps, createdSeq: e.Seq}
+		row = &memoryRow{wo: wo, steps: steps, createdSeq: e.Seq}
+		m.rows[wo.AgentWorkOrderID] = row
+		m.index(row)
 	default:
+		if row.wo.Status != wo.Status {
+			m.count(row.wo.RepositoryURL, row.wo.Status, -1)
+			m.count(row.wo.RepositoryURL, wo.Status, 1)
+		}
 		row.wo, row.steps = wo, steps
 	}
 	return nil
@@ -95,30 +161,34 @@ func (m *Memory) Get(ctx context.Context, id workorder.ID) (WorkOrder, error) {
 	return row.wo.clone(), nil
 }
 
-// List returns copies of the matching work orders, newest first.
+// List returns copies of the matching work orders, newest first. It walks
+// the rows of the repository asked for (or all) from the newest, and stops
+// once it has the page.
 func (m *Memory) List(ctx context.Context, f Filter) ([]WorkOrder, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
-	matched := make([]*memoryRow, 0, len(m.rows))
-	for _, row := range m.rows {
-		if f.matches(row.wo) {
-			matched = append(matched, row)
-		}
+	defer m.mu.RUnlock()
+	rows := m.byCreated
+	if f.RepositoryURL != "" {
+		rows = m.byRepo[f.RepositoryURL]
 	}
-	slices.SortFunc(matched, func(a, b *memoryRow) int {
-		if c := b.wo.CreatedAt.Compare(a.wo.CreatedAt); c != 0 {
-			return c
+	var out []WorkOrder
+	skip := max(f.Offset, 0)
+	for i := len(rows) - 1; i >= 0 && (f.Limit <= 0 || len(out) < f.Limit); i-- {
+		if !f.matches(rows[i].wo) {
+			continue
 		}
-		return cmp.Compare(b.createdSeq, a.createdSeq)
-	})
-	matched = page(matched, f.Offset, f.Limit)
-	out := make([]WorkOrder, len(matched))
-	for i, row := range matched {
-		out[i] = row.wo.clone()
+		if skip > 0 {
+			skip--
+			continue
+		}
+		out = append(out, rows[i].wo.clone())
 	}
-	m.mu.RUnlock()
+	if out == nil {
+		out = []WorkOrder{}
+	}
 	return out, nil
 }
 
@@ -129,13 +199,15 @@ func (m *Memory) Count(ctx context.Context, f Filter) (int, error) {
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	n := 0
-	for _, row := range m.rows {
-		if f.matches(row.wo) {
-			n++
-		}
+	switch {
+	case f.Status == "" && f.RepositoryURL == "":
+		return len(m.rows), nil
+	case f.RepositoryURL == "":
+		return m.status[f.Status], nil
+	case f.Status == "":
+		return len(m.byRepo[f.RepositoryURL]), nil
 	}
-	return n, nil
+	return m.repoStatus[f.RepositoryURL][f.Status], nil
 }
 
 // Truncate empties the store and resets AppliedSequence to zero, so the
@@ -147,6 +219,7 @@ func (m *Memory) Truncate(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	clear(m.rows)
+	m.resetIndexes()
 	m.applied = 0
 	return nil
 }
@@ -172,20 +245,6 @@ func (m *Memory) Steps(ctx context.Context, id workorder.ID) ([]StepRecord, erro
 		out[i] = r.clone()
 	}
 	return out, nil
-}
-
-// page applies Offset and Limit; zero or negative values do not restrict.
-func page[T any](s []T, offset, limit int) []T {
-	if offset > 0 {
-		if offset >= len(s) {
-			return s[:0]
-		}
-		s = s[offset:]
-	}
-	if limit > 0 && limit < len(s) {
-		s = s[:limit]
-	}
-	return s
 }
 
 // clone copies everything a caller could write through into the store.

@@ -131,3 +131,16 @@ type Store interface {
 	// Steps returns the step history in execution order.
 	Steps(ctx context.Context, id workorder.ID) ([]StepRecord, error)
 }
+
+// BatchApplier is a Store that can fold many events in one go, which a
+// replay of a long stream (awo rebuild-read-model) uses when the store
+// offers it. ApplyBatch leaves what Apply event by event would; when it
+// returns an error wrapping ErrNotBatchable it has changed nothing, and the
+// caller applies those events one at a time instead.
+type BatchApplier interface {
+	ApplyBatch(ctx context.Context, evs []events.Event) error
+}
+
+// ErrNotBatchable says a batch holds an event that must be applied on its
+// own (it cannot be folded, or the store refuses its content).
+var ErrNotBatchable = errors.New("events must be applied one at a time")

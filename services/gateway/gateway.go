@@ -474,8 +474,18 @@ func Rebuild(ctx context.Context, js jetstream.JetStream, store readmodel.Store,
 	if !ok {
 		return fmt.Errorf("the read store %T cannot be emptied for a rebuild", store)
 	}
-	_, err := projector.Rebuild(ctx, js, ts, log.With("component", "rebuild"), projector.RebuildOptions{})
-	return err
+	if _, err := projector.Rebuild(ctx, js, ts, log.With("component", "rebuild"), projector.RebuildOptions{}); err != nil {
+		return err
+	}
+	// A store just filled in bulk reads slowly until its statistics and
+	// visibility are current (Postgres: ANALYZE, VACUUM), which autovacuum
+	// would do only minutes later.
+	if a, ok := store.(interface{ Tidy(context.Context) error }); ok {
+		if err := a.Tidy(ctx); err != nil {
+			return fmt.Errorf("after the rebuild: %w", err)
+		}
+	}
+	return nil
 }
 
 // listensOnLoopback tells whether ln accepts connections from this

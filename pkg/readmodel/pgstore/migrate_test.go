@@ -95,7 +95,7 @@ func TestMigrate_ConcurrentReplicas_ApplyEachMigrationOnce(t *testing.T) {
 		}
 	}
 	got := strings2(t, db.URL, "SELECT version || ' ' || name FROM awo_schema_migrations ORDER BY version")
-	want := []string{"1 work_orders", "2 projection", "3 configured_repositories", "4 follow_up_rounds", "5 agents"}
+	want := []string{"1 work_orders", "2 projection", "3 configured_repositories", "4 follow_up_rounds", "5 agents", "6 list_indexes"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("awo_schema_migrations = %v, want %v", got, want)
 	}

@@ -256,6 +256,14 @@ func (s *Store) List(ctx context.Context, f readmodel.Filter) ([]readmodel.WorkO
 	args = append(args, limit, max(f.Offset, 0))
 	sql := fmt.Sprintf("%s%s ORDER BY created_at DESC, created_seq DESC LIMIT $%d OFFSET $%d",
 		selectWorkOrder, where, len(args)-1, len(args))
+	if f.Offset > 0 {
+		// A deep page (offset 5,000 of a busy repository) skips its rows
+		// in the index alone (migration 006 includes the id) and reads
+		// only the page's rows from the table, not every skipped one.
+		sql = fmt.Sprintf("%s WHERE agent_work_order_id IN (SELECT agent_work_order_id FROM archon_agent_work_orders%s"+
+			" ORDER BY created_at DESC, created_seq DESC LIMIT $%d OFFSET $%d) ORDER BY created_at DESC, created_seq DESC",
+			selectWorkOrder, where, len(args)-1, len(args))
+	}
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, classify(fmt.Errorf("listing work orders: %w", err))

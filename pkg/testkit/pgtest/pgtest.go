@@ -232,3 +232,7 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
 	return hex.EncodeToString(b)
 }
+
+// URL is the server's admin connection string, for a program (a
+// benchmark) that makes and drops its own database on it.
+func (s *Server) URL() string { return s.url }

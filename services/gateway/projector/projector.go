@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -43,6 +44,7 @@ type Projector struct {
 
 	mu      sync.Mutex
 	applied uint64 // highest stream sequence handled, applied or skipped
+	from    uint64 // the store's applied sequence when Run started
 	// advanced is closed, and replaced, every time applied grows or the
 	// projector catches up or stops: one broadcast to every waiter.
 	advanced chan struct{}
@@ -93,6 +95,9 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("projector: reading the store's applied sequence: %w", err)
 	}
+	p.mu.Lock()
+	p.from = from
+	p.mu.Unlock()
 	p.advance(from, false)
 	p.log.Info("projector starting", "after_seq", from)
 
@@ -192,7 +197,17 @@ func (p *Projector) WaitFor(ctx context.Context, seq uint64) error {
 	})
 }
 
+// releaseAfter is how many events a start-up replay takes before the
+// projector hands the memory it left behind back to the OS once caught up:
+// decoding 1.7 million events (100,000 work orders) leaves a heap several
+// times the read model's, which the RSS would keep until the heap grew
+// into it again (bench/cmd/history, docs/performance.md).
+const releaseAfter = 100_000
+
 func (p *Projector) advance(seq uint64, caughtUp bool) {
+	if caughtUp && p.replayedMuch(seq) {
+		debug.FreeOSMemory()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	changed := false
@@ -209,6 +224,14 @@ func (p *Projector) advance(seq uint64, caughtUp bool) {
 }
 
 func (p *Projector) markCaughtUp() { p.advance(0, true) }
+
+// replayedMuch says whether catching up at seq ends a replay of more than
+// releaseAfter events since Run started.
+func (p *Projector) replayedMuch(seq uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.caughtUp && max(seq, p.applied) >= p.from+releaseAfter
+}
 
 // setStoreErr records whether the store is failing and wakes waiters when
 // that changes, so they can give up (or keep waiting) at once.

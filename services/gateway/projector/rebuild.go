@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/bus"
-	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 )
 
@@ -95,31 +94,31 @@ func replay(ctx context.Context, js jetstream.JetStream, store readmodel.Store, 
 	// Nothing pending at the start: every message up to target has been
 	// deleted (age limit) or matches no event subject.
 	idle := func() bool { return true }
+	b := newBatch(js, store, log, o.Rejections, stats)
 	return readEvents(ctx, js, 0, idle, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		seq := meta.Sequence.Stream
 		stats.Events++
 		stats.LastSeq = seq
-		e, elog, ok := decode(log, msg, seq)
-		if ok {
-			out, err := apply(ctx, js, store, elog, msg, e, o.Rejections)
-			if err != nil {
-				return true, fmt.Errorf("applying %s: %w", events.ShortName(e.Type), err)
+		// NumPending 0 ends the replay even if target itself was deleted.
+		done := seq >= target || meta.NumPending == 0
+		if e, elog, ok := decode(log, msg, seq); ok {
+			if err := b.add(ctx, msg, e, elog); err != nil {
+				return true, err
 			}
-			ok = out == applied
-			if out == refused {
-				stats.Rejected++
-			}
-		}
-		if !ok {
+		} else {
 			stats.Skipped++
+		}
+		if done {
+			if err := b.flush(ctx); err != nil {
+				return true, err
+			}
 		}
 		if stats.Events%o.ProgressEvery == 0 {
 			elapsed := time.Since(start)
 			log.Info("rebuilding the read model", "events", stats.Events, "seq", seq, "up_to_seq", target,
 				"events_per_second", round(float64(stats.Events)/elapsed.Seconds()))
 		}
-		// NumPending 0 ends the replay even if target itself was deleted.
-		return seq >= target || meta.NumPending == 0, nil
+		return done, nil
 	})
 }
 
