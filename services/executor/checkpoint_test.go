@@ -20,7 +20,7 @@ func (f *fakeSandboxes) Snapshot(ctx context.Context, s sandbox.Spec, sb sandbox
 	if !f.unchanged || f.checkpoints == 0 {
 		f.checkpoints++
 	}
-	return sandbox.Checkpoint{ID: fmt.Sprintf("cp-%d", f.checkpoints), Branch: f.branch, BaseBranch: "main"}, f.checkpointErr
+	return sandbox.Checkpoint{ID: fmt.Sprintf("cp-%d", f.checkpoints), Branch: f.branch, BaseBranch: "main", LeftOut: f.leftOut}, f.checkpointErr
 }
 func (f *fakeSandboxes) Bundle(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error {
 	f.bundles++

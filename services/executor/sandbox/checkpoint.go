@@ -39,6 +39,11 @@ type Checkpoint struct {
 	// Base is the commit of origin/<BaseBranch> the bundle is thin
 	// against: a restore needs it in the repository first.
 	Base string
+	// LeftOut is the untracked output the checkpoint does not hold: more
+	// than Manager.CheckpointMaxBytes (AWO_CHECKPOINT_MAX_BYTES) of it was
+	// in the sandbox. It is not stored with the checkpoint; the save
+	// stage warns of it.
+	LeftOut []LeftOut
 }
 
 // checkpointRefPrefix holds one hidden ref per sandbox pointing at its last
@@ -110,7 +115,10 @@ func (m *Manager) Snapshot(ctx context.Context, s Spec, sb Sandbox) (Checkpoint,
 		}
 		indexTree = headTree
 	}
-	workTree, err := m.workingTree(ctx, dir, indexPath)
+	if cp.LeftOut, err = m.oversizedUntracked(ctx, dir); err != nil {
+		return wrap("measuring the untracked files", err)
+	}
+	workTree, err := m.workingTree(ctx, dir, indexPath, excludePathspecs(cp.LeftOut))
 	if err != nil {
 		return wrap("writing the working tree", err)
 	}
@@ -157,10 +165,11 @@ func (m *Manager) Bundle(ctx context.Context, s Spec, sb Sandbox, cp Checkpoint,
 // workingTree writes the tree of every file in dir that is not ignored,
 // tracked or not, through a temporary index so that the sandbox's own
 // index stays as the agent left it. Starting from a copy of that index
-// lets git re-hash only the files that changed.
-func (m *Manager) workingTree(ctx context.Context, dir, indexPath string) (string, error) {
+// lets git re-hash only the files that changed. The exclude pathspecs
+// name untracked output the checkpoint leaves out.
+func (m *Manager) workingTree(ctx context.Context, dir, indexPath string, exclude []string) (string, error) {
 	if m.repoEnv(dir) != nil {
-		return m.ownerWorkingTree(ctx, dir)
+		return m.ownerWorkingTree(ctx, dir, exclude)
 	}
 	tmp, err := os.CreateTemp("", "awo-index-")
 	if err != nil {
@@ -182,7 +191,7 @@ func (m *Manager) workingTree(ctx context.Context, dir, indexPath string) (strin
 		return "", err
 	}
 	env := []string{"GIT_INDEX_FILE=" + tmp.Name()}
-	if _, err := m.gitRawEnv(ctx, dir, env, "add", "--all", "--", "."); err != nil {
+	if _, err := m.gitRawEnv(ctx, dir, env, append([]string{"add", "--all", "--", "."}, exclude...)...); err != nil {
 		return "", err
 	}
 	return m.gitEnvTrim(ctx, dir, env, "write-tree")
