@@ -17,7 +17,7 @@ import (
 // sandboxSaver is what the save stage asks of the sandboxes: a checkpoint
 // of one, its bundle, and the marker saying the local one is at it.
 type sandboxSaver interface {
-	Snapshot(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, error)
+	SnapshotCapped(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, []sandbox.LeftOut, error)
 	Bundle(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error
 	Mark(s sandbox.Spec, id string) error
 }
@@ -49,12 +49,12 @@ func (s saveStage) run(ctx context.Context, cmd events.RunStep, spec sandbox.Spe
 		return nil
 	}
 	start := time.Now()
-	cp, err := s.sandboxes.Snapshot(ctx, spec, sb)
+	cp, left, err := s.sandboxes.SnapshotCapped(ctx, spec, sb)
 	if err != nil {
 		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
 	}
-	if len(cp.LeftOut) > 0 {
-		s.warnLeftOut(cp.LeftOut, log)
+	if len(left) > 0 {
+		s.warnLeftOut(left, log)
 	}
 	if cp.ID == latest.ID {
 		s.mark(spec, cp.ID, log)

@@ -39,11 +39,6 @@ type Checkpoint struct {
 	// Base is the commit of origin/<BaseBranch> the bundle is thin
 	// against: a restore needs it in the repository first.
 	Base string
-	// LeftOut is the untracked output the checkpoint does not hold: more
-	// than Manager.CheckpointMaxBytes (AWO_CHECKPOINT_MAX_BYTES) of it was
-	// in the sandbox. It is not stored with the checkpoint; the save
-	// stage warns of it.
-	LeftOut []LeftOut
 }
 
 // checkpointRefPrefix holds one hidden ref per sandbox pointing at its last
@@ -72,6 +67,20 @@ var checkpointIdentity = []string{
 // is anything new to store. It leaves the sandbox itself untouched, and
 // does not mark it: call Mark once the checkpoint is stored.
 func (m *Manager) Snapshot(ctx context.Context, s Spec, sb Sandbox) (Checkpoint, error) {
+	cp, _, err := m.SnapshotCapped(ctx, s, sb)
+	return cp, err
+}
+
+// SnapshotCapped is Snapshot, also returning the untracked output the
+// checkpoint does not hold because more than CheckpointMaxBytes
+// (AWO_CHECKPOINT_MAX_BYTES) of it was in the sandbox, largest first.
+func (m *Manager) SnapshotCapped(ctx context.Context, s Spec, sb Sandbox) (Checkpoint, []LeftOut, error) {
+	var left []LeftOut
+	cp, err := m.snapshot(ctx, s, sb, &left)
+	return cp, left, err
+}
+
+func (m *Manager) snapshot(ctx context.Context, s Spec, sb Sandbox, left *[]LeftOut) (Checkpoint, error) {
 	l, err := m.layout(s)
 	if err != nil {
 		return Checkpoint{}, err
@@ -115,10 +124,10 @@ func (m *Manager) Snapshot(ctx context.Context, s Spec, sb Sandbox) (Checkpoint,
 		}
 		indexTree = headTree
 	}
-	if cp.LeftOut, err = m.oversizedUntracked(ctx, dir); err != nil {
+	if *left, err = m.oversizedUntracked(ctx, dir); err != nil {
 		return wrap("measuring the untracked files", err)
 	}
-	workTree, err := m.workingTree(ctx, dir, indexPath, excludePathspecs(cp.LeftOut))
+	workTree, err := m.workingTree(ctx, dir, indexPath, excludePathspecs(*left))
 	if err != nil {
 		return wrap("writing the working tree", err)
 	}

@@ -46,16 +46,19 @@ func TestSnapshot_UntrackedOutputOverTheLimit_IsLeftOut(t *testing.T) {
 	writeRandom(t, sb.Dir, "notes.bin", 8<<10) // fits once the two above are out
 
 	bundle := filepath.Join(t.TempDir(), "cp.bundle")
-	cp, err := checkpointTo(t.Context(), m, spec, sb, bundle)
+	cp, left, err := m.SnapshotCapped(t.Context(), spec, sb)
+	if err == nil {
+		err = m.Bundle(t.Context(), spec, sb, cp, bundle)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	var paths []string
-	for _, e := range cp.LeftOut {
+	for _, e := range left {
 		paths = append(paths, e.Path)
 	}
-	if !slices.Equal(paths, []string{"node_modules/", "build.tar"}) || cp.LeftOut[0].Bytes != 8*32<<10 {
-		t.Fatalf("left out %+v, want node_modules/ (256 KiB) then build.tar", cp.LeftOut)
+	if !slices.Equal(paths, []string{"node_modules/", "build.tar"}) || left[0].Bytes != 8*32<<10 {
+		t.Fatalf("left out %+v, want node_modules/ (256 KiB) then build.tar", left)
 	}
 	files := o.Git(t, sb.Dir, "ls-tree", "-r", "--name-only", cp.ID)
 	for _, want := range []string{"README.md", "src/new.go", "notes.bin"} {
@@ -84,13 +87,13 @@ func TestSnapshot_UntrackedOutputUnderTheLimit_IsKept(t *testing.T) {
 		m.CheckpointMaxBytes = limit
 		sb := prepare(t, m, spec)
 		writeRandom(t, sb.Dir, "node_modules/x/index.js", 200<<10)
-		cp, err := m.Snapshot(t.Context(), spec, sb)
+		cp, left, err := m.SnapshotCapped(t.Context(), spec, sb)
 		if err != nil {
 			t.Fatal(err)
 		}
 		files := o.Git(t, sb.Dir, "ls-tree", "-r", "--name-only", cp.ID)
-		if len(cp.LeftOut) != 0 || !strings.Contains(files, "node_modules/x/index.js") {
-			t.Fatalf("limit %d: left out %+v, checkpoint files %q", limit, cp.LeftOut, files)
+		if len(left) != 0 || !strings.Contains(files, "node_modules/x/index.js") {
+			t.Fatalf("limit %d: left out %+v, checkpoint files %q", limit, left, files)
 		}
 	}
 }
@@ -110,12 +113,12 @@ func TestSnapshot_Limit_CountsOnlyUntrackedAndMatchesLiterally(t *testing.T) {
 	writeRandom(t, sb.Dir, "tracked.bin", 64<<10) // an edit: tracked, kept
 	writeRandom(t, sb.Dir, "a*b.bin", 32<<10)
 	writeFile(t, sb.Dir, "ab.bin", "kept\n") // a*b.bin as a glob would match it
-	cp, err := m.Snapshot(t.Context(), spec, sb)
+	cp, left, err := m.SnapshotCapped(t.Context(), spec, sb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cp.LeftOut) != 1 || cp.LeftOut[0].Path != "a*b.bin" {
-		t.Fatalf("left out %+v, want a*b.bin alone", cp.LeftOut)
+	if len(left) != 1 || left[0].Path != "a*b.bin" {
+		t.Fatalf("left out %+v, want a*b.bin alone", left)
 	}
 	files := o.Git(t, sb.Dir, "ls-tree", "-r", "--name-only", cp.ID)
 	if !strings.Contains(files, "ab.bin") || !strings.Contains(files, "tracked.bin") || strings.Contains(files, "a*b.bin") {
