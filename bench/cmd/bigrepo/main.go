@@ -46,7 +46,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	p := bigrepo.DefaultParams
 	p.Files, p.Commits, p.FilesPerCommit = *files, *commits, *perCommit
 	if err := run(ctx, p, *reps, *untracked, *maxBytes, *out, *keep, log); err != nil {
