@@ -105,31 +105,41 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return r, nil
 }
 
-// worktrees times, alternately, a later work order's sandbox (Prepare:
-// fetch, prune, worktree add from the cached clone) and a plain `git
-// worktree add` of the same commit in the same clone.
+// worktrees times a later work order's sandbox (Prepare: fetch, prune,
+// worktree add from the cached clone) and a plain `git worktree add` of
+// the same commit in the same clone, in turns and swapping which goes
+// first, so that neither always follows the other's clean-up.
 func worktrees(ctx context.Context, cfg Config, m *sandbox.Manager, first sandbox.Sandbox, spec func(int) sandbox.Spec) (later, plain []float64, err error) {
 	clone, err := gitOut(ctx, cfg.Env, first.Dir, "rev-parse", "--path-format=absolute", "--git-common-dir")
 	if err != nil {
 		return nil, nil, err
 	}
-	for i := range cfg.Reps {
+	prepare := func(i int) error {
 		start := time.Now()
 		if _, err := m.Prepare(ctx, spec(1+i)); err != nil {
-			return nil, nil, err
+			return err
 		}
 		later = append(later, time.Since(start).Seconds())
-		if err := m.Remove(ctx, spec(1+i)); err != nil {
-			return nil, nil, err
-		}
+		return m.Remove(ctx, spec(1+i))
+	}
+	add := func(i int) error {
 		dir := filepath.Join(cfg.Tmp, fmt.Sprintf("plain-%d", i))
-		start = time.Now()
+		start := time.Now()
 		if err := runGit(ctx, cfg.Env, clone, nil, "worktree", "add", "--quiet", "--detach", dir, "refs/remotes/origin/"+first.BaseBranch); err != nil {
-			return nil, nil, err
+			return err
 		}
 		plain = append(plain, time.Since(start).Seconds())
-		if err := runGit(ctx, cfg.Env, clone, nil, "worktree", "remove", "--force", dir); err != nil {
-			return nil, nil, err
+		return runGit(ctx, cfg.Env, clone, nil, "worktree", "remove", "--force", dir)
+	}
+	for i := range cfg.Reps {
+		order := []func(int) error{prepare, add}
+		if i%2 == 1 {
+			order[0], order[1] = add, prepare
+		}
+		for _, f := range order {
+			if err := f(i); err != nil {
+				return nil, nil, err
+			}
 		}
 		cfg.Log.Info("worktrees timed", "later_prepare_seconds", later[i], "plain_worktree_seconds", plain[i])
 	}
