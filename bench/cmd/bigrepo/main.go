@@ -98,6 +98,8 @@ func targets(r bigrepo.Result, maxBytes int64) []report.Target {
 			fmt.Sprintf("%.2f s vs %.2f s", r.LaterPrepareSeconds, r.PlainWorktreeSeconds)),
 		report.NewTarget("checkpoint save, small change", "s", r.SmallChange.SaveSeconds, 1, false, "snapshot + bundle + JetStream put"),
 		report.NewTarget("checkpoint size, small change", "MB", mb(r.SmallChange.BundleBytes), 1, false, "incremental against origin's base"),
+		report.NewTarget("checkpoint restore, small change ÷ plain git worktree add", "x", r.SmallChange.RestoreSeconds/r.PlainWorktreeSeconds, 1.2, false,
+			fmt.Sprintf("%.2f s: fetch + worktree + read-tree (no target in the issue; held to the worktree's)", r.SmallChange.RestoreSeconds)),
 		report.NewTarget("checkpoint size, 200 MB untracked", "MB", mb(r.UntrackedOutput.BundleBytes), mb(maxBytes), false,
 			fmt.Sprintf("%.0f MB left out (AWO_CHECKPOINT_MAX_BYTES)", mb(r.UntrackedOutput.LeftOutBytes))),
 	}
