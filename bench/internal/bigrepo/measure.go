@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -110,10 +111,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // the same commit in the same clone, in turns and swapping which goes
 // first, so that neither always follows the other's clean-up.
 func worktrees(ctx context.Context, cfg Config, m *sandbox.Manager, first sandbox.Sandbox, spec func(int) sandbox.Spec) (later, plain []float64, err error) {
-	clone, err := gitOut(ctx, cfg.Env, first.Dir, "rev-parse", "--path-format=absolute", "--git-common-dir")
+	common, err := gitOut(ctx, cfg.Env, first.Dir, "rev-parse", "--path-format=absolute", "--git-common-dir")
 	if err != nil {
 		return nil, nil, err
 	}
+	// git runs in the cached clone's checkout, as the executor runs it.
+	clone := strings.TrimSuffix(common, string(filepath.Separator)+".git")
 	prepare := func(i int) error {
 		start := time.Now()
 		if _, err := m.Prepare(ctx, spec(1+i)); err != nil {
