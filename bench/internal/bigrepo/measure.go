@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -109,7 +110,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 // worktrees times a later work order's sandbox (Prepare: fetch, prune,
 // worktree add from the cached clone) and a plain `git worktree add` of
 // the same commit in the same clone, in turns and swapping which goes
-// first, so that neither always follows the other's clean-up.
+// first, so that neither always follows the other's clean-up; each after a
+// sync(2), so that neither pays for writing back what came before it.
 func worktrees(ctx context.Context, cfg Config, m *sandbox.Manager, first sandbox.Sandbox, spec func(int) sandbox.Spec) (later, plain []float64, err error) {
 	common, err := gitOut(ctx, cfg.Env, first.Dir, "rev-parse", "--path-format=absolute", "--git-common-dir")
 	if err != nil {
@@ -118,6 +120,7 @@ func worktrees(ctx context.Context, cfg Config, m *sandbox.Manager, first sandbo
 	// git runs in the cached clone's checkout, as the executor runs it.
 	clone := strings.TrimSuffix(common, string(filepath.Separator)+".git")
 	prepare := func(i int) error {
+		syscall.Sync()
 		start := time.Now()
 		if _, err := m.Prepare(ctx, spec(1+i)); err != nil {
 			return err
@@ -127,6 +130,7 @@ func worktrees(ctx context.Context, cfg Config, m *sandbox.Manager, first sandbo
 	}
 	add := func(i int) error {
 		dir := filepath.Join(cfg.Tmp, fmt.Sprintf("plain-%d", i))
+		syscall.Sync()
 		start := time.Now()
 		if err := runGit(ctx, cfg.Env, clone, nil, "worktree", "add", "--quiet", "--detach", dir, "refs/remotes/origin/"+first.BaseBranch); err != nil {
 			return err
