@@ -134,11 +134,14 @@ fuzz:
 ## bench: the benchmarks (Postgres projection next to a plain insert loop, CLI start-up), then the
 ##        pipeline benchmark: raw JetStream floor, work orders/s and step hand-off latency without and
 ##        with git, and 1,000 work orders queued at once, as tables and bench/results.json (CPU
-##        profiles beside it)
+##        profiles beside it); then the history benchmark (100k work orders) and the big-repository
+##        benchmark (a generated 50k-file repository); both cache what they generate under
+##        $${AWO_BENCH_CACHE:-~/.cache/awo-bench}
 bench: tools postgres chromium
 	go test -run '^$$' -bench . -benchtime 3s -count 3 $(MODULE)/...
 	go run ./bench/cmd/pipeline -out bench/results.json
 	go run ./bench/cmd/history -out bench/results.json
+	go run ./bench/cmd/bigrepo -out bench/results.json
 
 ## chaos: the soak test (build tag chaos): 100 work orders through the real CLI while random services
 ##        are SIGKILLed and restarted; checks the fault test's invariants and prints its figures.

@@ -225,6 +225,10 @@ type ExecutorOnly struct {
 	// WORKORDERS_CHECKPOINTS stream after each successful step and restore
 	// it before a step that lands elsewhere or re-runs.
 	Checkpoints bool
+	// CheckpointMaxBytes caps the untracked output a checkpoint keeps
+	// (AWO_CHECKPOINT_MAX_BYTES); over it, the largest untracked files
+	// and directories are left out with a warning. 0: no cap.
+	CheckpointMaxBytes int64
 	// SandboxRetention is how long the sandbox of a finished work order is
 	// kept before the executor removes it; 0 keeps sandboxes forever.
 	SandboxRetention time.Duration

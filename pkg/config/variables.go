@@ -47,7 +47,7 @@ const (
 // reported in this order too. The rows of a subject sit in its file.
 var variables = slices.Concat(processVariables, tracingVariables, accessVariables, limitVariables,
 	inputVariables, repoVariables, natsVariables, streamVariables, agentUserVariables, agentEnvVariables, storageVariables,
-	triggerVariables, answersVariables, webhookVariables, budgetVariables, usageLimitVariables, agentVariables)
+	triggerVariables, answersVariables, webhookVariables, budgetVariables, usageLimitVariables, agentVariables, checkpointVariables)
 
 // processVariables are the general settings: ports, the CLIs, storage,
 // the executor's steps, NATS and the streams' age.

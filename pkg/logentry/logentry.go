@@ -57,6 +57,9 @@ const (
 	EventError         = "error"
 	// EventStepCompleted follows step_finished when the step succeeded.
 	EventStepCompleted = "step_completed"
+	// EventCheckpointLeftOut warns that the step's checkpoint left out
+	// untracked output over AWO_CHECKPOINT_MAX_BYTES.
+	EventCheckpointLeftOut = "checkpoint_left_out"
 	// The work order's own lifecycle, rendered from its events by
 	// Lifecycle rather than published (see lifecycle.go).
 	EventWorkflowStarted   = "workflow_started"

@@ -52,7 +52,7 @@ func Build(ctx context.Context, cfg config.Executor, b *bus.Bus, log *slog.Logge
 	d = Deps{Config: cfg, Bus: b, Logger: log, Redactor: red, Prompts: p, FreeSpace: statfsFree,
 		Agent: agentRunners(cfg, log, redact.Or(red), user),
 		Sandboxes: &sandbox.Manager{Root: cfg.TempDir, AllowLocal: cfg.AllowLocalRepos, Logger: log,
-			Allowed: cfg.AllowedRepositories, GitTimeout: cfg.GitTimeout, Owner: user},
+			Allowed: cfg.AllowedRepositories, GitTimeout: cfg.GitTimeout, Owner: user, CheckpointMaxBytes: cfg.CheckpointMaxBytes},
 	}
 	if cfg.Checkpoints {
 		store, err := checkpoint.Open(ctx, b.JS)

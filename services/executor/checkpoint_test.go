@@ -16,11 +16,11 @@ import (
 )
 
 // The checkpoint half of fakeSandboxes: it records what was asked of it.
-func (f *fakeSandboxes) Snapshot(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, error) {
+func (f *fakeSandboxes) SnapshotCapped(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, []sandbox.LeftOut, error) {
 	if !f.unchanged || f.checkpoints == 0 {
 		f.checkpoints++
 	}
-	return sandbox.Checkpoint{ID: fmt.Sprintf("cp-%d", f.checkpoints), Branch: f.branch, BaseBranch: "main"}, f.checkpointErr
+	return sandbox.Checkpoint{ID: fmt.Sprintf("cp-%d", f.checkpoints), Branch: f.branch, BaseBranch: "main"}, f.leftOut, f.checkpointErr
 }
 func (f *fakeSandboxes) Bundle(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error {
 	f.bundles++

@@ -73,6 +73,7 @@ type fakeSandboxes struct {
 	bundles       int
 	restored      []string
 	checkpointErr error
+	leftOut       []sandbox.LeftOut // what each snapshot leaves out
 	restoreErr    error
 	marked        int               // sandboxes taken on the marker's word
 	removed       chan sandbox.Spec // told about every Remove, when set

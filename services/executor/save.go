@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/services/executor/checkpoint"
 	"github.com/agentworkorders/awo/services/executor/sandbox"
@@ -15,7 +17,7 @@ import (
 // sandboxSaver is what the save stage asks of the sandboxes: a checkpoint
 // of one, its bundle, and the marker saying the local one is at it.
 type sandboxSaver interface {
-	Snapshot(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, error)
+	SnapshotCapped(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, []sandbox.LeftOut, error)
 	Bundle(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error
 	Mark(s sandbox.Spec, id string) error
 }
@@ -27,6 +29,10 @@ type saveStage struct {
 	// checkpoints is nil when checkpointing is off.
 	checkpoints Checkpoints
 	scratch     scratchFunc
+	// maxBytes is AWO_CHECKPOINT_MAX_BYTES, named in the warning; warn
+	// puts a warning in the work order's live log (nil: none).
+	maxBytes int64
+	warn     func(msg string)
 }
 
 // run stores the sandbox as the work order's latest checkpoint, unless the
@@ -43,9 +49,12 @@ func (s saveStage) run(ctx context.Context, cmd events.RunStep, spec sandbox.Spe
 		return nil
 	}
 	start := time.Now()
-	cp, err := s.sandboxes.Snapshot(ctx, spec, sb)
+	cp, left, err := s.sandboxes.SnapshotCapped(ctx, spec, sb)
 	if err != nil {
 		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
+	}
+	if len(left) > 0 {
+		s.warnLeftOut(left, log)
 	}
 	if cp.ID == latest.ID {
 		s.mark(spec, cp.ID, log)
@@ -68,6 +77,31 @@ func (s saveStage) run(ctx context.Context, cmd events.RunStep, spec sandbox.Spe
 	log.Info("sandbox checkpointed", "checkpoint", cp.ID, "branch", cp.Branch, "head", cp.Head,
 		"bytes", saved.Size, "duration_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// leftOutNamed is how many of the largest left-out paths a warning names.
+const leftOutNamed = 5
+
+// warnLeftOut tells the work order's viewers and the operator that the
+// checkpoint does not hold some untracked output, naming the largest: a
+// step that runs on another executor will not find it.
+func (s saveStage) warnLeftOut(left []sandbox.LeftOut, log *slog.Logger) {
+	total := sandbox.LeftOutBytes(left)
+	names := make([]string, 0, leftOutNamed)
+	for _, e := range left[:min(len(left), leftOutNamed)] {
+		names = append(names, fmt.Sprintf("%s (%s)", e.Path, config.FormatSize(e.Bytes)))
+	}
+	if len(left) > leftOutNamed {
+		names = append(names, fmt.Sprintf("and %d more", len(left)-leftOutNamed))
+	}
+	msg := fmt.Sprintf("the checkpoint leaves out %s of untracked files, over AWO_CHECKPOINT_MAX_BYTES (%s): %s."+
+		" A later step that runs elsewhere will not have them; add them to .gitignore, or raise the limit",
+		config.FormatSize(total), config.FormatSize(s.maxBytes), strings.Join(names, ", "))
+	log.Warn("checkpoint leaves out untracked files over AWO_CHECKPOINT_MAX_BYTES",
+		"left_out_bytes", total, "limit_bytes", s.maxBytes, "paths", names)
+	if s.warn != nil {
+		s.warn(msg)
+	}
 }
 
 // mark records that the sandbox is at checkpoint id. Failing costs only a

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/logentry"
 	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
@@ -77,7 +78,7 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 	}
 	x.outcomeStage().check(ctx, cmd, in.sandbox, rerunFrom(delivered, in.latest), &res, log)
 	if res.Success {
-		if err := x.saveStage().run(ctx, cmd, spec, in.sandbox, in.latest, log); err != nil {
+		if err := x.saveStage(lb).run(ctx, cmd, spec, in.sandbox, in.latest, log); err != nil {
 			return events.StepResult{}, err
 		}
 	}
@@ -231,8 +232,12 @@ func (x *executor) outcomeStage() outcomeStage {
 	return outcomeStage{sandboxes: x.sandboxes}
 }
 
-func (x *executor) saveStage() saveStage {
-	return saveStage{sandboxes: x.sandboxes, checkpoints: x.checkpoints, scratch: x.scratchFile}
+func (x *executor) saveStage(lb *logBuilder) saveStage {
+	return saveStage{sandboxes: x.sandboxes, checkpoints: x.checkpoints, scratch: x.scratchFile,
+		maxBytes: x.cfg.CheckpointMaxBytes,
+		warn: func(msg string) {
+			x.liveLog.Publish(lb.entry(time.Now(), logentry.LevelWarn, logentry.EventCheckpointLeftOut, msg))
+		}}
 }
 
 // stepTimeout is how long step's agent may run: AGENT_WORK_ORDER_TIMEOUT,

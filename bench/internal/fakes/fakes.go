@@ -108,6 +108,12 @@ func (f *FlatSandboxes) Snapshot(_ context.Context, s sandbox.Spec, _ sandbox.Sa
 	return sandbox.Checkpoint{ID: id, Branch: "feat/bench", BaseBranch: "main"}, nil
 }
 
+// SnapshotCapped is Snapshot; a flat sandbox never has output to leave out.
+func (f *FlatSandboxes) SnapshotCapped(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, []sandbox.LeftOut, error) {
+	cp, err := f.Snapshot(ctx, s, sb)
+	return cp, nil, err
+}
+
 // Bundle writes a token bundle.
 func (f *FlatSandboxes) Bundle(_ context.Context, _ sandbox.Spec, _ sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error {
 	return os.WriteFile(bundle, []byte(cp.ID), 0o644)

@@ -143,7 +143,7 @@ func (m *Manager) agentGitEnv() []string {
 // temporary index lives in a directory handed to it, and the copy of the
 // sandbox's index is made by the agent user (root opening a file the
 // agent may have swapped for a link could copy one only root may read).
-func (m *Manager) ownerWorkingTree(ctx context.Context, dir string) (string, error) {
+func (m *Manager) ownerWorkingTree(ctx context.Context, dir string, exclude []string) (string, error) {
 	l, _ := m.ownedWorktree(dir)
 	tmp, err := os.MkdirTemp("", "awo-index-")
 	if err != nil {
@@ -159,7 +159,7 @@ func (m *Manager) ownerWorkingTree(ctx context.Context, dir string) (string, err
 	m.runAsOwner(cp)
 	_ = cp.Run() // without a copy git hashes every file: slower, same tree
 	env := []string{"GIT_INDEX_FILE=" + index}
-	if _, err := m.gitRawEnv(ctx, dir, env, "add", "--all", "--", "."); err != nil {
+	if _, err := m.gitRawEnv(ctx, dir, env, append([]string{"add", "--all", "--", "."}, exclude...)...); err != nil {
 		return "", err
 	}
 	return m.gitEnvTrim(ctx, dir, env, "write-tree")

@@ -79,6 +79,9 @@ type Manager struct {
 	// GitTimeout (AWO_GIT_TIMEOUT) bounds one clone, fetch or push; 0 means
 	// DefaultGitTimeout.
 	GitTimeout time.Duration
+	// CheckpointMaxBytes (AWO_CHECKPOINT_MAX_BYTES) caps the untracked
+	// output a checkpoint holds; 0 keeps all of it (checkpointlimit.go).
+	CheckpointMaxBytes int64
 
 	// operatorCfg is the operator's own git configuration, read once.
 	operatorOnce sync.Once
