@@ -150,25 +150,29 @@ func StreamConfigs(s StreamSettings) []jetstream.StreamConfig {
 			MaxMsgsPerSubject: 1,
 			AllowDirect:       true,
 		},
-		{
-			// Timers: one message per wake-up, redelivered by its one
-			// consumer (NakWithDelay) until its time, then acked, which
-			// removes it. Small: a message per waiting step.
-			Name:        StreamTimers,
-			Description: "Durable timers of the orchestrator: a waiting step's wake-up",
-			Subjects:    []string{timersPrefix + ">"},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			MaxBytes:    timersMaxBytes,
-			Discard:     jetstream.DiscardNew,
-			Duplicates:  2 * time.Minute,
-			AllowDirect: true,
-		},
+		timersStream(),
 	}
 	for i := range cfgs {
 		cfgs[i] = s.Replication.stream(cfgs[i])
 	}
 	return cfgs
+}
+
+// timersStream holds the orchestrator's timers: one message per wake-up,
+// redelivered by its one consumer (NakWithDelay) until its time, then
+// acked, which removes it. Small: a message per waiting step.
+func timersStream() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        StreamTimers,
+		Description: "Durable timers of the orchestrator: a waiting step's wake-up",
+		Subjects:    []string{timersPrefix + ">"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		MaxBytes:    timersMaxBytes,
+		Discard:     jetstream.DiscardNew,
+		Duplicates:  2 * time.Minute,
+		AllowDirect: true,
+	}
 }
 
 // EnsureStreams creates the streams that are missing and updates those
