@@ -17,6 +17,9 @@ import (
 // plan file planning left uncommitted, the branch create-branch made) and
 // finishes the work order.
 func TestCheckpoint_ExecutorKilledMidStep_AnotherExecutorRestoresTheSandbox(t *testing.T) {
+	// Mostly waiting for a killed process's step to be redelivered: it runs
+	// beside the other waiting tests.
+	t.Parallel()
 	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,9 @@ const faultWithin = 4 * time.Minute
 // and the github service after it asked for a pull request and before gh
 // answered.
 func TestFault_KillEachServiceMidWork_EveryWorkOrderCompletesOnce(t *testing.T) {
+	// Mostly waiting for a killed process's step to be redelivered: it runs
+	// beside the other waiting tests.
+	t.Parallel()
 	w := newWorldWithGH(t, fakegh.Options{PRCreateDelay: 3 * time.Second}, concurrentRules(2*time.Second)...)
 	c := newCluster(t, w, clusterSize{Orchestrators: 2, Executors: 2, GitHubs: 1})
 	c.start()

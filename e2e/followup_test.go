@@ -159,6 +159,9 @@ func TestFollowUp_ResumesTheSessionAndUpdatesTheSamePR(t *testing.T) {
 // session when the first one's cannot be resumed there) and finishes the
 // round.
 func TestFollowUp_ExecutorKilledMidStep_AnotherExecutorFinishesTheRound(t *testing.T) {
+	// Mostly waiting for a killed process's step to be redelivered: it runs
+	// beside the other waiting tests.
+	t.Parallel()
 	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,12 @@ func TestMain(m *testing.M) {
 	// Benchmarks time the binaries, so they get them without the race
 	// detector's slowdown; tests get them with it.
 	flag.Parse()
+	// The parallel tests spend most of their time waiting (for a usage
+	// limit to lift, for a killed executor's step to be redelivered), not
+	// on the CPU: three at a time keeps make test well inside its budget.
+	if f := flag.Lookup("test.parallel"); f != nil && !flagSet("test.parallel") {
+		_ = f.Value.Set("3")
+	}
 	args := []string{"build", "-race", "-o", binDir + "/"}
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		args = slices.Delete(args, 1, 2)
@@ -66,6 +72,13 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(binDir)
 	os.Exit(code)
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // world is everything outside awo that one test scripts.

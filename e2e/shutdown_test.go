@@ -21,6 +21,9 @@ import (
 // AGENT_WORK_ORDER_TEMP_DIR, as replicas on one machine do, so the second
 // finds the first one's worktree.
 func TestShutdown_ExecutorStoppedMidStep_AnotherExecutorFinishesTheWorkOrder(t *testing.T) {
+	// Mostly waiting for a killed process's step to be redelivered: it runs
+	// beside the other waiting tests.
+	t.Parallel()
 	srv, err := natsembed.Start(natsembed.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)

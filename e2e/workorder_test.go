@@ -257,6 +257,9 @@ func TestWorkOrder_BadInput_ClearErrorsAndNothingCreated(t *testing.T) {
 // A crash in the middle of a step loses nothing: after a restart on the same
 // data the work order is listed and runs to an end.
 func TestWorkOrder_KilledMidStep_ResumesAfterRestart(t *testing.T) {
+	// Mostly waiting for a killed process's step to be redelivered: it runs
+	// beside the other waiting tests.
+	t.Parallel()
 	const branch = "feat/add-greeting"
 	w := newWorld(t, createBranch(branch), planning(), execute(writeGreeting.After(8*time.Second)), commit(branch))
 	s := newStack(t, w)
