@@ -123,6 +123,10 @@ func (s *stepLines) entry(l apiclient.LogEntry) {
 		fmt.Fprintf(out, "✓ %s  %s  $%.4f\n", l.Step, s.took(l), s.cost[l.Step])
 	case "workflow_started":
 		fmt.Fprintf(out, "%s started\n", l.WorkOrderID)
+	case "step_waiting": // a usage limit or the daily budget: it runs again by itself
+		fmt.Fprintf(out, "… %s waits: %s\n", l.Step, oneLine(l.Message, 200))
+	case "checkpoint_left_out": // untracked output over AWO_CHECKPOINT_MAX_BYTES
+		fmt.Fprintf(out, "! %s: %s\n", l.Step, oneLine(l.Message, 200))
 	}
 }
 
