@@ -37,7 +37,7 @@ func newUsageLimits(cfg config.UsageLimits, kv AccountKV, m *metrics.Metrics) us
 	}
 	u := usageLimits{cfg: cfg, metrics: m.UsageLimits(), now: time.Now}
 	if kv != nil {
-		u.flags = &accountFlags{kv: kv}
+		u.flags = &accountFlags{kv: kv, seen: &flagHints{}}
 	}
 	return u
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,7 +41,44 @@ func OpenAccounts(ctx context.Context, js jetstream.JetStream, r bus.Replication
 }
 
 // accountFlags reads and writes the flags in the bucket.
-type accountFlags struct{ kv AccountKV }
+type accountFlags struct {
+	kv AccountKV
+	// seen, when set, lets clear skip its read while this executor has
+	// seen no flag of the agent (nil: always read).
+	seen *flagHints
+}
+
+// flagHints remembers, per agent, whether this executor has seen its flag
+// (read one, or set one) since it last found none. Only then can a
+// successful run have a flag of its own time to clear, so the read after
+// every success — on every step's path — is skipped while the account is
+// fine. A flag another executor sets after this one's pre-run read is left
+// to lift at its time, or to the next success after a read has seen it.
+type flagHints struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (h *flagHints) note(agent string, seen bool) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seen == nil {
+		h.seen = map[string]bool{}
+	}
+	h.seen[agent] = seen
+}
+
+func (h *flagHints) mayHave(agent string) bool {
+	if h == nil {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.seen[agent]
+}
 
 // casAttempts bounds the compare-and-set loop: each lost race means
 // another executor wrote the flag in between.
@@ -50,11 +88,13 @@ const casAttempts = 10
 func (f accountFlags) get(ctx context.Context, agent string) (l accountLimit, rev uint64, found bool, err error) {
 	e, err := f.kv.Get(ctx, accountKeyPrefix+agent)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		f.seen.note(agent, false)
 		return accountLimit{}, 0, false, nil
 	}
 	if err != nil {
 		return accountLimit{}, 0, false, fmt.Errorf("reading the %s usage limit flag: %w", agent, err)
 	}
+	f.seen.note(agent, true)
 	if err := json.Unmarshal(e.Value(), &l); err != nil {
 		// A flag nobody can read parks nobody; the next limit overwrites it.
 		return accountLimit{}, e.Revision(), true, nil
@@ -91,6 +131,7 @@ func (f accountFlags) limit(ctx context.Context, agent string, next func(prev *a
 			_, err = f.kv.Create(ctx, accountKeyPrefix+agent, b)
 		}
 		if err == nil {
+			f.seen.note(agent, true)
 			return l, nil
 		}
 		if !isRevisionConflict(err) {
@@ -105,6 +146,9 @@ func (f accountFlags) limit(ctx context.Context, agent string, next func(prev *a
 // the account works again. A flag set since started (by a run that hit the
 // limit meanwhile) is kept. cleared says a flag was removed.
 func (f accountFlags) clear(ctx context.Context, agent string, started time.Time) (cleared bool, err error) {
+	if !f.seen.mayHave(agent) {
+		return false, nil
+	}
 	l, rev, found, err := f.get(ctx, agent)
 	if err != nil || !found || l.SetAt.After(started) {
 		return false, err
@@ -116,6 +160,7 @@ func (f accountFlags) clear(ctx context.Context, agent string, started time.Time
 	if err != nil {
 		return false, fmt.Errorf("clearing the %s usage limit flag: %w", agent, err)
 	}
+	f.seen.note(agent, false)
 	return true, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/worker"
 	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/agent"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 var limitCfg = config.UsageLimits{Retry: 5 * time.Minute, RetryMax: time.Hour, Resume: true}
@@ -169,6 +171,45 @@ func TestAccountFlags_ClearOnlyAFlagOlderThanTheRun(t *testing.T) {
 	// and the backoff starts over.
 	if l := set(); l.backoff() != 5*time.Minute {
 		t.Errorf("after a clear: %+v", l)
+	}
+}
+
+// countingKV counts the reads of the flags.
+type countingKV struct {
+	AccountKV
+	gets atomic.Int64
+}
+
+func (c *countingKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	c.gets.Add(1)
+	return c.AccountKV.Get(ctx, key)
+}
+
+// While no flag has been seen, a successful run's clear reads nothing:
+// it is on every step's path. Once this executor has seen a flag (read
+// before a run, or set by one), the clear reads and lifts it.
+func TestAccountFlags_ClearReadsOnlyAfterAFlagWasSeen(t *testing.T) {
+	kv := &countingKV{AccountKV: accountsKV(t)}
+	f := accountFlags{kv: kv, seen: &flagHints{}}
+	if cleared, err := f.clear(t.Context(), "claude", time.Now()); err != nil || cleared || kv.gets.Load() != 0 {
+		t.Fatalf("clear with no flag seen = %t, %v after %d reads; want nothing read", cleared, err, kv.gets.Load())
+	}
+	// Another executor sets the flag; this one reads it before a run.
+	other := accountFlags{kv: kv.AccountKV}
+	if _, err := other.limit(t.Context(), "claude", func(prev *accountLimit) accountLimit {
+		return nextLimit(prev, time.Now().Add(-time.Minute), time.Time{}, "429 rate_limit_error", limitCfg)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, err := f.get(t.Context(), "claude"); err != nil || !found {
+		t.Fatalf("pre-run read: found %t, %v", found, err)
+	}
+	if cleared, err := f.clear(t.Context(), "claude", time.Now()); err != nil || !cleared {
+		t.Fatalf("clear after a flag was seen = %t, %v; want it lifted", cleared, err)
+	}
+	reads := kv.gets.Load()
+	if cleared, err := f.clear(t.Context(), "claude", time.Now()); err != nil || cleared || kv.gets.Load() != reads {
+		t.Fatalf("clear after lifting it = %t, %v, %d more reads; want none", cleared, err, kv.gets.Load()-reads)
 	}
 }
 
