@@ -165,7 +165,7 @@ func timersStream() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        StreamTimers,
 		Description: "Durable timers of the orchestrator: a waiting step's wake-up",
-		Subjects:    []string{timersPrefix + ">"},
+		Subjects:    []string{AllTimers},
 		Retention:   jetstream.WorkQueuePolicy,
 		Storage:     jetstream.FileStorage,
 		MaxBytes:    timersMaxBytes,

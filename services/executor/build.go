@@ -70,7 +70,9 @@ func Build(ctx context.Context, cfg config.Executor, b *bus.Bus, log *slog.Logge
 	if err != nil {
 		return Deps{}, nil, err
 	}
-	d.Accounts = accounts
+	// Retrying, like the gateway's buckets: a read or compare-and-set
+	// during a leader election waits it out instead of failing.
+	d.Accounts = bus.Retrying(accounts)
 	live := logentry.NewPublisher(b.JS, log, 0, red)
 	d.LiveLog = live
 	return d, func() {

@@ -59,6 +59,11 @@ func (x *executor) doStep(ctx context.Context, cmd events.RunStep, log *slog.Log
 		WorkOrderID: cmd.WorkOrderID, RepositoryURL: cmd.RepositoryURL,
 		Type: cmd.SandboxType, Identifier: cmd.SandboxIdentifier,
 	}
+	// Both waits come before the sandbox is prepared: a step that waits
+	// has no use for it.
+	if err := x.dailyBudgetWait(ctx, cmd, log); err != nil {
+		return events.StepResult{}, err
+	}
 	if res, stop, err := x.accountLimited(ctx, cmd, log); stop {
 		return start.finish(res, err)
 	}
@@ -123,9 +128,6 @@ func (x *executor) runStepAgent(ctx context.Context, cmd events.RunStep, sb sand
 	if msg := budgetUsedUp(cmd); msg != "" {
 		log.Warn("step not run: the work order's budget is used up", "max_cost_usd", cmd.Args.MaxCostUSD, "spent_usd", cmd.Args.SpentUSD)
 		return failed("%s", msg)
-	}
-	if err := x.dailyBudgetWait(ctx, cmd, log); err != nil {
-		return events.StepResult{}, err
 	}
 	res, err := x.runStepAgentUncapped(ctx, cmd, sb, lb, log)
 	x.countSpend(ctx, res, err, log) // before the result is recorded: see dailybudget.go
@@ -236,7 +238,8 @@ func (x *executor) saveStage(lb *logBuilder) saveStage {
 	return saveStage{sandboxes: x.sandboxes, checkpoints: x.checkpoints, scratch: x.scratchFile,
 		maxBytes: x.cfg.CheckpointMaxBytes,
 		warn: func(msg string) {
-			x.liveLog.Publish(lb.entry(time.Now(), logentry.LevelWarn, logentry.EventCheckpointLeftOut, msg))
+			// The paths are the agent's own file names: redacted like its output.
+			x.liveLog.Publish(lb.entry(time.Now(), logentry.LevelWarn, logentry.EventCheckpointLeftOut, lb.text(msg, logentry.MaxTextBytes)))
 		}}
 }
 

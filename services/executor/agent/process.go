@@ -17,9 +17,6 @@ type Process struct {
 	log *slog.Logger
 }
 
-// ErrTimedOut is the stop cause Wait returns when the run's timeout passed.
-var ErrTimedOut = errStepTimeout
-
 // Start starts bin with args in req.Dir, req.Prompt on stdin and env as
 // the environment, as r.User when set. onLine gets every non-empty stdout
 // line, trimmed, in order, from one goroutine, never after Wait returns.
@@ -34,7 +31,7 @@ func (r *Runner) Start(bin string, args []string, req Request, env []string, onL
 // Wait waits for the CLI to exit, stopping its process tree when ctx ends
 // or timeout (when > 0) passes, and reads the rest of its output. It
 // returns why the CLI was stopped: nil when it exited by itself,
-// ErrTimedOut, or ctx's cause.
+// the timeout (IsTimeout), or ctx's cause.
 func (p *Process) Wait(ctx context.Context, timeout time.Duration) error {
 	return p.r.wait(ctx, p.p, timeout, p.log)
 }
