@@ -80,7 +80,7 @@ func (r *Runner) Run(ctx context.Context, req agent.Request) (agent.Result, erro
 	if err != nil {
 		return fail(fmt.Sprintf("codex CLI not found at %s: set CODEX_CLI_PATH", cliPath))
 	}
-	st := &runState{model: r.Model, prices: r.Prices, onMessage: req.OnMessage, log: log, now: time.Now}
+	st := &runState{model: r.Model, prices: r.Prices, onMessage: req.OnMessage, log: log, now: time.Now, red: redact.Or(r.Redactor)}
 	runner := &agent.Runner{KillGrace: r.KillGrace, User: r.User}
 	p, err := runner.Start(bin, r.args(req), req, r.environ(req), st.line, log)
 	if err != nil {
@@ -184,6 +184,8 @@ type runState struct {
 	onMessage func(agent.Message)
 	log       *slog.Logger
 	now       func() time.Time
+	// red takes secrets out of what the agent printed before it is logged.
+	red *redact.Redactor
 
 	sessionID    string
 	lastText     string
@@ -203,7 +205,7 @@ type runState struct {
 func (s *runState) line(raw []byte) {
 	var ev event
 	if err := json.Unmarshal(raw, &ev); err != nil || ev.Type == "" {
-		s.log.Debug("codex CLI printed a line that is not an event", "line", textcut.Bytes(string(raw), 300, "…"))
+		s.log.Debug("codex CLI printed a line that is not an event", "line", textcut.Bytes(s.red.String(string(raw)), 300, "…"))
 		return
 	}
 	switch ev.Type {
@@ -248,7 +250,7 @@ func (s *runState) itemDone(it *item) {
 	case itemCommand, itemFileChange, itemMCPToolCall, itemWebSearch:
 		s.turns++
 	case itemError:
-		s.log.Debug("codex CLI reported an error item", "message", it.Message)
+		s.log.Debug("codex CLI reported an error item", "message", s.red.String(it.Message))
 	}
 }
 
