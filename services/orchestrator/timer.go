@@ -201,6 +201,17 @@ func (h *handler) rearm(ctx context.Context, b *bus.Bus, log *slog.Logger) error
 	}
 	n := 0
 	for wo := range waited {
+		// Only a work order whose latest event is its wait can still be
+		// waiting (anything after it starts the step, ends or cancels the
+		// work order, or re-sends the step): one direct get spares the
+		// replay of every work order that ever waited.
+		last, err := b.LastMsg(ctx, bus.WorkOrderFilter(wo))
+		if err != nil {
+			return fmt.Errorf("reading the latest event of %s: %w", wo, err)
+		}
+		if last == nil || last.Subject != bus.EventSubject(wo, events.TypeStepWaiting) {
+			continue
+		}
 		st, err := h.catchUp(ctx, wo, machine.State{})
 		if err != nil {
 			return err
