@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -58,6 +59,22 @@ func Ensure(ctx context.Context, cacheDir string, p Params, env []string) (bare 
 	dir := filepath.Join(cacheDir, p.key())
 	bare = filepath.Join(dir, "acme", "big.git")
 	done := filepath.Join(dir, "done")
+	if _, err := os.Stat(done); err == nil {
+		return bare, 0, nil
+	}
+	// A second benchmark started alongside waits for the first's
+	// generation instead of removing it half-made.
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", 0, err
+	}
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", 0, fmt.Errorf("locking the big repository's cache: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", 0, fmt.Errorf("locking the big repository's cache: %w", err)
+	}
 	if _, err := os.Stat(done); err == nil {
 		return bare, 0, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,6 +40,23 @@ func CacheRoot() string {
 // took how long.
 func Cached(ctx context.Context, root string, w Workload) (dir string, took time.Duration, err error) {
 	dir = filepath.Join(root, w.Key())
+	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
+		return dir, 0, nil
+	}
+	// Two benchmarks started together must not generate into the same
+	// temporary directory: the second would remove the first's half-written
+	// store. The second waits for the first and then finds it complete.
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", 0, err
+	}
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", 0, fmt.Errorf("locking the history cache: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", 0, fmt.Errorf("locking the history cache: %w", err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
 		return dir, 0, nil
 	}
