@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -108,34 +107,36 @@ func Publish(ctx context.Context, nc *nats.Conn, w Workload) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	var failed atomic.Int64
 	ajs, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
-		jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { failed.Add(1) }))
+		jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		return Summary{}, err
 	}
+	var win window
 	sum, err := w.Generate(func(e events.Event) error {
 		msg, err := events.Encode(e, bus.EventSubject(e.WorkOrderID, e.Type))
 		if err != nil {
 			return err
 		}
-		if _, err = ajs.PublishMsgAsync(msg); err != nil {
+		f, err := ajs.PublishMsgAsync(msg)
+		if err != nil {
 			return err
 		}
+		win.add(msg, f)
 		// Bounded in flight: the server keeps up instead of stalling us.
-		if e.Seq%2048 == 0 {
-			return waitPublished(ctx, ajs)
+		if len(win.msgs) == 2048 {
+			return win.settle(ctx, ajs)
 		}
 		return nil
 	})
 	if err != nil {
 		return sum, err
 	}
-	if err := waitPublished(ctx, ajs); err != nil {
+	if err := win.settle(ctx, ajs); err != nil {
 		return sum, err
 	}
-	if n := failed.Load(); n > 0 {
-		return sum, fmt.Errorf("%d of %d events were not stored", n, sum.Events)
+	if err := checkStored(ctx, js, sum.Events); err != nil {
+		return sum, err
 	}
 	if err := ackOrchestrator(ctx, js, cfg, sum.Events); err != nil {
 		return sum, err
@@ -143,13 +144,67 @@ func Publish(ctx context.Context, nc *nats.Conn, w Workload) (Summary, error) {
 	return sum, nil
 }
 
-func waitPublished(ctx context.Context, js jetstream.JetStream) error {
-	select {
-	case <-js.PublishAsyncComplete():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// window is the asynchronous publishes not yet known to be stored.
+type window struct {
+	msgs    []*nats.Msg
+	futures []jetstream.PubAckFuture
+}
+
+func (w *window) add(m *nats.Msg, f jetstream.PubAckFuture) {
+	w.msgs = append(w.msgs, m)
+	w.futures = append(w.futures, f)
+}
+
+// settle waits for every publish of the window and publishes again, and
+// synchronously, each one whose acknowledgement failed or never came. On a
+// machine loaded enough for the client to fall behind, an acknowledgement
+// can be lost (a 28-minute hang once, waiting for it); the event id is the
+// message's Nats-Msg-Id, so a message that was stored after all is not
+// stored twice.
+func (w *window) settle(ctx context.Context, js jetstream.JetStream) error {
+	for i, f := range w.futures {
+		select {
+		case <-f.Ok():
+			continue
+		case <-f.Err():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := republish(ctx, js, w.msgs[i]); err != nil {
+			return err
+		}
 	}
+	w.msgs, w.futures = w.msgs[:0], w.futures[:0]
+	return nil
+}
+
+func republish(ctx context.Context, js jetstream.JetStream, m *nats.Msg) error {
+	var err error
+	for range 5 {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err = js.PublishMsg(pctx, &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("storing event %s again: %w", m.Header.Get(nats.MsgIdHdr), err)
+}
+
+// checkStored fails unless the events stream holds exactly n messages.
+func checkStored(ctx context.Context, js jetstream.JetStream, n int) error {
+	st, err := js.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if got := info.State.Msgs; got != uint64(n) {
+		return fmt.Errorf("the events stream holds %d messages, %d were generated", got, n)
+	}
+	return nil
 }
 
 // ackOrchestrator creates the orchestrator's durable consumer as it does
