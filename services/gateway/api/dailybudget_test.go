@@ -49,6 +49,7 @@ func TestDailyBudget_UsedUpRefusesNewWork(t *testing.T) {
 	completed := h.create(nil)
 	h.branched(completed)
 	h.publish(completed, events.TypeCompleted, &events.Completed{})
+	waiting, _ := h.waitingWorkOrder()
 	keyed := h.do(http.MethodPost, "/api/agent-work-orders/", jsonBody(map[string]any{
 		"repository_url": "https://github.com/acme/demo", "user_request": "Fix"}), "Content-Type", "application/json", "Idempotency-Key", "k-1")
 	if keyed.status != http.StatusCreated {
@@ -69,6 +70,8 @@ func TestDailyBudget_UsedUpRefusesNewWork(t *testing.T) {
 			"repository_url": "https://github.com/acme/demo", "user_request": "Fix"}), "Content-Type", "application/json", "Idempotency-Key", "k-2"),
 		"follow-up": h.post(promptPath(completed), `{"prompt_text": "more"}`),
 		"retry":     h.post("/api/agent-work-orders/"+string(failed)+"/retry", `{}`),
+		// Retry now of a waiting step runs an agent at once: new work too.
+		"retry now": h.post("/api/agent-work-orders/"+string(waiting)+"/retry", `{}`),
 	} {
 		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "3600" {
 			t.Errorf("%s: %d Retry-After %q %s, want 429 with Retry-After 3600 (seconds to midnight UTC)", name, r.status, r.header.Get("Retry-After"), r.body)
