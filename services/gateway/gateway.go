@@ -136,6 +136,12 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 		log.Warn("the API asks for no token and listens beyond loopback (AWO_AUTH=none): anyone who can reach "+
 			ln.Addr().String()+" can run agents; set AWO_API_TOKENS to require a token", "addr", ln.Addr().String())
 	}
+	if a := d.Config.Agents; d.Config.MaxCostUSD > 0 && a.IsConfigured(config.AgentCodex) {
+		if _, priced := a.Prices.Cost(a.CodexModel, 0, 0, 0); !priced {
+			log.Warn("AWO_MAX_COST_USD is not given to codex work orders: AWO_PRICES has no price for CODEX_MODEL, so their cost "+
+				"is unknown and a cap could not be kept (their max_cost_usd shows null)", "codex_model", a.CodexModel)
+		}
+	}
 	dashboard, err := ui.New()
 	if err != nil {
 		return nil, err

@@ -134,6 +134,11 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if maxCost > 0 {
+		if err := s.checkCapKept(agentName(wo.Agent)); err != nil {
+			return err
+		}
+	}
 	if waiting(wo) {
 		return s.retryNow(w, r, wo, reason, maxCost)
 	}
