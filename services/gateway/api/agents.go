@@ -24,6 +24,10 @@ func (s *server) chooseAgent(b createBody, req *createRequest) error {
 		name = config.AgentClaude
 	}
 	if msg := s.agentProblem(name); msg != "" {
+		if b.agentFrom != "" {
+			return unprocessable(fmt.Sprintf("the configured repository %s has default_agent %s, and %s; name an agent in the request "+
+				`(e.g. "agent": "claude") or change the repository's default_agent (PATCH %s/%s)`, b.agentFrom, name, msg, repositoriesRoute, b.agentFrom))
+		}
 		return unprocessable("agent: " + msg)
 	}
 	if b.MaxCostUSD != nil {
@@ -70,6 +74,9 @@ func (s *server) agentProblem(name string) string {
 	}
 	return ""
 }
+
+// repositoriesRoute is where configured repositories are changed.
+const repositoriesRoute = "/api/agent-work-orders/repositories"
 
 func orUnset(model string) string {
 	if model == "" {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -170,5 +171,37 @@ func TestRetryAndFollowUp_CapForCodexWithoutAPrice(t *testing.T) {
 	}
 	if r := h.post("/api/agent-work-orders/"+string(failed)+"/retry", `{}`); r.status != http.StatusAccepted {
 		t.Errorf("retry without a cap: %d %s, want 202", r.status, r.body)
+	}
+}
+
+// A repository whose default_agent is codex, on a deployment where codex
+// is no longer configured: a create that names no agent is refused with a
+// 422 that names the repository's default_agent and what to do, not the
+// "agent" field the client never sent. "agent": "" is no agent: the
+// repository's default applies.
+func TestCreate_RepositoryDefaultAgentNotConfigured(t *testing.T) {
+	env := natstest.Start(t)
+	before := newHarnessOn(t, env, withRepositories(t, env, readmodel.NewMemory(), &fakeVerifier{}), withCodex(nil, ""))
+	id := configure(t, before, "https://github.com/acme/app", `{"default_agent": "codex"}`)
+	if wo := before.workOrder(before.create(map[string]any{"repository_id": id, "repository_url": nil, "agent": ""})); wo.Agent != "codex" {
+		t.Errorf(`"agent": "" for a repository whose default_agent is codex: agent %q, want codex`, wo.Agent)
+	}
+
+	after := newHarnessOn(t, env, withRepositories(t, env, readmodel.NewMemory(), &fakeVerifier{}))
+	for _, body := range []string{`{"repository_id": %q, "user_request": "Fix"}`, `{"repository_id": %q, "user_request": "Fix", "agent": ""}`} {
+		r := after.post("/api/agent-work-orders/", fmt.Sprintf(body, id))
+		d := r.detail(t)
+		if r.status != http.StatusUnprocessableEntity || strings.HasPrefix(d, "agent:") {
+			t.Errorf("%s: %d %q, want 422 not blaming the request's agent", body, r.status, d)
+			continue
+		}
+		for _, part := range []string{"default_agent", "codex", "CODEX_CLI_PATH", `"agent": "claude"`, reposPath + "/" + id} {
+			if !strings.Contains(d, part) {
+				t.Errorf("%s: detail %q, want it to say %q", body, d, part)
+			}
+		}
+	}
+	if r := after.post("/api/agent-work-orders/", fmt.Sprintf(`{"repository_id": %q, "user_request": "Fix", "agent": "claude"}`, id)); r.status != http.StatusCreated {
+		t.Errorf("naming claude: %d %s, want 201", r.status, r.body)
 	}
 }

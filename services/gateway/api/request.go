@@ -48,8 +48,11 @@ type createBody struct {
 	// MaxCostUSD caps what the work order's agent runs may cost in all.
 	MaxCostUSD *float64 `json:"max_cost_usd"`
 	// Agent is the coding agent that runs the steps: claude or codex;
-	// absent: the repository's default_agent, else AWO_DEFAULT_AGENT.
+	// absent or "": the repository's default_agent, else AWO_DEFAULT_AGENT.
 	Agent *string `json:"agent"`
+	// agentFrom is the configured repository whose default_agent filled
+	// Agent (configuredDefaults), so a refusal names it, not the request.
+	agentFrom string
 }
 
 // createRequest is a validated request: every value in it is legal.

@@ -205,7 +205,7 @@ func (s *server) webhookCreate(ctx context.Context, w http.ResponseWriter, log *
 	if err := s.configuredDefaults(ctx, &configured); err != nil {
 		return err
 	}
-	if err := s.chooseAgent(createBody{Agent: configured.Agent}, &req); err != nil {
+	if err := s.chooseAgent(createBody{Agent: configured.Agent, agentFrom: configured.agentFrom}, &req); err != nil {
 		return err
 	}
 	s.defaultCap(&req)
