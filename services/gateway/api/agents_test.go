@@ -187,7 +187,8 @@ func TestCreate_RepositoryDefaultAgentNotConfigured(t *testing.T) {
 		t.Errorf(`"agent": "" for a repository whose default_agent is codex: agent %q, want codex`, wo.Agent)
 	}
 
-	after := newHarnessOn(t, env, withRepositories(t, env, readmodel.NewMemory(), &fakeVerifier{}))
+	configure(t, before, "https://github.com/acme/demo", `{"default_agent": "codex"}`)
+	after := newHarnessOn(t, env, withRepositories(t, env, readmodel.NewMemory(), &fakeVerifier{}), withWebhook)
 	for _, body := range []string{`{"repository_id": %q, "user_request": "Fix"}`, `{"repository_id": %q, "user_request": "Fix", "agent": ""}`} {
 		r := after.post("/api/agent-work-orders/", fmt.Sprintf(body, id))
 		d := r.detail(t)
@@ -203,5 +204,11 @@ func TestCreate_RepositoryDefaultAgentNotConfigured(t *testing.T) {
 	}
 	if r := after.post("/api/agent-work-orders/", fmt.Sprintf(`{"repository_id": %q, "user_request": "Fix", "agent": "claude"}`, id)); r.status != http.StatusCreated {
 		t.Errorf("naming claude: %d %s, want 201", r.status, r.body)
+	}
+	// A GitHub delivery for such a repository is acknowledged as ignored,
+	// with the reason, as any request the create would refuse.
+	if a := after.deliver("issues", "d-agent-gone", ghFixture(t, "issues_labeled", nil)).webhook(t, http.StatusAccepted); !strings.HasPrefix(a.Detail, "ignored: ") ||
+		!strings.Contains(a.Detail, "default_agent codex") {
+		t.Errorf("delivery for a repository whose default_agent is gone: %+v", a)
 	}
 }
