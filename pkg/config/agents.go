@@ -138,11 +138,15 @@ func (p *parser) prices(name string) Prices {
 			p.fail(name, v, fmt.Sprintf("%q: want model=input:output[:cached_input] in USD per million tokens", item))
 			return nil
 		}
+		if _, twice := out[model]; twice {
+			p.fail(name, v, fmt.Sprintf("model %q is priced twice; give each model one price", model))
+			return nil
+		}
 		var f [3]float64
 		for i, s := range nums {
 			x, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err != nil || x < 0 || math.IsInf(x, 0) || math.IsNaN(x) {
-				p.fail(name, v, fmt.Sprintf("%q: %q is not a price (USD per million tokens, 0 or more)", item, s))
+			if err != nil || x < 0 || math.IsInf(x, 0) || math.IsNaN(x) || x > MaxUSD {
+				p.fail(name, v, fmt.Sprintf("%q: %q is not a price (USD per million tokens, 0 to %d)", item, s, MaxUSD))
 				return nil
 			}
 			f[i] = x

@@ -41,9 +41,19 @@ func TestAgents(t *testing.T) {
 		"AWO_DEFAULT_AGENT=": {"AWO_DEFAULT_AGENT": "gemini"},
 		"AWO_PRICES":         {"AWO_PRICES": "gpt-5=1"},
 		"AWO_PRICES=":        {"AWO_PRICES": "gpt-5=a:b"},
+		"AWO_PRICES==":       {"AWO_PRICES": "gpt-5=1e308:1"},
 	} {
 		if _, err := config.Load(env(vars)); err == nil || !strings.Contains(err.Error(), strings.TrimSuffix(name, "=")) {
 			t.Errorf("%v: %v, want an error naming %s", vars, err, name)
 		}
+	}
+}
+
+// A model priced twice in AWO_PRICES is a start-up error naming the model:
+// which of the two prices was meant cannot be guessed.
+func TestAgents_PriceTwiceNamesTheModel(t *testing.T) {
+	_, err := config.Load(env(map[string]string{"CODEX_CLI_PATH": "codex", "AWO_PRICES": "gpt-5=1:10, o4-mini=1:2, gpt-5=2:20"}))
+	if err == nil || !strings.Contains(err.Error(), "gpt-5") || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("gpt-5 priced twice: %v, want an error naming gpt-5 twice", err)
 	}
 }

@@ -81,16 +81,22 @@ func FormatStepTimeouts(m map[workorder.Step]time.Duration) string {
 	return strings.Join(parts, ",")
 }
 
+// MaxUSD bounds every amount of money awo reads (a cost cap, the daily
+// budget, a price per million tokens): a million dollars is beyond any
+// sane setting, and a bound keeps sums of such amounts far from float and
+// nano-dollar (int64) overflow. 1e308 is a typo or an attack, not a cap.
+const MaxUSD = 1_000_000
+
 // dollars parses an optional amount of US dollars: unset is 0 (no cap),
-// set must be a positive number.
+// set must be a positive number of at most MaxUSD.
 func (p *parser) dollars(name string) float64 {
 	v, ok := p.get(name)
 	if !ok {
 		return 0
 	}
 	f, err := strconv.ParseFloat(strings.TrimPrefix(v, "$"), 64)
-	if err != nil || !(f > 0) || math.IsInf(f, 0) {
-		p.fail(name, v, "must be an amount of US dollars greater than 0, such as 5 or 0.50 (leave it unset for no cap)")
+	if err != nil || !(f > 0) || math.IsInf(f, 0) || f > MaxUSD {
+		p.fail(name, v, fmt.Sprintf("must be an amount of US dollars greater than 0 and at most %d, such as 5 or 0.50 (leave it unset for no cap)", MaxUSD))
 		return 0
 	}
 	return f

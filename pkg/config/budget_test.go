@@ -20,7 +20,7 @@ func TestMaxCostUSD(t *testing.T) {
 			t.Errorf("AWO_MAX_COST_USD=%s: %v, %v; want %v", v, c.MaxCostUSD, err, want)
 		}
 	}
-	for _, v := range []string{"0", "-1", "five", "Inf", "NaN"} {
+	for _, v := range []string{"0", "-1", "five", "Inf", "NaN", "1e308", "1000001"} {
 		_, err := config.Load(env(map[string]string{"AWO_MAX_COST_USD": v}))
 		if err == nil || !strings.Contains(err.Error(), "AWO_MAX_COST_USD") {
 			t.Errorf("AWO_MAX_COST_USD=%s: %v, want an error naming it", v, err)
@@ -68,7 +68,7 @@ func TestDailyBudgetUSD(t *testing.T) {
 	if err != nil || c.DailyBudgetUSD != 20 || c.Gateway().DailyBudgetUSD != 20 || c.Executor().DailyBudgetUSD != 20 {
 		t.Fatalf("AWO_DAILY_BUDGET_USD=$20: %v, %v; want 20 for the gateway and the executor", c.DailyBudgetUSD, err)
 	}
-	for _, v := range []string{"0", "-3", "lots", "+Inf"} {
+	for _, v := range []string{"0", "-3", "lots", "+Inf", "1e308", "$2000000"} {
 		_, err := config.Load(env(map[string]string{"AWO_DAILY_BUDGET_USD": v}))
 		if err == nil || !strings.Contains(err.Error(), "AWO_DAILY_BUDGET_USD") {
 			t.Errorf("AWO_DAILY_BUDGET_USD=%s: %v, want an error naming it", v, err)

@@ -152,7 +152,7 @@ func (c *Counter) AddOn(ctx context.Context, t time.Time, usd float64) (Total, e
 		if add == 0 {
 			return Total{Day: Day(t), USD: dollars(have)}, nil
 		}
-		sum := have + add
+		sum := saturatingAdd(have, add)
 		val := []byte(format(sum) + " " + tag)
 		if rev == 0 {
 			_, err = c.kv.Create(ctx, key, val)
@@ -189,10 +189,29 @@ func (c *Counter) read(ctx context.Context, key string) (int64, uint64, error) {
 
 const nanosPerDollar = 1_000_000_000
 
+// maxNanos is the most a day's total holds: the largest whole number of
+// dollars an int64 of nano-dollars can take ($9,223,372,036). Real spend
+// never comes near it; bogus costs (a misreported run, a wild price) could,
+// and a total that wrapped around would turn negative and open the budget.
+const maxNanos = math.MaxInt64 / nanosPerDollar * nanosPerDollar
+
+// maxAdd is the most one run may add, in dollars: more is not a cost a run
+// can have but a broken report, refused (the add fails and is logged).
+const maxAdd = 1e9
+
+// saturatingAdd is have + add, stopping at maxNanos: a total at the ceiling
+// stays over any budget, the safe side, rather than wrap around.
+func saturatingAdd(have, add int64) int64 {
+	if add > maxNanos-have {
+		return maxNanos
+	}
+	return have + add
+}
+
 // nanosOf is usd in whole nano-dollars; 0 for a negative amount (a run
 // that reports no cost adds nothing).
 func nanosOf(usd float64) (int64, error) {
-	if math.IsNaN(usd) || math.IsInf(usd, 0) || usd > 1e9 {
+	if math.IsNaN(usd) || math.IsInf(usd, 0) || usd > maxAdd {
 		return 0, fmt.Errorf("adding to the spend: %v is not an amount of US dollars", usd)
 	}
 	if usd <= 0 {
@@ -214,11 +233,11 @@ func parse(s string) (int64, error) {
 	s, _, _ = strings.Cut(s, " ")
 	whole, frac, ok := strings.Cut(s, ".")
 	w, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || !ok || len(frac) != 9 || w < 0 {
+	if err != nil || !ok || len(frac) != 9 || w < 0 || w > maxNanos/nanosPerDollar {
 		return 0, fmt.Errorf("%q is not a total in US dollars with nine decimal places", s)
 	}
 	f, err := strconv.ParseInt(frac, 10, 64)
-	if err != nil || f < 0 {
+	if err != nil || f < 0 || w == maxNanos/nanosPerDollar && f > 0 {
 		return 0, fmt.Errorf("%q is not a total in US dollars with nine decimal places", s)
 	}
 	return w*nanosPerDollar + f, nil

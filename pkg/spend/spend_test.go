@@ -206,3 +206,50 @@ func TestAdd_RetryDoesNotTakeAnotherAddForItsOwn(t *testing.T) {
 		t.Fatalf("add: %+v, %v; want a total of $1 (both adds)", got, err)
 	}
 }
+
+// Bogus costs cannot wrap the day's total around: nano-dollars in an
+// int64 hold $9.2e9, and a total at the ceiling stays there (over any
+// budget, the safe side) instead of turning negative. A stored total past
+// the ceiling is an error, not a wrapped number.
+func TestAdd_TotalSaturatesInsteadOfOverflowing(t *testing.T) {
+	c, env := open(t, nil)
+	ctx := context.Background()
+	var last float64
+	for i := range 12 {
+		got, err := c.Add(ctx, 1e9)
+		if err != nil {
+			t.Fatalf("add %d of $1e9: %v", i+1, err)
+		}
+		if got.USD < last || got.USD <= 0 {
+			t.Fatalf("add %d of $1e9: total $%v after $%v; want it never to fall", i+1, got.USD, last)
+		}
+		last = got.USD
+	}
+	if _, err := c.Add(ctx, 1e10); err == nil {
+		t.Errorf("a single cost of $1e10 was added")
+	}
+	kv, _ := env.JS.KeyValue(ctx, spend.Bucket)
+	if _, err := kv.Put(ctx, spend.Key(time.Now()), []byte("99999999999.000000000 TAG")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Today(ctx); err == nil {
+		t.Errorf("a stored total of $99999999999 read as $%v, want an error", got.USD)
+	}
+}
+
+// The ceiling itself reads back; a nano-dollar past it is an error (the
+// int64 would overflow a little further on).
+func TestRead_Ceiling(t *testing.T) {
+	c, env := open(t, nil)
+	ctx := context.Background()
+	kv, _ := env.JS.KeyValue(ctx, spend.Bucket)
+	for v, ok := range map[string]bool{"9223372036.000000000 T": true, "9223372036.000000001 T": false, "9223372036.999999999 T": false} {
+		if _, err := kv.Put(ctx, spend.Key(time.Now()), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Today(ctx)
+		if (err == nil) != ok || ok && got.USD != 9223372036 {
+			t.Errorf("stored %q: $%v, %v; want readable: %t", v, got.USD, err, ok)
+		}
+	}
+}

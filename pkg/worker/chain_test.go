@@ -143,3 +143,72 @@ func publish(t *testing.T, b *bus.Bus, wo workorder.ID, id, typ string, data any
 	}
 	return seq
 }
+
+// A retry now racing the timer: the step waited, the timer's wake-up sent
+// its command again (DispatchSeq: the wait), and before any worker took it
+// the user asked to retry now, which sent another command of the same
+// attempt marked IgnoreAccountLimit (DispatchSeq: the retry). Whichever a
+// worker takes first, only the retry's runs: were the timer's to start
+// first, it would wait again on the account flag and then supersede the
+// retry's, losing what the user asked for. And a command redelivered after
+// its own run waited must not run again beside the one sent after the
+// wait.
+func TestStartStep_RetryNowRacingTheTimersResend(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("test")
+	ctx := context.Background()
+	wo := workorder.ID("wo-0000c4b0")
+	first := events.RunStep{WorkOrderID: wo, Step: workorder.StepExecute, Attempt: 1}
+	first.DispatchSeq = publish(t, b, wo, "d1", events.TypeStepDispatched, &events.StepDispatched{Step: first.Step, Attempt: 1})
+	started, why, err := worker.StartStep(ctx, b, first, "w")
+	if err != nil || why != "" {
+		t.Fatalf("first start: %q, %v", why, err)
+	}
+	if err := worker.WaitStep(ctx, b, first, events.StepWaiting{Reason: events.WaitUsageLimit}, started); err != nil {
+		t.Fatal(err)
+	}
+	waited, _, err := b.LastEvent(ctx, wo, events.TypeStepWaiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timers := first
+	timers.Args.Waits, timers.DispatchSeq = 1, waited.Seq
+	retry := first
+	retry.Args.Waits, retry.Args.IgnoreAccountLimit = 2, true
+	retry.DispatchSeq = publish(t, b, wo, "retry_requested.r1", events.TypeRetryRequested, &events.RetryRequested{Round: 1, Reason: "now"})
+
+	if _, why, err := worker.StartStep(ctx, b, first, "w"); err != nil || why == "" {
+		t.Fatalf("the first command redelivered after its run waited: %q, %v; want it refused", why, err)
+	}
+	_, why, err = worker.StartStep(ctx, b, timers, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(why, "retry") {
+		t.Fatalf("the timer's command taken before the retry's: %q; want it superseded by the retry", why)
+	}
+	if _, why, err := worker.StartStep(ctx, b, retry, "w"); err != nil || why != "" {
+		t.Fatalf("the retry's command: %q, %v; want it to run", why, err)
+	}
+}
+
+// A retry recorded while the step's command ran (the gateway's read model
+// still showed the step waiting) is refused by the orchestrator: the step
+// did not wait. That command, redelivered after its worker died, still
+// runs; were it refused too, the step would never finish.
+func TestStartStep_RetryWhileTheCommandRanDoesNotStopItsRedelivery(t *testing.T) {
+	env := natstest.Start(t)
+	b := env.Bus("test")
+	ctx := context.Background()
+	wo := workorder.ID("wo-0000c4b1")
+	cmd := events.RunStep{WorkOrderID: wo, Step: workorder.StepExecute, Attempt: 1, Args: events.StepArgs{Waits: 1}}
+	publish(t, b, wo, "d1", events.TypeStepDispatched, &events.StepDispatched{Step: cmd.Step, Attempt: 1})
+	cmd.DispatchSeq = publish(t, b, wo, "w1", events.TypeStepWaiting, &events.StepWaiting{Step: cmd.Step, Attempt: 1})
+	if _, why, err := worker.StartStep(ctx, b, cmd, "w"); err != nil || why != "" {
+		t.Fatalf("first start: %q, %v", why, err)
+	}
+	publish(t, b, wo, "retry_requested.r1", events.TypeRetryRequested, &events.RetryRequested{Round: 1, Reason: "now"})
+	if _, why, err := worker.StartStep(ctx, b, cmd, "w"); err != nil || why != "" {
+		t.Fatalf("redelivered: %q, %v; want it to run", why, err)
+	}
+}

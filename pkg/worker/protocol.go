@@ -123,7 +123,8 @@ func Cancelled(ctx context.Context, b *bus.Bus, wo workorder.ID) (bool, error) {
 // cancelled, a later dispatch superseded it (a command left in the queue by
 // a cancel, then overtaken by the retry's new attempt, must not run beside
 // it in the same sandbox), another command of its attempt started after it
-// (sent again after a wait), or it has already completed (its worker died
+// (sent again after a wait), a retry or a wait of its step came since it
+// was sent (overtaken), or it has already completed (its worker died
 // between recording the result and acking: running it again would redo the
 // step on top of its own work, maybe beside the next step).
 func Stale(ctx context.Context, b *bus.Bus, cmd events.RunStep) (string, error) {
@@ -139,6 +140,9 @@ func Stale(ctx context.Context, b *bus.Bus, cmd events.RunStep) (string, error) 
 		return fmt.Sprintf("superseded by the dispatch of %s attempt %d", d.Step, d.Attempt), nil
 	}
 	if why, err := restarted(ctx, b, cmd); err != nil || why != "" {
+		return why, err
+	}
+	if why, err := overtaken(ctx, b, cmd); err != nil || why != "" {
 		return why, err
 	}
 	done, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeStepCompleted)
@@ -163,6 +167,45 @@ func restarted(ctx context.Context, b *bus.Bus, cmd events.RunStep) (string, err
 	}
 	if s, _ := last.Data.(*events.StepStarted); s != nil && s.Step == cmd.Step && s.Attempt == cmd.Attempt {
 		return fmt.Sprintf("superseded by a later command of %s attempt %d (%s)", cmd.Step, cmd.Attempt, last.ID), nil
+	}
+	return "", nil
+}
+
+// overtaken says why cmd must not run when, since it was sent, a retry
+// was asked for or its step waited: the retry sent a command of its own
+// (of a waiting step, the same attempt marked to run past the account
+// limit), and a wait means a command of this attempt ran since, after
+// which the orchestrator sends the next. Without this, a timer's command
+// taken before the retry's would run without the retry's mark, wait again
+// on the account flag, and then supersede the retry's command (restarted):
+// the user's retry lost. A command without its dispatch's sequence (an
+// older orchestrator's) cannot be placed and is left to the other checks.
+func overtaken(ctx context.Context, b *bus.Bus, cmd events.RunStep) (string, error) {
+	if cmd.DispatchSeq == 0 {
+		return "", nil
+	}
+	r, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeRetryRequested)
+	if err != nil {
+		return "", err
+	}
+	if ok && r.Seq > cmd.DispatchSeq {
+		// A retry that came while cmd itself ran (its start is before the
+		// retry) was refused by the orchestrator: the step did not wait.
+		// cmd, redelivered after its worker died, must still run.
+		s, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeStepStarted)
+		if err != nil {
+			return "", err
+		}
+		if !ok || s.ID != cmd.ID()+".started" || s.Seq > r.Seq {
+			return fmt.Sprintf("superseded by a later retry request (%s)", r.ID), nil
+		}
+	}
+	w, ok, err := b.LastEvent(ctx, cmd.WorkOrderID, events.TypeStepWaiting)
+	if err != nil || !ok || w.Seq <= cmd.DispatchSeq {
+		return "", err
+	}
+	if d, _ := w.Data.(*events.StepWaiting); d != nil && d.Step == cmd.Step && d.Attempt == cmd.Attempt {
+		return fmt.Sprintf("%s attempt %d waited since it was sent (%s): the command sent after that wait runs it", cmd.Step, cmd.Attempt, w.ID), nil
 	}
 	return "", nil
 }

@@ -136,6 +136,7 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 		log.Warn("the API asks for no token and listens beyond loopback (AWO_AUTH=none): anyone who can reach "+
 			ln.Addr().String()+" can run agents; set AWO_API_TOKENS to require a token", "addr", ln.Addr().String())
 	}
+	warnUncappedCodex(d.Config, log)
 	dashboard, err := ui.New()
 	if err != nil {
 		return nil, err
@@ -490,6 +491,19 @@ func Rebuild(ctx context.Context, js jetstream.JetStream, store readmodel.Store,
 
 // listensOnLoopback tells whether ln accepts connections from this
 // machine only.
+// warnUncappedCodex says at start-up when AWO_MAX_COST_USD cannot apply to
+// codex work orders: without a price for CODEX_MODEL their cost is unknown.
+func warnUncappedCodex(c config.Gateway, log *slog.Logger) {
+	a := c.Agents
+	if c.MaxCostUSD <= 0 || !a.IsConfigured(config.AgentCodex) {
+		return
+	}
+	if _, priced := a.Prices.Cost(a.CodexModel, 0, 0, 0); !priced {
+		log.Warn("AWO_MAX_COST_USD is not given to codex work orders: AWO_PRICES has no price for CODEX_MODEL, so their cost "+
+			"is unknown and a cap could not be kept (their max_cost_usd shows null)", "codex_model", a.CodexModel)
+	}
+}
+
 func listensOnLoopback(ln net.Listener) bool {
 	a, ok := ln.Addr().(*net.TCPAddr)
 	return ok && a.IP.IsLoopback()

@@ -45,9 +45,9 @@ const (
 )
 
 // answerTypes are the events that may need an answer: a round asked for,
-// and the ends of a round.
+// a wait for the daily budget, and the ends of a round.
 var answerTypes = []string{events.TypeRequested, events.TypeFollowUpRequested,
-	events.TypeCompleted, events.TypeFailed, events.TypeCancelled}
+	events.TypeStepWaiting, events.TypeCompleted, events.TypeFailed, events.TypeCancelled}
 
 // answerer comments on the issue or pull request a work order's round was
 // asked from: when the round starts and when it ends.
@@ -187,6 +187,8 @@ func (a *answerer) answerFor(ctx context.Context, e events.Event) (answer, bool,
 		return a.start(wo, v.Origin, 1)
 	case *events.FollowUpRequested:
 		return a.start(wo, v.Origin, v.Round)
+	case *events.StepWaiting:
+		return a.waiting(ctx, e, v)
 	case *events.Completed, *events.Failed, *events.Cancelled:
 		r, err := a.endedRound(ctx, e)
 		if err != nil {
@@ -217,6 +219,29 @@ func (a *answerer) start(wo workorder.ID, o *events.Origin, round int) (answer, 
 	return answer{origin: *o, marker: marker, body: body + "\n\n" + marker + "\n"}, true, nil
 }
 
+// waiting answers a wait for the daily budget (AWO_DAILY_BUDGET_USD): a
+// round asked for on GitHub over the budget is recorded and waits until
+// the next UTC midnight, and says so where it was asked for, once per
+// wait. A usage-limit wait (minutes, maybe many in a row) is not answered.
+func (a *answerer) waiting(ctx context.Context, e events.Event, w *events.StepWaiting) (answer, bool, error) {
+	if w.Reason != events.WaitDailyBudget {
+		return answer{}, false, nil
+	}
+	r, err := a.endedRound(ctx, e)
+	if err != nil || !usable(r.origin) {
+		return answer{}, false, err
+	}
+	until := w.WaitingUntil.UTC().Format(time.RFC3339)
+	marker := fmt.Sprintf("<!-- awo work_order_id=%s round=%d answer=wait until=%s -->", e.WorkOrderID, r.round, until)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Waiting: work order `%s`%s goes on at %s.\n", e.WorkOrderID, roundNote(r.round), until)
+	quote(&b, a.red.String(w.Message))
+	if link := a.link(e.WorkOrderID); link != "" {
+		b.WriteString("\nDetails: " + link + "\n")
+	}
+	return answer{origin: *r.origin, marker: marker, body: b.String() + "\n" + marker + "\n"}, true, nil
+}
+
 // usable reports whether o names a place to answer: an owner/name
 // repository (as webhooks give it) and an issue or pull request number.
 func usable(o *events.Origin) bool {
@@ -235,7 +260,7 @@ type round struct {
 }
 
 // endedRound reads the work order's history up to end: the round that
-// ended is the last one asked for before it (a later one is another
+// ended (or whose step waits) is the last one asked for before it (a later one is another
 // round's business).
 func (a *answerer) endedRound(ctx context.Context, end events.Event) (round, error) {
 	h, err := a.bus.History(ctx, end.WorkOrderID, 0)

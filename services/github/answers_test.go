@@ -301,3 +301,31 @@ func TestAnswers_GitHubDownIsRetriedAGoneRepositoryIsDropped(t *testing.T) {
 		t.Errorf("gh asked about the gone repository %d times, want once", gone)
 	}
 }
+
+// A work order asked for on GitHub whose step waits for the daily budget
+// says so where it was asked for, once per wait: it was accepted over the
+// budget and starts later, not lost. A wait for a usage limit (minutes,
+// and maybe many) is not answered.
+func TestAnswers_DailyBudgetWaitSaysWhenItGoesOn(t *testing.T) {
+	a := startAnswers(t, fakegh.Options{}, "https://awo.example.com", nil)
+	const wo = workorder.ID("wo-0000ab09")
+	a.publish(t, wo, events.TypeRequested, requested(origin("acme/demo", 12)))
+	a.comments(t, "acme/demo", 12, 1)
+	a.publish(t, wo, events.TypeStepWaiting, &events.StepWaiting{Step: workorder.StepCreateBranch, Attempt: 1,
+		Reason: events.WaitUsageLimit, WaitingUntil: time.Date(2026, 12, 6, 23, 5, 0, 0, time.UTC), Message: "usage limit"})
+	until := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	a.publish(t, wo, events.TypeStepWaiting, &events.StepWaiting{Step: workorder.StepCreateBranch, Attempt: 1,
+		Reason: events.WaitDailyBudget, WaitingUntil: until,
+		Message: "the daily budget (AWO_DAILY_BUDGET_USD=$1.00) is used up ($1.5000 spent today); create-branch runs at 2026-12-07T00:00:00Z"})
+	got := a.comments(t, "acme/demo", 12, 2)
+	if !strings.HasPrefix(got[1], "Waiting: work order `wo-0000ab09` goes on at 2026-12-07T00:00:00Z") ||
+		!strings.Contains(got[1], "> the daily budget (AWO_DAILY_BUDGET_USD=$1.00) is used up") ||
+		!strings.Contains(got[1], "https://awo.example.com/ui/work-orders/wo-0000ab09") ||
+		!hasMarker(got[1], "<!-- awo work_order_id=wo-0000ab09 round=1 answer=wait until=2026-12-07T00:00:00Z -->") {
+		t.Fatalf("wait comment:\n%s", got[1])
+	}
+	a.settled(t)
+	if n := len(a.fake.IssueComments(t, "acme/demo", 12)); n != 2 {
+		t.Errorf("%d comments, want 2 (the usage-limit wait is not answered)", n)
+	}
+}

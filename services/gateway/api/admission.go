@@ -65,8 +65,10 @@ type admitter struct{ mu sync.Mutex }
 // (503) when the read model cannot say. The daily budget is checked
 // first (checkDailyBudget): 429 until the next UTC midnight once used up.
 func (s *server) admit(ctx context.Context, repositoryURL string) (release func(), err error) {
-	if err := s.checkDailyBudget(ctx); err != nil {
-		return nil, err
+	if !budgetChecked(ctx) {
+		if err := s.checkDailyBudget(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if !s.Admission.enabled() {
 		return func() {}, nil

@@ -24,19 +24,43 @@ func (s *server) chooseAgent(b createBody, req *createRequest) error {
 		name = config.AgentClaude
 	}
 	if msg := s.agentProblem(name); msg != "" {
+		if b.agentFrom != "" {
+			return unprocessable(fmt.Sprintf("the configured repository %s has default_agent %s, and %s; name an agent in the request "+
+				`(e.g. "agent": "claude") or change the repository's default_agent (PATCH %s/%s)`, b.agentFrom, name, msg, repositoriesRoute, b.agentFrom))
+		}
 		return unprocessable("agent: " + msg)
 	}
-	if name == config.AgentCodex && b.MaxCostUSD != nil {
-		if _, ok := s.Agents.Prices.Cost(s.Agents.CodexModel, 0, 0, 0); !ok {
-			return unprocessable(fmt.Sprintf("max_cost_usd: codex reports tokens, not cost, and AWO_PRICES has no price for its model %s, "+
-				"so the cap could not be kept; leave max_cost_usd out or configure a price (AWO_PRICES=<model>=<input>:<output> USD per million tokens)",
-				orUnset(s.Agents.CodexModel)))
+	if b.MaxCostUSD != nil {
+		if err := s.checkCapKept(name); err != nil {
+			return err
 		}
 	}
 	if name != config.AgentClaude {
 		req.Requested.Agent = name // "" stays claude's, as in events written before agents
 	}
 	return nil
+}
+
+// costUnknown reports whether agent's runs report no cost that a cap
+// could be checked against: codex without a price for its model.
+func (s *server) costUnknown(agent string) bool {
+	if agent != config.AgentCodex {
+		return false
+	}
+	_, priced := s.Agents.Prices.Cost(s.Agents.CodexModel, 0, 0, 0)
+	return !priced
+}
+
+// checkCapKept refuses a max_cost_usd (of a create, retry or follow-up)
+// for a work order of agent when its cost is unknown: the cap could not be
+// kept.
+func (s *server) checkCapKept(agent string) error {
+	if !s.costUnknown(agent) {
+		return nil
+	}
+	return unprocessable(fmt.Sprintf("max_cost_usd: codex reports tokens, not cost, and AWO_PRICES has no price for its model %s, "+
+		"so the cap could not be kept; leave max_cost_usd out or configure a price (AWO_PRICES=<model>=<input>:<output> USD per million tokens)",
+		orUnset(s.Agents.CodexModel)))
 }
 
 // agentProblem is why name cannot run work orders here; "" when it can.
@@ -50,6 +74,9 @@ func (s *server) agentProblem(name string) string {
 	}
 	return ""
 }
+
+// repositoriesRoute is where configured repositories are changed.
+const repositoriesRoute = "/api/agent-work-orders/repositories"
 
 func orUnset(model string) string {
 	if model == "" {

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/readmodel"
 	"github.com/agentworkorders/awo/pkg/testkit/natstest"
+	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/gateway/api"
 )
 
@@ -117,5 +119,96 @@ func TestGitHubWebhook_TakesTheRepositorysDefaultAgent(t *testing.T) {
 	b := h.deliver("issues", "d-agent-2", other).webhook(t, http.StatusAccepted)
 	if req := h.requested(b.ID); req.RepositoryURL != "https://github.com/acme/other" || req.Agent != "" {
 		t.Errorf("unconfigured repository: %s agent %q, want AWO_DEFAULT_AGENT's claude (\"\")", req.RepositoryURL, req.Agent)
+	}
+}
+
+// AWO_MAX_COST_USD, the default cap, is not given to a codex work order
+// whose model has no price: its cost is unknown, so the cap could never be
+// checked, and showing one would promise what is not kept (max_cost_usd
+// stays null). Claude's work orders, and codex's with a price, get it.
+func TestCreate_DefaultCapOnlyWhereItCanBeKept(t *testing.T) {
+	withDefaultCap := func(o *api.Options) { o.MaxCostUSD = 2 }
+	unpriced := newHarness(t, withCodex(nil, ""), withDefaultCap)
+	priced := newHarness(t, withCodex(config.Prices{"gpt-test": {Input: 1, Output: 2}}, ""), withDefaultCap)
+	for _, tc := range []struct {
+		name  string
+		h     *harness
+		agent string
+		want  float64 // 0: none
+	}{
+		{"claude", unpriced, "claude", 2},
+		{"codex without a price", unpriced, "codex", 0},
+		{"codex with a price", priced, "codex", 2},
+	} {
+		id := tc.h.create(map[string]any{"agent": tc.agent})
+		if got := tc.h.requested(id).MaxCostUSD; got != tc.want {
+			t.Errorf("%s: recorded max_cost_usd %v, want %v", tc.name, got, tc.want)
+		}
+		if wo := tc.h.workOrder(id); (wo.MaxCostUSD == nil) != (tc.want == 0) {
+			t.Errorf("%s: work order shows max_cost_usd %v, want %v (0: null)", tc.name, wo.MaxCostUSD, tc.want)
+		}
+	}
+}
+
+// A retry's or a follow-up's new max_cost_usd for a codex work order
+// whose model has no price is refused like a create's: the cap could not
+// be kept.
+func TestRetryAndFollowUp_CapForCodexWithoutAPrice(t *testing.T) {
+	h := newHarness(t, withCodex(nil, ""))
+	failed := h.create(map[string]any{"agent": "codex"})
+	h.started(failed)
+	h.publish(failed, events.TypeFailed, &events.Failed{Step: workorder.StepPlanning, ErrorMessage: "boom"})
+	completed := h.create(map[string]any{"agent": "codex"})
+	h.branched(completed)
+	h.publish(completed, events.TypeCompleted, &events.Completed{})
+	for name, r := range map[string]response{
+		"retry":     h.post("/api/agent-work-orders/"+string(failed)+"/retry", `{"max_cost_usd": 1}`),
+		"follow-up": h.post(promptPath(completed), `{"prompt_text": "more", "max_cost_usd": 1}`),
+	} {
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.detail(t), "AWO_PRICES") {
+			t.Errorf("%s: %d %s, want 422 naming AWO_PRICES", name, r.status, r.body)
+		}
+	}
+	if r := h.post("/api/agent-work-orders/"+string(failed)+"/retry", `{}`); r.status != http.StatusAccepted {
+		t.Errorf("retry without a cap: %d %s, want 202", r.status, r.body)
+	}
+}
+
+// A repository whose default_agent is codex, on a deployment where codex
+// is no longer configured: a create that names no agent is refused with a
+// 422 that names the repository's default_agent and what to do, not the
+// "agent" field the client never sent. "agent": "" is no agent: the
+// repository's default applies.
+func TestCreate_RepositoryDefaultAgentNotConfigured(t *testing.T) {
+	env := natstest.Start(t)
+	before := newHarnessOn(t, env, withRepositories(t, env, readmodel.NewMemory(), &fakeVerifier{}), withCodex(nil, ""))
+	id := configure(t, before, "https://github.com/acme/app", `{"default_agent": "codex"}`)
+	if wo := before.workOrder(before.create(map[string]any{"repository_id": id, "repository_url": nil, "agent": ""})); wo.Agent != "codex" {
+		t.Errorf(`"agent": "" for a repository whose default_agent is codex: agent %q, want codex`, wo.Agent)
+	}
+
+	configure(t, before, "https://github.com/acme/demo", `{"default_agent": "codex"}`)
+	after := newHarnessOn(t, env, withRepositories(t, env, readmodel.NewMemory(), &fakeVerifier{}), withWebhook)
+	for _, body := range []string{`{"repository_id": %q, "user_request": "Fix"}`, `{"repository_id": %q, "user_request": "Fix", "agent": ""}`} {
+		r := after.post("/api/agent-work-orders/", fmt.Sprintf(body, id))
+		d := r.detail(t)
+		if r.status != http.StatusUnprocessableEntity || strings.HasPrefix(d, "agent:") {
+			t.Errorf("%s: %d %q, want 422 not blaming the request's agent", body, r.status, d)
+			continue
+		}
+		for _, part := range []string{"default_agent", "codex", "CODEX_CLI_PATH", `"agent": "claude"`, reposPath + "/" + id} {
+			if !strings.Contains(d, part) {
+				t.Errorf("%s: detail %q, want it to say %q", body, d, part)
+			}
+		}
+	}
+	if r := after.post("/api/agent-work-orders/", fmt.Sprintf(`{"repository_id": %q, "user_request": "Fix", "agent": "claude"}`, id)); r.status != http.StatusCreated {
+		t.Errorf("naming claude: %d %s, want 201", r.status, r.body)
+	}
+	// A GitHub delivery for such a repository is acknowledged as ignored,
+	// with the reason, as any request the create would refuse.
+	if a := after.deliver("issues", "d-agent-gone", ghFixture(t, "issues_labeled", nil)).webhook(t, http.StatusAccepted); !strings.HasPrefix(a.Detail, "ignored: ") ||
+		!strings.Contains(a.Detail, "default_agent codex") {
+		t.Errorf("delivery for a repository whose default_agent is gone: %+v", a)
 	}
 }

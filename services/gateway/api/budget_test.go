@@ -34,7 +34,7 @@ func TestCreate_MaxCostUSD(t *testing.T) {
 			t.Errorf("%s: work order shows max_cost_usd %v, want %v", tc.name, wo.MaxCostUSD, tc.want)
 		}
 	}
-	for _, body := range []string{`0`, `-1`, `"5"`, `1e400`} {
+	for _, body := range []string{`0`, `-1`, `"5"`, `1e400`, `1e308`, `1000000.01`} {
 		r := h.post("/api/agent-work-orders/", `{"repository_url": "https://github.com/acme/demo", "user_request": "Fix", "max_cost_usd": `+body+`}`)
 		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.detail(t), "max_cost_usd") {
 			t.Errorf("max_cost_usd %s: %d %s, want 422 naming max_cost_usd", body, r.status, r.body)
@@ -58,7 +58,7 @@ func TestRetry_MaxCostUSD(t *testing.T) {
 	h.started(id)
 	h.publish(id, events.TypeFailed, &events.Failed{Step: workorder.StepPlanning, ErrorMessage: "budget exceeded"})
 	path := "/api/agent-work-orders/" + string(id) + "/retry"
-	for _, body := range []string{`{"max_cost_usd": 0}`, `{"max_cost_usd": -2}`, `{"max_cost_usd": "1"}`} {
+	for _, body := range []string{`{"max_cost_usd": 0}`, `{"max_cost_usd": -2}`, `{"max_cost_usd": "1"}`, `{"max_cost_usd": 1e308}`} {
 		if r := h.post(path, body); r.status != http.StatusUnprocessableEntity || !strings.Contains(r.detail(t), "max_cost_usd") {
 			t.Errorf("retry %s: %d %s, want 422 naming max_cost_usd", body, r.status, r.body)
 		}
@@ -79,8 +79,10 @@ func TestRetry_MaxCostUSD(t *testing.T) {
 func TestPrompt_MaxCostUSDValidated(t *testing.T) {
 	h := newHarness(t)
 	id := h.create(nil)
-	r := h.post("/api/agent-work-orders/"+string(id)+"/prompt", `{"prompt_text": "more", "max_cost_usd": 0}`)
-	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.detail(t), "max_cost_usd") {
-		t.Errorf("prompt with max_cost_usd 0: %d %s, want 422 naming max_cost_usd", r.status, r.body)
+	for _, v := range []string{`0`, `1e308`} {
+		r := h.post("/api/agent-work-orders/"+string(id)+"/prompt", `{"prompt_text": "more", "max_cost_usd": `+v+`}`)
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.detail(t), "max_cost_usd") {
+			t.Errorf("prompt with max_cost_usd %s: %d %s, want 422 naming max_cost_usd", v, r.status, r.body)
+		}
 	}
 }

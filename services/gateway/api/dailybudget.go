@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -61,6 +62,37 @@ func (s *server) checkDailyBudget(ctx context.Context) error {
 	return &problem{status: http.StatusTooManyRequests, retryAfter: int(math.Ceil(reopens.Sub(now).Seconds())),
 		detail: fmt.Sprintf("the daily budget is used up: $%.4f spent today (%s, UTC) and AWO_DAILY_BUDGET_USD is $%.2f; "+
 			"new work is accepted again at %s", today.USD, today.Day, s.DailyBudgetUSD, reopens.Format(time.RFC3339))}
+}
+
+// budgetCheckedKey marks a request whose daily budget was checked before
+// admission, which does not check it again: a GitHub delivery's.
+type budgetCheckedKey struct{}
+
+func budgetChecked(ctx context.Context) bool {
+	checked, _ := ctx.Value(budgetCheckedKey{}).(bool)
+	return checked
+}
+
+// budgetWait checks the daily budget for a GitHub delivery. GitHub does not
+// deliver a refused webhook again, so over the budget the work is recorded
+// all the same, and its agent steps wait for the budget as a running work
+// order's do (the executor parks each until the next UTC midnight, and the
+// orchestrator's timer sends it then): nothing asked for on GitHub is lost.
+// note is what the answer adds to say so; an unreadable counter is the
+// usual 503. The context it returns lets admission skip the check.
+func (s *server) budgetWait(ctx context.Context) (_ context.Context, note string, err error) {
+	ctx = context.WithValue(ctx, budgetCheckedKey{}, true)
+	err = s.checkDailyBudget(ctx)
+	var p *problem
+	switch {
+	case err == nil:
+		return ctx, "", nil
+	case errors.As(err, &p) && p.status == http.StatusTooManyRequests:
+		reopens := spend.NextDay(s.Spend.Now())
+		return ctx, fmt.Sprintf("; the daily budget (AWO_DAILY_BUDGET_USD) is used up, so its agent steps wait until %s",
+			reopens.Format(time.RFC3339)), nil
+	}
+	return ctx, "", err
 }
 
 // spendHealth is /health's spend object: today's spend of all work orders

@@ -20,7 +20,7 @@ import (
 // budgetHarness is the API with a daily budget over a real AWO_SPEND
 // bucket whose clock says it is 23:00 UTC on 2026-12-06: an hour before the
 // budget opens again.
-func budgetHarness(t *testing.T, budget float64) (*harness, *spend.Counter) {
+func budgetHarness(t *testing.T, budget float64, configure ...func(*api.Options)) (*harness, *spend.Counter) {
 	t.Helper()
 	env := natstest.Start(t)
 	if _, err := spend.Open(context.Background(), env.JS, bus.Replication{}); err != nil {
@@ -31,9 +31,9 @@ func budgetHarness(t *testing.T, budget float64) (*harness, *spend.Counter) {
 		t.Fatal(err)
 	}
 	counter := spend.New(kv, func() time.Time { return time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC) })
-	h := newHarnessOn(t, env, func(o *api.Options) {
+	h := newHarnessOn(t, env, append([]func(*api.Options){func(o *api.Options) {
 		o.Spend, o.DailyBudgetUSD, o.MaxCostUSD = counter, budget, 0.5
-	})
+	}}, configure...)...)
 	return h, counter
 }
 
@@ -49,6 +49,7 @@ func TestDailyBudget_UsedUpRefusesNewWork(t *testing.T) {
 	completed := h.create(nil)
 	h.branched(completed)
 	h.publish(completed, events.TypeCompleted, &events.Completed{})
+	waiting, _ := h.waitingWorkOrder()
 	keyed := h.do(http.MethodPost, "/api/agent-work-orders/", jsonBody(map[string]any{
 		"repository_url": "https://github.com/acme/demo", "user_request": "Fix"}), "Content-Type", "application/json", "Idempotency-Key", "k-1")
 	if keyed.status != http.StatusCreated {
@@ -69,6 +70,8 @@ func TestDailyBudget_UsedUpRefusesNewWork(t *testing.T) {
 			"repository_url": "https://github.com/acme/demo", "user_request": "Fix"}), "Content-Type", "application/json", "Idempotency-Key", "k-2"),
 		"follow-up": h.post(promptPath(completed), `{"prompt_text": "more"}`),
 		"retry":     h.post("/api/agent-work-orders/"+string(failed)+"/retry", `{}`),
+		// Retry now of a waiting step runs an agent at once: new work too.
+		"retry now": h.post("/api/agent-work-orders/"+string(waiting)+"/retry", `{}`),
 	} {
 		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "3600" {
 			t.Errorf("%s: %d Retry-After %q %s, want 429 with Retry-After 3600 (seconds to midnight UTC)", name, r.status, r.header.Get("Retry-After"), r.body)
@@ -171,5 +174,40 @@ func TestWorkOrder_TotalCostUSD(t *testing.T) {
 	h.get("/api/agent-work-orders/"+string(id)).json(t, &wo)
 	if wo.TotalCostUSD != 0.2504 {
 		t.Errorf("total_cost_usd %v, want 0.2504", wo.TotalCostUSD)
+	}
+}
+
+// GitHub does not deliver a refused webhook again, so a 429 over the daily
+// budget would lose the request. A GitHub-triggered create or follow-up is
+// recorded instead, and its agent steps wait for the budget like a running
+// work order's (the executor parks them until the next UTC midnight); the
+// answer says so. The other limits still refuse (with the delivery
+// released, for Redeliver).
+func TestDailyBudget_UsedUp_GitHubDeliveriesAreRecordedAndWait(t *testing.T) {
+	h, counter := budgetHarness(t, 1, withWebhook)
+	pr := h.awoPR()
+	if _, err := counter.Add(context.Background(), 1.5); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct{ event, fixture, delivery, detail string }{
+		{"issues", "issues_labeled", "d-budget-1", "work order created"},
+		{"issue_comment", "issue_comment_pr", "d-budget-2", "follow-up round 2 requested"},
+	} {
+		a := h.deliver(d.event, d.delivery, ghFixture(t, d.fixture, nil)).webhook(t, http.StatusAccepted)
+		for _, part := range []string{d.detail, "daily budget", "2026-12-07T00:00:00Z"} {
+			if !strings.Contains(a.Detail, part) {
+				t.Errorf("%s: answer %q, want it to say %q", d.event, a.Detail, part)
+			}
+		}
+		if a.ID == "" {
+			t.Errorf("%s: answer names no work order", d.event)
+		}
+	}
+	if fu := h.followUp(pr); fu.Round != 2 {
+		t.Errorf("follow-up recorded as round %d", fu.Round)
+	}
+	// The API's create is still refused.
+	if r := h.post("/api/agent-work-orders/", `{"repository_url": "https://github.com/acme/demo", "user_request": "Fix"}`); r.status != http.StatusTooManyRequests {
+		t.Errorf("API create over the budget: %d, want 429", r.status)
 	}
 }

@@ -61,6 +61,11 @@ func (s *server) prompt(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if maxCost > 0 {
+		if err := s.checkCapKept(agentName(wo.Agent)); err != nil {
+			return err
+		}
+	}
 	wo, round, err := s.followUp(r.Context(), wo, followUpAsk{text: text, maxCostUSD: maxCost}, nil)
 	if err != nil {
 		return err

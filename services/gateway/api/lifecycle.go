@@ -134,6 +134,11 @@ func (s *server) retry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if maxCost > 0 {
+		if err := s.checkCapKept(agentName(wo.Agent)); err != nil {
+			return err
+		}
+	}
 	if waiting(wo) {
 		return s.retryNow(w, r, wo, reason, maxCost)
 	}
@@ -172,8 +177,12 @@ func waiting(wo readmodel.WorkOrder) bool {
 // retryNow records workorder.retry_requested for a running work order whose
 // step waits: the orchestrator sends the step again at once, as the same
 // attempt, marked to run even though the agent's account may still be
-// limited. The work order already holds its slot, so no admission.
+// limited. The work order already holds its slot, so no admission; but it
+// starts an agent run, so the daily budget is checked as for any new work.
 func (s *server) retryNow(w http.ResponseWriter, r *http.Request, wo readmodel.WorkOrder, reason string, maxCost float64) error {
+	if err := s.checkDailyBudget(r.Context()); err != nil {
+		return err
+	}
 	id := wo.AgentWorkOrderID
 	round, err := s.retryRound(r.Context(), id)
 	if err != nil {

@@ -399,9 +399,10 @@ func (s *server) configuredDefaults(ctx context.Context, b *createBody) error {
 		st := string(rec.DefaultSandboxType)
 		b.SandboxType = &st
 	}
-	if b.Agent == nil && rec.DefaultAgent != nil {
+	// "agent": "" asks for no agent in particular, like leaving it out.
+	if trimmed(b.Agent) == "" && rec.DefaultAgent != nil {
 		agent := *rec.DefaultAgent
-		b.Agent = &agent
+		b.Agent, b.agentFrom = &agent, rec.ID
 	}
 	if b.SelectedCommands == nil && len(rec.DefaultCommands) > 0 {
 		cmds := make([]string, len(rec.DefaultCommands))

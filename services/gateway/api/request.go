@@ -15,6 +15,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/freetext"
 	"github.com/agentworkorders/awo/pkg/repourl"
@@ -48,8 +49,11 @@ type createBody struct {
 	// MaxCostUSD caps what the work order's agent runs may cost in all.
 	MaxCostUSD *float64 `json:"max_cost_usd"`
 	// Agent is the coding agent that runs the steps: claude or codex;
-	// absent: the repository's default_agent, else AWO_DEFAULT_AGENT.
+	// absent or "": the repository's default_agent, else AWO_DEFAULT_AGENT.
 	Agent *string `json:"agent"`
+	// agentFrom is the configured repository whose default_agent filled
+	// Agent (configuredDefaults), so a refusal names it, not the request.
+	agentFrom string
 }
 
 // createRequest is a validated request: every value in it is legal.
@@ -157,13 +161,15 @@ func parseSteps(raw []string) ([]workorder.Step, string) {
 var issueDigits = regexp.MustCompile(`^[1-9][0-9]{0,9}$`)
 
 // parseMaxCost checks an optional max_cost_usd: absent is 0 (the default
-// cap applies), present must be a positive number of US dollars.
+// cap applies), present must be a positive number of US dollars, at most
+// config.MaxUSD.
 func parseMaxCost(v *float64) (float64, error) {
 	if v == nil {
 		return 0, nil
 	}
-	if !(*v > 0) || math.IsInf(*v, 0) {
-		return 0, fmt.Errorf("max_cost_usd: must be a number of US dollars greater than 0, got %v (leave it out for the default, AWO_MAX_COST_USD)", *v)
+	if !(*v > 0) || math.IsInf(*v, 0) || *v > config.MaxUSD {
+		return 0, fmt.Errorf("max_cost_usd: must be a number of US dollars greater than 0 and at most %d, got %v "+
+			"(leave it out for the default, AWO_MAX_COST_USD)", config.MaxUSD, *v)
 	}
 	return *v, nil
 }

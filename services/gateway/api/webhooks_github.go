@@ -180,9 +180,10 @@ func (s *server) repositoryRefused(fullName string) string {
 // webhookCreate creates the work order through the create path: the same
 // validation, admission and publish as POST /, with the delivery id as its
 // idempotency key, so a redelivery answers with the work order the first
-// made. A refusal by admission (429) or an outage (503) is answered as is,
-// with the key released, so GitHub shows the failure and a redelivery
-// creates the work order.
+// made. Over the daily budget it is recorded all the same and waits
+// (budgetWait). A refusal by admission (429) or an outage (503) is answered
+// as is, with the key released, so GitHub shows the failure and a
+// redelivery creates the work order.
 func (s *server) webhookCreate(ctx context.Context, w http.ResponseWriter, log *slog.Logger, key string, t trigger) error {
 	if s.Idempotency == nil {
 		return &problem{status: http.StatusServiceUnavailable, detail: "GitHub deliveries cannot be de-duplicated by this gateway (no idempotency store)"}
@@ -205,10 +206,18 @@ func (s *server) webhookCreate(ctx context.Context, w http.ResponseWriter, log *
 	if err := s.configuredDefaults(ctx, &configured); err != nil {
 		return err
 	}
-	if err := s.chooseAgent(createBody{Agent: configured.Agent}, &req); err != nil {
+	if err := s.chooseAgent(createBody{Agent: configured.Agent, agentFrom: configured.agentFrom}, &req); err != nil {
+		var p *problem
+		if errors.As(err, &p) && p.status == http.StatusUnprocessableEntity {
+			return ignore(w, log, p.detail) // as any request the create would refuse
+		}
 		return err
 	}
 	s.defaultCap(&req)
+	ctx, budgetNote, err := s.budgetWait(ctx)
+	if err != nil {
+		return err
+	}
 	origin := t.origin
 	req.Requested.Origin = &origin
 	id, seq, replayed, err := s.publishIdempotent(ctx, key, req)
@@ -229,7 +238,10 @@ func (s *server) webhookCreate(ctx context.Context, w http.ResponseWriter, log *
 	tagWorkOrder(ctx, id)
 	log.Info("work order requested from GitHub", "work_order_id", string(id), "seq", seq, "kind", origin.Kind,
 		"repository", origin.Repository, "number", origin.Number, "sender", origin.Sender)
-	writeJSON(w, http.StatusAccepted, webhookAnswer{Detail: "work order created", AgentWorkOrderID: id})
+	if budgetNote != "" {
+		log.Warn("work order from GitHub recorded over the daily budget: its agent steps wait", "work_order_id", string(id))
+	}
+	writeJSON(w, http.StatusAccepted, webhookAnswer{Detail: "work order created" + budgetNote, AgentWorkOrderID: id})
 	return nil
 }
 
@@ -243,6 +255,10 @@ func (s *server) webhookFollowUp(ctx context.Context, w http.ResponseWriter, log
 	text, err := parsePrompt(promptBody{PromptText: &t.promptTxt}, s.MaxRequestBytes)
 	if err != nil {
 		return ignore(w, log, strings.TrimPrefix(errorDetail(err), "prompt_text: "))
+	}
+	ctx, budgetNote, err := s.budgetWait(ctx)
+	if err != nil {
+		return err
 	}
 	hash := idempotency.RequestHash(events.Requested{WorkOrderID: t.followUp, UserRequest: text})
 	claim, err := s.Idempotency.Claim(ctx, key, idempotency.Record{WorkOrderID: t.followUp, RequestHash: hash})
@@ -274,7 +290,7 @@ func (s *server) webhookFollowUp(ctx context.Context, w http.ResponseWriter, log
 	}
 	log.Info("work order follow-up requested from GitHub", "work_order_id", string(wo.AgentWorkOrderID), "round", round,
 		"repository", origin.Repository, "number", origin.Number, "sender", origin.Sender)
-	writeJSON(w, http.StatusAccepted, webhookAnswer{Detail: fmt.Sprintf("follow-up round %d requested", round), AgentWorkOrderID: wo.AgentWorkOrderID})
+	writeJSON(w, http.StatusAccepted, webhookAnswer{Detail: fmt.Sprintf("follow-up round %d requested", round) + budgetNote, AgentWorkOrderID: wo.AgentWorkOrderID})
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/agentworkorders/awo/pkg/bus"
+	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/freetext"
 	"github.com/agentworkorders/awo/pkg/readmodel"
@@ -341,9 +342,21 @@ func pathID(r *http.Request) (workorder.ID, error) {
 
 // defaultCap gives a create that set no max_cost_usd the configured cap
 // (AWO_MAX_COST_USD), recorded in the event so a later change of the
-// setting does not change a work order already asked for.
+// setting does not change a work order already asked for. A work order
+// whose agent reports no cost (codex without a price) gets none: the cap
+// could never be checked, and its max_cost_usd shows null, which is what
+// holds, rather than a cap that is not kept.
 func (s *server) defaultCap(req *createRequest) {
-	if req.Requested.MaxCostUSD == 0 {
+	if req.Requested.MaxCostUSD == 0 && !s.costUnknown(agentName(req.Requested.Agent)) {
 		req.Requested.MaxCostUSD = s.MaxCostUSD
 	}
+}
+
+// agentName is the agent a work order recorded: "" is claude's, as in
+// events written before agents.
+func agentName(recorded string) string {
+	if recorded == "" {
+		return config.AgentClaude
+	}
+	return recorded
 }
