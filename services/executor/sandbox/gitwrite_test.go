@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +79,26 @@ func TestIndexTrees_AreGitWriteTrees(t *testing.T) {
 	trees, ok = readIndexTrees(index)
 	if !ok || trees.root.String() != gitOut(t, tree, "rev-parse", "HEAD^{tree}") {
 		t.Fatalf("after the commit: %s, %v; HEAD's tree is %s", trees.root, ok, gitOut(t, tree, "rev-parse", "HEAD^{tree}"))
+	}
+
+	// One file staged: the index's cache still holds b/ (as HEAD has
+	// it), and a/y/, a/ and the top are built and written here.
+	write(t, tree, "a/y/z", "changed\n")
+	runGitT(t, tree, "add", "a/y/z")
+	if trees, ok = readIndexTrees(index); !ok || trees.trees["b/"].content != nil || trees.trees["a/y/"].content == nil {
+		t.Fatalf("staged: %v, b/ from the cache %v, a/y/ built %v", ok, trees.trees["b/"].content == nil, trees.trees["a/y/"].content != nil)
+	}
+	headTree = plumbing.NewHash(gitOut(t, tree, "rev-parse", "HEAD^{tree}"))
+	if !r.writeTrees(trees, headTree) {
+		t.Fatal("trees not written")
+	}
+	gitOut(t, tree, "ls-tree", "-r", trees.root.String())
+	if want := gitOut(t, tree, "write-tree"); trees.root.String() != want {
+		t.Fatalf("staged: tree %s, git write-tree says %s", trees.root, want)
+	}
+	// Now git has cached them all, HEAD has not: used when they are there.
+	if trees, ok = readIndexTrees(index); !ok || trees.trees[""].content != nil || !r.writeTrees(trees, headTree) {
+		t.Fatalf("cached: %v, root built %v", ok, trees.trees[""].content != nil)
 	}
 }
 
@@ -262,4 +283,35 @@ func TestSnapshotInProcess_IsGitsSnapshot(t *testing.T) {
 			t.Fatalf("%s: in process %+v, git %+v", st.name, got, want)
 		}
 	}
+}
+
+// BenchmarkIndexTree: the index of a 50,000-file repository (the issue's
+// big repository) turned into its tree in process, next to git write-tree
+// on the same index, in the same run. Both find the tree already there.
+func BenchmarkIndexTree(b *testing.B) {
+	_, tree := newRepoWithWorktree(b)
+	blob := gitEnvOut(b, tree, nil, "hash-object", "-w", "--stdin")
+	var list strings.Builder
+	for i := range 50_000 {
+		fmt.Fprintf(&list, "100644 %s\tdir%02d/sub%02d/file%04d.txt\n", blob, i%50, (i/50)%20, i)
+	}
+	cmd := exec.Command("git", "update-index", "--index-info")
+	cmd.Dir, cmd.Stdin = tree, strings.NewReader(list.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%v: %s", err, out)
+	}
+	want := gitOut(b, tree, "write-tree")
+	index := gitOut(b, tree, "rev-parse", "--path-format=absolute", "--git-path", "index")
+	b.Run("in process", func(b *testing.B) {
+		for b.Loop() {
+			if t, ok := readIndexTrees(index); !ok || t.root.String() != want {
+				b.Fatalf("tree %s, %v; want %s", t.root, ok, want)
+			}
+		}
+	})
+	b.Run("git write-tree", func(b *testing.B) {
+		for b.Loop() {
+			gitOut(b, tree, "write-tree")
+		}
+	})
 }
