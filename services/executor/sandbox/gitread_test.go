@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -229,4 +230,27 @@ func BenchmarkProgress(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Packed objects are read through the pack's index, read whole into
+// memory (objectsListing.Open).
+func TestInProcessReads_PackedObjects(t *testing.T) {
+	repo, tree := newRepoWithWorktree(t)
+	const baseRef = "refs/remotes/origin/main"
+	runGitT(t, repo, "update-ref", baseRef, "HEAD")
+	runGitT(t, tree, "switch", "--quiet", "-c", "feat/x")
+	write(t, tree, "a.md", "a\n")
+	runGitT(t, tree, "add", "--all")
+	runGitT(t, tree, "commit", "--quiet", "-m", "feat: a")
+	runGitT(t, repo, "gc", "--quiet")
+	if n := gitOut(t, repo, "count-objects", "-v"); !strings.Contains(n, "count: 0\n") || strings.Contains(n, "packs: 0\n") {
+		t.Fatalf("objects not packed:\n%s", n)
+	}
+	got, ok := progressInProcess(context.Background(), tree, baseRef)
+	if !ok {
+		t.Fatal("not read in process")
+	}
+	if want := gitProgress(t, tree, baseRef); got != want {
+		t.Fatalf("in process %+v, git %+v", got, want)
+	}
 }
