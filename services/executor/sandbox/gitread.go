@@ -177,14 +177,20 @@ func (o objectsListing) ReadDir(path string) ([]os.FileInfo, error) {
 	if filepath.Clean(path) != "objects" {
 		return o.Filesystem.ReadDir(path)
 	}
-	entries, err := os.ReadDir(o.dir)
+	// Names only: no sort and no entry per fan-out directory.
+	d, err := os.Open(o.dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
 	if err != nil {
 		return nil, err
 	}
 	var out []os.FileInfo
-	for _, e := range entries {
-		if e.IsDir() && (strings.HasPrefix(e.Name(), "tmp_objdir-incoming-") || strings.HasPrefix(e.Name(), "incoming-")) {
-			if info, err := e.Info(); err == nil {
+	for _, name := range names {
+		if strings.HasPrefix(name, "tmp_objdir-incoming-") || strings.HasPrefix(name, "incoming-") {
+			if info, err := os.Lstat(filepath.Join(o.dir, name)); err == nil && info.IsDir() {
 				out = append(out, info)
 			}
 		}

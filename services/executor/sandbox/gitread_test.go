@@ -5,9 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/go-git/go-billy/v5/osfs"
 )
 
 func gitOut(t testing.TB, dir string, args ...string) string {
@@ -252,5 +255,30 @@ func TestInProcessReads_PackedObjects(t *testing.T) {
 	}
 	if want := gitProgress(t, tree, baseRef); got != want {
 		t.Fatalf("in process %+v, git %+v", got, want)
+	}
+}
+
+// The objects directory is listed for go-git with the quarantine
+// directories of a push in progress only, each a directory.
+func TestObjectsListing_OnlyIncomingDirectories(t *testing.T) {
+	repo, _ := newRepoWithWorktree(t)
+	objects := filepath.Join(repo, ".git", "objects")
+	for _, d := range []string{"incoming-a1", "tmp_objdir-incoming-b2"} {
+		if err := os.Mkdir(filepath.Join(objects, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, objects, "incoming-not-a-dir", "")
+	infos, err := objectsListing{Filesystem: osfs.New(filepath.Join(repo, ".git")), dir: objects}.ReadDir("objects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range infos {
+		names = append(names, i.Name())
+	}
+	slices.Sort(names)
+	if want := []string{"incoming-a1", "tmp_objdir-incoming-b2"}; !slices.Equal(names, want) {
+		t.Fatalf("listed %v, want %v", names, want)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -406,6 +407,13 @@ func checkpointCommit(tree string, parents []string, msg string) []byte {
 	return []byte(b.String())
 }
 
+// zlibWriters are reused: a new one allocates its compressor's tables,
+// most of the cost of a small object.
+var zlibWriters = sync.Pool{New: func() any {
+	zw, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed)
+	return zw
+}}
+
 // writeLoose stores an object the way git stores a loose one: deflated
 // into a temporary file next to where it belongs, read-only, then linked
 // to its name (an object already there is the same object).
@@ -425,7 +433,9 @@ func writeLoose(objectsDir string, typ plumbing.ObjectType, content []byte) (plu
 		return h, err
 	}
 	defer os.Remove(tmp.Name())
-	zw, _ := zlib.NewWriterLevel(tmp, zlib.BestSpeed)
+	zw := zlibWriters.Get().(*zlib.Writer)
+	defer zlibWriters.Put(zw)
+	zw.Reset(tmp)
 	_, err = fmt.Fprintf(zw, "%s %d\x00", typ, len(content))
 	if err == nil {
 		_, err = zw.Write(content)
