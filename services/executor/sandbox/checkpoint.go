@@ -8,9 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/agentworkorders/awo/pkg/repourl"
 	"github.com/agentworkorders/awo/pkg/workorder"
@@ -54,11 +57,14 @@ func (l layout) checkpointRef() string { return checkpointRefPrefix + l.id }
 func (l layout) markerPath() string { return l.dir + ".checkpoint" }
 
 // checkpointIdentity makes snapshot commits independent of any git config
-// and of the time they are made: the same sandbox gives the same ID.
+// and of the time they are made: the same sandbox gives the same ID, and
+// the commit git writes is the one checkpointCommit writes in process (an
+// i18n.commitEncoding would add a header).
 var checkpointIdentity = []string{
 	"GIT_AUTHOR_NAME=awo", "GIT_AUTHOR_EMAIL=awo@localhost",
 	"GIT_COMMITTER_NAME=awo", "GIT_COMMITTER_EMAIL=awo@localhost",
 	"GIT_AUTHOR_DATE=@1000000000 +0000", "GIT_COMMITTER_DATE=@1000000000 +0000",
+	"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=i18n.commitEncoding", "GIT_CONFIG_VALUE_0=UTF-8",
 }
 
 // Snapshot commits the sandbox as a checkpoint, without writing its bundle
@@ -85,68 +91,160 @@ func (m *Manager) snapshot(ctx context.Context, s Spec, sb Sandbox, left *[]Left
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	dir := sb.Dir
-	cp := Checkpoint{BaseBranch: sb.BaseBranch}
-	if cp.BaseBranch == "" {
-		if cp.BaseBranch, err = m.baseBranch(ctx, dir); err != nil {
+	base := sb.BaseBranch
+	if base == "" {
+		if base, err = m.baseBranch(ctx, sb.Dir); err != nil {
 			return Checkpoint{}, err
 		}
 	}
+	return m.snapshotWith(ctx, m.writer(sb.Dir), l.id, sb.Dir, base, left)
+}
+
+// snapshotWith is snapshot of the sandbox id at dir, reading and writing
+// its repository in process as far as w may (nil: git does it all).
+func (m *Manager) snapshotWith(ctx context.Context, w *repository, id, dir, baseBranch string, left *[]LeftOut) (Checkpoint, error) {
+	cp := Checkpoint{BaseBranch: baseBranch}
 	wrap := func(what string, err error) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("checkpointing %s: %s: %w", dir, what, err)
 	}
-	// One git for what five would tell: HEAD and its tree, origin's base,
-	// the branch checked out ("HEAD" when detached) and where the index
-	// lives.
-	out, err := m.git(ctx, dir, "rev-parse", "HEAD^{commit}", "HEAD^{tree}", "refs/remotes/origin/"+cp.BaseBranch+"^{commit}",
-		"--symbolic-full-name", "HEAD", "--path-format=absolute", "--git-path", "index")
+	h, err := m.snapshotHead(ctx, w, dir, cp.BaseBranch)
 	if err != nil {
 		return wrap("reading HEAD and origin/"+cp.BaseBranch, err)
 	}
-	lines := strings.Split(out, "\n")
-	if len(lines) != 5 {
-		return wrap("reading HEAD and origin/"+cp.BaseBranch, fmt.Errorf("git rev-parse printed %q", out))
-	}
-	cp.Head, cp.Base = lines[0], lines[2]
-	headTree := lines[1]
-	cp.Branch = strings.TrimPrefix(lines[3], "refs/heads/")
-	if lines[3] == "HEAD" {
-		cp.Branch = "" // detached
-	}
-	indexPath := lines[4]
-
-	// The staging area as it is; a conflicted one cannot be written as a
-	// tree, and then HEAD's stands in for it.
-	indexTree, err := m.git(ctx, dir, "write-tree")
+	cp.Head, cp.Base, cp.Branch = h.head, h.base, h.branch
+	indexTree, err := m.indexTree(ctx, w, dir, h)
 	if err != nil {
-		if ctx.Err() != nil {
-			return Checkpoint{}, ctx.Err()
-		}
-		indexTree = headTree
+		return Checkpoint{}, err
 	}
 	if *left, err = m.oversizedUntracked(ctx, dir); err != nil {
 		return wrap("measuring the untracked files", err)
 	}
-	workTree, err := m.workingTree(ctx, dir, indexPath, excludePathspecs(*left))
+	workTree, err := m.workingTree(ctx, w, dir, h, excludePathspecs(*left))
 	if err != nil {
 		return wrap("writing the working tree", err)
 	}
 	// Nothing staged beyond HEAD (the usual case: agents commit what they
 	// stage) needs no commit of its own: HEAD is the index's commit.
-	parents := []string{"-p", cp.Head}
+	parents := []string{cp.Head}
 	cp.Index = cp.Head
-	if indexTree != headTree {
-		if cp.Index, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, "commit-tree", indexTree, "-p", cp.Head, "-m", "awo checkpoint: index"); err != nil {
+	if indexTree != h.headTree {
+		if cp.Index, err = m.commitTree(ctx, w, dir, indexTree, []string{cp.Head}, "awo checkpoint: index"); err != nil {
 			return wrap("committing the index", err)
 		}
-		parents = append(parents, "-p", cp.Index)
+		parents = append(parents, cp.Index)
 	}
-	msg := "awo checkpoint of " + l.id + " on " + cmp.Or(cp.Branch, "a detached HEAD")
-	args := append(append([]string{"commit-tree", workTree}, parents...), "-m", msg)
-	if cp.ID, err = m.gitEnvTrim(ctx, dir, checkpointIdentity, args...); err != nil {
+	msg := "awo checkpoint of " + id + " on " + cmp.Or(cp.Branch, "a detached HEAD")
+	if cp.ID, err = m.commitTree(ctx, w, dir, workTree, parents, msg); err != nil {
 		return wrap("committing the working tree", err)
 	}
 	return cp, nil
+}
+
+// snapshotHead is where a checkpoint starts: HEAD, its tree, origin's
+// base, the branch checked out ("" when detached) and the index's file.
+type snapshotHead struct {
+	head, headTree, base, branch, indexPath string
+}
+
+// writer is dir's repository when the checkpoint may read and write it
+// in this process (gitwrite.go), nil when git does all of it.
+func (m *Manager) writer(dir string) *repository {
+	if !m.inProcess() {
+		return nil
+	}
+	r, ok := openRepository(dir)
+	if !ok || !plainWrites(r.d) {
+		return nil
+	}
+	return &r
+}
+
+// snapshotHead reads HEAD and origin/<base>: in this process when w may,
+// with one git for all five otherwise.
+func (m *Manager) snapshotHead(ctx context.Context, w *repository, dir, baseBranch string) (snapshotHead, error) {
+	if h, ok := w.snapshotHead(dir, baseBranch); ok {
+		return h, nil
+	}
+	out, err := m.git(ctx, dir, "rev-parse", "HEAD^{commit}", "HEAD^{tree}", "refs/remotes/origin/"+baseBranch+"^{commit}",
+		"--symbolic-full-name", "HEAD", "--path-format=absolute", "--git-path", "index")
+	if err != nil {
+		return snapshotHead{}, err
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) != 5 {
+		return snapshotHead{}, fmt.Errorf("git rev-parse printed %q", out)
+	}
+	h := snapshotHead{head: lines[0], headTree: lines[1], base: lines[2], indexPath: lines[4]}
+	if lines[3] != "HEAD" { // "HEAD" is a detached one
+		h.branch = strings.TrimPrefix(lines[3], "refs/heads/")
+	}
+	return h, nil
+}
+
+// snapshotHead is the in-process read of snapshotHead, ok when certain.
+func (r *repository) snapshotHead(dir, baseBranch string) (snapshotHead, bool) {
+	if r == nil || !plainBranchName(baseBranch) {
+		return snapshotHead{}, false
+	}
+	branch, detached, ok := headBranch(dir)
+	if !ok {
+		return snapshotHead{}, false
+	}
+	head, ok := r.head()
+	if !ok {
+		return snapshotHead{}, false
+	}
+	baseHash, ok := r.resolve(plumbing.NewRemoteReferenceName("origin", baseBranch))
+	if !ok {
+		return snapshotHead{}, false
+	}
+	base, ok := r.commit(baseHash)
+	if !ok {
+		return snapshotHead{}, false
+	}
+	h := snapshotHead{head: head.Hash.String(), headTree: head.TreeHash.String(), base: base.Hash.String(),
+		indexPath: filepath.Join(r.d.gitDir, "index")}
+	if !detached {
+		h.branch = branch
+	}
+	return h, true
+}
+
+// indexTree is the tree of the staging area as it is. A conflicted one
+// cannot be written as a tree, and then HEAD's stands in for it. The
+// error is only ever the context's.
+func (m *Manager) indexTree(ctx context.Context, w *repository, dir string, h snapshotHead) (string, error) {
+	if w != nil {
+		if t, ok := readIndexTrees(h.indexPath); ok {
+			// Equal to HEAD's, the usual case, the trees are there already.
+			if t.root.String() == h.headTree || w.writeTrees(t, plumbing.NewHash(h.headTree)) {
+				return t.root.String(), nil
+			}
+		}
+	}
+	tree, err := m.git(ctx, dir, "write-tree")
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return h.headTree, nil
+	}
+	return tree, nil
+}
+
+// commitTree writes a checkpoint commit of tree: in this process when w
+// may, else with git commit-tree, whose commit is byte for byte the same.
+func (m *Manager) commitTree(ctx context.Context, w *repository, dir, tree string, parents []string, msg string) (string, error) {
+	if w != nil {
+		if h, err := writeLoose(w.objectsDir(), plumbing.CommitObject, checkpointCommit(tree, parents, msg)); err == nil {
+			return h.String(), nil
+		}
+	}
+	args := []string{"commit-tree", tree}
+	for _, p := range parents {
+		args = append(args, "-p", p)
+	}
+	return m.gitEnvTrim(ctx, dir, checkpointIdentity, append(args, "-m", msg)...)
 }
 
 // Bundle writes the objects of cp, the sandbox's latest Snapshot, to the
@@ -160,8 +258,11 @@ func (m *Manager) Bundle(ctx context.Context, s Spec, sb Sandbox, cp Checkpoint,
 	// from being pruned while it is the latest.
 	// With an agent user, in the cached clone as root: refs/awo is root's.
 	repo := m.rootDir(sb.Dir)
-	if _, err := m.git(ctx, repo, "update-ref", l.checkpointRef(), cp.ID); err != nil {
-		return fmt.Errorf("checkpointing %s: updating %s: %w", sb.Dir, l.checkpointRef(), err)
+	if w := m.writer(repo); w == nil || !shaPattern.MatchString(cp.ID) ||
+		!w.writeRef(plumbing.ReferenceName(l.checkpointRef()), plumbing.NewHash(cp.ID)) {
+		if _, err := m.git(ctx, repo, "update-ref", l.checkpointRef(), cp.ID); err != nil {
+			return fmt.Errorf("checkpointing %s: updating %s: %w", sb.Dir, l.checkpointRef(), err)
+		}
 	}
 	// Thin against origin's base: every executor has that from its own
 	// clone. The snapshot's parents bring HEAD and its history along.
@@ -176,7 +277,7 @@ func (m *Manager) Bundle(ctx context.Context, s Spec, sb Sandbox, cp Checkpoint,
 // index stays as the agent left it. Starting from a copy of that index
 // lets git re-hash only the files that changed. The exclude pathspecs
 // name untracked output the checkpoint leaves out.
-func (m *Manager) workingTree(ctx context.Context, dir, indexPath string, exclude []string) (string, error) {
+func (m *Manager) workingTree(ctx context.Context, w *repository, dir string, h snapshotHead, exclude []string) (string, error) {
 	if m.repoEnv(dir) != nil {
 		return m.ownerWorkingTree(ctx, dir, exclude)
 	}
@@ -185,7 +286,7 @@ func (m *Manager) workingTree(ctx context.Context, dir, indexPath string, exclud
 		return "", err
 	}
 	defer os.Remove(tmp.Name())
-	if src, err := os.Open(indexPath); err == nil {
+	if src, err := os.Open(h.indexPath); err == nil {
 		_, err = io.Copy(tmp, src)
 		src.Close()
 		if err != nil {
@@ -202,6 +303,12 @@ func (m *Manager) workingTree(ctx context.Context, dir, indexPath string, exclud
 	env := []string{"GIT_INDEX_FILE=" + tmp.Name()}
 	if _, err := m.gitRawEnv(ctx, dir, env, append([]string{"add", "--all", "--", "."}, exclude...)...); err != nil {
 		return "", err
+	}
+	if w != nil {
+		// The trees of what changed since HEAD are written here.
+		if t, ok := readIndexTrees(tmp.Name()); ok && w.writeTrees(t, plumbing.NewHash(h.headTree)) {
+			return t.root.String(), nil
+		}
 	}
 	return m.gitEnvTrim(ctx, dir, env, "write-tree")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -176,20 +177,57 @@ func (o objectsListing) ReadDir(path string) ([]os.FileInfo, error) {
 	if filepath.Clean(path) != "objects" {
 		return o.Filesystem.ReadDir(path)
 	}
-	entries, err := os.ReadDir(o.dir)
+	// Names only: no sort and no entry per fan-out directory.
+	d, err := os.Open(o.dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
 	if err != nil {
 		return nil, err
 	}
 	var out []os.FileInfo
-	for _, e := range entries {
-		if e.IsDir() && (strings.HasPrefix(e.Name(), "tmp_objdir-incoming-") || strings.HasPrefix(e.Name(), "incoming-")) {
-			if info, err := e.Info(); err == nil {
+	for _, name := range names {
+		if strings.HasPrefix(name, "tmp_objdir-incoming-") || strings.HasPrefix(name, "incoming-") {
+			if info, err := os.Lstat(filepath.Join(o.dir, name)); err == nil && info.IsDir() {
 				out = append(out, info)
 			}
 		}
 	}
 	return out, nil
 }
+
+// Open reads a pack's index whole: go-git decodes one with a read per
+// four bytes (a syscall each, 256 for the fan-out table alone), a tenth
+// of the executor's CPU on the git path before this.
+func (o objectsListing) Open(name string) (billy.File, error) {
+	f, err := o.Filesystem.Open(name)
+	if err != nil || !strings.HasSuffix(name, ".idx") {
+		return f, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	return &readOnlyFile{Reader: bytes.NewReader(b), name: f.Name()}, nil
+}
+
+// readOnlyFile is a file read into memory.
+type readOnlyFile struct {
+	*bytes.Reader
+	name string
+}
+
+var errReadOnly = errors.New("read-only file")
+
+func (f *readOnlyFile) Name() string              { return f.name }
+func (f *readOnlyFile) Write([]byte) (int, error) { return 0, errReadOnly }
+func (f *readOnlyFile) Close() error              { return nil }
+func (f *readOnlyFile) Lock() error               { return nil }
+func (f *readOnlyFile) Unlock() error             { return nil }
+func (f *readOnlyFile) Truncate(int64) error      { return errReadOnly }
 
 // checkoutHasCommit reports, when sure, that dir is a checkout with a
 // commit at HEAD (the yes of isCheckout; a no is left to git).

@@ -1,12 +1,16 @@
 package sandbox
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/go-git/go-billy/v5/osfs"
 )
 
 func gitOut(t testing.TB, dir string, args ...string) string {
@@ -229,4 +233,52 @@ func BenchmarkProgress(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Packed objects are read through the pack's index, read whole into
+// memory (objectsListing.Open).
+func TestInProcessReads_PackedObjects(t *testing.T) {
+	repo, tree := newRepoWithWorktree(t)
+	const baseRef = "refs/remotes/origin/main"
+	runGitT(t, repo, "update-ref", baseRef, "HEAD")
+	runGitT(t, tree, "switch", "--quiet", "-c", "feat/x")
+	write(t, tree, "a.md", "a\n")
+	runGitT(t, tree, "add", "--all")
+	runGitT(t, tree, "commit", "--quiet", "-m", "feat: a")
+	runGitT(t, repo, "gc", "--quiet")
+	if n := gitOut(t, repo, "count-objects", "-v"); !strings.Contains(n, "count: 0\n") || strings.Contains(n, "packs: 0\n") {
+		t.Fatalf("objects not packed:\n%s", n)
+	}
+	got, ok := progressInProcess(context.Background(), tree, baseRef)
+	if !ok {
+		t.Fatal("not read in process")
+	}
+	if want := gitProgress(t, tree, baseRef); got != want {
+		t.Fatalf("in process %+v, git %+v", got, want)
+	}
+}
+
+// The objects directory is listed for go-git with the quarantine
+// directories of a push in progress only, each a directory.
+func TestObjectsListing_OnlyIncomingDirectories(t *testing.T) {
+	repo, _ := newRepoWithWorktree(t)
+	objects := filepath.Join(repo, ".git", "objects")
+	for _, d := range []string{"incoming-a1", "tmp_objdir-incoming-b2"} {
+		if err := os.Mkdir(filepath.Join(objects, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, objects, "incoming-not-a-dir", "")
+	infos, err := objectsListing{Filesystem: osfs.New(filepath.Join(repo, ".git")), dir: objects}.ReadDir("objects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range infos {
+		names = append(names, i.Name())
+	}
+	slices.Sort(names)
+	if want := []string{"incoming-a1", "tmp_objdir-incoming-b2"}; !slices.Equal(names, want) {
+		t.Fatalf("listed %v, want %v", names, want)
+	}
 }
