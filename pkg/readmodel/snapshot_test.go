@@ -2,6 +2,7 @@ package readmodel
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -276,4 +277,35 @@ func BenchmarkSnapshot(b *testing.B) {
 			}
 		}
 	})
+}
+
+// More rows than a frame holds: the frames' counts add up, and a blob cut
+// at a frame boundary (whole frames, each intact) is still refused.
+func TestSnapshotManyFrames(t *testing.T) {
+	evs := history(2*frameRows + 300)
+	full := NewMemory()
+	applyAll(t, full, evs)
+	blob, stamp, err := full.Snapshot(SnapshotStamp{Build: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := NewMemory()
+	if _, err := restored.Restore(blob); err != nil {
+		t.Fatal(err)
+	}
+	assertSameMemory(t, restored, full)
+
+	_, frames, _ := splitSnapshot(blob)
+	var offsets []int // where each frame starts in blob
+	for rest := frames; len(rest) > 0; {
+		offsets = append(offsets, len(blob)-len(rest))
+		size, k := binary.Uvarint(rest)
+		rest = rest[k+4+int(size):]
+	}
+	if want := int(stamp.Rows+frameRows-1) / frameRows; len(offsets) != want {
+		t.Fatalf("%d frames for %d rows, want %d", len(offsets), stamp.Rows, want)
+	}
+	if _, err := NewMemory().Restore(blob[:offsets[len(offsets)-1]]); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("Restore without the last frame = %v, want ErrBadSnapshot", err)
+	}
 }
