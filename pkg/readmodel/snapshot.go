@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"runtime"
 	"time"
 
 	"github.com/klauspost/compress/s2"
+	"golang.org/x/sync/errgroup"
 )
 
 // A snapshot is Memory's rows and applied sequence in one blob, so a
@@ -191,36 +193,84 @@ func (m *Memory) Restore(data []byte) (SnapshotStamp, error) {
 	return stamp, nil
 }
 
+// decodeFrames decodes the frames, on as many goroutines as there are
+// cores (each frame stands alone), into n rows in their order.
 func decodeFrames(data []byte, n uint64) ([]snapshotRow, error) {
 	if n > uint64(len(data)) { // every row takes bytes: a lying count
 		return nil, fmt.Errorf("%w: %d rows in %d bytes", ErrBadSnapshot, n, len(data))
 	}
-	rows := make([]snapshotRow, 0, n)
-	strs := map[string]string{}
-	var raw []byte
-	for f := 0; len(data) > 0; f++ {
+	var frames []frame
+	for len(data) > 0 {
 		size, k := binary.Uvarint(data)
 		if k <= 0 || size > uint64(len(data)-k) || len(data)-k-int(size) < 4 {
-			return nil, fmt.Errorf("%w: frame %d: %w", ErrBadSnapshot, f, errTruncated)
+			return nil, fmt.Errorf("%w: frame %d: %w", ErrBadSnapshot, len(frames), errTruncated)
 		}
-		sum := binary.LittleEndian.Uint32(data[k:])
-		packed := data[k+4 : k+4+int(size)]
+		frames = append(frames, frame{sum: binary.LittleEndian.Uint32(data[k:]), packed: data[k+4 : k+4+int(size)]})
 		data = data[k+4+int(size):]
-		var err error
-		if raw, err = s2.Decode(raw[:cap(raw)], packed); err != nil {
-			return nil, fmt.Errorf("%w: frame %d: %w", ErrBadSnapshot, f, err)
-		}
-		if crc32.Checksum(raw, castagnoli) != sum {
-			return nil, fmt.Errorf("%w: frame %d: checksum mismatch", ErrBadSnapshot, f)
-		}
-		if rows, err = decodeFrame(raw, rows, n, strs); err != nil {
-			return nil, fmt.Errorf("%w: frame %d: %w", ErrBadSnapshot, f, err)
-		}
 	}
-	if uint64(len(rows)) != n {
-		return nil, fmt.Errorf("%w: %d rows, the stamp says %d", ErrBadSnapshot, len(rows), n)
+	if uint64(len(frames)) > n/frameRows+1 {
+		return nil, fmt.Errorf("%w: %d frames for %d rows", ErrBadSnapshot, len(frames), n)
+	}
+	var g errgroup.Group
+	next := make(chan int, len(frames))
+	for i := range frames {
+		next <- i
+	}
+	close(next)
+	for range min(runtime.GOMAXPROCS(0), len(frames)) {
+		g.Go(func() error {
+			var raw []byte
+			strs := map[string]string{}
+			for i := range next {
+				if err := frames[i].decode(&raw, n, strs); err != nil {
+					return fmt.Errorf("%w: frame %d: %w", ErrBadSnapshot, i, err)
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	rows := make([]snapshotRow, 0, n)
+	for _, f := range frames {
+		if uint64(len(rows)+len(f.rows)) > n {
+			break
+		}
+		rows = append(rows, f.rows...)
+	}
+	if uint64(len(rows)) != n || len(rows) != sumRows(frames) {
+		return nil, fmt.Errorf("%w: %d rows, the stamp says %d", ErrBadSnapshot, sumRows(frames), n)
 	}
 	return rows, nil
+}
+
+type frame struct {
+	sum    uint32
+	packed []byte
+	rows   []snapshotRow
+}
+
+func sumRows(frames []frame) int {
+	n := 0
+	for _, f := range frames {
+		n += len(f.rows)
+	}
+	return n
+}
+
+// decode unpacks f into *raw (a buffer reused across frames), checks it
+// and decodes its rows, at most max.
+func (f *frame) decode(raw *[]byte, max uint64, strs map[string]string) error {
+	var err error
+	if *raw, err = s2.Decode((*raw)[:cap(*raw)], f.packed); err != nil {
+		return err
+	}
+	if crc32.Checksum(*raw, castagnoli) != f.sum {
+		return errors.New("checksum mismatch")
+	}
+	f.rows, err = decodeFrame(*raw, nil, max, strs)
+	return err
 }
 
 // decodeFrame appends the rows of one raw frame to rows, refusing to go
