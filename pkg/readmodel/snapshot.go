@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"runtime"
 	"time"
 
@@ -73,15 +74,41 @@ type snapshotRow struct {
 	createdSeq uint64
 }
 
+// SnapshotBlob is a snapshot as its parts (the header, then each frame),
+// which are written out one after the other: joined, 100,000 rows would
+// be one more 80 MB buffer, and its growth as much again in garbage.
+type SnapshotBlob [][]byte
+
+// Len is the snapshot's size in bytes.
+func (b SnapshotBlob) Len() int {
+	n := 0
+	for _, p := range b {
+		n += len(p)
+	}
+	return n
+}
+
+// Reader reads the snapshot from its first byte.
+func (b SnapshotBlob) Reader() io.Reader {
+	rs := make([]io.Reader, len(b))
+	for i, p := range b {
+		rs[i] = bytes.NewReader(p)
+	}
+	return io.MultiReader(rs...)
+}
+
+// Bytes is the snapshot in one slice.
+func (b SnapshotBlob) Bytes() []byte { return bytes.Join(b, nil) }
+
 // Snapshot encodes the store's rows with stamp's Build, Stream and
 // StreamCreated, and returns the blob and the stamp it carries (Format,
 // Applied and Rows filled in). It holds Memory's read lock while it walks
 // the rows (reads go on; Apply waits), and compresses the frames on
 // another goroutine meanwhile.
-func (m *Memory) Snapshot(stamp SnapshotStamp) ([]byte, SnapshotStamp, error) {
+func (m *Memory) Snapshot(stamp SnapshotStamp) (SnapshotBlob, SnapshotStamp, error) {
 	stamp.Format = SnapshotFormat
 	frames := make(chan []byte, 2)
-	out := make(chan []byte, 1)
+	out := make(chan SnapshotBlob, 1)
 	go compressFrames(frames, out)
 	var raw encoder
 	var inFrame uint64
@@ -133,21 +160,21 @@ func setFrameCount(b []byte, n uint64) []byte {
 	return append(c[:k:k], b[1:]...)
 }
 
-// compressFrames appends the first message of frames as it is (the
-// header) and every later one as a compressed frame, and sends the blob
-// on out once frames is closed.
-func compressFrames(frames <-chan []byte, out chan<- []byte) {
-	var blob []byte
-	first := true
+// compressFrames keeps the first message of frames as it is (the header)
+// and every later one as a compressed frame, and sends the blob on out
+// once frames is closed.
+func compressFrames(frames <-chan []byte, out chan<- SnapshotBlob) {
+	var blob SnapshotBlob
 	for raw := range frames {
-		if first {
-			blob, first = raw, false
+		if blob == nil {
+			blob = SnapshotBlob{raw}
 			continue
 		}
 		packed := s2.Encode(nil, raw)
-		blob = binary.AppendUvarint(blob, uint64(len(packed)))
-		blob = binary.LittleEndian.AppendUint32(blob, crc32.Checksum(raw, castagnoli))
-		blob = append(blob, packed...)
+		f := make([]byte, 0, binary.MaxVarintLen64+4+len(packed))
+		f = binary.AppendUvarint(f, uint64(len(packed)))
+		f = binary.LittleEndian.AppendUint32(f, crc32.Checksum(raw, castagnoli))
+		blob = append(blob, append(f, packed...))
 	}
 	out <- blob
 }

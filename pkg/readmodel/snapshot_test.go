@@ -1,10 +1,12 @@
 package readmodel
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -189,9 +191,13 @@ func TestSnapshotRestoreThenTailEqualsFullReplay(t *testing.T) {
 			part := NewMemory()
 			applyAll(t, part, evs[:cut])
 			created := time.Date(2026, 5, 1, 0, 0, 0, 7, time.UTC)
-			blob, stamp, err := part.Snapshot(SnapshotStamp{Build: "b1", Stream: "S", StreamCreated: created})
+			parts, stamp, err := part.Snapshot(SnapshotStamp{Build: "b1", Stream: "S", StreamCreated: created})
 			if err != nil {
 				t.Fatal(err)
+			}
+			blob := parts.Bytes()
+			if read, err := io.ReadAll(parts.Reader()); err != nil || !bytes.Equal(read, blob) || len(blob) != parts.Len() {
+				t.Fatalf("the blob's Reader, Bytes and Len disagree: %d, %d, %d bytes (%v)", len(read), len(blob), parts.Len(), err)
 			}
 			wantStamp := SnapshotStamp{Format: SnapshotFormat, Build: "b1", Stream: "S", StreamCreated: created, Applied: uint64(cut), Rows: uint64(min(cut, 40))}
 			rows, _ := part.Count(context.Background(), Filter{})
@@ -213,10 +219,11 @@ func TestSnapshotRestoreThenTailEqualsFullReplay(t *testing.T) {
 func TestSnapshotRestoreRefusesWhatItCannotRead(t *testing.T) {
 	m := NewMemory()
 	applyAll(t, m, history(10))
-	blob, _, err := m.Snapshot(SnapshotStamp{Build: "b"})
+	parts, _, err := m.Snapshot(SnapshotStamp{Build: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	blob := parts.Bytes()
 	header := len(blob) - 20
 	cases := map[string][]byte{
 		"empty":          nil,
@@ -258,10 +265,11 @@ func flip(b []byte, i int) []byte {
 func BenchmarkSnapshot(b *testing.B) {
 	m := NewMemory()
 	applyAll(b, m, history(100_000))
-	blob, _, err := m.Snapshot(SnapshotStamp{Build: "b"})
+	parts, _, err := m.Snapshot(SnapshotStamp{Build: "b"})
 	if err != nil {
 		b.Fatal(err)
 	}
+	blob := parts.Bytes()
 	b.Run("encode", func(b *testing.B) {
 		for b.Loop() {
 			if _, _, err := m.Snapshot(SnapshotStamp{Build: "b"}); err != nil {
@@ -285,10 +293,11 @@ func TestSnapshotManyFrames(t *testing.T) {
 	evs := history(2*frameRows + 300)
 	full := NewMemory()
 	applyAll(t, full, evs)
-	blob, stamp, err := full.Snapshot(SnapshotStamp{Build: "b"})
+	parts, stamp, err := full.Snapshot(SnapshotStamp{Build: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	blob := parts.Bytes()
 	restored := NewMemory()
 	if _, err := restored.Restore(blob); err != nil {
 		t.Fatal(err)

@@ -155,7 +155,7 @@ func Open(ctx context.Context, js jetstream.JetStream, r bus.Replication, mem *r
 // the projector's full replay: a snapshot never stops a start.
 func (k *Keeper) Load(ctx context.Context) bool {
 	started := time.Now()
-	data, err := k.obs.GetBytes(ctx, Object)
+	data, err := k.read(ctx)
 	switch {
 	case errors.Is(err, jetstream.ErrObjectNotFound):
 		k.log.Info("no read-model snapshot; replaying the whole event stream", "bucket", bus.ReadModelSnapshots)
@@ -187,6 +187,26 @@ func (k *Keeper) Load(ctx context.Context) bool {
 		"applied_seq", stamp.Applied, "rows", stamp.Rows, "bytes", len(data), "stream_last_seq", want.LastSeq,
 		"took", time.Since(started).Round(time.Millisecond).String())
 	return true
+}
+
+// read reads the object into a buffer of its size: 100,000 rows are 80 MB,
+// which a growing buffer would copy and leave behind as much again. The
+// read goes to the end, where the object store checks the digest.
+func (k *Keeper) read(ctx context.Context) ([]byte, error) {
+	r, err := k.obs.Get(ctx, Object)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	info, err := r.Info()
+	if err != nil {
+		return nil, err
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, info.Size+bytes.MinRead))
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func (k *Keeper) ignore(why string, err error) {
@@ -232,12 +252,12 @@ func (k *Keeper) Write(ctx context.Context) error {
 			"format": strconv.FormatUint(stamp.Format, 10), "stream_created": stamp.StreamCreated.UTC().Format(time.RFC3339Nano),
 		},
 	}
-	if _, err := k.obs.Put(ctx, meta, bytes.NewReader(data)); err != nil {
+	if _, err := k.obs.Put(ctx, meta, data.Reader()); err != nil {
 		return fmt.Errorf("writing the read-model snapshot to %s: %w", bus.ReadModelSnapshots, err)
 	}
 	k.written = stamp.Applied
 	k.log.Info("read-model snapshot written", "bucket", bus.ReadModelSnapshots, "applied_seq", stamp.Applied,
-		"rows", stamp.Rows, "bytes", len(data), "encode", encoded.Round(time.Millisecond).String(),
+		"rows", stamp.Rows, "bytes", data.Len(), "encode", encoded.Round(time.Millisecond).String(),
 		"took", time.Since(started).Round(time.Millisecond).String())
 	return nil
 }
