@@ -36,6 +36,9 @@ const Object = "memory"
 // write a snapshot as soon as the projector has caught up.
 const ReplayedMuch = 10_000
 
+// maxAge is how long the bucket keeps what is written to it.
+const maxAge = 7 * 24 * time.Hour
+
 // writeTimeout bounds one write, the one at shutdown included.
 const writeTimeout = 30 * time.Second
 
@@ -131,6 +134,11 @@ func Open(ctx context.Context, js jetstream.JetStream, r bus.Replication, mem *r
 		Bucket:      bus.ReadModelSnapshots,
 		Description: "Snapshots of the gateways' memory read model; safe to delete (the next start replays the whole stream)",
 		Storage:     jetstream.FileStorage,
+		// A put killed midway (SIGKILL during the write at stop) leaves
+		// chunks no object points at, which no later put removes; they
+		// age out. A snapshot not rewritten for as long (a gateway idle
+		// for a week) ages out too, which costs one full replay.
+		TTL: maxAge,
 	})
 	obs, err := js.CreateOrUpdateObjectStore(ctx, cfg)
 	if err != nil {
@@ -300,13 +308,16 @@ func (k *Keeper) Run(ctx context.Context, p Progress) {
 		}
 	}
 	if k.applied() > k.written {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
-		defer cancel()
-		k.write(wctx)
+		k.write(ctx)
 	}
 }
 
+// write writes a snapshot and logs a failure. A stop does not cut a write
+// short: throwing away a nearly finished snapshot only to encode it again
+// for the write at stop would make the stop longer. writeTimeout bounds it.
 func (k *Keeper) write(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
 	if err := k.Write(ctx); err != nil {
 		k.log.Warn("could not write the read-model snapshot; the next start replays more of the stream", "err", err)
 	}
