@@ -36,6 +36,10 @@ const Object = "memory"
 // write a snapshot as soon as the projector has caught up.
 const ReplayedMuch = 10_000
 
+// maxSize bounds the buffer a load allocates from the object's own word:
+// 100,000 work orders are 83 MB.
+const maxSize = 8 << 30
+
 // maxAge is how long the bucket keeps what is written to it.
 const maxAge = 7 * 24 * time.Hour
 
@@ -187,7 +191,11 @@ func (k *Keeper) Load(ctx context.Context) bool {
 		return false
 	}
 	if _, err := k.mem.Restore(data); err != nil {
-		k.ignore("it is corrupt", err)
+		why := "it is corrupt"
+		if !errors.Is(err, readmodel.ErrBadSnapshot) {
+			why = "the read model could not take it"
+		}
+		k.ignore(why, err)
 		return false
 	}
 	k.written = stamp.Applied
@@ -209,6 +217,9 @@ func (k *Keeper) read(ctx context.Context) ([]byte, error) {
 	info, err := r.Info()
 	if err != nil {
 		return nil, err
+	}
+	if info.Size > maxSize {
+		return nil, fmt.Errorf("the object says it holds %d bytes, more than a snapshot can", info.Size)
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, info.Size+bytes.MinRead))
 	if _, err := buf.ReadFrom(r); err != nil {
