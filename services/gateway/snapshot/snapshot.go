@@ -176,6 +176,7 @@ func (k *Keeper) Load(ctx context.Context) bool {
 		k.ignore("reading it failed", err)
 		return false
 	}
+	size := len(data)
 	stamp, err := readmodel.ReadSnapshotStamp(data)
 	if err != nil {
 		k.ignore("it is corrupt", err)
@@ -199,8 +200,13 @@ func (k *Keeper) Load(ctx context.Context) bool {
 		return false
 	}
 	k.written = stamp.Applied
+	// The blob and the decode's scraps are garbage now, as the decoded
+	// events of a full replay are when the projector hands that memory
+	// back (projector.releaseAfter): the same for a start from here.
+	data = nil
+	debug.FreeOSMemory()
 	k.log.Info("read model loaded from its snapshot; replaying the events after it", "bucket", bus.ReadModelSnapshots,
-		"applied_seq", stamp.Applied, "rows", stamp.Rows, "bytes", len(data), "stream_last_seq", want.LastSeq,
+		"applied_seq", stamp.Applied, "rows", stamp.Rows, "bytes", size, "stream_last_seq", want.LastSeq,
 		"took", time.Since(started).Round(time.Millisecond).String())
 	return true
 }
