@@ -86,6 +86,8 @@ func TestNATSAuth_ExampleConfig_RunsAWorkOrderAndRefusesForbiddenPublishes(t *te
 		t.Errorf("repository check as the gateway user: %+v, %v", check, err)
 	}
 
+	gatewayWritesReadModelSnapshots(t, srv.ClientURL(), passwords)
+
 	// What each user must not do.
 	forbidden := []struct {
 		user, subject string
@@ -186,4 +188,49 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// gatewayWritesReadModelSnapshots does as the gateway user what the
+// memory read model's snapshot keeper does (services/gateway/snapshot):
+// open the bucket, replace the object, read it back; and checks that the
+// replaced version's chunks were purged, which Put does without saying
+// whether it could.
+func gatewayWritesReadModelSnapshots(t *testing.T, url string, passwords map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, refusals := connectAs(t, url, "gateway", passwords["gateway"])
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "AWO_READMODEL_SNAPSHOTS"})
+	if err != nil {
+		t.Fatalf("the gateway user opening the snapshot bucket: %v", err)
+	}
+	for _, v := range []string{"first", "second"} {
+		if _, err := obs.PutBytes(ctx, "memory", []byte(v)); err != nil {
+			t.Fatalf("the gateway user writing a snapshot: %v", err)
+		}
+	}
+	if _, err := obs.GetInfo(ctx, "memory"); err != nil {
+		t.Fatalf("the gateway user reading the snapshot's info: %v", err)
+	}
+	if got, err := obs.GetBytes(ctx, "memory"); err != nil || string(got) != "second" {
+		t.Fatalf("the gateway user reading the snapshot: %q, %v", got, err)
+	}
+	admin, _ := connectAs(t, url, "admin", passwords["admin"])
+	ajs, _ := jetstream.New(admin)
+	st, err := ajs.Stream(ctx, "OBJ_AWO_READMODEL_SNAPSHOTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 2 {
+		t.Errorf("the snapshot bucket holds %d messages, want 2 (a chunk and the meta): the replaced chunks were not purged", n)
+	}
+	refusals.mu.Lock()
+	defer refusals.mu.Unlock()
+	if len(refusals.errs) > 0 {
+		t.Errorf("the gateway user's snapshot writes were refused: %v", refusals.errs)
+	}
 }

@@ -26,6 +26,11 @@ const (
 	// timer's time (see docs/parking.md).
 	StreamTimers = "WORKORDERS_TIMERS"
 
+	// ReadModelSnapshots is the object store bucket where a gateway with
+	// the memory read model keeps a snapshot of it, so its next start
+	// replays only the events after it (services/gateway/snapshot).
+	ReadModelSnapshots = "AWO_READMODEL_SNAPSHOTS"
+
 	eventsPrefix   = "workorders.events."
 	commandsPrefix = "workorders.commands."
 	logsPrefix     = "workorders.logs."

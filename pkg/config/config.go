@@ -165,6 +165,10 @@ type GatewayOnly struct {
 	// RebuildReadModel makes the gateway empty the read store and replay
 	// the event stream into it before serving.
 	RebuildReadModel bool
+	// ReadModelSnapshotEvery is how many applied events apart a memory
+	// read model writes its snapshot (AWO_READ_MODEL_SNAPSHOT_EVERY); 0
+	// turns snapshots off, loading as well as writing.
+	ReadModelSnapshotEvery int
 
 	// Who may call the API (access.go)
 	//

@@ -104,6 +104,11 @@ var processVariables = []variable{
 	{names: []string{"AWO_REBUILD_READ_MODEL"},
 		load: func(p *parser, n []string, c *Config) { c.RebuildReadModel = p.boolean(n[0], false) },
 		show: func(c *Config) any { return c.RebuildReadModel }},
+	{names: []string{"AWO_READ_MODEL_SNAPSHOT_EVERY"},
+		load: func(p *parser, n []string, c *Config) {
+			c.ReadModelSnapshotEvery = p.intRange(n[0], 50_000, 0, 1_000_000_000)
+		},
+		show: func(c *Config) any { return c.ReadModelSnapshotEvery }},
 	{names: []string{"AGENT_WORK_ORDER_COMMANDS_DIR"},
 		load: func(p *parser, n []string, c *Config) { c.CommandsDir = p.str(n[0], "") },
 		show: func(c *Config) any { return orDefault(c.CommandsDir, "(embedded prompts)") }},

@@ -31,6 +31,7 @@ import (
 	"github.com/agentworkorders/awo/services/gateway/idempotency"
 	"github.com/agentworkorders/awo/services/gateway/projector"
 	"github.com/agentworkorders/awo/services/gateway/repositories"
+	"github.com/agentworkorders/awo/services/gateway/snapshot"
 	"github.com/agentworkorders/awo/services/gateway/ui"
 )
 
@@ -76,6 +77,7 @@ type Gateway struct {
 	grace time.Duration
 	proj  *projector.Projector
 	repos *projector.Repositories // nil: the store keeps no repositories
+	snap  *snapshot.Keeper        // nil: no read-model snapshots
 	ln    net.Listener
 	srv   *http.Server
 	conns *connStates
@@ -101,6 +103,7 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: AWO_REBUILD_READ_MODEL=true: %w", err)
 		}
 	}
+	keeper := openSnapshots(ctx, d, log)
 	proj := projector.New(d.Bus.JS, d.Store, log.With("component", "projector"))
 	if d.Metrics != nil { // no typed nils in the interfaces
 		proj.CountRejections(d.Metrics)
@@ -161,7 +164,30 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 	srv.RegisterOnShutdown(func() { close(closing) })
 	opts.Closing = closing
 	srv.Handler = api.New(opts)
-	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, ln: ln, srv: srv, conns: conns}, nil
+	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, snap: keeper, ln: ln, srv: srv, conns: conns}, nil
+}
+
+// openSnapshots opens the memory read model's snapshot and loads it into
+// the store unless AWO_REBUILD_READ_MODEL has just filled it, so the
+// projector replays only the events after it. nil: no snapshots (another
+// store, AWO_READ_MODEL_SNAPSHOT_EVERY=0, or a bucket that cannot be
+// opened, which is logged: the gateway then starts as without them).
+func openSnapshots(ctx context.Context, d Deps, log *slog.Logger) *snapshot.Keeper {
+	mem, ok := d.Store.(*readmodel.Memory)
+	if !ok || d.Config.ReadModelSnapshotEvery <= 0 {
+		return nil
+	}
+	log = log.With("component", "snapshot")
+	k, err := snapshot.Open(ctx, d.Bus.JS, app.Replication(d.Config.Shared), mem, log,
+		snapshot.Options{Every: uint64(d.Config.ReadModelSnapshotEvery)})
+	if err != nil {
+		log.Warn("read-model snapshots are off: the bucket cannot be opened; every start replays the whole event stream", "err", err)
+		return nil
+	}
+	if !d.Config.RebuildReadModel {
+		k.Load(ctx)
+	}
+	return k
 }
 
 // openSpend opens the daily spend counter the executors add to, for the
@@ -359,6 +385,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	if g.snap != nil {
+		// It writes its last snapshot once the projector is told to stop.
+		group.Go(func() error { g.snap.Run(projCtx, g.proj); return nil })
 	}
 	group.Go(func() error {
 		g.log.Info("gateway listening", "addr", g.ln.Addr().String())

@@ -119,7 +119,8 @@ func (p *Process) RSS() (rss, peak float64, err error) {
 }
 
 // Stop asks the process to stop (SIGTERM) and waits, killing it after
-// 20 s.
+// 60 s: a memory read model of 100,000 work orders writes its snapshot
+// while it stops, which takes a while on a loaded machine.
 func (p *Process) Stop() error {
 	defer p.log.Close()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -128,7 +129,7 @@ func (p *Process) Stop() error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		_ = p.cmd.Process.Kill()
 		return <-done
 	}

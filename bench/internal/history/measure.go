@@ -37,24 +37,27 @@ type Plan struct {
 
 // Result is the "history" section of bench/results.json.
 type Result struct {
-	Date            string      `json:"date"`
-	Load            string      `json:"machine_load"`
-	WorkOrders      int         `json:"work_orders"`
-	Events          int         `json:"events"`
-	Summary         Summary     `json:"summary"`
-	GeneratedInS    float64     `json:"generated_in_s,omitempty"`
-	StartupS        float64     `json:"memory_startup_s"`
-	StartupRSSMB    float64     `json:"memory_rss_after_startup_mb"`
-	PeakRSSMB       float64     `json:"memory_peak_rss_mb"`
-	RSSAfterLoad    float64     `json:"memory_rss_after_load_mb"`
-	HeapInuseMB     float64     `json:"memory_heap_inuse_after_startup_mb"`
-	HeapSysMB       float64     `json:"memory_heap_sys_after_startup_mb"`
-	HeapAfterLoadMB float64     `json:"memory_heap_inuse_after_load_mb"`
-	IdleRSSMB       float64     `json:"idle_rss_mb"`
-	RebuildS        float64     `json:"postgres_rebuild_s,omitempty"`
-	PGStartupS      float64     `json:"postgres_startup_s,omitempty"`
-	Memory          *LoadResult `json:"memory_load"`
-	Postgres        *LoadResult `json:"postgres_load,omitempty"`
+	Date            string  `json:"date"`
+	Load            string  `json:"machine_load"`
+	WorkOrders      int     `json:"work_orders"`
+	Events          int     `json:"events"`
+	Summary         Summary `json:"summary"`
+	GeneratedInS    float64 `json:"generated_in_s,omitempty"`
+	StartupS        float64 `json:"memory_startup_s"`
+	StartupRSSMB    float64 `json:"memory_rss_after_startup_mb"`
+	PeakRSSMB       float64 `json:"memory_peak_rss_mb"`
+	RSSAfterLoad    float64 `json:"memory_rss_after_load_mb"`
+	HeapInuseMB     float64 `json:"memory_heap_inuse_after_startup_mb"`
+	HeapSysMB       float64 `json:"memory_heap_sys_after_startup_mb"`
+	HeapAfterLoadMB float64 `json:"memory_heap_inuse_after_load_mb"`
+	// The second start on the same store, from the snapshot the first
+	// wrote (docs/operations.md, "Read-model snapshot").
+	Snapshot   *SnapshotStart `json:"memory_snapshot_start,omitempty"`
+	IdleRSSMB  float64        `json:"idle_rss_mb"`
+	RebuildS   float64        `json:"postgres_rebuild_s,omitempty"`
+	PGStartupS float64        `json:"postgres_startup_s,omitempty"`
+	Memory     *LoadResult    `json:"memory_load"`
+	Postgres   *LoadResult    `json:"postgres_load,omitempty"`
 	// Before is the same figures of Plan.Before, when one was given.
 	Before     *Result         `json:"before,omitempty"`
 	TargetList []report.Target `json:"targets"`
@@ -125,7 +128,8 @@ func memory(ctx context.Context, p Plan, sum Summary, res *Result) error {
 	}
 	defer os.RemoveAll(filepath.Dir(dir))
 	start := time.Now()
-	proc, err := Start(p.Bin, dir, filepath.Join(p.Tmp, "memory.log"), map[string]string{"STATE_STORAGE_TYPE": "memory"})
+	logPath := filepath.Join(p.Tmp, "memory.log")
+	proc, err := Start(p.Bin, dir, logPath, memoryEnv)
 	if err != nil {
 		return err
 	}
@@ -139,15 +143,20 @@ func memory(ctx context.Context, p Plan, sum Summary, res *Result) error {
 	res.HeapInuseMB, res.HeapSysMB = proc.HeapMB()
 	log.Printf("history: memory start-up %.2f s, RSS %.0f MB (peak %.0f MB; Go heap in use %.0f MB of %.0f MB)",
 		res.StartupS, res.StartupRSSMB, res.PeakRSSMB, res.HeapInuseMB, res.HeapSysMB)
-	if p.Duration <= 0 {
-		return nil
+	if p.Duration > 0 {
+		l := Load(proc.URL, sum, p.Rate, p.Duration)
+		res.Memory = &l
+		res.RSSAfterLoad, _, _ = proc.RSS()
+		res.HeapAfterLoadMB, _ = proc.HeapMB()
+		logLoad("memory", l)
 	}
-	l := Load(proc.URL, sum, p.Rate, p.Duration)
-	res.Memory = &l
-	res.RSSAfterLoad, _, _ = proc.RSS()
-	res.HeapAfterLoadMB, _ = proc.HeapMB()
-	logLoad("memory", l)
-	return nil
+	// The graceful stop leaves the snapshot written (after the replay
+	// caught up, or at the latest while stopping) for the second start.
+	if err := proc.Stop(); err != nil {
+		return fmt.Errorf("stopping the all-in-one after the full replay: %w", err)
+	}
+	res.Snapshot, err = snapshotStart(ctx, p, dir, logPath)
+	return err
 }
 
 // postgres rebuilds the read model of the history into a fresh database,
@@ -266,6 +275,15 @@ func (r *Result) Targets() []report.Target {
 		ts = append(ts,
 			report.NewTarget("history start-up, memory read model", "s", r.StartupS, 10, false, fmt.Sprintf("%d work orders", r.WorkOrders)),
 			report.NewTarget("RSS after start-up, memory read model", "MB", r.StartupRSSMB, 400, false, fmt.Sprintf("peak %.0f MB", r.PeakRSSMB)))
+	}
+	if s := r.Snapshot; s != nil {
+		note := "no snapshot loaded: full replay"
+		if s.Loaded {
+			note = fmt.Sprintf("snapshot %.1f MB, loaded in %.0f ms", s.Bytes/1e6, s.LoadMs)
+		}
+		ts = append(ts,
+			report.NewTarget("history start-up with a snapshot, memory read model", "s", s.StartupS, 10, false, note),
+			report.NewTarget("RSS after start-up with a snapshot, memory read model", "MB", s.RSSMB, 400, false, fmt.Sprintf("peak %.0f MB", s.PeakRSSMB)))
 	}
 	for _, s := range []struct {
 		name string

@@ -4,8 +4,9 @@
 //
 // It reads through an ordered consumer: no state is kept on the server. It
 // resumes after the store's AppliedSequence, so the in-memory store is
-// rebuilt from the whole stream at every start while a persistent store only
-// reads what it has not seen.
+// rebuilt from the whole stream at every start (or from the events after
+// the snapshot the gateway loaded into it: services/gateway/snapshot)
+// while a persistent store only reads what it has not seen.
 package projector
 
 import (
