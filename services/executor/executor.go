@@ -129,6 +129,10 @@ func Run(ctx context.Context, d Deps) error {
 		// The flag is asked before every run: from memory, not the bucket.
 		x.usage.flags.watchFlags(ctx, kv, d.Bus.JS.Conn(), x.log)
 	}
+	if w, ok := d.Spend.(spendWatcher); ok && x.dailyBudget > 0 {
+		// With a budget, the day's spend is asked before every run too.
+		w.Watch(ctx, d.Bus.JS.Conn(), x.log.With("component", "spend"))
+	}
 	x.log.Info("executor consuming step commands", "concurrency", d.Config.ExecConcurrency)
 	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamCommands, consumerName)
 	d.Metrics.WatchFreeDisk(x.disk.measure)
