@@ -135,12 +135,17 @@ func (w *WatchedKV) setCurrent(c bool) {
 	w.mu.Unlock()
 }
 
-// replace makes entries the memory, merged with what Note recorded since
-// (a later revision wins), and the memory current.
+// replace makes entries (a new watch's snapshot) the memory, and the
+// memory current. What an earlier watch delivered is dropped, so a key
+// removed meanwhile does not linger; only this process's own writes
+// (Note) later than the snapshot are kept, until the watch delivers them.
 func (w *WatchedKV) replace(entries map[string]jetstream.KeyValueEntry) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for k, e := range w.entries {
+		if _, own := e.(noted); !own {
+			continue
+		}
 		if have, ok := entries[k]; !ok || have.Revision() < e.Revision() {
 			entries[k] = e
 		}
