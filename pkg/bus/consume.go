@@ -85,7 +85,8 @@ type ConsumeOptions struct {
 	AckWait    time.Duration // the consumer's AckWait; heartbeats go every third of it (default 30s)
 	MaxDeliver int           // the consumer's MaxDeliver; <=0 means unlimited
 	// OrderKey, when set, routes deliveries with the same key to the same
-	// worker so they are handled one at a time, in delivery order.
+	// worker so they are handled one at a time, in delivery order. The
+	// Delivery it is given holds the subject and Event.WorkOrderID only.
 	OrderKey func(*Delivery) string
 	Backoff  func(delivered int) time.Duration // default: 1s·2^(n-1), at most 1 min
 	OnGiveUp GiveUpFunc
@@ -222,12 +223,10 @@ func (b *Bus) consumeBatched(ctx context.Context, cons jetstream.Consumer, h Han
 }
 
 func orderKeyOf(msg jetstream.Msg, key func(*Delivery) string) string {
-	// The key functions in use look at the work-order id only; decoding the
-	// headers is enough and avoids a second unmarshal of the payload.
-	d := &Delivery{Subject: msg.Subject(), msg: msg}
-	if e, err := events.Decode(msg.Headers(), nil); err == nil || errors.Is(err, events.ErrUnknownType) {
-		d.Event = e
-	}
+	// The key functions in use look at the work-order id only: the
+	// Delivery they get holds the subject and that id, read from its
+	// header alone (the handler decodes the whole event once).
+	d := &Delivery{Subject: msg.Subject(), msg: msg, Event: events.Event{WorkOrderID: events.WorkOrderOf(msg.Headers())}}
 	return key(d)
 }
 

@@ -203,3 +203,22 @@ func TestEncodeJSON_IsAStructuredModeCloudEvent(t *testing.T) {
 		t.Errorf("data = %v, want the payload inline as an object", got["data"])
 	}
 }
+
+// WorkOrderOf reads the work order from the headers alone, as Decode does.
+func TestWorkOrderOf(t *testing.T) {
+	e := events.New("evt-1", "awo.step.completed", "awo/test", "wo-0000beef", time.Now(), nil)
+	msg, err := events.Encode(e, "workorders.events.wo-0000beef.step.completed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := events.WorkOrderOf(msg.Header); got != "wo-0000beef" {
+		t.Fatalf("WorkOrderOf = %q", got)
+	}
+	upper := nats.Header{"Ce-Subject": []string{"wo%2Dodd"}}
+	if got := events.WorkOrderOf(upper); got != "wo-odd" {
+		t.Fatalf("another producer's header case, percent-encoded: %q", got)
+	}
+	if got := events.WorkOrderOf(nats.Header{}); got != "" {
+		t.Fatalf("no subject: %q", got)
+	}
+}

@@ -15,11 +15,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/bus"
@@ -36,6 +39,25 @@ const keep = 90 * 24 * time.Hour
 type Counter struct {
 	kv  *bus.RetryingKV
 	now func() time.Time
+	// watched, once Watch has started it, answers Today and On from
+	// memory (nil: they read the bucket).
+	watched atomic.Pointer[bus.WatchedKV]
+}
+
+// Watch keeps the daily totals in memory from a watch of the bucket until
+// ctx ends, for the reads on every request's way (the daily budget's check
+// before a create, /health, each /metrics scrape): Today and On then read
+// memory while the watch is current and the bucket otherwise. nc is the
+// connection the counter's bucket was opened on. Adds still read the
+// bucket: their compare-and-set needs the exact revision.
+//
+// A total read from memory can lag the bucket by the watch's delivery
+// (well under a millisecond on one server), or by a few seconds after a
+// stream leader change (see bus.WatchedKV). The budget is a soft cap that
+// runs under way already overshoot; a few seconds' lag lets in at most the
+// creates of those seconds, whose runs the executors check again.
+func (c *Counter) Watch(ctx context.Context, nc *nats.Conn, log *slog.Logger) {
+	c.watched.Store(bus.WatchKV(ctx, c.kv, nc, log, "day.>"))
 }
 
 func bucketConfig() jetstream.KeyValueConfig {
@@ -103,6 +125,12 @@ func NextDay(t time.Time) time.Time {
 	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
 }
 
+// Watched reports whether Today and On read memory (a watch is current).
+func (c *Counter) Watched() bool {
+	w := c.watched.Load()
+	return w != nil && w.Current()
+}
+
 // Today is today's spend so far (UTC); 0 before the day's first add.
 func (c *Counter) Today(ctx context.Context) (Total, error) {
 	return c.On(ctx, c.now())
@@ -110,7 +138,7 @@ func (c *Counter) Today(ctx context.Context) (Total, error) {
 
 // On is the spend of the UTC day t falls on.
 func (c *Counter) On(ctx context.Context, t time.Time) (Total, error) {
-	nanos, _, err := c.read(ctx, Key(t))
+	nanos, _, err := c.readAs(ctx, Key(t), c.watched.Load())
 	if err != nil {
 		return Total{}, err
 	}
@@ -154,13 +182,17 @@ func (c *Counter) AddOn(ctx context.Context, t time.Time, usd float64) (Total, e
 		}
 		sum := saturatingAdd(have, add)
 		val := []byte(format(sum) + " " + tag)
+		var stored uint64
 		if rev == 0 {
-			_, err = c.kv.Create(ctx, key, val)
+			stored, err = c.kv.Create(ctx, key, val)
 		} else {
-			_, err = c.kv.Update(ctx, key, val, rev)
+			stored, err = c.kv.Update(ctx, key, val, rev)
 		}
 		switch {
 		case err == nil:
+			if w := c.watched.Load(); w != nil {
+				w.Note(key, val, stored, jetstream.KeyValuePut) // this gateway's next read sees it at once
+			}
 			return Total{Day: Day(t), USD: dollars(sum)}, nil
 		case errors.Is(err, jetstream.ErrKeyExists):
 			continue // another add came first: add to its total
@@ -171,9 +203,21 @@ func (c *Counter) AddOn(ctx context.Context, t time.Time, usd float64) (Total, e
 	return Total{}, fmt.Errorf("adding $%s to the spend of %s: %d conflicting adds in a row", format(add), Day(t), maxAttempts)
 }
 
-// read is the nano-dollars under key and the key's revision (0: none yet).
+// read is the nano-dollars under key and the key's revision (0: none
+// yet), as the bucket holds them.
 func (c *Counter) read(ctx context.Context, key string) (int64, uint64, error) {
-	e, err := c.kv.Get(ctx, key)
+	return c.readAs(ctx, key, nil)
+}
+
+// readAs is read through w, when set (its memory, while current).
+func (c *Counter) readAs(ctx context.Context, key string, w *bus.WatchedKV) (int64, uint64, error) {
+	var e jetstream.KeyValueEntry
+	var err error
+	if w != nil {
+		e, err = w.Get(ctx, key)
+	} else {
+		e, err = c.kv.Get(ctx, key)
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, 0, nil
 	}

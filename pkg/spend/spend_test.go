@@ -253,3 +253,86 @@ func TestRead_Ceiling(t *testing.T) {
 		}
 	}
 }
+
+// countingKV counts the reads that reach the bucket.
+type countingKV struct {
+	jetstream.KeyValue
+	mu   sync.Mutex
+	gets int
+}
+
+func (c *countingKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	c.mu.Lock()
+	c.gets++
+	c.mu.Unlock()
+	return c.KeyValue.Get(ctx, key)
+}
+
+func (c *countingKV) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gets
+}
+
+// A watched counter answers Today from memory: its own adds at once,
+// another process's once the watch has delivered them, and without a
+// read of the bucket.
+func TestCounter_WatchedReadsFollowEveryAdd(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	day := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return day }
+	_, env := open(t, nil)
+	kv, err := env.JS.KeyValue(ctx, spend.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := spend.New(kv, clock).Add(ctx, 0.5); err != nil { // before the watch
+		t.Fatal(err)
+	}
+	counted := &countingKV{KeyValue: kv}
+	gw := spend.New(counted, clock)
+	gw.Watch(ctx, env.JS.Conn(), nil)
+	executor := spend.New(kv, clock)
+
+	total := func() float64 {
+		t.Helper()
+		got, err := gw.Today(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.USD
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !gw.Watched() || total() != 0.5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the total before the watch: %v", total())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := executor.Add(ctx, 0.25); err != nil {
+		t.Fatal(err)
+	}
+	for total() != 0.75 {
+		if time.Now().After(deadline) {
+			t.Fatalf("another counter's add not seen: %v", total())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	before := counted.count()
+	for range 100 {
+		_ = total()
+	}
+	if n := counted.count() - before; n != 0 {
+		t.Fatalf("100 reads of a current watch read the bucket %d times", n)
+	}
+	if _, err := gw.Add(ctx, 0.25); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(); got != 1 {
+		t.Fatalf("own add not read back at once: %v", got)
+	}
+	if got, err := gw.On(ctx, day.AddDate(0, 0, 1)); err != nil || got.USD != 0 {
+		t.Fatalf("a day with no spend: %+v, %v", got, err)
+	}
+}

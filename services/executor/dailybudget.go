@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/agentworkorders/awo/pkg/events"
 	"github.com/agentworkorders/awo/pkg/spend"
 	"github.com/agentworkorders/awo/pkg/worker"
@@ -33,6 +35,15 @@ type DailySpend interface {
 	Add(ctx context.Context, usd float64) (spend.Total, error)
 	// Now is the counter's clock: which day it counts.
 	Now() time.Time
+}
+
+// spendWatcher is a DailySpend that can keep the day's total in memory
+// from a watch of its bucket (*spend.Counter): the check before each run
+// then reads memory. A total a moment (at worst a few seconds, after a
+// leader change) behind the bucket lets at most the runs started in that
+// moment past a budget that runs under way overshoot anyway.
+type spendWatcher interface {
+	Watch(ctx context.Context, nc *nats.Conn, log *slog.Logger)
 }
 
 // errSpendCounter marks a failure to read the daily spend before a run:

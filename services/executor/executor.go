@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/logentry"
@@ -122,6 +124,14 @@ func Run(ctx context.Context, d Deps) error {
 	x, err := newExecutor(d)
 	if err != nil {
 		return err
+	}
+	if kv, ok := d.Accounts.(jetstream.KeyValue); ok && x.usage.flags != nil {
+		// The flag is asked before every run: from memory, not the bucket.
+		x.usage.flags.watchFlags(ctx, kv, d.Bus.JS.Conn(), x.log)
+	}
+	if w, ok := d.Spend.(spendWatcher); ok && x.dailyBudget > 0 {
+		// With a budget, the day's spend is asked before every run too.
+		w.Watch(ctx, d.Bus.JS.Conn(), x.log.With("component", "spend"))
 	}
 	x.log.Info("executor consuming step commands", "concurrency", d.Config.ExecConcurrency)
 	d.Metrics.WatchConsumer(d.Bus.JS, bus.StreamCommands, consumerName)

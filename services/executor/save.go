@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentworkorders/awo/pkg/config"
 	"github.com/agentworkorders/awo/pkg/events"
+	"github.com/agentworkorders/awo/pkg/workorder"
 	"github.com/agentworkorders/awo/services/executor/checkpoint"
 	"github.com/agentworkorders/awo/services/executor/sandbox"
 )
@@ -20,6 +21,13 @@ type sandboxSaver interface {
 	SnapshotCapped(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox) (sandbox.Checkpoint, []sandbox.LeftOut, error)
 	Bundle(ctx context.Context, s sandbox.Spec, sb sandbox.Sandbox, cp sandbox.Checkpoint, bundle string) error
 	Mark(s sandbox.Spec, id string) error
+}
+
+// checkpointsAfter is a checkpoint store that stores the next checkpoint
+// after the latest the restore stage read, without reading it again
+// (*checkpoint.Store): one direct get fewer per saved step.
+type checkpointsAfter interface {
+	PutAfter(ctx context.Context, wo workorder.ID, step workorder.Step, attempt int, cp sandbox.Checkpoint, path string, latest checkpoint.Saved, found bool) (checkpoint.Saved, error)
 }
 
 // saveStage stores the sandbox after a successful step, where every
@@ -69,7 +77,12 @@ func (s saveStage) run(ctx context.Context, cmd events.RunStep, spec sandbox.Spe
 	if err := s.sandboxes.Bundle(ctx, spec, sb, cp, path); err != nil {
 		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
 	}
-	saved, err := s.checkpoints.Put(ctx, cmd.WorkOrderID, cmd.Step, cmd.Attempt, cp, path)
+	var saved checkpoint.Saved
+	if after, ok := s.checkpoints.(checkpointsAfter); ok {
+		saved, err = after.PutAfter(ctx, cmd.WorkOrderID, cmd.Step, cmd.Attempt, cp, path, latest, latest.ID != "")
+	} else {
+		saved, err = s.checkpoints.Put(ctx, cmd.WorkOrderID, cmd.Step, cmd.Attempt, cp, path)
+	}
 	if err != nil {
 		return fmt.Errorf("checkpointing the sandbox after %s: %w", cmd.Step, err)
 	}

@@ -53,7 +53,7 @@ func (x *executor) accountLimited(ctx context.Context, cmd events.RunStep, log *
 		return events.StepResult{}, false, nil
 	}
 	name := agentOf(cmd)
-	l, _, found, err := u.flags.get(ctx, name)
+	l, found, err := u.flags.peek(ctx, name)
 	if err != nil {
 		log.Warn("usage limit flag not read; running the step", "agent", name, "err", err)
 		return events.StepResult{}, false, nil

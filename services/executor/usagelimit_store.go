@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agentworkorders/awo/pkg/bus"
@@ -46,6 +48,16 @@ type accountFlags struct {
 	// seen, when set, lets clear skip its read while this executor has
 	// seen no flag of the agent (nil: always read).
 	seen *flagHints
+	// watched, when set, answers the read before each run from memory,
+	// kept by a watch of the bucket (nil: every read asks the bucket).
+	// The compare-and-set writes read the bucket itself.
+	watched *bus.WatchedKV
+}
+
+// watchFlags starts the watch that keeps every agent's flag in memory
+// until ctx ends; kv must be the bucket f writes.
+func (f *accountFlags) watchFlags(ctx context.Context, kv jetstream.KeyValue, nc *nats.Conn, log *slog.Logger) {
+	f.watched = bus.WatchKV(ctx, kv, nc, log, accountKeyPrefix+">")
 }
 
 // flagHints remembers, per agent, whether this executor has seen its flag
@@ -84,9 +96,29 @@ func (h *flagHints) mayHave(agent string) bool {
 // another executor wrote the flag in between.
 const casAttempts = 10
 
-// get is agent's flag and its revision; found is false when there is none.
+// peek is agent's flag as the check before a run reads it: from the
+// watch's memory while it is current, else from the bucket. A flag set by
+// another executor can reach the memory a moment after the bucket; the
+// worst is a run that hits the limit itself, which then reads the bucket
+// to set the flag.
+func (f accountFlags) peek(ctx context.Context, agent string) (l accountLimit, found bool, err error) {
+	l, _, found, err = f.read(ctx, agent, f.watched != nil)
+	return l, found, err
+}
+
+// get is agent's flag and its revision as the bucket holds it; found is
+// false when there is none.
 func (f accountFlags) get(ctx context.Context, agent string) (l accountLimit, rev uint64, found bool, err error) {
-	e, err := f.kv.Get(ctx, accountKeyPrefix+agent)
+	return f.read(ctx, agent, false)
+}
+
+func (f accountFlags) read(ctx context.Context, agent string, watched bool) (l accountLimit, rev uint64, found bool, err error) {
+	var e jetstream.KeyValueEntry
+	if watched {
+		e, err = f.watched.Get(ctx, accountKeyPrefix+agent)
+	} else {
+		e, err = f.kv.Get(ctx, accountKeyPrefix+agent)
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		f.seen.note(agent, false)
 		return accountLimit{}, 0, false, nil
@@ -125,13 +157,15 @@ func (f accountFlags) limit(ctx context.Context, agent string, next func(prev *a
 		if err != nil {
 			return accountLimit{}, fmt.Errorf("encoding the %s usage limit flag: %w", agent, err)
 		}
+		var stored uint64
 		if found {
-			_, err = f.kv.Update(ctx, accountKeyPrefix+agent, b, rev)
+			stored, err = f.kv.Update(ctx, accountKeyPrefix+agent, b, rev)
 		} else {
-			_, err = f.kv.Create(ctx, accountKeyPrefix+agent, b)
+			stored, err = f.kv.Create(ctx, accountKeyPrefix+agent, b)
 		}
 		if err == nil {
 			f.seen.note(agent, true)
+			f.noteWrite(agent, b, stored, jetstream.KeyValuePut)
 			return l, nil
 		}
 		if !isRevisionConflict(err) {
@@ -161,7 +195,18 @@ func (f accountFlags) clear(ctx context.Context, agent string, started time.Time
 		return false, fmt.Errorf("clearing the %s usage limit flag: %w", agent, err)
 	}
 	f.seen.note(agent, false)
+	// The delete's own revision is not answered, but it is above rev and
+	// any later write of the key is above it: rev+1 orders it right.
+	f.noteWrite(agent, nil, rev+1, jetstream.KeyValueDelete)
 	return true, nil
+}
+
+// noteWrite puts this executor's own write into the watch's memory, so
+// its next run's check sees it before the watch delivers it.
+func (f accountFlags) noteWrite(agent string, value []byte, rev uint64, op jetstream.KeyValueOp) {
+	if f.watched != nil {
+		f.watched.Note(accountKeyPrefix+agent, value, rev, op)
+	}
 }
 
 // isRevisionConflict is a compare-and-set that lost: the key exists

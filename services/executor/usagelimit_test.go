@@ -452,3 +452,79 @@ func TestRunStep_FollowUp_WaitsAndResumesTheInterruptedSession(t *testing.T) {
 		t.Errorf("request resume %q, prompt %q", req.Resume, req.Prompt)
 	}
 }
+
+// With the flags watched (as Run does), the check before a run reads
+// memory, not the bucket: a flag another executor sets parks this one's
+// next step once the watch has delivered it, the executor's own flag
+// parks its next step at once, and a clear lets the steps run again.
+func TestRunStep_UsageLimit_WatchedFlags(t *testing.T) {
+	env := natstest.Start(t)
+	raw, err := OpenAccounts(t.Context(), env.JS, bus.Replication{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.UsageLimits{Retry: time.Minute, RetryMax: time.Hour, Resume: true}
+	watched := func(a AgentRunner) (*executor, *countingKV) {
+		kv := &countingKV{AccountKV: raw}
+		x := limitedExecutor(t, a, kv, cfg)
+		x.usage.flags.watchFlags(t.Context(), raw, env.JS.Conn(), testLogger(t))
+		for !x.usage.flags.watched.Current() {
+			time.Sleep(time.Millisecond)
+		}
+		return x, kv
+	}
+	limited := &fakeAgent{result: limitedRun}
+	fine := &fakeAgent{result: agent.Result{Success: true, ResultText: "done"}}
+	x1, _ := watched(limited)
+	x2, reads := watched(fine)
+	log := testLogger(t)
+
+	if res, err := x2.runStep(t.Context(), cmd(workorder.StepExecute), log); err != nil || !res.Success {
+		t.Fatalf("with no flag: %+v, %v", res, err)
+	}
+	if n := reads.gets.Load(); n != 0 {
+		t.Fatalf("the check before a run read the bucket %d times", n)
+	}
+	_, err = x1.runStep(t.Context(), cmd(workorder.StepExecute), log)
+	asWaiting(t, err)
+	// x1's own flag parks its next step at once.
+	limited.result = agent.Result{Success: true}
+	other := cmd(workorder.StepReview)
+	other.WorkOrderID = "wo-00000002"
+	if _, err := x1.runStep(t.Context(), other, log); err == nil {
+		t.Fatal("the executor that set the flag ran its next step")
+	} else {
+		asWaiting(t, err)
+	}
+	// x2 sees it once its watch delivers it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := x2.runStep(t.Context(), other, log)
+		if err != nil {
+			asWaiting(t, err)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("another executor's flag never parked this one's step")
+		}
+	}
+	runs := len(fine.got)
+	// A retry clears the flag; x2's steps run again.
+	retry := cmd(workorder.StepExecute)
+	retry.Args.Waits, retry.Args.IgnoreAccountLimit = 1, true
+	if res, err := x1.runStep(t.Context(), retry, log); err != nil || !res.Success {
+		t.Fatalf("retry = %+v, %v", res, err)
+	}
+	for {
+		res, err := x2.runStep(t.Context(), other, log)
+		if err == nil && res.Success {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cleared flag still parks the step: %v", err)
+		}
+	}
+	if len(fine.got) <= runs {
+		t.Fatal("the agent did not run after the clear")
+	}
+}

@@ -81,6 +81,8 @@ type Gateway struct {
 	ln    net.Listener
 	srv   *http.Server
 	conns *connStates
+	spend *spend.Counter
+	nc    *nats.Conn // the bus's connection, which the spend watch runs on
 }
 
 // New builds the gateway from d: it rebuilds the read store first when
@@ -164,7 +166,8 @@ func New(ctx context.Context, d Deps) (*Gateway, error) {
 	srv.RegisterOnShutdown(func() { close(closing) })
 	opts.Closing = closing
 	srv.Handler = api.New(opts)
-	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, snap: keeper, ln: ln, srv: srv, conns: conns}, nil
+	return &Gateway{log: log, grace: d.Config.ShutdownGrace, proj: proj, repos: mirror, snap: keeper, ln: ln, srv: srv, conns: conns,
+		spend: counter, nc: d.Bus.JS.Conn()}, nil
 }
 
 // openSnapshots opens the memory read model's snapshot and loads it into
@@ -372,6 +375,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	// last reads can still wait for it.
 	projCtx, stopProjector := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopProjector()
+	// The daily spend is read on every create, /health and /metrics
+	// scrape: from memory, kept by a watch, for as long as requests come.
+	g.spend.Watch(projCtx, g.nc, g.log.With("component", "spend"))
 	group.Go(func() error {
 		if err := g.proj.Run(projCtx); err != nil {
 			return fmt.Errorf("gateway: %w", err)

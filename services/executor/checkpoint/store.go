@@ -67,6 +67,12 @@ type Saved struct {
 	Step    workorder.Step
 	Attempt int
 	Size    uint64 // bytes of the bundle
+
+	// slot and seq are where its head said the bundle is and the head's
+	// stream sequence, when read from the store (zero otherwise): PutAfter
+	// stores the next checkpoint after it without reading the head again.
+	slot string
+	seq  uint64
 }
 
 // head is the head message's body.
@@ -83,12 +89,14 @@ type head struct {
 	Chunks     int            `json:"chunks"`
 	Slot       string         `json:"slot"`
 	SHA256     string         `json:"sha256"`
+
+	seq uint64 // the head message's stream sequence, when read
 }
 
 func (h head) saved() Saved {
 	return Saved{
 		Checkpoint: sandbox.Checkpoint{ID: h.ID, Index: h.Index, Head: h.Head, Branch: h.Branch, BaseBranch: h.BaseBranch, Base: h.Base},
-		Step:       h.Step, Attempt: h.Attempt, Size: h.Size,
+		Step:       h.Step, Attempt: h.Attempt, Size: h.Size, slot: h.Slot, seq: h.seq,
 	}
 }
 
@@ -106,9 +114,43 @@ func (s *Store) Put(ctx context.Context, wo workorder.ID, step workorder.Step, a
 	if err != nil {
 		return wrap(err)
 	}
+	saved, err := s.put(ctx, wo, step, attempt, cp, path, prev.Slot, ok, nil)
+	if err != nil {
+		return wrap(err)
+	}
+	return saved, nil
+}
+
+// PutAfter is Put for a step that read the work order's latest checkpoint
+// with Latest when it began (latest; found false: there was none): it
+// stores the next one without reading the head again, the head's publish
+// guarded by the sequence it had then. Should another checkpoint have been
+// stored since (the same step running twice), the guard refuses the head
+// and it stores as Put does, after the checkpoint that is there now.
+func (s *Store) PutAfter(ctx context.Context, wo workorder.ID, step workorder.Step, attempt int, cp sandbox.Checkpoint, path string, latest Saved, found bool) (Saved, error) {
+	if found && latest.seq == 0 {
+		return s.Put(ctx, wo, step, attempt, cp, path) // not read from the store: nothing to guard with
+	}
+	guard := jetstream.WithExpectLastSequencePerSubject(latest.seq) // 0: the subject holds nothing yet
+	saved, err := s.put(ctx, wo, step, attempt, cp, path, latest.slot, found, guard)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return s.Put(ctx, wo, step, attempt, cp, path)
+	}
+	if err != nil {
+		return Saved{}, fmt.Errorf("storing the checkpoint of %s in %s: %w", wo, bus.StreamCheckpoints, err)
+	}
+	return saved, nil
+}
+
+// put stores the bundle at path in the slot the previous head (in
+// prevSlot, when found) does not use, then the head, published with guard
+// when set.
+func (s *Store) put(ctx context.Context, wo workorder.ID, step workorder.Step, attempt int, cp sandbox.Checkpoint, path, prevSlot string, found bool, guard jetstream.PublishOpt) (Saved, error) {
+	wrap := func(err error) (Saved, error) { return Saved{}, err }
 	h := head{ID: cp.ID, Index: cp.Index, Head: cp.Head, Branch: cp.Branch, BaseBranch: cp.BaseBranch, Base: cp.Base,
 		Step: step, Attempt: attempt, Slot: "a"}
-	if ok && prev.Slot == "a" {
+	if found && prevSlot == "a" {
 		h.Slot = "b"
 	}
 	f, err := os.Open(path)
@@ -153,9 +195,15 @@ func (s *Store) Put(ctx context.Context, wo workorder.ID, step workorder.Step, a
 	if err != nil {
 		return wrap(err)
 	}
-	if _, err := bus.PublishRetrying(ctx, s.js, &nats.Msg{Subject: bus.CheckpointSubject(wo), Data: body}); err != nil {
+	var opts []jetstream.PublishOpt
+	if guard != nil {
+		opts = append(opts, guard)
+	}
+	ack, err := bus.PublishRetrying(ctx, s.js, &nats.Msg{Subject: bus.CheckpointSubject(wo), Data: body}, opts...)
+	if err != nil {
 		return wrap(err)
 	}
+	h.seq = ack.Sequence
 	return h.saved(), nil
 }
 
@@ -227,5 +275,6 @@ func (s *Store) head(ctx context.Context, wo workorder.ID) (head, bool, error) {
 	if err := json.Unmarshal(msg.Data, &h); err != nil || h.ID == "" || h.Chunks < 1 || (h.Slot != "a" && h.Slot != "b") {
 		return head{}, false, fmt.Errorf("the checkpoint head of %s is not one (%q): %v", wo, msg.Data, err)
 	}
+	h.seq = msg.Sequence
 	return h, true, nil
 }

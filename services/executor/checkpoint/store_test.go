@@ -300,3 +300,54 @@ func checkpointTo(ctx context.Context, m *sandbox.Manager, s sandbox.Spec, sb sa
 	}
 	return cp, m.Bundle(ctx, s, sb, cp, bundle)
 }
+
+// PutAfter stores the next checkpoint after the one Latest read, in the
+// other slot; when another checkpoint was stored in between (the same step
+// running twice), its guard refuses the stale head and the checkpoint is
+// stored after the one that is there now: whole, the other left whole.
+func TestStore_PutAfter_StoresAfterTheLatestOrWhatIsThereNow(t *testing.T) {
+	env := natstest.Start(t)
+	store, err := checkpoint.Open(t.Context(), env.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	put := func(id string, latest checkpoint.Saved, found bool) {
+		t.Helper()
+		path := filepath.Join(dir, id)
+		if err := os.WriteFile(path, []byte("bundle of "+id), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.PutAfter(t.Context(), wo, workorder.StepExecute, 1, sandbox.Checkpoint{ID: id, BaseBranch: "main"}, path, latest, found); err != nil {
+			t.Fatalf("storing %s: %v", id, err)
+		}
+	}
+	latestIs := func(id string) {
+		t.Helper()
+		got, err := store.Get(t.Context(), wo, filepath.Join(dir, "got"))
+		if err != nil {
+			t.Fatalf("want %s: %v", id, err)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "got"))
+		if got.ID != id || string(b) != "bundle of "+id {
+			t.Fatalf("latest is %s (%q), want %s", got.ID, b, id)
+		}
+	}
+	put("cp-1", checkpoint.Saved{}, false)
+	latestIs("cp-1")
+	first, ok, err := store.Latest(t.Context(), wo)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	put("cp-2", first, true)
+	latestIs("cp-2")
+	// A second run of the step began at cp-1 too: cp-2 was stored since.
+	put("cp-2b", first, true)
+	latestIs("cp-2b")
+	// One that found none when it began, while there is one now.
+	put("cp-3", checkpoint.Saved{}, false)
+	latestIs("cp-3")
+	second, _, _ := store.Latest(t.Context(), wo)
+	put("cp-4", second, true)
+	latestIs("cp-4")
+}
