@@ -102,8 +102,19 @@ func (s *Server) Home(t testing.TB) string {
 }
 
 // Env is the environment that makes codex use the server: a CODEX_HOME
-// from Home and the API key.
+// from Home, the API key and an empty HOME (ShellHome).
 func (s *Server) Env(t testing.TB) []string {
 	t.Helper()
-	return []string{"CODEX_HOME=" + s.Home(t), "OPENAI_API_KEY=" + APIKey}
+	return []string{"CODEX_HOME=" + s.Home(t), "OPENAI_API_KEY=" + APIKey, ShellHome(t)}
+}
+
+// ShellHome is HOME=<an empty directory>, for the codex a test runs. Codex
+// runs its shell commands, and a snapshot of the shell at start, in a login
+// shell, which sources the machine's profile: on a machine whose ~/.bashrc
+// runs `pyenv init`, a rehash lock left behind by an agent killed mid-call
+// made every such shell wait for it, and the scripted commands timed out
+// (claudecli.Env gives the Claude CLI an empty HOME for the same reason).
+func ShellHome(t testing.TB) string {
+	t.Helper()
+	return "HOME=" + t.TempDir()
 }

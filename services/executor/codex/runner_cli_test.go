@@ -59,7 +59,7 @@ func TestRunShellAndResume(t *testing.T) {
 	dir, home := gitRepo(t), srv.Home(t)
 	rec := &recorder{}
 	req := agent.Request{Dir: dir, Prompt: "Create the branch feat/codex", SkipPermissions: true,
-		Env: []string{"CODEX_HOME=" + home}, Timeout: time.Minute, OnMessage: rec.add}
+		Env: []string{"CODEX_HOME=" + home, fakeresponses.ShellHome(t)}, Timeout: time.Minute, OnMessage: rec.add}
 	res, err := newRunner(t, nil).Run(context.Background(), req)
 	if err != nil || !res.Success {
 		t.Fatalf("run: %v %+v", err, res)
@@ -114,7 +114,7 @@ func TestRunFailures(t *testing.T) {
 		fakeresponses.Rule{Name: "slow", Prompt: "slow", Turns: []fakeresponses.Turn{fakeresponses.Text("late").After(time.Minute)}},
 	)
 	dir, home := gitRepo(t), srv.Home(t)
-	base := agent.Request{Dir: dir, SkipPermissions: true, Env: []string{"CODEX_HOME=" + home}, Timeout: time.Minute}
+	base := agent.Request{Dir: dir, SkipPermissions: true, Env: []string{"CODEX_HOME=" + home, fakeresponses.ShellHome(t)}, Timeout: time.Minute}
 	run := func(mod func(*agent.Request)) agent.Result {
 		req := base
 		mod(&req)
