@@ -12,7 +12,15 @@ func (m *Memory) eachRow(fn func(wo WorkOrder, steps []StepRecord, createdSeq ui
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, row := range m.byCreated {
-		if err := fn(row.wo, row.steps, row.createdSeq); err != nil {
+		wo, err := row.workOrder()
+		if err != nil {
+			return err
+		}
+		steps, err := row.stepRecords()
+		if err != nil {
+			return err
+		}
+		if err := fn(wo, steps, row.createdSeq); err != nil {
 			return err
 		}
 	}
@@ -23,7 +31,9 @@ func (m *Memory) eachRow(fn func(wo WorkOrder, steps []StepRecord, createdSeq ui
 // would have left it; the caller holds m.mu for writing and sets
 // m.applied itself.
 func (m *Memory) putRow(wo WorkOrder, steps []StepRecord, createdSeq uint64) {
-	row := &memoryRow{wo: wo, steps: steps, createdSeq: createdSeq}
+	row := &memoryRow{createdSeq: createdSeq}
+	wo.RepositoryURL = m.intern(wo.RepositoryURL)
+	row.set(wo, steps)
 	m.rows[wo.AgentWorkOrderID] = row
 	m.index(row)
 }
