@@ -186,16 +186,9 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 	if f.Limit > 0 {
 		want = min(f.Limit, s.ListMax)
 	}
-	wos, err := s.listPages(r.Context(), f, want)
+	wos, total, err := s.listCounted(r.Context(), f, want)
 	if err != nil {
-		return fmt.Errorf("listing work orders: %w", err)
-	}
-	// Counted after listing: a work order created in between makes the
-	// total one too high, which a client paging on it tolerates; too low
-	// would hide the last page.
-	total, err := s.Store.Count(r.Context(), f)
-	if err != nil {
-		return fmt.Errorf("counting work orders: %w", err)
+		return err
 	}
 	if wos == nil {
 		wos = []readmodel.WorkOrder{}
@@ -219,6 +212,38 @@ const (
 	// a database connection nor the memory store's lock is held for long.
 	listPageSize = 500
 )
+
+// countedLister is a Store that lists a page and counts its filter in
+// one round trip (pgstore: a list is otherwise two queries, two holds of
+// a pool connection).
+type countedLister interface {
+	ListCounted(ctx context.Context, f readmodel.Filter) ([]readmodel.WorkOrder, int, error)
+}
+
+// listCounted reads up to want work orders matching f from f.Offset and
+// how many match f in all. Counted after listing: a work order created
+// in between makes the total one too high, which a client paging on it
+// tolerates; too low would hide the last page.
+func (s *server) listCounted(ctx context.Context, f readmodel.Filter, want int) ([]readmodel.WorkOrder, int, error) {
+	if cl, ok := s.Store.(countedLister); ok && want <= s.listPage {
+		pf := f
+		pf.Offset, pf.Limit = max(f.Offset, 0), want
+		wos, total, err := cl.ListCounted(ctx, pf)
+		if err != nil {
+			return nil, 0, fmt.Errorf("listing work orders: %w", err)
+		}
+		return wos, total, nil
+	}
+	wos, err := s.listPages(ctx, f, want)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing work orders: %w", err)
+	}
+	total, err := s.Store.Count(ctx, f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("counting work orders: %w", err)
+	}
+	return wos, total, nil
+}
 
 // listPages reads up to want work orders matching f, starting at f.Offset,
 // page by page. A work order created between two reads shifts the later
