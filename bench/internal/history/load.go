@@ -45,6 +45,10 @@ type LoadResult struct {
 	// whole process (every read sent in the same moment slow) from slow
 	// reads spread over the run, and to line them up with a GC trace.
 	Stalls []Stall `json:"stalls,omitempty"`
+	// ServerCPUPerReadMs is the all-in-one's CPU time (user and system)
+	// during the load over the reads it served: a figure the other
+	// processes on a shared machine disturb less than latencies.
+	ServerCPUPerReadMs float64 `json:"server_cpu_per_read_ms,omitempty"`
 }
 
 // stallAt is the latency above which a read counts in a Stall.

@@ -145,7 +145,7 @@ func memory(ctx context.Context, p Plan, sum Summary, res *Result) error {
 	if p.Duration <= 0 {
 		return nil
 	}
-	l := Load(proc.URL, sum, p.Rate, p.Duration)
+	l := loadCPU(proc, sum, p)
 	res.Memory = &l
 	res.RSSAfterLoad, _, _ = proc.RSS()
 	res.HeapAfterLoadMB, _ = proc.HeapMB()
@@ -208,7 +208,7 @@ func loadPostgres(ctx context.Context, bin, dir, dbURL string, p Plan, sum Summa
 	if p.Duration <= 0 {
 		return nil
 	}
-	l := Load(proc.URL, sum, p.Rate, p.Duration)
+	l := loadCPU(proc, sum, p)
 	res.Postgres = &l
 	logLoad(name, l)
 	return nil
@@ -223,6 +223,21 @@ func withPoolSize(dbURL string, n int) string {
 	q.Set("pool_max_conns", fmt.Sprint(n))
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// loadCPU is Load on proc with the CPU time proc spent per read served.
+func loadCPU(proc *Process, sum Summary, p Plan) LoadResult {
+	before, err := proc.CPU()
+	l := Load(proc.URL, sum, p.Rate, p.Duration)
+	after, err2 := proc.CPU()
+	var n int
+	for _, r := range l.Reads {
+		n += r.Requests
+	}
+	if err == nil && err2 == nil && n > 0 {
+		l.ServerCPUPerReadMs = float64((after - before).Microseconds()) / 1000 / float64(n)
+	}
+	return l
 }
 
 // createDatabase makes awo_bench_<random> on the server and returns its
@@ -258,7 +273,7 @@ func logLoad(store string, l LoadResult) {
 		r := l.Reads[k]
 		log.Printf("history: %s %-45s p50 %7.2f ms  p99 %7.2f ms  (%d requests, %d errors)", store, k, r.P50Ms, r.P99Ms, r.Requests, r.Errors)
 	}
-	log.Printf("history: %s achieved %.0f reads/s of %d%s", store, l.Achieved, l.Rate, firstError(l))
+	log.Printf("history: %s achieved %.0f reads/s of %d%s; the all-in-one used %.3f ms of CPU a read", store, l.Achieved, l.Rate, firstError(l), l.ServerCPUPerReadMs)
 	for i, st := range l.Stalls {
 		if i == 20 {
 			log.Printf("history: %s: %d more stalls (in the results file)", store, len(l.Stalls)-i)
