@@ -21,7 +21,15 @@ type rowFunc = func(wo WorkOrder, steps []StepRecord, createdSeq uint64) error
 // eachRowLocked is eachRow for a caller that holds m.mu.
 func (m *Memory) eachRowLocked(fn rowFunc) error {
 	for _, row := range m.byCreated {
-		if err := fn(row.wo, row.steps, row.createdSeq); err != nil {
+		wo, err := row.workOrder()
+		if err != nil {
+			return err
+		}
+		steps, err := row.stepRecords()
+		if err != nil {
+			return err
+		}
+		if err := fn(wo, steps, row.createdSeq); err != nil {
 			return err
 		}
 	}
@@ -32,7 +40,9 @@ func (m *Memory) eachRowLocked(fn rowFunc) error {
 // would have left it; the caller holds m.mu for writing and sets
 // m.applied itself.
 func (m *Memory) putRow(wo WorkOrder, steps []StepRecord, createdSeq uint64) {
-	row := &memoryRow{wo: wo, steps: steps, createdSeq: createdSeq}
+	row := &memoryRow{createdSeq: createdSeq}
+	wo.RepositoryURL = m.intern(wo.RepositoryURL)
+	row.set(wo, steps)
 	m.rows[wo.AgentWorkOrderID] = row
 	m.index(row)
 }

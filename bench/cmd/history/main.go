@@ -30,6 +30,7 @@ type options struct {
 	memory     bool
 	awo        string
 	before     string
+	poolSize   int
 }
 
 func main() {
@@ -42,6 +43,7 @@ func main() {
 	flag.BoolVar(&o.memory, "memory", true, "measure the memory store")
 	flag.StringVar(&o.awo, "awo", "", "an all-in-one binary to measure (default: built from this checkout), e.g. an older one for a before/after")
 	flag.StringVar(&o.before, "before", "", "an older all-in-one binary measured beside this one (before/after)")
+	flag.IntVar(&o.poolSize, "pool-max-conns", 0, "the Postgres pool size the all-in-one gets (pool_max_conns); 0: its default")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -86,7 +88,8 @@ func run(ctx context.Context, o options) (*history.Result, error) {
 		}
 	}
 	return history.Measure(ctx, history.Plan{Bin: bin, Cached: cached, Tmp: tmp, Workload: w,
-		Rate: o.rate, Duration: o.duration, Postgres: o.postgres, Memory: o.memory, GeneratedIn: took, Before: o.before})
+		Rate: o.rate, Duration: o.duration, Postgres: o.postgres, Memory: o.memory, GeneratedIn: took, Before: o.before,
+		PoolMaxConns: o.poolSize})
 }
 
 // repoRoot is the directory holding go.work, from the working directory up.

@@ -118,6 +118,24 @@ func (p *Process) RSS() (rss, peak float64, err error) {
 	return rss, peak, nil
 }
 
+// CPU is the CPU time (user and system) the process has used so far.
+func (p *Process) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; the fields after it
+	// start past its closing parenthesis: utime and stime are 14 and 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("reading /proc/%d/stat: %d fields", p.cmd.Process.Pid, len(f))
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	// USER_HZ is 100 on Linux.
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
 // Stop asks the process to stop (SIGTERM) and waits, killing it after
 // 60 s: a memory read model of 100,000 work orders writes its snapshot
 // while it stops, which takes a while on a loaded machine.

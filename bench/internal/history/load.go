@@ -41,6 +41,43 @@ type LoadResult struct {
 	Reads    map[string]Latency `json:"reads"`
 	// FirstError is one failed request's error, to say why.
 	FirstError string `json:"first_error,omitempty"`
+	// Stalls are when reads took over stallAt: to tell one pause of the
+	// whole process (every read sent in the same moment slow) from slow
+	// reads spread over the run, and to line them up with a GC trace.
+	Stalls []Stall `json:"stalls,omitempty"`
+	// ServerCPUPerReadMs is the all-in-one's CPU time (user and system)
+	// during the load over the reads it served: a figure the other
+	// processes on a shared machine disturb less than latencies.
+	ServerCPUPerReadMs float64 `json:"server_cpu_per_read_ms,omitempty"`
+}
+
+// stallAt is the latency above which a read counts in a Stall.
+const stallAt = 50 * time.Millisecond
+
+// Stall is the reads sent in one 100 ms window of the load that took
+// over stallAt.
+type Stall struct {
+	AtS   float64 `json:"at_s"` // window start, seconds since the load began
+	Reads int     `json:"reads"`
+	MaxMs float64 `json:"max_ms"`
+}
+
+type stalls struct{ list []Stall }
+
+func (s *stalls) add(sent, latency time.Duration) {
+	if latency < stallAt {
+		return
+	}
+	at := float64(sent.Truncate(100*time.Millisecond).Milliseconds()) / 1000
+	for i := range s.list {
+		if st := &s.list[i]; st.AtS == at {
+			st.Reads++
+			st.MaxMs = max(st.MaxMs, ms(latency))
+			return
+		}
+	}
+	s.list = append(s.list, Stall{AtS: at, Reads: 1, MaxMs: ms(latency)})
+	sort.Slice(s.list, func(i, j int) bool { return s.list[i].AtS < s.list[j].AtS })
 }
 
 // targeter cycles the four reads over random work orders of s.
@@ -92,10 +129,12 @@ func Load(base string, s Summary, rate int, d time.Duration) LoadResult {
 	res := LoadResult{Rate: rate, Seconds: d.Seconds(), Reads: map[string]Latency{}}
 	start := time.Now()
 	var total int
+	var slow stalls
 	for r := range attacker.Attack(targeter(base, s, 99), vegeta.Rate{Freq: rate, Per: time.Second}, d, "history") {
 		k := kind(r.URL)
 		total++
 		lat[k] = append(lat[k], r.Latency)
+		slow.add(r.Timestamp.Sub(start), r.Latency)
 		if r.Error != "" || r.Code != http.StatusOK {
 			errs[k]++
 			if res.FirstError == "" {
@@ -104,6 +143,7 @@ func Load(base string, s Summary, rate int, d time.Duration) LoadResult {
 		}
 	}
 	res.Achieved = float64(total) / time.Since(start).Seconds()
+	res.Stalls = slow.list
 	for k, ls := range lat {
 		sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
 		res.Reads[k] = Latency{Requests: len(ls), Errors: errs[k], P50Ms: ms(quantile(ls, 0.50)),

@@ -33,6 +33,9 @@ type Plan struct {
 	// memory start-up and load, and its load on the Postgres database it
 	// rebuilt (before Bin's migrations run on it).
 	Before string
+	// PoolMaxConns, when set, is the pgx pool size the all-in-one gets
+	// (pool_max_conns in its DATABASE_URL); 0 leaves awo's default.
+	PoolMaxConns int
 }
 
 // Result is the "history" section of bench/results.json.
@@ -144,7 +147,7 @@ func memory(ctx context.Context, p Plan, sum Summary, res *Result) error {
 	log.Printf("history: memory start-up %.2f s, RSS %.0f MB (peak %.0f MB; Go heap in use %.0f MB of %.0f MB)",
 		res.StartupS, res.StartupRSSMB, res.PeakRSSMB, res.HeapInuseMB, res.HeapSysMB)
 	if p.Duration > 0 {
-		l := Load(proc.URL, sum, p.Rate, p.Duration)
+		l := loadCPU(proc, sum, p)
 		res.Memory = &l
 		res.RSSAfterLoad, _, _ = proc.RSS()
 		res.HeapAfterLoadMB, _ = proc.HeapMB()
@@ -187,6 +190,9 @@ func postgres(ctx context.Context, p Plan, sum Summary, res *Result) error {
 	}
 	res.RebuildS = took.Seconds()
 	log.Printf("history: postgres rebuild %.1f s (%.0f events/s)", res.RebuildS, float64(sum.Events)/res.RebuildS)
+	if p.PoolMaxConns > 0 {
+		dbURL = withPoolSize(dbURL, p.PoolMaxConns)
+	}
 	if p.Before != "" {
 		if err := loadPostgres(ctx, p.Before, dir, dbURL, p, sum, res.Before, "postgres (before)"); err != nil {
 			return err
@@ -211,10 +217,36 @@ func loadPostgres(ctx context.Context, bin, dir, dbURL string, p Plan, sum Summa
 	if p.Duration <= 0 {
 		return nil
 	}
-	l := Load(proc.URL, sum, p.Rate, p.Duration)
+	l := loadCPU(proc, sum, p)
 	res.Postgres = &l
 	logLoad(name, l)
 	return nil
+}
+
+func withPoolSize(dbURL string, n int) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return dbURL
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", fmt.Sprint(n))
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// loadCPU is Load on proc with the CPU time proc spent per read served.
+func loadCPU(proc *Process, sum Summary, p Plan) LoadResult {
+	before, err := proc.CPU()
+	l := Load(proc.URL, sum, p.Rate, p.Duration)
+	after, err2 := proc.CPU()
+	var n int
+	for _, r := range l.Reads {
+		n += r.Requests
+	}
+	if err == nil && err2 == nil && n > 0 {
+		l.ServerCPUPerReadMs = float64((after - before).Microseconds()) / 1000 / float64(n)
+	}
+	return l
 }
 
 // createDatabase makes awo_bench_<random> on the server and returns its
@@ -250,7 +282,14 @@ func logLoad(store string, l LoadResult) {
 		r := l.Reads[k]
 		log.Printf("history: %s %-45s p50 %7.2f ms  p99 %7.2f ms  (%d requests, %d errors)", store, k, r.P50Ms, r.P99Ms, r.Requests, r.Errors)
 	}
-	log.Printf("history: %s achieved %.0f reads/s of %d%s", store, l.Achieved, l.Rate, firstError(l))
+	log.Printf("history: %s achieved %.0f reads/s of %d%s; the all-in-one used %.3f ms of CPU a read", store, l.Achieved, l.Rate, firstError(l), l.ServerCPUPerReadMs)
+	for i, st := range l.Stalls {
+		if i == 20 {
+			log.Printf("history: %s: %d more stalls (in the results file)", store, len(l.Stalls)-i)
+			break
+		}
+		log.Printf("history: %s stall: %d reads sent at +%.1f s took over %s (max %.0f ms)", store, st.Reads, st.AtS, stallAt, st.MaxMs)
+	}
 }
 
 func firstError(l LoadResult) string {
