@@ -286,7 +286,11 @@ func (m *Manager) workingTree(ctx context.Context, w *repository, dir string, h 
 		return "", err
 	}
 	defer os.Remove(tmp.Name())
+	var mtime time.Time
 	if src, err := os.Open(h.indexPath); err == nil {
+		if info, err := src.Stat(); err == nil {
+			mtime = info.ModTime()
+		}
 		_, err = io.Copy(tmp, src)
 		src.Close()
 		if err != nil {
@@ -299,6 +303,14 @@ func (m *Manager) workingTree(ctx context.Context, w *repository, dir string, h 
 	}
 	if err := tmp.Close(); err != nil {
 		return "", err
+	}
+	// The copy keeps the index's time: git re-hashes an entry whose file is
+	// not older than the index ("racily clean"), and a copy made later would
+	// make an edit of the same size in the index's second look unchanged.
+	if !mtime.IsZero() {
+		if err := os.Chtimes(tmp.Name(), mtime, mtime); err != nil {
+			return "", fmt.Errorf("copying the index: %w", err)
+		}
 	}
 	env := []string{"GIT_INDEX_FILE=" + tmp.Name()}
 	if _, err := m.gitRawEnv(ctx, dir, env, append([]string{"add", "--all", "--", "."}, exclude...)...); err != nil {

@@ -154,7 +154,7 @@ func (m *Manager) ownerWorkingTree(ctx context.Context, dir string, exclude []st
 		return "", err
 	}
 	index := filepath.Join(tmp, "index")
-	cp := exec.CommandContext(ctx, "cp", "--", filepath.Join(m.adminDir(l), "index"), index)
+	cp := exec.CommandContext(ctx, "cp", "--preserve=timestamps", "--", filepath.Join(m.adminDir(l), "index"), index)
 	cp.Env = m.agentGitEnv()
 	m.runAsOwner(cp)
 	_ = cp.Run() // without a copy git hashes every file: slower, same tree
