@@ -102,6 +102,9 @@ func TestNATSAuth_ExampleConfig_RunsAWorkOrderAndRefusesForbiddenPublishes(t *te
 		{"orchestrator", "$JS.API.STREAM.DELETE.WORKORDERS_EVENTS"},
 		{"executor", "$JS.API.STREAM.PURGE.WORKORDERS_EVENTS"},
 		{"gateway", "$JS.API.STREAM.UPDATE.WORKORDERS_EVENTS"},
+		// The gateway may purge its snapshot bucket, and no other stream.
+		{"gateway", "$JS.API.STREAM.PURGE.WORKORDERS_EVENTS"},
+		{"gateway", "$JS.API.STREAM.PURGE.KV_AWO_IDEMPOTENCY"},
 	}
 	for _, f := range forbidden {
 		nc, refusals := connectAs(t, srv.ClientURL(), f.user, passwords[f.user])
