@@ -4,37 +4,13 @@ import "fmt"
 
 // The seam between how Memory keeps a row and what leaves or enters it
 // whole (a snapshot of the read model): whatever a row's representation
-// becomes, these two speak in WorkOrder and StepRecord.
+// becomes, exportRows, importRows and putRow speak in WorkOrder and
+// StepRecord.
 
-// eachRow calls fn for every row, oldest first, under the read lock, with
-// the row's work order, its step history and the stream sequence of the
-// event that created it. fn must not keep wo or steps past the call, nor
-// call back into m. The first error fn returns stops the walk.
-func (m *Memory) eachRow(fn rowFunc) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.eachRowLocked(fn)
-}
-
+// rowFunc takes a row's work order, its step history and the stream
+// sequence of the event that created it. It must not keep wo or steps
+// past the call; the first error it returns stops the walk.
 type rowFunc = func(wo WorkOrder, steps []StepRecord, createdSeq uint64) error
-
-// eachRowLocked is eachRow for a caller that holds m.mu.
-func (m *Memory) eachRowLocked(fn rowFunc) error {
-	for _, row := range m.byCreated {
-		wo, err := row.workOrder()
-		if err != nil {
-			return err
-		}
-		steps, err := row.stepRecords()
-		if err != nil {
-			return err
-		}
-		if err := fn(wo, steps, row.createdSeq); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // putRow adds a row as a replay of the events up to createdSeq and beyond
 // would have left it; the caller holds m.mu for writing and sets
@@ -47,15 +23,39 @@ func (m *Memory) putRow(wo WorkOrder, steps []StepRecord, createdSeq uint64) {
 	m.index(row)
 }
 
-// exportRows is eachRow that first tells applied the sequence the rows
-// reflect, read under the same lock as the walk: a snapshot's rows and
-// its sequence must agree, or the tail replayed after it would skip or
-// repeat an event.
+// exportRows tells applied the sequence the rows reflect, then calls fn
+// for every row, oldest first. The rows and their sequence are taken
+// together under the read lock (a snapshot's rows and its sequence must
+// agree, or the tail replayed after it would skip or repeat an event),
+// but only as copies of the rows' headers: fn decodes and encodes them
+// after the lock is released. A snapshot walk held the lock for seconds
+// at 100,000 rows, and a waiting writer (the projector) makes Go's
+// RWMutex hold back every new reader behind it. The copies stay valid:
+// a row's packed bytes and its live part are replaced on change, never
+// written in place (set), and Fold writes no step record in place.
 func (m *Memory) exportRows(applied func(seq uint64, rows int), fn rowFunc) error {
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	applied(m.applied, len(m.rows))
-	return m.eachRowLocked(fn)
+	seq := m.applied
+	rows := make([]memoryRow, len(m.byCreated))
+	for i, r := range m.byCreated {
+		rows[i] = *r
+	}
+	m.mu.RUnlock()
+	applied(seq, len(rows))
+	for i := range rows {
+		wo, err := rows[i].workOrder()
+		if err != nil {
+			return err
+		}
+		steps, err := rows[i].stepRecords()
+		if err != nil {
+			return err
+		}
+		if err := fn(wo, steps, rows[i].createdSeq); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // importRows fills an empty store with rows (oldest first, as exportRows

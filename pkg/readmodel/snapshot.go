@@ -32,9 +32,9 @@ import (
 // Why frames of s2 (bench figures in docs/performance.md): 20,000 rows of
 // the history benchmark are 40 MB raw; s2 packs them into 16.6 MB in
 // 126 ms and unpacks them in 43 ms, zstd's fastest level into 13.6 MB in
-// 623 ms and 180 ms. The encode runs while Memory's read lock is held
-// (rows may only be read inside eachRow), and the decode is start-up
-// time; the 22 % more bytes cost less than either. Frames keep the raw
+// 623 ms and 180 ms. The encode delays the snapshot's write (the rows
+// are copied under the read lock and encoded after it, exportRows), and
+// the decode is start-up time; the 22 % more bytes cost less than either. Frames keep the raw
 // bytes in hand to one frame while encoding and decoding (100,000 rows
 // are 200 MB raw) and let a second core compress while the first walks.
 
