@@ -34,9 +34,10 @@ import (
 // 126 ms and unpacks them in 43 ms, zstd's fastest level into 13.6 MB in
 // 623 ms and 180 ms. The encode delays the snapshot's write (the rows
 // are copied under the read lock and encoded after it, exportRows), and
-// the decode is start-up time; the 22 % more bytes cost less than either. Frames keep the raw
-// bytes in hand to one frame while encoding and decoding (100,000 rows
-// are 200 MB raw) and let a second core compress while the first walks.
+// the decode is start-up time; the 22 % more bytes cost less than
+// either. Frames keep the raw bytes in hand to one frame while encoding
+// and decoding (100,000 rows are 200 MB raw) and let a second core
+// compress while the first walks.
 
 // SnapshotFormat is the layout version; a snapshot in another is ignored.
 // Bump it whenever the encoding below changes.
