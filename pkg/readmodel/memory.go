@@ -40,6 +40,7 @@ type memoryRow struct {
 	// createdSeq orders rows created at the same instant: the stream
 	// sequence of the requested event is unique and monotonic.
 	createdSeq uint64
+	id         workorder.ID
 	createdAt  time.Time
 	status     workorder.Status
 	repo       string
@@ -176,11 +177,7 @@ func (m *Memory) Apply(ctx context.Context, e events.Event) error {
 		// Nothing to store: an event for a work order whose creation we
 		// never saw.
 	case row == nil:
-		row = &memoryRow{createdSeq: e.Seq}
-		wo.RepositoryURL = m.intern(wo.RepositoryURL)
-		row.set(wo, steps)
-		m.rows[wo.AgentWorkOrderID] = row
-		m.index(row)
+		m.putRow(wo, steps, e.Seq)
 	default:
 		if row.status != wo.Status {
 			m.count(row.repo, row.status, -1)

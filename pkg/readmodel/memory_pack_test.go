@@ -9,9 +9,9 @@ import (
 )
 
 // fill sets every field of the struct v points to a distinct non-zero
-// value, so that a field pack or the snapshot codec forgets (one added to
-// WorkOrder or StepRecord later) fails its round trip instead of vanishing
-// from finished rows or from a restored read model.
+// value, so that a field pack forgets (one added to WorkOrder or
+// StepRecord later) fails its round trip instead of vanishing from
+// finished rows and from snapshots, which carry rows packed.
 func fill(t *testing.T, v reflect.Value, seed *int) {
 	t.Helper()
 	zone := time.FixedZone("", 2*3600)
@@ -44,7 +44,7 @@ func fill(t *testing.T, v reflect.Value, seed *int) {
 		case []workorder.Step:
 			f.Set(reflect.ValueOf([]workorder.Step{workorder.StepCreateBranch, workorder.StepCommit}))
 		default:
-			t.Fatalf("%s.%s: fill knows no %s; teach it, memory_pack.go and snapshot_codec.go the new field", v.Type(), name, f.Type())
+			t.Fatalf("%s.%s: fill knows no %s; teach it and memory_pack.go the new field", v.Type(), name, f.Type())
 		}
 	}
 }

@@ -1,39 +1,39 @@
 package readmodel
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
 
-// The seam between how Memory keeps a row and what leaves or enters it
-// whole (a snapshot of the read model): whatever a row's representation
-// becomes, exportRows, importRows and putRow speak in WorkOrder and
-// StepRecord.
+	"github.com/agentworkorders/awo/pkg/workorder"
+)
 
-// rowFunc takes a row's work order, its step history and the stream
-// sequence of the event that created it. It must not keep wo or steps
-// past the call; the first error it returns stops the walk.
-type rowFunc = func(wo WorkOrder, steps []StepRecord, createdSeq uint64) error
+// The seam between how Memory keeps a row and a snapshot of the read
+// model: exportRows and importRows speak in snapshotRow, a row's header
+// and its packed bytes.
 
 // putRow adds a row as a replay of the events up to createdSeq and beyond
 // would have left it; the caller holds m.mu for writing and sets
 // m.applied itself.
 func (m *Memory) putRow(wo WorkOrder, steps []StepRecord, createdSeq uint64) {
-	row := &memoryRow{createdSeq: createdSeq}
+	row := &memoryRow{createdSeq: createdSeq, id: wo.AgentWorkOrderID}
 	wo.RepositoryURL = m.intern(wo.RepositoryURL)
 	row.set(wo, steps)
-	m.rows[wo.AgentWorkOrderID] = row
+	m.rows[row.id] = row
 	m.index(row)
 }
 
 // exportRows tells applied the sequence the rows reflect, then calls fn
-// for every row, oldest first. The rows and their sequence are taken
-// together under the read lock (a snapshot's rows and its sequence must
-// agree, or the tail replayed after it would skip or repeat an event),
-// but only as copies of the rows' headers: fn decodes and encodes them
-// after the lock is released. A snapshot walk held the lock for seconds
-// at 100,000 rows, and a waiting writer (the projector) makes Go's
-// RWMutex hold back every new reader behind it. The copies stay valid:
-// a row's packed bytes and its live part are replaced on change, never
+// for every row, oldest first, packed (a running row is packed for the
+// call; a finished one is passed as the bytes Memory holds). The rows and
+// their sequence are taken together under the read lock (a snapshot's rows
+// and its sequence must agree, or the tail replayed after it would skip or
+// repeat an event), but only as copies of the rows' headers: fn encodes
+// them after the lock is released. A snapshot walk held the lock for
+// seconds at 100,000 rows, and a waiting writer (the projector) makes Go's
+// RWMutex hold back every new reader behind it. The copies stay valid: a
+// row's packed bytes and its live part are replaced on change, never
 // written in place (set), and Fold writes no step record in place.
-func (m *Memory) exportRows(applied func(seq uint64, rows int), fn rowFunc) error {
+func (m *Memory) exportRows(applied func(seq uint64, rows int), fn func(snapshotRow) error) error {
 	m.mu.RLock()
 	seq := m.applied
 	rows := make([]memoryRow, len(m.byCreated))
@@ -43,15 +43,12 @@ func (m *Memory) exportRows(applied func(seq uint64, rows int), fn rowFunc) erro
 	m.mu.RUnlock()
 	applied(seq, len(rows))
 	for i := range rows {
-		wo, err := rows[i].workOrder()
-		if err != nil {
-			return err
+		r := &rows[i]
+		packed := r.packed
+		if r.live != nil {
+			packed = pack(r.live.wo, r.live.steps)
 		}
-		steps, err := rows[i].stepRecords()
-		if err != nil {
-			return err
-		}
-		if err := fn(wo, steps, rows[i].createdSeq); err != nil {
+		if err := fn(snapshotRow{createdSeq: r.createdSeq, id: r.id, repo: r.repo, status: r.status, createdAt: r.createdAt, packed: packed}); err != nil {
 			return err
 		}
 	}
@@ -69,7 +66,23 @@ func (m *Memory) importRows(applied uint64, rows []snapshotRow) error {
 		return fmt.Errorf("restoring a snapshot into a store that holds %d rows up to seq %d", len(m.rows), m.applied)
 	}
 	for _, r := range rows {
-		m.putRow(r.wo, r.steps, r.createdSeq)
+		if finished(r.status) {
+			// Kept as it came: the bytes are what pack wrote.
+			row := &memoryRow{createdSeq: r.createdSeq, id: r.id, createdAt: r.createdAt,
+				status: r.status, repo: m.intern(r.repo), packed: r.packed}
+			m.rows[row.id] = row
+			m.index(row)
+			continue
+		}
+		wo, err := unpackWorkOrder(r.packed, r.repo, r.status)
+		steps, err2 := unpackSteps(r.packed)
+		if err := errors.Join(err, err2); err != nil {
+			// Nothing of a snapshot that cannot be read whole stays.
+			m.rows = make(map[workorder.ID]*memoryRow)
+			m.resetIndexes()
+			return fmt.Errorf("%w: restoring %s: %w", ErrBadSnapshot, r.id, err)
+		}
+		m.putRow(wo, steps, r.createdSeq)
 	}
 	m.applied = applied
 	return nil

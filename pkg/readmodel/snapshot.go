@@ -13,6 +13,8 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/agentworkorders/awo/pkg/workorder"
 )
 
 // A snapshot is Memory's rows and applied sequence in one blob, so a
@@ -23,11 +25,11 @@ import (
 // before the body is decoded), then frames of up to frameRows rows, each
 // its compressed length, the CRC-32C of its raw bytes and the raw bytes
 // s2-compressed. Raw, a frame is its row count and its rows; a row is its
-// creation sequence, its work order and its steps, every field in a fixed
-// order: integers as varints, floats as their 8 bytes, times in
-// time.Time's binary form, an optional value behind a presence byte. The
-// frames' row counts must add up to the stamp's, so a blob cut short at a
-// frame boundary is caught as well as one cut mid-frame.
+// creation sequence, id, repository, status and creation time (what Memory
+// keeps beside a row's bytes) and the row as pack writes it, so a finished
+// row goes out and comes back as the bytes Memory holds, never decoded.
+// The frames' row counts must add up to the stamp's, so a blob cut short
+// at a frame boundary is caught as well as one cut mid-frame.
 //
 // Why frames of s2 (bench figures in docs/performance.md): 20,000 rows of
 // the history benchmark are 40 MB raw; s2 packs them into 16.6 MB in
@@ -39,9 +41,14 @@ import (
 // and decoding (100,000 rows are 200 MB raw) and let a second core
 // compress while the first walks.
 
+var errTruncated = errors.New("truncated")
+
 // SnapshotFormat is the layout version; a snapshot in another is ignored.
-// Bump it whenever the encoding below changes.
-const SnapshotFormat = 1
+// Bump it whenever the encoding below changes. The rows' packed bytes are
+// pack's (memory_pack.go), whose layout a snapshot from another build
+// never meets: the build is in the stamp. Format 1 carried every field
+// again through a codec of its own.
+const SnapshotFormat = 2
 
 var snapshotMagic = []byte("AWO-READMODEL\x00")
 
@@ -70,10 +77,16 @@ type SnapshotStamp struct {
 	Rows    uint64
 }
 
+// snapshotRow is a row as a snapshot carries it: what Memory keeps beside
+// a row's bytes, and the bytes as pack writes them (a running work order
+// is packed for the snapshot, unpacked again on restore).
 type snapshotRow struct {
-	wo         WorkOrder
-	steps      []StepRecord
 	createdSeq uint64
+	id         workorder.ID
+	repo       string
+	status     workorder.Status
+	createdAt  time.Time
+	packed     []byte
 }
 
 // SnapshotBlob is a snapshot as its parts (the header, then each frame),
@@ -112,25 +125,26 @@ func (m *Memory) Snapshot(stamp SnapshotStamp) (SnapshotBlob, SnapshotStamp, err
 	frames := make(chan []byte, 2)
 	out := make(chan SnapshotBlob, 1)
 	go compressFrames(frames, out)
-	var raw encoder
+	var raw packer
 	var inFrame uint64
 	flush := func() {
 		frames <- raw.b
-		raw, inFrame = encoder{b: make([]byte, 1, 2<<20)}, 0
+		raw, inFrame = packer{b: make([]byte, 1, 2<<20)}, 0
 	}
 	err := m.exportRows(func(seq uint64, rows int) {
 		stamp.Applied, stamp.Rows = seq, uint64(rows)
-		head := encoder{b: append([]byte(nil), snapshotMagic...)}
+		head := packer{b: append([]byte(nil), snapshotMagic...)}
 		head.stamp(stamp)
 		frames <- head.b // the first "frame" is the header, sent as it is
-		raw = encoder{b: make([]byte, 1, 2<<20)}
-	}, func(wo WorkOrder, steps []StepRecord, createdSeq uint64) error {
-		raw.uint(createdSeq)
-		raw.workOrder(wo)
-		raw.uint(uint64(len(steps)))
-		for _, s := range steps {
-			raw.step(s)
-		}
+		raw = packer{b: make([]byte, 1, 2<<20)}
+	}, func(r snapshotRow) error {
+		raw.uvarint(r.createdSeq)
+		raw.str(string(r.id))
+		raw.str(r.repo)
+		raw.str(string(r.status))
+		raw.time(r.createdAt)
+		raw.uvarint(uint64(len(r.packed)))
+		raw.b = append(raw.b, r.packed...)
 		if inFrame++; inFrame == frameRows {
 			raw.b = setFrameCount(raw.b, inFrame)
 			flush()
@@ -191,7 +205,7 @@ func splitSnapshot(data []byte) (SnapshotStamp, []byte, error) {
 	if !bytes.HasPrefix(data, snapshotMagic) {
 		return SnapshotStamp{}, nil, fmt.Errorf("%w: no snapshot header", ErrBadSnapshot)
 	}
-	d := decoder{b: data[len(snapshotMagic):]}
+	d := unpacker{b: data[len(snapshotMagic):]}
 	s := d.stamp()
 	if d.err != nil {
 		return SnapshotStamp{}, nil, fmt.Errorf("%w: stamp: %w", ErrBadSnapshot, d.err)
@@ -227,7 +241,7 @@ func (m *Memory) Restore(data []byte) (SnapshotStamp, error) {
 // marks a growing heap, three or four times over: off, 100,000 synthetic
 // rows restored in 232 CPU-ms instead of 499 (BenchmarkSnapshot).
 // GOMEMLIMIT, when set, still holds. It is back on before the rows are
-// put in: packing a finished row leaves its decoded form behind.
+// put in: unpacking a running row leaves garbage behind.
 func decodeAll(frames []byte, n uint64) ([]snapshotRow, error) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	return decodeFrames(frames, n)
@@ -316,23 +330,30 @@ func (f *frame) decode(raw *[]byte, max uint64, strs map[string]string) error {
 // decodeFrame appends the rows of one raw frame to rows, refusing to go
 // past max rows in all. The decoded rows share no memory with raw.
 func decodeFrame(raw []byte, rows []snapshotRow, max uint64, strs map[string]string) ([]snapshotRow, error) {
-	d := decoder{b: raw, strs: strs}
-	count := d.uint()
+	d := unpacker{b: raw}
+	count := d.uvarint()
 	if d.err != nil || count > max-uint64(len(rows)) {
 		return nil, fmt.Errorf("%d rows more than the stamp's %d", count, max)
 	}
+	// The few values many rows repeat (repository, status) are kept once.
+	common := func(b []byte) string {
+		if s, ok := strs[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		if len(strs) < 4096 {
+			strs[s] = s
+		}
+		return s
+	}
 	for range count {
 		var r snapshotRow
-		r.createdSeq = d.uint()
-		r.wo = d.workOrder()
-		ns := d.uint()
-		if ns > uint64(len(d.b)) {
-			return nil, fmt.Errorf("row %d: %d steps in %d bytes", len(rows), ns, len(d.b))
-		}
-		r.steps = make([]StepRecord, ns)
-		for j := range r.steps {
-			r.steps[j] = d.step()
-		}
+		r.createdSeq = d.uvarint()
+		r.id = workorder.ID(d.str())
+		r.repo = common(d.bytes(d.length()))
+		r.status = workorder.Status(common(d.bytes(d.length())))
+		r.createdAt = d.time()
+		r.packed = bytes.Clone(d.bytes(d.length()))
 		if d.err != nil {
 			return nil, fmt.Errorf("row %d: %w", len(rows), d.err)
 		}
@@ -344,22 +365,22 @@ func decodeFrame(raw []byte, rows []snapshotRow, max uint64, strs map[string]str
 	return rows, nil
 }
 
-func (e *encoder) stamp(s SnapshotStamp) {
-	e.uint(s.Format)
-	e.str(s.Build)
-	e.str(s.Stream)
-	e.time(s.StreamCreated)
-	e.uint(s.Applied)
-	e.uint(s.Rows)
+func (w *packer) stamp(s SnapshotStamp) {
+	w.uvarint(s.Format)
+	w.str(s.Build)
+	w.str(s.Stream)
+	w.time(s.StreamCreated)
+	w.uvarint(s.Applied)
+	w.uvarint(s.Rows)
 }
 
-func (d *decoder) stamp() SnapshotStamp {
+func (r *unpacker) stamp() SnapshotStamp {
 	var s SnapshotStamp
-	s.Format = d.uint()
-	s.Build = d.str()
-	s.Stream = d.str()
-	s.StreamCreated = d.time()
-	s.Applied = d.uint()
-	s.Rows = d.uint()
+	s.Format = r.uvarint()
+	s.Build = r.str()
+	s.Stream = r.str()
+	s.StreamCreated = r.time()
+	s.Applied = r.uvarint()
+	s.Rows = r.uvarint()
 	return s
 }
