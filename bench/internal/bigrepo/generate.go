@@ -17,8 +17,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/agentworkorders/awo/bench/internal/cachelock"
 )
 
 // Params shape the generated repository; they name its cache directory.
@@ -67,14 +68,11 @@ func Ensure(ctx context.Context, cacheDir string, p Params, env []string) (bare 
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", 0, err
 	}
-	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	release, err := cachelock.Hold(dir)
 	if err != nil {
-		return "", 0, fmt.Errorf("locking the big repository's cache: %w", err)
+		return "", 0, err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", 0, fmt.Errorf("locking the big repository's cache: %w", err)
-	}
+	defer release()
 	if _, err := os.Stat(done); err == nil {
 		return bare, 0, nil
 	}

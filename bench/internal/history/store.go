@@ -7,12 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agentworkorders/awo/bench/internal/cachelock"
 	"github.com/agentworkorders/awo/pkg/app"
 	"github.com/agentworkorders/awo/pkg/bus"
 	"github.com/agentworkorders/awo/pkg/config"
@@ -48,14 +48,11 @@ func Cached(ctx context.Context, root string, w Workload) (dir string, took time
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", 0, err
 	}
-	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	release, err := cachelock.Hold(dir)
 	if err != nil {
-		return "", 0, fmt.Errorf("locking the history cache: %w", err)
+		return "", 0, err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", 0, fmt.Errorf("locking the history cache: %w", err)
-	}
+	defer release()
 	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
 		return dir, 0, nil
 	}
