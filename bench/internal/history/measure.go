@@ -2,16 +2,12 @@ package history
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log"
 	"net/url"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/agentworkorders/awo/bench/internal/report"
 	"github.com/agentworkorders/awo/pkg/events"
@@ -170,7 +166,7 @@ func postgres(ctx context.Context, p Plan, sum Summary, res *Result) error {
 		return err
 	}
 	defer srv.Close()
-	dbURL, drop, err := createDatabase(ctx, srv.URL())
+	dbURL, drop, err := srv.NewDatabase(ctx, "awo_bench_")
 	if err != nil {
 		return err
 	}
@@ -247,34 +243,6 @@ func loadCPU(proc *Process, sum Summary, p Plan) LoadResult {
 		l.ServerCPUPerReadMs = float64((after - before).Microseconds()) / 1000 / float64(n)
 	}
 	return l
-}
-
-// createDatabase makes awo_bench_<random> on the server and returns its
-// URL and how to drop it.
-func createDatabase(ctx context.Context, server string) (string, func(), error) {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	name := "awo_bench_" + hex.EncodeToString(b[:])
-	if err := adminExec(ctx, server, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("creating the benchmark database: %w", err)
-	}
-	u, err := url.Parse(server)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() { _ = adminExec(context.Background(), server, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") }
-	return u.String(), drop, nil
-}
-
-func adminExec(ctx context.Context, server, sql string) error {
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
-	return err
 }
 
 func logLoad(store string, l LoadResult) {

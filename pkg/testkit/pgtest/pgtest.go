@@ -171,13 +171,9 @@ func reachable(server string) error {
 
 func createDatabase(t testing.TB, server string, c *cluster) *DB {
 	t.Helper()
-	name := "awo_test_" + randomHex(6)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := adminExec(ctx, server, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("pgtest: creating database %s on %s: %v", name, maskURL(server), err)
-	}
-	dbURL, err := withDatabase(server, name)
+	name, dbURL, err := newDatabase(ctx, server, "awo_test_")
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -188,12 +184,43 @@ func createDatabase(t testing.TB, server string, c *cluster) *DB {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		// FORCE ends connections a test's pool may still hold.
-		if err := adminExec(ctx, server, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := dropDatabase(ctx, server, name); err != nil {
 			t.Errorf("pgtest: dropping database %s: %v", name, err)
 		}
 	})
 	return db
+}
+
+// NewDatabase makes a database named prefix<random> on the server, for a
+// program (a benchmark) rather than a test, and returns its URL and how to
+// drop it.
+func (s *Server) NewDatabase(ctx context.Context, prefix string) (dbURL string, drop func() error, err error) {
+	name, dbURL, err := newDatabase(ctx, s.url, prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return dbURL, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return dropDatabase(ctx, s.url, name)
+	}, nil
+}
+
+func newDatabase(ctx context.Context, server, prefix string) (name, dbURL string, err error) {
+	name = prefix + randomHex(6)
+	if err := adminExec(ctx, server, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", "", fmt.Errorf("creating database %s on %s: %w", name, maskURL(server), err)
+	}
+	if dbURL, err = withDatabase(server, name); err != nil {
+		return "", "", err
+	}
+	return name, dbURL, nil
+}
+
+// dropDatabase drops name WITH (FORCE), which ends connections a pool may
+// still hold.
+func dropDatabase(ctx context.Context, server, name string) error {
+	return adminExec(ctx, server, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
 
 func adminExec(ctx context.Context, server, sql string) error {
@@ -232,7 +259,3 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
 	return hex.EncodeToString(b)
 }
-
-// URL is the server's admin connection string, for a program (a
-// benchmark) that makes and drops its own database on it.
-func (s *Server) URL() string { return s.url }
